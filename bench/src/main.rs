@@ -1,0 +1,638 @@
+//! `promohub-bench`: a small closed-loop HTTP/1.1 load generator for the
+//! promohub GraphQL endpoint.
+//!
+//! N workers each own one keep-alive connection and send the same request
+//! back to back until the run's deadline. Requests that start during the
+//! warm-up are sent but not recorded; every request that starts inside the
+//! measured window has its latency recorded. The result is printed as one
+//! JSON line (for scripts) and one human-readable line.
+//!
+//! Only loopback targets are accepted: this tool is for benchmarking a
+//! server running on the same machine.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+/// The authenticated `me` query: user, role, current tenant and memberships.
+const ME_QUERY: &str = "{ me { user { id email name } role tenant { id name slug } \
+                        memberships { role isPrimary tenant { slug } } } }";
+
+/// A query that touches neither authentication nor the database.
+const TYPENAME_QUERY: &str = "{ __typename }";
+
+const LOGIN_MUTATION: &str = "mutation Login($email: String!, $password: String!) { \
+     login(input: {email: $email, password: $password}) { accessToken } }";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Authenticated `me` query (the default).
+    Me,
+    /// `{ __typename }`: HTTP + GraphQL overhead only, no auth, no database.
+    Typename,
+}
+
+impl Scenario {
+    fn query(self) -> &'static str {
+        match self {
+            Scenario::Me => ME_QUERY,
+            Scenario::Typename => TYPENAME_QUERY,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Me => "me",
+            Scenario::Typename => "typename",
+        }
+    }
+}
+
+/// Closed-loop load generator for the promohub GraphQL API (loopback only).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// GraphQL endpoint; the host must be a loopback address or `localhost`.
+    #[arg(
+        long,
+        env = "BENCH_URL",
+        default_value = "http://127.0.0.1:8080/graphql"
+    )]
+    url: String,
+
+    /// Access token sent as `Authorization: Bearer <token>`. Without it the
+    /// generator logs in with --email/--password first (unless --anonymous).
+    #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// Send no `Authorization` header at all.
+    #[arg(long, conflicts_with = "token")]
+    anonymous: bool,
+
+    /// Named request to send; ignored when --query is given.
+    #[arg(long, value_enum, default_value_t = Scenario::Me)]
+    scenario: Scenario,
+
+    /// Raw GraphQL document to send instead of a named scenario.
+    #[arg(long)]
+    query: Option<String>,
+
+    /// Concurrent workers, each with its own keep-alive connection.
+    #[arg(long, short = 'c', default_value_t = 16)]
+    connections: usize,
+
+    /// Measured duration in seconds.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    duration: f64,
+
+    /// Warm-up in seconds before measuring (requests sent, not recorded).
+    #[arg(long, short = 'w', default_value_t = 2.0)]
+    warmup: f64,
+
+    /// Per-request timeout in seconds; a timed-out request is an error.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+
+    /// Tokio worker threads of the generator. One is plenty for a few
+    /// thousand requests per second and leaves the cores to the server.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+
+    /// Free-form label copied into the JSON result (e.g. the backend).
+    #[arg(long, default_value = "")]
+    label: String,
+
+    /// Login email used when no --token is given.
+    #[arg(long, env = "BENCH_EMAIL", default_value = "demo@promohub.local")]
+    email: String,
+
+    /// Login password used when no --token is given.
+    #[arg(
+        long,
+        env = "BENCH_PASSWORD",
+        default_value = "promohub-demo-password",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    password: String,
+
+    /// Log in with --email/--password, print the access token and exit.
+    #[arg(long)]
+    print_token: bool,
+}
+
+/// Where to send requests: resolved address plus the pieces of the request
+/// line and `Host` header.
+#[derive(Debug, Clone)]
+struct Target {
+    addr: SocketAddr,
+    host: HeaderValue,
+    path: Uri,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self> {
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("invalid --url {url:?}"))?;
+        ensure!(
+            uri.scheme_str() == Some("http"),
+            "--url must be a plain http:// URL (got {url:?})"
+        );
+        let authority = uri.authority().context("--url has no host")?;
+        let host = authority.host();
+        let ip = if host.eq_ignore_ascii_case("localhost") {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .with_context(|| format!("--url host {host:?} is not an IP address"))?
+        };
+        if !ip.is_loopback() {
+            bail!("refusing to load {ip}: only loopback targets (127.0.0.0/8, ::1) are allowed");
+        }
+        let port = authority.port_u16().unwrap_or(80);
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse::<Uri>()?;
+        Ok(Self {
+            addr: SocketAddr::new(ip, port),
+            host: HeaderValue::from_str(authority.as_str())?,
+            path,
+        })
+    }
+}
+
+/// Everything a worker needs, shared read-only.
+struct Plan {
+    target: Target,
+    body: Bytes,
+    authorization: Option<HeaderValue>,
+    measure_from: Instant,
+    end: Instant,
+    timeout: Duration,
+}
+
+impl Plan {
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.target.path.clone())
+            .header(HOST, self.target.host.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(auth) = &self.authorization {
+            builder = builder.header(AUTHORIZATION, auth.clone());
+        }
+        builder
+            .body(Full::new(self.body.clone()))
+            .expect("static request parts are valid")
+    }
+}
+
+type Sender = SendRequest<Full<Bytes>>;
+
+async fn connect(target: &Target) -> Result<Sender> {
+    let stream = TcpStream::connect(target.addr)
+        .await
+        .with_context(|| format!("connecting to {}", target.addr))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // The connection ends when the sender is dropped or the server
+        // closes it; the worker notices the latter and reconnects.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request on `sender` and returns the status and full body.
+async fn exchange(
+    sender: &mut Sender,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes)> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// Cheap check for a top-level-or-nested `"errors":` key without parsing the
+/// JSON. Inside a JSON string a quote is always escaped, so an unescaped
+/// `"errors":` can only be an object key.
+fn has_errors_key(body: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"\"errors\":";
+    body.windows(NEEDLE.len())
+        .enumerate()
+        .any(|(i, w)| w == NEEDLE && (i == 0 || body[i - 1] != b'\\'))
+}
+
+enum Outcome {
+    Ok,
+    Http(StatusCode, Bytes),
+    GraphQl(Bytes),
+}
+
+async fn one_request(slot: &mut Option<Sender>, plan: &Plan) -> Result<Outcome> {
+    if slot.as_ref().is_none_or(|s| s.is_closed()) {
+        *slot = Some(connect(&plan.target).await?);
+    }
+    let sender = slot.as_mut().expect("connected above");
+    let (status, body) = exchange(sender, plan.request()).await?;
+    Ok(if status != StatusCode::OK {
+        Outcome::Http(status, body)
+    } else if has_errors_key(&body) {
+        Outcome::GraphQl(body)
+    } else {
+        Outcome::Ok
+    })
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies_us: Vec<u32>,
+    http_errors: u64,
+    graphql_errors: u64,
+    transport_errors: u64,
+    warmup_requests: u64,
+    last_done: Option<Instant>,
+    first_error: Option<String>,
+}
+
+impl WorkerResult {
+    fn note_error(&mut self, message: impl FnOnce() -> String) {
+        if self.first_error.is_none() {
+            self.first_error = Some(message());
+        }
+    }
+}
+
+async fn worker(plan: Arc<Plan>) -> WorkerResult {
+    let mut result = WorkerResult::default();
+    let mut sender: Option<Sender> = None;
+    loop {
+        let started = Instant::now();
+        if started >= plan.end {
+            break;
+        }
+        let outcome = tokio::time::timeout(plan.timeout, one_request(&mut sender, &plan)).await;
+        let done = Instant::now();
+        let measured = started >= plan.measure_from;
+        if !measured {
+            result.warmup_requests += 1;
+        } else {
+            let micros =
+                u32::try_from(done.duration_since(started).as_micros()).unwrap_or(u32::MAX);
+            result.latencies_us.push(micros);
+            result.last_done = Some(done);
+        }
+        let failed_transport = match outcome {
+            Ok(Ok(Outcome::Ok)) => false,
+            Ok(Ok(Outcome::Http(status, body))) => {
+                if measured {
+                    result.http_errors += 1;
+                    result.note_error(|| {
+                        format!("HTTP {status}: {}", String::from_utf8_lossy(&body))
+                    });
+                }
+                false
+            }
+            Ok(Ok(Outcome::GraphQl(body))) => {
+                if measured {
+                    result.graphql_errors += 1;
+                    result.note_error(|| {
+                        format!("GraphQL errors: {}", String::from_utf8_lossy(&body))
+                    });
+                }
+                false
+            }
+            Ok(Err(error)) => {
+                if measured {
+                    result.transport_errors += 1;
+                    result.note_error(|| format!("transport: {error:#}"));
+                }
+                true
+            }
+            Err(_elapsed) => {
+                if measured {
+                    result.transport_errors += 1;
+                    result.note_error(|| format!("timeout after {:?}", plan.timeout));
+                }
+                true
+            }
+        };
+        if failed_transport {
+            // Start over on a fresh connection, without spinning if the
+            // server is gone.
+            sender = None;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    result
+}
+
+/// One request outside the measurement, parsed in full, so a wrong token or
+/// query fails loudly instead of producing a table of errors.
+async fn probe(target: &Target, body: Bytes, authorization: Option<HeaderValue>) -> Result<Value> {
+    let plan = Plan {
+        target: target.clone(),
+        body,
+        authorization,
+        measure_from: Instant::now(),
+        end: Instant::now(),
+        timeout: Duration::from_secs(30),
+    };
+    let mut sender = connect(target).await?;
+    let (status, body) = exchange(&mut sender, plan.request()).await?;
+    let text = String::from_utf8_lossy(&body);
+    ensure!(status == StatusCode::OK, "HTTP {status}: {text}");
+    let value: Value =
+        serde_json::from_slice(&body).with_context(|| format!("response is not JSON: {text}"))?;
+    if let Some(errors) = value.get("errors") {
+        bail!("GraphQL errors: {errors}");
+    }
+    ensure!(
+        value.get("data").is_some_and(|d| !d.is_null()),
+        "response has no data: {text}"
+    );
+    Ok(value)
+}
+
+async fn login(target: &Target, email: &str, password: &str) -> Result<String> {
+    let body = json!({
+        "query": LOGIN_MUTATION,
+        "variables": { "email": email, "password": password },
+    });
+    let value = probe(target, Bytes::from(body.to_string()), None)
+        .await
+        .context("login failed")?;
+    value
+        .pointer("/data/login/accessToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("login response has no accessToken: {value}"))
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    label: String,
+    scenario: String,
+    connections: usize,
+    duration_s: f64,
+    requests: u64,
+    ok: u64,
+    errors: u64,
+    http_errors: u64,
+    graphql_errors: u64,
+    transport_errors: u64,
+    warmup_requests: u64,
+    rps: f64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// Nearest-rank percentile of sorted microsecond samples, in milliseconds.
+fn percentile_ms(sorted_us: &[u32], pct: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((pct / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    let index = rank.clamp(1, sorted_us.len()) - 1;
+    f64::from(sorted_us[index]) / 1000.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn summarize(
+    label: String,
+    scenario: String,
+    connections: usize,
+    plan: &Plan,
+    results: Vec<WorkerResult>,
+) -> (Report, Option<String>) {
+    let mut latencies: Vec<u32> =
+        Vec::with_capacity(results.iter().map(|r| r.latencies_us.len()).sum());
+    let (mut http_errors, mut graphql_errors, mut transport_errors, mut warmup_requests) =
+        (0, 0, 0, 0);
+    let mut last_done = plan.end;
+    let mut first_error = None;
+    for r in results {
+        latencies.extend_from_slice(&r.latencies_us);
+        http_errors += r.http_errors;
+        graphql_errors += r.graphql_errors;
+        transport_errors += r.transport_errors;
+        warmup_requests += r.warmup_requests;
+        if let Some(done) = r.last_done {
+            last_done = last_done.max(done);
+        }
+        if first_error.is_none() {
+            first_error = r.first_error;
+        }
+    }
+    latencies.sort_unstable();
+    let requests = latencies.len() as u64;
+    let errors = http_errors + graphql_errors + transport_errors;
+    // The window runs until the last recorded request finished, so requests
+    // still in flight at the deadline are counted against the time they took.
+    let elapsed = last_done.duration_since(plan.measure_from).as_secs_f64();
+    let mean_ms = if latencies.is_empty() {
+        0.0
+    } else {
+        latencies.iter().map(|&us| f64::from(us)).sum::<f64>() / latencies.len() as f64 / 1000.0
+    };
+    let report = Report {
+        label,
+        scenario,
+        connections,
+        duration_s: round3(elapsed),
+        requests,
+        ok: requests - errors,
+        errors,
+        http_errors,
+        graphql_errors,
+        transport_errors,
+        warmup_requests,
+        rps: if elapsed > 0.0 {
+            (requests as f64 / elapsed * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+        mean_ms: round3(mean_ms),
+        p50_ms: percentile_ms(&latencies, 50.0),
+        p90_ms: percentile_ms(&latencies, 90.0),
+        p99_ms: percentile_ms(&latencies, 99.0),
+        max_ms: percentile_ms(&latencies, 100.0),
+    };
+    (report, first_error)
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    ensure!(
+        value.is_finite() && value >= 0.0,
+        "--{flag} must be a non-negative number of seconds"
+    );
+    Ok(Duration::from_secs_f64(value))
+}
+
+async fn run(args: Args) -> Result<()> {
+    let target = Target::parse(&args.url)?;
+    ensure!(
+        (1..=1024).contains(&args.connections),
+        "--connections must be between 1 and 1024"
+    );
+    let duration = seconds(args.duration, "duration")?;
+    let warmup = seconds(args.warmup, "warmup")?;
+    let timeout = seconds(args.timeout, "timeout")?;
+    ensure!(!duration.is_zero(), "--duration must be positive");
+    ensure!(
+        duration <= Duration::from_secs(3600),
+        "--duration is capped at one hour"
+    );
+    ensure!(
+        warmup <= Duration::from_secs(600),
+        "--warmup is capped at ten minutes"
+    );
+    ensure!(!timeout.is_zero(), "--timeout must be positive");
+
+    if args.print_token {
+        println!("{}", login(&target, &args.email, &args.password).await?);
+        return Ok(());
+    }
+
+    let token = match (&args.token, args.anonymous) {
+        (Some(token), _) => Some(token.clone()),
+        (None, true) => None,
+        (None, false) => Some(login(&target, &args.email, &args.password).await?),
+    };
+    let authorization = token
+        .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
+        .transpose()
+        .context("token is not a valid header value")?;
+    let (scenario, query) = match &args.query {
+        Some(query) => ("custom".to_owned(), query.clone()),
+        None => (
+            args.scenario.name().to_owned(),
+            args.scenario.query().to_owned(),
+        ),
+    };
+    let body = Bytes::from(json!({ "query": query }).to_string());
+
+    probe(&target, body.clone(), authorization.clone())
+        .await
+        .context("probe request failed; not starting the load")?;
+
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        target,
+        body,
+        authorization,
+        measure_from: start + warmup,
+        end: start + warmup + duration,
+        timeout,
+    });
+    let handles: Vec<_> = (0..args.connections)
+        .map(|_| tokio::spawn(worker(Arc::clone(&plan))))
+        .collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await.context("worker panicked")?);
+    }
+
+    let (report, first_error) = summarize(args.label, scenario, args.connections, &plan, results);
+    println!("{}", serde_json::to_string(&report)?);
+    let label = if report.label.is_empty() {
+        String::new()
+    } else {
+        format!("[{}] ", report.label)
+    };
+    println!(
+        "{label}{} x{}: {} requests, {} errors in {:.2} s = {:.1} req/s; \
+         latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
+        report.scenario,
+        report.connections,
+        report.requests,
+        report.errors,
+        report.duration_s,
+        report.rps,
+        report.p50_ms,
+        report.p90_ms,
+        report.p99_ms,
+        report.max_ms,
+    );
+    if let Some(error) = first_error {
+        let shown: String = error.chars().take(500).collect();
+        eprintln!("first error: {shown}");
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ensure!(
+        (1..=64).contains(&args.threads),
+        "--threads must be between 1 and 64"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_key_detection() {
+        assert!(has_errors_key(br#"{"errors":[{"message":"x"}]}"#));
+        assert!(has_errors_key(br#"{"data":null,"errors":[]}"#));
+        assert!(!has_errors_key(
+            br#"{"data":{"me":{"user":{"name":"errors"}}}}"#
+        ));
+        assert!(!has_errors_key(
+            br#"{"data":{"me":{"user":{"name":"\"errors\":"}}}}"#
+        ));
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile_ms(&samples, 50.0), 50.0);
+        assert_eq!(percentile_ms(&samples, 99.0), 99.0);
+        assert_eq!(percentile_ms(&samples, 100.0), 100.0);
+        assert_eq!(percentile_ms(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn only_loopback_targets() {
+        assert!(Target::parse("http://127.0.0.1:8080/graphql").is_ok());
+        assert!(Target::parse("http://localhost:8080/graphql").is_ok());
+        assert!(Target::parse("http://[::1]:8080/graphql").is_ok());
+        assert!(Target::parse("http://10.0.0.1:8080/graphql").is_err());
+        assert!(Target::parse("http://example.com/graphql").is_err());
+        assert!(Target::parse("https://127.0.0.1/graphql").is_err());
+        let target = Target::parse("http://127.0.0.1:9000/graphql?x=1").unwrap();
+        assert_eq!(target.path, "/graphql?x=1");
+        assert_eq!(target.host, "127.0.0.1:9000");
+    }
+}

@@ -1,0 +1,43 @@
+//! Database migrations for PromoHub, runnable on PostgreSQL and SQLite.
+//!
+//! One sea-query definition per table serves both backends; raw SQL is used
+//! only for what exists on PostgreSQL alone (enum types, row-level security,
+//! the `promohub_app` role and its grants). The helpers in [`helpers`] and
+//! [`rls`] are public so that feature migrations added later build their
+//! tables the same way (tenant-first composite keys, enum columns checked by
+//! the database, RLS on every tenant-owned table).
+
+pub use sea_orm_migration::prelude::*;
+
+pub mod helpers;
+mod m20261122_000001_identity;
+mod m20261122_000002_audit_log;
+mod m20261122_000003_row_level_security;
+pub mod rls;
+
+pub use helpers::{
+    PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, now_default,
+    tenant_fk, tenant_owned_table, updated_at,
+};
+pub use rls::{APP_ROLE, disable_tenant_rls, enable_tenant_rls};
+
+/// The enum types created so far, for later migrations whose columns reuse
+/// them (they must not create them again).
+pub mod enums {
+    pub use crate::m20261122_000001_identity::{INVITE_STATUS, MEMBER_ROLE, PLAN_TIER};
+    pub use crate::m20261122_000002_audit_log::{ACTOR_TYPE, AUDIT_OUTCOME};
+}
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_identity::Migration),
+            Box::new(m20261122_000002_audit_log::Migration),
+            Box::new(m20261122_000003_row_level_security::Migration),
+        ]
+    }
+}

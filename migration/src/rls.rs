@@ -1,0 +1,90 @@
+//! Row-level security on PostgreSQL, the third layer of tenant isolation
+//! (ARCHITECTURE.md). The server runs each request in a transaction that first
+//! does `set_config('role', 'promohub_app', true)` and sets `app.tenant_id` /
+//! `app.user_id`; the policies below then hide every other tenant's rows,
+//! even when the server connects as a superuser.
+//!
+//! Every function here is a no-op on SQLite, so migrations call them
+//! unconditionally.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+/// The NOLOGIN, non-superuser, non-BYPASSRLS role requests run as.
+pub const APP_ROLE: &str = "promohub_app";
+
+/// Turns on row-level security for a tenant-owned table: `ENABLE` and
+/// `FORCE` (so the table owner is filtered too), the `tenant_isolation`
+/// policy on `tenant_id = app_current_tenant()` for reads and writes, and the
+/// DML grants to [`APP_ROLE`]. Idempotent. Call it from every migration that
+/// creates a tenant-owned table, after the
+/// `m20261122_000003_row_level_security` migration has run.
+pub async fn enable_tenant_rls(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let t = quote_ident(table)?;
+    exec_all(
+        manager,
+        &[
+            format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"),
+            format!("ALTER TABLE {t} FORCE ROW LEVEL SECURITY"),
+            format!("DROP POLICY IF EXISTS tenant_isolation ON {t}"),
+            format!(
+                "CREATE POLICY tenant_isolation ON {t} FOR ALL \
+                 USING (tenant_id = app_current_tenant()) \
+                 WITH CHECK (tenant_id = app_current_tenant())"
+            ),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {APP_ROLE}"),
+        ],
+    )
+    .await
+}
+
+/// Undoes [`enable_tenant_rls`] (for `down`). Extra policies a migration
+/// added on the table must be dropped by that migration.
+pub async fn disable_tenant_rls(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let t = quote_ident(table)?;
+    exec_all(
+        manager,
+        &[
+            format!("DROP POLICY IF EXISTS tenant_isolation ON {t}"),
+            format!("ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"),
+            format!("ALTER TABLE {t} DISABLE ROW LEVEL SECURITY"),
+        ],
+    )
+    .await
+}
+
+/// Runs raw statements one by one on the migration's connection.
+pub(crate) async fn exec_all(
+    manager: &SchemaManager<'_>,
+    statements: &[String],
+) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    for sql in statements {
+        conn.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
+/// Table names are spliced into DDL, so accept plain lowercase identifiers only.
+fn quote_ident(name: &str) -> Result<String, DbErr> {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(DbErr::Migration(format!(
+            "not a plain lowercase table name: {name:?}"
+        )))
+    }
+}

@@ -1,0 +1,90 @@
+//! Router assembly and shared state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::{HeaderName, Method, StatusCode, header};
+use axum::Router;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::events::EventHub;
+use crate::graphql::Schemas;
+use crate::http;
+
+/// How many tenant events a slow subscriber may fall behind before it skips.
+const EVENT_BUFFER: usize = 1024;
+
+/// Process-wide services, reachable from every resolver.
+pub struct Shared {
+    pub db: DatabaseConnection,
+    pub config: Config,
+    pub jwt: JwtKeys,
+    pub hub: EventHub,
+}
+
+/// What the HTTP handlers hold.
+#[derive(Clone)]
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    pub schemas: Schemas,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, config: Config) -> Self {
+        let shared = Arc::new(Shared {
+            jwt: JwtKeys::new(&config),
+            hub: EventHub::new(EVENT_BUFFER),
+            db,
+            config,
+        });
+        Self {
+            schemas: Schemas::build(shared.clone()),
+            shared,
+            metrics: crate::telemetry::metrics_handle(),
+        }
+    }
+}
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The production router, used as-is by the tests.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.shared.config.limits;
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(Duration::from_secs(600));
+    Router::new()
+        .route(
+            "/graphql",
+            get(http::graphql::get_or_upgrade).post(http::graphql::post),
+        )
+        .route("/graphql/ws", get(http::ws::upgrade))
+        .route("/health", get(http::health::health))
+        .route("/ready", get(http::health::ready))
+        .route("/metrics", get(http::health::metrics))
+        .layer(axum::middleware::from_fn(http::observe::record_request))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(limits.request_timeout_secs),
+        ))
+        // The GraphQL extractor would read any body size: bound it here.
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(http::observe::request_span))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .with_state(state)
+}

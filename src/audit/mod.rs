@@ -1,0 +1,8 @@
+//! The audit log: who did what, to what, from where, and whether it worked.
+
+mod resolver;
+mod service;
+mod types;
+
+pub use resolver::AuditQuery;
+pub use service::{AuditRecord, Outcome, record};

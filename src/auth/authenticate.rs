@@ -1,0 +1,152 @@
+//! Turns a bearer credential into a `RequestCtx`, or refuses it.
+//!
+//! Both kinds of credential are checked against the live database on every
+//! request: a removed member, a revoked key or a deactivated tenant stops
+//! working at once, not when the token expires.
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use entity::{api_keys, memberships, tenants, users};
+
+use super::jwt::JwtKeys;
+use super::tokens::{self, TokenKind};
+use crate::error::{AppError, AppResult};
+use crate::tenancy::scoped::begin_for;
+use crate::tenancy::{Actor, RequestCtx, Role, Scope};
+
+/// How often `api_keys.last_used_at` is refreshed: a write per request would
+/// turn every partner read into a write.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// Authenticates an `Authorization` header value (`Bearer <token>`).
+pub async fn from_header(
+    db: &sea_orm::DatabaseConnection,
+    jwt: &JwtKeys,
+    header: &str,
+) -> AppResult<RequestCtx> {
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            AppError::unauthenticated("expected an Authorization: Bearer <token> header")
+        })?;
+    from_token(db, jwt, token).await
+}
+
+/// Authenticates a bare token (the WebSocket `connection_init` payload).
+pub async fn from_token(
+    db: &sea_orm::DatabaseConnection,
+    jwt: &JwtKeys,
+    token: &str,
+) -> AppResult<RequestCtx> {
+    if tokens::is_api_key(token) {
+        api_key(db, token).await
+    } else {
+        access_token(db, jwt, token).await
+    }
+}
+
+async fn access_token(
+    db: &sea_orm::DatabaseConnection,
+    jwt: &JwtKeys,
+    token: &str,
+) -> AppResult<RequestCtx> {
+    let claims = jwt.verify(token).map_err(|e| {
+        tracing::debug!(error = %e, "access token refused");
+        AppError::unauthenticated("invalid or expired access token")
+    })?;
+    let txn = begin_for(db, claims.tid, Some(claims.sub)).await?;
+    let found = memberships::Entity::find()
+        .filter(memberships::Column::TenantId.eq(claims.tid))
+        .filter(memberships::Column::UserId.eq(claims.sub))
+        .find_also_related(users::Entity)
+        .one(&txn)
+        .await?;
+    let tenant = tenants::Entity::find_by_id(claims.tid).one(&txn).await?;
+    txn.commit().await?;
+    let (membership, user) = match found {
+        Some((membership, Some(user))) => (membership, user),
+        _ => return Err(AppError::unauthenticated("membership no longer exists")),
+    };
+    if !user.is_active {
+        return Err(AppError::unauthenticated("user is deactivated"));
+    }
+    ensure_tenant_active(tenant)?;
+    Ok(RequestCtx {
+        tenant_id: claims.tid,
+        role: Role::from(membership.role),
+        actor: Actor::User {
+            user_id: claims.sub,
+        },
+        expires_at: Some(claims.exp),
+    })
+}
+
+async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<RequestCtx> {
+    let refused = || AppError::unauthenticated("invalid, expired or revoked API key");
+    let presented = tokens::parse(TokenKind::ApiKey, token).ok_or_else(refused)?;
+    let txn = begin_for(db, presented.tenant_id, None).await?;
+    let key = api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(presented.tenant_id))
+        .filter(api_keys::Column::KeyHash.eq(presented.hash))
+        .one(&txn)
+        .await?
+        .ok_or_else(refused)?;
+    let now = Utc::now();
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        return Err(refused());
+    }
+    ensure_tenant_active(tenants::Entity::find_by_id(key.tenant_id).one(&txn).await?)?;
+    let stale = key
+        .last_used_at
+        .is_none_or(|at| (now - at.to_utc()).num_seconds() >= LAST_USED_GRANULARITY_SECS);
+    if stale {
+        api_keys::Entity::update_many()
+            .col_expr(
+                api_keys::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(now.fixed_offset()),
+            )
+            .filter(api_keys::Column::TenantId.eq(key.tenant_id))
+            .filter(api_keys::Column::Id.eq(key.id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    let scopes = parse_scopes(&key.scopes);
+    let role = scopes
+        .iter()
+        .map(|scope| scope.acting_role())
+        .max()
+        .ok_or_else(refused)?;
+    Ok(RequestCtx {
+        tenant_id: key.tenant_id,
+        role,
+        actor: Actor::ApiKey {
+            key_id: key.id,
+            scopes,
+        },
+        expires_at: key.expires_at.map(|at| at.timestamp()),
+    })
+}
+
+fn ensure_tenant_active(tenant: Option<tenants::Model>) -> AppResult<()> {
+    match tenant {
+        Some(tenant) if tenant.is_active && tenant.deleted_at.is_none() => Ok(()),
+        _ => Err(AppError::unauthenticated("tenant is deactivated")),
+    }
+}
+
+/// Scopes stored as a JSON array of strings; unknown entries are ignored.
+pub fn parse_scopes(value: &serde_json::Value) -> Vec<Scope> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|s| s.as_str().and_then(Scope::parse))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,9 @@
+//! Values parsed once at the edge. Once you hold one, it is valid.
+
+mod email;
+mod password;
+mod slug;
+
+pub use email::EmailAddress;
+pub use password::Password;
+pub use slug::Slug;

@@ -1,0 +1,122 @@
+//! Schema assembly and the helpers every resolver uses.
+
+pub mod audit;
+pub mod limits;
+pub mod loaders;
+pub mod pagination;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
+
+use crate::app::Shared;
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+use crate::tenancy::{RequestCtx, RequestMeta};
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    crate::auth::AuthQuery,
+    crate::tenants::TenantQuery,
+    crate::members::MemberQuery,
+    crate::api_keys::ApiKeyQuery,
+    crate::audit::AuditQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    crate::auth::AuthMutation,
+    crate::tenants::TenantMutation,
+    crate::members::MemberMutation,
+    crate::api_keys::ApiKeyMutation,
+);
+
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(crate::events::EventSubscription);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// The schema, built twice in production: field suggestions ("did you mean …")
+/// map the schema for an attacker, so only admins get them there.
+#[derive(Clone)]
+pub struct Schemas {
+    pub standard: AppSchema,
+    pub admin: AppSchema,
+}
+
+impl Schemas {
+    pub fn build(shared: Arc<Shared>) -> Self {
+        let production = shared.config.is_production();
+        let limits = shared.config.limits.clone();
+        let admin = build(Some(shared.clone()), &limits, false);
+        let standard = if production {
+            build(Some(shared), &limits, true)
+        } else {
+            admin.clone()
+        };
+        Self { standard, admin }
+    }
+
+    /// The schema for this caller: admins (and everyone in development) get suggestions.
+    pub fn for_caller(&self, ctx: Option<&RequestCtx>) -> &AppSchema {
+        if ctx.is_some_and(is_admin) {
+            &self.admin
+        } else {
+            &self.standard
+        }
+    }
+}
+
+pub fn is_admin(ctx: &RequestCtx) -> bool {
+    ctx.role >= crate::tenancy::Role::Admin
+}
+
+fn build(shared: Option<Arc<Shared>>, limits: &Limits, without_suggestions: bool) -> AppSchema {
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .limit_depth(limits.depth)
+    .limit_complexity(limits.complexity)
+    .extension(audit::AuditLog);
+    if without_suggestions {
+        builder = builder.disable_suggestions();
+    }
+    if let Some(shared) = shared {
+        builder = builder.data(shared);
+    }
+    builder.finish()
+}
+
+/// The SDL, as `export-schema` writes it (no database needed).
+pub fn sdl() -> String {
+    let limits = crate::config::Config::for_database("sqlite::memory:").limits;
+    build(None, &limits, false).sdl()
+}
+
+/// The process-wide services (database, config, keys, event hub).
+pub fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
+    ctx.data_unchecked::<Arc<Shared>>()
+}
+
+/// The authenticated caller, or `UNAUTHENTICATED`.
+pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestCtx> {
+    ctx.data_opt::<RequestCtx>()
+        .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))
+}
+
+/// Request facts (id, ip, user agent), present for every caller.
+pub fn meta<'a>(ctx: &Context<'a>) -> &'a RequestMeta {
+    ctx.data_unchecked::<RequestMeta>()
+}
+
+/// Parses a client-supplied id; `field` names the argument in the error.
+pub fn parse_id(id: &async_graphql::ID, field: &str) -> AppResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| AppError::invalid(field, "is not a valid id"))
+}
+
+/// An id as clients see it.
+pub fn to_id(id: uuid::Uuid) -> async_graphql::ID {
+    async_graphql::ID(id.to_string())
+}

@@ -1,0 +1,271 @@
+//! Relay connections with keyset cursors (never OFFSET).
+//!
+//! Lists here are ordered by id: ids are UUID v7, so id order is creation
+//! order and the primary key index serves the keyset. `totalCount` runs its
+//! COUNT only when the client selects it.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Object, OutputType};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::future::BoxFuture;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
+};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::begin;
+
+/// Page size when the client gives neither `first` nor `last`.
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+
+/// The four Relay arguments, as the client sent them.
+#[derive(Clone, Debug, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+impl PageArgs {
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Self {
+        Self {
+            first,
+            after,
+            last,
+            before,
+        }
+    }
+}
+
+/// Complexity of a connection field: the page size times its children, so a
+/// client cannot fetch 100 × 100 × 100 nodes in one request.
+pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let size = first
+        .or(last)
+        .map_or(DEFAULT_PAGE_SIZE as usize, |n| n.max(1) as usize);
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// A validated request for one page.
+struct Window {
+    size: u64,
+    forward: bool,
+    cursor: Option<Uuid>,
+}
+
+fn window(args: &PageArgs, max_page_size: u64) -> AppResult<Window> {
+    if args.first.is_some() && args.last.is_some() {
+        return Err(AppError::invalid(
+            "first",
+            "use either first or last, not both",
+        ));
+    }
+    let checked = |value: i32, field: &str| -> AppResult<u64> {
+        let value =
+            u64::try_from(value).map_err(|_| AppError::invalid(field, "must not be negative"))?;
+        if value > max_page_size {
+            return Err(AppError::invalid(
+                field,
+                format!("must be at most {max_page_size}"),
+            ));
+        }
+        Ok(value)
+    };
+    let (size, forward, cursor, cursor_field) = match (args.first, args.last) {
+        (_, Some(last)) => (
+            checked(last, "last")?,
+            false,
+            args.before.as_deref(),
+            "before",
+        ),
+        (Some(first), None) => (
+            checked(first, "first")?,
+            true,
+            args.after.as_deref(),
+            "after",
+        ),
+        (None, None) => (
+            DEFAULT_PAGE_SIZE.min(max_page_size),
+            true,
+            args.after.as_deref(),
+            "after",
+        ),
+    };
+    let cursor = cursor.map(|c| decode_cursor(c, cursor_field)).transpose()?;
+    Ok(Window {
+        size,
+        forward,
+        cursor,
+    })
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str, field: &str) -> AppResult<Uuid> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| AppError::invalid(field, "is not a valid cursor"))
+}
+
+/// One page of rows plus what Relay's `pageInfo` needs.
+pub struct Page<M> {
+    pub rows: Vec<M>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// Fetches one page of `select`, keyed and ordered by `id_column`.
+pub async fn page_by_id<E>(
+    conn: &impl ConnectionTrait,
+    select: Select<E>,
+    id_column: E::Column,
+    args: &PageArgs,
+    max_page_size: u64,
+    newest_first: bool,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+{
+    let window = window(args, max_page_size)?;
+    // Walking backwards is walking forwards in the opposite order, then reversing.
+    let descending = newest_first == window.forward;
+    let mut query = select;
+    if let Some(cursor) = window.cursor {
+        query = if descending {
+            query.filter(id_column.lt(cursor))
+        } else {
+            query.filter(id_column.gt(cursor))
+        };
+    }
+    query = if descending {
+        query.order_by_desc(id_column)
+    } else {
+        query.order_by_asc(id_column)
+    };
+    let mut rows = query.limit(window.size + 1).all(conn).await?;
+    let has_more = rows.len() as u64 > window.size;
+    rows.truncate(window.size as usize);
+    if !window.forward {
+        rows.reverse();
+    }
+    let (has_next_page, has_previous_page) = if window.forward {
+        (has_more, window.cursor.is_some())
+    } else {
+        (window.cursor.is_some(), has_more)
+    };
+    Ok(Page {
+        rows,
+        has_next_page,
+        has_previous_page,
+    })
+}
+
+type CountFn = Arc<dyn Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync>;
+
+/// `totalCount` of a connection, counted only if asked for.
+pub struct Totals {
+    count: CountFn,
+}
+
+impl Totals {
+    pub fn new(
+        count: impl Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            count: Arc::new(count),
+        }
+    }
+
+    /// Counts `select` (in its own tenant-bound transaction) if the client asks.
+    pub fn counting<E>(db: &DatabaseConnection, ctx: &RequestCtx, select: Select<E>) -> Self
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        let (db, ctx) = (db.clone(), ctx.clone());
+        Self::new(move || {
+            let (db, ctx, select) = (db.clone(), ctx.clone(), select.clone());
+            Box::pin(async move {
+                let txn = begin(&db, &ctx).await?;
+                let count = select.count(&txn).await?;
+                txn.commit().await?;
+                Ok(count)
+            })
+        })
+    }
+}
+
+#[Object]
+impl Totals {
+    /// How many items match, across all pages.
+    async fn total_count(&self) -> async_graphql::Result<u64> {
+        Ok((self.count)().await?)
+    }
+}
+
+/// A Relay connection named after its node type (`MemberConnection`, `MemberEdge`).
+pub type RelayConnection<T> = Connection<String, T, Totals, EmptyFields>;
+
+/// Builds the connection from a page, converting rows to GraphQL nodes.
+pub fn connection<M, T: OutputType>(
+    page: Page<M>,
+    totals: Totals,
+    id_of: impl Fn(&M) -> Uuid,
+    node: impl Fn(M) -> T,
+) -> RelayConnection<T> {
+    let mut connection =
+        Connection::with_additional_fields(page.has_previous_page, page.has_next_page, totals);
+    connection.edges.extend(
+        page.rows
+            .into_iter()
+            .map(|row| Edge::new(encode_cursor(id_of(&row)), node(row))),
+    );
+    connection
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_pages_over_the_limit_naming_the_argument() {
+        let args = PageArgs::new(Some(101), None, None, None);
+        match window(&args, 100) {
+            Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "first"),
+            _ => panic!("accepted first: 101"),
+        }
+        assert!(window(&PageArgs::new(Some(100), None, None, None), 100).is_ok());
+        assert!(window(&PageArgs::new(Some(-1), None, None, None), 100).is_err());
+        assert!(window(&PageArgs::new(Some(1), None, Some(1), None), 100).is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id), "after").unwrap(), id);
+        assert!(decode_cursor("not a cursor", "after").is_err());
+    }
+
+    #[test]
+    fn cost_multiplies_page_size_by_children() {
+        assert_eq!(cost(Some(50), None, 3), 151);
+        assert_eq!(cost(None, Some(10), 2), 21);
+        assert_eq!(cost(None, None, 1), DEFAULT_PAGE_SIZE as usize + 1);
+    }
+}

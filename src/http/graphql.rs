@@ -1,0 +1,472 @@
+//! GraphQL over HTTP, by the spec (graphql.github.io/graphql-over-http).
+//!
+//! async-graphql's own axum integration deviates from the spec in ways that
+//! matter (it executes mutations sent by GET, parses any content type as JSON,
+//! always answers `application/graphql-response+json` with 200, and reads the
+//! body without a size limit), so this endpoint replaces it:
+//! - POST with `Content-Type: application/json`, else 415;
+//! - GET for queries only: a mutation by GET is 405 with `Allow: POST` and
+//!   never executes;
+//! - `Accept` negotiation between `application/graphql-response+json` and
+//!   `application/json` (406 when neither is acceptable); with the former a
+//!   request error (nothing executed) is 400, with the latter 200;
+//! - no batching: a JSON array body is 400.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ::http::{HeaderMap, HeaderValue, StatusCode, header};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::app::{AppState, REQUEST_ID};
+use crate::graphql::audit::AuditTrail;
+use crate::graphql::is_admin;
+use crate::graphql::limits::{check_document, request_error};
+use crate::http::observe::record_operation;
+use crate::tenancy::{RequestCtx, RequestMeta};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+/// The response media type the client accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFormat {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl ResponseFormat {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        }
+    }
+
+    /// Picks by `q` weight; a tie prefers `application/graphql-response+json`.
+    /// No `Accept` at all means `application/json`, as the spec advises for
+    /// legacy clients.
+    pub fn negotiate(headers: &HeaderMap) -> Option<Self> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(Self::Json);
+        };
+        let mut best: Option<(f32, Self)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = match media.as_str() {
+                GRAPHQL_RESPONSE_JSON | "application/*" | "*/*" => Self::GraphqlResponseJson,
+                APPLICATION_JSON => Self::Json,
+                _ => continue,
+            };
+            if q <= 0.0 {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((best_q, best_format)) => {
+                    q > best_q
+                        || (q == best_q
+                            && format == Self::GraphqlResponseJson
+                            && best_format == Self::Json)
+                }
+            };
+            if better {
+                best = Some((q, format));
+            }
+        }
+        best.map(|(_, format)| format)
+    }
+}
+
+/// The GraphQL request parameters, from a JSON body or a query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    query: Option<String>,
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+}
+
+/// GET query string: `variables` arrives JSON-encoded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+fn errors_body(errors: &[ServerError]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "errors": errors })).unwrap_or_default()
+}
+
+/// A response that carries GraphQL errors without executing anything.
+fn refuse(status: StatusCode, format: ResponseFormat, errors: &[ServerError]) -> Response {
+    let mut response = (status, errors_body(errors)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    response
+}
+
+fn not_acceptable() -> Response {
+    refuse(
+        StatusCode::NOT_ACCEPTABLE,
+        ResponseFormat::Json,
+        &[request_error(
+            "Accept must allow application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
+        )],
+    )
+}
+
+/// Request facts for logs and the audit log.
+pub fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestMeta {
+    let header = |name: &http::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    RequestMeta {
+        request_id: header(&REQUEST_ID).unwrap_or_default(),
+        ip: peer.map(|addr| addr.ip().to_string()),
+        user_agent: header(&header::USER_AGENT),
+    }
+}
+
+fn peer_of(extensions: &http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0)
+}
+
+/// `POST /graphql`.
+pub async fn post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some(format) = ResponseFormat::negotiate(&parts.headers) else {
+        return not_acceptable();
+    };
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(APPLICATION_JSON));
+    if !is_json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format,
+            &[request_error(
+                "Content-Type must be application/json",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )],
+        );
+    }
+    // The body limit layer turns an oversized body into an error here.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format,
+                &[request_error("request body is too large", "LIMIT_EXCEEDED")],
+            );
+        }
+    };
+    let params = match parse_body(&bytes) {
+        Ok(params) => params,
+        Err(message) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format,
+                &[request_error(message, "BAD_REQUEST")],
+            );
+        }
+    };
+    let meta = request_meta(&parts.headers, peer_of(&parts.extensions));
+    execute(&state, &parts.headers, meta, params, false, format).await
+}
+
+fn parse_body(bytes: &Bytes) -> Result<Params, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("request body is not valid JSON: {e}"))?;
+    if value.is_array() {
+        return Err(
+            "batched requests are not supported: send one operation per request".to_owned(),
+        );
+    }
+    if !value.is_object() {
+        return Err("request body must be a JSON object".to_owned());
+    }
+    serde_json::from_value(value).map_err(|e| format!("invalid request parameters: {e}"))
+}
+
+/// `GET /graphql`: GraphiQL for browsers, queries by URL, or a WebSocket upgrade.
+pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let is_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if is_upgrade {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(upgrade) => {
+                let meta = request_meta(&parts.headers, peer_of(&parts.extensions));
+                crate::http::ws::accept(upgrade, state, meta)
+            }
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let Query(get) = match Query::<GetParams>::from_request_parts(&mut parts, &state).await {
+        Ok(query) => query,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let wants_html = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if get.query.is_none() && wants_html {
+        return Html(graphiql()).into_response();
+    }
+    let Some(format) = ResponseFormat::negotiate(&parts.headers) else {
+        return not_acceptable();
+    };
+    let variables = match get
+        .variables
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(_)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format,
+                &[request_error(
+                    "variables must be a JSON object",
+                    "BAD_REQUEST",
+                )],
+            );
+        }
+    };
+    let params = Params {
+        query: get.query,
+        operation_name: get.operation_name,
+        variables,
+    };
+    let meta = request_meta(&parts.headers, peer_of(&parts.extensions));
+    execute(&state, &parts.headers, meta, params, true, format).await
+}
+
+fn graphiql() -> String {
+    async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("PromoHub GraphiQL")
+        .finish()
+}
+
+/// Authenticates the caller from the `Authorization` header, if any.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<RequestCtx>, ServerError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default();
+    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value)
+        .await
+        .map(Some)
+        .map_err(|error| {
+            let code = error.code();
+            request_error(error.public_message(), code)
+        })
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    meta: RequestMeta,
+    params: Params,
+    by_get: bool,
+    format: ResponseFormat,
+) -> Response {
+    let started = Instant::now();
+    let ctx = match authenticate(state, headers).await {
+        Ok(ctx) => ctx,
+        Err(error) => {
+            let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
+    let Some(query) = params.query else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format,
+            &[request_error("the request has no query", "BAD_REQUEST")],
+        );
+    };
+    let variables = match params.variables {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
+        Some(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format,
+                &[request_error(
+                    "variables must be a JSON object",
+                    "BAD_REQUEST",
+                )],
+            );
+        }
+    };
+    let checked = match check_document(
+        &query,
+        params.operation_name.as_deref(),
+        &state.shared.config.limits,
+    ) {
+        Ok(checked) => checked,
+        Err(error) => {
+            record_operation("invalid", false, started);
+            return request_error_response(format, error);
+        }
+    };
+    if by_get
+        && matches!(
+            checked.operation,
+            Some(OperationType::Mutation | OperationType::Subscription)
+        )
+    {
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format,
+            &[request_error(
+                "mutations and subscriptions must be sent by POST",
+                "METHOD_NOT_ALLOWED",
+            )],
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let mut request = async_graphql::Request::new(query).variables(variables.clone());
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    request.set_parsed_query(checked.document);
+    let response = run(state, request, ctx, meta, variables).await;
+    record_operation(&checked.label, response.errors.is_empty(), started);
+    let is_request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let status = if is_request_error && format == ResponseFormat::GraphqlResponseJson {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let mut http_response = (status, body).into_response();
+    http_response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    http_response
+}
+
+fn request_error_response(format: ResponseFormat, error: ServerError) -> Response {
+    let status = match format {
+        ResponseFormat::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+        ResponseFormat::Json => StatusCode::OK,
+    };
+    refuse(status, format, &[error])
+}
+
+/// Executes with the per-request data every resolver may need. Shared by the
+/// HTTP and WebSocket transports.
+pub fn prepare(
+    state: &AppState,
+    mut request: async_graphql::Request,
+    ctx: Option<RequestCtx>,
+    meta: RequestMeta,
+    variables: Variables,
+) -> (async_graphql::Request, &crate::graphql::AppSchema) {
+    let admin = ctx.as_ref().is_some_and(is_admin);
+    if state.shared.config.is_production() && !admin {
+        request = request.disable_introspection();
+    }
+    let schema = state.schemas.for_caller(ctx.as_ref());
+    request = crate::graphql::loaders::attach(request, &state.shared)
+        .data(meta)
+        .data(Arc::new(AuditTrail::new(variables)));
+    if let Some(ctx) = ctx {
+        request = request.data(ctx);
+    }
+    (request, schema)
+}
+
+async fn run(
+    state: &AppState,
+    request: async_graphql::Request,
+    ctx: Option<RequestCtx>,
+    meta: RequestMeta,
+    variables: Variables,
+) -> async_graphql::Response {
+    let (request, schema) = prepare(state, request, ctx, meta, variables);
+    schema.execute(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Option<ResponseFormat> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        ResponseFormat::negotiate(&headers)
+    }
+
+    #[test]
+    fn negotiates_by_weight_and_prefers_the_graphql_media_type() {
+        assert_eq!(accept("application/json"), Some(ResponseFormat::Json));
+        assert_eq!(
+            accept("application/graphql-response+json"),
+            Some(ResponseFormat::GraphqlResponseJson)
+        );
+        assert_eq!(
+            accept("application/json;q=0.9, application/graphql-response+json"),
+            Some(ResponseFormat::GraphqlResponseJson)
+        );
+        assert_eq!(
+            accept("application/json, application/graphql-response+json;q=0.5"),
+            Some(ResponseFormat::Json)
+        );
+        assert_eq!(accept("*/*"), Some(ResponseFormat::GraphqlResponseJson));
+        assert_eq!(accept("text/html"), None);
+        assert_eq!(
+            ResponseFormat::negotiate(&HeaderMap::new()),
+            Some(ResponseFormat::Json)
+        );
+    }
+}

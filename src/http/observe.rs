@@ -1,0 +1,51 @@
+//! Request spans and HTTP metrics.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::REQUEST_ID;
+
+/// The span every log line of a request is written in: it carries the id.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// Counts requests and their latency by route and status class.
+pub async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("promohub_http_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("promohub_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Records one GraphQL operation: `label` is bounded (`query:me`), never the
+/// client's free-form operation name.
+pub fn record_operation(label: &str, ok: bool, started: Instant) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("promohub_graphql_operations_total", "operation" => label.to_owned(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("promohub_graphql_operation_duration_seconds", "operation" => label.to_owned())
+        .record(started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,151 @@
+//! The `promohub` binary: serve | migrate | export-schema | seed-demo.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use promohub::app::AppState;
+use promohub::config::Config;
+use promohub::{db, demo, graphql, server, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "promohub",
+    version,
+    about = "PromoHub: multi-tenant marketing platform API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server and background workers (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write the GraphQL schema (SDL) to a file.
+    ExportSchema {
+        /// Where to write it.
+        #[arg(long, default_value = "schema.graphql")]
+        path: PathBuf,
+        /// Fail instead of writing when the file differs from the code.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Create the demo tenant and owner.
+    SeedDemo,
+}
+
+/// `serve` settings; global so `promohub --port 9000` and
+/// `promohub serve --port 9000` both work.
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8080, global = true)]
+    port: u16,
+    /// Do not apply migrations on start.
+    #[arg(long, env = "PROMOHUB_NO_MIGRATE", global = true)]
+    no_migrate: bool,
+    /// Do not seed the demo tenant on an empty development database.
+    #[arg(long, env = "PROMOHUB_NO_DEMO", global = true)]
+    no_demo: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = cli.config;
+    telemetry::init_logging(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config, cli.serve).await,
+        Command::Migrate => {
+            let db = db::connect(&config).await?;
+            db::migrate(&db).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::ExportSchema { path, check } => export_schema(&path, check),
+        Command::SeedDemo => {
+            let db = db::connect(&config).await?;
+            db::migrate(&db).await?;
+            let state = AppState::new(db, config);
+            demo::seed(&state.shared)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+            println!("{}", demo::credentials_banner());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    config.check_production_safety()?;
+    let db = db::connect(&config).await?;
+    if !args.no_migrate {
+        db::migrate(&db).await?;
+    }
+    let state = AppState::new(db, config);
+    if !args.no_demo && !state.shared.config.is_production() {
+        match demo::seed_if_empty(&state.shared).await {
+            Ok(true) => tracing::info!("{}", demo::credentials_banner()),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!("could not seed the demo tenant: {}", error.public_message())
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    tracing::info!(
+        "PromoHub listening on http://{}  (GraphiQL at /graphql)",
+        listener.local_addr()?
+    );
+    server::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn export_schema(path: &PathBuf, check: bool) -> anyhow::Result<()> {
+    let sdl = graphql::sdl();
+    if check {
+        let current = std::fs::read_to_string(path).unwrap_or_default();
+        if current != sdl {
+            anyhow::bail!(
+                "{} is out of date: run `cargo run -- export-schema` and commit it",
+                path.display()
+            );
+        }
+        println!("{} matches the code", path.display());
+        return Ok(());
+    }
+    std::fs::write(path, sdl)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,21 @@
+//! Starting the HTTP server: shared by `promohub serve`, the tests and the
+//! benchmark, so all three run the same router the same way.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::app::{AppState, router};
+
+/// Serves until `shutdown` resolves. Connect info gives handlers the peer
+/// address (audit log, login attempts).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,127 @@
+//! The only doors to tenant data.
+//!
+//! `begin(db, ctx)` opens a transaction that, on PostgreSQL, first switches to
+//! the non-superuser `promohub_app` role and sets `app.tenant_id` /
+//! `app.user_id` in one round trip, so row-level security holds even if a query
+//! forgot its filter. `scoped::<E>(ctx)` and `find_owned` add the tenant filter
+//! explicitly as well, so SQLite (no RLS) gets the same isolation.
+//!
+//! Each unit of work (a service call, a dataloader batch) gets its own short
+//! transaction rather than one per HTTP request: async-graphql resolves fields
+//! concurrently, and one request-wide transaction would serialise them all on
+//! one connection and hold it while no SQL runs.
+
+use sea_orm::ConnectionTrait;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Select,
+    Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::RequestCtx;
+use crate::db::is_postgres;
+use crate::error::{AppError, AppResult};
+
+/// An entity whose rows belong to one tenant (primary key `(tenant_id, id)`).
+pub trait TenantOwned: EntityTrait {
+    fn tenant_column() -> Self::Column;
+    fn id_column() -> Self::Column;
+}
+
+macro_rules! tenant_owned {
+    ($($module:ident),* $(,)?) => {$(
+        impl TenantOwned for entity::$module::Entity {
+            fn tenant_column() -> Self::Column {
+                entity::$module::Column::TenantId
+            }
+            fn id_column() -> Self::Column {
+                entity::$module::Column::Id
+            }
+        }
+    )*};
+}
+
+tenant_owned!(
+    memberships,
+    api_keys,
+    invites,
+    refresh_tokens,
+    settings,
+    audit_log
+);
+
+/// Opens a transaction bound to the caller's tenant.
+pub async fn begin(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<DatabaseTransaction> {
+    begin_for(db, ctx.tenant_id, ctx.user_id()).await
+}
+
+/// Opens a transaction bound to a tenant that authentication has just proven
+/// (a token that names its tenant, sign-up, invite acceptance), before a
+/// `RequestCtx` exists.
+pub async fn begin_for(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    user_id: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    let txn = db.begin().await?;
+    bind(&txn, Some(tenant_id), user_id).await?;
+    Ok(txn)
+}
+
+/// Opens a transaction in no tenant: only global tables (users, tenants,
+/// plans, login attempts) and, given a user, that user's own memberships are
+/// visible. Used by login and tenant switching.
+pub async fn begin_global(
+    db: &DatabaseConnection,
+    user_id: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    let txn = db.begin().await?;
+    bind(&txn, None, user_id).await?;
+    Ok(txn)
+}
+
+/// (Re)binds an open transaction to a tenant and user, e.g. once login has
+/// picked the tenant. On PostgreSQL this is the one round trip that sets the
+/// role and the row-level security settings; on SQLite there is nothing to do.
+pub async fn bind(
+    txn: &DatabaseTransaction,
+    tenant_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+) -> AppResult<()> {
+    if is_postgres(txn) {
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT set_config('role', 'promohub_app', true), \
+                    set_config('app.tenant_id', $1, true), \
+                    set_config('app.user_id', $2, true)",
+            [
+                tenant_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default()
+                    .into(),
+                user_id.map(|id| id.to_string()).unwrap_or_default().into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// `SELECT … WHERE tenant_id = <caller's tenant>`: the start of every query.
+pub fn scoped<E: TenantOwned>(ctx: &RequestCtx) -> Select<E> {
+    E::find().filter(E::tenant_column().eq(ctx.tenant_id))
+}
+
+/// One row of the caller's tenant; another tenant's id is `NOT_FOUND`.
+pub async fn find_owned<E: TenantOwned>(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+    what: &'static str,
+) -> AppResult<E::Model> {
+    scoped::<E>(ctx)
+        .filter(E::id_column().eq(id))
+        .one(conn)
+        .await?
+        .ok_or(AppError::not_found(what))
+}

@@ -1,0 +1,21 @@
+//! The integration test binary: the production router served on a real
+//! port, a fresh database per test, real HTTP and WebSocket clients.
+//!
+//! SQLite by default; set `TEST_DATABASE_URL` to a PostgreSQL admin URL
+//! (e.g. `postgres://postgres@127.0.0.1/postgres`) to run on PostgreSQL.
+
+mod helpers;
+
+mod api_keys;
+mod audit;
+mod auth;
+mod http_protocol;
+mod limits;
+mod members;
+mod observability;
+mod rls;
+mod schema;
+mod tenant;
+mod tenant_isolation;
+mod token_attacks;
+mod ws_protocol;

@@ -1,0 +1,163 @@
+//! Row-level security on PostgreSQL, proved in SQL as the `promohub_app`
+//! role. (SQLite has no RLS; isolation there rests on the scoped queries,
+//! which tenant_isolation.rs covers on both backends.)
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+
+use crate::helpers::{TestApp, on_postgres};
+
+async fn as_app_role(txn: &sea_orm::DatabaseTransaction, tenant: Option<&str>) {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('role', 'promohub_app', true), set_config('app.tenant_id', $1, true)",
+        [tenant.unwrap_or_default().into()],
+    ))
+    .await
+    .unwrap();
+}
+
+async fn count(txn: &sea_orm::DatabaseTransaction, table: &str) -> i64 {
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+const TENANT_TABLES: &[&str] = &[
+    "memberships",
+    "api_keys",
+    "invites",
+    "refresh_tokens",
+    "audit_log",
+    "settings",
+];
+
+#[tokio::test]
+async fn without_a_tenant_the_app_role_sees_no_tenant_rows() {
+    if !on_postgres() {
+        eprintln!("row-level security exists on PostgreSQL only; run with TEST_DATABASE_URL");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+    app.api_key(&a, &["READ"]).await;
+
+    let txn = app.db.begin().await.unwrap();
+    as_app_role(&txn, None).await;
+    for table in TENANT_TABLES {
+        assert_eq!(count(&txn, table).await, 0, "{table}");
+    }
+    txn.rollback().await.unwrap();
+    assert!(
+        app.count("memberships", "1 = 1").await > 0,
+        "rows exist for the superuser"
+    );
+}
+
+#[tokio::test]
+async fn with_tenant_a_set_only_as_rows_are_visible() {
+    if !on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+    let b = app.sign_up("beta").await;
+    app.api_key(&a, &["READ"]).await;
+    app.api_key(&b, &["READ"]).await;
+    app.api_key(&b, &["WRITE"]).await;
+
+    let txn = app.db.begin().await.unwrap();
+    as_app_role(&txn, Some(&a.tenant_id)).await;
+    let keys = count(&txn, "api_keys").await;
+    let foreign = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM memberships WHERE tenant_id <> $1::uuid",
+            [a.tenant_id.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    txn.rollback().await.unwrap();
+
+    assert_eq!(keys, 1);
+    assert_eq!(foreign, 0);
+}
+
+#[tokio::test]
+async fn writing_another_tenants_rows_fails() {
+    if !on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+    let b = app.sign_up("beta").await;
+    app.api_key(&b, &["READ"]).await;
+
+    // Insert a row for tenant B while bound to A: refused by WITH CHECK.
+    let txn = app.db.begin().await.unwrap();
+    as_app_role(&txn, Some(&a.tenant_id)).await;
+    let insert = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO settings (tenant_id, id, key, value) VALUES ($1::uuid, gen_random_uuid(), 'k', '{}')",
+            [b.tenant_id.clone().into()],
+        ))
+        .await;
+    assert!(insert.is_err(), "insert into another tenant must fail");
+    txn.rollback().await.unwrap();
+
+    // Update B's rows while bound to A: they are invisible, nothing changes.
+    let txn = app.db.begin().await.unwrap();
+    as_app_role(&txn, Some(&a.tenant_id)).await;
+    let updated = txn
+        .execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "UPDATE api_keys SET name = 'pwned'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 0);
+    txn.commit().await.unwrap();
+
+    // Moving one's own row into B: refused by WITH CHECK.
+    app.api_key(&a, &["READ"]).await;
+    let txn = app.db.begin().await.unwrap();
+    as_app_role(&txn, Some(&a.tenant_id)).await;
+    let moved = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE api_keys SET tenant_id = $1::uuid",
+            [b.tenant_id.clone().into()],
+        ))
+        .await;
+    assert!(moved.is_err(), "moving a row into another tenant must fail");
+    txn.rollback().await.unwrap();
+
+    assert_eq!(app.count("api_keys", "name = 'pwned'").await, 0);
+}
+
+#[tokio::test]
+async fn the_app_role_is_not_privileged() {
+    if !on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let row = app
+        .sql("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'promohub_app'")
+        .await;
+    assert!(!row[0].try_get::<bool>("", "rolsuper").unwrap());
+    assert!(!row[0].try_get::<bool>("", "rolbypassrls").unwrap());
+    assert!(!row[0].try_get::<bool>("", "rolcanlogin").unwrap());
+    let forced = app
+        .sql("SELECT COUNT(*) AS n FROM pg_class WHERE relname IN ('memberships','api_keys','invites','refresh_tokens','audit_log','settings') AND relrowsecurity AND relforcerowsecurity")
+        .await;
+    assert_eq!(forced[0].try_get::<i64>("", "n").unwrap(), 6);
+}
