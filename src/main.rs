@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP server and background workers (the default command).
+    /// Run the HTTP server (the default command).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
