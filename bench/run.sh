@@ -36,6 +36,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/promohub-bench.XXXXXX")
 SERVER_PID=""
 SAMPLER_PID=""
+LOADGEN_PID=""
 PG_DB=""
 PG_STARTED_BY_US=""
 
@@ -75,6 +76,10 @@ drop_pg_db() {
 }
 
 cleanup() {
+    if [[ -n $LOADGEN_PID ]]; then
+        kill -TERM "$LOADGEN_PID" 2>/dev/null || true
+        wait "$LOADGEN_PID" 2>/dev/null || true
+    fi
     stop_sampler
     stop_server
     drop_pg_db
@@ -257,9 +262,15 @@ bench_backend() {
     for c in $CONNECTIONS; do
         log "$backend: $c connections, ${WARMUP}s warm-up + ${DURATION}s"
         out=$WORK/run-$backend-$c.txt
-        if ! BENCH_TOKEN=$token "$LOADGEN" --url "$url" --scenario me \
+        # In the background so that Ctrl-C/SIGTERM is handled at once.
+        BENCH_TOKEN=$token "$LOADGEN" --url "$url" --scenario me \
             --connections "$c" --duration "$DURATION" --warmup "$WARMUP" \
-            --threads "$THREADS" --label "$backend" >"$out"; then
+            --threads "$THREADS" --label "$backend" >"$out" &
+        LOADGEN_PID=$!
+        local status=0
+        wait "$LOADGEN_PID" || status=$?
+        LOADGEN_PID=""
+        if ((status != 0)); then
             log "$backend: load generator failed at $c connections"
             FAILED=1
             continue
@@ -312,7 +323,7 @@ done
 {
     echo "# promohub benchmark: authenticated \`me\` query"
     echo
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git describe --always --dirty 2>/dev/null || echo none)"
     echo "- machine: $(nproc) cores ($(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- per run: ${WARMUP} s warm-up + ${DURATION} s measured; closed loop, one keep-alive HTTP/1.1 connection per worker; generator threads: $THREADS"
     echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool ${PROMOHUB_DB_POOL_SIZE:-10}; the generator runs on the same cores, so these are lower bounds"

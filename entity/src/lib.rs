@@ -2,11 +2,22 @@
 
 pub mod prelude;
 
+pub mod activities;
 pub mod api_keys;
 pub mod audit_log;
+pub mod companies;
+pub mod custom_field_definitions;
 pub mod invites;
+pub mod lead_scoring_rules;
+pub mod lead_sources;
+pub mod lead_stages;
+pub mod lead_tags;
+pub mod leads;
 pub mod memberships;
+pub mod note_versions;
+pub mod notes;
 pub mod plans;
+pub mod projects;
 pub mod refresh_tokens;
 pub mod sea_orm_active_enums;
 pub mod settings;

@@ -29,6 +29,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::leads::Entity")]
+    Leads,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
     #[sea_orm(
@@ -47,6 +49,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Users,
+}
+
+impl Related<super::leads::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Leads.def()
+    }
 }
 
 impl Related<super::refresh_tokens::Entity> for Entity {

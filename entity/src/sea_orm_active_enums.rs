@@ -4,6 +4,42 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "activity_type")]
+pub enum ActivityType {
+    #[sea_orm(string_value = "lead_created")]
+    LeadCreated,
+    #[sea_orm(string_value = "lead_updated")]
+    LeadUpdated,
+    #[sea_orm(string_value = "stage_changed")]
+    StageChanged,
+    #[sea_orm(string_value = "status_changed")]
+    StatusChanged,
+    #[sea_orm(string_value = "assigned")]
+    Assigned,
+    #[sea_orm(string_value = "tags_changed")]
+    TagsChanged,
+    #[sea_orm(string_value = "note_added")]
+    NoteAdded,
+    #[sea_orm(string_value = "merged")]
+    Merged,
+    #[sea_orm(string_value = "converted")]
+    Converted,
+    #[sea_orm(string_value = "deleted")]
+    Deleted,
+    #[sea_orm(string_value = "restored")]
+    Restored,
+    #[sea_orm(string_value = "call")]
+    Call,
+    #[sea_orm(string_value = "meeting")]
+    Meeting,
+    #[sea_orm(string_value = "email")]
+    Email,
+    #[sea_orm(string_value = "task")]
+    Task,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "actor_type")]
 pub enum ActorType {
     #[sea_orm(string_value = "user")]
@@ -24,6 +60,46 @@ pub enum AuditOutcome {
     Failure,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "company_size")]
+pub enum CompanySize {
+    #[sea_orm(string_value = "solo")]
+    Solo,
+    #[sea_orm(string_value = "micro")]
+    Micro,
+    #[sea_orm(string_value = "small")]
+    Small,
+    #[sea_orm(string_value = "medium")]
+    Medium,
+    #[sea_orm(string_value = "large")]
+    Large,
+    #[sea_orm(string_value = "enterprise")]
+    Enterprise,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "custom_field_entity")]
+pub enum CustomFieldEntity {
+    #[sea_orm(string_value = "lead")]
+    Lead,
+    #[sea_orm(string_value = "company")]
+    Company,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "custom_field_type")]
+pub enum CustomFieldType {
+    #[sea_orm(string_value = "text")]
+    Text,
+    #[sea_orm(string_value = "number")]
+    Number,
+    #[sea_orm(string_value = "date")]
+    Date,
+    #[sea_orm(string_value = "boolean")]
+    Boolean,
+    #[sea_orm(string_value = "select")]
+    Select,
+    #[sea_orm(string_value = "multiselect")]
+    Multiselect,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "invite_status")]
 pub enum InviteStatus {
     #[sea_orm(string_value = "pending")]
@@ -34,6 +110,60 @@ pub enum InviteStatus {
     Revoked,
     #[sea_orm(string_value = "expired")]
     Expired,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "lead_source_type")]
+pub enum LeadSourceType {
+    #[sea_orm(string_value = "website")]
+    Website,
+    #[sea_orm(string_value = "form")]
+    Form,
+    #[sea_orm(string_value = "import")]
+    Import,
+    #[sea_orm(string_value = "api")]
+    Api,
+    #[sea_orm(string_value = "linkedin")]
+    Linkedin,
+    #[sea_orm(string_value = "apollo")]
+    Apollo,
+    #[sea_orm(string_value = "hunter")]
+    Hunter,
+    #[sea_orm(string_value = "google_places")]
+    GooglePlaces,
+    #[sea_orm(string_value = "manual")]
+    Manual,
+    #[sea_orm(string_value = "referral")]
+    Referral,
+    #[sea_orm(string_value = "event")]
+    Event,
+    #[sea_orm(string_value = "email")]
+    Email,
+    #[sea_orm(string_value = "paid_ads")]
+    PaidAds,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "lead_status")]
+pub enum LeadStatus {
+    #[sea_orm(string_value = "new")]
+    New,
+    #[sea_orm(string_value = "contacted")]
+    Contacted,
+    #[sea_orm(string_value = "follow_up_1")]
+    FollowUp1,
+    #[sea_orm(string_value = "follow_up_2")]
+    FollowUp2,
+    #[sea_orm(string_value = "responded")]
+    Responded,
+    #[sea_orm(string_value = "interested")]
+    Interested,
+    #[sea_orm(string_value = "not_interested")]
+    NotInterested,
+    #[sea_orm(string_value = "invalid")]
+    Invalid,
+    #[sea_orm(string_value = "converted")]
+    Converted,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "member_role")]
@@ -56,4 +186,46 @@ pub enum PlanTier {
     Pro,
     #[sea_orm(string_value = "enterprise")]
     Enterprise,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "project_status")]
+pub enum ProjectStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "paused")]
+    Paused,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "scoring_condition")]
+pub enum ScoringCondition {
+    #[sea_orm(string_value = "equals")]
+    Equals,
+    #[sea_orm(string_value = "not_equals")]
+    NotEquals,
+    #[sea_orm(string_value = "contains")]
+    Contains,
+    #[sea_orm(string_value = "gt")]
+    Gt,
+    #[sea_orm(string_value = "lt")]
+    Lt,
+    #[sea_orm(string_value = "in")]
+    In,
+    #[sea_orm(string_value = "exists")]
+    Exists,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "verification_status")]
+pub enum VerificationStatus {
+    #[sea_orm(string_value = "unverified")]
+    Unverified,
+    #[sea_orm(string_value = "valid")]
+    Valid,
+    #[sea_orm(string_value = "invalid")]
+    Invalid,
+    #[sea_orm(string_value = "risky")]
+    Risky,
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
 }

@@ -35,14 +35,34 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::activities::Entity")]
+    Activities,
     #[sea_orm(has_many = "super::api_keys::Entity")]
     ApiKeys,
     #[sea_orm(has_many = "super::audit_log::Entity")]
     AuditLog,
+    #[sea_orm(has_many = "super::companies::Entity")]
+    Companies,
+    #[sea_orm(has_many = "super::custom_field_definitions::Entity")]
+    CustomFieldDefinitions,
     #[sea_orm(has_many = "super::invites::Entity")]
     Invites,
+    #[sea_orm(has_many = "super::lead_scoring_rules::Entity")]
+    LeadScoringRules,
+    #[sea_orm(has_many = "super::lead_sources::Entity")]
+    LeadSources,
+    #[sea_orm(has_many = "super::lead_stages::Entity")]
+    LeadStages,
+    #[sea_orm(has_many = "super::lead_tags::Entity")]
+    LeadTags,
+    #[sea_orm(has_many = "super::leads::Entity")]
+    Leads,
     #[sea_orm(has_many = "super::memberships::Entity")]
     Memberships,
+    #[sea_orm(has_many = "super::note_versions::Entity")]
+    NoteVersions,
+    #[sea_orm(has_many = "super::notes::Entity")]
+    Notes,
     #[sea_orm(
         belongs_to = "super::plans::Entity",
         from = "Column::PlanId",
@@ -51,12 +71,20 @@ pub enum Relation {
         on_delete = "Restrict"
     )]
     Plans,
+    #[sea_orm(has_many = "super::projects::Entity")]
+    Projects,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
     #[sea_orm(has_many = "super::settings::Entity")]
     Settings,
     #[sea_orm(has_many = "super::user_logins::Entity")]
     UserLogins,
+}
+
+impl Related<super::activities::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Activities.def()
+    }
 }
 
 impl Related<super::api_keys::Entity> for Entity {
@@ -71,15 +99,69 @@ impl Related<super::audit_log::Entity> for Entity {
     }
 }
 
+impl Related<super::companies::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Companies.def()
+    }
+}
+
+impl Related<super::custom_field_definitions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CustomFieldDefinitions.def()
+    }
+}
+
 impl Related<super::invites::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Invites.def()
     }
 }
 
+impl Related<super::lead_scoring_rules::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadScoringRules.def()
+    }
+}
+
+impl Related<super::lead_sources::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadSources.def()
+    }
+}
+
+impl Related<super::lead_stages::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadStages.def()
+    }
+}
+
+impl Related<super::lead_tags::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadTags.def()
+    }
+}
+
+impl Related<super::leads::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Leads.def()
+    }
+}
+
+impl Related<super::note_versions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::NoteVersions.def()
+    }
+}
+
 impl Related<super::plans::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Plans.def()
+    }
+}
+
+impl Related<super::projects::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Projects.def()
     }
 }
 
@@ -104,6 +186,12 @@ impl Related<super::user_logins::Entity> for Entity {
 impl Related<super::memberships::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Memberships.def()
+    }
+}
+
+impl Related<super::notes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Notes.def()
     }
 }
 

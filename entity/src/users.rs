@@ -28,6 +28,8 @@ pub enum Relation {
     ApiKeys,
     #[sea_orm(has_many = "super::memberships::Entity")]
     Memberships,
+    #[sea_orm(has_many = "super::notes::Entity")]
+    Notes,
     #[sea_orm(has_many = "super::user_logins::Entity")]
     UserLogins,
 }
@@ -41,6 +43,12 @@ impl Related<super::api_keys::Entity> for Entity {
 impl Related<super::memberships::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Memberships.def()
+    }
+}
+
+impl Related<super::notes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Notes.def()
     }
 }
 

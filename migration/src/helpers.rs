@@ -140,3 +140,25 @@ pub fn tenant_owned_table(table: &str) -> TableCreateStatement {
         .foreign_key(&mut tenant_fk(table))
         .to_owned()
 }
+
+/// A unique constraint named `<table>_<cols>_key` (PostgreSQL's own naming),
+/// so the application can map a violation to a field.
+pub fn unique_key(table: &str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut idx = Index::create();
+    idx.name(format!("{table}_{}_key", cols.join("_"))).unique();
+    for col in cols {
+        idx.col(*col);
+    }
+    idx
+}
+
+/// A plain index named `<table>_<cols>_idx`.
+pub fn index(table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut idx = Index::create();
+    idx.name(format!("{table}_{}_idx", cols.join("_")))
+        .table(table);
+    for col in cols {
+        idx.col(*col);
+    }
+    idx
+}

@@ -13,11 +13,12 @@ pub mod helpers;
 mod m20261122_000001_identity;
 mod m20261122_000002_audit_log;
 mod m20261122_000003_row_level_security;
+mod m20261122_000004_crm;
 pub mod rls;
 
 pub use helpers::{
-    PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, now_default,
-    tenant_fk, tenant_owned_table, updated_at,
+    PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, index, now_default,
+    tenant_fk, tenant_owned_table, unique_key, updated_at,
 };
 pub use rls::{APP_ROLE, disable_tenant_rls, enable_tenant_rls};
 
@@ -26,6 +27,10 @@ pub use rls::{APP_ROLE, disable_tenant_rls, enable_tenant_rls};
 pub mod enums {
     pub use crate::m20261122_000001_identity::{INVITE_STATUS, MEMBER_ROLE, PLAN_TIER};
     pub use crate::m20261122_000002_audit_log::{ACTOR_TYPE, AUDIT_OUTCOME};
+    pub use crate::m20261122_000004_crm::{
+        ACTIVITY_TYPE, COMPANY_SIZE, CUSTOM_FIELD_ENTITY, CUSTOM_FIELD_TYPE, LEAD_SOURCE_TYPE,
+        LEAD_STATUS, PROJECT_STATUS, SCORING_CONDITION, VERIFICATION_STATUS,
+    };
 }
 
 /// Every migration, oldest first.
@@ -38,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_identity::Migration),
             Box::new(m20261122_000002_audit_log::Migration),
             Box::new(m20261122_000003_row_level_security::Migration),
+            Box::new(m20261122_000004_crm::Migration),
         ]
     }
 }

@@ -12,7 +12,8 @@ use sea_orm_migration::sea_orm::DbBackend;
 use sea_orm_migration::sea_orm::prelude::Uuid;
 
 use crate::helpers::{
-    PgEnum, create_enum, created_at, drop_enum, enum_column, tenant_owned_table, updated_at,
+    PgEnum, create_enum, created_at, drop_enum, enum_column, index, tenant_owned_table, unique_key,
+    updated_at,
 };
 
 pub const PLAN_TIER: PgEnum = PgEnum {
@@ -75,28 +76,6 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-/// A unique constraint named `<table>_<cols>_key` (PostgreSQL's own naming),
-/// so the application can map a violation to a field.
-fn unique_key(table: &str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(format!("{table}_{}_key", cols.join("_"))).unique();
-    for col in cols {
-        idx.col(*col);
-    }
-    idx
-}
-
-/// A plain index named `<table>_<cols>_idx`.
-fn index(table: &'static str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(format!("{table}_{}_idx", cols.join("_")))
-        .table(table);
-    for col in cols {
-        idx.col(*col);
-    }
-    idx
 }
 
 /// `CHECK` constraints can't share one expression: PostgreSQL has regular

@@ -8,6 +8,7 @@ use entity::api_keys;
 
 use crate::app::Shared;
 use crate::auth::tokens::{self, TokenKind};
+use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::events::TenantEventKind;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
@@ -22,10 +23,7 @@ pub async fn create(
     expires_at: Option<DateTime<Utc>>,
 ) -> AppResult<(api_keys::Model, String)> {
     ctx.require_admin()?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid("name", "must be 1-100 characters"));
-    }
+    let name = required_text(name, "name", 100)?;
     if scopes.is_empty() {
         return Err(AppError::invalid(
             "scopes",
@@ -43,7 +41,7 @@ pub async fn create(
     let key = api_keys::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(Uuid::now_v7()),
-        name: Set(name.to_owned()),
+        name: Set(name),
         prefix: Set(tokens::display_prefix(&minted.token)),
         key_hash: Set(minted.hash),
         scopes: Set(serde_json::json!(

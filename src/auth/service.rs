@@ -15,7 +15,7 @@ use super::passwords;
 use super::tokens::{self, TokenKind};
 use super::types::{LoginInput, SignUpInput};
 use crate::app::Shared;
-use crate::domain::{EmailAddress, Password, Slug};
+use crate::domain::{EmailAddress, Password, Slug, required_text};
 use crate::error::{AppError, AppResult};
 use crate::tenancy::scoped::{begin_for, begin_global, bind};
 use crate::tenancy::{RequestCtx, RequestMeta, Role};
@@ -44,20 +44,6 @@ pub fn on_unique(error: DbErr, message: &str) -> AppError {
     }
 }
 
-fn non_blank(value: &str, field: &str, max: usize) -> AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(AppError::invalid(field, "must not be blank"));
-    }
-    if value.chars().count() > max {
-        return Err(AppError::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
 /// `lower(email) = <email>`: matches the case-insensitive unique index on
 /// users (emails are stored lowercased too, so this is exact).
 pub fn user_email_is(email: &str) -> Expr {
@@ -67,7 +53,7 @@ pub fn user_email_is(email: &str) -> Expr {
 
 /// A person's display name.
 pub fn person_name(value: &str, field: &str) -> AppResult<String> {
-    non_blank(value, field, 200)
+    required_text(value, field, 200)
 }
 
 /// Creates the user, the tenant and an owner membership, and signs in.
@@ -79,7 +65,7 @@ pub async fn sign_up(
     let email = EmailAddress::parse(&input.email, "input.email")?;
     let password = Password::parse(&input.password, "input.password")?;
     let name = person_name(&input.name, "input.name")?;
-    let tenant_name = non_blank(&input.tenant_name, "input.tenantName", 200)?;
+    let tenant_name = required_text(&input.tenant_name, "input.tenantName", 200)?;
     let slug = Slug::parse(&input.tenant_slug, "input.tenantSlug")?;
     let password_hash = passwords::hash_blocking(password).await?;
 

@@ -417,7 +417,7 @@ pub fn prepare(
         request = request.disable_introspection();
     }
     let schema = state.schemas.for_caller(ctx.as_ref());
-    request = crate::graphql::loaders::attach(request, &state.shared)
+    request = crate::graphql::loaders::attach(request, &state.shared, ctx.as_ref())
         .data(meta)
         .data(Arc::new(AuditTrail::new(variables)));
     if let Some(ctx) = ctx {

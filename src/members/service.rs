@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::{InviteStatus, MemberRole};
-use entity::{invites, memberships, tenants, users};
+use entity::{invites, leads, memberships, tenants, users};
 
 use crate::app::Shared;
 use crate::auth::passwords;

@@ -26,6 +26,7 @@ use crate::error::{AppError, AppResult};
 pub trait TenantOwned: EntityTrait {
     fn tenant_column() -> Self::Column;
     fn id_column() -> Self::Column;
+    fn id_of(model: &Self::Model) -> Uuid;
 }
 
 macro_rules! tenant_owned {
@@ -36,6 +37,9 @@ macro_rules! tenant_owned {
             }
             fn id_column() -> Self::Column {
                 entity::$module::Column::Id
+            }
+            fn id_of(model: &Self::Model) -> Uuid {
+                model.id
             }
         }
     )*};

@@ -7,6 +7,7 @@ use entity::tenants;
 
 use super::types::UpdateTenantInput;
 use crate::app::Shared;
+use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::events::TenantEventKind;
 use crate::tenancy::RequestCtx;
@@ -38,16 +39,6 @@ fn json_object(value: serde_json::Value, field: &str) -> AppResult<serde_json::V
     Ok(value)
 }
 
-fn optional_text(value: Option<String>, field: &str) -> AppResult<Option<String>> {
-    match value.map(|v| v.trim().to_owned()) {
-        Some(v) if v.chars().count() > 200 => {
-            Err(AppError::invalid(field, "must be at most 200 characters"))
-        }
-        Some(v) if v.is_empty() => Ok(None),
-        other => Ok(other),
-    }
-}
-
 /// Admins change the tenant's profile, branding and settings.
 pub async fn update(
     shared: &Shared,
@@ -62,11 +53,7 @@ pub async fn update(
         .ok_or(AppError::not_found("tenant"))?;
     let mut tenant = current.into_active_model();
     if let Some(name) = input.name {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::invalid("input.name", "must be 1-200 characters"));
-        }
-        tenant.name = Set(name);
+        tenant.name = Set(required_text(&name, "input.name", 200)?);
     }
     if let Some(branding) = input.branding {
         tenant.branding = Set(json_object(branding.0, "input.branding")?);
@@ -76,10 +63,10 @@ pub async fn update(
     }
     // Absent leaves the field alone; null clears it.
     if let Some(industry) = Option::<Option<String>>::from(input.industry) {
-        tenant.industry = Set(optional_text(industry, "input.industry")?);
+        tenant.industry = Set(optional_text(industry, "input.industry", 200)?);
     }
     if let Some(kind) = Option::<Option<String>>::from(input.business_type) {
-        tenant.business_type = Set(optional_text(kind, "input.businessType")?);
+        tenant.business_type = Set(optional_text(kind, "input.businessType", 200)?);
     }
     tenant.updated_at = Set(Utc::now().fixed_offset());
     let updated = tenant.update(&txn).await?;
