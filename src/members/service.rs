@@ -365,6 +365,14 @@ async fn delete_membership(
     conn: &impl ConnectionTrait,
     member: &memberships::Model,
 ) -> AppResult<()> {
+    // Leads reference their owner's membership; a departing member's leads
+    // become unassigned rather than blocking the removal.
+    leads::Entity::update_many()
+        .col_expr(leads::Column::OwnerId, Expr::value(Option::<Uuid>::None))
+        .filter(leads::Column::TenantId.eq(member.tenant_id))
+        .filter(leads::Column::OwnerId.eq(member.user_id))
+        .exec(conn)
+        .await?;
     memberships::Entity::delete_many()
         .filter(memberships::Column::TenantId.eq(member.tenant_id))
         .filter(memberships::Column::Id.eq(member.id))
