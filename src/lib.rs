@@ -1,6 +1,7 @@
 //! PromoHub: a multi-tenant marketing platform API (GraphQL over HTTP and
 //! WebSocket), on SQLite by default and PostgreSQL in production.
 
+pub mod activities;
 pub mod api_keys;
 pub mod app;
 pub mod audit;

@@ -2,7 +2,8 @@
 
 mod resolver;
 mod service;
-mod types;
+pub mod types;
 
 pub use resolver::AuditQuery;
 pub use service::{AuditRecord, Outcome, record};
+pub use types::AuditActorType;

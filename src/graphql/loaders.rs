@@ -104,6 +104,123 @@ pub fn attach(
         .data(DataLoader::new(UserLoader { db: db.clone() }, tokio::spawn));
     if let Some(ctx) = ctx {
         by_id_loaders!(request, db, ctx; projects, companies, lead_stages, lead_sources, leads);
+        request = request.data(DataLoader::new(
+            crate::activities::LatestActivitiesLoader::new(db.clone(), ctx.clone()),
+            tokio::spawn,
+        ));
     }
     request
+}
+
+/// A one-to-many relation whose newest children a list shows inline
+/// (`lead.activities(first: 3)` on a page of leads).
+pub trait ChildRelation: Send + Sync + 'static {
+    type Entity: TenantOwned;
+    /// The child's column holding the parent id.
+    fn parent_column() -> <Self::Entity as sea_orm::EntityTrait>::Column;
+    fn parent_of(child: &<Self::Entity as sea_orm::EntityTrait>::Model) -> Uuid;
+}
+
+/// The newest `limit` children of many parents in one query per distinct
+/// limit: `ROW_NUMBER() OVER (PARTITION BY parent ORDER BY id DESC)`, which
+/// both backends support. Keyed by `(parent id, limit)`.
+pub struct LatestChildrenLoader<R> {
+    db: DatabaseConnection,
+    ctx: RequestCtx,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R> LatestChildrenLoader<R> {
+    pub fn new(db: DatabaseConnection, ctx: RequestCtx) -> Self {
+        Self {
+            db,
+            ctx,
+            relation: PhantomData,
+        }
+    }
+}
+
+impl<R> Loader<(Uuid, u64)> for LatestChildrenLoader<R>
+where
+    R: ChildRelation,
+    <R::Entity as sea_orm::EntityTrait>::Model: Clone + Send + Sync,
+{
+    type Value = Vec<<R::Entity as sea_orm::EntityTrait>::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, u64)],
+    ) -> Result<HashMap<(Uuid, u64), Self::Value>, Self::Error> {
+        use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
+        use sea_orm::{EntityName, EntityTrait, IdenStatic};
+
+        let run = async {
+            let mut by_limit: HashMap<u64, Vec<Uuid>> = HashMap::new();
+            for (parent, limit) in keys {
+                by_limit.entry(*limit).or_default().push(*parent);
+            }
+            let table = R::Entity::default().table_name().to_owned();
+            let parent = R::parent_column();
+            let txn = begin(&self.db, &self.ctx).await?;
+            let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
+            let mut found = HashMap::new();
+            for (limit, parents) in by_limit {
+                let inner = Query::select()
+                    .column(Asterisk)
+                    .expr_as(
+                        Expr::cust(format!(
+                            "ROW_NUMBER() OVER (PARTITION BY \"{}\" ORDER BY \"id\" DESC)",
+                            parent.as_str()
+                        )),
+                        Alias::new("row_in_parent"),
+                    )
+                    .from(Alias::new(table.clone()))
+                    .and_where(Expr::col(R::Entity::tenant_column()).eq(self.ctx.tenant_id))
+                    .and_where(Expr::col(parent).is_in(parents.iter().copied()))
+                    .to_owned();
+                let outer = Query::select()
+                    .column(Asterisk)
+                    .from_subquery(inner, Alias::new("ranked"))
+                    .and_where(Expr::col(Alias::new("row_in_parent")).lte(limit))
+                    .order_by(Alias::new("id"), sea_orm::Order::Desc)
+                    .to_owned();
+                let rows = R::Entity::find()
+                    .from_raw_sql(backend.build(&outer))
+                    .all(&txn)
+                    .await?;
+                for parent_id in &parents {
+                    found.insert((*parent_id, limit), Vec::new());
+                }
+                for row in rows {
+                    if let Some(children) = found.get_mut(&(R::parent_of(&row), limit)) {
+                        children.push(row);
+                    }
+                }
+            }
+            txn.commit().await?;
+            AppResult::Ok(found)
+        };
+        run.await.map_err(Arc::new)
+    }
+}
+
+/// The newest `limit` children of `parent` through the request's loader.
+pub async fn latest_children<R>(
+    ctx: &Context<'_>,
+    parent: Uuid,
+    limit: u64,
+) -> async_graphql::Result<Vec<<R::Entity as sea_orm::EntityTrait>::Model>>
+where
+    R: ChildRelation,
+    <R::Entity as sea_orm::EntityTrait>::Model: Clone + Send + Sync,
+{
+    let loader = ctx
+        .data_opt::<DataLoader<LatestChildrenLoader<R>>>()
+        .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
+    Ok(loader
+        .load_one((parent, limit))
+        .await
+        .map_err(|e| loader_error(&e))?
+        .unwrap_or_default())
 }

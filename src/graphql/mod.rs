@@ -29,6 +29,7 @@ pub struct MutationRoot(
     crate::tenants::TenantMutation,
     crate::members::MemberMutation,
     crate::api_keys::ApiKeyMutation,
+    crate::activities::ActivityMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -51,7 +51,17 @@ tenant_owned!(
     invites,
     refresh_tokens,
     settings,
-    audit_log
+    audit_log,
+    projects,
+    companies,
+    lead_stages,
+    lead_sources,
+    leads,
+    custom_field_definitions,
+    notes,
+    note_versions,
+    activities,
+    lead_scoring_rules,
 );
 
 /// Opens a transaction bound to the caller's tenant.
