@@ -9,6 +9,11 @@
 //!
 //! Only loopback targets are accepted: this tool is for benchmarking a
 //! server running on the same machine.
+//!
+//! `promohub-bench seed` (see `seed.rs`) fills a database with the CRM
+//! dataset the `crm` suite measures.
+
+mod seed;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use bytes::Bytes;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
@@ -36,12 +41,46 @@ const TYPENAME_QUERY: &str = "{ __typename }";
 const LOGIN_MUTATION: &str = "mutation Login($email: String!, $password: String!) { \
      login(input: {email: $email, password: $password}) { accessToken } }";
 
+/// First page of 50 leads (creation order) with company, stage and owner.
+const LEADS_PAGE_QUERY: &str = "{ leads(first: 50) { edges { node { id fullName email score \
+                                company { name } stage { name } owner { email } } } } }";
+
+/// The same, filtered by stage and tag and ordered by score.
+const LEADS_FILTERED_QUERY: &str = "query($stage: ID!) { leads(first: 50, \
+     filter: { stageId: { eq: $stage }, tags: { contains: \"vip\" } }, \
+     orderBy: { field: SCORE, direction: DESC }) { edges { node { id fullName score \
+     company { name } stage { name } owner { email } } } } }";
+
+/// The dashboard aggregate.
+const LEAD_ANALYTICS_QUERY: &str = "{ leadAnalytics { total averageScore conversions \
+     byStatus { status count } byStage { count stage { name } } byOwner { count } \
+     bySource { count } } }";
+
+/// Search by a name fragment, with the total number of matches.
+const LEADS_SEARCH_QUERY: &str = "query($q: String!) { leads(first: 20, search: $q) { totalCount \
+     edges { node { id fullName email company { name } } } } }";
+
+/// The same search without `totalCount` (no count query).
+const LEADS_SEARCH_NO_TOTAL_QUERY: &str = "query($q: String!) { leads(first: 20, search: $q) { \
+     edges { node { id fullName email company { name } } } } }";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Authenticated `me` query (the default).
     Me,
     /// `{ __typename }`: HTTP + GraphQL overhead only, no auth, no database.
     Typename,
+    /// `leads(first: 50)` with company, stage and owner.
+    LeadsPage,
+    /// `leads(first: 50)` filtered by stage (--stage-id) and tag `vip`,
+    /// ordered by score.
+    LeadsFiltered,
+    /// `leadAnalytics` (totals, by status, stage, owner, source).
+    LeadAnalytics,
+    /// `leads(first: 20, search: --search)` with `totalCount`.
+    LeadsSearch,
+    /// The same search without `totalCount`.
+    LeadsSearchNoTotal,
 }
 
 impl Scenario {
@@ -49,6 +88,11 @@ impl Scenario {
         match self {
             Scenario::Me => ME_QUERY,
             Scenario::Typename => TYPENAME_QUERY,
+            Scenario::LeadsPage => LEADS_PAGE_QUERY,
+            Scenario::LeadsFiltered => LEADS_FILTERED_QUERY,
+            Scenario::LeadAnalytics => LEAD_ANALYTICS_QUERY,
+            Scenario::LeadsSearch => LEADS_SEARCH_QUERY,
+            Scenario::LeadsSearchNoTotal => LEADS_SEARCH_NO_TOTAL_QUERY,
         }
     }
 
@@ -56,13 +100,52 @@ impl Scenario {
         match self {
             Scenario::Me => "me",
             Scenario::Typename => "typename",
+            Scenario::LeadsPage => "leads-page",
+            Scenario::LeadsFiltered => "leads-filtered",
+            Scenario::LeadAnalytics => "lead-analytics",
+            Scenario::LeadsSearch => "leads-search",
+            Scenario::LeadsSearchNoTotal => "leads-search-no-total",
         }
+    }
+
+    /// The GraphQL variables the scenario's query declares.
+    fn variables(self, args: &Args) -> Result<Option<Value>> {
+        Ok(match self {
+            Scenario::LeadsFiltered => {
+                let stage = args
+                    .stage_id
+                    .as_deref()
+                    .context("--scenario leads-filtered needs --stage-id (or BENCH_STAGE_ID)")?;
+                Some(json!({ "stage": stage }))
+            }
+            Scenario::LeadsSearch | Scenario::LeadsSearchNoTotal => {
+                Some(json!({ "q": args.search }))
+            }
+            _ => None,
+        })
     }
 }
 
 /// Closed-loop load generator for the promohub GraphQL API (loopback only).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    load: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign up bench tenants through the API and fill them with companies,
+    /// leads and tags (set-based SQL straight into the database).
+    Seed(seed::SeedArgs),
+}
+
+/// Load-generator options (the default command).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// GraphQL endpoint; the host must be a loopback address or `localhost`.
     #[arg(
@@ -88,6 +171,24 @@ struct Args {
     /// Raw GraphQL document to send instead of a named scenario.
     #[arg(long)]
     query: Option<String>,
+
+    /// GraphQL variables (a JSON object) for --query.
+    #[arg(long, requires = "query")]
+    variables: Option<String>,
+
+    /// Stage id for `--scenario leads-filtered`.
+    #[arg(long, env = "BENCH_STAGE_ID")]
+    stage_id: Option<String>,
+
+    /// Search text for the `leads-search*` scenarios.
+    #[arg(long, env = "BENCH_SEARCH", default_value = "ovela")]
+    search: String,
+
+    /// Before the load, send this many requests one after another and report
+    /// the SQL statements per request (from `promohub_sql_statements_total`
+    /// at GET /metrics before and after) and their mean latency. 0: skip.
+    #[arg(long, default_value_t = 0)]
+    sql_sample: u32,
 
     /// Concurrent workers, each with its own keep-alive connection.
     #[arg(long, short = 'c', default_value_t = 16)]
@@ -387,6 +488,83 @@ async fn login(target: &Target, email: &str, password: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("login response has no accessToken: {value}"))
 }
 
+/// The value of the Prometheus counter `name` (summed over its label sets)
+/// in a text exposition.
+fn prometheus_counter(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        if let Some(value) = rest
+            .rsplit(' ')
+            .find(|t| !t.is_empty())
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *found.get_or_insert(0.0) += value;
+        }
+    }
+    found
+}
+
+/// `promohub_sql_statements_total` from GET /metrics of the server.
+async fn sql_statements(target: &Target) -> Result<f64> {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/metrics")
+        .header(HOST, target.host.clone())
+        .body(Full::new(Bytes::new()))?;
+    let mut sender = connect(target).await?;
+    let (status, body) = exchange(&mut sender, request).await?;
+    ensure!(status == StatusCode::OK, "GET /metrics: HTTP {status}");
+    let text = String::from_utf8_lossy(&body);
+    prometheus_counter(&text, "promohub_sql_statements_total")
+        .context("GET /metrics has no promohub_sql_statements_total")
+}
+
+/// Sends `n` requests one after another (after the probe, so caches are
+/// warm) and returns (SQL statements per request, mean latency in ms).
+async fn sql_sample(plan: &Plan, n: u32) -> Result<(f64, f64)> {
+    let before = sql_statements(&plan.target).await?;
+    let mut sender = Some(connect(&plan.target).await?);
+    let started = Instant::now();
+    for i in 0..n {
+        match one_request(&mut sender, plan).await? {
+            Outcome::Ok => {}
+            Outcome::Http(status, body) => bail!(
+                "sample request {i}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ),
+            Outcome::GraphQl(body) => bail!(
+                "sample request {i}: GraphQL errors: {}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+    let mean_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
+    let after = sql_statements(&plan.target).await?;
+    Ok(((after - before) / f64::from(n), mean_ms))
+}
+
+/// `edges` and `totalCount` of the first connection in a response, to show
+/// how much a scenario returns (and catch a filter that matches nothing).
+fn result_shape(value: &Value) -> (Option<usize>, Option<u64>) {
+    let Some(field) = value
+        .get("data")
+        .and_then(Value::as_object)
+        .and_then(|d| d.values().next())
+    else {
+        return (None, None);
+    };
+    (
+        field.get("edges").and_then(Value::as_array).map(Vec::len),
+        field.get("totalCount").and_then(Value::as_u64),
+    )
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     label: String,
@@ -406,6 +584,14 @@ struct Report {
     p90_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// SQL statements per request over `--sql-sample` sequential requests.
+    sql_per_request: Option<f64>,
+    /// Mean latency of those sequential requests (no concurrency).
+    serial_mean_ms: Option<f64>,
+    /// `edges` in the probe response (`data.<field>.edges`), if any.
+    edges: Option<usize>,
+    /// `totalCount` in the probe response, if asked for.
+    total_count: Option<u64>,
 }
 
 /// Nearest-rank percentile of sorted microsecond samples, in milliseconds.
@@ -481,6 +667,10 @@ fn summarize(
         p90_ms: percentile_ms(&latencies, 90.0),
         p99_ms: percentile_ms(&latencies, 99.0),
         max_ms: percentile_ms(&latencies, 100.0),
+        sql_per_request: None,
+        serial_mean_ms: None,
+        edges: None,
+        total_count: None,
     };
     (report, first_error)
 }
@@ -527,18 +717,51 @@ async fn run(args: Args) -> Result<()> {
         .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
         .transpose()
         .context("token is not a valid header value")?;
-    let (scenario, query) = match &args.query {
-        Some(query) => ("custom".to_owned(), query.clone()),
+    let (scenario, query, variables) = match &args.query {
+        Some(query) => {
+            let variables = args
+                .variables
+                .as_deref()
+                .map(serde_json::from_str::<Value>)
+                .transpose()
+                .context("--variables is not JSON")?;
+            ("custom".to_owned(), query.clone(), variables)
+        }
         None => (
             args.scenario.name().to_owned(),
             args.scenario.query().to_owned(),
+            args.scenario.variables(&args)?,
         ),
     };
-    let body = Bytes::from(json!({ "query": query }).to_string());
+    let body = Bytes::from(
+        match variables {
+            Some(variables) => json!({ "query": query, "variables": variables }),
+            None => json!({ "query": query }),
+        }
+        .to_string(),
+    );
 
-    probe(&target, body.clone(), authorization.clone())
+    let probed = probe(&target, body.clone(), authorization.clone())
         .await
         .context("probe request failed; not starting the load")?;
+    let (edges, total_count) = result_shape(&probed);
+
+    let mut sampled = None;
+    if args.sql_sample > 0 {
+        let sample_plan = Plan {
+            target: target.clone(),
+            body: body.clone(),
+            authorization: authorization.clone(),
+            measure_from: Instant::now(),
+            end: Instant::now(),
+            timeout,
+        };
+        sampled = Some(
+            sql_sample(&sample_plan, args.sql_sample)
+                .await
+                .context("SQL statement sample failed")?,
+        );
+    }
 
     let start = Instant::now();
     let plan = Arc::new(Plan {
@@ -557,7 +780,14 @@ async fn run(args: Args) -> Result<()> {
         results.push(handle.await.context("worker panicked")?);
     }
 
-    let (report, first_error) = summarize(args.label, scenario, args.connections, &plan, results);
+    let (mut report, first_error) =
+        summarize(args.label, scenario, args.connections, &plan, results);
+    report.edges = edges;
+    report.total_count = total_count;
+    if let Some((per_request, mean_ms)) = sampled {
+        report.sql_per_request = Some((per_request * 100.0).round() / 100.0);
+        report.serial_mean_ms = Some(round3(mean_ms));
+    }
     println!("{}", serde_json::to_string(&report)?);
     let label = if report.label.is_empty() {
         String::new()
@@ -578,6 +808,12 @@ async fn run(args: Args) -> Result<()> {
         report.p99_ms,
         report.max_ms,
     );
+    if let (Some(per_request), Some(mean_ms)) = (report.sql_per_request, report.serial_mean_ms) {
+        println!(
+            "{label}{}: {per_request} SQL statements per request; {mean_ms:.3} ms per request when sent one at a time",
+            report.scenario
+        );
+    }
     if let Some(error) = first_error {
         let shown: String = error.chars().take(500).collect();
         eprintln!("first error: {shown}");
@@ -586,7 +822,15 @@ async fn run(args: Args) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Seed(seed_args)) = cli.command {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        return runtime.block_on(seed::run(seed_args));
+    }
+    let args = cli.load;
     ensure!(
         (1..=64).contains(&args.threads),
         "--threads must be between 1 and 64"
@@ -621,6 +865,50 @@ mod tests {
         assert_eq!(percentile_ms(&samples, 99.0), 99.0);
         assert_eq!(percentile_ms(&samples, 100.0), 100.0);
         assert_eq!(percentile_ms(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn reads_prometheus_counters() {
+        let text = "# TYPE promohub_sql_statements_total counter\n\
+                    promohub_sql_statements_total 1234\n\
+                    promohub_sql_statements_total_other 5\n\
+                    promohub_http_requests_total{route=\"/graphql\",status=\"200\"} 7\n\
+                    promohub_http_requests_total{route=\"/ready\",status=\"200\"} 3\n";
+        assert_eq!(
+            prometheus_counter(text, "promohub_sql_statements_total"),
+            Some(1234.0)
+        );
+        assert_eq!(
+            prometheus_counter(text, "promohub_http_requests_total"),
+            Some(10.0)
+        );
+        assert_eq!(prometheus_counter(text, "missing"), None);
+    }
+
+    #[test]
+    fn probe_result_shape() {
+        let value = json!({"data": {"leads": {"totalCount": 7, "edges": [{}, {}]}}});
+        assert_eq!(result_shape(&value), (Some(2), Some(7)));
+        assert_eq!(result_shape(&json!({"data": {"me": {}}})), (None, None));
+    }
+
+    #[test]
+    fn cli_keeps_flat_load_options_and_adds_seed() {
+        let cli = Cli::try_parse_from(["promohub-bench", "-c", "32", "--scenario", "leads-page"])
+            .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.load.connections, 32);
+        assert_eq!(cli.load.scenario, Scenario::LeadsPage);
+        let cli = Cli::try_parse_from([
+            "promohub-bench",
+            "seed",
+            "--database-url",
+            "sqlite://x.db",
+            "--leads",
+            "10",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Seed(_))));
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod resolver;
 pub mod service;
 mod types;
 
-pub use loader::LatestActivitiesLoader;
+pub use loader::{ActivitiesOfLead, LatestActivitiesLoader};
 pub use resolver::ActivityMutation;
 pub use service::record;
 pub use types::{Activity, ActivityKind};

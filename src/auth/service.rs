@@ -133,6 +133,7 @@ pub async fn sign_up(
     .await
     .map_err(|e| on_unique(e, "that tenant slug is already taken"))?;
     insert_membership(&txn, tenant_id, user_id, Role::Owner, true, None).await?;
+    crate::pipeline::seed_default(&txn, tenant_id).await?;
     let session = start_session(&txn, shared, meta, user, tenant, Role::Owner, None).await?;
     txn.commit().await?;
     Ok(session)

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
 use uuid::Uuid;
 
@@ -18,6 +18,20 @@ use crate::members::UserLoader;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{TenantOwned, begin, scoped};
 use crate::tenants::PlanLoader;
+
+/// A loader with a per-request cache: a list resolver can prefetch a whole
+/// page's relations in one `load_many` (one registration, so exactly one
+/// query, whatever the scheduler does) and the node resolvers then read the
+/// cache. Without it, batching rests on a 1 ms timer, and a busy machine can
+/// split one batch in two.
+pub type Cached<L> = DataLoader<L, HashMapCache>;
+
+pub fn cached<L>(loader: L) -> Cached<L>
+where
+    L: Send + Sync + 'static,
+{
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+}
 
 /// Rows of one tenant-owned table by id, in the caller's tenant (scoped query
 /// and, on PostgreSQL, row-level security).
@@ -66,7 +80,7 @@ where
     E::Model: Clone + Send + Sync,
 {
     let loader = ctx
-        .data_opt::<DataLoader<ByIdLoader<E>>>()
+        .data_opt::<Cached<ByIdLoader<E>>>()
         .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
     loader.load_one(id).await.map_err(|e| loader_error(&e))
 }
@@ -84,10 +98,7 @@ pub fn loader_error(error: &AppError) -> async_graphql::Error {
 macro_rules! by_id_loaders {
     ($request:ident, $db:ident, $ctx:ident; $($module:ident),* $(,)?) => {
         $(
-            $request = $request.data(DataLoader::new(
-                ByIdLoader::<entity::$module::Entity>::new($db.clone(), $ctx.clone()),
-                tokio::spawn,
-            ));
+            $request = $request.data(cached(ByIdLoader::<entity::$module::Entity>::new($db.clone(), $ctx.clone())));
         )*
     };
 }
@@ -101,13 +112,13 @@ pub fn attach(
     let db = shared.db.clone();
     let mut request = request
         .data(DataLoader::new(PlanLoader { db: db.clone() }, tokio::spawn))
-        .data(DataLoader::new(UserLoader { db: db.clone() }, tokio::spawn));
+        .data(cached(UserLoader { db: db.clone() }));
     if let Some(ctx) = ctx {
         by_id_loaders!(request, db, ctx; projects, companies, lead_stages, lead_sources, leads);
-        request = request.data(DataLoader::new(
-            crate::activities::LatestActivitiesLoader::new(db.clone(), ctx.clone()),
-            tokio::spawn,
-        ));
+        request = request.data(cached(crate::activities::LatestActivitiesLoader::new(db.clone(), ctx.clone())));
+        request = request.data(cached(crate::leads::TagsLoader { db: db.clone(), ctx: ctx.clone() }));
+        request = crate::notes::attach_loaders(request, &db, ctx);
+        request = crate::scoring::attach_loaders(request, &db, ctx);
     }
     request
 }
@@ -216,11 +227,24 @@ where
     <R::Entity as sea_orm::EntityTrait>::Model: Clone + Send + Sync,
 {
     let loader = ctx
-        .data_opt::<DataLoader<LatestChildrenLoader<R>>>()
+        .data_opt::<Cached<LatestChildrenLoader<R>>>()
         .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
     Ok(loader
         .load_one((parent, limit))
         .await
         .map_err(|e| loader_error(&e))?
         .unwrap_or_default())
+}
+
+/// The signed-in people behind ids (members, owners, authors), cached per request.
+pub fn users<'a>(ctx: &Context<'a>) -> &'a Cached<UserLoader> {
+    ctx.data_unchecked::<Cached<UserLoader>>()
+}
+
+/// One user by id through the request's loader.
+pub async fn load_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<entity::users::Model>> {
+    users(ctx)
+        .load_one(id)
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("loading a user: {e}")).into())
 }

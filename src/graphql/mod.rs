@@ -21,6 +21,15 @@ pub struct QueryRoot(
     crate::members::MemberQuery,
     crate::api_keys::ApiKeyQuery,
     crate::audit::AuditQuery,
+    crate::projects::ProjectQuery,
+    crate::companies::CompanyQuery,
+    crate::sources::LeadSourceQuery,
+    crate::pipeline::PipelineQuery,
+    crate::custom_fields::CustomFieldQuery,
+    crate::notes::NoteQuery,
+    crate::scoring::ScoringQuery,
+    crate::settings::SettingQuery,
+    crate::leads::LeadQueryRoot,
 );
 
 #[derive(MergedObject, Default)]
@@ -30,6 +39,15 @@ pub struct MutationRoot(
     crate::members::MemberMutation,
     crate::api_keys::ApiKeyMutation,
     crate::activities::ActivityMutation,
+    crate::projects::ProjectMutation,
+    crate::companies::CompanyMutation,
+    crate::sources::LeadSourceMutation,
+    crate::pipeline::PipelineMutation,
+    crate::custom_fields::CustomFieldMutation,
+    crate::notes::NoteMutation,
+    crate::scoring::ScoringMutation,
+    crate::settings::SettingMutation,
+    crate::leads::LeadMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -229,13 +229,21 @@ pub fn connection<M, T: OutputType>(
     id_of: impl Fn(&M) -> Uuid,
     node: impl Fn(M) -> T,
 ) -> RelayConnection<T> {
+    connection_with_cursors(page, totals, |row| encode_cursor(id_of(row)), node)
+}
+
+/// Like [`connection`], for orders whose cursor is more than the id.
+pub fn connection_with_cursors<M, T: OutputType>(
+    page: Page<M>,
+    totals: Totals,
+    cursor_of: impl Fn(&M) -> String,
+    node: impl Fn(M) -> T,
+) -> RelayConnection<T> {
     let mut connection =
         Connection::with_additional_fields(page.has_previous_page, page.has_next_page, totals);
-    connection.edges.extend(
-        page.rows
-            .into_iter()
-            .map(|row| Edge::new(encode_cursor(id_of(&row)), node(row))),
-    );
+    connection
+        .edges
+        .extend(page.rows.into_iter().map(|row| Edge::new(cursor_of(&row), node(row))));
     connection
 }
 

@@ -1,6 +1,5 @@
 //! GraphQL shapes of members and invites.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -8,7 +7,6 @@ use uuid::Uuid;
 use entity::sea_orm_active_enums::InviteStatus as InviteStatusModel;
 use entity::{invites, memberships};
 
-use super::UserLoader;
 use crate::auth::types::User;
 use crate::error::AppError;
 use crate::graphql::to_id;
@@ -30,11 +28,8 @@ pub struct Member {
 #[ComplexObject]
 impl Member {
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let user = ctx
-            .data_unchecked::<DataLoader<UserLoader>>()
-            .load_one(self.user_id)
-            .await
-            .map_err(|e| AppError::internal(anyhow::anyhow!("loading a user: {e}")))?
+        let user = crate::graphql::loaders::load_user(ctx, self.user_id)
+            .await?
             .ok_or(AppError::not_found("user"))?;
         Ok(user.into())
     }

@@ -2,6 +2,8 @@
 //! `graphql-transport-ws` client, and sign-up fixtures.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -22,6 +24,10 @@ pub const PASSWORD: &str = "correct-horse-battery";
 /// A running server on its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// SQL statements the server has run (for N+1 checks: compare deltas).
+    pub sql_statements: Arc<AtomicU64>,
+    /// The statements themselves, for a failing N+1 check's message.
+    pub sql_log: Arc<std::sync::Mutex<Vec<String>>>,
     pub http: reqwest::Client,
     pub db: DatabaseConnection,
     pub config: Config,
@@ -140,7 +146,15 @@ impl TestApp {
         let mut config = Config::for_database(url);
         config.db_pool_size = 5;
         adjust(&mut config);
-        let db = promohub::db::connect(&config).await.expect("connect");
+        let mut db = promohub::db::connect(&config).await.expect("connect");
+        let sql_statements = Arc::new(AtomicU64::new(0));
+        let counter = sql_statements.clone();
+        let sql_log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = sql_log.clone();
+        db.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            log.lock().expect("sql log").push(info.statement.sql.clone());
+        });
         promohub::db::migrate(&db).await.expect("migrate");
         let state = AppState::new(db.clone(), config.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -158,6 +172,8 @@ impl TestApp {
         });
         Self {
             addr,
+            sql_statements,
+            sql_log,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -293,6 +309,14 @@ impl TestApp {
             ))
             .await;
         rows[0].try_get::<i64>("", "n").expect("count")
+    }
+
+    /// Runs `query` and returns the response with the SQL statements it cost.
+    pub async fn gql_counting(&self, token: &str, query: &str, variables: Value) -> (Gql, Vec<String>) {
+        let before = self.sql_log.lock().expect("sql log").len();
+        let response = self.gql_as(token, query, variables).await;
+        let statements = self.sql_log.lock().expect("sql log")[before..].to_vec();
+        (response, statements)
     }
 
     pub async fn ws(&self, path: &str) -> Ws {

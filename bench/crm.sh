@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# The CRM benchmark: lead lists, filters, analytics and search over a seeded
+# dataset, on SQLite and PostgreSQL.
+#
+#   bash bench/crm.sh            (or: bash bench/run.sh crm)
+#   BENCH_LEADS=5000 BENCH_COMPANIES=500 BENCH_DURATION=3 bash bench/crm.sh   # smoke test
+#
+# For each backend: start the release server on a fresh database, sign up the
+# bench tenants through the API and fill them with companies, leads and tags
+# (`promohub-bench seed`), restart the server, then for each scenario measure
+# the SQL statements per request (sequential requests, /metrics before and
+# after) and run the closed-loop load at each connection count. Prints a
+# Markdown report and writes it to bench/results/crm-latest.md. See
+# bench/README.md for what is measured and the knobs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+LEADS=${BENCH_LEADS:-100000}
+COMPANIES=${BENCH_COMPANIES:-10000}
+TENANTS_POSTGRES=${BENCH_TENANTS_POSTGRES:-10}
+TENANTS_SQLITE=${BENCH_TENANTS_SQLITE:-1}
+SCENARIOS=${BENCH_SCENARIOS:-leads-page leads-filtered lead-analytics leads-search leads-search-no-total}
+CONNECTIONS=${BENCH_CONNECTIONS:-16 32 64}
+BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+SQL_SAMPLE=${BENCH_SQL_SAMPLE:-10}
+POOL_POSTGRES=${BENCH_POOL_POSTGRES:-16}
+POOL_SQLITE=${BENCH_POOL_SQLITE:-10}
+SEARCH=${BENCH_SEARCH:-ovela}
+STAGE=${BENCH_STAGE:-Qualified}
+TARGET_P99_MS=${BENCH_TARGET_P99_MS:-25}
+SETTLE=${BENCH_SETTLE:-2}
+THREADS=${BENCH_THREADS:-1}
+SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+KEEP_DB=${BENCH_KEEP_DB:-0}
+PG_HOST=127.0.0.1
+PG_PORT=${BENCH_PG_PORT:-5432}
+PG_USER=${BENCH_PG_USER:-postgres}
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+SERVER=$TARGET_DIR/release/promohub
+LOADGEN=$TARGET_DIR/release/promohub-bench
+RESULTS_DIR=$ROOT/bench/results
+REPORT=$RESULTS_DIR/crm-latest.md
+JSONL=$RESULTS_DIR/crm-latest.jsonl
+
+# --- state touched by cleanup -------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/promohub-crm.XXXXXX")
+SERVER_PID=""
+SAMPLER_PID=""
+LOADGEN_PID=""
+PG_DB=""
+PG_STARTED_BY_US=""
+SQLITE_FILE=""
+
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
+cleanup() {
+    if [[ -n $LOADGEN_PID ]]; then
+        kill -TERM "$LOADGEN_PID" 2>/dev/null || true
+        wait "$LOADGEN_PID" 2>/dev/null || true
+    fi
+    stop_sampler
+    stop_server
+    if [[ $KEEP_DB == 1 ]]; then
+        [[ -z $PG_DB ]] || log "kept database postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB (drop it by hand)"
+        [[ -z $SQLITE_FILE ]] || log "kept database $SQLITE_FILE (delete it by hand)"
+    else
+        drop_pg_db
+        [[ -z $SQLITE_FILE ]] || rm -f "$SQLITE_FILE" "$SQLITE_FILE-wal" "$SQLITE_FILE-shm"
+    fi
+    stop_pg_if_started
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Starts the server on $1 (database URL) with pool size $2 on a free port;
+# sets PORT. The log goes to $3.
+start_server() {
+    local db_url=$1 pool=$2 server_log=$3
+    PORT=$(free_port) || { log "no free port"; return 1; }
+    DATABASE_URL=$db_url \
+        PROMOHUB_DB_POOL_SIZE=$pool \
+        PROMOHUB_LOG_FORMAT=json \
+        RUST_LOG=${RUST_LOG:-warn} \
+        PROMOHUB_ACCESS_TOKEN_TTL=${PROMOHUB_ACCESS_TOKEN_TTL:-7200} \
+        "$SERVER" serve --port "$PORT" --host 127.0.0.1 --no-demo >>"$server_log" 2>&1 &
+    SERVER_PID=$!
+    if ! wait_ready "$PORT"; then
+        log "server did not become ready; last log lines:"
+        tail -n 20 "$server_log" >&2 || true
+        stop_server
+        return 1
+    fi
+}
+
+# Runs the load generator in the background (so Ctrl-C is handled at once);
+# its stdout goes to $1.
+loadgen() {
+    local out=$1
+    shift
+    "$LOADGEN" "$@" >"$out" &
+    LOADGEN_PID=$!
+    local status=0
+    wait "$LOADGEN_PID" || status=$?
+    LOADGEN_PID=""
+    return "$status"
+}
+
+ROWS=()      # "| backend | scenario | connections | rps | p50 | p99 | errors | SQL/request |"
+SEED_ROWS=() # "| backend | tenants | leads | companies | tags | size | sign-up | data | stats | total |"
+RSS_ROWS=()  # "| backend | idle | peak | hwm |"
+SHAPES=()    # "| backend | scenario | edges | totalCount | SQL/request | serial ms |"
+NOTES=()
+FAILED=0
+TOTAL_ERRORS=0
+
+bench_backend() {
+    local backend=$1 db_url tenants pool
+    case $backend in
+    sqlite)
+        SQLITE_FILE=${TMPDIR:-/tmp}/promohub-crm-$$.db
+        rm -f "$SQLITE_FILE" "$SQLITE_FILE-wal" "$SQLITE_FILE-shm"
+        db_url="sqlite://$SQLITE_FILE?mode=rwc"
+        tenants=$TENANTS_SQLITE
+        pool=$POOL_SQLITE
+        ;;
+    postgres)
+        local why name
+        if ! why=$(postgres_available); then
+            NOTES+=("postgres: skipped ($why)")
+            log "${NOTES[-1]}"
+            return 0
+        fi
+        name="promohub_crm_$$_$(date +%s)"
+        create_pg_db "$name" || {
+            NOTES+=("postgres: could not create database $name")
+            return 1
+        }
+        db_url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+        tenants=$TENANTS_POSTGRES
+        pool=$POOL_POSTGRES
+        ;;
+    *)
+        log "unknown backend $backend (expected sqlite or postgres)"
+        return 1
+        ;;
+    esac
+
+    local server_log=$WORK/server-$backend.log
+    log "$backend: starting server (migrations)"
+    start_server "$db_url" "$pool" "$server_log" || return 1
+
+    log "$backend: seeding $tenants tenant(s) x $LEADS leads / $COMPANIES companies"
+    local env_file=$WORK/seed-$backend.env seed_out=$WORK/seed-$backend.json
+    BENCH_URL="http://127.0.0.1:$PORT/graphql" loadgen "$seed_out" seed \
+        --database-url "$db_url" --tenants "$tenants" --leads "$LEADS" \
+        --companies "$COMPANIES" --stage "$STAGE" --search "$SEARCH" \
+        --env-file "$env_file" || {
+        log "$backend: seeding failed"
+        stop_server
+        return 1
+    }
+    local seed_line
+    seed_line=$(grep -m 1 '^{' "$seed_out")
+    echo "$seed_line" >>"$JSONL"
+    # shellcheck disable=SC1090 # written by `promohub-bench seed`
+    source "$env_file"
+    SEED_ROWS+=("| $backend | $SEED_TENANTS | $SEED_LEADS | $SEED_COMPANIES | $SEED_LEAD_TAGS | $SEED_DB_MIB | $SEED_SIGNUP_S | $SEED_DATA_S | $SEED_ANALYZE_S | $SEED_TOTAL_S |")
+    NOTES+=("$backend: filtered scenario uses stage \"$BENCH_STAGE_NAME\" ($SEED_STAGES stages); tenant 1 has $SEED_TENANT1_STAGE_VIP_LEADS vip leads in it and $SEED_TENANT1_SEARCH_MATCHES leads whose name/email contain \"$SEARCH\"")
+
+    # A fresh process for the measurement: no caches or prepared statements
+    # from sign-up and seeding.
+    stop_server
+    log "$backend: restarting the server (pool $pool)"
+    start_server "$db_url" "$pool" "$server_log" || return 1
+    local url="http://127.0.0.1:$PORT/graphql"
+
+    sleep "$SETTLE"
+    local idle_kb
+    idle_kb=$(proc_kb "$SERVER_PID" VmRSS)
+    log "$backend: idle RSS $(mib "$idle_kb") MiB"
+    start_sampler "$SERVER_PID" "$WORK/peak-$backend"
+
+    local scenario c out line errors sql first
+    for scenario in $SCENARIOS; do
+        first=1
+        for c in $CONNECTIONS; do
+            log "$backend: $scenario, $c connections, ${WARMUP}s warm-up + ${DURATION}s"
+            out=$WORK/run-$backend-$scenario-$c.txt
+            local sample=()
+            if ((first)) && ((SQL_SAMPLE > 0)); then
+                sample=(--sql-sample "$SQL_SAMPLE")
+            fi
+            if ! BENCH_TOKEN=$BENCH_TOKEN BENCH_STAGE_ID=$BENCH_STAGE_ID loadgen "$out" \
+                --url "$url" --scenario "$scenario" --search "$SEARCH" "${sample[@]}" \
+                --connections "$c" --duration "$DURATION" --warmup "$WARMUP" \
+                --threads "$THREADS" --label "$backend"; then
+                log "$backend: load generator failed ($scenario, $c connections)"
+                NOTES+=("$backend: $scenario x$c FAILED (see the log above)")
+                FAILED=1
+                continue
+            fi
+            sed -n '2,$p' "$out" >&2
+            line=$(grep -m 1 '^{' "$out")
+            echo "$line" >>"$JSONL"
+            if ((first)); then
+                sql=$(json_num "$line" sql_per_request)
+                SHAPES+=("| $backend | $scenario | $(json_num "$line" edges) | $(json_num "$line" total_count) | ${sql:-n/a} | $(json_num "$line" serial_mean_ms) |")
+                first=0
+            fi
+            errors=$(json_num "$line" errors)
+            TOTAL_ERRORS=$((TOTAL_ERRORS + errors))
+            ROWS+=("| $backend | $scenario | $c | $(json_num "$line" rps) | $(json_num "$line" p50_ms) | $(json_num "$line" p99_ms) | $errors | ${sql:-n/a} |")
+            if [[ $backend == postgres && $scenario == leads-page && $c == 32 ]]; then
+                local p99
+                p99=$(json_num "$line" p99_ms)
+                if awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { exit !(p < t) }'; then
+                    NOTES+=("target met: leads-page on postgres at 32 connections, p99 $p99 ms < $TARGET_P99_MS ms")
+                else
+                    NOTES+=("target MISSED: leads-page on postgres at 32 connections, p99 $p99 ms >= $TARGET_P99_MS ms ($(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { printf "%.1f ms or %.0f%% over", p - t, (p - t) * 100 / t }'))")
+                fi
+            fi
+        done
+    done
+
+    stop_sampler
+    local peak_kb hwm_kb
+    peak_kb=$(cat "$WORK/peak-$backend")
+    hwm_kb=$(proc_kb "$SERVER_PID" VmHWM)
+    RSS_ROWS+=("| $backend | $(mib "$idle_kb") | $(mib "$peak_kb") | $(mib "$hwm_kb") |")
+
+    if grep -q '"level":"ERROR"' "$server_log"; then
+        NOTES+=("$backend: the server logged errors during the run (see below)")
+        grep -m 5 '"level":"ERROR"' "$server_log" >&2 || true
+    fi
+    stop_server
+    if [[ $KEEP_DB != 1 ]]; then
+        drop_pg_db
+        if [[ -n $SQLITE_FILE ]]; then
+            rm -f "$SQLITE_FILE" "$SQLITE_FILE-wal" "$SQLITE_FILE-shm"
+            SQLITE_FILE=""
+        fi
+    fi
+}
+
+# --- main ----------------------------------------------------------------------
+
+if [[ $SKIP_BUILD != 1 ]]; then
+    log "building release binaries (cargo build --release -p promohub -p promohub-bench)"
+    cargo build --release -p promohub -p promohub-bench
+fi
+for bin in "$SERVER" "$LOADGEN"; do
+    [[ -x $bin ]] || { log "missing $bin (build it or unset BENCH_SKIP_BUILD)"; exit 1; }
+done
+
+mkdir -p "$RESULTS_DIR"
+: >"$JSONL"
+
+for backend in $BACKENDS; do
+    if ! bench_backend "$backend"; then
+        FAILED=1
+        NOTES+=("$backend: FAILED (see the log above)")
+    fi
+done
+
+{
+    echo "# promohub benchmark: CRM suite"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git describe --always --dirty 2>/dev/null || echo none)"
+    echo "- machine: $(machine_line)"
+    echo "- dataset: $LEADS leads and $COMPANIES companies per tenant; $TENANTS_POSTGRES tenant(s) on PostgreSQL, $TENANTS_SQLITE on SQLite; requests as the owner of tenant 1"
+    echo "- per run: ${WARMUP} s warm-up + ${DURATION} s measured; closed loop, one keep-alive HTTP/1.1 connection per worker; generator threads: $THREADS"
+    echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite); the generator and PostgreSQL share the same cores"
+    echo "- SQL/request: promohub_sql_statements_total delta over $SQL_SAMPLE sequential requests / $SQL_SAMPLE (includes BEGIN/COMMIT and tenant binding)"
+    echo
+    echo "| backend | scenario | connections | rps | p50 ms | p99 ms | errors | SQL statements/request |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    echo "What each scenario returned (probe request) and its cost unloaded:"
+    echo
+    echo "| backend | scenario | edges | totalCount | SQL statements/request | ms/request, one at a time |"
+    echo "|---|---|---:|---:|---:|---:|"
+    printf '%s\n' "${SHAPES[@]}"
+    echo
+    echo "Seeding (s = seconds; sign-up = tenants through the API, data = SQL inserts, stats = VACUUM ANALYZE/ANALYZE + checkpoint):"
+    echo
+    echo "| backend | tenants | leads | companies | lead_tags | DB MiB | sign-up s | data s | stats s | total s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${SEED_ROWS[@]}"
+    echo
+    echo "| backend | idle RSS MiB | peak RSS MiB (sampled under load) | VmHWM MiB (lifetime) |"
+    echo "|---|---:|---:|---:|"
+    printf '%s\n' "${RSS_ROWS[@]}"
+    if ((${#NOTES[@]})); then
+        echo
+        printf -- '- %s\n' "${NOTES[@]}"
+    fi
+} >"$REPORT"
+
+echo
+cat "$REPORT"
+log "report written to ${REPORT#"$ROOT"/} (raw JSON lines: ${JSONL#"$ROOT"/})"
+
+if ((FAILED)); then
+    exit 1
+fi
+if ((TOTAL_ERRORS > 0)); then
+    log "$TOTAL_ERRORS request(s) failed"
+    exit 1
+fi

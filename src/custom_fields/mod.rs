@@ -1,0 +1,16 @@
+//! Custom field definitions: tenant-defined, typed extra fields on leads and
+//! companies.
+//!
+//! Values live in each record's `custom_fields` JSON (no schema change per
+//! tenant), so the definitions are the schema: every write of a lead or a
+//! company goes through `validate`, which is the one place the types,
+//! options, bounds and required flags are enforced.
+
+mod resolver;
+mod service;
+mod types;
+mod validate;
+
+pub use resolver::{CustomFieldMutation, CustomFieldQuery};
+pub use types::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType, CustomFieldValidation};
+pub use validate::{Rules, check, definitions, validate};

@@ -1,0 +1,292 @@
+//! Turning lead inputs into column values: parsing, validation with the
+//! failing field named, references checked inside the caller's tenant, and
+//! the derived columns (display name, sort key, search text, score).
+
+use async_graphql::{ID, MaybeUndefined};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::CustomFieldEntity;
+use entity::{companies, lead_scoring_rules, lead_sources, lead_stages, leads, memberships, projects};
+
+use crate::domain::{EmailAddress, optional_text};
+use crate::error::{AppError, AppResult};
+use crate::graphql::parse_id;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{TenantOwned, scoped};
+
+/// Longest free-text field (names, job titles, cities, BANT answers).
+pub const MAX_TEXT: usize = 200;
+/// Most tags on one lead, and longest tag.
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_CHARS: usize = 50;
+
+/// "First Last", or the email or phone when there is no name.
+pub fn display_name(lead: &leads::Model) -> String {
+    let name = [lead.first_name.as_deref(), lead.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !name.is_empty() {
+        return name;
+    }
+    lead.email.clone().or_else(|| lead.phone.clone()).unwrap_or_default()
+}
+
+/// Recomputes the denormalised columns after any change.
+pub fn derive(lead: &mut leads::Model, rules: &[lead_scoring_rules::Model], tags: &[String]) {
+    lead.sort_name = display_name(lead).to_lowercase();
+    lead.search_text = [lead.first_name.as_deref(), lead.last_name.as_deref(), lead.email.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    lead.score = crate::scoring::evaluate(rules, lead, tags).score;
+}
+
+pub fn text(value: Option<String>, field: &str) -> AppResult<Option<String>> {
+    optional_text(value, field, MAX_TEXT)
+}
+
+pub fn email(value: Option<String>, field: &str) -> AppResult<Option<String>> {
+    match optional_text(value, field, 254)? {
+        Some(raw) => Ok(Some(EmailAddress::parse(&raw, field)?.into_inner())),
+        None => Ok(None),
+    }
+}
+
+pub fn phone(value: Option<String>, field: &str) -> AppResult<Option<String>> {
+    let phone = optional_text(value, field, 40)?;
+    if let Some(p) = &phone {
+        let digits = p.chars().filter(char::is_ascii_digit).count();
+        let allowed = p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !allowed || digits < 4 {
+            return Err(AppError::invalid(field, "is not a phone number"));
+        }
+    }
+    Ok(phone)
+}
+
+/// ISO 3166 alpha-2, stored uppercase.
+pub fn country(value: Option<String>, field: &str) -> AppResult<Option<String>> {
+    match optional_text(value, field, 2)? {
+        Some(code) if code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic()) => {
+            Ok(Some(code.to_ascii_uppercase()))
+        }
+        Some(_) => Err(AppError::invalid(field, "must be a two-letter ISO 3166 country code")),
+        None => Ok(None),
+    }
+}
+
+/// ISO 4217, stored uppercase.
+pub fn currency(value: &str, field: &str) -> AppResult<String> {
+    let code = value.trim().to_ascii_uppercase();
+    if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
+        Ok(code)
+    } else {
+        Err(AppError::invalid(field, "must be a three-letter ISO 4217 currency code"))
+    }
+}
+
+pub fn percent(value: Option<i32>, field: &str) -> AppResult<Option<i32>> {
+    match value {
+        Some(v) if !(0..=100).contains(&v) => Err(AppError::invalid(field, "must be between 0 and 100")),
+        other => Ok(other),
+    }
+}
+
+pub fn non_negative(value: Option<i64>, field: &str) -> AppResult<Option<i64>> {
+    match value {
+        Some(v) if v < 0 => Err(AppError::invalid(field, "must not be negative")),
+        other => Ok(other),
+    }
+}
+
+/// Trimmed, non-blank, bounded and de-duplicated tags.
+pub fn tags(values: Vec<String>, field: &str) -> AppResult<Vec<String>> {
+    let mut tags: Vec<String> = Vec::new();
+    for (i, raw) in values.into_iter().enumerate() {
+        let tag = raw.trim().to_owned();
+        if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
+            return Err(AppError::invalid(format!("{field}.{i}"), format!("must be 1-{MAX_TAG_CHARS} characters")));
+        }
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(AppError::invalid(field, format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(tags)
+}
+
+pub fn json_object(value: serde_json::Value, field: &str) -> AppResult<serde_json::Value> {
+    if !value.is_object() {
+        return Err(AppError::invalid(field, "must be a JSON object"));
+    }
+    if value.to_string().len() > 64 * 1024 {
+        return Err(AppError::invalid(field, "must be at most 64 KiB"));
+    }
+    Ok(value)
+}
+
+/// Applies a `MaybeUndefined` patch to an optional column; true when given.
+pub fn patch<T>(target: &mut Option<T>, value: MaybeUndefined<T>) -> bool {
+    match value {
+        MaybeUndefined::Undefined => false,
+        MaybeUndefined::Null => {
+            *target = None;
+            true
+        }
+        MaybeUndefined::Value(v) => {
+            *target = Some(v);
+            true
+        }
+    }
+}
+
+/// `MaybeUndefined<String>` validated through `parse` (null stays null).
+pub fn patch_with(
+    value: MaybeUndefined<String>,
+    parse: impl Fn(Option<String>) -> AppResult<Option<String>>,
+) -> AppResult<MaybeUndefined<String>> {
+    Ok(match value {
+        MaybeUndefined::Value(v) => match parse(Some(v))? {
+            Some(v) => MaybeUndefined::Value(v),
+            None => MaybeUndefined::Null,
+        },
+        other => other,
+    })
+}
+
+/// A referenced row of the caller's tenant that is not in the trash;
+/// another tenant's id (or a deleted row) is NOT_FOUND.
+async fn live_ref<E: TenantOwned>(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    id: &ID,
+    field: &str,
+    what: &'static str,
+    deleted: impl Fn(&E::Model) -> bool,
+) -> AppResult<Uuid> {
+    let id = parse_id(id, field)?;
+    let row = scoped::<E>(ctx)
+        .filter(E::id_column().eq(id))
+        .one(txn)
+        .await?
+        .filter(|row| !deleted(row))
+        .ok_or(AppError::not_found(what))?;
+    Ok(E::id_of(&row))
+}
+
+pub async fn project(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+    live_ref::<projects::Entity>(txn, ctx, id, field, "project", |p| p.deleted_at.is_some()).await
+}
+
+pub async fn company(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+    live_ref::<companies::Entity>(txn, ctx, id, field, "company", |c| c.deleted_at.is_some()).await
+}
+
+pub async fn source(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+    live_ref::<lead_sources::Entity>(txn, ctx, id, field, "lead source", |s| s.deleted_at.is_some()).await
+}
+
+pub async fn stage(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+    live_ref::<lead_stages::Entity>(txn, ctx, id, field, "lead stage", |_| false).await
+}
+
+/// A user who is a member of the caller's tenant.
+pub async fn owner(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+    let user_id = parse_id(id, field)?;
+    scoped::<memberships::Entity>(ctx)
+        .filter(memberships::Column::UserId.eq(user_id))
+        .one(txn)
+        .await?
+        .ok_or(AppError::not_found("member"))?;
+    Ok(user_id)
+}
+
+/// Email unique among the tenant's live leads, ignoring case.
+pub async fn ensure_email_free(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    email: &str,
+    except: Option<Uuid>,
+    field: &str,
+) -> AppResult<()> {
+    let mut select = scoped::<leads::Entity>(ctx)
+        .filter(leads::Column::DeletedAt.is_null())
+        .filter(Expr::expr(Func::lower(Expr::col(leads::Column::Email))).eq(email.to_lowercase()));
+    if let Some(id) = except {
+        select = select.filter(leads::Column::Id.ne(id));
+    }
+    if select.one(conn).await?.is_some() {
+        return Err(AppError::invalid(field, "a lead with this email already exists"));
+    }
+    Ok(())
+}
+
+/// Custom field values validated against the tenant's definitions.
+pub async fn custom_fields(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    patch: &serde_json::Value,
+    previous: Option<&serde_json::Value>,
+    field: &str,
+) -> AppResult<serde_json::Value> {
+    crate::custom_fields::validate(conn, ctx, CustomFieldEntity::Lead, patch, previous, field).await
+}
+
+/// The lead's tags as stored.
+pub async fn stored_tags(conn: &impl ConnectionTrait, ctx: &RequestCtx, lead_id: Uuid) -> AppResult<Vec<String>> {
+    use sea_orm::QueryOrder;
+    Ok(entity::lead_tags::Entity::find()
+        .filter(entity::lead_tags::Column::TenantId.eq(ctx.tenant_id))
+        .filter(entity::lead_tags::Column::LeadId.eq(lead_id))
+        .order_by_asc(entity::lead_tags::Column::Tag)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|row| row.tag)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_and_currencies_are_codes() {
+        assert_eq!(country(Some(" de ".into()), "c").unwrap(), Some("DE".into()));
+        assert!(country(Some("Germany".into()), "c").is_err());
+        assert_eq!(currency("eur", "c").unwrap(), "EUR");
+        assert!(currency("EURO", "c").is_err());
+    }
+
+    #[test]
+    fn phones_need_digits() {
+        assert!(phone(Some("+49 (30) 123-456".into()), "p").is_ok());
+        assert!(phone(Some("call me".into()), "p").is_err());
+    }
+
+    #[test]
+    fn tags_are_trimmed_deduplicated_and_bounded() {
+        assert_eq!(tags(vec![" vip ".into(), "vip".into(), "b2b".into()], "t").unwrap(), vec!["vip", "b2b"]);
+        match tags(vec!["ok".into(), " ".into()], "input.tags") {
+            Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "input.tags.1"),
+            _ => panic!("blank tag accepted"),
+        }
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let mut value = Some(1);
+        assert!(!patch(&mut value, MaybeUndefined::Undefined));
+        assert_eq!(value, Some(1));
+        assert!(patch(&mut value, MaybeUndefined::Null));
+        assert_eq!(value, None);
+    }
+}

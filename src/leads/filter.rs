@@ -1,0 +1,556 @@
+//! The lead filter language: typed operators (`eq, ne, in, lt, lte, gt, gte,
+//! contains, startsWith, isNull`) combined with `and / or / not`, on an
+//! allow-list of indexed fields plus tags and custom fields. It compiles to
+//! one SQL condition. Segments reuse it, so it lives here on its own.
+
+use async_graphql::{InputObject, Json};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, DbBackend};
+use uuid::Uuid;
+
+use entity::leads::Column;
+use entity::{lead_tags, leads};
+
+use super::types::LeadStatus;
+use crate::error::{AppError, AppResult};
+use crate::graphql::parse_id;
+
+/// Nesting of `and / or / not` allowed in one filter.
+const MAX_DEPTH: usize = 6;
+/// Values in one `in` list.
+const MAX_IN: usize = 500;
+
+/// Conditions on leads. All given fields must hold (an implicit AND).
+#[derive(InputObject, Clone, Default)]
+pub struct LeadFilter {
+    pub and: Option<Vec<LeadFilter>>,
+    pub or: Option<Vec<LeadFilter>>,
+    pub not: Option<Box<LeadFilter>>,
+    pub status: Option<StatusFilter>,
+    pub stage_id: Option<IdFilter>,
+    pub source_id: Option<IdFilter>,
+    pub owner_id: Option<IdFilter>,
+    pub project_id: Option<IdFilter>,
+    pub company_id: Option<IdFilter>,
+    pub score: Option<IntFilter>,
+    pub quality_score: Option<IntFilter>,
+    pub tags: Option<TagFilter>,
+    pub email: Option<StringFilter>,
+    pub country: Option<StringFilter>,
+    pub city: Option<StringFilter>,
+    pub job_title: Option<StringFilter>,
+    pub created_at: Option<DateTimeFilter>,
+    pub updated_at: Option<DateTimeFilter>,
+    pub converted_at: Option<DateTimeFilter>,
+    pub last_contacted_at: Option<DateTimeFilter>,
+    /// Conditions on custom field values, by key.
+    pub custom_fields: Option<Vec<CustomFieldFilter>>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct StatusFilter {
+    pub eq: Option<LeadStatus>,
+    pub ne: Option<LeadStatus>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<LeadStatus>>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct IdFilter {
+    pub eq: Option<async_graphql::ID>,
+    pub ne: Option<async_graphql::ID>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<async_graphql::ID>>,
+    pub is_null: Option<bool>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct IntFilter {
+    pub eq: Option<i32>,
+    pub ne: Option<i32>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<i32>>,
+    pub lt: Option<i32>,
+    pub lte: Option<i32>,
+    pub gt: Option<i32>,
+    pub gte: Option<i32>,
+    pub is_null: Option<bool>,
+}
+
+/// Text conditions; `contains` and `startsWith` ignore case.
+#[derive(InputObject, Clone, Default)]
+pub struct StringFilter {
+    pub eq: Option<String>,
+    pub ne: Option<String>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<String>>,
+    pub contains: Option<String>,
+    pub starts_with: Option<String>,
+    pub is_null: Option<bool>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct DateTimeFilter {
+    pub eq: Option<DateTime<Utc>>,
+    pub lt: Option<DateTime<Utc>>,
+    pub lte: Option<DateTime<Utc>>,
+    pub gt: Option<DateTime<Utc>>,
+    pub gte: Option<DateTime<Utc>>,
+    pub is_null: Option<bool>,
+}
+
+/// Tag conditions.
+#[derive(InputObject, Clone, Default)]
+pub struct TagFilter {
+    /// Has this tag.
+    pub contains: Option<String>,
+    /// Has at least one of these tags.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<String>>,
+    /// Has every one of these tags.
+    pub all: Option<Vec<String>>,
+    /// `true`: has no tags at all; `false`: has at least one.
+    pub is_null: Option<bool>,
+}
+
+/// A condition on one custom field. Numbers compare numerically, other
+/// values as text (dates as `YYYY-MM-DD` text, which orders correctly).
+#[derive(InputObject, Clone)]
+pub struct CustomFieldFilter {
+    pub key: String,
+    pub eq: Option<Json<serde_json::Value>>,
+    pub ne: Option<Json<serde_json::Value>>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<Json<serde_json::Value>>>,
+    pub lt: Option<Json<serde_json::Value>>,
+    pub lte: Option<Json<serde_json::Value>>,
+    pub gt: Option<Json<serde_json::Value>>,
+    pub gte: Option<Json<serde_json::Value>>,
+    pub contains: Option<String>,
+    pub starts_with: Option<String>,
+    pub is_null: Option<bool>,
+}
+
+/// Compiles `filter` to a condition on `leads`. `path` names the argument in
+/// errors (e.g. `filter`).
+pub fn compile(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
+    compile_at(filter, backend, path, 0)
+}
+
+fn compile_at(filter: &LeadFilter, backend: DbBackend, path: &str, depth: usize) -> AppResult<Condition> {
+    if depth > MAX_DEPTH {
+        return Err(AppError::invalid(path, format!("nests and/or/not deeper than {MAX_DEPTH}")));
+    }
+    let mut all = Condition::all();
+    if let Some(list) = &filter.and {
+        for (i, f) in list.iter().enumerate() {
+            all = all.add(compile_at(f, backend, &format!("{path}.and.{i}"), depth + 1)?);
+        }
+    }
+    if let Some(list) = &filter.or {
+        let mut any = Condition::any();
+        for (i, f) in list.iter().enumerate() {
+            any = any.add(compile_at(f, backend, &format!("{path}.or.{i}"), depth + 1)?);
+        }
+        all = all.add(any);
+    }
+    if let Some(f) = &filter.not {
+        all = all.add(compile_at(f, backend, &format!("{path}.not"), depth + 1)?.not());
+    }
+    if let Some(f) = &filter.status {
+        all = all.add(status(f));
+    }
+    for (f, column, name) in [
+        (&filter.stage_id, Column::StageId, "stageId"),
+        (&filter.source_id, Column::SourceId, "sourceId"),
+        (&filter.owner_id, Column::OwnerId, "ownerId"),
+        (&filter.project_id, Column::ProjectId, "projectId"),
+        (&filter.company_id, Column::CompanyId, "companyId"),
+    ] {
+        if let Some(f) = f {
+            all = all.add(ids(f, column, &format!("{path}.{name}"))?);
+        }
+    }
+    for (f, column) in [(&filter.score, Column::Score), (&filter.quality_score, Column::QualityScore)] {
+        if let Some(f) = f {
+            all = all.add(ints(f, column, path)?);
+        }
+    }
+    for (f, column, name) in [
+        (&filter.email, Column::Email, "email"),
+        (&filter.country, Column::Country, "country"),
+        (&filter.city, Column::City, "city"),
+        (&filter.job_title, Column::JobTitle, "jobTitle"),
+    ] {
+        if let Some(f) = f {
+            all = all.add(strings(f, Expr::col((leads::Entity, column)), &format!("{path}.{name}"))?);
+        }
+    }
+    for (f, column) in [
+        (&filter.created_at, Column::CreatedAt),
+        (&filter.updated_at, Column::UpdatedAt),
+        (&filter.converted_at, Column::ConvertedAt),
+        (&filter.last_contacted_at, Column::LastContactedAt),
+    ] {
+        if let Some(f) = f {
+            all = all.add(datetimes(f, column));
+        }
+    }
+    if let Some(f) = &filter.tags {
+        all = all.add(tags(f, &format!("{path}.tags"))?);
+    }
+    if let Some(list) = &filter.custom_fields {
+        for (i, f) in list.iter().enumerate() {
+            all = all.add(custom_field(f, backend, &format!("{path}.customFields.{i}"))?);
+        }
+    }
+    Ok(all)
+}
+
+fn checked_len<T>(list: &[T], path: &str) -> AppResult<()> {
+    if list.len() > MAX_IN {
+        return Err(AppError::invalid(path, format!("`in` takes at most {MAX_IN} values")));
+    }
+    Ok(())
+}
+
+fn status(f: &StatusFilter) -> Condition {
+    let mut c = Condition::all();
+    if let Some(v) = f.eq {
+        c = c.add(Column::Status.eq(entity::sea_orm_active_enums::LeadStatus::from(v)));
+    }
+    if let Some(v) = f.ne {
+        c = c.add(Column::Status.ne(entity::sea_orm_active_enums::LeadStatus::from(v)));
+    }
+    if let Some(list) = &f.in_ {
+        c = c.add(Column::Status.is_in(list.iter().map(|s| entity::sea_orm_active_enums::LeadStatus::from(*s))));
+    }
+    c
+}
+
+fn ids(f: &IdFilter, column: Column, path: &str) -> AppResult<Condition> {
+    let mut c = Condition::all();
+    if let Some(id) = &f.eq {
+        c = c.add(column.eq(parse_id(id, &format!("{path}.eq"))?));
+    }
+    if let Some(id) = &f.ne {
+        // `ne` keeps rows where the column is NULL: they are not equal.
+        let id = parse_id(id, &format!("{path}.ne"))?;
+        c = c.add(Condition::any().add(column.ne(id)).add(column.is_null()));
+    }
+    if let Some(list) = &f.in_ {
+        checked_len(list, &format!("{path}.in"))?;
+        let parsed = list
+            .iter()
+            .map(|id| parse_id(id, &format!("{path}.in")))
+            .collect::<AppResult<Vec<Uuid>>>()?;
+        c = c.add(column.is_in(parsed));
+    }
+    if let Some(null) = f.is_null {
+        c = c.add(if null { column.is_null() } else { column.is_not_null() });
+    }
+    Ok(c)
+}
+
+fn ints(f: &IntFilter, column: Column, path: &str) -> AppResult<Condition> {
+    let mut c = Condition::all();
+    if let Some(v) = f.eq {
+        c = c.add(column.eq(v));
+    }
+    if let Some(v) = f.ne {
+        c = c.add(column.ne(v));
+    }
+    if let Some(list) = &f.in_ {
+        checked_len(list, &format!("{path}.in"))?;
+        c = c.add(column.is_in(list.clone()));
+    }
+    for (v, op) in [(f.lt, "lt"), (f.lte, "lte"), (f.gt, "gt"), (f.gte, "gte")] {
+        if let Some(v) = v {
+            c = c.add(match op {
+                "lt" => column.lt(v),
+                "lte" => column.lte(v),
+                "gt" => column.gt(v),
+                _ => column.gte(v),
+            });
+        }
+    }
+    if let Some(null) = f.is_null {
+        c = c.add(if null { column.is_null() } else { column.is_not_null() });
+    }
+    Ok(c)
+}
+
+/// `%` and `_` in user text match themselves in LIKE patterns.
+pub fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+fn lower(expr: Expr) -> Expr {
+    Expr::expr(Func::lower(expr))
+}
+
+fn strings(f: &StringFilter, expr: Expr, path: &str) -> AppResult<Condition> {
+    let mut c = Condition::all();
+    if let Some(v) = &f.eq {
+        c = c.add(lower(expr.clone()).eq(v.to_lowercase()));
+    }
+    if let Some(v) = &f.ne {
+        c = c.add(Condition::any().add(lower(expr.clone()).ne(v.to_lowercase())).add(expr.clone().is_null()));
+    }
+    if let Some(list) = &f.in_ {
+        checked_len(list, &format!("{path}.in"))?;
+        c = c.add(lower(expr.clone()).is_in(list.iter().map(|v| v.to_lowercase())));
+    }
+    if let Some(v) = &f.contains {
+        c = c.add(lower(expr.clone()).like(
+            sea_orm::sea_query::LikeExpr::new(format!("%{}%", like_escape(&v.to_lowercase()))).escape('\\'),
+        ));
+    }
+    if let Some(v) = &f.starts_with {
+        c = c.add(lower(expr.clone()).like(
+            sea_orm::sea_query::LikeExpr::new(format!("{}%", like_escape(&v.to_lowercase()))).escape('\\'),
+        ));
+    }
+    if let Some(null) = f.is_null {
+        c = c.add(if null { expr.is_null() } else { expr.is_not_null() });
+    }
+    Ok(c)
+}
+
+fn datetimes(f: &DateTimeFilter, column: Column) -> Condition {
+    let mut c = Condition::all();
+    let at = |v: &DateTime<Utc>| v.fixed_offset();
+    if let Some(v) = &f.eq {
+        c = c.add(column.eq(at(v)));
+    }
+    if let Some(v) = &f.lt {
+        c = c.add(column.lt(at(v)));
+    }
+    if let Some(v) = &f.lte {
+        c = c.add(column.lte(at(v)));
+    }
+    if let Some(v) = &f.gt {
+        c = c.add(column.gt(at(v)));
+    }
+    if let Some(v) = &f.gte {
+        c = c.add(column.gte(at(v)));
+    }
+    if let Some(null) = f.is_null {
+        c = c.add(if null { column.is_null() } else { column.is_not_null() });
+    }
+    c
+}
+
+/// `EXISTS (SELECT 1 FROM lead_tags WHERE <this lead> AND tag IN (…))`.
+fn has_tag(tags: Vec<String>) -> SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(lead_tags::Entity)
+            .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::TenantId)).equals((leads::Entity, Column::TenantId)))
+            .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::LeadId)).equals((leads::Entity, Column::Id)))
+            .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::Tag)).is_in(tags))
+            .to_owned(),
+    )
+}
+
+fn tags(f: &TagFilter, path: &str) -> AppResult<Condition> {
+    let mut c = Condition::all();
+    if let Some(tag) = &f.contains {
+        c = c.add(has_tag(vec![tag.trim().to_owned()]));
+    }
+    if let Some(list) = &f.in_ {
+        checked_len(list, &format!("{path}.in"))?;
+        c = c.add(has_tag(list.iter().map(|t| t.trim().to_owned()).collect()));
+    }
+    if let Some(list) = &f.all {
+        checked_len(list, &format!("{path}.all"))?;
+        for tag in list {
+            c = c.add(has_tag(vec![tag.trim().to_owned()]));
+        }
+    }
+    if let Some(null) = f.is_null {
+        let any = Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(lead_tags::Entity)
+                .and_where(
+                    Expr::col((lead_tags::Entity, lead_tags::Column::TenantId)).equals((leads::Entity, Column::TenantId)),
+                )
+                .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::LeadId)).equals((leads::Entity, Column::Id)))
+                .to_owned(),
+        );
+        c = c.add(if null { any.not() } else { any });
+    }
+    Ok(c)
+}
+
+/// Custom field keys are spliced into the JSON path, so only plain keys pass.
+fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && key.len() <= 63
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The value of custom field `key`: as text, or as a number. The one place
+/// that knows each backend's JSON operators.
+fn custom_value(backend: DbBackend, key: &str, numeric: bool) -> Expr {
+    let column = "\"leads\".\"custom_fields\"";
+    match (backend, numeric) {
+        (DbBackend::Postgres, false) => Expr::cust(format!("({column} ->> '{key}')")),
+        (DbBackend::Postgres, true) => Expr::cust(format!(
+            "(CASE WHEN jsonb_typeof({column} -> '{key}') = 'number' THEN ({column} ->> '{key}')::numeric END)"
+        )),
+        (_, false) => Expr::cust(format!("CAST(json_extract({column}, '$.{key}') AS TEXT)")),
+        (_, true) => Expr::cust(format!(
+            "(CASE WHEN json_type({column}, '$.{key}') IN ('integer', 'real') THEN json_extract({column}, '$.{key}') END)"
+        )),
+    }
+}
+
+/// A JSON scalar as a comparable SQL value: numbers numerically, booleans as
+/// `true`/`false` text, strings as text.
+fn scalar(value: &serde_json::Value, path: &str) -> AppResult<(bool, sea_orm::Value)> {
+    match value {
+        serde_json::Value::Number(n) => Ok((true, n.as_f64().unwrap_or_default().into())),
+        serde_json::Value::String(s) => Ok((false, s.clone().into())),
+        serde_json::Value::Bool(b) => Ok((false, b.to_string().into())),
+        _ => Err(AppError::invalid(path, "compare with a string, number or boolean")),
+    }
+}
+
+fn custom_field(f: &CustomFieldFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
+    if !valid_key(&f.key) {
+        return Err(AppError::invalid(format!("{path}.key"), "is not a custom field key"));
+    }
+    let key = f.key.as_str();
+    let mut c = Condition::all();
+    let compare = |value: &Json<serde_json::Value>, op: &str| -> AppResult<SimpleExpr> {
+        let (numeric, v) = scalar(&value.0, &format!("{path}.{op}"))?;
+        let e = custom_value(backend, key, numeric);
+        Ok(match op {
+            "eq" => e.eq(v),
+            "ne" => e.ne(v),
+            "lt" => e.lt(v),
+            "lte" => e.lte(v),
+            "gt" => e.gt(v),
+            _ => e.gte(v),
+        })
+    };
+    for (value, op) in [(&f.eq, "eq"), (&f.lt, "lt"), (&f.lte, "lte"), (&f.gt, "gt"), (&f.gte, "gte")] {
+        if let Some(value) = value {
+            c = c.add(compare(value, op)?);
+        }
+    }
+    if let Some(value) = &f.ne {
+        c = c.add(Condition::any().add(compare(value, "ne")?).add(custom_value(backend, key, false).is_null()));
+    }
+    if let Some(list) = &f.in_ {
+        checked_len(list, &format!("{path}.in"))?;
+        let mut any = Condition::any();
+        for value in list {
+            any = any.add(compare(value, "eq")?);
+        }
+        c = c.add(any);
+    }
+    let text = StringFilter {
+        contains: f.contains.clone(),
+        starts_with: f.starts_with.clone(),
+        is_null: f.is_null,
+        ..Default::default()
+    };
+    c = c.add(strings(&text, custom_value(backend, key, false), path)?);
+    Ok(c)
+}
+
+/// Matches name, email and company name (case-insensitive substring).
+/// On PostgreSQL the trigram index on `search_text` serves it.
+pub fn search(text: &str) -> Condition {
+    let pattern = format!("%{}%", like_escape(&text.trim().to_lowercase()));
+    let like = || sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\');
+    let company = Query::select()
+        .column(entity::companies::Column::Id)
+        .from(entity::companies::Entity)
+        .and_where(
+            Expr::col((entity::companies::Entity, entity::companies::Column::TenantId))
+                .equals((leads::Entity, Column::TenantId)),
+        )
+        .and_where(lower(Expr::col((entity::companies::Entity, entity::companies::Column::Name))).like(like()))
+        .to_owned();
+    Condition::any()
+        .add(Expr::col((leads::Entity, Column::SearchText)).like(like()))
+        .add(Expr::col((leads::Entity, Column::CompanyId)).in_subquery(company))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{EntityTrait, QueryFilter, QueryTrait};
+
+    fn sql(filter: &LeadFilter, backend: DbBackend) -> String {
+        let condition = compile(filter, backend, "filter").unwrap();
+        leads::Entity::find().filter(condition).build(backend).to_string()
+    }
+
+    #[test]
+    fn combines_fields_with_and_or_not() {
+        let filter = LeadFilter {
+            score: Some(IntFilter { gte: Some(50), ..Default::default() }),
+            or: Some(vec![
+                LeadFilter { country: Some(StringFilter { eq: Some("DE".into()), ..Default::default() }), ..Default::default() },
+                LeadFilter { tags: Some(TagFilter { contains: Some("vip".into()), ..Default::default() }), ..Default::default() },
+            ]),
+            not: Some(Box::new(LeadFilter {
+                status: Some(StatusFilter { eq: Some(LeadStatus::Invalid), ..Default::default() }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let text = sql(&filter, DbBackend::Postgres);
+        assert!(text.contains("\"score\" >= 50"), "{text}");
+        assert!(text.contains("EXISTS"), "{text}");
+        assert!(text.contains(" OR "), "{text}");
+        assert!(text.contains("NOT"), "{text}");
+    }
+
+    #[test]
+    fn custom_field_keys_are_checked_before_reaching_sql() {
+        let filter = LeadFilter {
+            custom_fields: Some(vec![CustomFieldFilter {
+                key: "x'); DROP TABLE leads; --".into(),
+                eq: Some(Json(serde_json::json!(1))),
+                ne: None,
+                in_: None,
+                lt: None,
+                lte: None,
+                gt: None,
+                gte: None,
+                contains: None,
+                starts_with: None,
+                is_null: None,
+            }]),
+            ..Default::default()
+        };
+        match compile(&filter, DbBackend::Postgres, "filter") {
+            Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "filter.customFields.0.key"),
+            _ => panic!("a hostile key was accepted"),
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut filter = LeadFilter::default();
+        for _ in 0..10 {
+            filter = LeadFilter { not: Some(Box::new(filter)), ..Default::default() };
+        }
+        assert!(compile(&filter, DbBackend::Sqlite, "filter").is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! `leads(...)`: one page in any supported order, with keyset cursors over
+//! `(sort value, id)` — never OFFSET, so page 1000 costs what page 1 does.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, FixedOffset};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use entity::leads::{self, Column};
+
+use super::filter::{self, LeadFilter};
+use super::types::{LeadOrder, LeadOrderField, SortDirection};
+use crate::app::Shared;
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{begin, scoped};
+
+/// What the client asked for.
+#[derive(Default)]
+pub struct LeadQuery {
+    pub page: PageArgs,
+    pub filter: Option<LeadFilter>,
+    pub order: LeadOrder,
+    pub search: Option<String>,
+    /// List the trash instead of live leads.
+    pub deleted: bool,
+}
+
+/// `last_contacted_at` may be NULL; ordering treats never-contacted leads as
+/// contacted at the epoch so the keyset stays total.
+fn epoch() -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("1970-01-01T00:00:00+00:00").expect("valid epoch")
+}
+
+/// The expression a field orders by (`None`: the id alone, which is creation
+/// order since ids are UUID v7).
+fn sort_expr(field: LeadOrderField) -> Option<SimpleExpr> {
+    match field {
+        LeadOrderField::CreatedAt => None,
+        LeadOrderField::UpdatedAt => Some(Expr::col((leads::Entity, Column::UpdatedAt)).into()),
+        LeadOrderField::Score => Some(Expr::col((leads::Entity, Column::Score)).into()),
+        LeadOrderField::Name => Some(Expr::col((leads::Entity, Column::SortName)).into()),
+        LeadOrderField::LastContactedAt => Some(Expr::expr(Func::coalesce([
+            Expr::col((leads::Entity, Column::LastContactedAt)),
+            Expr::val(epoch()),
+        ]))),
+    }
+}
+
+/// The row's sort value, as stored in its cursor.
+fn sort_value(lead: &leads::Model, field: LeadOrderField) -> Value {
+    match field {
+        LeadOrderField::CreatedAt => Value::Null,
+        LeadOrderField::UpdatedAt => json!(lead.updated_at.to_rfc3339()),
+        LeadOrderField::Score => json!(lead.score),
+        LeadOrderField::Name => json!(lead.sort_name),
+        LeadOrderField::LastContactedAt => json!(lead.last_contacted_at.unwrap_or_else(epoch).to_rfc3339()),
+    }
+}
+
+/// A cursor value back as a bindable SQL value, checked against the order.
+fn bind_value(value: &Value, field: LeadOrderField, arg: &str) -> AppResult<sea_orm::Value> {
+    let bad = || AppError::invalid(arg, "is not a cursor of this ordering");
+    match field {
+        LeadOrderField::CreatedAt => Ok(sea_orm::Value::Int(None)),
+        LeadOrderField::Score => value.as_i64().map(|v| (v as i32).into()).ok_or_else(bad),
+        LeadOrderField::Name => value.as_str().map(|v| v.to_owned().into()).ok_or_else(bad),
+        LeadOrderField::UpdatedAt | LeadOrderField::LastContactedAt => value
+            .as_str()
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .map(Into::into)
+            .ok_or_else(bad),
+    }
+}
+
+pub fn encode_cursor(lead: &leads::Model, field: LeadOrderField) -> String {
+    URL_SAFE_NO_PAD.encode(json!([sort_value(lead, field), lead.id]).to_string())
+}
+
+fn decode_cursor(cursor: &str, field: LeadOrderField, arg: &str) -> AppResult<(sea_orm::Value, Uuid)> {
+    let bad = || AppError::invalid(arg, "is not a valid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let parts: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let [value, id] = parts.as_slice() else { return Err(bad()) };
+    let id = id.as_str().and_then(|id| Uuid::parse_str(id).ok()).ok_or_else(bad)?;
+    Ok((bind_value(value, field, arg)?, id))
+}
+
+/// Rows strictly after `(value, id)` in `order`.
+fn after(field: LeadOrderField, order: Order, value: sea_orm::Value, id: Uuid) -> Condition {
+    let id_col = Expr::col((leads::Entity, Column::Id));
+    let beyond = |e: SimpleExpr, v: SimpleExpr| match order {
+        Order::Asc => e.gt(v),
+        _ => e.lt(v),
+    };
+    match sort_expr(field) {
+        None => Condition::all().add(beyond(id_col.into(), Expr::val(id).into())),
+        Some(expr) => Condition::any()
+            .add(beyond(expr.clone(), Expr::val(value.clone()).into()))
+            .add(Condition::all().add(expr.eq(value)).add(beyond(id_col.into(), Expr::val(id).into()))),
+    }
+}
+
+/// Live leads (or the trash) of the caller's tenant matching the filter and search.
+pub fn matching(shared: &Shared, ctx: &RequestCtx, query: &LeadQuery) -> AppResult<Select<leads::Entity>> {
+    let backend = shared.db.get_database_backend();
+    let mut select = scoped::<leads::Entity>(ctx);
+    select = if query.deleted {
+        select.filter(Column::DeletedAt.is_not_null())
+    } else {
+        select.filter(Column::DeletedAt.is_null())
+    };
+    if let Some(f) = &query.filter {
+        select = select.filter(filter::compile(f, backend, "filter")?);
+    }
+    if let Some(text) = query.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() > 100 {
+            return Err(AppError::invalid("search", "must be at most 100 characters"));
+        }
+        select = select.filter(filter::search(text));
+    }
+    Ok(select)
+}
+
+/// One page of leads and a lazy total.
+pub async fn list(shared: &Shared, ctx: &RequestCtx, query: LeadQuery) -> AppResult<(Page<leads::Model>, Totals)> {
+    let select = matching(shared, ctx, &query)?;
+    let totals = Totals::counting(&shared.db, ctx, select.clone());
+    let txn = begin(&shared.db, ctx).await?;
+    let page = page(&txn, select, &query, shared.config.limits.page_size).await?;
+    txn.commit().await?;
+    Ok((page, totals))
+}
+
+async fn page(
+    conn: &impl ConnectionTrait,
+    select: Select<leads::Entity>,
+    query: &LeadQuery,
+    max_page_size: u64,
+) -> AppResult<Page<leads::Model>> {
+    let args = &query.page;
+    if args.first.is_some() && args.last.is_some() {
+        return Err(AppError::invalid("first", "use either first or last, not both"));
+    }
+    let (size, forward, cursor, arg) = match (args.first, args.last) {
+        (_, Some(n)) => (n, false, args.before.as_deref(), "before"),
+        (Some(n), None) => (n, true, args.after.as_deref(), "after"),
+        (None, None) => (DEFAULT_PAGE_SIZE as i32, true, args.after.as_deref(), "after"),
+    };
+    let name = if forward { "first" } else { "last" };
+    let size = u64::try_from(size).map_err(|_| AppError::invalid(name, "must not be negative"))?;
+    if size > max_page_size {
+        return Err(AppError::invalid(name, format!("must be at most {max_page_size}")));
+    }
+    let field = query.order.field;
+    let wanted = match query.order.direction {
+        SortDirection::Asc => Order::Asc,
+        SortDirection::Desc => Order::Desc,
+    };
+    // Walking backwards is walking forwards in the opposite order, then reversing.
+    let order = if forward {
+        wanted
+    } else if wanted == Order::Asc {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let mut select = select;
+    let has_cursor = cursor.is_some();
+    if let Some(cursor) = cursor {
+        let (value, id) = decode_cursor(cursor, field, arg)?;
+        select = select.filter(after(field, order.clone(), value, id));
+    }
+    if let Some(expr) = sort_expr(field) {
+        select = select.order_by(expr, order.clone());
+    }
+    select = select.order_by(Column::Id, order);
+    let mut rows = select.limit(size + 1).all(conn).await?;
+    let has_more = rows.len() as u64 > size;
+    rows.truncate(size as usize);
+    if !forward {
+        rows.reverse();
+    }
+    let (has_next_page, has_previous_page) = if forward { (has_more, has_cursor) } else { (has_cursor, has_more) };
+    Ok(Page {
+        rows,
+        has_next_page,
+        has_previous_page,
+    })
+}

@@ -1,0 +1,18 @@
+//! Leads: the person the tenant markets to, with the list API (filters,
+//! search, keyset pages), the timeline-writing changes, merging, importing,
+//! bulk changes and analytics.
+
+mod bulk;
+pub mod fields;
+pub mod filter;
+mod list;
+mod loader;
+mod merge;
+mod prefetch;
+mod resolver;
+pub mod service;
+pub mod types;
+
+pub use loader::TagsLoader;
+pub use resolver::{LeadMutation, LeadQueryRoot};
+pub use types::Lead;

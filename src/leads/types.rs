@@ -1,0 +1,474 @@
+//! GraphQL shapes of leads. Relations resolve through per-request
+//! dataloaders, so a page of leads costs a fixed number of queries.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::{LeadStatus as LeadStatusModel, VerificationStatus as VerificationModel};
+use entity::{companies, lead_sources, lead_stages, leads, projects};
+
+use super::loader::TagsLoader;
+use crate::activities::Activity;
+use crate::auth::types::User;
+use crate::companies::Company;
+use crate::graphql::loaders::{load_by_id, loader_error};
+use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
+use crate::graphql::{caller, shared, to_id};
+use crate::pipeline::LeadStage;
+use crate::projects::Project;
+use crate::scoring::ScoreContribution;
+use crate::sources::LeadSource;
+
+/// Where a lead is in the outreach lifecycle.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeadStatus {
+    New,
+    Contacted,
+    FollowUp1,
+    FollowUp2,
+    Responded,
+    Interested,
+    NotInterested,
+    Invalid,
+    Converted,
+}
+
+impl From<LeadStatus> for LeadStatusModel {
+    fn from(status: LeadStatus) -> Self {
+        match status {
+            LeadStatus::New => Self::New,
+            LeadStatus::Contacted => Self::Contacted,
+            LeadStatus::FollowUp1 => Self::FollowUp1,
+            LeadStatus::FollowUp2 => Self::FollowUp2,
+            LeadStatus::Responded => Self::Responded,
+            LeadStatus::Interested => Self::Interested,
+            LeadStatus::NotInterested => Self::NotInterested,
+            LeadStatus::Invalid => Self::Invalid,
+            LeadStatus::Converted => Self::Converted,
+        }
+    }
+}
+
+impl From<LeadStatusModel> for LeadStatus {
+    fn from(status: LeadStatusModel) -> Self {
+        match status {
+            LeadStatusModel::New => Self::New,
+            LeadStatusModel::Contacted => Self::Contacted,
+            LeadStatusModel::FollowUp1 => Self::FollowUp1,
+            LeadStatusModel::FollowUp2 => Self::FollowUp2,
+            LeadStatusModel::Responded => Self::Responded,
+            LeadStatusModel::Interested => Self::Interested,
+            LeadStatusModel::NotInterested => Self::NotInterested,
+            LeadStatusModel::Invalid => Self::Invalid,
+            LeadStatusModel::Converted => Self::Converted,
+        }
+    }
+}
+
+/// Result of verifying the lead's email address.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerificationStatus {
+    Unverified,
+    Valid,
+    Invalid,
+    Risky,
+    Unknown,
+}
+
+impl From<VerificationStatus> for VerificationModel {
+    fn from(status: VerificationStatus) -> Self {
+        match status {
+            VerificationStatus::Unverified => Self::Unverified,
+            VerificationStatus::Valid => Self::Valid,
+            VerificationStatus::Invalid => Self::Invalid,
+            VerificationStatus::Risky => Self::Risky,
+            VerificationStatus::Unknown => Self::Unknown,
+        }
+    }
+}
+
+impl From<VerificationModel> for VerificationStatus {
+    fn from(status: VerificationModel) -> Self {
+        match status {
+            VerificationModel::Unverified => Self::Unverified,
+            VerificationModel::Valid => Self::Valid,
+            VerificationModel::Invalid => Self::Invalid,
+            VerificationModel::Risky => Self::Risky,
+            VerificationModel::Unknown => Self::Unknown,
+        }
+    }
+}
+
+/// A person the tenant markets to.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Lead {
+    pub id: ID,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    /// ISO 3166 alpha-2.
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub status: LeadStatus,
+    /// 0–100, recomputed from the scoring rules on every change.
+    pub score: i32,
+    pub quality_score: Option<i32>,
+    pub verification_status: VerificationStatus,
+    /// BANT: budget in minor units of `currency`.
+    pub budget_cents: Option<i64>,
+    /// BANT: who decides.
+    pub authority: Option<String>,
+    /// BANT: what they need.
+    pub need: Option<String>,
+    /// BANT: when they will buy.
+    pub timeline: Option<String>,
+    pub lifetime_value_cents: i64,
+    pub currency: String,
+    pub emails_sent: i32,
+    pub emails_opened: i32,
+    pub emails_clicked: i32,
+    pub last_contacted_at: Option<DateTime<Utc>>,
+    pub last_responded_at: Option<DateTime<Utc>>,
+    /// Values of the tenant's custom lead fields, by key.
+    pub custom_fields: Json<serde_json::Value>,
+    pub enrichment: Json<serde_json::Value>,
+    pub converted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set while the lead is in the trash (`restoreLead` brings it back).
+    pub deleted_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub model: leads::Model,
+}
+
+impl From<leads::Model> for Lead {
+    fn from(lead: leads::Model) -> Self {
+        Self {
+            id: to_id(lead.id),
+            first_name: lead.first_name.clone(),
+            last_name: lead.last_name.clone(),
+            email: lead.email.clone(),
+            phone: lead.phone.clone(),
+            job_title: lead.job_title.clone(),
+            country: lead.country.clone(),
+            city: lead.city.clone(),
+            status: lead.status.into(),
+            score: lead.score,
+            quality_score: lead.quality_score,
+            verification_status: lead.verification_status.into(),
+            budget_cents: lead.budget_cents,
+            authority: lead.authority.clone(),
+            need: lead.need.clone(),
+            timeline: lead.timeline.clone(),
+            lifetime_value_cents: lead.lifetime_value_cents,
+            currency: lead.currency.clone(),
+            emails_sent: lead.emails_sent,
+            emails_opened: lead.emails_opened,
+            emails_clicked: lead.emails_clicked,
+            last_contacted_at: lead.last_contacted_at.map(|at| at.to_utc()),
+            last_responded_at: lead.last_responded_at.map(|at| at.to_utc()),
+            custom_fields: Json(lead.custom_fields.clone()),
+            enrichment: Json(lead.enrichment.clone()),
+            converted_at: lead.converted_at.map(|at| at.to_utc()),
+            created_at: lead.created_at.to_utc(),
+            updated_at: lead.updated_at.to_utc(),
+            deleted_at: lead.deleted_at.map(|at| at.to_utc()),
+            model: lead,
+        }
+    }
+}
+
+async fn tags_of(ctx: &Context<'_>, lead_id: Uuid) -> async_graphql::Result<Vec<String>> {
+    let loader = ctx.data_unchecked::<crate::graphql::loaders::Cached<TagsLoader>>();
+    Ok(loader.load_one(lead_id).await.map_err(|e| loader_error(&e))?.unwrap_or_default())
+}
+
+#[ComplexObject]
+impl Lead {
+    /// "First Last", or the email or phone when there is no name.
+    async fn full_name(&self) -> String {
+        super::service::display_name(&self.model)
+    }
+
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        tags_of(ctx, self.model.id).await
+    }
+
+    async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
+        let Some(id) = self.model.company_id else { return Ok(None) };
+        Ok(load_by_id::<companies::Entity>(ctx, id).await?.map(Company::from))
+    }
+
+    async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
+        let Some(id) = self.model.stage_id else { return Ok(None) };
+        Ok(load_by_id::<lead_stages::Entity>(ctx, id).await?.map(LeadStage::from))
+    }
+
+    async fn source(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadSource>> {
+        let Some(id) = self.model.source_id else { return Ok(None) };
+        Ok(load_by_id::<lead_sources::Entity>(ctx, id).await?.map(LeadSource::from))
+    }
+
+    async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Project>> {
+        let Some(id) = self.model.project_id else { return Ok(None) };
+        Ok(load_by_id::<projects::Entity>(ctx, id).await?.map(Project::from))
+    }
+
+    /// The member the lead is assigned to.
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(id) = self.model.owner_id else { return Ok(None) };
+        Ok(crate::graphql::loaders::load_user(ctx, id).await?.map(User::from))
+    }
+
+    /// The timeline, newest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<Activity>> {
+        let args = PageArgs::new(first, after, last, before);
+        // The common nested case (a page of leads, each with its newest few
+        // entries) goes through one batched query for the whole page.
+        if let (Some(n), None, None, None) = (args.first, &args.after, args.last, &args.before)
+            && n >= 0
+            && (n as u64) <= shared(ctx).config.limits.page_size
+        {
+            let limit = n as u64;
+            let mut rows = crate::graphql::loaders::latest_children::<crate::activities::ActivitiesOfLead>(
+                ctx,
+                self.model.id,
+                limit + 1,
+            )
+            .await?;
+            let has_next = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            let page = crate::graphql::pagination::Page {
+                rows,
+                has_next_page: has_next,
+                has_previous_page: false,
+            };
+            let totals = super::service::activity_totals(shared(ctx), caller(ctx)?, self.model.id);
+            return Ok(connection(page, totals, |row| row.id, Activity::from));
+        }
+        let (page, totals) =
+            crate::activities::service::list_for_lead(shared(ctx), caller(ctx)?, self.model.id, &args).await?;
+        Ok(connection(page, totals, |row| row.id, Activity::from))
+    }
+
+    /// Notes on the lead, newest first.
+    async fn notes(&self, ctx: &Context<'_>, #[graphql(default = 20)] first: u64) -> async_graphql::Result<Vec<crate::notes::Note>> {
+        crate::notes::latest_notes_of_lead(ctx, self.model.id, first.min(shared(ctx).config.limits.page_size)).await
+    }
+
+    /// Which scoring rules make up the score, and how many points each gives.
+    async fn score_breakdown(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ScoreContribution>> {
+        let rules = crate::scoring::active_rules_for_request(ctx).await?;
+        let tags = tags_of(ctx, self.model.id).await?;
+        let outcome = crate::scoring::evaluate(&rules, &self.model, &tags);
+        Ok(outcome.contributions.iter().map(ScoreContribution::from).collect())
+    }
+}
+
+/// A new lead. It needs at least a name, an email or a phone.
+#[derive(InputObject, Clone, Default)]
+pub struct CreateLeadInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub job_title: Option<String>,
+    /// ISO 3166 alpha-2, e.g. `DE`.
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub project_id: Option<ID>,
+    pub company_id: Option<ID>,
+    /// Defaults to the pipeline's default stage.
+    pub stage_id: Option<ID>,
+    pub source_id: Option<ID>,
+    /// A member of the tenant (user id).
+    pub owner_id: Option<ID>,
+    pub status: Option<LeadStatus>,
+    pub quality_score: Option<i32>,
+    pub verification_status: Option<VerificationStatus>,
+    pub budget_cents: Option<i64>,
+    pub authority: Option<String>,
+    pub need: Option<String>,
+    pub timeline: Option<String>,
+    pub lifetime_value_cents: Option<i64>,
+    /// ISO 4217; `EUR` by default.
+    pub currency: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub custom_fields: Option<Json<serde_json::Value>>,
+    pub enrichment: Option<Json<serde_json::Value>>,
+}
+
+/// Changes to a lead: absent fields stay, `null` clears a field.
+#[derive(InputObject, Default)]
+pub struct UpdateLeadInput {
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub job_title: MaybeUndefined<String>,
+    pub country: MaybeUndefined<String>,
+    pub city: MaybeUndefined<String>,
+    pub project_id: MaybeUndefined<ID>,
+    pub company_id: MaybeUndefined<ID>,
+    pub stage_id: Option<ID>,
+    pub source_id: MaybeUndefined<ID>,
+    pub owner_id: MaybeUndefined<ID>,
+    pub status: Option<LeadStatus>,
+    pub quality_score: MaybeUndefined<i32>,
+    pub verification_status: Option<VerificationStatus>,
+    pub budget_cents: MaybeUndefined<i64>,
+    pub authority: MaybeUndefined<String>,
+    pub need: MaybeUndefined<String>,
+    pub timeline: MaybeUndefined<String>,
+    pub lifetime_value_cents: Option<i64>,
+    pub currency: Option<String>,
+    /// Merged into the current values; a key set to null is removed.
+    pub custom_fields: Option<Json<serde_json::Value>>,
+    pub enrichment: Option<Json<serde_json::Value>>,
+}
+
+/// How to order leads.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LeadOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Score,
+    Name,
+    LastContactedAt,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Clone, Copy, Default)]
+pub struct LeadOrder {
+    pub field: LeadOrderField,
+    #[graphql(default_with = "SortDirection::Desc")]
+    pub direction: SortDirection,
+}
+
+/// One item of `upsertLeads`.
+#[derive(SimpleObject)]
+pub struct UpsertLeadResult {
+    /// Position in the input list.
+    pub index: i32,
+    /// True when a new lead was created, false when an existing one was updated.
+    pub created: bool,
+    pub lead: Option<Lead>,
+    /// Why the item was rejected (the other items are kept).
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct FieldError {
+    /// The input path, e.g. `inputs.3.email`.
+    pub field: String,
+    pub message: String,
+    pub code: String,
+}
+
+/// What `bulkUpdateLeads` changes on every matching lead.
+#[derive(InputObject, Default)]
+pub struct LeadPatch {
+    pub stage_id: Option<ID>,
+    pub status: Option<LeadStatus>,
+    /// `null` unassigns.
+    pub owner_id: MaybeUndefined<ID>,
+    /// `null` clears.
+    pub project_id: MaybeUndefined<ID>,
+    /// Added to each lead's tags.
+    pub add_tags: Option<Vec<String>>,
+}
+
+/// A count per group in `leadAnalytics`.
+#[derive(SimpleObject)]
+pub struct StatusCount {
+    pub status: LeadStatus,
+    pub count: i64,
+}
+
+/// Leads in one stage (`stage` is null for leads without one).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct StageCount {
+    pub count: i64,
+    #[graphql(skip)]
+    pub stage_id: Option<Uuid>,
+}
+
+#[ComplexObject]
+impl StageCount {
+    async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
+        let Some(id) = self.stage_id else { return Ok(None) };
+        Ok(load_by_id::<lead_stages::Entity>(ctx, id).await?.map(LeadStage::from))
+    }
+}
+
+/// Leads from one source.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct SourceCount {
+    pub count: i64,
+    #[graphql(skip)]
+    pub source_id: Option<Uuid>,
+}
+
+#[ComplexObject]
+impl SourceCount {
+    async fn source(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadSource>> {
+        let Some(id) = self.source_id else { return Ok(None) };
+        Ok(load_by_id::<lead_sources::Entity>(ctx, id).await?.map(LeadSource::from))
+    }
+}
+
+/// Leads assigned to one member (`owner` is null for unassigned leads).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct OwnerCount {
+    pub count: i64,
+    #[graphql(skip)]
+    pub owner_id: Option<Uuid>,
+}
+
+#[ComplexObject]
+impl OwnerCount {
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(id) = self.owner_id else { return Ok(None) };
+        Ok(crate::graphql::loaders::load_user(ctx, id).await?.map(User::from))
+    }
+}
+
+/// `getLeadAnalytics` (seed 003): the shape of the tenant's pipeline.
+#[derive(SimpleObject)]
+pub struct LeadAnalytics {
+    /// Live leads.
+    pub total: i64,
+    pub by_status: Vec<StatusCount>,
+    pub by_stage: Vec<StageCount>,
+    pub by_source: Vec<SourceCount>,
+    pub by_owner: Vec<OwnerCount>,
+    pub average_score: f64,
+    /// Leads created in the period.
+    pub created_in_period: i64,
+    /// Leads converted in the period.
+    pub conversions: i64,
+    /// conversions / created in the period (0 when nothing was created).
+    pub conversion_rate: f64,
+}

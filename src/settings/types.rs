@@ -1,0 +1,25 @@
+//! GraphQL shapes of settings.
+
+use async_graphql::{Json, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use entity::settings;
+
+/// One setting of your tenant.
+#[derive(SimpleObject)]
+pub struct Setting {
+    /// Lowercase, e.g. `mail.footer` or `ui.default_page_size`.
+    pub key: String,
+    pub value: Json<serde_json::Value>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<settings::Model> for Setting {
+    fn from(row: settings::Model) -> Self {
+        Self {
+            key: row.key,
+            value: Json(row.value),
+            updated_at: row.updated_at.to_utc(),
+        }
+    }
+}

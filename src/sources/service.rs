@@ -1,0 +1,195 @@
+//! Creating, listing, changing and (softly) deleting lead sources. Names
+//! are unique among a tenant's live sources (a partial unique index; a
+//! deleted source frees its name).
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, QueryFilter, Set};
+use uuid::Uuid;
+
+use entity::lead_sources;
+
+use super::types::{CreateLeadSourceInput, UpdateLeadSourceInput};
+use crate::app::Shared;
+use crate::auth::service::on_unique;
+use crate::domain::{optional_text, required_text};
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{begin, scoped};
+
+const MAX_UTM_CHARS: usize = 200;
+const DUPLICATE_NAME: &str = "a lead source with this name already exists";
+
+fn live(ctx: &RequestCtx) -> sea_orm::Select<lead_sources::Entity> {
+    scoped::<lead_sources::Entity>(ctx).filter(lead_sources::Column::DeletedAt.is_null())
+}
+
+async fn find_live(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<lead_sources::Model> {
+    live(ctx)
+        .filter(lead_sources::Column::Id.eq(id))
+        .one(conn)
+        .await?
+        .ok_or(AppError::not_found("lead source"))
+}
+
+/// Refuses a name another live source has, ignoring case ("LinkedIn" and
+/// "linkedin" in one picker would only confuse).
+async fn ensure_name_free(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    name: &str,
+    except: Option<Uuid>,
+) -> AppResult<()> {
+    let mut select = live(ctx).filter(
+        Expr::expr(Func::lower(Expr::col(lead_sources::Column::Name))).eq(name.to_lowercase()),
+    );
+    if let Some(id) = except {
+        select = select.filter(lead_sources::Column::Id.ne(id));
+    }
+    if select.one(conn).await?.is_some() {
+        return Err(AppError::invalid(
+            "input.name",
+            "another lead source already has this name",
+        ));
+    }
+    Ok(())
+}
+
+/// One page of live sources, newest first.
+pub async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    args: &PageArgs,
+) -> AppResult<(Page<lead_sources::Model>, Totals)> {
+    let select = live(ctx);
+    let txn = begin(&shared.db, ctx).await?;
+    let page = page_by_id(
+        &txn,
+        select.clone(),
+        lead_sources::Column::Id,
+        args,
+        shared.config.limits.page_size,
+        true,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((page, Totals::counting(&shared.db, ctx, select)))
+}
+
+pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
+    let txn = begin(&shared.db, ctx).await?;
+    let source = find_live(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(source)
+}
+
+fn utm(value: Option<String>, field: &str) -> AppResult<Option<String>> {
+    optional_text(value, field, MAX_UTM_CHARS)
+}
+
+pub async fn create(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: CreateLeadSourceInput,
+) -> AppResult<lead_sources::Model> {
+    ctx.require_writer()?;
+    let name = required_text(&input.name, "input.name", 200)?;
+    let now = Utc::now().fixed_offset();
+    let source = lead_sources::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        id: Set(Uuid::now_v7()),
+        name: Set(name.clone()),
+        source_type: Set(input.source_type.into()),
+        utm_source: Set(utm(input.utm_source, "input.utmSource")?),
+        utm_medium: Set(utm(input.utm_medium, "input.utmMedium")?),
+        utm_campaign: Set(utm(input.utm_campaign, "input.utmCampaign")?),
+        utm_term: Set(utm(input.utm_term, "input.utmTerm")?),
+        utm_content: Set(utm(input.utm_content, "input.utmContent")?),
+        is_active: Set(input.is_active.unwrap_or(true)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(ctx.user_id()),
+        updated_by: Set(ctx.user_id()),
+        deleted_at: Set(None),
+        deleted_by: Set(None),
+    };
+    let txn = begin(&shared.db, ctx).await?;
+    ensure_name_free(&txn, ctx, &name, None).await?;
+    let source = source
+        .insert(&txn)
+        .await
+        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+    txn.commit().await?;
+    Ok(source)
+}
+
+pub async fn update(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    input: UpdateLeadSourceInput,
+) -> AppResult<lead_sources::Model> {
+    ctx.require_writer()?;
+    let txn = begin(&shared.db, ctx).await?;
+    let mut source = find_live(&txn, ctx, id).await?.into_active_model();
+    if let Some(name) = input.name {
+        let name = required_text(&name, "input.name", 200)?;
+        ensure_name_free(&txn, ctx, &name, Some(id)).await?;
+        source.name = Set(name);
+    }
+    if let Some(kind) = input.source_type {
+        source.source_type = Set(kind.into());
+    }
+    // Absent leaves a tag alone; null clears it.
+    for (value, column, field) in [
+        (input.utm_source, &mut source.utm_source, "input.utmSource"),
+        (input.utm_medium, &mut source.utm_medium, "input.utmMedium"),
+        (
+            input.utm_campaign,
+            &mut source.utm_campaign,
+            "input.utmCampaign",
+        ),
+        (input.utm_term, &mut source.utm_term, "input.utmTerm"),
+        (
+            input.utm_content,
+            &mut source.utm_content,
+            "input.utmContent",
+        ),
+    ] {
+        if let Some(value) = Option::<Option<String>>::from(value) {
+            *column = Set(utm(value, field)?);
+        }
+    }
+    if let Some(active) = input.is_active {
+        source.is_active = Set(active);
+    }
+    source.updated_at = Set(Utc::now().fixed_offset());
+    source.updated_by = Set(ctx.user_id());
+    let source = source
+        .update(&txn)
+        .await
+        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+    txn.commit().await?;
+    Ok(source)
+}
+
+/// Soft-deletes a source: leads keep pointing at it, lists forget it and its
+/// name is free again.
+pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
+    ctx.require_writer()?;
+    let txn = begin(&shared.db, ctx).await?;
+    let mut source = find_live(&txn, ctx, id).await?.into_active_model();
+    let now = Utc::now().fixed_offset();
+    source.deleted_at = Set(Some(now));
+    source.deleted_by = Set(ctx.user_id());
+    source.updated_at = Set(now);
+    source.updated_by = Set(ctx.user_id());
+    let source = source.update(&txn).await?;
+    txn.commit().await?;
+    Ok(source)
+}
