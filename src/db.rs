@@ -32,7 +32,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     // (and the benchmark reports it from this counter).
     db.set_metric_callback(|info| {
         metrics::counter!("promohub_sql_statements_total").increment(1);
-        metrics::histogram!("promohub_sql_statement_duration_seconds").record(info.elapsed.as_secs_f64());
+        metrics::histogram!("promohub_sql_statement_duration_seconds")
+            .record(info.elapsed.as_secs_f64());
     });
     Ok(db)
 }

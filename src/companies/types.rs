@@ -92,6 +92,44 @@ impl Company {
     async fn address(&self) -> &CompanyAddress {
         &self.postal_address
     }
+
+    /// The company's live leads, newest first unless ordered otherwise.
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, last, child_complexity)")]
+    async fn leads(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        order_by: Option<crate::leads::types::LeadOrder>,
+    ) -> async_graphql::Result<crate::graphql::pagination::RelayConnection<crate::leads::Lead>>
+    {
+        let filter = crate::leads::filter::LeadFilter {
+            company_id: Some(crate::leads::filter::IdFilter {
+                eq: Some(self.id.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let query = crate::leads::LeadQuery {
+            page: crate::graphql::pagination::PageArgs::new(first, after, last, before),
+            filter: Some(filter),
+            order: order_by.unwrap_or_default(),
+            ..Default::default()
+        };
+        crate::leads::leads_connection(ctx, query).await
+    }
+
+    /// Notes on the company, newest first.
+    async fn notes(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(default = 20)] first: u64,
+    ) -> async_graphql::Result<Vec<crate::notes::Note>> {
+        let limit = first.min(crate::graphql::shared(ctx).config.limits.page_size);
+        crate::notes::latest_notes_of_company(ctx, self.company_id, limit).await
+    }
 }
 
 impl From<companies::Model> for Company {

@@ -115,8 +115,14 @@ pub fn attach(
         .data(cached(UserLoader { db: db.clone() }));
     if let Some(ctx) = ctx {
         by_id_loaders!(request, db, ctx; projects, companies, lead_stages, lead_sources, leads);
-        request = request.data(cached(crate::activities::LatestActivitiesLoader::new(db.clone(), ctx.clone())));
-        request = request.data(cached(crate::leads::TagsLoader { db: db.clone(), ctx: ctx.clone() }));
+        request = request.data(cached(crate::activities::LatestActivitiesLoader::new(
+            db.clone(),
+            ctx.clone(),
+        )));
+        request = request.data(cached(crate::leads::TagsLoader {
+            db: db.clone(),
+            ctx: ctx.clone(),
+        }));
         request = crate::notes::attach_loaders(request, &db, ctx);
         request = crate::scoring::attach_loaders(request, &db, ctx);
     }
@@ -242,7 +248,10 @@ pub fn users<'a>(ctx: &Context<'a>) -> &'a Cached<UserLoader> {
 }
 
 /// One user by id through the request's loader.
-pub async fn load_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<entity::users::Model>> {
+pub async fn load_user(
+    ctx: &Context<'_>,
+    id: Uuid,
+) -> async_graphql::Result<Option<entity::users::Model>> {
     users(ctx)
         .load_one(id)
         .await

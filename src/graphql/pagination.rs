@@ -241,9 +241,11 @@ pub fn connection_with_cursors<M, T: OutputType>(
 ) -> RelayConnection<T> {
     let mut connection =
         Connection::with_additional_fields(page.has_previous_page, page.has_next_page, totals);
-    connection
-        .edges
-        .extend(page.rows.into_iter().map(|row| Edge::new(cursor_of(&row), node(row))));
+    connection.edges.extend(
+        page.rows
+            .into_iter()
+            .map(|row| Edge::new(cursor_of(&row), node(row))),
+    );
     connection
 }
 

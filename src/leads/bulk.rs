@@ -5,7 +5,8 @@ use async_graphql::{ID, MaybeUndefined};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    QueryTrait,
 };
 use uuid::Uuid;
 
@@ -39,7 +40,10 @@ pub async fn bulk_update(
     let target = match (ids, filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_BULK_IDS {
-                return Err(AppError::invalid("ids", format!("give 1-{MAX_BULK_IDS} ids")));
+                return Err(AppError::invalid(
+                    "ids",
+                    format!("give 1-{MAX_BULK_IDS} ids"),
+                ));
             }
             let ids = ids
                 .iter()
@@ -58,7 +62,10 @@ pub async fn bulk_update(
         .filter(target.clone());
     let mut changes = 0;
     if let Some(stage) = &patch.stage_id {
-        update = update.col_expr(leads::Column::StageId, Expr::value(fields::stage(&txn, ctx, stage, "patch.stageId").await?));
+        update = update.col_expr(
+            leads::Column::StageId,
+            Expr::value(fields::stage(&txn, ctx, stage, "patch.stageId").await?),
+        );
         changes += 1;
     }
     if let Some(status) = patch.status {
@@ -105,7 +112,10 @@ pub async fn bulk_update(
     }
     let matched = if changes > 0 {
         update
-            .col_expr(leads::Column::UpdatedAt, Expr::value(Utc::now().fixed_offset()))
+            .col_expr(
+                leads::Column::UpdatedAt,
+                Expr::value(Utc::now().fixed_offset()),
+            )
             .col_expr(leads::Column::UpdatedBy, Expr::value(ctx.user_id()))
             .exec(&txn)
             .await?
@@ -153,9 +163,13 @@ async fn add_tag_to_matching(
         .select_from(source)
         .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
         .on_conflict(
-            OnConflict::columns([lead_tags::Column::TenantId, lead_tags::Column::LeadId, lead_tags::Column::Tag])
-                .do_nothing()
-                .to_owned(),
+            OnConflict::columns([
+                lead_tags::Column::TenantId,
+                lead_tags::Column::LeadId,
+                lead_tags::Column::Tag,
+            ])
+            .do_nothing()
+            .to_owned(),
         )
         .to_owned();
     conn.execute(&insert).await?;
@@ -227,22 +241,40 @@ pub async fn analytics(
         .count(&txn)
         .await? as i64;
     txn.commit().await?;
-    let mut by_status: Vec<StatusCount> =
-        by_status.into_iter().map(|(status, count)| StatusCount { status: status.into(), count }).collect();
-    by_status.sort_by(|a, b| b.count.cmp(&a.count));
+    let mut by_status: Vec<StatusCount> = by_status
+        .into_iter()
+        .map(|(status, count)| StatusCount {
+            status: status.into(),
+            count,
+        })
+        .collect();
+    by_status.sort_by_key(|group| std::cmp::Reverse(group.count));
     let sorted = |mut rows: Vec<(Option<Uuid>, i64)>| {
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.sort_by_key(|group| std::cmp::Reverse(group.1));
         rows
     };
     Ok(LeadAnalytics {
         total,
         by_status,
-        by_stage: sorted(by_stage).into_iter().map(|(stage_id, count)| StageCount { count, stage_id }).collect(),
-        by_source: sorted(by_source).into_iter().map(|(source_id, count)| SourceCount { count, source_id }).collect(),
-        by_owner: sorted(by_owner).into_iter().map(|(owner_id, count)| OwnerCount { count, owner_id }).collect(),
+        by_stage: sorted(by_stage)
+            .into_iter()
+            .map(|(stage_id, count)| StageCount { count, stage_id })
+            .collect(),
+        by_source: sorted(by_source)
+            .into_iter()
+            .map(|(source_id, count)| SourceCount { count, source_id })
+            .collect(),
+        by_owner: sorted(by_owner)
+            .into_iter()
+            .map(|(owner_id, count)| OwnerCount { count, owner_id })
+            .collect(),
         average_score: average.unwrap_or(0.0),
         created_in_period,
         conversions,
-        conversion_rate: if created_in_period > 0 { conversions as f64 / created_in_period as f64 } else { 0.0 },
+        conversion_rate: if created_in_period > 0 {
+            conversions as f64 / created_in_period as f64
+        } else {
+            0.0
+        },
     })
 }

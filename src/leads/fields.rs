@@ -8,7 +8,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, Qu
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::CustomFieldEntity;
-use entity::{companies, lead_scoring_rules, lead_sources, lead_stages, leads, memberships, projects};
+use entity::{
+    companies, lead_scoring_rules, lead_sources, lead_stages, leads, memberships, projects,
+};
 
 use crate::domain::{EmailAddress, optional_text};
 use crate::error::{AppError, AppResult};
@@ -32,18 +34,25 @@ pub fn display_name(lead: &leads::Model) -> String {
     if !name.is_empty() {
         return name;
     }
-    lead.email.clone().or_else(|| lead.phone.clone()).unwrap_or_default()
+    lead.email
+        .clone()
+        .or_else(|| lead.phone.clone())
+        .unwrap_or_default()
 }
 
 /// Recomputes the denormalised columns after any change.
 pub fn derive(lead: &mut leads::Model, rules: &[lead_scoring_rules::Model], tags: &[String]) {
     lead.sort_name = display_name(lead).to_lowercase();
-    lead.search_text = [lead.first_name.as_deref(), lead.last_name.as_deref(), lead.email.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
+    lead.search_text = [
+        lead.first_name.as_deref(),
+        lead.last_name.as_deref(),
+        lead.email.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+    .to_lowercase();
     lead.score = crate::scoring::evaluate(rules, lead, tags).score;
 }
 
@@ -62,7 +71,9 @@ pub fn phone(value: Option<String>, field: &str) -> AppResult<Option<String>> {
     let phone = optional_text(value, field, 40)?;
     if let Some(p) = &phone {
         let digits = p.chars().filter(char::is_ascii_digit).count();
-        let allowed = p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        let allowed = p
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
         if !allowed || digits < 4 {
             return Err(AppError::invalid(field, "is not a phone number"));
         }
@@ -72,11 +83,10 @@ pub fn phone(value: Option<String>, field: &str) -> AppResult<Option<String>> {
 
 /// ISO 3166 alpha-2, stored uppercase.
 pub fn country(value: Option<String>, field: &str) -> AppResult<Option<String>> {
-    match optional_text(value, field, 2)? {
-        Some(code) if code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic()) => {
-            Ok(Some(code.to_ascii_uppercase()))
-        }
-        Some(_) => Err(AppError::invalid(field, "must be a two-letter ISO 3166 country code")),
+    match optional_text(value, field, 10)? {
+        Some(code) => Ok(Some(
+            crate::companies::CountryCode::parse(&code, field)?.into_inner(),
+        )),
         None => Ok(None),
     }
 }
@@ -87,13 +97,18 @@ pub fn currency(value: &str, field: &str) -> AppResult<String> {
     if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
         Ok(code)
     } else {
-        Err(AppError::invalid(field, "must be a three-letter ISO 4217 currency code"))
+        Err(AppError::invalid(
+            field,
+            "must be a three-letter ISO 4217 currency code",
+        ))
     }
 }
 
 pub fn percent(value: Option<i32>, field: &str) -> AppResult<Option<i32>> {
     match value {
-        Some(v) if !(0..=100).contains(&v) => Err(AppError::invalid(field, "must be between 0 and 100")),
+        Some(v) if !(0..=100).contains(&v) => {
+            Err(AppError::invalid(field, "must be between 0 and 100"))
+        }
         other => Ok(other),
     }
 }
@@ -111,7 +126,10 @@ pub fn tags(values: Vec<String>, field: &str) -> AppResult<Vec<String>> {
     for (i, raw) in values.into_iter().enumerate() {
         let tag = raw.trim().to_owned();
         if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
-            return Err(AppError::invalid(format!("{field}.{i}"), format!("must be 1-{MAX_TAG_CHARS} characters")));
+            return Err(AppError::invalid(
+                format!("{field}.{i}"),
+                format!("must be 1-{MAX_TAG_CHARS} characters"),
+            ));
         }
         if !tags.contains(&tag) {
             tags.push(tag);
@@ -182,24 +200,52 @@ async fn live_ref<E: TenantOwned>(
     Ok(E::id_of(&row))
 }
 
-pub async fn project(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+pub async fn project(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    id: &ID,
+    field: &str,
+) -> AppResult<Uuid> {
     live_ref::<projects::Entity>(txn, ctx, id, field, "project", |p| p.deleted_at.is_some()).await
 }
 
-pub async fn company(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+pub async fn company(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    id: &ID,
+    field: &str,
+) -> AppResult<Uuid> {
     live_ref::<companies::Entity>(txn, ctx, id, field, "company", |c| c.deleted_at.is_some()).await
 }
 
-pub async fn source(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
-    live_ref::<lead_sources::Entity>(txn, ctx, id, field, "lead source", |s| s.deleted_at.is_some()).await
+pub async fn source(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    id: &ID,
+    field: &str,
+) -> AppResult<Uuid> {
+    live_ref::<lead_sources::Entity>(txn, ctx, id, field, "lead source", |s| {
+        s.deleted_at.is_some()
+    })
+    .await
 }
 
-pub async fn stage(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+pub async fn stage(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    id: &ID,
+    field: &str,
+) -> AppResult<Uuid> {
     live_ref::<lead_stages::Entity>(txn, ctx, id, field, "lead stage", |_| false).await
 }
 
 /// A user who is a member of the caller's tenant.
-pub async fn owner(txn: &DatabaseTransaction, ctx: &RequestCtx, id: &ID, field: &str) -> AppResult<Uuid> {
+pub async fn owner(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    id: &ID,
+    field: &str,
+) -> AppResult<Uuid> {
     let user_id = parse_id(id, field)?;
     scoped::<memberships::Entity>(ctx)
         .filter(memberships::Column::UserId.eq(user_id))
@@ -224,7 +270,10 @@ pub async fn ensure_email_free(
         select = select.filter(leads::Column::Id.ne(id));
     }
     if select.one(conn).await?.is_some() {
-        return Err(AppError::invalid(field, "a lead with this email already exists"));
+        return Err(AppError::invalid(
+            field,
+            "a lead with this email already exists",
+        ));
     }
     Ok(())
 }
@@ -241,7 +290,11 @@ pub async fn custom_fields(
 }
 
 /// The lead's tags as stored.
-pub async fn stored_tags(conn: &impl ConnectionTrait, ctx: &RequestCtx, lead_id: Uuid) -> AppResult<Vec<String>> {
+pub async fn stored_tags(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    lead_id: Uuid,
+) -> AppResult<Vec<String>> {
     use sea_orm::QueryOrder;
     Ok(entity::lead_tags::Entity::find()
         .filter(entity::lead_tags::Column::TenantId.eq(ctx.tenant_id))
@@ -260,7 +313,10 @@ mod tests {
 
     #[test]
     fn countries_and_currencies_are_codes() {
-        assert_eq!(country(Some(" de ".into()), "c").unwrap(), Some("DE".into()));
+        assert_eq!(
+            country(Some(" de ".into()), "c").unwrap(),
+            Some("DE".into())
+        );
         assert!(country(Some("Germany".into()), "c").is_err());
         assert_eq!(currency("eur", "c").unwrap(), "EUR");
         assert!(currency("EURO", "c").is_err());
@@ -274,7 +330,10 @@ mod tests {
 
     #[test]
     fn tags_are_trimmed_deduplicated_and_bounded() {
-        assert_eq!(tags(vec![" vip ".into(), "vip".into(), "b2b".into()], "t").unwrap(), vec!["vip", "b2b"]);
+        assert_eq!(
+            tags(vec![" vip ".into(), "vip".into(), "b2b".into()], "t").unwrap(),
+            vec!["vip", "b2b"]
+        );
         match tags(vec!["ok".into(), " ".into()], "input.tags") {
             Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "input.tags.1"),
             _ => panic!("blank tag accepted"),

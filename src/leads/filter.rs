@@ -138,20 +138,38 @@ pub fn compile(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult
     compile_at(filter, backend, path, 0)
 }
 
-fn compile_at(filter: &LeadFilter, backend: DbBackend, path: &str, depth: usize) -> AppResult<Condition> {
+fn compile_at(
+    filter: &LeadFilter,
+    backend: DbBackend,
+    path: &str,
+    depth: usize,
+) -> AppResult<Condition> {
     if depth > MAX_DEPTH {
-        return Err(AppError::invalid(path, format!("nests and/or/not deeper than {MAX_DEPTH}")));
+        return Err(AppError::invalid(
+            path,
+            format!("nests and/or/not deeper than {MAX_DEPTH}"),
+        ));
     }
     let mut all = Condition::all();
     if let Some(list) = &filter.and {
         for (i, f) in list.iter().enumerate() {
-            all = all.add(compile_at(f, backend, &format!("{path}.and.{i}"), depth + 1)?);
+            all = all.add(compile_at(
+                f,
+                backend,
+                &format!("{path}.and.{i}"),
+                depth + 1,
+            )?);
         }
     }
     if let Some(list) = &filter.or {
         let mut any = Condition::any();
         for (i, f) in list.iter().enumerate() {
-            any = any.add(compile_at(f, backend, &format!("{path}.or.{i}"), depth + 1)?);
+            any = any.add(compile_at(
+                f,
+                backend,
+                &format!("{path}.or.{i}"),
+                depth + 1,
+            )?);
         }
         all = all.add(any);
     }
@@ -172,7 +190,10 @@ fn compile_at(filter: &LeadFilter, backend: DbBackend, path: &str, depth: usize)
             all = all.add(ids(f, column, &format!("{path}.{name}"))?);
         }
     }
-    for (f, column) in [(&filter.score, Column::Score), (&filter.quality_score, Column::QualityScore)] {
+    for (f, column) in [
+        (&filter.score, Column::Score),
+        (&filter.quality_score, Column::QualityScore),
+    ] {
         if let Some(f) = f {
             all = all.add(ints(f, column, path)?);
         }
@@ -184,7 +205,11 @@ fn compile_at(filter: &LeadFilter, backend: DbBackend, path: &str, depth: usize)
         (&filter.job_title, Column::JobTitle, "jobTitle"),
     ] {
         if let Some(f) = f {
-            all = all.add(strings(f, Expr::col((leads::Entity, column)), &format!("{path}.{name}"))?);
+            all = all.add(strings(
+                f,
+                Expr::col((leads::Entity, column)),
+                &format!("{path}.{name}"),
+            )?);
         }
     }
     for (f, column) in [
@@ -202,7 +227,11 @@ fn compile_at(filter: &LeadFilter, backend: DbBackend, path: &str, depth: usize)
     }
     if let Some(list) = &filter.custom_fields {
         for (i, f) in list.iter().enumerate() {
-            all = all.add(custom_field(f, backend, &format!("{path}.customFields.{i}"))?);
+            all = all.add(custom_field(
+                f,
+                backend,
+                &format!("{path}.customFields.{i}"),
+            )?);
         }
     }
     Ok(all)
@@ -210,7 +239,10 @@ fn compile_at(filter: &LeadFilter, backend: DbBackend, path: &str, depth: usize)
 
 fn checked_len<T>(list: &[T], path: &str) -> AppResult<()> {
     if list.len() > MAX_IN {
-        return Err(AppError::invalid(path, format!("`in` takes at most {MAX_IN} values")));
+        return Err(AppError::invalid(
+            path,
+            format!("`in` takes at most {MAX_IN} values"),
+        ));
     }
     Ok(())
 }
@@ -224,7 +256,12 @@ fn status(f: &StatusFilter) -> Condition {
         c = c.add(Column::Status.ne(entity::sea_orm_active_enums::LeadStatus::from(v)));
     }
     if let Some(list) = &f.in_ {
-        c = c.add(Column::Status.is_in(list.iter().map(|s| entity::sea_orm_active_enums::LeadStatus::from(*s))));
+        c = c.add(
+            Column::Status.is_in(
+                list.iter()
+                    .map(|s| entity::sea_orm_active_enums::LeadStatus::from(*s)),
+            ),
+        );
     }
     c
 }
@@ -248,7 +285,11 @@ fn ids(f: &IdFilter, column: Column, path: &str) -> AppResult<Condition> {
         c = c.add(column.is_in(parsed));
     }
     if let Some(null) = f.is_null {
-        c = c.add(if null { column.is_null() } else { column.is_not_null() });
+        c = c.add(if null {
+            column.is_null()
+        } else {
+            column.is_not_null()
+        });
     }
     Ok(c)
 }
@@ -276,14 +317,20 @@ fn ints(f: &IntFilter, column: Column, path: &str) -> AppResult<Condition> {
         }
     }
     if let Some(null) = f.is_null {
-        c = c.add(if null { column.is_null() } else { column.is_not_null() });
+        c = c.add(if null {
+            column.is_null()
+        } else {
+            column.is_not_null()
+        });
     }
     Ok(c)
 }
 
 /// `%` and `_` in user text match themselves in LIKE patterns.
 pub fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn lower(expr: Expr) -> Expr {
@@ -296,24 +343,38 @@ fn strings(f: &StringFilter, expr: Expr, path: &str) -> AppResult<Condition> {
         c = c.add(lower(expr.clone()).eq(v.to_lowercase()));
     }
     if let Some(v) = &f.ne {
-        c = c.add(Condition::any().add(lower(expr.clone()).ne(v.to_lowercase())).add(expr.clone().is_null()));
+        c = c.add(
+            Condition::any()
+                .add(lower(expr.clone()).ne(v.to_lowercase()))
+                .add(expr.clone().is_null()),
+        );
     }
     if let Some(list) = &f.in_ {
         checked_len(list, &format!("{path}.in"))?;
         c = c.add(lower(expr.clone()).is_in(list.iter().map(|v| v.to_lowercase())));
     }
     if let Some(v) = &f.contains {
-        c = c.add(lower(expr.clone()).like(
-            sea_orm::sea_query::LikeExpr::new(format!("%{}%", like_escape(&v.to_lowercase()))).escape('\\'),
-        ));
+        c = c.add(
+            lower(expr.clone()).like(
+                sea_orm::sea_query::LikeExpr::new(format!("%{}%", like_escape(&v.to_lowercase())))
+                    .escape('\\'),
+            ),
+        );
     }
     if let Some(v) = &f.starts_with {
-        c = c.add(lower(expr.clone()).like(
-            sea_orm::sea_query::LikeExpr::new(format!("{}%", like_escape(&v.to_lowercase()))).escape('\\'),
-        ));
+        c = c.add(
+            lower(expr.clone()).like(
+                sea_orm::sea_query::LikeExpr::new(format!("{}%", like_escape(&v.to_lowercase())))
+                    .escape('\\'),
+            ),
+        );
     }
     if let Some(null) = f.is_null {
-        c = c.add(if null { expr.is_null() } else { expr.is_not_null() });
+        c = c.add(if null {
+            expr.is_null()
+        } else {
+            expr.is_not_null()
+        });
     }
     Ok(c)
 }
@@ -337,7 +398,11 @@ fn datetimes(f: &DateTimeFilter, column: Column) -> Condition {
         c = c.add(column.gte(at(v)));
     }
     if let Some(null) = f.is_null {
-        c = c.add(if null { column.is_null() } else { column.is_not_null() });
+        c = c.add(if null {
+            column.is_null()
+        } else {
+            column.is_not_null()
+        });
     }
     c
 }
@@ -348,8 +413,14 @@ fn has_tag(tags: Vec<String>) -> SimpleExpr {
         Query::select()
             .expr(Expr::val(1))
             .from(lead_tags::Entity)
-            .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::TenantId)).equals((leads::Entity, Column::TenantId)))
-            .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::LeadId)).equals((leads::Entity, Column::Id)))
+            .and_where(
+                Expr::col((lead_tags::Entity, lead_tags::Column::TenantId))
+                    .equals((leads::Entity, Column::TenantId)),
+            )
+            .and_where(
+                Expr::col((lead_tags::Entity, lead_tags::Column::LeadId))
+                    .equals((leads::Entity, Column::Id)),
+            )
             .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::Tag)).is_in(tags))
             .to_owned(),
     )
@@ -376,9 +447,13 @@ fn tags(f: &TagFilter, path: &str) -> AppResult<Condition> {
                 .expr(Expr::val(1))
                 .from(lead_tags::Entity)
                 .and_where(
-                    Expr::col((lead_tags::Entity, lead_tags::Column::TenantId)).equals((leads::Entity, Column::TenantId)),
+                    Expr::col((lead_tags::Entity, lead_tags::Column::TenantId))
+                        .equals((leads::Entity, Column::TenantId)),
                 )
-                .and_where(Expr::col((lead_tags::Entity, lead_tags::Column::LeadId)).equals((leads::Entity, Column::Id)))
+                .and_where(
+                    Expr::col((lead_tags::Entity, lead_tags::Column::LeadId))
+                        .equals((leads::Entity, Column::Id)),
+                )
                 .to_owned(),
         );
         c = c.add(if null { any.not() } else { any });
@@ -417,13 +492,19 @@ fn scalar(value: &serde_json::Value, path: &str) -> AppResult<(bool, sea_orm::Va
         serde_json::Value::Number(n) => Ok((true, n.as_f64().unwrap_or_default().into())),
         serde_json::Value::String(s) => Ok((false, s.clone().into())),
         serde_json::Value::Bool(b) => Ok((false, b.to_string().into())),
-        _ => Err(AppError::invalid(path, "compare with a string, number or boolean")),
+        _ => Err(AppError::invalid(
+            path,
+            "compare with a string, number or boolean",
+        )),
     }
 }
 
 fn custom_field(f: &CustomFieldFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
     if !valid_key(&f.key) {
-        return Err(AppError::invalid(format!("{path}.key"), "is not a custom field key"));
+        return Err(AppError::invalid(
+            format!("{path}.key"),
+            "is not a custom field key",
+        ));
     }
     let key = f.key.as_str();
     let mut c = Condition::all();
@@ -439,13 +520,23 @@ fn custom_field(f: &CustomFieldFilter, backend: DbBackend, path: &str) -> AppRes
             _ => e.gte(v),
         })
     };
-    for (value, op) in [(&f.eq, "eq"), (&f.lt, "lt"), (&f.lte, "lte"), (&f.gt, "gt"), (&f.gte, "gte")] {
+    for (value, op) in [
+        (&f.eq, "eq"),
+        (&f.lt, "lt"),
+        (&f.lte, "lte"),
+        (&f.gt, "gt"),
+        (&f.gte, "gte"),
+    ] {
         if let Some(value) = value {
             c = c.add(compare(value, op)?);
         }
     }
     if let Some(value) = &f.ne {
-        c = c.add(Condition::any().add(compare(value, "ne")?).add(custom_value(backend, key, false).is_null()));
+        c = c.add(
+            Condition::any()
+                .add(compare(value, "ne")?)
+                .add(custom_value(backend, key, false).is_null()),
+        );
     }
     if let Some(list) = &f.in_ {
         checked_len(list, &format!("{path}.in"))?;
@@ -474,16 +565,24 @@ pub fn search(text: &str) -> Condition {
         .column(entity::companies::Column::Id)
         .from(entity::companies::Entity)
         .and_where(
-            Expr::col((entity::companies::Entity, entity::companies::Column::TenantId))
-                .equals((leads::Entity, Column::TenantId)),
+            Expr::col((
+                entity::companies::Entity,
+                entity::companies::Column::TenantId,
+            ))
+            .equals((leads::Entity, Column::TenantId)),
         )
-        .and_where(lower(Expr::col((entity::companies::Entity, entity::companies::Column::Name))).like(like()))
+        .and_where(
+            lower(Expr::col((
+                entity::companies::Entity,
+                entity::companies::Column::Name,
+            )))
+            .like(like()),
+        )
         .to_owned();
     Condition::any()
         .add(Expr::col((leads::Entity, Column::SearchText)).like(like()))
         .add(Expr::col((leads::Entity, Column::CompanyId)).in_subquery(company))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -492,19 +591,40 @@ mod tests {
 
     fn sql(filter: &LeadFilter, backend: DbBackend) -> String {
         let condition = compile(filter, backend, "filter").unwrap();
-        leads::Entity::find().filter(condition).build(backend).to_string()
+        leads::Entity::find()
+            .filter(condition)
+            .build(backend)
+            .to_string()
     }
 
     #[test]
     fn combines_fields_with_and_or_not() {
         let filter = LeadFilter {
-            score: Some(IntFilter { gte: Some(50), ..Default::default() }),
+            score: Some(IntFilter {
+                gte: Some(50),
+                ..Default::default()
+            }),
             or: Some(vec![
-                LeadFilter { country: Some(StringFilter { eq: Some("DE".into()), ..Default::default() }), ..Default::default() },
-                LeadFilter { tags: Some(TagFilter { contains: Some("vip".into()), ..Default::default() }), ..Default::default() },
+                LeadFilter {
+                    country: Some(StringFilter {
+                        eq: Some("DE".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                LeadFilter {
+                    tags: Some(TagFilter {
+                        contains: Some("vip".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
             ]),
             not: Some(Box::new(LeadFilter {
-                status: Some(StatusFilter { eq: Some(LeadStatus::Invalid), ..Default::default() }),
+                status: Some(StatusFilter {
+                    eq: Some(LeadStatus::Invalid),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })),
             ..Default::default()
@@ -535,7 +655,9 @@ mod tests {
             ..Default::default()
         };
         match compile(&filter, DbBackend::Postgres, "filter") {
-            Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "filter.customFields.0.key"),
+            Err(AppError::BadUserInput { field, .. }) => {
+                assert_eq!(field, "filter.customFields.0.key")
+            }
             _ => panic!("a hostile key was accepted"),
         }
     }
@@ -549,7 +671,10 @@ mod tests {
     fn deep_nesting_is_refused() {
         let mut filter = LeadFilter::default();
         for _ in 0..10 {
-            filter = LeadFilter { not: Some(Box::new(filter)), ..Default::default() };
+            filter = LeadFilter {
+                not: Some(Box::new(filter)),
+                ..Default::default()
+            };
         }
         assert!(compile(&filter, DbBackend::Sqlite, "filter").is_err());
     }

@@ -41,9 +41,9 @@ fn epoch() -> DateTime<FixedOffset> {
 fn sort_expr(field: LeadOrderField) -> Option<SimpleExpr> {
     match field {
         LeadOrderField::CreatedAt => None,
-        LeadOrderField::UpdatedAt => Some(Expr::col((leads::Entity, Column::UpdatedAt)).into()),
-        LeadOrderField::Score => Some(Expr::col((leads::Entity, Column::Score)).into()),
-        LeadOrderField::Name => Some(Expr::col((leads::Entity, Column::SortName)).into()),
+        LeadOrderField::UpdatedAt => Some(Expr::col((leads::Entity, Column::UpdatedAt))),
+        LeadOrderField::Score => Some(Expr::col((leads::Entity, Column::Score))),
+        LeadOrderField::Name => Some(Expr::col((leads::Entity, Column::SortName))),
         LeadOrderField::LastContactedAt => Some(Expr::expr(Func::coalesce([
             Expr::col((leads::Entity, Column::LastContactedAt)),
             Expr::val(epoch()),
@@ -58,7 +58,9 @@ fn sort_value(lead: &leads::Model, field: LeadOrderField) -> Value {
         LeadOrderField::UpdatedAt => json!(lead.updated_at.to_rfc3339()),
         LeadOrderField::Score => json!(lead.score),
         LeadOrderField::Name => json!(lead.sort_name),
-        LeadOrderField::LastContactedAt => json!(lead.last_contacted_at.unwrap_or_else(epoch).to_rfc3339()),
+        LeadOrderField::LastContactedAt => {
+            json!(lead.last_contacted_at.unwrap_or_else(epoch).to_rfc3339())
+        }
     }
 }
 
@@ -81,12 +83,21 @@ pub fn encode_cursor(lead: &leads::Model, field: LeadOrderField) -> String {
     URL_SAFE_NO_PAD.encode(json!([sort_value(lead, field), lead.id]).to_string())
 }
 
-fn decode_cursor(cursor: &str, field: LeadOrderField, arg: &str) -> AppResult<(sea_orm::Value, Uuid)> {
+fn decode_cursor(
+    cursor: &str,
+    field: LeadOrderField,
+    arg: &str,
+) -> AppResult<(sea_orm::Value, Uuid)> {
     let bad = || AppError::invalid(arg, "is not a valid cursor");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let parts: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let [value, id] = parts.as_slice() else { return Err(bad()) };
-    let id = id.as_str().and_then(|id| Uuid::parse_str(id).ok()).ok_or_else(bad)?;
+    let [value, id] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let id = id
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(bad)?;
     Ok((bind_value(value, field, arg)?, id))
 }
 
@@ -98,15 +109,23 @@ fn after(field: LeadOrderField, order: Order, value: sea_orm::Value, id: Uuid) -
         _ => e.lt(v),
     };
     match sort_expr(field) {
-        None => Condition::all().add(beyond(id_col.into(), Expr::val(id).into())),
+        None => Condition::all().add(beyond(id_col.clone(), Expr::val(id))),
         Some(expr) => Condition::any()
-            .add(beyond(expr.clone(), Expr::val(value.clone()).into()))
-            .add(Condition::all().add(expr.eq(value)).add(beyond(id_col.into(), Expr::val(id).into()))),
+            .add(beyond(expr.clone(), Expr::val(value.clone())))
+            .add(
+                Condition::all()
+                    .add(expr.eq(value))
+                    .add(beyond(id_col.clone(), Expr::val(id))),
+            ),
     }
 }
 
 /// Live leads (or the trash) of the caller's tenant matching the filter and search.
-pub fn matching(shared: &Shared, ctx: &RequestCtx, query: &LeadQuery) -> AppResult<Select<leads::Entity>> {
+pub fn matching(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    query: &LeadQuery,
+) -> AppResult<Select<leads::Entity>> {
     let backend = shared.db.get_database_backend();
     let mut select = scoped::<leads::Entity>(ctx);
     select = if query.deleted {
@@ -117,9 +136,17 @@ pub fn matching(shared: &Shared, ctx: &RequestCtx, query: &LeadQuery) -> AppResu
     if let Some(f) = &query.filter {
         select = select.filter(filter::compile(f, backend, "filter")?);
     }
-    if let Some(text) = query.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(text) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         if text.chars().count() > 100 {
-            return Err(AppError::invalid("search", "must be at most 100 characters"));
+            return Err(AppError::invalid(
+                "search",
+                "must be at most 100 characters",
+            ));
         }
         select = select.filter(filter::search(text));
     }
@@ -127,7 +154,11 @@ pub fn matching(shared: &Shared, ctx: &RequestCtx, query: &LeadQuery) -> AppResu
 }
 
 /// One page of leads and a lazy total.
-pub async fn list(shared: &Shared, ctx: &RequestCtx, query: LeadQuery) -> AppResult<(Page<leads::Model>, Totals)> {
+pub async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    query: LeadQuery,
+) -> AppResult<(Page<leads::Model>, Totals)> {
     let select = matching(shared, ctx, &query)?;
     let totals = Totals::counting(&shared.db, ctx, select.clone());
     let txn = begin(&shared.db, ctx).await?;
@@ -144,17 +175,28 @@ async fn page(
 ) -> AppResult<Page<leads::Model>> {
     let args = &query.page;
     if args.first.is_some() && args.last.is_some() {
-        return Err(AppError::invalid("first", "use either first or last, not both"));
+        return Err(AppError::invalid(
+            "first",
+            "use either first or last, not both",
+        ));
     }
     let (size, forward, cursor, arg) = match (args.first, args.last) {
         (_, Some(n)) => (n, false, args.before.as_deref(), "before"),
         (Some(n), None) => (n, true, args.after.as_deref(), "after"),
-        (None, None) => (DEFAULT_PAGE_SIZE as i32, true, args.after.as_deref(), "after"),
+        (None, None) => (
+            DEFAULT_PAGE_SIZE as i32,
+            true,
+            args.after.as_deref(),
+            "after",
+        ),
     };
     let name = if forward { "first" } else { "last" };
     let size = u64::try_from(size).map_err(|_| AppError::invalid(name, "must not be negative"))?;
     if size > max_page_size {
-        return Err(AppError::invalid(name, format!("must be at most {max_page_size}")));
+        return Err(AppError::invalid(
+            name,
+            format!("must be at most {max_page_size}"),
+        ));
     }
     let field = query.order.field;
     let wanted = match query.order.direction {
@@ -185,7 +227,11 @@ async fn page(
     if !forward {
         rows.reverse();
     }
-    let (has_next_page, has_previous_page) = if forward { (has_more, has_cursor) } else { (has_cursor, has_more) };
+    let (has_next_page, has_previous_page) = if forward {
+        (has_more, has_cursor)
+    } else {
+        (has_cursor, has_more)
+    };
     Ok(Page {
         rows,
         has_next_page,

@@ -32,7 +32,8 @@ impl Loader<Uuid> for TagsLoader {
                 .all(&txn)
                 .await?;
             txn.commit().await?;
-            let mut tags: HashMap<Uuid, Vec<String>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+            let mut tags: HashMap<Uuid, Vec<String>> =
+                keys.iter().map(|k| (*k, Vec::new())).collect();
             for row in rows {
                 tags.entry(row.lead_id).or_default().push(row.tag);
             }

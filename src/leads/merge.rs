@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::ActivityType;
-use entity::{activities, leads, notes};
+use entity::{activities, leads};
 
 use super::fields;
 use super::service::{create_in, find_live, insert_tags, rules, trash, update_in};
@@ -27,15 +27,26 @@ pub const MAX_UPSERT: usize = 500;
 /// Fills the primary's empty fields from the duplicates (in the order
 /// given), unions tags, sums engagement, and moves notes and activities to
 /// the primary; the duplicates go to the trash.
-pub async fn merge(shared: &Shared, ctx: &RequestCtx, primary_id: Uuid, duplicate_ids: Vec<Uuid>) -> AppResult<leads::Model> {
+pub async fn merge(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    primary_id: Uuid,
+    duplicate_ids: Vec<Uuid>,
+) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     if duplicate_ids.is_empty() || duplicate_ids.len() > MAX_DUPLICATES {
-        return Err(AppError::invalid("duplicateIds", format!("give 1-{MAX_DUPLICATES} duplicates")));
+        return Err(AppError::invalid(
+            "duplicateIds",
+            format!("give 1-{MAX_DUPLICATES} duplicates"),
+        ));
     }
     let mut seen = vec![primary_id];
     for id in &duplicate_ids {
         if seen.contains(id) {
-            return Err(AppError::invalid("duplicateIds", "must be distinct and not include the primary"));
+            return Err(AppError::invalid(
+                "duplicateIds",
+                "must be distinct and not include the primary",
+            ));
         }
         seen.push(*id);
     }
@@ -55,14 +66,36 @@ pub async fn merge(shared: &Shared, ctx: &RequestCtx, primary_id: Uuid, duplicat
                 }
             )*};
         }
-        fill!(first_name, last_name, email, phone, job_title, country, city, project_id, company_id, stage_id,
-            source_id, owner_id, quality_score, budget_cents, authority, need, timeline, last_responded_at, converted_at);
+        fill!(
+            first_name,
+            last_name,
+            email,
+            phone,
+            job_title,
+            country,
+            city,
+            project_id,
+            company_id,
+            stage_id,
+            source_id,
+            owner_id,
+            quality_score,
+            budget_cents,
+            authority,
+            need,
+            timeline,
+            last_responded_at,
+            converted_at
+        );
         merged.last_contacted_at = merged.last_contacted_at.max(dup.last_contacted_at);
         merged.emails_sent += dup.emails_sent;
         merged.emails_opened += dup.emails_opened;
         merged.emails_clicked += dup.emails_clicked;
         merged.lifetime_value_cents += dup.lifetime_value_cents;
-        if let (Some(into), Some(from)) = (merged.custom_fields.as_object_mut(), dup.custom_fields.as_object()) {
+        if let (Some(into), Some(from)) = (
+            merged.custom_fields.as_object_mut(),
+            dup.custom_fields.as_object(),
+        ) {
             for (key, value) in from {
                 into.entry(key.clone()).or_insert_with(|| value.clone());
             }
@@ -78,13 +111,10 @@ pub async fn merge(shared: &Shared, ctx: &RequestCtx, primary_id: Uuid, duplicat
     for dup in duplicates {
         trash(&txn, ctx, dup, json!({ "mergedInto": primary.id })).await?;
     }
-    let moved_notes = notes::Entity::update_many()
-        .col_expr(notes::Column::LeadId, Expr::value(primary.id))
-        .filter(notes::Column::TenantId.eq(ctx.tenant_id))
-        .filter(notes::Column::LeadId.is_in(duplicate_ids.clone()))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let mut moved_notes = 0;
+    for duplicate in &duplicate_ids {
+        moved_notes += crate::notes::move_to_lead(&txn, ctx, *duplicate, primary.id).await?;
+    }
     let moved_activities = activities::Entity::update_many()
         .col_expr(activities::Column::LeadId, Expr::value(primary.id))
         .filter(activities::Column::TenantId.eq(ctx.tenant_id))
@@ -97,7 +127,10 @@ pub async fn merge(shared: &Shared, ctx: &RequestCtx, primary_id: Uuid, duplicat
     fields::derive(&mut merged, &rules, &tags);
     merged.updated_at = Utc::now().fixed_offset();
     merged.updated_by = ctx.user_id();
-    let merged = leads::ActiveModel::from(merged).reset_all().update(&txn).await?;
+    let merged = leads::ActiveModel::from(merged)
+        .reset_all()
+        .update(&txn)
+        .await?;
     record(
         &txn,
         ctx,
@@ -121,7 +154,8 @@ pub struct UpsertOutcome {
 /// A create input as an update: given fields are set, absent ones kept.
 fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
     let set = |v: Option<String>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
-    let set_id = |v: Option<async_graphql::ID>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
+    let set_id =
+        |v: Option<async_graphql::ID>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
     let update = UpdateLeadInput {
         first_name: set(input.first_name),
         last_name: set(input.last_name),
@@ -136,9 +170,13 @@ fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
         source_id: set_id(input.source_id),
         owner_id: set_id(input.owner_id),
         status: input.status,
-        quality_score: input.quality_score.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
+        quality_score: input
+            .quality_score
+            .map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
         verification_status: input.verification_status,
-        budget_cents: input.budget_cents.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
+        budget_cents: input
+            .budget_cents
+            .map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
         authority: set(input.authority),
         need: set(input.need),
         timeline: set(input.timeline),
@@ -152,10 +190,17 @@ fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
 
 /// Creates or updates leads keyed by email. Each item runs in its own
 /// savepoint: a rejected item is reported and rolled back, the others stay.
-pub async fn upsert(shared: &Shared, ctx: &RequestCtx, inputs: Vec<CreateLeadInput>) -> AppResult<Vec<UpsertOutcome>> {
+pub async fn upsert(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    inputs: Vec<CreateLeadInput>,
+) -> AppResult<Vec<UpsertOutcome>> {
     ctx.require_writer()?;
     if inputs.len() > MAX_UPSERT {
-        return Err(AppError::invalid("inputs", format!("at most {MAX_UPSERT} leads per call")));
+        return Err(AppError::invalid(
+            "inputs",
+            format!("at most {MAX_UPSERT} leads per call"),
+        ));
     }
     let txn = begin(&shared.db, ctx).await?;
     let rules = rules(&txn, ctx).await?;
@@ -165,15 +210,17 @@ pub async fn upsert(shared: &Shared, ctx: &RequestCtx, inputs: Vec<CreateLeadInp
         let savepoint = txn.begin().await?;
         let result = async {
             let email = fields::email(input.email.clone(), &format!("{prefix}.email"))?
-                .ok_or_else(|| AppError::invalid(format!("{prefix}.email"), "is required to upsert"))?;
+                .ok_or_else(|| {
+                    AppError::invalid(format!("{prefix}.email"), "is required to upsert")
+                })?;
             let existing = scoped::<leads::Entity>(ctx)
                 .filter(leads::Column::DeletedAt.is_null())
-                .filter(
-                    sea_orm::sea_query::ExprTrait::eq(
-                        Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(leads::Column::Email))),
-                        email.clone(),
-                    ),
-                )
+                .filter(sea_orm::sea_query::ExprTrait::eq(
+                    Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                        leads::Column::Email,
+                    ))),
+                    email.clone(),
+                ))
                 .one(&savepoint)
                 .await?;
             match existing {
@@ -184,19 +231,30 @@ pub async fn upsert(shared: &Shared, ctx: &RequestCtx, inputs: Vec<CreateLeadInp
                     let lead = update_in(&savepoint, ctx, current, update, &prefix, &rules).await?;
                     AppResult::Ok((lead, false))
                 }
-                None => Ok((create_in(&savepoint, ctx, input, &prefix, &rules).await?, true)),
+                None => Ok((
+                    create_in(&savepoint, ctx, input, &prefix, &rules).await?,
+                    true,
+                )),
             }
         }
         .await;
         match result {
             Ok((lead, created)) => {
                 savepoint.commit().await?;
-                outcomes.push(UpsertOutcome { created, lead: Some(lead), error: None });
+                outcomes.push(UpsertOutcome {
+                    created,
+                    lead: Some(lead),
+                    error: None,
+                });
             }
             Err(AppError::Internal(cause)) => return Err(AppError::Internal(cause)),
             Err(error) => {
                 savepoint.rollback().await?;
-                outcomes.push(UpsertOutcome { created: false, lead: None, error: Some(error) });
+                outcomes.push(UpsertOutcome {
+                    created: false,
+                    lead: None,
+                    error: Some(error),
+                });
             }
         }
     }

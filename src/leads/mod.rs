@@ -5,7 +5,7 @@
 mod bulk;
 pub mod fields;
 pub mod filter;
-mod list;
+pub mod list;
 mod loader;
 mod merge;
 mod prefetch;
@@ -13,6 +13,7 @@ mod resolver;
 pub mod service;
 pub mod types;
 
+pub use list::LeadQuery;
 pub use loader::TagsLoader;
-pub use resolver::{LeadMutation, LeadQueryRoot};
+pub use resolver::{LeadMutation, LeadQueryRoot, leads_connection};
 pub use types::Lead;

@@ -58,25 +58,36 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[leads::Model]) -> async_graphql
     let lead_ids: Vec<Uuid> = rows.iter().map(|lead| lead.id).collect();
     let mut work: Vec<BoxFuture<'_, async_graphql::Result<()>>> = Vec::new();
     if node.field("company").exists() {
-        work.push(by_id::<companies::Entity>(ctx, distinct(rows.iter().map(|l| l.company_id))));
+        work.push(by_id::<companies::Entity>(
+            ctx,
+            distinct(rows.iter().map(|l| l.company_id)),
+        ));
     }
     if node.field("stage").exists() {
-        work.push(by_id::<lead_stages::Entity>(ctx, distinct(rows.iter().map(|l| l.stage_id))));
+        work.push(by_id::<lead_stages::Entity>(
+            ctx,
+            distinct(rows.iter().map(|l| l.stage_id)),
+        ));
     }
     if node.field("source").exists() {
-        work.push(by_id::<lead_sources::Entity>(ctx, distinct(rows.iter().map(|l| l.source_id))));
+        work.push(by_id::<lead_sources::Entity>(
+            ctx,
+            distinct(rows.iter().map(|l| l.source_id)),
+        ));
     }
     if node.field("project").exists() {
-        work.push(by_id::<projects::Entity>(ctx, distinct(rows.iter().map(|l| l.project_id))));
+        work.push(by_id::<projects::Entity>(
+            ctx,
+            distinct(rows.iter().map(|l| l.project_id)),
+        ));
     }
     if node.field("owner").exists() {
         let owners = distinct(rows.iter().map(|l| l.owner_id));
         let loader = users(ctx);
         work.push(Box::pin(async move {
-            loader
-                .load_many(owners)
-                .await
-                .map_err(|e| crate::error::AppError::internal(anyhow::anyhow!("loading users: {e}")))?;
+            loader.load_many(owners).await.map_err(|e| {
+                crate::error::AppError::internal(anyhow::anyhow!("loading users: {e}"))
+            })?;
             Ok(())
         }));
     }
@@ -84,7 +95,10 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[leads::Model]) -> async_graphql
         let loader = ctx.data_unchecked::<Cached<TagsLoader>>();
         let ids = lead_ids.clone();
         work.push(Box::pin(async move {
-            loader.load_many(ids).await.map_err(|e| crate::graphql::loaders::loader_error(&e))?;
+            loader
+                .load_many(ids)
+                .await
+                .map_err(|e| crate::graphql::loaders::loader_error(&e))?;
             Ok(())
         }));
     }
@@ -99,7 +113,10 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[leads::Model]) -> async_graphql
         // The resolver asks for one more than it shows, to know hasNextPage.
         let keys: Vec<(Uuid, u64)> = lead_ids.iter().map(|id| (*id, limit + 1)).collect();
         work.push(Box::pin(async move {
-            loader.load_many(keys).await.map_err(|e| crate::graphql::loaders::loader_error(&e))?;
+            loader
+                .load_many(keys)
+                .await
+                .map_err(|e| crate::graphql::loaders::loader_error(&e))?;
             Ok(())
         }));
     }

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::filter::LeadFilter;
 use super::list::{self, LeadQuery, encode_cursor};
-use super::types::{CreateLeadInput, FieldError, Lead, LeadAnalytics, LeadOrder, LeadPatch, UpdateLeadInput, UpsertLeadResult};
+use super::types::{
+    CreateLeadInput, FieldError, Lead, LeadAnalytics, LeadOrder, LeadPatch, UpdateLeadInput,
+    UpsertLeadResult,
+};
 use super::{bulk, merge, service};
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
@@ -19,7 +22,10 @@ impl LeadQueryRoot {
     /// Leads of your tenant: filtered, searched (name, email, company name)
     /// and ordered, a page at a time. `deleted: true` lists the trash.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
-    #[expect(clippy::too_many_arguments, reason = "the Relay arguments plus filter, order, search, trash")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the Relay arguments plus filter, order, search, trash"
+    )]
     async fn leads(
         &self,
         ctx: &Context<'_>,
@@ -33,15 +39,23 @@ impl LeadQueryRoot {
         #[graphql(default = false)] deleted: bool,
     ) -> async_graphql::Result<RelayConnection<Lead>> {
         let order = order_by.unwrap_or_default();
-        let query = LeadQuery { page: PageArgs::new(first, after, last, before), filter, order, search, deleted };
-        let (page, totals) = list::list(shared(ctx), caller(ctx)?, query).await?;
-        super::prefetch::prefetch(ctx, &page.rows).await?;
-        Ok(connection_with_cursors(page, totals, |lead| encode_cursor(lead, order.field), Lead::from))
+        let query = LeadQuery {
+            page: PageArgs::new(first, after, last, before),
+            filter,
+            order,
+            search,
+            deleted,
+        };
+        leads_connection(ctx, query).await
     }
 
     /// One live lead.
     async fn lead(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Lead> {
-        Ok(service::get(shared(ctx), caller(ctx)?, parse_id(&id, "id")?).await?.into())
+        Ok(
+            service::get(shared(ctx), caller(ctx)?, parse_id(&id, "id")?)
+                .await?
+                .into(),
+        )
     }
 
     /// Counts by status, stage, source and owner, the average score, and
@@ -61,59 +75,134 @@ pub struct LeadMutation;
 
 #[Object]
 impl LeadMutation {
-    async fn create_lead(&self, ctx: &Context<'_>, input: CreateLeadInput) -> async_graphql::Result<Lead> {
+    async fn create_lead(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLeadInput,
+    ) -> async_graphql::Result<Lead> {
         let lead = service::create(shared(ctx), caller(ctx)?, input).await?;
         touch(ctx, "lead", lead.id);
         Ok(lead.into())
     }
 
     /// Absent fields stay as they are; `null` clears a field.
-    async fn update_lead(&self, ctx: &Context<'_>, id: ID, input: UpdateLeadInput) -> async_graphql::Result<Lead> {
-        Ok(service::update(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, input).await?.into())
+    async fn update_lead(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateLeadInput,
+    ) -> async_graphql::Result<Lead> {
+        Ok(
+            service::update(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, input)
+                .await?
+                .into(),
+        )
     }
 
     /// Moves the lead to the trash (`restoreLead` brings it back).
     async fn delete_lead(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Lead> {
-        Ok(service::delete(shared(ctx), caller(ctx)?, parse_id(&id, "id")?).await?.into())
+        Ok(
+            service::delete(shared(ctx), caller(ctx)?, parse_id(&id, "id")?)
+                .await?
+                .into(),
+        )
     }
 
     async fn restore_lead(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Lead> {
-        Ok(service::restore(shared(ctx), caller(ctx)?, parse_id(&id, "id")?).await?.into())
+        Ok(
+            service::restore(shared(ctx), caller(ctx)?, parse_id(&id, "id")?)
+                .await?
+                .into(),
+        )
     }
 
     /// Marks the lead converted and moves it to the won stage.
     async fn convert_lead(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Lead> {
-        Ok(service::convert(shared(ctx), caller(ctx)?, parse_id(&id, "id")?).await?.into())
+        Ok(
+            service::convert(shared(ctx), caller(ctx)?, parse_id(&id, "id")?)
+                .await?
+                .into(),
+        )
     }
 
     /// Assigns the lead to a member of the tenant; `null` unassigns.
-    async fn assign_lead(&self, ctx: &Context<'_>, id: ID, owner_id: Option<ID>) -> async_graphql::Result<Lead> {
-        Ok(service::assign(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, owner_id).await?.into())
+    async fn assign_lead(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        owner_id: Option<ID>,
+    ) -> async_graphql::Result<Lead> {
+        Ok(
+            service::assign(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, owner_id)
+                .await?
+                .into(),
+        )
     }
 
-    async fn move_lead_to_stage(&self, ctx: &Context<'_>, id: ID, stage_id: ID) -> async_graphql::Result<Lead> {
-        Ok(service::move_to_stage(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, stage_id).await?.into())
+    async fn move_lead_to_stage(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        stage_id: ID,
+    ) -> async_graphql::Result<Lead> {
+        Ok(
+            service::move_to_stage(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, stage_id)
+                .await?
+                .into(),
+        )
     }
 
-    async fn add_tags(&self, ctx: &Context<'_>, id: ID, tags: Vec<String>) -> async_graphql::Result<Lead> {
-        Ok(service::change_tags(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, tags, true).await?.into())
+    async fn add_tags(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tags: Vec<String>,
+    ) -> async_graphql::Result<Lead> {
+        Ok(
+            service::change_tags(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, tags, true)
+                .await?
+                .into(),
+        )
     }
 
-    async fn remove_tags(&self, ctx: &Context<'_>, id: ID, tags: Vec<String>) -> async_graphql::Result<Lead> {
-        Ok(service::change_tags(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, tags, false).await?.into())
+    async fn remove_tags(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tags: Vec<String>,
+    ) -> async_graphql::Result<Lead> {
+        Ok(
+            service::change_tags(shared(ctx), caller(ctx)?, parse_id(&id, "id")?, tags, false)
+                .await?
+                .into(),
+        )
     }
 
     /// Folds duplicates into the primary lead: empty fields are filled, tags
     /// united, notes and activities moved; the duplicates go to the trash.
-    async fn merge_leads(&self, ctx: &Context<'_>, primary_id: ID, duplicate_ids: Vec<ID>) -> async_graphql::Result<Lead> {
+    async fn merge_leads(
+        &self,
+        ctx: &Context<'_>,
+        primary_id: ID,
+        duplicate_ids: Vec<ID>,
+    ) -> async_graphql::Result<Lead> {
         let primary = parse_id(&primary_id, "primaryId")?;
-        let duplicates = duplicate_ids.iter().map(|id| parse_id(id, "duplicateIds")).collect::<Result<Vec<_>, _>>()?;
-        Ok(merge::merge(shared(ctx), caller(ctx)?, primary, duplicates).await?.into())
+        let duplicates = duplicate_ids
+            .iter()
+            .map(|id| parse_id(id, "duplicateIds"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(merge::merge(shared(ctx), caller(ctx)?, primary, duplicates)
+            .await?
+            .into())
     }
 
     /// Creates or updates up to 500 leads keyed by email. Each item reports
     /// its own result; a rejected item never drops the others.
-    async fn upsert_leads(&self, ctx: &Context<'_>, inputs: Vec<CreateLeadInput>) -> async_graphql::Result<Vec<UpsertLeadResult>> {
+    async fn upsert_leads(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<CreateLeadInput>,
+    ) -> async_graphql::Result<Vec<UpsertLeadResult>> {
         let outcomes = merge::upsert(shared(ctx), caller(ctx)?, inputs).await?;
         Ok(outcomes
             .into_iter()
@@ -124,7 +213,11 @@ impl LeadMutation {
                 lead: outcome.lead.map(Lead::from),
                 errors: outcome
                     .error
-                    .map(|e| FieldError { field: field_of(&e), message: e.public_message(), code: e.code().to_owned() })
+                    .map(|e| FieldError {
+                        field: field_of(&e),
+                        message: e.public_message(),
+                        code: e.code().to_owned(),
+                    })
                     .into_iter()
                     .collect(),
             })
@@ -142,6 +235,23 @@ impl LeadMutation {
     ) -> async_graphql::Result<u64> {
         Ok(bulk::bulk_update(shared(ctx), caller(ctx)?, ids, filter, patch).await?)
     }
+}
+
+/// A page of leads as a connection, relations prefetched. Also serves
+/// `company.leads`.
+pub async fn leads_connection(
+    ctx: &Context<'_>,
+    query: LeadQuery,
+) -> async_graphql::Result<RelayConnection<Lead>> {
+    let field = query.order.field;
+    let (page, totals) = list::list(shared(ctx), caller(ctx)?, query).await?;
+    super::prefetch::prefetch(ctx, &page.rows).await?;
+    Ok(connection_with_cursors(
+        page,
+        totals,
+        |lead| encode_cursor(lead, field),
+        Lead::from,
+    ))
 }
 
 fn field_of(error: &crate::error::AppError) -> String {

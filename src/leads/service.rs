@@ -5,17 +5,19 @@
 use async_graphql::MaybeUndefined;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use entity::sea_orm_active_enums::{ActivityType, LeadStatus as LeadStatusModel, VerificationStatus};
+use entity::sea_orm_active_enums::{
+    ActivityType, LeadStatus as LeadStatusModel, VerificationStatus,
+};
 use entity::{lead_scoring_rules, lead_stages, lead_tags, leads, tenants};
 
-use super::fields::{self, derive, patch, patch_with};
 pub use super::fields::display_name;
+use super::fields::{self, derive, patch, patch_with};
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::activities::record;
 use crate::app::Shared;
@@ -25,12 +27,19 @@ use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, find_owned, scoped};
 
 /// The scoring rules every write evaluates.
-pub async fn rules(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<Vec<lead_scoring_rules::Model>> {
+pub async fn rules(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+) -> AppResult<Vec<lead_scoring_rules::Model>> {
     crate::scoring::active_rules(conn, ctx).await
 }
 
 /// A live lead of the caller's tenant; a trashed or foreign one is NOT_FOUND.
-pub async fn find_live(conn: &impl ConnectionTrait, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+pub async fn find_live(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<leads::Model> {
     let lead = find_owned::<leads::Entity>(conn, ctx, id, "lead").await?;
     if lead.deleted_at.is_some() {
         return Err(AppError::not_found("lead"));
@@ -51,19 +60,31 @@ async fn ensure_room(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<(
         .one(txn)
         .await?
         .map_or(i64::MAX, |t| i64::from(t.max_leads));
-    let live = scoped::<leads::Entity>(ctx).filter(leads::Column::DeletedAt.is_null()).count(txn).await?;
+    let live = scoped::<leads::Entity>(ctx)
+        .filter(leads::Column::DeletedAt.is_null())
+        .count(txn)
+        .await?;
     if live as i64 >= limit {
-        return Err(AppError::limit_exceeded(format!("the plan allows {limit} leads")));
+        return Err(AppError::limit_exceeded(format!(
+            "the plan allows {limit} leads"
+        )));
     }
     Ok(())
 }
 
 async fn default_stage(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<Option<Uuid>> {
-    Ok(crate::pipeline::default_stage(txn, ctx).await?.map(|stage| stage.id))
+    Ok(crate::pipeline::default_stage(txn, ctx)
+        .await?
+        .map(|stage| stage.id))
 }
 
 /// Replaces nothing: adds `tags` to the lead (existing ones are kept).
-pub async fn insert_tags(conn: &impl ConnectionTrait, ctx: &RequestCtx, lead_id: Uuid, tags: &[String]) -> AppResult<()> {
+pub async fn insert_tags(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    lead_id: Uuid,
+    tags: &[String],
+) -> AppResult<()> {
     if tags.is_empty() {
         return Ok(());
     }
@@ -74,7 +95,11 @@ pub async fn insert_tags(conn: &impl ConnectionTrait, ctx: &RequestCtx, lead_id:
         tag: Set(tag.clone()),
         created_at: Set(now),
     }))
-    .on_conflict_do_nothing_on([lead_tags::Column::TenantId, lead_tags::Column::LeadId, lead_tags::Column::Tag])
+    .on_conflict_do_nothing_on([
+        lead_tags::Column::TenantId,
+        lead_tags::Column::LeadId,
+        lead_tags::Column::Tag,
+    ])
     .exec_without_returning(conn)
     .await?;
     Ok(())
@@ -95,11 +120,20 @@ pub async fn create_in(
     let last_name = fields::text(input.last_name, &f("lastName"))?;
     let phone = fields::phone(input.phone, &f("phone"))?;
     if email.is_none() && first_name.is_none() && last_name.is_none() && phone.is_none() {
-        return Err(AppError::invalid(f("email"), "a lead needs a name, an email or a phone"));
+        return Err(AppError::invalid(
+            f("email"),
+            "a lead needs a name, an email or a phone",
+        ));
     }
     let tags = fields::tags(input.tags.unwrap_or_default(), &f("tags"))?;
-    let custom_fields =
-        fields::custom_fields(txn, ctx, &input.custom_fields.map_or(json!({}), |j| j.0), None, &f("customFields")).await?;
+    let custom_fields = fields::custom_fields(
+        txn,
+        ctx,
+        &input.custom_fields.map_or(json!({}), |j| j.0),
+        None,
+        &f("customFields"),
+    )
+    .await?;
     if let Some(email) = &email {
         fields::ensure_email_free(txn, ctx, email, None, &f("email")).await?;
     }
@@ -141,12 +175,18 @@ pub async fn create_in(
         status,
         score: 0,
         quality_score: fields::percent(input.quality_score, &f("qualityScore"))?,
-        verification_status: input.verification_status.map_or(VerificationStatus::Unverified, Into::into),
+        verification_status: input
+            .verification_status
+            .map_or(VerificationStatus::Unverified, Into::into),
         budget_cents: fields::non_negative(input.budget_cents, &f("budgetCents"))?,
         authority: fields::text(input.authority, &f("authority"))?,
         need: fields::text(input.need, &f("need"))?,
         timeline: fields::text(input.timeline, &f("timeline"))?,
-        lifetime_value_cents: fields::non_negative(input.lifetime_value_cents, &f("lifetimeValueCents"))?.unwrap_or(0),
+        lifetime_value_cents: fields::non_negative(
+            input.lifetime_value_cents,
+            &f("lifetimeValueCents"),
+        )?
+        .unwrap_or(0),
         currency: fields::currency(input.currency.as_deref().unwrap_or("EUR"), &f("currency"))?,
         emails_sent: 0,
         emails_opened: 0,
@@ -174,7 +214,15 @@ pub async fn create_in(
         .await
         .map_err(|e| unique_email(e, &f("email")))?;
     insert_tags(txn, ctx, lead.id, &tags).await?;
-    record(txn, ctx, lead.id, ActivityType::LeadCreated, "Lead created", json!({ "tags": tags })).await?;
+    record(
+        txn,
+        ctx,
+        lead.id,
+        ActivityType::LeadCreated,
+        "Lead created",
+        json!({ "tags": tags }),
+    )
+    .await?;
     Ok(lead)
 }
 
@@ -188,7 +236,11 @@ fn unique_email(error: sea_orm::DbErr, field: &str) -> AppError {
     }
 }
 
-pub async fn create(shared: &Shared, ctx: &RequestCtx, input: CreateLeadInput) -> AppResult<leads::Model> {
+pub async fn create(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: CreateLeadInput,
+) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
     let rules = rules(&txn, ctx).await?;
@@ -215,26 +267,93 @@ pub async fn update_in(
             changed.push(name);
         }
     };
-    note(patch(&mut lead.first_name, patch_with(input.first_name, |v| fields::text(v, &f("firstName")))?), "firstName");
-    note(patch(&mut lead.last_name, patch_with(input.last_name, |v| fields::text(v, &f("lastName")))?), "lastName");
-    note(patch(&mut lead.email, patch_with(input.email, |v| fields::email(v, &f("email")))?), "email");
-    note(patch(&mut lead.phone, patch_with(input.phone, |v| fields::phone(v, &f("phone")))?), "phone");
-    note(patch(&mut lead.job_title, patch_with(input.job_title, |v| fields::text(v, &f("jobTitle")))?), "jobTitle");
-    note(patch(&mut lead.country, patch_with(input.country, |v| fields::country(v, &f("country")))?), "country");
-    note(patch(&mut lead.city, patch_with(input.city, |v| fields::text(v, &f("city")))?), "city");
-    note(patch(&mut lead.authority, patch_with(input.authority, |v| fields::text(v, &f("authority")))?), "authority");
-    note(patch(&mut lead.need, patch_with(input.need, |v| fields::text(v, &f("need")))?), "need");
-    note(patch(&mut lead.timeline, patch_with(input.timeline, |v| fields::text(v, &f("timeline")))?), "timeline");
+    note(
+        patch(
+            &mut lead.first_name,
+            patch_with(input.first_name, |v| fields::text(v, &f("firstName")))?,
+        ),
+        "firstName",
+    );
+    note(
+        patch(
+            &mut lead.last_name,
+            patch_with(input.last_name, |v| fields::text(v, &f("lastName")))?,
+        ),
+        "lastName",
+    );
+    note(
+        patch(
+            &mut lead.email,
+            patch_with(input.email, |v| fields::email(v, &f("email")))?,
+        ),
+        "email",
+    );
+    note(
+        patch(
+            &mut lead.phone,
+            patch_with(input.phone, |v| fields::phone(v, &f("phone")))?,
+        ),
+        "phone",
+    );
+    note(
+        patch(
+            &mut lead.job_title,
+            patch_with(input.job_title, |v| fields::text(v, &f("jobTitle")))?,
+        ),
+        "jobTitle",
+    );
+    note(
+        patch(
+            &mut lead.country,
+            patch_with(input.country, |v| fields::country(v, &f("country")))?,
+        ),
+        "country",
+    );
+    note(
+        patch(
+            &mut lead.city,
+            patch_with(input.city, |v| fields::text(v, &f("city")))?,
+        ),
+        "city",
+    );
+    note(
+        patch(
+            &mut lead.authority,
+            patch_with(input.authority, |v| fields::text(v, &f("authority")))?,
+        ),
+        "authority",
+    );
+    note(
+        patch(
+            &mut lead.need,
+            patch_with(input.need, |v| fields::text(v, &f("need")))?,
+        ),
+        "need",
+    );
+    note(
+        patch(
+            &mut lead.timeline,
+            patch_with(input.timeline, |v| fields::text(v, &f("timeline")))?,
+        ),
+        "timeline",
+    );
     if let MaybeUndefined::Value(v) = input.quality_score {
         fields::percent(Some(v), &f("qualityScore"))?;
     }
-    note(patch(&mut lead.quality_score, input.quality_score), "qualityScore");
+    note(
+        patch(&mut lead.quality_score, input.quality_score),
+        "qualityScore",
+    );
     if let MaybeUndefined::Value(v) = input.budget_cents {
         fields::non_negative(Some(v), &f("budgetCents"))?;
     }
-    note(patch(&mut lead.budget_cents, input.budget_cents), "budgetCents");
+    note(
+        patch(&mut lead.budget_cents, input.budget_cents),
+        "budgetCents",
+    );
     if let Some(v) = input.lifetime_value_cents {
-        lead.lifetime_value_cents = fields::non_negative(Some(v), &f("lifetimeValueCents"))?.unwrap_or(0);
+        lead.lifetime_value_cents =
+            fields::non_negative(Some(v), &f("lifetimeValueCents"))?.unwrap_or(0);
         note(true, "lifetimeValueCents");
     }
     if let Some(v) = input.currency {
@@ -250,7 +369,14 @@ pub async fn update_in(
         note(true, "enrichment");
     }
     if let Some(v) = input.custom_fields {
-        lead.custom_fields = fields::custom_fields(txn, ctx, &v.0, Some(&current.custom_fields), &f("customFields")).await?;
+        lead.custom_fields = fields::custom_fields(
+            txn,
+            ctx,
+            &v.0,
+            Some(&current.custom_fields),
+            &f("customFields"),
+        )
+        .await?;
         note(true, "customFields");
     }
     let project = input.project_id;
@@ -292,8 +418,15 @@ pub async fn update_in(
         }
         note(true, "status");
     }
-    if lead.email.is_none() && lead.first_name.is_none() && lead.last_name.is_none() && lead.phone.is_none() {
-        return Err(AppError::invalid(f("email"), "a lead needs a name, an email or a phone"));
+    if lead.email.is_none()
+        && lead.first_name.is_none()
+        && lead.last_name.is_none()
+        && lead.phone.is_none()
+    {
+        return Err(AppError::invalid(
+            f("email"),
+            "a lead needs a name, an email or a phone",
+        ));
     }
     if let Some(email) = &lead.email
         && current.email.as_deref() != Some(email)
@@ -335,18 +468,46 @@ async fn timeline(
     changed: &[&str],
 ) -> AppResult<()> {
     if before.stage_id != after.stage_id {
-        record(txn, ctx, after.id, ActivityType::StageChanged, "Stage changed",
-            json!({ "from": before.stage_id, "to": after.stage_id })).await?;
+        record(
+            txn,
+            ctx,
+            after.id,
+            ActivityType::StageChanged,
+            "Stage changed",
+            json!({ "from": before.stage_id, "to": after.stage_id }),
+        )
+        .await?;
     }
     if before.status != after.status {
-        let kind = if after.status == LeadStatusModel::Converted { ActivityType::Converted } else { ActivityType::StatusChanged };
-        record(txn, ctx, after.id, kind, "Status changed",
-            json!({ "from": before.status, "to": after.status })).await?;
+        let kind = if after.status == LeadStatusModel::Converted {
+            ActivityType::Converted
+        } else {
+            ActivityType::StatusChanged
+        };
+        record(
+            txn,
+            ctx,
+            after.id,
+            kind,
+            "Status changed",
+            json!({ "from": before.status, "to": after.status }),
+        )
+        .await?;
     }
     if before.owner_id != after.owner_id {
-        record(txn, ctx, after.id, ActivityType::Assigned,
-            if after.owner_id.is_some() { "Assigned" } else { "Unassigned" },
-            json!({ "from": before.owner_id, "to": after.owner_id })).await?;
+        record(
+            txn,
+            ctx,
+            after.id,
+            ActivityType::Assigned,
+            if after.owner_id.is_some() {
+                "Assigned"
+            } else {
+                "Unassigned"
+            },
+            json!({ "from": before.owner_id, "to": after.owner_id }),
+        )
+        .await?;
     }
     let others: Vec<&str> = changed
         .iter()
@@ -354,12 +515,25 @@ async fn timeline(
         .filter(|name| !matches!(*name, "stageId" | "status" | "ownerId"))
         .collect();
     if !others.is_empty() {
-        record(txn, ctx, after.id, ActivityType::LeadUpdated, "Lead updated", json!({ "fields": others })).await?;
+        record(
+            txn,
+            ctx,
+            after.id,
+            ActivityType::LeadUpdated,
+            "Lead updated",
+            json!({ "fields": others }),
+        )
+        .await?;
     }
     Ok(())
 }
 
-pub async fn update(shared: &Shared, ctx: &RequestCtx, id: Uuid, input: UpdateLeadInput) -> AppResult<leads::Model> {
+pub async fn update(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    input: UpdateLeadInput,
+) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
@@ -391,7 +565,15 @@ pub async fn trash(
     active.deleted_by = Set(ctx.user_id());
     active.updated_at = Set(now);
     let lead = active.update(txn).await?;
-    record(txn, ctx, lead.id, ActivityType::Deleted, "Moved to trash", detail).await?;
+    record(
+        txn,
+        ctx,
+        lead.id,
+        ActivityType::Deleted,
+        "Moved to trash",
+        detail,
+    )
+    .await?;
     Ok(lead)
 }
 
@@ -412,7 +594,15 @@ pub async fn restore(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<l
     active.deleted_by = Set(None);
     active.updated_at = Set(Utc::now().fixed_offset());
     let lead = active.update(&txn).await?;
-    record(&txn, ctx, lead.id, ActivityType::Restored, "Restored from trash", json!({})).await?;
+    record(
+        &txn,
+        ctx,
+        lead.id,
+        ActivityType::Restored,
+        "Restored from trash",
+        json!({}),
+    )
+    .await?;
     txn.commit().await?;
     Ok(lead)
 }
@@ -495,9 +685,15 @@ pub async fn change_tags(
     let current = find_live(&txn, ctx, id).await?;
     if add {
         let existing = fields::stored_tags(&txn, ctx, id).await?;
-        let total = existing.iter().chain(tags.iter().filter(|t| !existing.contains(t))).count();
+        let total = existing
+            .iter()
+            .chain(tags.iter().filter(|t| !existing.contains(t)))
+            .count();
         if total > fields::MAX_TAGS {
-            return Err(AppError::invalid("tags", format!("a lead has at most {} tags", fields::MAX_TAGS)));
+            return Err(AppError::invalid(
+                "tags",
+                format!("a lead has at most {} tags", fields::MAX_TAGS),
+            ));
         }
         insert_tags(&txn, ctx, id, &tags).await?;
     } else {
@@ -508,10 +704,22 @@ pub async fn change_tags(
             .exec(&txn)
             .await?;
     }
-    let (summary, key) = if add { ("Tags added", "added") } else { ("Tags removed", "removed") };
+    let (summary, key) = if add {
+        ("Tags added", "added")
+    } else {
+        ("Tags removed", "removed")
+    };
     let mut detail = serde_json::Map::new();
     detail.insert(key.to_owned(), json!(tags));
-    record(&txn, ctx, id, ActivityType::TagsChanged, summary, serde_json::Value::Object(detail)).await?;
+    record(
+        &txn,
+        ctx,
+        id,
+        ActivityType::TagsChanged,
+        summary,
+        serde_json::Value::Object(detail),
+    )
+    .await?;
     let rules = rules(&txn, ctx).await?;
     let lead = save(&txn, ctx, &current, current.clone(), &rules, &[], "id").await?;
     txn.commit().await?;
@@ -520,6 +728,7 @@ pub async fn change_tags(
 
 /// `lead.activities { totalCount }`, counted only when asked for.
 pub fn activity_totals(shared: &Shared, ctx: &RequestCtx, lead_id: Uuid) -> Totals {
-    let select = scoped::<entity::activities::Entity>(ctx).filter(entity::activities::Column::LeadId.eq(lead_id));
+    let select = scoped::<entity::activities::Entity>(ctx)
+        .filter(entity::activities::Column::LeadId.eq(lead_id));
     Totals::counting(&shared.db, ctx, select)
 }

@@ -1,11 +1,15 @@
 //! GraphQL shapes of leads. Relations resolve through per-request
 //! dataloaders, so a page of leads costs a fixed number of queries.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use entity::sea_orm_active_enums::{LeadStatus as LeadStatusModel, VerificationStatus as VerificationModel};
+use entity::sea_orm_active_enums::{
+    LeadStatus as LeadStatusModel, VerificationStatus as VerificationModel,
+};
 use entity::{companies, lead_sources, lead_stages, leads, projects};
 
 use super::loader::TagsLoader;
@@ -184,7 +188,11 @@ impl From<leads::Model> for Lead {
 
 async fn tags_of(ctx: &Context<'_>, lead_id: Uuid) -> async_graphql::Result<Vec<String>> {
     let loader = ctx.data_unchecked::<crate::graphql::loaders::Cached<TagsLoader>>();
-    Ok(loader.load_one(lead_id).await.map_err(|e| loader_error(&e))?.unwrap_or_default())
+    Ok(loader
+        .load_one(lead_id)
+        .await
+        .map_err(|e| loader_error(&e))?
+        .unwrap_or_default())
 }
 
 #[ComplexObject]
@@ -199,29 +207,49 @@ impl Lead {
     }
 
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
-        let Some(id) = self.model.company_id else { return Ok(None) };
-        Ok(load_by_id::<companies::Entity>(ctx, id).await?.map(Company::from))
+        let Some(id) = self.model.company_id else {
+            return Ok(None);
+        };
+        Ok(load_by_id::<companies::Entity>(ctx, id)
+            .await?
+            .map(Company::from))
     }
 
     async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
-        let Some(id) = self.model.stage_id else { return Ok(None) };
-        Ok(load_by_id::<lead_stages::Entity>(ctx, id).await?.map(LeadStage::from))
+        let Some(id) = self.model.stage_id else {
+            return Ok(None);
+        };
+        Ok(load_by_id::<lead_stages::Entity>(ctx, id)
+            .await?
+            .map(LeadStage::from))
     }
 
     async fn source(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadSource>> {
-        let Some(id) = self.model.source_id else { return Ok(None) };
-        Ok(load_by_id::<lead_sources::Entity>(ctx, id).await?.map(LeadSource::from))
+        let Some(id) = self.model.source_id else {
+            return Ok(None);
+        };
+        Ok(load_by_id::<lead_sources::Entity>(ctx, id)
+            .await?
+            .map(LeadSource::from))
     }
 
     async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Project>> {
-        let Some(id) = self.model.project_id else { return Ok(None) };
-        Ok(load_by_id::<projects::Entity>(ctx, id).await?.map(Project::from))
+        let Some(id) = self.model.project_id else {
+            return Ok(None);
+        };
+        Ok(load_by_id::<projects::Entity>(ctx, id)
+            .await?
+            .map(Project::from))
     }
 
     /// The member the lead is assigned to.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.model.owner_id else { return Ok(None) };
-        Ok(crate::graphql::loaders::load_user(ctx, id).await?.map(User::from))
+        let Some(id) = self.model.owner_id else {
+            return Ok(None);
+        };
+        Ok(crate::graphql::loaders::load_user(ctx, id)
+            .await?
+            .map(User::from))
     }
 
     /// The timeline, newest first.
@@ -242,11 +270,9 @@ impl Lead {
             && (n as u64) <= shared(ctx).config.limits.page_size
         {
             let limit = n as u64;
-            let mut rows = crate::graphql::loaders::latest_children::<crate::activities::ActivitiesOfLead>(
-                ctx,
-                self.model.id,
-                limit + 1,
-            )
+            let mut rows = crate::graphql::loaders::latest_children::<
+                crate::activities::ActivitiesOfLead,
+            >(ctx, self.model.id, limit + 1)
             .await?;
             let has_next = rows.len() as u64 > limit;
             rows.truncate(limit as usize);
@@ -258,22 +284,43 @@ impl Lead {
             let totals = super::service::activity_totals(shared(ctx), caller(ctx)?, self.model.id);
             return Ok(connection(page, totals, |row| row.id, Activity::from));
         }
-        let (page, totals) =
-            crate::activities::service::list_for_lead(shared(ctx), caller(ctx)?, self.model.id, &args).await?;
+        let (page, totals) = crate::activities::service::list_for_lead(
+            shared(ctx),
+            caller(ctx)?,
+            self.model.id,
+            &args,
+        )
+        .await?;
         Ok(connection(page, totals, |row| row.id, Activity::from))
     }
 
     /// Notes on the lead, newest first.
-    async fn notes(&self, ctx: &Context<'_>, #[graphql(default = 20)] first: u64) -> async_graphql::Result<Vec<crate::notes::Note>> {
-        crate::notes::latest_notes_of_lead(ctx, self.model.id, first.min(shared(ctx).config.limits.page_size)).await
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: u64,
+    ) -> async_graphql::Result<Vec<crate::notes::Note>> {
+        crate::notes::latest_notes_of_lead(
+            ctx,
+            self.model.id,
+            first.min(shared(ctx).config.limits.page_size),
+        )
+        .await
     }
 
     /// Which scoring rules make up the score, and how many points each gives.
-    async fn score_breakdown(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ScoreContribution>> {
+    async fn score_breakdown(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ScoreContribution>> {
         let rules = crate::scoring::active_rules_for_request(ctx).await?;
         let tags = tags_of(ctx, self.model.id).await?;
         let outcome = crate::scoring::evaluate(&rules, &self.model, &tags);
-        Ok(outcome.contributions.iter().map(ScoreContribution::from).collect())
+        Ok(outcome
+            .contributions
+            .iter()
+            .map(ScoreContribution::from)
+            .collect())
     }
 }
 
@@ -416,8 +463,12 @@ pub struct StageCount {
 #[ComplexObject]
 impl StageCount {
     async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
-        let Some(id) = self.stage_id else { return Ok(None) };
-        Ok(load_by_id::<lead_stages::Entity>(ctx, id).await?.map(LeadStage::from))
+        let Some(id) = self.stage_id else {
+            return Ok(None);
+        };
+        Ok(load_by_id::<lead_stages::Entity>(ctx, id)
+            .await?
+            .map(LeadStage::from))
     }
 }
 
@@ -433,8 +484,12 @@ pub struct SourceCount {
 #[ComplexObject]
 impl SourceCount {
     async fn source(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadSource>> {
-        let Some(id) = self.source_id else { return Ok(None) };
-        Ok(load_by_id::<lead_sources::Entity>(ctx, id).await?.map(LeadSource::from))
+        let Some(id) = self.source_id else {
+            return Ok(None);
+        };
+        Ok(load_by_id::<lead_sources::Entity>(ctx, id)
+            .await?
+            .map(LeadSource::from))
     }
 }
 
@@ -450,8 +505,12 @@ pub struct OwnerCount {
 #[ComplexObject]
 impl OwnerCount {
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.owner_id else { return Ok(None) };
-        Ok(crate::graphql::loaders::load_user(ctx, id).await?.map(User::from))
+        let Some(id) = self.owner_id else {
+            return Ok(None);
+        };
+        Ok(crate::graphql::loaders::load_user(ctx, id)
+            .await?
+            .map(User::from))
     }
 }
 

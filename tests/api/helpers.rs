@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -24,9 +23,7 @@ pub const PASSWORD: &str = "correct-horse-battery";
 /// A running server on its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// SQL statements the server has run (for N+1 checks: compare deltas).
-    pub sql_statements: Arc<AtomicU64>,
-    /// The statements themselves, for a failing N+1 check's message.
+    /// Every SQL statement the server has run (N+1 checks compare slices).
     pub sql_log: Arc<std::sync::Mutex<Vec<String>>>,
     pub http: reqwest::Client,
     pub db: DatabaseConnection,
@@ -147,13 +144,12 @@ impl TestApp {
         config.db_pool_size = 5;
         adjust(&mut config);
         let mut db = promohub::db::connect(&config).await.expect("connect");
-        let sql_statements = Arc::new(AtomicU64::new(0));
-        let counter = sql_statements.clone();
         let sql_log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = sql_log.clone();
         db.set_metric_callback(move |info| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            log.lock().expect("sql log").push(info.statement.sql.clone());
+            log.lock()
+                .expect("sql log")
+                .push(info.statement.sql.clone());
         });
         promohub::db::migrate(&db).await.expect("migrate");
         let state = AppState::new(db.clone(), config.clone());
@@ -172,7 +168,6 @@ impl TestApp {
         });
         Self {
             addr,
-            sql_statements,
             sql_log,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -312,7 +307,12 @@ impl TestApp {
     }
 
     /// Runs `query` and returns the response with the SQL statements it cost.
-    pub async fn gql_counting(&self, token: &str, query: &str, variables: Value) -> (Gql, Vec<String>) {
+    pub async fn gql_counting(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> (Gql, Vec<String>) {
         let before = self.sql_log.lock().expect("sql log").len();
         let response = self.gql_as(token, query, variables).await;
         let statements = self.sql_log.lock().expect("sql log")[before..].to_vec();

@@ -26,11 +26,20 @@ pub async fn create_company(app: &TestApp, session: &Session, name: &str) -> Str
             json!({ "input": { "name": name, "website": format!("https://{}.example", name.to_lowercase()) } }),
         )
         .await;
-    response.data("createCompany")["id"].as_str().unwrap().to_owned()
+    response.data("createCompany")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn stages(app: &TestApp, session: &Session) -> Vec<Value> {
-    let response = app.gql_as(&session.access_token, "{ leadStages { id name isDefault isWon } }", json!({})).await;
+    let response = app
+        .gql_as(
+            &session.access_token,
+            "{ leadStages { id name isDefault isWon } }",
+            json!({}),
+        )
+        .await;
     response.data("leadStages").as_array().unwrap().clone()
 }
 
@@ -75,7 +84,10 @@ async fn a_lead_is_created_with_its_relations_default_stage_and_timeline() {
     assert_eq!(lead["company"]["name"], "Globex");
     assert_eq!(lead["owner"]["email"], owner.email.as_str());
     assert_eq!(lead["tags"], json!(["b2b", "vip"]));
-    assert_eq!(timeline(&app, &owner, lead["id"].as_str().unwrap()).await, vec!["LEAD_CREATED"]);
+    assert_eq!(
+        timeline(&app, &owner, lead["id"].as_str().unwrap()).await,
+        vec!["LEAD_CREATED"]
+    );
 }
 
 #[tokio::test]
@@ -85,18 +97,45 @@ async fn lead_validation_names_the_field() {
     let create = "mutation($input: CreateLeadInput!) { createLead(input: $input) { id } }";
     let cases = [
         (json!({ "email": "nope" }), "input.email"),
-        (json!({ "firstName": "A", "country": "Germany" }), "input.country"),
-        (json!({ "firstName": "A", "qualityScore": 101 }), "input.qualityScore"),
-        (json!({ "firstName": "A", "budgetCents": -1 }), "input.budgetCents"),
-        (json!({ "firstName": "A", "currency": "EURO" }), "input.currency"),
-        (json!({ "firstName": "A", "phone": "call me maybe" }), "input.phone"),
-        (json!({ "firstName": "A", "tags": ["ok", ""] }), "input.tags.1"),
+        (
+            json!({ "firstName": "A", "country": "Germany" }),
+            "input.country",
+        ),
+        (
+            json!({ "firstName": "A", "qualityScore": 101 }),
+            "input.qualityScore",
+        ),
+        (
+            json!({ "firstName": "A", "budgetCents": -1 }),
+            "input.budgetCents",
+        ),
+        (
+            json!({ "firstName": "A", "currency": "EURO" }),
+            "input.currency",
+        ),
+        (
+            json!({ "firstName": "A", "phone": "call me maybe" }),
+            "input.phone",
+        ),
+        (
+            json!({ "firstName": "A", "tags": ["ok", ""] }),
+            "input.tags.1",
+        ),
         (json!({ "jobTitle": "CEO" }), "input.email"),
-        (json!({ "firstName": "A", "companyId": "not-an-id" }), "input.companyId"),
+        (
+            json!({ "firstName": "A", "companyId": "not-an-id" }),
+            "input.companyId",
+        ),
     ];
     for (input, field) in cases {
-        let response = app.gql_as(&owner.access_token, create, json!({ "input": input })).await;
-        assert_eq!(response.expect_error("BAD_USER_INPUT")["extensions"]["field"], field, "{input}");
+        let response = app
+            .gql_as(&owner.access_token, create, json!({ "input": input }))
+            .await;
+        assert_eq!(
+            response.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+            field,
+            "{input}"
+        );
     }
     assert_eq!(app.count("leads", "1 = 1").await, 0);
 }
@@ -117,17 +156,32 @@ async fn emails_are_unique_per_tenant_ignoring_case() {
         .await;
     let elsewhere = create_lead(&app, &other, json!({ "email": "dup@example.com" })).await;
 
-    assert_eq!(again.expect_error("BAD_USER_INPUT")["extensions"]["field"], "input.email");
-    assert_eq!(elsewhere["email"], "dup@example.com", "another tenant may have the same email");
+    assert_eq!(
+        again.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        "input.email"
+    );
+    assert_eq!(
+        elsewhere["email"], "dup@example.com",
+        "another tenant may have the same email"
+    );
 }
 
 #[tokio::test]
 async fn update_keeps_absent_fields_clears_nulls_and_writes_the_timeline() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
-    let lead = create_lead(&app, &owner, json!({ "firstName": "Ada", "lastName": "L", "city": "London", "phone": "+44 20 1234" })).await;
+    let lead = create_lead(
+        &app,
+        &owner,
+        json!({ "firstName": "Ada", "lastName": "L", "city": "London", "phone": "+44 20 1234" }),
+    )
+    .await;
     let id = lead["id"].as_str().unwrap();
-    let qualified = stages(&app, &owner).await.into_iter().find(|s| s["name"] == "Qualified").unwrap();
+    let qualified = stages(&app, &owner)
+        .await
+        .into_iter()
+        .find(|s| s["name"] == "Qualified")
+        .unwrap();
 
     let updated = app
         .gql_as(
@@ -143,7 +197,12 @@ async fn update_keeps_absent_fields_clears_nulls_and_writes_the_timeline() {
     assert!(updated["phone"].is_null(), "null: cleared");
     assert_eq!(updated["stage"]["name"], "Qualified");
     let kinds = timeline(&app, &owner, id).await;
-    for kind in ["STAGE_CHANGED", "STATUS_CHANGED", "LEAD_UPDATED", "LEAD_CREATED"] {
+    for kind in [
+        "STAGE_CHANGED",
+        "STATUS_CHANGED",
+        "LEAD_UPDATED",
+        "LEAD_CREATED",
+    ] {
         assert!(kinds.contains(&kind.to_owned()), "{kind} in {kinds:?}");
     }
     assert_eq!(kinds.last().unwrap(), "LEAD_CREATED", "newest first");
@@ -157,25 +216,62 @@ async fn delete_moves_to_the_trash_and_restore_brings_back() {
     let id = lead["id"].as_str().unwrap();
     let by_id = "query($id: ID!) { lead(id: $id) { id } }";
 
-    app.gql_as(&owner.access_token, "mutation($id: ID!) { deleteLead(id: $id) { deletedAt } }", json!({ "id": id }))
-        .await
-        .data("deleteLead");
-    let gone = app.gql_as(&owner.access_token, by_id, json!({ "id": id })).await;
-    let listed = app.gql_as(&owner.access_token, "{ leads { totalCount } trash: leads(deleted: true) { totalCount } }", json!({})).await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { deleteLead(id: $id) { deletedAt } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data("deleteLead");
+    let gone = app
+        .gql_as(&owner.access_token, by_id, json!({ "id": id }))
+        .await;
+    let listed = app
+        .gql_as(
+            &owner.access_token,
+            "{ leads { totalCount } trash: leads(deleted: true) { totalCount } }",
+            json!({}),
+        )
+        .await;
     // The email is free again while the lead is in the trash…
     let taker = create_lead(&app, &owner, json!({ "email": "t@example.com" })).await;
-    let blocked = app.gql_as(&owner.access_token, "mutation($id: ID!) { restoreLead(id: $id) { id } }", json!({ "id": id })).await;
-    app.gql_as(&owner.access_token, "mutation($id: ID!) { deleteLead(id: $id) { id } }", json!({ "id": taker["id"] }))
-        .await
-        .data("deleteLead");
-    let restored = app.gql_as(&owner.access_token, "mutation($id: ID!) { restoreLead(id: $id) { deletedAt } }", json!({ "id": id })).await;
+    let blocked = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { restoreLead(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { deleteLead(id: $id) { id } }",
+        json!({ "id": taker["id"] }),
+    )
+    .await
+    .data("deleteLead");
+    let restored = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { restoreLead(id: $id) { deletedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
 
     gone.expect_error("NOT_FOUND");
     assert_eq!(listed.data("leads")["totalCount"], 0);
     assert_eq!(listed.data("trash")["totalCount"], 1);
-    assert!(blocked.expect_error("BAD_USER_INPUT")["message"].as_str().unwrap().contains("email"));
+    assert!(
+        blocked.expect_error("BAD_USER_INPUT")["message"]
+            .as_str()
+            .unwrap()
+            .contains("email")
+    );
     assert!(restored.data("restoreLead")["deletedAt"].is_null());
-    assert!(timeline(&app, &owner, id).await.starts_with(&["RESTORED".to_owned(), "DELETED".to_owned()]));
+    assert!(
+        timeline(&app, &owner, id)
+            .await
+            .starts_with(&["RESTORED".to_owned(), "DELETED".to_owned()])
+    );
 }
 
 #[tokio::test]
@@ -185,8 +281,12 @@ async fn convert_marks_the_lead_won() {
     let lead = create_lead(&app, &owner, json!({ "firstName": "Ada" })).await;
     let convert = format!("mutation($id: ID!) {{ convertLead(id: $id) {{ {LEAD_FIELDS} }} }}");
 
-    let converted = app.gql_as(&owner.access_token, &convert, json!({ "id": lead["id"] })).await;
-    let again = app.gql_as(&owner.access_token, &convert, json!({ "id": lead["id"] })).await;
+    let converted = app
+        .gql_as(&owner.access_token, &convert, json!({ "id": lead["id"] }))
+        .await;
+    let again = app
+        .gql_as(&owner.access_token, &convert, json!({ "id": lead["id"] }))
+        .await;
 
     let converted = converted.data("convertLead");
     assert_eq!(converted["status"], "CONVERTED");
@@ -204,15 +304,40 @@ async fn leads_are_assigned_to_members_only_and_freed_when_they_leave() {
     let lead = create_lead(&app, &owner, json!({ "firstName": "Ada" })).await;
     let assign = "mutation($id: ID!, $owner: ID) { assignLead(id: $id, ownerId: $owner) { owner { email } } }";
 
-    let to_rep = app.gql_as(&owner.access_token, assign, json!({ "id": lead["id"], "owner": rep.user_id })).await;
-    let to_stranger = app.gql_as(&owner.access_token, assign, json!({ "id": lead["id"], "owner": stranger.user_id })).await;
+    let to_rep = app
+        .gql_as(
+            &owner.access_token,
+            assign,
+            json!({ "id": lead["id"], "owner": rep.user_id }),
+        )
+        .await;
+    let to_stranger = app
+        .gql_as(
+            &owner.access_token,
+            assign,
+            json!({ "id": lead["id"], "owner": stranger.user_id }),
+        )
+        .await;
     let rep_member = app.member_id(&owner, &rep.email).await;
-    app.gql_as(&owner.access_token, "mutation($id: ID!) { removeMember(memberId: $id) { id } }", json!({ "id": rep_member }))
-        .await
-        .data("removeMember");
-    let after = app.gql_as(&owner.access_token, "query($id: ID!) { lead(id: $id) { owner { email } } }", json!({ "id": lead["id"] })).await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { removeMember(memberId: $id) { id } }",
+        json!({ "id": rep_member }),
+    )
+    .await
+    .data("removeMember");
+    let after = app
+        .gql_as(
+            &owner.access_token,
+            "query($id: ID!) { lead(id: $id) { owner { email } } }",
+            json!({ "id": lead["id"] }),
+        )
+        .await;
 
-    assert_eq!(to_rep.data("assignLead")["owner"]["email"], "rep@acme.example");
+    assert_eq!(
+        to_rep.data("assignLead")["owner"]["email"],
+        "rep@acme.example"
+    );
     to_stranger.expect_error("NOT_FOUND");
     assert!(after.data("lead")["owner"].is_null());
 }
@@ -225,10 +350,18 @@ async fn tags_are_added_removed_and_filterable() {
     create_lead(&app, &owner, json!({ "firstName": "B" })).await;
 
     let added = app
-        .gql_as(&owner.access_token, "mutation($id: ID!) { addTags(id: $id, tags: [\"vip\", \"x\"]) { tags } }", json!({ "id": a["id"] }))
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { addTags(id: $id, tags: [\"vip\", \"x\"]) { tags } }",
+            json!({ "id": a["id"] }),
+        )
         .await;
     let removed = app
-        .gql_as(&owner.access_token, "mutation($id: ID!) { removeTags(id: $id, tags: [\"x\"]) { tags } }", json!({ "id": a["id"] }))
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { removeTags(id: $id, tags: [\"x\"]) { tags } }",
+            json!({ "id": a["id"] }),
+        )
         .await;
     let vip = app
         .gql_as(&owner.access_token, "{ leads(filter: { tags: { contains: \"vip\" } }) { totalCount } untagged: leads(filter: { tags: { isNull: true } }) { totalCount } }", json!({}))
@@ -271,8 +404,17 @@ async fn merge_folds_duplicates_into_the_primary() {
     assert_eq!(merged["notes"][0]["body"], "met at the fair");
     let kinds = timeline(&app, &owner, primary["id"].as_str().unwrap()).await;
     assert_eq!(kinds[0], "MERGED");
-    assert!(kinds.iter().filter(|k| *k == "LEAD_CREATED").count() == 2, "the duplicate's timeline moved: {kinds:?}");
-    let dup_now = app.gql_as(&owner.access_token, "query($id: ID!) { lead(id: $id) { id } }", json!({ "id": dup["id"] })).await;
+    assert!(
+        kinds.iter().filter(|k| *k == "LEAD_CREATED").count() == 2,
+        "the duplicate's timeline moved: {kinds:?}"
+    );
+    let dup_now = app
+        .gql_as(
+            &owner.access_token,
+            "query($id: ID!) { lead(id: $id) { id } }",
+            json!({ "id": dup["id"] }),
+        )
+        .await;
     dup_now.expect_error("NOT_FOUND");
 }
 
@@ -280,7 +422,12 @@ async fn merge_folds_duplicates_into_the_primary() {
 async fn upsert_keeps_good_items_and_reports_bad_ones() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
-    let existing = create_lead(&app, &owner, json!({ "email": "known@example.com", "firstName": "Old", "city": "Paris" })).await;
+    let existing = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "known@example.com", "firstName": "Old", "city": "Paris" }),
+    )
+    .await;
 
     let response = app
         .gql_as(
@@ -302,24 +449,40 @@ async fn upsert_keeps_good_items_and_reports_bad_ones() {
     assert_eq!(results[1]["created"], false);
     assert_eq!(results[1]["lead"]["id"], existing["id"]);
     assert_eq!(results[1]["lead"]["firstName"], "Updated");
-    assert_eq!(results[1]["lead"]["city"], "Paris", "absent fields are kept");
+    assert_eq!(
+        results[1]["lead"]["city"], "Paris",
+        "absent fields are kept"
+    );
     assert_eq!(results[1]["lead"]["tags"], json!(["imported"]));
     assert_eq!(results[2]["errors"][0]["field"], "inputs.2.email");
     assert_eq!(results[3]["errors"][0]["field"], "inputs.3.email");
     assert_eq!(results[4]["errors"][0]["field"], "inputs.4.country");
     assert_eq!(results[5]["created"], true);
-    assert_eq!(app.count("leads", "1 = 1").await, 3, "existing + 2 new; the bad ones left nothing behind");
+    assert_eq!(
+        app.count("leads", "1 = 1").await,
+        3,
+        "existing + 2 new; the bad ones left nothing behind"
+    );
 }
 
 #[tokio::test]
 async fn upsert_refuses_more_than_500_items() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
-    let inputs: Vec<Value> = (0..501).map(|i| json!({ "email": format!("l{i}@example.com") })).collect();
+    let inputs: Vec<Value> = (0..501)
+        .map(|i| json!({ "email": format!("l{i}@example.com") }))
+        .collect();
     let response = app
-        .gql_as(&owner.access_token, "mutation($inputs: [CreateLeadInput!]!) { upsertLeads(inputs: $inputs) { index } }", json!({ "inputs": inputs }))
+        .gql_as(
+            &owner.access_token,
+            "mutation($inputs: [CreateLeadInput!]!) { upsertLeads(inputs: $inputs) { index } }",
+            json!({ "inputs": inputs }),
+        )
         .await;
-    assert_eq!(response.expect_error("BAD_USER_INPUT")["extensions"]["field"], "inputs");
+    assert_eq!(
+        response.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        "inputs"
+    );
 }
 
 #[tokio::test]
@@ -328,9 +491,21 @@ async fn bulk_update_changes_matching_leads_in_one_go() {
     let owner = app.sign_up("acme").await;
     let mut ids = Vec::new();
     for (i, country) in ["DE", "DE", "FR"].iter().enumerate() {
-        ids.push(create_lead(&app, &owner, json!({ "firstName": format!("L{i}"), "country": country })).await["id"].clone());
+        ids.push(
+            create_lead(
+                &app,
+                &owner,
+                json!({ "firstName": format!("L{i}"), "country": country }),
+            )
+            .await["id"]
+                .clone(),
+        );
     }
-    let qualified = stages(&app, &owner).await.into_iter().find(|s| s["name"] == "Qualified").unwrap();
+    let qualified = stages(&app, &owner)
+        .await
+        .into_iter()
+        .find(|s| s["name"] == "Qualified")
+        .unwrap();
     let bulk = "mutation($ids: [ID!], $filter: LeadFilter, $patch: LeadPatch!) { bulkUpdateLeads(ids: $ids, filter: $filter, patch: $patch) }";
 
     let by_filter = app
@@ -339,7 +514,13 @@ async fn bulk_update_changes_matching_leads_in_one_go() {
     let by_ids = app
         .gql_as(&owner.access_token, bulk, json!({ "ids": [ids[2]], "patch": { "status": "INTERESTED", "ownerId": owner.user_id } }))
         .await;
-    let neither = app.gql_as(&owner.access_token, bulk, json!({ "patch": { "status": "NEW" } })).await;
+    let neither = app
+        .gql_as(
+            &owner.access_token,
+            bulk,
+            json!({ "patch": { "status": "NEW" } }),
+        )
+        .await;
 
     assert_eq!(by_filter.data("bulkUpdateLeads"), 2);
     assert_eq!(by_ids.data("bulkUpdateLeads"), 1);
@@ -348,8 +529,18 @@ async fn bulk_update_changes_matching_leads_in_one_go() {
         .gql_as(&owner.access_token, "{ q: leads(filter: { stageId: { eq: \"STAGE\" }, tags: { contains: \"germany\" } }) { totalCount } i: leads(filter: { status: { eq: INTERESTED } }) { totalCount edges { node { owner { id } } } } }".replace("STAGE", qualified["id"].as_str().unwrap()).as_str(), json!({}))
         .await;
     assert_eq!(check.data("q")["totalCount"], 2);
-    assert_eq!(check.data("i")["edges"][0]["node"]["owner"]["id"], owner.user_id.as_str());
-    assert_eq!(app.count("audit_log", "action = 'bulkUpdateLeads' AND outcome = 'success'").await, 2);
+    assert_eq!(
+        check.data("i")["edges"][0]["node"]["owner"]["id"],
+        owner.user_id.as_str()
+    );
+    assert_eq!(
+        app.count(
+            "audit_log",
+            "action = 'bulkUpdateLeads' AND outcome = 'success'"
+        )
+        .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -360,22 +551,60 @@ async fn viewers_cannot_change_leads() {
     let lead = create_lead(&app, &owner, json!({ "firstName": "Ada" })).await;
     let id = lead["id"].clone();
     let attempts = [
-        ("mutation { createLead(input: { firstName: \"X\" }) { id } }", json!({})),
-        ("mutation($id: ID!) { updateLead(id: $id, input: { firstName: \"X\" }) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { deleteLead(id: $id) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { convertLead(id: $id) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { addTags(id: $id, tags: [\"x\"]) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { assignLead(id: $id, ownerId: null) { id } }", json!({ "id": id })),
-        ("mutation($ids: [ID!]) { bulkUpdateLeads(ids: $ids, patch: { status: NEW }) }", json!({ "ids": [id] })),
-        ("mutation { upsertLeads(inputs: [{ email: \"x@example.com\" }]) { index } }", json!({})),
-        ("mutation($id: ID!) { logActivity(input: { leadId: $id, kind: CALL, summary: \"x\" }) { id } }", json!({ "id": id })),
+        (
+            "mutation { createLead(input: { firstName: \"X\" }) { id } }",
+            json!({}),
+        ),
+        (
+            "mutation($id: ID!) { updateLead(id: $id, input: { firstName: \"X\" }) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { deleteLead(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { convertLead(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { addTags(id: $id, tags: [\"x\"]) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { assignLead(id: $id, ownerId: null) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($ids: [ID!]) { bulkUpdateLeads(ids: $ids, patch: { status: NEW }) }",
+            json!({ "ids": [id] }),
+        ),
+        (
+            "mutation { upsertLeads(inputs: [{ email: \"x@example.com\" }]) { index } }",
+            json!({}),
+        ),
+        (
+            "mutation($id: ID!) { logActivity(input: { leadId: $id, kind: CALL, summary: \"x\" }) { id } }",
+            json!({ "id": id }),
+        ),
     ];
     for (mutation, variables) in attempts {
-        app.gql_as(&viewer.access_token, mutation, variables).await.expect_error("FORBIDDEN");
+        app.gql_as(&viewer.access_token, mutation, variables)
+            .await
+            .expect_error("FORBIDDEN");
     }
-    let read = app.gql_as(&viewer.access_token, "{ leads { totalCount } }", json!({})).await;
+    let read = app
+        .gql_as(&viewer.access_token, "{ leads { totalCount } }", json!({}))
+        .await;
     assert_eq!(read.data("leads")["totalCount"], 1);
-    assert_eq!(app.count("audit_log", "outcome = 'failure' AND error_code = 'FORBIDDEN'").await, 9);
+    assert_eq!(
+        app.count(
+            "audit_log",
+            "outcome = 'failure' AND error_code = 'FORBIDDEN'"
+        )
+        .await,
+        9
+    );
 }
 
 #[tokio::test]
@@ -389,20 +618,31 @@ async fn log_activity_puts_calls_on_the_timeline() {
         .gql_as(&owner.access_token, log, json!({ "input": { "leadId": lead["id"], "kind": "CALL", "summary": "Intro call", "detail": "Wants a demo" } }))
         .await;
     let system_kind = app
-        .gql_as(&owner.access_token, log, json!({ "input": { "leadId": lead["id"], "kind": "CONVERTED", "summary": "x" } }))
+        .gql_as(
+            &owner.access_token,
+            log,
+            json!({ "input": { "leadId": lead["id"], "kind": "CONVERTED", "summary": "x" } }),
+        )
         .await;
 
     assert_eq!(call.data("logActivity")["kind"], "CALL");
     assert_eq!(call.data("logActivity")["detail"]["text"], "Wants a demo");
-    assert_eq!(system_kind.expect_error("BAD_USER_INPUT")["extensions"]["field"], "input.kind");
-    assert_eq!(timeline(&app, &owner, lead["id"].as_str().unwrap()).await[0], "CALL");
+    assert_eq!(
+        system_kind.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        "input.kind"
+    );
+    assert_eq!(
+        timeline(&app, &owner, lead["id"].as_str().unwrap()).await[0],
+        "CALL"
+    );
 }
 
 #[tokio::test]
 async fn scoring_rules_drive_the_score_and_its_breakdown() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
-    let rule = "mutation($input: CreateScoringRuleInput!) { createScoringRule(input: $input) { id } }";
+    let rule =
+        "mutation($input: CreateScoringRuleInput!) { createScoringRule(input: $input) { id } }";
     app.gql_as(&owner.access_token, rule, json!({ "input": { "name": "Germany", "criteria": "country", "condition": "EQUALS", "value": "DE", "points": 30 } }))
         .await
         .data("createScoringRule");
@@ -418,7 +658,12 @@ async fn scoring_rules_drive_the_score_and_its_breakdown() {
     assert_eq!(lead["score"], 30);
     let tagged = tagged.data("addTags");
     assert_eq!(tagged["score"], 100, "clamped to 100");
-    let mut names: Vec<&str> = tagged["scoreBreakdown"].as_array().unwrap().iter().map(|c| c["ruleName"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = tagged["scoreBreakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ruleName"].as_str().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["Germany", "VIP"]);
 }
@@ -435,7 +680,12 @@ async fn custom_fields_are_validated_on_every_write() {
     .await
     .data("createCustomFieldDefinition");
 
-    let ok = create_lead(&app, &owner, json!({ "firstName": "A", "customFields": { "employees": 250 } })).await;
+    let ok = create_lead(
+        &app,
+        &owner,
+        json!({ "firstName": "A", "customFields": { "employees": 250 } }),
+    )
+    .await;
     let bad_value = app
         .gql_as(&owner.access_token, "mutation { createLead(input: { firstName: \"B\", customFields: { employees: 0 } }) { id } }", json!({}))
         .await;
@@ -447,12 +697,22 @@ async fn custom_fields_are_validated_on_every_write() {
         )
         .await;
     let filtered = app
-        .gql_as(&owner.access_token, "{ leads(filter: { customFields: [{ key: \"employees\", gt: 100 }] }) { totalCount } }", json!({}))
+        .gql_as(
+            &owner.access_token,
+            "{ leads(filter: { customFields: [{ key: \"employees\", gt: 100 }] }) { totalCount } }",
+            json!({}),
+        )
         .await;
 
     assert_eq!(ok["customFields"]["employees"], 250);
-    assert_eq!(bad_value.expect_error("BAD_USER_INPUT")["extensions"]["field"], "input.customFields.employees");
-    assert_eq!(unknown.expect_error("BAD_USER_INPUT")["extensions"]["field"], "input.customFields.shoeSize");
+    assert_eq!(
+        bad_value.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        "input.customFields.employees"
+    );
+    assert_eq!(
+        unknown.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        "input.customFields.shoeSize"
+    );
     assert_eq!(filtered.data("leads")["totalCount"], 1);
 }
 
@@ -461,12 +721,21 @@ async fn analytics_count_by_status_stage_source_and_owner() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
     for (i, status) in ["NEW", "NEW", "CONTACTED"].iter().enumerate() {
-        create_lead(&app, &owner, json!({ "firstName": format!("L{i}"), "status": status, "ownerId": owner.user_id })).await;
+        create_lead(
+            &app,
+            &owner,
+            json!({ "firstName": format!("L{i}"), "status": status, "ownerId": owner.user_id }),
+        )
+        .await;
     }
     let converted = create_lead(&app, &owner, json!({ "firstName": "Won" })).await;
-    app.gql_as(&owner.access_token, "mutation($id: ID!) { convertLead(id: $id) { id } }", json!({ "id": converted["id"] }))
-        .await
-        .data("convertLead");
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { convertLead(id: $id) { id } }",
+        json!({ "id": converted["id"] }),
+    )
+    .await
+    .data("convertLead");
 
     let analytics = app
         .gql_as(
@@ -482,7 +751,12 @@ async fn analytics_count_by_status_stage_source_and_owner() {
     assert_eq!(a["conversions"], 1);
     assert_eq!(a["createdInPeriod"], 4);
     assert_eq!(a["conversionRate"], 0.25);
-    let owned = a["byOwner"].as_array().unwrap().iter().find(|g| g["owner"]["email"] == owner.email.as_str()).unwrap();
+    let owned = a["byOwner"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["owner"]["email"] == owner.email.as_str())
+        .unwrap();
     assert_eq!(owned["count"], 3);
     assert_eq!(a["bySource"][0], json!({ "count": 4, "source": null }));
 }

@@ -8,19 +8,32 @@ use crate::leads::{create_company, create_lead};
 
 async fn emails(app: &TestApp, session: &Session, args: &str, variables: Value) -> Vec<String> {
     // Declare exactly the variables the arguments use.
-    let declared: Vec<&str> = [("$after", "$after: String"), ("$before", "$before: String"), ("$filter", "$filter: LeadFilter")]
-        .into_iter()
-        .filter(|(name, _)| args.contains(name))
-        .map(|(_, declaration)| declaration)
-        .collect();
-    let header = if declared.is_empty() { String::new() } else { format!("({})", declared.join(", ")) };
+    let declared: Vec<&str> = [
+        ("$after", "$after: String"),
+        ("$before", "$before: String"),
+        ("$filter", "$filter: LeadFilter"),
+    ]
+    .into_iter()
+    .filter(|(name, _)| args.contains(name))
+    .map(|(_, declaration)| declaration)
+    .collect();
+    let header = if declared.is_empty() {
+        String::new()
+    } else {
+        format!("({})", declared.join(", "))
+    };
     let query = format!("query{header} {{ leads({args}) {{ edges {{ node {{ email }} }} }} }}");
     let response = app.gql_as(&session.access_token, &query, variables).await;
     response.data("leads")["edges"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|edge| edge["node"]["email"].as_str().unwrap_or_default().to_owned())
+        .map(|edge| {
+            edge["node"]["email"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -46,20 +59,44 @@ async fn filters_combine_with_and_or_not() {
     let (app, owner) = seeded().await;
     let cases = [
         (json!({ "country": { "eq": "gb" } }), vec!["alan", "ada"]),
-        (json!({ "status": { "in": ["NEW", "INTERESTED"] } }), vec!["edsger", "grace", "ada"]),
-        (json!({ "qualityScore": { "gte": 70 } }), vec!["barbara", "alan", "ada"]),
-        (json!({ "qualityScore": { "isNull": true } }), vec!["edsger"]),
+        (
+            json!({ "status": { "in": ["NEW", "INTERESTED"] } }),
+            vec!["edsger", "grace", "ada"],
+        ),
+        (
+            json!({ "qualityScore": { "gte": 70 } }),
+            vec!["barbara", "alan", "ada"],
+        ),
+        (
+            json!({ "qualityScore": { "isNull": true } }),
+            vec!["edsger"],
+        ),
         (json!({ "tags": { "all": ["vip", "navy"] } }), vec!["grace"]),
-        (json!({ "tags": { "in": ["navy", "algo"] } }), vec!["edsger", "grace"]),
-        (json!({ "or": [{ "country": { "eq": "NL" } }, { "tags": { "contains": "vip" } }] }), vec!["edsger", "grace", "ada"]),
-        (json!({ "country": { "eq": "US" }, "not": { "status": { "eq": "NOT_INTERESTED" } } }), vec!["grace"]),
+        (
+            json!({ "tags": { "in": ["navy", "algo"] } }),
+            vec!["edsger", "grace"],
+        ),
+        (
+            json!({ "or": [{ "country": { "eq": "NL" } }, { "tags": { "contains": "vip" } }] }),
+            vec!["edsger", "grace", "ada"],
+        ),
+        (
+            json!({ "country": { "eq": "US" }, "not": { "status": { "eq": "NOT_INTERESTED" } } }),
+            vec!["grace"],
+        ),
         (json!({ "email": { "startsWith": "ED" } }), vec!["edsger"]),
         (json!({ "companyId": { "isNull": false } }), vec!["alan"]),
-        (json!({ "createdAt": { "gt": "2000-01-01T00:00:00Z" }, "country": { "ne": "GB" } }), vec!["barbara", "edsger", "grace"]),
+        (
+            json!({ "createdAt": { "gt": "2000-01-01T00:00:00Z" }, "country": { "ne": "GB" } }),
+            vec!["barbara", "edsger", "grace"],
+        ),
     ];
     for (filter, expected) in cases {
         let got = emails(&app, &owner, "filter: $filter", json!({ "filter": filter })).await;
-        let got: Vec<String> = got.iter().map(|e| e.split('@').next().unwrap().to_owned()).collect();
+        let got: Vec<String> = got
+            .iter()
+            .map(|e| e.split('@').next().unwrap().to_owned())
+            .collect();
         assert_eq!(got, expected, "filter {filter}");
     }
 }
@@ -87,12 +124,22 @@ async fn search_matches_names_emails_and_company_names() {
 #[tokio::test]
 async fn keyset_pages_walk_every_order_without_gaps_or_duplicates() {
     let (app, owner) = seeded().await;
-    for order in ["{ field: NAME, direction: ASC }", "{ field: SCORE, direction: DESC }", "{ field: UPDATED_AT, direction: DESC }", "{ field: CREATED_AT, direction: ASC }", "{ field: LAST_CONTACTED_AT, direction: DESC }"] {
-        let query = format!("query($after: String) {{ leads(first: 2, after: $after, orderBy: {order}) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ email fullName }} }} }} }}");
+    for order in [
+        "{ field: NAME, direction: ASC }",
+        "{ field: SCORE, direction: DESC }",
+        "{ field: UPDATED_AT, direction: DESC }",
+        "{ field: CREATED_AT, direction: ASC }",
+        "{ field: LAST_CONTACTED_AT, direction: DESC }",
+    ] {
+        let query = format!(
+            "query($after: String) {{ leads(first: 2, after: $after, orderBy: {order}) {{ totalCount pageInfo {{ hasNextPage endCursor }} edges {{ node {{ email fullName }} }} }} }}"
+        );
         let mut seen = Vec::new();
         let mut after = Value::Null;
         for _ in 0..10 {
-            let response = app.gql_as(&owner.access_token, &query, json!({ "after": after })).await;
+            let response = app
+                .gql_as(&owner.access_token, &query, json!({ "after": after }))
+                .await;
             let page = response.data("leads").clone();
             assert_eq!(page["totalCount"], 5);
             for edge in page["edges"].as_array().unwrap() {
@@ -109,7 +156,16 @@ async fn keyset_pages_walk_every_order_without_gaps_or_duplicates() {
         unique.dedup();
         assert_eq!(unique.len(), 5, "{order}: duplicates in {seen:?}");
         if order.contains("NAME") {
-            assert_eq!(seen, ["Ada Lovelace", "Alan Turing", "Barbara Liskov", "Edsger Dijkstra", "Grace Hopper"]);
+            assert_eq!(
+                seen,
+                [
+                    "Ada Lovelace",
+                    "Alan Turing",
+                    "Barbara Liskov",
+                    "Edsger Dijkstra",
+                    "Grace Hopper"
+                ]
+            );
         }
     }
 }
@@ -117,14 +173,32 @@ async fn keyset_pages_walk_every_order_without_gaps_or_duplicates() {
 #[tokio::test]
 async fn backward_pages_mirror_forward_ones() {
     let (app, owner) = seeded().await;
-    let forward = emails(&app, &owner, "first: 5, orderBy: { field: NAME, direction: ASC }", json!({})).await;
-    let last_two = emails(&app, &owner, "last: 2, orderBy: { field: NAME, direction: ASC }", json!({})).await;
+    let forward = emails(
+        &app,
+        &owner,
+        "first: 5, orderBy: { field: NAME, direction: ASC }",
+        json!({}),
+    )
+    .await;
+    let last_two = emails(
+        &app,
+        &owner,
+        "last: 2, orderBy: { field: NAME, direction: ASC }",
+        json!({}),
+    )
+    .await;
     assert_eq!(last_two, forward[3..].to_vec());
     let first_page = app
         .gql_as(&owner.access_token, "{ leads(first: 3, orderBy: { field: NAME, direction: ASC }) { pageInfo { endCursor } } }", json!({}))
         .await;
     let cursor = first_page.data("leads")["pageInfo"]["endCursor"].clone();
-    let before = emails(&app, &owner, "last: 2, before: $before, orderBy: { field: NAME, direction: ASC }", json!({ "before": cursor })).await;
+    let before = emails(
+        &app,
+        &owner,
+        "last: 2, before: $before, orderBy: { field: NAME, direction: ASC }",
+        json!({ "before": cursor }),
+    )
+    .await;
     assert_eq!(before, forward[0..2].to_vec());
     let foreign_order = emails_or_error(&app, &owner, cursor).await;
     assert_eq!(foreign_order, "after");
@@ -135,7 +209,10 @@ async fn emails_or_error(app: &TestApp, owner: &Session, cursor: Value) -> Strin
     let response = app
         .gql_as(&owner.access_token, "query($a: String) { leads(first: 2, after: $a, orderBy: { field: SCORE }) { totalCount } }", json!({ "a": cursor }))
         .await;
-    response.expect_error("BAD_USER_INPUT")["extensions"]["field"].as_str().unwrap().to_owned()
+    response.expect_error("BAD_USER_INPUT")["extensions"]["field"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 const NESTED: &str = "query($n: Int!) { leads(first: $n) { edges { node { id fullName tags company { name } stage { name } owner { email } activities(first: 3) { edges { node { kind } } } } } } }";
@@ -145,7 +222,10 @@ async fn a_nested_page_costs_the_same_statements_for_5_and_50_leads() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
     let rep = app.add_member(&owner, "rep@acme.example", "MEMBER").await;
-    let companies = [create_company(&app, &owner, "One").await, create_company(&app, &owner, "Two").await];
+    let companies = [
+        create_company(&app, &owner, "One").await,
+        create_company(&app, &owner, "Two").await,
+    ];
     let inputs: Vec<Value> = (0..50)
         .map(|i| {
             json!({
@@ -155,24 +235,42 @@ async fn a_nested_page_costs_the_same_statements_for_5_and_50_leads() {
             })
         })
         .collect();
-    app.gql_as(&owner.access_token, "mutation($i: [CreateLeadInput!]!) { upsertLeads(inputs: $i) { created } }", json!({ "i": inputs }))
-        .await
-        .data("upsertLeads");
+    app.gql_as(
+        &owner.access_token,
+        "mutation($i: [CreateLeadInput!]!) { upsertLeads(inputs: $i) { created } }",
+        json!({ "i": inputs }),
+    )
+    .await
+    .data("upsertLeads");
 
-    let (five, five_statements) = app.gql_counting(&owner.access_token, NESTED, json!({ "n": 5 })).await;
-    let (fifty, fifty_statements) = app.gql_counting(&owner.access_token, NESTED, json!({ "n": 50 })).await;
+    let (five, five_statements) = app
+        .gql_counting(&owner.access_token, NESTED, json!({ "n": 5 }))
+        .await;
+    let (fifty, fifty_statements) = app
+        .gql_counting(&owner.access_token, NESTED, json!({ "n": 50 }))
+        .await;
 
     assert_eq!(five.data("leads")["edges"].as_array().unwrap().len(), 5);
     let nodes = fifty.data("leads")["edges"].as_array().unwrap().clone();
     assert_eq!(nodes.len(), 50);
-    assert!(nodes.iter().all(|e| e["node"]["company"]["name"].is_string() && e["node"]["owner"]["email"].is_string()));
-    assert!(nodes.iter().all(|e| e["node"]["activities"]["edges"][0]["node"]["kind"] == "LEAD_CREATED"));
+    assert!(nodes.iter().all(
+        |e| e["node"]["company"]["name"].is_string() && e["node"]["owner"]["email"].is_string()
+    ));
+    assert!(
+        nodes
+            .iter()
+            .all(|e| e["node"]["activities"]["edges"][0]["node"]["kind"] == "LEAD_CREATED")
+    );
     assert_eq!(
         five_statements.len(),
         fifty_statements.len(),
         "statements must not grow with the page size:\n5 leads: {five_statements:#?}\n50 leads: {fifty_statements:#?}"
     );
-    assert!(fifty_statements.len() <= 12, "{} statements for one nested page", fifty_statements.len());
+    assert!(
+        fifty_statements.len() <= 12,
+        "{} statements for one nested page",
+        fifty_statements.len()
+    );
 }
 
 #[tokio::test]
@@ -181,40 +279,108 @@ async fn another_tenants_leads_are_not_found_and_never_referenced() {
     let a = app.sign_up("alpha").await;
     let b = app.sign_up("beta").await;
     let b_company = create_company(&app, &b, "BetaCo").await;
-    let b_lead = create_lead(&app, &b, json!({ "email": "b@beta.example", "companyId": b_company })).await;
+    let b_lead = create_lead(
+        &app,
+        &b,
+        json!({ "email": "b@beta.example", "companyId": b_company }),
+    )
+    .await;
     let a_lead = create_lead(&app, &a, json!({ "email": "a@alpha.example" })).await;
-    let b_stage = app.gql_as(&b.access_token, "{ leadStages { id } }", json!({})).await.data("leadStages")[0]["id"].clone();
+    let b_stage = app
+        .gql_as(&b.access_token, "{ leadStages { id } }", json!({}))
+        .await
+        .data("leadStages")[0]["id"]
+        .clone();
     let id = b_lead["id"].clone();
     let by_b_id = [
-        ("query($id: ID!) { lead(id: $id) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { updateLead(id: $id, input: { firstName: \"X\" }) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { deleteLead(id: $id) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { restoreLead(id: $id) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { convertLead(id: $id) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { assignLead(id: $id, ownerId: null) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { addTags(id: $id, tags: [\"x\"]) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!) { removeTags(id: $id, tags: [\"x\"]) { id } }", json!({ "id": id })),
-        ("mutation($id: ID!, $s: ID!) { moveLeadToStage(id: $id, stageId: $s) { id } }", json!({ "id": id, "s": b_stage })),
-        ("mutation($id: ID!, $p: ID!) { mergeLeads(primaryId: $p, duplicateIds: [$id]) { id } }", json!({ "id": id, "p": a_lead["id"] })),
-        ("mutation($id: ID!) { logActivity(input: { leadId: $id, kind: CALL, summary: \"x\" }) { id } }", json!({ "id": id })),
+        (
+            "query($id: ID!) { lead(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { updateLead(id: $id, input: { firstName: \"X\" }) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { deleteLead(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { restoreLead(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { convertLead(id: $id) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { assignLead(id: $id, ownerId: null) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { addTags(id: $id, tags: [\"x\"]) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { removeTags(id: $id, tags: [\"x\"]) { id } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!, $s: ID!) { moveLeadToStage(id: $id, stageId: $s) { id } }",
+            json!({ "id": id, "s": b_stage }),
+        ),
+        (
+            "mutation($id: ID!, $p: ID!) { mergeLeads(primaryId: $p, duplicateIds: [$id]) { id } }",
+            json!({ "id": id, "p": a_lead["id"] }),
+        ),
+        (
+            "mutation($id: ID!) { logActivity(input: { leadId: $id, kind: CALL, summary: \"x\" }) { id } }",
+            json!({ "id": id }),
+        ),
         // References into tenant beta from alpha's own lead:
-        ("mutation($id: ID!, $c: ID!) { updateLead(id: $id, input: { companyId: $c }) { id } }", json!({ "id": a_lead["id"], "c": b_company })),
-        ("mutation($id: ID!, $s: ID!) { moveLeadToStage(id: $id, stageId: $s) { id } }", json!({ "id": a_lead["id"], "s": b_stage })),
-        ("mutation($id: ID!, $o: ID!) { assignLead(id: $id, ownerId: $o) { id } }", json!({ "id": a_lead["id"], "o": b.user_id })),
+        (
+            "mutation($id: ID!, $c: ID!) { updateLead(id: $id, input: { companyId: $c }) { id } }",
+            json!({ "id": a_lead["id"], "c": b_company }),
+        ),
+        (
+            "mutation($id: ID!, $s: ID!) { moveLeadToStage(id: $id, stageId: $s) { id } }",
+            json!({ "id": a_lead["id"], "s": b_stage }),
+        ),
+        (
+            "mutation($id: ID!, $o: ID!) { assignLead(id: $id, ownerId: $o) { id } }",
+            json!({ "id": a_lead["id"], "o": b.user_id }),
+        ),
     ];
     for (operation, variables) in by_b_id {
         let response = app.gql_as(&a.access_token, operation, variables).await;
-        assert_eq!(response.code(), Some("NOT_FOUND"), "{operation}: {:?}", response.body);
+        assert_eq!(
+            response.code(),
+            Some("NOT_FOUND"),
+            "{operation}: {:?}",
+            response.body
+        );
     }
     let bulk = app
-        .gql_as(&a.access_token, "mutation($id: ID!) { bulkUpdateLeads(ids: [$id], patch: { status: INVALID }) }", json!({ "id": id }))
+        .gql_as(
+            &a.access_token,
+            "mutation($id: ID!) { bulkUpdateLeads(ids: [$id], patch: { status: INVALID }) }",
+            json!({ "id": id }),
+        )
         .await;
-    assert_eq!(bulk.data("bulkUpdateLeads"), 0, "ids of another tenant match nothing");
+    assert_eq!(
+        bulk.data("bulkUpdateLeads"),
+        0,
+        "ids of another tenant match nothing"
+    );
     let listed = app.gql_as(&a.access_token, "{ leads { totalCount } leadAnalytics { total } s: leads(search: \"beta\") { totalCount } }", json!({})).await;
     assert_eq!(listed.data("leads")["totalCount"], 1);
     assert_eq!(listed.data("leadAnalytics")["total"], 1);
     assert_eq!(listed.data("s")["totalCount"], 0);
-    assert_eq!(app.count("leads", "status = 'new'").await, 2, "nothing changed");
+    assert_eq!(
+        app.count("leads", "status = 'new'").await,
+        2,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -226,16 +392,28 @@ async fn the_database_refuses_a_lead_pointing_into_another_tenant() {
     let a_lead = create_lead(&app, &a, json!({ "email": "a@alpha.example" })).await;
     let b_company = create_company(&app, &b, "BetaCo").await;
     let b_project = app
-        .gql_as(&b.access_token, "mutation { createProject(input: { name: \"P\" }) { id } }", json!({}))
+        .gql_as(
+            &b.access_token,
+            "mutation { createProject(input: { name: \"P\" }) { id } }",
+            json!({}),
+        )
         .await
         .data("createProject")["id"]
         .clone();
     let b_source = app
-        .gql_as(&b.access_token, "mutation { createLeadSource(input: { name: \"S\", type: WEBSITE }) { id } }", json!({}))
+        .gql_as(
+            &b.access_token,
+            "mutation { createLeadSource(input: { name: \"S\", type: WEBSITE }) { id } }",
+            json!({}),
+        )
         .await
         .data("createLeadSource")["id"]
         .clone();
-    let b_stage = app.gql_as(&b.access_token, "{ leadStages { id } }", json!({})).await.data("leadStages")[0]["id"].clone();
+    let b_stage = app
+        .gql_as(&b.access_token, "{ leadStages { id } }", json!({}))
+        .await
+        .data("leadStages")[0]["id"]
+        .clone();
     let uuid = |v: &Value| uuid::Uuid::parse_str(v.as_str().unwrap()).unwrap();
     let backend = app.db.get_database_backend();
     for (column, foreign) in [
@@ -251,8 +429,15 @@ async fn the_database_refuses_a_lead_pointing_into_another_tenant() {
         };
         let result = app
             .db
-            .execute_raw(Statement::from_sql_and_values(backend, sql, [foreign.into(), uuid(&a_lead["id"]).into()]))
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [foreign.into(), uuid(&a_lead["id"]).into()],
+            ))
             .await;
-        assert!(result.is_err(), "{column}: the composite foreign key must refuse it");
+        assert!(
+            result.is_err(),
+            "{column}: the composite foreign key must refuse it"
+        );
     }
 }
