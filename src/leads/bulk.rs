@@ -130,8 +130,9 @@ pub async fn bulk_update(
     for tag in &tags {
         add_tag_to_matching(&txn, ctx, &target, tag).await?;
     }
-    // Rules may look at what changed: rescore (only changed scores are written).
-    crate::scoring::recompute_all(&txn, ctx).await?;
+    // Rules may look at what changed: rescore the touched leads (only changed
+    // scores are written).
+    crate::scoring::recompute_matching(&txn, ctx, target).await?;
     txn.commit().await?;
     Ok(matched)
 }

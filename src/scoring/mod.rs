@@ -26,7 +26,7 @@ pub use engine::{
 };
 pub use loader::ActiveRulesLoader;
 pub use resolver::{ScoringMutation, ScoringQuery};
-pub use service::{active_rules, recompute_all};
+pub use service::{active_rules, recompute_all, recompute_matching};
 pub use types::{ScoreContribution, ScoringCondition, ScoringRule};
 
 /// Adds the scoring loaders to a request of an authenticated caller (called

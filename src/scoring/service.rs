@@ -85,13 +85,36 @@ pub async fn active_rules(
 /// that changed. Runs in the caller's transaction; returns how many leads
 /// changed.
 pub async fn recompute_all(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<u64> {
+    recompute_matching(conn, ctx, sea_orm::sea_query::Condition::all()).await
+}
+
+/// [`recompute_all`] restricted to the live leads matching `target` (a bulk
+/// change rescores only what it touched).
+pub async fn recompute_matching(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    target: sea_orm::sea_query::Condition,
+) -> AppResult<u64> {
     let rules = active_rules(conn, ctx).await?;
+    if rules.is_empty() {
+        // Without rules every score is 0: one statement, no scan.
+        let reset = leads::Entity::update_many()
+            .col_expr(leads::Column::Score, Expr::value(0))
+            .filter(leads::Column::TenantId.eq(ctx.tenant_id))
+            .filter(leads::Column::DeletedAt.is_null())
+            .filter(leads::Column::Score.ne(0))
+            .filter(target)
+            .exec(conn)
+            .await?;
+        return Ok(reset.rows_affected);
+    }
     let compiled = engine::compile(&rules);
     let mut changed = 0;
     let mut cursor: Option<Uuid> = None;
     loop {
         let mut batch = scoped::<leads::Entity>(ctx)
             .filter(leads::Column::DeletedAt.is_null())
+            .filter(target.clone())
             .order_by_asc(leads::Column::Id)
             .limit(RECOMPUTE_BATCH);
         if let Some(after) = cursor {
