@@ -27,7 +27,10 @@ BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
 SQL_SAMPLE=${BENCH_SQL_SAMPLE:-10}
-POOL_POSTGRES=${BENCH_POOL_POSTGRES:-16}
+# Above the server's own 30 s request timeout, so a slow request shows up as
+# the server's 408 rather than the generator giving up first.
+TIMEOUT=${BENCH_TIMEOUT:-35}
+POOL_POSTGRES=${BENCH_POOL_POSTGRES:-8}
 POOL_SQLITE=${BENCH_POOL_SQLITE:-10}
 SEARCH=${BENCH_SEARCH:-ovela}
 STAGE=${BENCH_STAGE:-Qualified}
@@ -200,7 +203,7 @@ bench_backend() {
             if ! BENCH_TOKEN=$BENCH_TOKEN BENCH_STAGE_ID=$BENCH_STAGE_ID loadgen "$out" \
                 --url "$url" --scenario "$scenario" --search "$SEARCH" "${sample[@]}" \
                 --connections "$c" --duration "$DURATION" --warmup "$WARMUP" \
-                --threads "$THREADS" --label "$backend"; then
+                --timeout "$TIMEOUT" --threads "$THREADS" --label "$backend"; then
                 log "$backend: load generator failed ($scenario, $c connections)"
                 NOTES+=("$backend: $scenario x$c FAILED (see the log above)")
                 FAILED=1
@@ -277,7 +280,7 @@ done
     echo "- dataset: $LEADS leads and $COMPANIES companies per tenant; $TENANTS_POSTGRES tenant(s) on PostgreSQL, $TENANTS_SQLITE on SQLite; requests as the owner of tenant 1"
     echo "- per run: ${WARMUP} s warm-up + ${DURATION} s measured; closed loop, one keep-alive HTTP/1.1 connection per worker; generator threads: $THREADS"
     echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite); the generator and PostgreSQL share the same cores"
-    echo "- SQL/request: promohub_sql_statements_total delta over $SQL_SAMPLE sequential requests / $SQL_SAMPLE (includes BEGIN/COMMIT and tenant binding)"
+    echo "- SQL statements/request: increase of promohub_sql_statements_total (GET /metrics) over $SQL_SAMPLE sequential requests, divided by $SQL_SAMPLE; it counts every statement sea-orm runs, including the per-transaction tenant binding (set_config) on PostgreSQL, but not BEGIN/COMMIT"
     echo
     echo "| backend | scenario | connections | rps | p50 ms | p99 ms | errors | SQL statements/request |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|"

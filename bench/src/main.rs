@@ -184,9 +184,10 @@ struct Args {
     #[arg(long, env = "BENCH_SEARCH", default_value = "ovela")]
     search: String,
 
-    /// Before the load, send this many requests one after another and report
-    /// the SQL statements per request (from `promohub_sql_statements_total`
-    /// at GET /metrics before and after) and their mean latency. 0: skip.
+    /// Before the load, send this many requests one after another (fewer if
+    /// they take more than 10 s in all) and report the SQL statements per
+    /// request (from `promohub_sql_statements_total` at GET /metrics before
+    /// and after) and their mean latency. 0: skip.
     #[arg(long, default_value_t = 0)]
     sql_sample: u32,
 
@@ -525,28 +526,31 @@ async fn sql_statements(target: &Target) -> Result<f64> {
         .context("GET /metrics has no promohub_sql_statements_total")
 }
 
-/// Sends `n` requests one after another (after the probe, so caches are
-/// warm) and returns (SQL statements per request, mean latency in ms).
-async fn sql_sample(plan: &Plan, n: u32) -> Result<(f64, f64)> {
+/// Sends up to `n` requests one after another (after the probe, so caches
+/// are warm; at least one, and no new one after `budget`) and returns (SQL
+/// statements per request, mean latency in ms, requests sent).
+async fn sql_sample(plan: &Plan, n: u32, budget: Duration) -> Result<(f64, f64, u32)> {
     let before = sql_statements(&plan.target).await?;
     let mut sender = Some(connect(&plan.target).await?);
     let started = Instant::now();
-    for i in 0..n {
+    let mut sent = 0;
+    while sent < n && (sent == 0 || started.elapsed() < budget) {
         match one_request(&mut sender, plan).await? {
             Outcome::Ok => {}
             Outcome::Http(status, body) => bail!(
-                "sample request {i}: HTTP {status}: {}",
+                "sample request {sent}: HTTP {status}: {}",
                 String::from_utf8_lossy(&body)
             ),
             Outcome::GraphQl(body) => bail!(
-                "sample request {i}: GraphQL errors: {}",
+                "sample request {sent}: GraphQL errors: {}",
                 String::from_utf8_lossy(&body)
             ),
         }
+        sent += 1;
     }
-    let mean_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
+    let mean_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(sent);
     let after = sql_statements(&plan.target).await?;
-    Ok(((after - before) / f64::from(n), mean_ms))
+    Ok(((after - before) / f64::from(sent), mean_ms, sent))
 }
 
 /// `edges` and `totalCount` of the first connection in a response, to show
@@ -588,6 +592,8 @@ struct Report {
     sql_per_request: Option<f64>,
     /// Mean latency of those sequential requests (no concurrency).
     serial_mean_ms: Option<f64>,
+    /// How many sequential requests were sent (fewer than asked if slow).
+    serial_requests: Option<u32>,
     /// `edges` in the probe response (`data.<field>.edges`), if any.
     edges: Option<usize>,
     /// `totalCount` in the probe response, if asked for.
@@ -669,6 +675,7 @@ fn summarize(
         max_ms: percentile_ms(&latencies, 100.0),
         sql_per_request: None,
         serial_mean_ms: None,
+        serial_requests: None,
         edges: None,
         total_count: None,
     };
@@ -757,7 +764,7 @@ async fn run(args: Args) -> Result<()> {
             timeout,
         };
         sampled = Some(
-            sql_sample(&sample_plan, args.sql_sample)
+            sql_sample(&sample_plan, args.sql_sample, Duration::from_secs(10))
                 .await
                 .context("SQL statement sample failed")?,
         );
@@ -782,11 +789,18 @@ async fn run(args: Args) -> Result<()> {
 
     let (mut report, first_error) =
         summarize(args.label, scenario, args.connections, &plan, results);
+    ensure!(
+        report.requests > 0,
+        "no request started in the measured window completed: every worker was still \
+         busy with a warm-up request ({} sent) when the run ended; raise --duration",
+        report.warmup_requests
+    );
     report.edges = edges;
     report.total_count = total_count;
-    if let Some((per_request, mean_ms)) = sampled {
+    if let Some((per_request, mean_ms, sent)) = sampled {
         report.sql_per_request = Some((per_request * 100.0).round() / 100.0);
         report.serial_mean_ms = Some(round3(mean_ms));
+        report.serial_requests = Some(sent);
     }
     println!("{}", serde_json::to_string(&report)?);
     let label = if report.label.is_empty() {

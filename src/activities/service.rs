@@ -11,7 +11,7 @@ use crate::app::Shared;
 use crate::domain::{optional_text, required_text};
 use crate::error::AppResult;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
-use crate::tenancy::scoped::{begin, find_owned, scoped};
+use crate::tenancy::scoped::{begin, scoped};
 use crate::tenancy::{Actor, RequestCtx};
 
 /// Appends one entry to `lead_id`'s timeline, inside the caller's
@@ -103,10 +103,8 @@ pub async fn log(
         ));
     }
     let txn = begin(&shared.db, ctx).await?;
-    let lead = find_owned::<entity::leads::Entity>(&txn, ctx, input.lead_id, "lead").await?;
-    if lead.deleted_at.is_some() {
-        return Err(crate::error::AppError::not_found("lead"));
-    }
+    let lead = crate::tenancy::scoped::find_live::<entity::leads::Entity>(&txn, ctx, input.lead_id)
+        .await?;
     let detail = detail.map_or(
         serde_json::json!({}),
         |text| serde_json::json!({ "text": text }),

@@ -24,26 +24,10 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, find_live, live, soft_delete};
 
 const MAX_SEARCH_CHARS: usize = 200;
 const DUPLICATE_DOMAIN: &str = "another company already has this website's domain";
-
-fn live(ctx: &RequestCtx) -> sea_orm::Select<companies::Entity> {
-    scoped::<companies::Entity>(ctx).filter(companies::Column::DeletedAt.is_null())
-}
-
-async fn find_live(
-    conn: &impl ConnectionTrait,
-    ctx: &RequestCtx,
-    id: Uuid,
-) -> AppResult<companies::Model> {
-    live(ctx)
-        .filter(companies::Column::Id.eq(id))
-        .one(conn)
-        .await?
-        .ok_or(AppError::not_found("company"))
-}
 
 /// One page of live companies, newest first; `search` matches the name or
 /// the domain, ignoring case.
@@ -53,7 +37,7 @@ pub async fn list(
     args: &PageArgs,
     search: Option<String>,
 ) -> AppResult<(Page<companies::Model>, Totals)> {
-    let mut select = live(ctx);
+    let mut select = live::<companies::Entity>(ctx);
     if let Some(term) = optional_text(search, "search", MAX_SEARCH_CHARS)? {
         let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
         let like = || LikeExpr::new(pattern.clone()).escape('\\');
@@ -79,7 +63,7 @@ pub async fn list(
 
 pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<companies::Model> {
     let txn = begin(&shared.db, ctx).await?;
-    let company = find_live(&txn, ctx, id).await?;
+    let company = find_live::<companies::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(company)
 }
@@ -151,7 +135,7 @@ pub async fn update(
 ) -> AppResult<companies::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
-    let current = find_live(&txn, ctx, id).await?;
+    let current = find_live::<companies::Entity>(&txn, ctx, id).await?;
     let previous_custom_fields = current.custom_fields.clone();
     let mut company = current.into_active_model();
     if let Some(name) = input.name {
@@ -226,13 +210,7 @@ pub async fn update(
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<companies::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
-    let mut company = find_live(&txn, ctx, id).await?.into_active_model();
-    let now = Utc::now().fixed_offset();
-    company.deleted_at = Set(Some(now));
-    company.deleted_by = Set(ctx.user_id());
-    company.updated_at = Set(now);
-    company.updated_by = Set(ctx.user_id());
-    let company = company.update(&txn).await?;
+    let company = soft_delete::<companies::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(company)
 }
@@ -243,7 +221,7 @@ async fn ensure_domain_free(
     domain: &str,
     except: Option<Uuid>,
 ) -> AppResult<()> {
-    let mut select = live(ctx).filter(companies::Column::Domain.eq(domain));
+    let mut select = live::<companies::Entity>(ctx).filter(companies::Column::Domain.eq(domain));
     if let Some(id) = except {
         select = select.filter(companies::Column::Id.ne(id));
     }

@@ -14,28 +14,12 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, find_live, live, soft_delete};
 
 const MAX_TOPICS: usize = 50;
 const MAX_TOPIC_CHARS: usize = 100;
 
 /// The tenant's live projects: deleted ones are gone for every reader.
-fn live(ctx: &RequestCtx) -> sea_orm::Select<projects::Entity> {
-    scoped::<projects::Entity>(ctx).filter(projects::Column::DeletedAt.is_null())
-}
-
-async fn find_live(
-    conn: &impl sea_orm::ConnectionTrait,
-    ctx: &RequestCtx,
-    id: Uuid,
-) -> AppResult<projects::Model> {
-    live(ctx)
-        .filter(projects::Column::Id.eq(id))
-        .one(conn)
-        .await?
-        .ok_or(AppError::not_found("project"))
-}
-
 /// One page of live projects, newest first, optionally of one status.
 pub async fn list(
     shared: &Shared,
@@ -43,7 +27,7 @@ pub async fn list(
     args: &PageArgs,
     status: Option<ProjectStatus>,
 ) -> AppResult<(Page<projects::Model>, Totals)> {
-    let mut select = live(ctx);
+    let mut select = live::<projects::Entity>(ctx);
     if let Some(status) = status {
         select = select.filter(projects::Column::Status.eq(status));
     }
@@ -63,7 +47,7 @@ pub async fn list(
 
 pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
     let txn = begin(&shared.db, ctx).await?;
-    let project = find_live(&txn, ctx, id).await?;
+    let project = find_live::<projects::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(project)
 }
@@ -119,7 +103,9 @@ pub async fn update(
 ) -> AppResult<projects::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
-    let mut project = find_live(&txn, ctx, id).await?.into_active_model();
+    let mut project = find_live::<projects::Entity>(&txn, ctx, id)
+        .await?
+        .into_active_model();
     if let Some(name) = input.name {
         project.name = Set(required_text(&name, "input.name", 200)?);
     }
@@ -156,13 +142,7 @@ pub async fn update(
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
-    let mut project = find_live(&txn, ctx, id).await?.into_active_model();
-    let now = Utc::now().fixed_offset();
-    project.deleted_at = Set(Some(now));
-    project.deleted_by = Set(ctx.user_id());
-    project.updated_at = Set(now);
-    project.updated_by = Set(ctx.user_id());
-    let project = project.update(&txn).await?;
+    let project = soft_delete::<projects::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(project)
 }

@@ -16,26 +16,10 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, find_live, live, soft_delete};
 
 const MAX_UTM_CHARS: usize = 200;
 const DUPLICATE_NAME: &str = "a lead source with this name already exists";
-
-fn live(ctx: &RequestCtx) -> sea_orm::Select<lead_sources::Entity> {
-    scoped::<lead_sources::Entity>(ctx).filter(lead_sources::Column::DeletedAt.is_null())
-}
-
-async fn find_live(
-    conn: &impl ConnectionTrait,
-    ctx: &RequestCtx,
-    id: Uuid,
-) -> AppResult<lead_sources::Model> {
-    live(ctx)
-        .filter(lead_sources::Column::Id.eq(id))
-        .one(conn)
-        .await?
-        .ok_or(AppError::not_found("lead source"))
-}
 
 /// Refuses a name another live source has, ignoring case ("LinkedIn" and
 /// "linkedin" in one picker would only confuse).
@@ -45,7 +29,7 @@ async fn ensure_name_free(
     name: &str,
     except: Option<Uuid>,
 ) -> AppResult<()> {
-    let mut select = live(ctx).filter(
+    let mut select = live::<lead_sources::Entity>(ctx).filter(
         Expr::expr(Func::lower(Expr::col(lead_sources::Column::Name))).eq(name.to_lowercase()),
     );
     if let Some(id) = except {
@@ -66,7 +50,7 @@ pub async fn list(
     ctx: &RequestCtx,
     args: &PageArgs,
 ) -> AppResult<(Page<lead_sources::Model>, Totals)> {
-    let select = live(ctx);
+    let select = live::<lead_sources::Entity>(ctx);
     let txn = begin(&shared.db, ctx).await?;
     let page = page_by_id(
         &txn,
@@ -83,7 +67,7 @@ pub async fn list(
 
 pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
     let txn = begin(&shared.db, ctx).await?;
-    let source = find_live(&txn, ctx, id).await?;
+    let source = find_live::<lead_sources::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(source)
 }
@@ -136,7 +120,9 @@ pub async fn update(
 ) -> AppResult<lead_sources::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
-    let mut source = find_live(&txn, ctx, id).await?.into_active_model();
+    let mut source = find_live::<lead_sources::Entity>(&txn, ctx, id)
+        .await?
+        .into_active_model();
     if let Some(name) = input.name {
         let name = required_text(&name, "input.name", 200)?;
         ensure_name_free(&txn, ctx, &name, Some(id)).await?;
@@ -183,13 +169,7 @@ pub async fn update(
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
     ctx.require_writer()?;
     let txn = begin(&shared.db, ctx).await?;
-    let mut source = find_live(&txn, ctx, id).await?.into_active_model();
-    let now = Utc::now().fixed_offset();
-    source.deleted_at = Set(Some(now));
-    source.deleted_by = Set(ctx.user_id());
-    source.updated_at = Set(now);
-    source.updated_by = Set(ctx.user_id());
-    let source = source.update(&txn).await?;
+    let source = soft_delete::<lead_sources::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(source)
 }

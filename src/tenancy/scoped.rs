@@ -64,6 +64,84 @@ tenant_owned!(
     lead_scoring_rules,
 );
 
+/// A tenant-owned entity with soft deletion: `deleted_at`/`deleted_by`
+/// columns, and `updated_at`/`updated_by` stamped when it is deleted.
+pub trait SoftDeletable: TenantOwned {
+    /// What the entity is called in `NOT_FOUND` errors.
+    const NAME: &'static str;
+    fn deleted_at_column() -> Self::Column;
+    fn deleted_by_column() -> Self::Column;
+    fn updated_at_column() -> Self::Column;
+    fn updated_by_column() -> Self::Column;
+}
+
+macro_rules! soft_deletable {
+    ($($module:ident => $name:literal),* $(,)?) => {$(
+        impl SoftDeletable for entity::$module::Entity {
+            const NAME: &'static str = $name;
+            fn deleted_at_column() -> Self::Column {
+                entity::$module::Column::DeletedAt
+            }
+            fn deleted_by_column() -> Self::Column {
+                entity::$module::Column::DeletedBy
+            }
+            fn updated_at_column() -> Self::Column {
+                entity::$module::Column::UpdatedAt
+            }
+            fn updated_by_column() -> Self::Column {
+                entity::$module::Column::UpdatedBy
+            }
+        }
+    )*};
+}
+
+soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead");
+
+/// The caller's tenant's rows that are not in the trash.
+pub fn live<E: SoftDeletable>(ctx: &RequestCtx) -> Select<E> {
+    scoped::<E>(ctx).filter(E::deleted_at_column().is_null())
+}
+
+/// One live row of the caller's tenant; a trashed or foreign one is `NOT_FOUND`.
+pub async fn find_live<E: SoftDeletable>(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<E::Model> {
+    live::<E>(ctx)
+        .filter(E::id_column().eq(id))
+        .one(conn)
+        .await?
+        .ok_or(AppError::not_found(E::NAME))
+}
+
+/// Moves a live row to the trash (stamping who and when) and returns it as
+/// it now is.
+pub async fn soft_delete<E: SoftDeletable>(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<E::Model> {
+    find_live::<E>(conn, ctx, id).await?;
+    let now = chrono::Utc::now().fixed_offset();
+    E::update_many()
+        .col_expr(E::deleted_at_column(), sea_orm::sea_query::Expr::value(now))
+        .col_expr(
+            E::deleted_by_column(),
+            sea_orm::sea_query::Expr::value(ctx.user_id()),
+        )
+        .col_expr(E::updated_at_column(), sea_orm::sea_query::Expr::value(now))
+        .col_expr(
+            E::updated_by_column(),
+            sea_orm::sea_query::Expr::value(ctx.user_id()),
+        )
+        .filter(E::tenant_column().eq(ctx.tenant_id))
+        .filter(E::id_column().eq(id))
+        .exec(conn)
+        .await?;
+    find_owned::<E>(conn, ctx, id, E::NAME).await
+}
+
 /// Opens a transaction bound to the caller's tenant.
 pub async fn begin(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<DatabaseTransaction> {
     begin_for(db, ctx.tenant_id, ctx.user_id()).await
