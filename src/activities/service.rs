@@ -11,7 +11,7 @@ use crate::app::Shared;
 use crate::domain::{optional_text, required_text};
 use crate::error::AppResult;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, begin_write, scoped};
 use crate::tenancy::{Actor, RequestCtx};
 
 /// Appends one entry to `lead_id`'s timeline, inside the caller's
@@ -102,7 +102,7 @@ pub async fn log(
             "is too far in the future",
         ));
     }
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let lead = crate::tenancy::scoped::find_live::<entity::leads::Entity>(&txn, ctx, input.lead_id)
         .await?;
     let detail = detail.map_or(

@@ -12,7 +12,7 @@ use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::events::TenantEventKind;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
-use crate::tenancy::scoped::{begin, find_owned, scoped};
+use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped};
 use crate::tenancy::{RequestCtx, Scope};
 
 pub async fn create(
@@ -37,7 +37,7 @@ pub async fn create(
     scopes.sort();
     scopes.dedup();
     let minted = tokens::mint(TokenKind::ApiKey, ctx.tenant_id);
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let key = api_keys::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(Uuid::now_v7()),
@@ -89,7 +89,7 @@ pub async fn list(
 /// Revokes a key; it stops working on the next request.
 pub async fn revoke(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<api_keys::Model> {
     ctx.require_admin()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let key = find_owned::<api_keys::Entity>(&txn, ctx, id, "API key").await?;
     if key.revoked_at.is_some() {
         return Ok(key);

@@ -12,7 +12,7 @@ use crate::app::Shared;
 use crate::error::AppResult;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::graphql::parse_id;
-use crate::tenancy::scoped::{begin, begin_for, scoped};
+use crate::tenancy::scoped::{begin, begin_for_write, scoped};
 use crate::tenancy::{Actor, RequestCtx};
 
 pub enum Outcome {
@@ -48,7 +48,7 @@ pub async fn record(db: &DatabaseConnection, record: AuditRecord) -> AppResult<(
         Some(Actor::User { user_id }) => Some(user_id),
         _ => None,
     };
-    let txn = begin_for(db, record.tenant_id, user_id).await?;
+    let txn = begin_for_write(db, record.tenant_id, user_id).await?;
     audit_log::ActiveModel {
         tenant_id: Set(record.tenant_id),
         id: Set(Uuid::now_v7()),

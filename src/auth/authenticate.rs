@@ -12,7 +12,7 @@ use entity::{api_keys, memberships, tenants, users};
 use super::jwt::JwtKeys;
 use super::tokens::{self, TokenKind};
 use crate::error::{AppError, AppResult};
-use crate::tenancy::scoped::begin_for;
+use crate::tenancy::scoped::{begin_for, begin_for_write};
 use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 
 /// How often `api_keys.last_used_at` is refreshed: a write per request would
@@ -94,15 +94,19 @@ async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<Req
         .one(&txn)
         .await?
         .ok_or_else(refused)?;
+    let tenant = tenants::Entity::find_by_id(key.tenant_id).one(&txn).await?;
+    txn.commit().await?;
     let now = Utc::now();
     if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
         return Err(refused());
     }
-    ensure_tenant_active(tenants::Entity::find_by_id(key.tenant_id).one(&txn).await?)?;
+    ensure_tenant_active(tenant)?;
     let stale = key
         .last_used_at
         .is_none_or(|at| (now - at.to_utc()).num_seconds() >= LAST_USED_GRANULARITY_SECS);
     if stale {
+        // A write only once a minute per key, in its own short transaction.
+        let txn = begin_for_write(db, key.tenant_id, None).await?;
         api_keys::Entity::update_many()
             .col_expr(
                 api_keys::Column::LastUsedAt,
@@ -112,8 +116,8 @@ async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<Req
             .filter(api_keys::Column::Id.eq(key.id))
             .exec(&txn)
             .await?;
+        txn.commit().await?;
     }
-    txn.commit().await?;
     let scopes = parse_scopes(&key.scopes);
     let role = scopes
         .iter()

@@ -17,7 +17,7 @@ use super::types::{LoginInput, SignUpInput};
 use crate::app::Shared;
 use crate::domain::{EmailAddress, Password, Slug, required_text};
 use crate::error::{AppError, AppResult};
-use crate::tenancy::scoped::{begin_for, begin_global, bind};
+use crate::tenancy::scoped::{begin_for_write, begin_global, begin_global_write, bind};
 use crate::tenancy::{RequestCtx, RequestMeta, Role};
 
 /// The message for every failed login: it never says whether the email exists.
@@ -71,7 +71,7 @@ pub async fn sign_up(
 
     let (user_id, tenant_id) = (Uuid::now_v7(), Uuid::now_v7());
     let now = Utc::now().fixed_offset();
-    let txn = begin_for(&shared.db, tenant_id, Some(user_id)).await?;
+    let txn = begin_for_write(&shared.db, tenant_id, Some(user_id)).await?;
     if users::Entity::find()
         .filter(user_email_is(email.as_str()))
         .one(&txn)
@@ -266,7 +266,7 @@ async fn check_login_rate(
 /// Email and password, optionally into a named tenant (else the primary one).
 pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> AppResult<Session> {
     let email = input.email.trim().to_lowercase();
-    let txn = begin_global(&shared.db, None).await?;
+    let txn = begin_global_write(&shared.db, None).await?;
     if let Err(refusal) = check_login_rate(&txn, shared, &email).await {
         record_login(&txn, &email, None, None, meta, Some(REASON_RATE_LIMITED)).await?;
         txn.commit().await?;
@@ -287,7 +287,7 @@ pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> Ap
     let user = match user {
         Some(user) if password_ok && user.is_active => user,
         user => {
-            let txn = begin_global(&shared.db, None).await?;
+            let txn = begin_global_write(&shared.db, None).await?;
             record_login(
                 &txn,
                 &email,
@@ -302,7 +302,7 @@ pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> Ap
         }
     };
 
-    let txn = begin_global(&shared.db, Some(user.id)).await?;
+    let txn = begin_global_write(&shared.db, Some(user.id)).await?;
     let mut candidates = memberships::Entity::find()
         .filter(memberships::Column::UserId.eq(user.id))
         .order_by_desc(memberships::Column::IsPrimary)
@@ -364,7 +364,7 @@ async fn active_tenant(conn: &impl ConnectionTrait, tenant_id: Uuid) -> AppResul
 pub async fn refresh(shared: &Shared, meta: &RequestMeta, token: &str) -> AppResult<Session> {
     let refused = || AppError::unauthenticated("invalid or expired refresh token");
     let presented = tokens::parse(TokenKind::Refresh, token).ok_or_else(refused)?;
-    let txn = begin_for(&shared.db, presented.tenant_id, None).await?;
+    let txn = begin_for_write(&shared.db, presented.tenant_id, None).await?;
     let current = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TenantId.eq(presented.tenant_id))
         .filter(refresh_tokens::Column::TokenHash.eq(presented.hash))
@@ -452,7 +452,7 @@ pub async fn logout(
     refresh_token: Option<&str>,
 ) -> AppResult<u64> {
     let user_id = ctx.require_user()?;
-    let txn = crate::tenancy::scoped::begin(&shared.db, ctx).await?;
+    let txn = crate::tenancy::scoped::begin_write(&shared.db, ctx).await?;
     let revoked = match refresh_token {
         Some(token) => {
             let presented = tokens::parse(TokenKind::Refresh, token)
@@ -497,7 +497,7 @@ pub async fn switch_tenant(
     tenant_id: Uuid,
 ) -> AppResult<Session> {
     let user_id = ctx.require_user()?;
-    let txn = begin_global(&shared.db, Some(user_id)).await?;
+    let txn = begin_global_write(&shared.db, Some(user_id)).await?;
     let membership = memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(tenant_id))
         .filter(memberships::Column::UserId.eq(user_id))

@@ -24,7 +24,7 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, find_live, live, soft_delete};
+use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
 
 const MAX_SEARCH_CHARS: usize = 200;
 const DUPLICATE_DOMAIN: &str = "another company already has this website's domain";
@@ -103,7 +103,7 @@ pub async fn create(
         ..Default::default()
     };
     set_address(&mut company, address)?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     if let Some(domain) = &domain {
         ensure_domain_free(&txn, ctx, domain, None).await?;
     }
@@ -134,7 +134,7 @@ pub async fn update(
     input: UpdateCompanyInput,
 ) -> AppResult<companies::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live::<companies::Entity>(&txn, ctx, id).await?;
     let previous_custom_fields = current.custom_fields.clone();
     let mut company = current.into_active_model();
@@ -209,7 +209,7 @@ pub async fn update(
 /// its domain is free again.
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<companies::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let company = soft_delete::<companies::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(company)

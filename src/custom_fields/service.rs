@@ -22,7 +22,7 @@ use crate::auth::service::on_unique;
 use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, find_owned, scoped};
+use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped};
 
 const MAX_OPTIONS: usize = 200;
 const MAX_OPTION_CHARS: usize = 200;
@@ -70,7 +70,7 @@ pub async fn create(
         .position
         .map(|p| parse_position(p, "input.position"))
         .transpose()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let siblings = definitions(&txn, ctx, entity).await?;
     if siblings.iter().any(|d| d.key == key) {
         return Err(AppError::invalid(
@@ -112,7 +112,7 @@ pub async fn update(
     input: UpdateCustomFieldDefinitionInput,
 ) -> AppResult<custom_field_definitions::Model> {
     ctx.require_admin()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current =
         find_owned::<custom_field_definitions::Entity>(&txn, ctx, id, "custom field").await?;
     let field_type = current.field_type;
@@ -167,7 +167,7 @@ pub async fn delete(
     id: Uuid,
 ) -> AppResult<custom_field_definitions::Model> {
     ctx.require_admin()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let definition =
         find_owned::<custom_field_definitions::Entity>(&txn, ctx, id, "custom field").await?;
     custom_field_definitions::Entity::delete_many()

@@ -20,7 +20,7 @@ use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, begin_write, scoped};
 
 /// Most ids in one `bulkUpdateLeads`.
 pub const MAX_BULK_IDS: usize = 1000;
@@ -55,7 +55,7 @@ pub async fn bulk_update(
         (None, Some(filter)) => filter::compile(&filter, backend, "filter")?,
         _ => return Err(AppError::invalid("ids", "give either ids or a filter")),
     };
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let mut update = leads::Entity::update_many()
         .filter(leads::Column::TenantId.eq(ctx.tenant_id))
         .filter(leads::Column::DeletedAt.is_null())

@@ -18,7 +18,7 @@ use crate::activities::record;
 use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin_write, scoped};
 
 /// Most duplicates merged at once, and most items in one upsert.
 pub const MAX_DUPLICATES: usize = 20;
@@ -50,7 +50,7 @@ pub async fn merge(
         }
         seen.push(*id);
     }
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let primary = find_live(&txn, ctx, primary_id).await?;
     let mut duplicates = Vec::new();
     for id in &duplicate_ids {
@@ -202,7 +202,7 @@ pub async fn upsert(
             format!("at most {MAX_UPSERT} leads per call"),
         ));
     }
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let rules = rules(&txn, ctx).await?;
     let mut outcomes = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.into_iter().enumerate() {

@@ -24,7 +24,7 @@ use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::Totals;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, find_owned, scoped};
+use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped};
 
 /// The scoring rules every write evaluates.
 pub async fn rules(
@@ -242,7 +242,7 @@ pub async fn create(
     input: CreateLeadInput,
 ) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let rules = rules(&txn, ctx).await?;
     let lead = create_in(&txn, ctx, input, "input", &rules).await?;
     txn.commit().await?;
@@ -535,7 +535,7 @@ pub async fn update(
     input: UpdateLeadInput,
 ) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
     let rules = rules(&txn, ctx).await?;
     let lead = update_in(&txn, ctx, current, input, "input", &rules).await?;
@@ -546,7 +546,7 @@ pub async fn update(
 /// Moves a lead to the trash.
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let lead = find_live(&txn, ctx, id).await?;
     let lead = trash(&txn, ctx, lead, json!({})).await?;
     txn.commit().await?;
@@ -580,7 +580,7 @@ pub async fn trash(
 /// Brings a lead back from the trash, unless a live lead took its email.
 pub async fn restore(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let lead = find_owned::<leads::Entity>(&txn, ctx, id, "lead").await?;
     if lead.deleted_at.is_none() {
         return Err(AppError::conflict("the lead is not in the trash"));
@@ -610,7 +610,7 @@ pub async fn restore(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<l
 /// Marks the lead converted (now) and moves it to the won stage, if any.
 pub async fn convert(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
     if current.status == LeadStatusModel::Converted {
         return Err(AppError::conflict("the lead is already converted"));
@@ -640,7 +640,7 @@ pub async fn assign(
     owner: Option<async_graphql::ID>,
 ) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
     let mut lead = current.clone();
     lead.owner_id = match &owner {
@@ -661,7 +661,7 @@ pub async fn move_to_stage(
     stage: async_graphql::ID,
 ) -> AppResult<leads::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
     let mut lead = current.clone();
     lead.stage_id = Some(fields::stage(&txn, ctx, &stage, "stageId").await?);
@@ -681,7 +681,7 @@ pub async fn change_tags(
 ) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     let tags = fields::tags(tags, "tags")?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
     if add {
         let existing = fields::stored_tags(&txn, ctx, id).await?;

@@ -24,7 +24,7 @@ use crate::domain::{EmailAddress, Password};
 use crate::error::{AppError, AppResult};
 use crate::events::TenantEventKind;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
-use crate::tenancy::scoped::{begin, begin_for, find_owned, scoped};
+use crate::tenancy::scoped::{begin, begin_for_write, begin_write, find_owned, scoped};
 use crate::tenancy::{RequestCtx, RequestMeta, Role};
 
 /// How long an invite stays valid.
@@ -110,7 +110,7 @@ pub async fn invite(
     ctx.require_admin()?;
     ensure_may_assign(ctx, role)?;
     let email = EmailAddress::parse(email, "email")?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let existing_user = users::Entity::find()
         .filter(user_email_is(email.as_str()))
         .one(&txn)
@@ -174,7 +174,7 @@ pub async fn revoke_invite(
     id: Uuid,
 ) -> AppResult<invites::Model> {
     ctx.require_admin()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let invite = find_owned::<invites::Entity>(&txn, ctx, id, "invite").await?;
     if invite.status != InviteStatus::Pending {
         return Err(AppError::conflict("only a pending invite can be revoked"));
@@ -198,7 +198,7 @@ pub async fn accept_invite(
 ) -> AppResult<Session> {
     let refused = || AppError::invalid("token", "this invite is invalid, used, revoked or expired");
     let presented = tokens::parse(TokenKind::Invite, token).ok_or_else(refused)?;
-    let txn = begin_for(&shared.db, presented.tenant_id, None).await?;
+    let txn = begin_for_write(&shared.db, presented.tenant_id, None).await?;
     let invite = invites::Entity::find()
         .filter(invites::Column::TenantId.eq(presented.tenant_id))
         .filter(invites::Column::TokenHash.eq(presented.hash))
@@ -310,7 +310,7 @@ pub async fn update_role(
 ) -> AppResult<memberships::Model> {
     ctx.require_admin()?;
     ensure_may_assign(ctx, role)?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let owners = owners_locked(&txn, ctx).await?;
     let member = find_owned::<memberships::Entity>(&txn, ctx, member_id, "member").await?;
     let current = Role::from(member.role);
@@ -343,7 +343,7 @@ pub async fn remove(
     member_id: Uuid,
 ) -> AppResult<memberships::Model> {
     ctx.require_admin()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let owners = owners_locked(&txn, ctx).await?;
     let member = find_owned::<memberships::Entity>(&txn, ctx, member_id, "member").await?;
     if Role::from(member.role) == Role::Owner {

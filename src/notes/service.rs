@@ -19,7 +19,7 @@ use crate::app::Shared;
 use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
-use crate::tenancy::scoped::{begin, find_owned, scoped};
+use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped};
 use crate::tenancy::{RequestCtx, Role};
 
 /// Longest note body, in characters.
@@ -102,7 +102,7 @@ async fn ensure_live_subject(
 pub async fn create(shared: &Shared, ctx: &RequestCtx, input: NewNote) -> AppResult<notes::Model> {
     ctx.require_writer()?;
     let body = required_text(&input.body, "input.body", MAX_BODY_CHARS)?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     ensure_live_subject(&txn, ctx, input.subject).await?;
     let now = Utc::now().fixed_offset();
     let (lead_id, company_id) = match input.subject {
@@ -178,7 +178,7 @@ pub async fn update(
         .body
         .map(|body| required_text(&body, "input.body", MAX_BODY_CHARS))
         .transpose()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let note = find_live(&txn, ctx, id).await?;
     ensure_may_change(ctx, &note)?;
     let body = body.unwrap_or_else(|| note.body.clone());
@@ -215,7 +215,7 @@ pub async fn update(
 /// Soft-deletes a note: it leaves every list, its versions are kept.
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<notes::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let note = find_live(&txn, ctx, id).await?;
     ensure_may_change(ctx, &note)?;
     let mut active = note.into_active_model();

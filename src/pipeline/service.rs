@@ -25,7 +25,7 @@ use crate::db::is_postgres;
 use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, begin_write, scoped};
 
 const MAX_NAME_CHARS: usize = 100;
 const DUPLICATE_NAME: &str = "a stage with this name already exists";
@@ -126,7 +126,7 @@ pub async fn create(
         .position
         .map(|p| parse_position(p, "input.position"))
         .transpose()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let stages = pipeline_locked(&txn, ctx).await?;
     ensure_name_free(&stages, &name, None)?;
     // The first stage of an empty pipeline is the default whatever was asked.
@@ -167,7 +167,7 @@ pub async fn update(
     input: UpdateLeadStageInput,
 ) -> AppResult<lead_stages::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let stages = pipeline_locked(&txn, ctx).await?;
     let stage = stages
         .iter()
@@ -235,7 +235,7 @@ pub async fn reorder(
     ids: Vec<Uuid>,
 ) -> AppResult<Vec<lead_stages::Model>> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let stages = pipeline_locked(&txn, ctx).await?;
     for (index, id) in ids.iter().enumerate() {
         if !stages.iter().any(|s| s.id == *id) {
@@ -278,7 +278,7 @@ pub async fn delete(
     move_to: Option<Uuid>,
 ) -> AppResult<lead_stages::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let stages = pipeline_locked(&txn, ctx).await?;
     let stage = stages
         .iter()

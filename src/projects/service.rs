@@ -14,7 +14,7 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, find_live, live, soft_delete};
+use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
 
 const MAX_TOPICS: usize = 50;
 const MAX_TOPIC_CHARS: usize = 100;
@@ -71,7 +71,7 @@ pub async fn create(
         .map(|goal| lead_goal(goal, "input.monthlyLeadGoal"))
         .transpose()?;
     let now = Utc::now().fixed_offset();
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let project = projects::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(Uuid::now_v7()),
@@ -102,7 +102,7 @@ pub async fn update(
     input: UpdateProjectInput,
 ) -> AppResult<projects::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let mut project = find_live::<projects::Entity>(&txn, ctx, id)
         .await?
         .into_active_model();
@@ -141,7 +141,7 @@ pub async fn update(
 /// NOT_FOUND, while leads that point at it keep their history.
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let project = soft_delete::<projects::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(project)

@@ -23,7 +23,7 @@ use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, find_owned, scoped};
+use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped};
 
 /// Leads rescored per round trip by `recompute_all`.
 pub const RECOMPUTE_BATCH: u64 = 500;
@@ -209,7 +209,7 @@ pub async fn create(
     let value = engine::validate_rule(&criteria, input.condition, input.value).map_err(invalid)?;
     let points = check_points(input.points)?;
     let now = Utc::now().fixed_offset();
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let rule = lead_scoring_rules::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(Uuid::now_v7()),
@@ -243,7 +243,7 @@ pub async fn update(
         .map(|name| required_text(&name, "input.name", 100))
         .transpose()?;
     let points = changes.points.map(check_points).transpose()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let rule = find_owned::<lead_scoring_rules::Entity>(&txn, ctx, id, "scoring rule").await?;
     let criteria = changes
         .criteria
@@ -279,7 +279,7 @@ pub async fn update(
 /// Deletes a rule for good and rescores the tenant's leads.
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Uuid> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let rule = find_owned::<lead_scoring_rules::Entity>(&txn, ctx, id, "scoring rule").await?;
     lead_scoring_rules::Entity::delete_many()
         .filter(lead_scoring_rules::Column::TenantId.eq(ctx.tenant_id))

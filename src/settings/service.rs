@@ -10,7 +10,7 @@ use entity::settings;
 use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, begin_write, scoped};
 
 /// Longest accepted value, serialised as JSON: settings are preferences, not
 /// a document store.
@@ -98,7 +98,7 @@ pub async fn set(
         updated_at: Set(now),
         updated_by: Set(ctx.user_id()),
     };
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     // One statement, so two admins setting the same new key at once cannot
     // collide on the unique (tenant_id, key).
     let saved = settings::Entity::insert(row)
@@ -122,7 +122,7 @@ pub async fn set(
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, key: &str) -> AppResult<Option<Uuid>> {
     ctx.require_admin()?;
     let key = SettingKey::parse(key, "key")?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let existing = scoped::<settings::Entity>(ctx)
         .filter(settings::Column::Key.eq(key.as_str()))
         .one(&txn)

@@ -16,7 +16,7 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, find_live, live, soft_delete};
+use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
 
 const MAX_UTM_CHARS: usize = 200;
 const DUPLICATE_NAME: &str = "a lead source with this name already exists";
@@ -102,7 +102,7 @@ pub async fn create(
         deleted_at: Set(None),
         deleted_by: Set(None),
     };
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     ensure_name_free(&txn, ctx, &name, None).await?;
     let source = source
         .insert(&txn)
@@ -119,7 +119,7 @@ pub async fn update(
     input: UpdateLeadSourceInput,
 ) -> AppResult<lead_sources::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let mut source = find_live::<lead_sources::Entity>(&txn, ctx, id)
         .await?
         .into_active_model();
@@ -168,7 +168,7 @@ pub async fn update(
 /// name is free again.
 pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
     ctx.require_writer()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let source = soft_delete::<lead_sources::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(source)

@@ -142,9 +142,35 @@ pub async fn soft_delete<E: SoftDeletable>(
     find_owned::<E>(conn, ctx, id, E::NAME).await
 }
 
-/// Opens a transaction bound to the caller's tenant.
+/// Opens a transaction bound to the caller's tenant, for reading.
 pub async fn begin(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<DatabaseTransaction> {
     begin_for(db, ctx.tenant_id, ctx.user_id()).await
+}
+
+/// Opens a transaction bound to the caller's tenant, for a change.
+///
+/// On SQLite a plain (deferred) transaction that reads and then writes
+/// cannot wait for the write lock: when another connection wrote in the
+/// meantime it fails at once with "database is locked". `BEGIN IMMEDIATE`
+/// takes the write lock up front and waits its turn (busy timeout), so
+/// concurrent changes queue instead of failing. Reads stay deferred and run
+/// concurrently under WAL. PostgreSQL needs neither.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+    ctx: &RequestCtx,
+) -> AppResult<DatabaseTransaction> {
+    begin_for_write(db, ctx.tenant_id, ctx.user_id()).await
+}
+
+async fn open(db: &DatabaseConnection, write: bool) -> AppResult<DatabaseTransaction> {
+    if write && db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        let options = sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        return Ok(db.begin_with_options(options).await?);
+    }
+    Ok(db.begin().await?)
 }
 
 /// Opens a transaction bound to a tenant that authentication has just proven
@@ -155,7 +181,18 @@ pub async fn begin_for(
     tenant_id: Uuid,
     user_id: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let txn = db.begin().await?;
+    let txn = open(db, false).await?;
+    bind(&txn, Some(tenant_id), user_id).await?;
+    Ok(txn)
+}
+
+/// [`begin_for`], for a change (see [`begin_write`]).
+pub async fn begin_for_write(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    user_id: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    let txn = open(db, true).await?;
     bind(&txn, Some(tenant_id), user_id).await?;
     Ok(txn)
 }
@@ -167,7 +204,17 @@ pub async fn begin_global(
     db: &DatabaseConnection,
     user_id: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let txn = db.begin().await?;
+    let txn = open(db, false).await?;
+    bind(&txn, None, user_id).await?;
+    Ok(txn)
+}
+
+/// [`begin_global`], for a change (see [`begin_write`]).
+pub async fn begin_global_write(
+    db: &DatabaseConnection,
+    user_id: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    let txn = open(db, true).await?;
     bind(&txn, None, user_id).await?;
     Ok(txn)
 }

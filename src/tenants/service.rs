@@ -11,7 +11,7 @@ use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::events::TenantEventKind;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::begin;
+use crate::tenancy::scoped::{begin, begin_write};
 
 /// Largest branding or settings object, serialised.
 const MAX_JSON_BYTES: usize = 16 * 1024;
@@ -46,7 +46,7 @@ pub async fn update(
     input: UpdateTenantInput,
 ) -> AppResult<tenants::Model> {
     ctx.require_admin()?;
-    let txn = begin(&shared.db, ctx).await?;
+    let txn = begin_write(&shared.db, ctx).await?;
     let current = tenants::Entity::find_by_id(ctx.tenant_id)
         .one(&txn)
         .await?

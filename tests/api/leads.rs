@@ -760,3 +760,30 @@ async fn analytics_count_by_status_stage_source_and_owner() {
     assert_eq!(owned["count"], 3);
     assert_eq!(a["bySource"][0], json!({ "count": 4, "source": null }));
 }
+
+#[tokio::test]
+async fn concurrent_changes_all_succeed() {
+    // On SQLite a deferred transaction that reads then writes fails at once
+    // when another writer got in first; writes must queue, not fail.
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let create = |i: usize| {
+        let app = &app;
+        let owner = &owner;
+        async move {
+            app.gql_as(
+                &owner.access_token,
+                "mutation($input: CreateLeadInput!) { createLead(input: $input) { id } }",
+                json!({ "input": { "email": format!("c{i}@example.com"), "tags": ["t"] } }),
+            )
+            .await
+        }
+    };
+
+    let results = futures::future::join_all((0..24).map(create)).await;
+
+    for result in &results {
+        assert!(result.is_ok(), "{:?}", result.body);
+    }
+    assert_eq!(app.count("leads", "1 = 1").await, 24);
+}
