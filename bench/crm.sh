@@ -103,16 +103,59 @@ start_server() {
 }
 
 # Runs the load generator in the background (so Ctrl-C is handled at once);
-# its stdout goes to $1.
+# its stdout goes to $1, its stderr to $1.err (copied to the terminal at the
+# end), or straight to the terminal with LOADGEN_LIVE_STDERR=1.
 loadgen() {
-    local out=$1
+    local out=$1 err=$1.err
     shift
-    "$LOADGEN" "$@" >"$out" &
+    if [[ ${LOADGEN_LIVE_STDERR:-0} == 1 ]]; then
+        "$LOADGEN" "$@" >"$out" &
+    else
+        "$LOADGEN" "$@" >"$out" 2>"$err" &
+    fi
     LOADGEN_PID=$!
     local status=0
     wait "$LOADGEN_PID" || status=$?
     LOADGEN_PID=""
+    [[ ! -s $err ]] || cat "$err" >&2
     return "$status"
+}
+
+# utime + stime of process $1, in clock ticks.
+cpu_ticks() {
+    local stat fields
+    stat=$(<"/proc/$1/stat") || return 1
+    # shellcheck disable=SC2206 # split on spaces after the command name
+    fields=(${stat##*) })
+    echo $((fields[11] + fields[12]))
+}
+
+# Waits (up to BENCH_QUIESCE_MAX seconds) until the previous run has really
+# ended: a request the client gave up on may still be running in the server
+# or in PostgreSQL, and would steal CPU from the next run. Idle means no
+# statement active in the bench database (PostgreSQL) and the server process
+# using under ~5 % of a core over half a second.
+quiesce() {
+    local backend=$1 deadline=$((SECONDS + ${BENCH_QUIESCE_MAX:-180})) active before after waited=0
+    while ((SECONDS < deadline)); do
+        active=0
+        if [[ $backend == postgres ]]; then
+            active=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -qAt -c \
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state = 'active' AND pid <> pg_backend_pid()") || active=0
+        fi
+        before=$(cpu_ticks "$SERVER_PID") || return 0
+        sleep 0.5
+        after=$(cpu_ticks "$SERVER_PID") || return 0
+        if ((active == 0 && after - before <= 2)); then
+            ((waited == 0)) || log "$backend: server idle again after ${waited}s"
+            return 0
+        fi
+        waited=$((waited + 1))
+        ((waited % 20)) || log "$backend: waiting for the server to finish earlier requests ($active active statement(s))"
+    done
+    log "$backend: server still busy after ${BENCH_QUIESCE_MAX:-180} s; measuring anyway"
+    NOTES+=("$backend: server was still busy with earlier requests when a run started")
 }
 
 ROWS=()      # "| backend | scenario | connections | rps | p50 | p99 | errors | SQL/request |"
@@ -161,7 +204,7 @@ bench_backend() {
 
     log "$backend: seeding $tenants tenant(s) x $LEADS leads / $COMPANIES companies"
     local env_file=$WORK/seed-$backend.env seed_out=$WORK/seed-$backend.json
-    BENCH_URL="http://127.0.0.1:$PORT/graphql" loadgen "$seed_out" seed \
+    BENCH_URL="http://127.0.0.1:$PORT/graphql" LOADGEN_LIVE_STDERR=1 loadgen "$seed_out" seed \
         --database-url "$db_url" --tenants "$tenants" --leads "$LEADS" \
         --companies "$COMPANIES" --stage "$STAGE" --search "$SEARCH" \
         --env-file "$env_file" || {
@@ -190,10 +233,11 @@ bench_backend() {
     log "$backend: idle RSS $(mib "$idle_kb") MiB"
     start_sampler "$SERVER_PID" "$WORK/peak-$backend"
 
-    local scenario c out line errors sql first
+    local scenario c out line errors sql first why
     for scenario in $SCENARIOS; do
         first=1
         for c in $CONNECTIONS; do
+            quiesce "$backend"
             log "$backend: $scenario, $c connections, ${WARMUP}s warm-up + ${DURATION}s"
             out=$WORK/run-$backend-$scenario-$c.txt
             local sample=()
@@ -204,9 +248,17 @@ bench_backend() {
                 --url "$url" --scenario "$scenario" --search "$SEARCH" "${sample[@]}" \
                 --connections "$c" --duration "$DURATION" --warmup "$WARMUP" \
                 --timeout "$TIMEOUT" --threads "$THREADS" --label "$backend"; then
+                why=$(grep -m 1 '^Error: ' "$out.err" | cut -c8-300)
                 log "$backend: load generator failed ($scenario, $c connections)"
-                NOTES+=("$backend: $scenario x$c FAILED (see the log above)")
                 FAILED=1
+                ROWS+=("| $backend | $scenario | $c | FAILED | | | | |")
+                if [[ $why == "probe request failed"* ]]; then
+                    # The single probe request already failed: the other
+                    # connection counts would only repeat it.
+                    NOTES+=("$backend: $scenario FAILED, not run at any connection count: $why")
+                    break
+                fi
+                NOTES+=("$backend: $scenario x$c FAILED: ${why:-see the log}")
                 continue
             fi
             sed -n '2,$p' "$out" >&2
@@ -219,6 +271,9 @@ bench_backend() {
             fi
             errors=$(json_num "$line" errors)
             TOTAL_ERRORS=$((TOTAL_ERRORS + errors))
+            if ((errors > 0)); then
+                NOTES+=("$backend: $scenario x$c: $errors error(s); first: $(grep -m 1 '^first error: ' "$out.err" | cut -c14-250)")
+            fi
             ROWS+=("| $backend | $scenario | $c | $(json_num "$line" rps) | $(json_num "$line" p50_ms) | $(json_num "$line" p99_ms) | $errors | ${sql:-n/a} |")
             if [[ $backend == postgres && $scenario == leads-page && $c == 32 ]]; then
                 local p99

@@ -835,7 +835,18 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The cause chain on one line, without a backtrace.
+            eprintln!("Error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Seed(seed_args)) = cli.command {
         let runtime = tokio::runtime::Builder::new_multi_thread()

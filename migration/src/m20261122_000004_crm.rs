@@ -385,6 +385,8 @@ async fn create_leads(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     // id as the tiebreaker.
     for cols in [
         &["tenant_id", "stage_id", "id"][..],
+        // A stage's leads by score: the pipeline board's default view.
+        &["tenant_id", "stage_id", "score", "id"],
         &["tenant_id", "status", "id"],
         &["tenant_id", "owner_id", "id"],
         &["tenant_id", "company_id", "id"],

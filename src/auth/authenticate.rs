@@ -5,7 +5,7 @@
 //! working at once, not when the token expires.
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait};
 
 use entity::{api_keys, memberships, tenants, users};
 
@@ -57,23 +57,26 @@ async fn access_token(
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
+    // One query: the live membership, its user and an active tenant.
     let txn = begin_for(db, claims.tid, Some(claims.sub)).await?;
     let found = memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(claims.tid))
         .filter(memberships::Column::UserId.eq(claims.sub))
+        .join(JoinType::InnerJoin, memberships::Relation::Tenants.def())
+        .filter(tenants::Column::IsActive.eq(true))
+        .filter(tenants::Column::DeletedAt.is_null())
         .find_also_related(users::Entity)
         .one(&txn)
         .await?;
-    let tenant = tenants::Entity::find_by_id(claims.tid).one(&txn).await?;
     txn.commit().await?;
-    let (membership, user) = match found {
-        Some((membership, Some(user))) => (membership, user),
-        _ => return Err(AppError::unauthenticated("membership no longer exists")),
+    let membership = match found {
+        Some((membership, Some(user))) if user.is_active => membership,
+        _ => {
+            return Err(AppError::unauthenticated(
+                "the membership, user or tenant of this token is no longer active",
+            ));
+        }
     };
-    if !user.is_active {
-        return Err(AppError::unauthenticated("user is deactivated"));
-    }
-    ensure_tenant_active(tenant)?;
     Ok(RequestCtx {
         tenant_id: claims.tid,
         role: Role::from(membership.role),

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, Quer
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use entity::companies;
 use entity::leads::{self, Column};
 
 use super::filter::{self, LeadFilter};
@@ -17,7 +18,7 @@ use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, scoped};
+use crate::tenancy::scoped::{begin, live, scoped};
 
 /// What the client asked for.
 #[derive(Default)]
@@ -121,7 +122,8 @@ fn after(field: LeadOrderField, order: Order, value: sea_orm::Value, id: Uuid) -
 }
 
 /// Live leads (or the trash) of the caller's tenant matching the filter and search.
-pub fn matching(
+pub async fn matching(
+    conn: &impl ConnectionTrait,
     shared: &Shared,
     ctx: &RequestCtx,
     query: &LeadQuery,
@@ -148,7 +150,22 @@ pub fn matching(
                 "must be at most 100 characters",
             ));
         }
-        select = select.filter(filter::search(text));
+        let pattern = filter::search_pattern(text);
+        let companies: Vec<Uuid> = live::<companies::Entity>(ctx)
+            .filter(
+                Expr::expr(Func::lower(Expr::col((
+                    companies::Entity,
+                    companies::Column::Name,
+                ))))
+                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\')),
+            )
+            .select_only()
+            .column(companies::Column::Id)
+            .limit(filter::MAX_SEARCH_COMPANIES)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        select = select.filter(filter::search(&pattern, companies));
     }
     Ok(select)
 }
@@ -159,9 +176,9 @@ pub async fn list(
     ctx: &RequestCtx,
     query: LeadQuery,
 ) -> AppResult<(Page<leads::Model>, Totals)> {
-    let select = matching(shared, ctx, &query)?;
-    let totals = Totals::counting(&shared.db, ctx, select.clone());
     let txn = begin(&shared.db, ctx).await?;
+    let select = matching(&txn, shared, ctx, &query).await?;
+    let totals = Totals::counting(&shared.db, ctx, select.clone());
     let page = page(&txn, select, &query, shared.config.limits.page_size).await?;
     txn.commit().await?;
     Ok((page, totals))
