@@ -80,7 +80,8 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'log "interrupted (SIGINT)"; exit 130' INT
+trap 'log "terminated (SIGTERM)"; exit 143' TERM
 
 # Starts the server on $1 (database URL) with pool size $2 on a free port;
 # sets PORT. The log goes to $3.
@@ -130,38 +131,82 @@ cpu_ticks() {
     echo $((fields[11] + fields[12]))
 }
 
-# Waits (up to BENCH_QUIESCE_MAX seconds) until the previous run has really
-# ended: a request the client gave up on may still be running in the server
-# or in PostgreSQL, and would steal CPU from the next run. Idle means no
-# statement active in the bench database (PostgreSQL) and the server process
-# using under ~5 % of a core over half a second.
+# Busy CPU ticks of the whole machine (all cores), from /proc/stat.
+machine_ticks() {
+    local _cpu user nice system _idle _iowait irq softirq steal _rest
+    read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
+    echo $((user + nice + system + irq + softirq + steal))
+}
+
+# CPU ticks of the PostgreSQL backends connected to the bench database.
+pg_backend_ticks() {
+    local total=0 f pid stat fields
+    [[ -n $PG_DB ]] || { echo 0; return; }
+    local comm title
+    for f in /proc/[0-9]*/comm; do
+        pid=${f#/proc/}
+        pid=${pid%/comm}
+        read -r comm <"$f" 2>/dev/null || continue
+        [[ $comm == postgres ]] || continue
+        # Backends are titled "postgres: <cluster>: <user> <database> <client> <state>".
+        IFS= read -r -d '' title <"/proc/$pid/cmdline" 2>/dev/null || true
+        [[ $title == "postgres: "*" $PG_DB "* ]] || continue
+        stat=$(<"/proc/$pid/stat") 2>/dev/null || continue
+        # shellcheck disable=SC2206 # split on spaces after the command name
+        fields=(${stat##*) })
+        total=$((total + fields[11] + fields[12]))
+    done
+    echo "$total"
+}
+
+# Average cores used: ticks $1 (1/100 s) over $2 seconds of wall time.
+cores() { awk -v t="$1" -v s="$2" 'BEGIN { printf "%.2f", (s > 0 ? t / 100 / s : 0) }'; }
+
+# Waits until the previous run has really ended: a request the client gave
+# up on may still be running in the server or in PostgreSQL and would steal
+# CPU from the next run. Idle: no statement active in the bench database
+# (PostgreSQL) and the server process under ~3 % of a core over a second;
+# at most BENCH_QUIESCE_MAX seconds. Then, with BENCH_WAIT_QUIET=1, waits up
+# to BENCH_QUIET_MAX seconds for the rest of the machine (other jobs) to use
+# under 0.2 cores, since the benchmark shares the machine.
 quiesce() {
-    local backend=$1 deadline=$((SECONDS + ${BENCH_QUIESCE_MAX:-180})) active before after waited=0
-    while ((SECONDS < deadline)); do
+    local backend=$1 start=$SECONDS active p0 s0 m0 p1 s1 m1 other quiet_since=""
+    while :; do
         active=0
         if [[ $backend == postgres ]]; then
             active=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -qAt -c \
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
                  AND state = 'active' AND pid <> pg_backend_pid()") || active=0
         fi
-        before=$(cpu_ticks "$SERVER_PID") || return 0
-        sleep 0.5
-        after=$(cpu_ticks "$SERVER_PID") || return 0
-        if ((active == 0 && after - before <= 2)); then
-            ((waited == 0)) || log "$backend: server idle again after ${waited}s"
+        p0=$(pg_backend_ticks) s0=$(cpu_ticks "$SERVER_PID") m0=$(machine_ticks) || return 0
+        sleep 1
+        m1=$(machine_ticks) s1=$(cpu_ticks "$SERVER_PID") p1=$(pg_backend_ticks) || return 0
+        other=$(((m1 - m0) - (s1 - s0) - (p1 - p0)))
+        if ((active == 0 && s1 - s0 <= 3)); then
+            [[ -n $quiet_since ]] || quiet_since=$SECONDS
+            if [[ ${BENCH_WAIT_QUIET:-1} != 1 ]] || ((other <= 20)); then
+                return 0
+            fi
+            if ((SECONDS - quiet_since >= ${BENCH_QUIET_MAX:-60})); then
+                log "$backend: other processes still use $(cores "$other" 1) cores; measuring anyway"
+                return 0
+            fi
+        elif ((SECONDS - start >= ${BENCH_QUIESCE_MAX:-180})); then
+            log "$backend: server still busy after ${BENCH_QUIESCE_MAX:-180} s; measuring anyway"
+            NOTES+=("$backend: the server was still busy with earlier requests when a run started")
             return 0
         fi
-        waited=$((waited + 1))
-        ((waited % 20)) || log "$backend: waiting for the server to finish earlier requests ($active active statement(s))"
+        if (((SECONDS - start) % 15 == 14)); then
+            log "$backend: waiting ($active active statement(s), server $((s1 - s0))%, other jobs $(cores "$other" 1) cores)"
+        fi
     done
-    log "$backend: server still busy after ${BENCH_QUIESCE_MAX:-180} s; measuring anyway"
-    NOTES+=("$backend: server was still busy with earlier requests when a run started")
 }
 
 ROWS=()      # "| backend | scenario | connections | rps | p50 | p99 | errors | SQL/request |"
 SEED_ROWS=() # "| backend | tenants | leads | companies | tags | size | sign-up | data | stats | total |"
 RSS_ROWS=()  # "| backend | idle | peak | hwm |"
 SHAPES=()    # "| backend | scenario | edges | totalCount | SQL/request | serial ms |"
+CPU_ROWS=()  # "| backend | scenario | connections | server | postgres | generator | other |"
 NOTES=()
 FAILED=0
 TOTAL_ERRORS=0
@@ -244,6 +289,8 @@ bench_backend() {
             if ((first)) && ((SQL_SAMPLE > 0)); then
                 sample=(--sql-sample "$SQL_SAMPLE")
             fi
+            local t0 m0 s0 p0 t1 m1 s1 p1
+            p0=$(pg_backend_ticks) s0=$(cpu_ticks "$SERVER_PID") m0=$(machine_ticks) t0=$EPOCHREALTIME
             if ! BENCH_TOKEN=$BENCH_TOKEN BENCH_STAGE_ID=$BENCH_STAGE_ID loadgen "$out" \
                 --url "$url" --scenario "$scenario" --search "$SEARCH" "${sample[@]}" \
                 --connections "$c" --duration "$DURATION" --warmup "$WARMUP" \
@@ -261,9 +308,23 @@ bench_backend() {
                 NOTES+=("$backend: $scenario x$c FAILED: ${why:-see the log}")
                 continue
             fi
+            t1=$EPOCHREALTIME m1=$(machine_ticks) s1=$(cpu_ticks "$SERVER_PID") p1=$(pg_backend_ticks)
+            # Backends that ended during the run take their ticks with them;
+            # the pool keeps its connections, so that is rare.
             sed -n '2,$p' "$out" >&2
             line=$(grep -m 1 '^{' "$out")
             echo "$line" >>"$JSONL"
+            local wall gen_ticks other_ticks
+            wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+            gen_ticks=$(awk -v c="$(json_num "$line" generator_cpu_s)" 'BEGIN { printf "%d", c * 100 }')
+            other_ticks=$(((m1 - m0) - (s1 - s0) - (p1 - p0) - gen_ticks))
+            ((other_ticks > 0)) || other_ticks=0
+            local other
+            other=$(cores "$other_ticks" "$wall")
+            CPU_ROWS+=("| $backend | $scenario | $c | $(cores $((s1 - s0)) "$wall") | $(cores $((p1 - p0)) "$wall") | $(cores "$gen_ticks" "$wall") | $other |")
+            if awk -v o="$other" 'BEGIN { exit !(o > 0.25) }'; then
+                NOTES+=("$backend: $scenario x$c was disturbed: other processes used $other cores on average during the run")
+            fi
             if ((first)); then
                 sql=$(json_num "$line" sql_per_request)
                 SHAPES+=("| $backend | $scenario | $(json_num "$line" edges) | $(json_num "$line" total_count) | ${sql:-n/a} | $(json_num "$line" serial_mean_ms) |")
@@ -346,6 +407,12 @@ done
     echo "| backend | scenario | edges | totalCount | SQL statements/request | ms/request, one at a time |"
     echo "|---|---|---:|---:|---:|---:|"
     printf '%s\n' "${SHAPES[@]}"
+    echo
+    echo "CPU during each run, in cores (the machine has $(nproc)), averaged over the whole generator invocation (probe, SQL sample, warm-up, measurement): the server process, the PostgreSQL backends of the bench database, the generator, and everything else on the machine (other PostgreSQL processes, other jobs; high values there mean the run was disturbed):"
+    echo
+    echo "| backend | scenario | connections | server | postgres backends | generator | other |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${CPU_ROWS[@]}"
     echo
     echo "Seeding (s = seconds; sign-up = tenants through the API, data = SQL inserts, stats = VACUUM ANALYZE/ANALYZE + checkpoint):"
     echo

@@ -55,34 +55,57 @@ pub struct SubscriptionRoot(crate::events::EventSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// The schema, built twice in production: field suggestions ("did you mean …")
-/// map the schema for an attacker, so only admins get them there.
+/// The schema, built per audience and per kind of operation.
+///
+/// In production field suggestions ("did you mean …") map the schema for an
+/// attacker, so only admins get them. And only mutations carry the audit
+/// extension: its hook wraps every field resolution, which a 50-lead page
+/// (hundreds of fields, no mutation) should not pay for.
 #[derive(Clone)]
 pub struct Schemas {
-    pub standard: AppSchema,
-    pub admin: AppSchema,
+    standard: Pair,
+    admin: Pair,
+}
+
+#[derive(Clone)]
+struct Pair {
+    /// Queries and subscriptions.
+    reading: AppSchema,
+    /// Mutations (and anything whose operation is not known in advance).
+    writing: AppSchema,
+}
+
+impl Pair {
+    fn build(shared: &Arc<Shared>, limits: &Limits, without_suggestions: bool) -> Self {
+        Self {
+            reading: build(Some(shared.clone()), limits, without_suggestions, false),
+            writing: build(Some(shared.clone()), limits, without_suggestions, true),
+        }
+    }
 }
 
 impl Schemas {
     pub fn build(shared: Arc<Shared>) -> Self {
         let production = shared.config.is_production();
         let limits = shared.config.limits.clone();
-        let admin = build(Some(shared.clone()), &limits, false);
+        let admin = Pair::build(&shared, &limits, false);
         let standard = if production {
-            build(Some(shared), &limits, true)
+            Pair::build(&shared, &limits, true)
         } else {
             admin.clone()
         };
         Self { standard, admin }
     }
 
-    /// The schema for this caller: admins (and everyone in development) get suggestions.
-    pub fn for_caller(&self, ctx: Option<&RequestCtx>) -> &AppSchema {
-        if ctx.is_some_and(is_admin) {
+    /// The schema for this caller and operation: admins (and everyone in
+    /// development) get suggestions; `writes` selects the audited schema.
+    pub fn for_caller(&self, ctx: Option<&RequestCtx>, writes: bool) -> &AppSchema {
+        let pair = if ctx.is_some_and(is_admin) {
             &self.admin
         } else {
             &self.standard
-        }
+        };
+        if writes { &pair.writing } else { &pair.reading }
     }
 }
 
@@ -90,15 +113,22 @@ pub fn is_admin(ctx: &RequestCtx) -> bool {
     ctx.role >= crate::tenancy::Role::Admin
 }
 
-fn build(shared: Option<Arc<Shared>>, limits: &Limits, without_suggestions: bool) -> AppSchema {
+fn build(
+    shared: Option<Arc<Shared>>,
+    limits: &Limits,
+    without_suggestions: bool,
+    audited: bool,
+) -> AppSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
     .limit_depth(limits.depth)
-    .limit_complexity(limits.complexity)
-    .extension(audit::AuditLog);
+    .limit_complexity(limits.complexity);
+    if audited {
+        builder = builder.extension(audit::AuditLog);
+    }
     if without_suggestions {
         builder = builder.disable_suggestions();
     }
@@ -111,7 +141,7 @@ fn build(shared: Option<Arc<Shared>>, limits: &Limits, without_suggestions: bool
 /// The SDL, as `export-schema` writes it (no database needed).
 pub fn sdl() -> String {
     let limits = crate::config::Config::for_database("sqlite::memory:").limits;
-    build(None, &limits, false).sdl()
+    build(None, &limits, false, false).sdl()
 }
 
 /// The process-wide services (database, config, keys, event hub).

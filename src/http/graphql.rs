@@ -376,7 +376,7 @@ async fn execute(
         request = request.operation_name(name);
     }
     request.set_parsed_query(checked.document);
-    let response = run(state, request, ctx, meta, variables).await;
+    let response = run(state, request, checked.operation, ctx, meta, variables).await;
     record_operation(&checked.label, response.errors.is_empty(), started);
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -408,6 +408,7 @@ fn request_error_response(format: ResponseFormat, error: ServerError) -> Respons
 pub fn prepare(
     state: &AppState,
     mut request: async_graphql::Request,
+    operation: Option<OperationType>,
     ctx: Option<RequestCtx>,
     meta: RequestMeta,
     variables: Variables,
@@ -416,7 +417,13 @@ pub fn prepare(
     if state.shared.config.is_production() && !admin {
         request = request.disable_introspection();
     }
-    let schema = state.schemas.for_caller(ctx.as_ref());
+    // Only mutations need the audited schema; an unknown operation gets it
+    // too, to be safe.
+    let writes = !matches!(
+        operation,
+        Some(OperationType::Query | OperationType::Subscription)
+    );
+    let schema = state.schemas.for_caller(ctx.as_ref(), writes);
     request = crate::graphql::loaders::attach(request, &state.shared, ctx.as_ref())
         .data(meta)
         .data(Arc::new(AuditTrail::new(variables)));
@@ -429,11 +436,12 @@ pub fn prepare(
 async fn run(
     state: &AppState,
     request: async_graphql::Request,
+    operation: Option<OperationType>,
     ctx: Option<RequestCtx>,
     meta: RequestMeta,
     variables: Variables,
 ) -> async_graphql::Response {
-    let (request, schema) = prepare(state, request, ctx, meta, variables);
+    let (request, schema) = prepare(state, request, operation, ctx, meta, variables);
     schema.execute(request).await
 }
 

@@ -283,6 +283,7 @@ impl Session {
         let (request, schema) = prepare(
             &self.state,
             request,
+            checked.operation,
             Some(ctx),
             self.meta.clone(),
             variables,
