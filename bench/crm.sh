@@ -146,12 +146,12 @@ pg_backend_ticks() {
     for f in /proc/[0-9]*/comm; do
         pid=${f#/proc/}
         pid=${pid%/comm}
-        read -r comm <"$f" 2>/dev/null || continue
+        { read -r comm <"$f"; } 2>/dev/null || continue
         [[ $comm == postgres ]] || continue
         # Backends are titled "postgres: <cluster>: <user> <database> <client> <state>".
-        IFS= read -r -d '' title <"/proc/$pid/cmdline" 2>/dev/null || true
+        { IFS= read -r -d '' title <"/proc/$pid/cmdline"; } 2>/dev/null || true
         [[ $title == "postgres: "*" $PG_DB "* ]] || continue
-        stat=$(<"/proc/$pid/stat") 2>/dev/null || continue
+        { stat=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
         # shellcheck disable=SC2206 # split on spaces after the command name
         fields=(${stat##*) })
         total=$((total + fields[11] + fields[12]))
