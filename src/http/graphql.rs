@@ -312,6 +312,11 @@ async fn execute(
     let started = Instant::now();
     let ctx = match authenticate(state, headers).await {
         Ok(ctx) => ctx,
+        // A credential we could not check (the database failed) is a server
+        // error, not a bad credential: no 401, so clients do not sign out.
+        Err(error) if crate::error::code_of(&error) == "INTERNAL" => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, format, &[error]);
+        }
         Err(error) => {
             let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
             response

@@ -81,3 +81,21 @@ async fn metrics_count_operations_by_outcome_and_show_the_pool() {
     );
     assert!(line("promohub_http_requests_total"), "{text}");
 }
+
+#[tokio::test]
+async fn a_database_failure_during_authentication_is_503_not_401() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    app.db.clone().close().await.unwrap();
+
+    let response = app
+        .gql_as(&owner.access_token, "{ me { role } }", json!({}))
+        .await;
+
+    assert_eq!(
+        response.status, 503,
+        "a valid token must not look rejected: {:?}",
+        response.body
+    );
+    assert_eq!(response.code(), Some("INTERNAL"));
+}
