@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, Session, TestApp};
+use crate::helpers::{Gql, Session, TestApp, bad_field};
 
 const FIELDS: &str = "id name website domain industry size phone description address { line1 line2 city region postalCode country } enrichment customFields createdAt updatedAt";
 
@@ -48,13 +48,6 @@ async fn update(app: &TestApp, session: &Session, id: &Value, input: Value) -> G
         json!({ "id": id, "input": input }),
     )
     .await
-}
-
-fn bad_field(response: &Gql) -> String {
-    response.expect_error("BAD_USER_INPUT")["extensions"]["field"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn names(response: &Gql) -> Vec<String> {

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, Session, TestApp};
+use crate::helpers::{Gql, Session, TestApp, bad_field};
 
 const FIELDS: &str = "id entity key label type required options validation { min max minLength maxLength regex } position";
 
@@ -53,13 +53,6 @@ fn keys(definitions: &[Value]) -> Vec<&str> {
         .iter()
         .map(|d| d["key"].as_str().unwrap())
         .collect()
-}
-
-fn bad_field(response: &Gql) -> String {
-    response.expect_error("BAD_USER_INPUT")["extensions"]["field"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]

@@ -400,6 +400,14 @@ impl Gql {
     }
 }
 
+/// The input path a `BAD_USER_INPUT` error names (panics on any other outcome).
+pub fn bad_field(response: &Gql) -> String {
+    response.expect_error("BAD_USER_INPUT")["extensions"]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A `graphql-transport-ws` client over a real socket.
 pub struct Ws {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, Session, TestApp, on_postgres};
+use crate::helpers::{Session, TestApp, bad_field, on_postgres};
 
 const STAGES: &str = "{ leadStages { id name position color isDefault isWon isLost } }";
 const CREATE: &str = "mutation($input: CreateLeadStageInput!) { createLeadStage(input: $input) { id name position color isDefault isWon isLost } }";
@@ -40,13 +40,6 @@ fn positions(stages: &[Value]) -> Vec<i64> {
         .iter()
         .map(|s| s["position"].as_i64().unwrap())
         .collect()
-}
-
-fn bad_field(response: &Gql) -> String {
-    response.expect_error("BAD_USER_INPUT")["extensions"]["field"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// A uuid as an SQL literal: uuids are native on PostgreSQL and 16-byte
