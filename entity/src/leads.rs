@@ -105,6 +105,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     Memberships,
+    #[sea_orm(has_many = "super::messages::Entity")]
+    Messages,
     #[sea_orm(has_many = "super::notes::Entity")]
     Notes,
     #[sea_orm(
@@ -158,6 +160,12 @@ impl Related<super::lead_tags::Entity> for Entity {
 impl Related<super::memberships::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Memberships.def()
+    }
+}
+
+impl Related<super::messages::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Messages.def()
     }
 }
 

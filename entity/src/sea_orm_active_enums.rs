@@ -100,6 +100,28 @@ pub enum CustomFieldType {
     Multiselect,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "engagement_type")]
+pub enum EngagementType {
+    #[sea_orm(string_value = "sent")]
+    Sent,
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    #[sea_orm(string_value = "opened")]
+    Opened,
+    #[sea_orm(string_value = "clicked")]
+    Clicked,
+    #[sea_orm(string_value = "replied")]
+    Replied,
+    #[sea_orm(string_value = "bounced")]
+    Bounced,
+    #[sea_orm(string_value = "complained")]
+    Complained,
+    #[sea_orm(string_value = "unsubscribed")]
+    Unsubscribed,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "invite_status")]
 pub enum InviteStatus {
     #[sea_orm(string_value = "pending")]
@@ -110,6 +132,18 @@ pub enum InviteStatus {
     Revoked,
     #[sea_orm(string_value = "expired")]
     Expired,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "job_status")]
+pub enum JobStatus {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "done")]
+    Done,
+    #[sea_orm(string_value = "dead")]
+    Dead,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "lead_source_type")]
@@ -178,6 +212,42 @@ pub enum MemberRole {
     Viewer,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "message_channel")]
+pub enum MessageChannel {
+    #[sea_orm(string_value = "email")]
+    Email,
+    #[sea_orm(string_value = "sms")]
+    Sms,
+    #[sea_orm(string_value = "whatsapp")]
+    Whatsapp,
+    #[sea_orm(string_value = "linkedin")]
+    Linkedin,
+    #[sea_orm(string_value = "voice")]
+    Voice,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "message_status")]
+pub enum MessageStatus {
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    #[sea_orm(string_value = "sent")]
+    Sent,
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    #[sea_orm(string_value = "opened")]
+    Opened,
+    #[sea_orm(string_value = "clicked")]
+    Clicked,
+    #[sea_orm(string_value = "replied")]
+    Replied,
+    #[sea_orm(string_value = "bounced")]
+    Bounced,
+    #[sea_orm(string_value = "complained")]
+    Complained,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "plan_tier")]
 pub enum PlanTier {
     #[sea_orm(string_value = "basic")]
@@ -214,6 +284,54 @@ pub enum ScoringCondition {
     In,
     #[sea_orm(string_value = "exists")]
     Exists,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "smtp_tls_mode")]
+pub enum SmtpTlsMode {
+    #[sea_orm(string_value = "none")]
+    None,
+    #[sea_orm(string_value = "starttls")]
+    Starttls,
+    #[sea_orm(string_value = "tls")]
+    Tls,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "suppression_reason")]
+pub enum SuppressionReason {
+    #[sea_orm(string_value = "unsubscribed")]
+    Unsubscribed,
+    #[sea_orm(string_value = "hard_bounce")]
+    HardBounce,
+    #[sea_orm(string_value = "complaint")]
+    Complaint,
+    #[sea_orm(string_value = "manual")]
+    Manual,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "template_category")]
+pub enum TemplateCategory {
+    #[sea_orm(string_value = "initial_outreach")]
+    InitialOutreach,
+    #[sea_orm(string_value = "follow_up")]
+    FollowUp,
+    #[sea_orm(string_value = "meeting_request")]
+    MeetingRequest,
+    #[sea_orm(string_value = "introduction")]
+    Introduction,
+    #[sea_orm(string_value = "product_demo")]
+    ProductDemo,
+    #[sea_orm(string_value = "partnership")]
+    Partnership,
+    #[sea_orm(string_value = "welcome")]
+    Welcome,
+    #[sea_orm(string_value = "nurture")]
+    Nurture,
+    #[sea_orm(string_value = "promotional")]
+    Promotional,
+    #[sea_orm(string_value = "general")]
+    General,
+    #[sea_orm(string_value = "other")]
+    Other,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "verification_status")]

@@ -45,8 +45,16 @@ pub enum Relation {
     Companies,
     #[sea_orm(has_many = "super::custom_field_definitions::Entity")]
     CustomFieldDefinitions,
+    #[sea_orm(has_many = "super::custom_variables::Entity")]
+    CustomVariables,
+    #[sea_orm(has_many = "super::engagement_events::Entity")]
+    EngagementEvents,
+    #[sea_orm(has_one = "super::engagement_sequences::Entity")]
+    EngagementSequences,
     #[sea_orm(has_many = "super::invites::Entity")]
     Invites,
+    #[sea_orm(has_many = "super::jobs::Entity")]
+    Jobs,
     #[sea_orm(has_many = "super::lead_scoring_rules::Entity")]
     LeadScoringRules,
     #[sea_orm(has_many = "super::lead_sources::Entity")]
@@ -59,6 +67,14 @@ pub enum Relation {
     Leads,
     #[sea_orm(has_many = "super::memberships::Entity")]
     Memberships,
+    #[sea_orm(has_many = "super::message_directory::Entity")]
+    MessageDirectory,
+    #[sea_orm(has_many = "super::message_links::Entity")]
+    MessageLinks,
+    #[sea_orm(has_many = "super::message_templates::Entity")]
+    MessageTemplates,
+    #[sea_orm(has_many = "super::messages::Entity")]
+    Messages,
     #[sea_orm(has_many = "super::note_versions::Entity")]
     NoteVersions,
     #[sea_orm(has_many = "super::notes::Entity")]
@@ -75,8 +91,12 @@ pub enum Relation {
     Projects,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
+    #[sea_orm(has_many = "super::sender_accounts::Entity")]
+    SenderAccounts,
     #[sea_orm(has_many = "super::settings::Entity")]
     Settings,
+    #[sea_orm(has_many = "super::suppressions::Entity")]
+    Suppressions,
     #[sea_orm(has_many = "super::user_logins::Entity")]
     UserLogins,
 }
@@ -111,9 +131,33 @@ impl Related<super::custom_field_definitions::Entity> for Entity {
     }
 }
 
+impl Related<super::custom_variables::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CustomVariables.def()
+    }
+}
+
+impl Related<super::engagement_events::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::EngagementEvents.def()
+    }
+}
+
+impl Related<super::engagement_sequences::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::EngagementSequences.def()
+    }
+}
+
 impl Related<super::invites::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Invites.def()
+    }
+}
+
+impl Related<super::jobs::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Jobs.def()
     }
 }
 
@@ -147,6 +191,30 @@ impl Related<super::leads::Entity> for Entity {
     }
 }
 
+impl Related<super::message_directory::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::MessageDirectory.def()
+    }
+}
+
+impl Related<super::message_links::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::MessageLinks.def()
+    }
+}
+
+impl Related<super::message_templates::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::MessageTemplates.def()
+    }
+}
+
+impl Related<super::messages::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Messages.def()
+    }
+}
+
 impl Related<super::note_versions::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::NoteVersions.def()
@@ -171,9 +239,21 @@ impl Related<super::refresh_tokens::Entity> for Entity {
     }
 }
 
+impl Related<super::sender_accounts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SenderAccounts.def()
+    }
+}
+
 impl Related<super::settings::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Settings.def()
+    }
+}
+
+impl Related<super::suppressions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Suppressions.def()
     }
 }
 

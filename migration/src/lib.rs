@@ -14,6 +14,7 @@ mod m20261122_000001_identity;
 mod m20261122_000002_audit_log;
 mod m20261122_000003_row_level_security;
 mod m20261122_000004_crm;
+mod m20261122_000005_messaging;
 pub mod rls;
 
 pub use helpers::{
@@ -31,6 +32,10 @@ pub mod enums {
         ACTIVITY_TYPE, COMPANY_SIZE, CUSTOM_FIELD_ENTITY, CUSTOM_FIELD_TYPE, LEAD_SOURCE_TYPE,
         LEAD_STATUS, PROJECT_STATUS, SCORING_CONDITION, VERIFICATION_STATUS,
     };
+    pub use crate::m20261122_000005_messaging::{
+        ENGAGEMENT_TYPE, JOB_STATUS, MESSAGE_CHANNEL, MESSAGE_STATUS, SMTP_TLS_MODE,
+        SUPPRESSION_REASON, TEMPLATE_CATEGORY,
+    };
 }
 
 /// Every migration, oldest first.
@@ -44,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_audit_log::Migration),
             Box::new(m20261122_000003_row_level_security::Migration),
             Box::new(m20261122_000004_crm::Migration),
+            Box::new(m20261122_000005_messaging::Migration),
         ]
     }
 }

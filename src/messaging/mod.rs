@@ -1,0 +1,4 @@
+//! Messages: sending over SMTP with failover between sender accounts,
+//! durable delivery jobs, and the message lifecycle.
+
+pub mod smtp;

@@ -1,0 +1,4 @@
+//! Message templates (DOMAIN.md section 4): CRUD per channel, declared
+//! variables, tenant custom variables, and rendering with minijinja.
+
+pub mod render;

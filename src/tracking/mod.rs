@@ -1,0 +1,5 @@
+//! Engagement tracking: the open pixel, click redirects and one-click
+//! unsubscribe (public routes), and the HTML rewriting that puts them into
+//! outgoing email.
+
+pub mod rewrite;
