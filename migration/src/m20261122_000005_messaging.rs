@@ -10,7 +10,6 @@ use sea_orm_migration::schema::{
     big_integer, boolean, integer, integer_null, json_binary, text, text_null,
     timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
 };
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::helpers::{
     PgEnum, create_enum, created_at, drop_enum, enum_column, index, now_default, tenant_fk,
