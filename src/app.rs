@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::events::EventHub;
 use crate::graphql::Schemas;
 use crate::http;
+use crate::secrets::{SecretBox, TrackingSigner};
 
 /// How many tenant events a slow subscriber may fall behind before it skips.
 const EVENT_BUFFER: usize = 1024;
@@ -29,6 +30,10 @@ pub struct Shared {
     pub config: Config,
     pub jwt: JwtKeys,
     pub hub: EventHub,
+    /// Seals SMTP passwords at rest.
+    pub secrets: SecretBox,
+    /// Signs open, click and unsubscribe tokens.
+    pub tracking: TrackingSigner,
 }
 
 /// What the HTTP handlers hold.
@@ -44,6 +49,9 @@ impl AppState {
         let shared = Arc::new(Shared {
             jwt: JwtKeys::new(&config),
             hub: EventHub::new(EVENT_BUFFER),
+            secrets: SecretBox::new(&config.messaging.secrets_key)
+                .expect("PROMOHUB_SECRETS_KEY is checked at startup"),
+            tracking: TrackingSigner::new(&config.messaging.tracking_secret),
             db,
             config,
         });

@@ -5,6 +5,12 @@
 
 use clap::{Args, ValueEnum};
 
+/// The key for secrets at rest (SMTP passwords) when none is configured:
+/// base64 of 32 bytes. Never valid in production.
+pub const DEVELOPMENT_SECRETS_KEY: &str = "cHJvbW9odWItZGV2ZWxvcG1lbnQta2V5LTMyLWJ5dGU=";
+/// The tracking link signing secret when none is configured. Never valid in production.
+pub const DEVELOPMENT_TRACKING_SECRET: &str = "promohub-development-tracking-secret";
+
 /// The JWT secret used when none is configured. Never valid in production.
 pub const DEVELOPMENT_JWT_SECRET: &str = "promohub-development-jwt-secret-do-not-use-in-production";
 
@@ -103,6 +109,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub messaging: Messaging,
 }
 
 /// Every request limit, each with its documented default (README, "Limits").
@@ -178,6 +187,153 @@ pub struct Limits {
     pub login_window_secs: i64,
 }
 
+/// Sending, tracking and provider webhooks.
+#[derive(Clone, Debug, Args)]
+pub struct Messaging {
+    /// The address recipients reach this server at: tracking pixels, click
+    /// redirects and unsubscribe links are built on it.
+    #[arg(
+        long,
+        env = "PROMOHUB_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub public_url: String,
+
+    /// AES-256-GCM key for SMTP passwords at rest: base64 of 32 random bytes.
+    #[arg(long, env = "PROMOHUB_SECRETS_KEY", default_value = DEVELOPMENT_SECRETS_KEY, hide_default_value = true, global = true)]
+    pub secrets_key: String,
+
+    /// HMAC secret that signs open, click and unsubscribe tokens.
+    #[arg(long, env = "PROMOHUB_TRACKING_SECRET", default_value = DEVELOPMENT_TRACKING_SECRET, hide_default_value = true, global = true)]
+    pub tracking_secret: String,
+
+    /// The domain of the Message-IDs this server writes.
+    #[arg(
+        long,
+        env = "PROMOHUB_MAIL_DOMAIN",
+        default_value = "mail.promohub.local",
+        global = true
+    )]
+    pub mail_domain: String,
+
+    /// Seconds an SMTP step may take before the account counts as unreachable.
+    #[arg(
+        long,
+        env = "PROMOHUB_SMTP_TIMEOUT_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub smtp_timeout_secs: u64,
+
+    /// Deliveries a worker process runs at once.
+    #[arg(
+        long,
+        env = "PROMOHUB_WORKER_CONCURRENCY",
+        default_value_t = 4,
+        global = true
+    )]
+    pub worker_concurrency: usize,
+
+    /// How often an idle worker looks for due jobs (milliseconds); jobs
+    /// queued by the same process wake it at once.
+    #[arg(
+        long,
+        env = "PROMOHUB_WORKER_POLL_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub worker_poll_ms: u64,
+
+    /// Seconds a worker holds a claimed job; after that another worker may
+    /// take it over (the first one is presumed dead).
+    #[arg(
+        long,
+        env = "PROMOHUB_JOB_LEASE_SECS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub job_lease_secs: u64,
+
+    /// Attempts before a delivery gives up (transient failures only).
+    #[arg(
+        long,
+        env = "PROMOHUB_SEND_MAX_ATTEMPTS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub send_max_attempts: i32,
+
+    /// First retry delay in milliseconds; doubles per attempt (capped at an hour).
+    #[arg(
+        long,
+        env = "PROMOHUB_RETRY_BASE_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub retry_base_ms: u64,
+
+    /// Opens and clicks this soon after sending are counted as machine
+    /// (security scanners open every link on arrival).
+    #[arg(
+        long,
+        env = "PROMOHUB_MACHINE_WINDOW_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub machine_window_ms: i64,
+
+    /// Events a live subscription may have waiting before it is closed as
+    /// too slow.
+    #[arg(
+        long,
+        env = "PROMOHUB_SUBSCRIPTION_BUFFER",
+        default_value_t = 1_024,
+        global = true
+    )]
+    pub subscription_buffer: usize,
+
+    /// Shortest interval between two `messageStats` pushes (milliseconds).
+    #[arg(
+        long,
+        env = "PROMOHUB_STATS_INTERVAL_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub stats_interval_ms: u64,
+
+    /// Standard Webhooks secret (`whsec_…`) for `POST /webhooks/email/standard`.
+    #[arg(long, env = "PROMOHUB_WEBHOOK_SECRET", global = true)]
+    pub webhook_secret: Option<String>,
+
+    /// SendGrid Event Webhook verification key (base64 DER or PEM).
+    #[arg(long, env = "PROMOHUB_SENDGRID_PUBLIC_KEY", global = true)]
+    pub sendgrid_public_key: Option<String>,
+
+    /// `user:password` SendGrid Inbound Parse must present (HTTP Basic).
+    #[arg(long, env = "PROMOHUB_SENDGRID_INBOUND_AUTH", global = true)]
+    pub sendgrid_inbound_auth: Option<String>,
+
+    /// Where SNS signing certificates may be downloaded from (comma-separated
+    /// URL prefixes); by default only https://sns.*.amazonaws.com.
+    #[arg(
+        long,
+        env = "PROMOHUB_SNS_CERT_PREFIXES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub sns_cert_prefixes: Vec<String>,
+
+    /// SNS topics accepted (comma-separated ARNs); empty accepts any.
+    #[arg(
+        long,
+        env = "PROMOHUB_SNS_TOPIC_ARNS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub sns_topic_arns: Vec<String>,
+}
+
 impl Config {
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
@@ -189,6 +345,7 @@ impl Config {
 
     /// Refuses settings that are only safe on a developer's machine.
     pub fn check_production_safety(&self) -> anyhow::Result<()> {
+        crate::secrets::SecretBox::new(&self.messaging.secrets_key)?;
         if !self.is_production() {
             return Ok(());
         }
@@ -199,6 +356,18 @@ impl Config {
         }
         if self.jwt_secret.len() < 32 {
             anyhow::bail!("JWT_SECRET must be at least 32 bytes in production");
+        }
+        if self.messaging.secrets_key == DEVELOPMENT_SECRETS_KEY {
+            anyhow::bail!(
+                "PROMOHUB_ENV=production needs PROMOHUB_SECRETS_KEY: the development key is refused"
+            );
+        }
+        if self.messaging.tracking_secret == DEVELOPMENT_TRACKING_SECRET
+            || self.messaging.tracking_secret.len() < 32
+        {
+            anyhow::bail!(
+                "PROMOHUB_ENV=production needs PROMOHUB_TRACKING_SECRET of at least 32 bytes"
+            );
         }
         Ok(())
     }
@@ -229,6 +398,11 @@ mod tests {
         config.jwt_secret = "short".into();
         assert!(config.check_production_safety().is_err());
         config.jwt_secret = "a-real-secret-that-is-long-enough-for-hs256".into();
+        // Still the development keys for secrets and tracking links.
+        assert!(config.check_production_safety().is_err());
+        config.messaging.secrets_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into();
+        assert!(config.check_production_safety().is_err());
+        config.messaging.tracking_secret = "a-real-tracking-secret-of-32-bytes-or-more".into();
         assert!(config.check_production_safety().is_ok());
     }
 
