@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
+use crate::engagement::EngagementHub;
 use crate::events::EventHub;
 use crate::graphql::Schemas;
 use crate::http;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub config: Config,
     pub jwt: JwtKeys,
     pub hub: EventHub,
+    /// Engagement events for live subscribers.
+    pub engagement: EngagementHub,
     /// Seals SMTP passwords at rest.
     pub secrets: SecretBox,
     /// Signs open, click and unsubscribe tokens.
@@ -49,6 +52,7 @@ impl AppState {
         let shared = Arc::new(Shared {
             jwt: JwtKeys::new(&config),
             hub: EventHub::new(EVENT_BUFFER),
+            engagement: EngagementHub::new(config.messaging.subscription_buffer),
             secrets: SecretBox::new(&config.messaging.secrets_key)
                 .expect("PROMOHUB_SECRETS_KEY is checked at startup"),
             tracking: TrackingSigner::new(&config.messaging.tracking_secret),

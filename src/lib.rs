@@ -12,6 +12,7 @@ pub mod custom_fields;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod engagement;
 pub mod error;
 pub mod events;
 pub mod graphql;

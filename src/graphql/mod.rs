@@ -30,6 +30,7 @@ pub struct QueryRoot(
     crate::scoring::ScoringQuery,
     crate::settings::SettingQuery,
     crate::leads::LeadQueryRoot,
+    crate::engagement::EngagementQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -51,7 +52,10 @@ pub struct MutationRoot(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(crate::events::EventSubscription);
+pub struct SubscriptionRoot(
+    crate::events::EventSubscription,
+    crate::engagement::EngagementSubscription,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -62,6 +62,10 @@ tenant_owned!(
     note_versions,
     activities,
     lead_scoring_rules,
+    message_templates,
+    messages,
+    message_links,
+    engagement_events,
 );
 
 /// A tenant-owned entity with soft deletion: `deleted_at`/`deleted_by`

@@ -1,0 +1,405 @@
+//! Recording engagement: every event is an `engagement_events` row written
+//! in the same transaction as the message's status change and the lead's and
+//! template's counters, so a dashboard, a lead and a message never disagree.
+//!
+//! Sequence numbers come from `engagement_sequences` with an upsert that
+//! locks the tenant's row until commit: numbers are handed out in commit
+//! order, which is what lets a subscriber resume "after N" without gaps.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, Set, Statement,
+};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::{EngagementType, MessageStatus};
+use entity::{
+    engagement_events, engagement_sequences, leads, message_links, message_templates, messages,
+};
+
+use crate::db::is_postgres;
+use crate::error::AppResult;
+
+/// The PostgreSQL channel that tells every server process "tenant T has
+/// events up to seq N".
+pub const NOTIFY_CHANNEL: &str = "promohub_engagement";
+
+/// An event about to be recorded against a message.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub kind: EngagementType,
+    pub message_id: Uuid,
+    /// Scanners, prefetchers, HEAD requests and clicks faster than a human:
+    /// stored, but they change no status or counter.
+    pub machine: bool,
+    pub url: Option<String>,
+    /// The clicked link's position (clicks only).
+    pub link_position: Option<i32>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// `tracker`, `smtp`, `api`, or the webhook provider.
+    pub source: &'static str,
+    pub detail: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+    /// For `sent`: the id the SMTP server gave the message.
+    pub provider_message_id: Option<String>,
+    /// For `failed` and `bounced`: what went wrong.
+    pub error: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(kind: EngagementType, message_id: Uuid, source: &'static str) -> Self {
+        Self {
+            kind,
+            message_id,
+            machine: false,
+            url: None,
+            link_position: None,
+            ip: None,
+            user_agent: None,
+            source,
+            detail: serde_json::json!({}),
+            occurred_at: Utc::now(),
+            provider_message_id: None,
+            error: None,
+        }
+    }
+}
+
+/// How far along a message is; statuses only move forward, except the
+/// terminal ones (a bounce can arrive after "delivered").
+fn rank(status: &MessageStatus) -> u8 {
+    match status {
+        MessageStatus::Queued => 0,
+        MessageStatus::Sent => 1,
+        MessageStatus::Delivered => 2,
+        MessageStatus::Opened => 3,
+        MessageStatus::Clicked => 4,
+        MessageStatus::Replied => 5,
+        MessageStatus::Failed | MessageStatus::Bounced | MessageStatus::Complained => 6,
+    }
+}
+
+fn advance(message: &mut messages::Model, to: MessageStatus) {
+    if rank(&to) > rank(&message.status) || rank(&to) == 6 {
+        message.status = to;
+    }
+}
+
+/// Counter deltas for one lead or template.
+#[derive(Default)]
+struct Deltas(HashMap<&'static str, i64>);
+
+impl Deltas {
+    fn add(&mut self, column: &'static str) {
+        *self.0.entry(column).or_default() += 1;
+    }
+}
+
+/// Applies `events` (all of one tenant) to their messages and records them.
+/// `messages` must hold every message the events name, as loaded in this
+/// transaction; it is updated in place. Returns the stored events in
+/// sequence order.
+pub async fn record(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    messages: &mut HashMap<Uuid, messages::Model>,
+    events: Vec<NewEvent>,
+) -> AppResult<Vec<engagement_events::Model>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first_seq = allocate(txn, tenant_id, events.len() as i64).await?;
+    let now = Utc::now().fixed_offset();
+    let mut changed: HashMap<Uuid, messages::Model> = HashMap::new();
+    let mut lead_deltas: HashMap<Uuid, Deltas> = HashMap::new();
+    let mut lead_contacted: HashMap<Uuid, bool> = HashMap::new();
+    let mut template_deltas: HashMap<Uuid, Deltas> = HashMap::new();
+    let mut link_clicks: HashMap<(Uuid, i32), i64> = HashMap::new();
+    let mut rows = Vec::with_capacity(events.len());
+
+    for (i, event) in events.into_iter().enumerate() {
+        let Some(message) = messages.get_mut(&event.message_id) else {
+            continue;
+        };
+        let at = event.occurred_at.fixed_offset();
+        let lead = lead_deltas.entry(message.lead_id).or_default();
+        let mut template = Deltas::default();
+        match (&event.kind, event.machine) {
+            (_, true) => {}
+            (EngagementType::Sent, _) => {
+                if message.sent_at.is_none() {
+                    message.sent_at = Some(at);
+                    lead.add("emails_sent");
+                    template.add("sent_count");
+                    lead_contacted.insert(message.lead_id, true);
+                }
+                message.provider_message_id = event.provider_message_id.clone();
+                message.transfer_started_at = None;
+                message.error = None;
+                advance(message, MessageStatus::Sent);
+            }
+            (EngagementType::Delivered, _) => {
+                if message.delivered_at.is_none() {
+                    message.delivered_at = Some(at);
+                    template.add("delivered_count");
+                }
+                advance(message, MessageStatus::Delivered);
+            }
+            (EngagementType::Opened, _) => {
+                message.open_count += 1;
+                if message.opened_at.is_none() {
+                    message.opened_at = Some(at);
+                    lead.add("emails_opened");
+                    template.add("opened_count");
+                }
+                advance(message, MessageStatus::Opened);
+            }
+            (EngagementType::Clicked, _) => {
+                message.click_count += 1;
+                if let Some(position) = event.link_position {
+                    *link_clicks.entry((message.id, position)).or_default() += 1;
+                }
+                if message.clicked_at.is_none() {
+                    message.clicked_at = Some(at);
+                    lead.add("emails_clicked");
+                    template.add("clicked_count");
+                }
+                advance(message, MessageStatus::Clicked);
+            }
+            (EngagementType::Replied, _) => {
+                if message.replied_at.is_none() {
+                    message.replied_at = Some(at);
+                    template.add("replied_count");
+                }
+                lead_contacted.entry(message.lead_id).or_insert(false);
+                advance(message, MessageStatus::Replied);
+            }
+            (EngagementType::Bounced, _) => {
+                if message.bounced_at.is_none() {
+                    message.bounced_at = Some(at);
+                    template.add("bounced_count");
+                }
+                message.error = event.error.clone().or(message.error.take());
+                message.transfer_started_at = None;
+                advance(message, MessageStatus::Bounced);
+            }
+            (EngagementType::Complained, _) => {
+                if message.complained_at.is_none() {
+                    message.complained_at = Some(at);
+                    template.add("complained_count");
+                }
+                advance(message, MessageStatus::Complained);
+            }
+            (EngagementType::Unsubscribed, _) => {
+                if message.unsubscribed_at.is_none() {
+                    message.unsubscribed_at = Some(at);
+                    template.add("unsubscribed_count");
+                }
+            }
+            (EngagementType::Failed, _) => {
+                message.failed_at = Some(at);
+                message.error = event.error.clone();
+                message.transfer_started_at = None;
+                advance(message, MessageStatus::Failed);
+            }
+        }
+        if let Some(template_id) = message.template_id {
+            let entry = template_deltas.entry(template_id).or_default();
+            for (column, n) in template.0 {
+                *entry.0.entry(column).or_default() += n;
+            }
+        }
+        let mut detail = event.detail;
+        if let Some(error) = &event.error {
+            detail["error"] = serde_json::Value::String(error.clone());
+        }
+        rows.push(engagement_events::ActiveModel {
+            tenant_id: Set(tenant_id),
+            id: Set(Uuid::now_v7()),
+            seq: Set(first_seq + i as i64),
+            event_type: Set(event.kind),
+            message_id: Set(message.id),
+            lead_id: Set(message.lead_id),
+            campaign_id: Set(message.campaign_id),
+            template_id: Set(message.template_id),
+            machine: Set(event.machine),
+            url: Set(event.url),
+            ip: Set(event.ip),
+            user_agent: Set(event.user_agent.map(|ua| ua.chars().take(512).collect())),
+            source: Set(event.source.to_owned()),
+            detail: Set(detail),
+            occurred_at: Set(at),
+            created_at: Set(now),
+        });
+        changed.insert(message.id, message.clone());
+    }
+
+    save_messages(txn, tenant_id, changed, now).await?;
+    for (lead_id, deltas) in lead_deltas {
+        let contacted = lead_contacted.get(&lead_id).copied();
+        bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
+    }
+    for (template_id, deltas) in template_deltas {
+        bump(
+            txn,
+            message_templates::Entity::update_many()
+                .filter(message_templates::Column::TenantId.eq(tenant_id))
+                .filter(message_templates::Column::Id.eq(template_id)),
+            deltas,
+        )
+        .await?;
+    }
+    for ((message_id, position), n) in link_clicks {
+        message_links::Entity::update_many()
+            .col_expr(
+                message_links::Column::ClickCount,
+                Expr::col(message_links::Column::ClickCount).add(n),
+            )
+            .filter(message_links::Column::TenantId.eq(tenant_id))
+            .filter(message_links::Column::MessageId.eq(message_id))
+            .filter(message_links::Column::Position.eq(position))
+            .exec(txn)
+            .await?;
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored = engagement_events::Entity::insert_many(rows)
+        .exec_with_returning(txn)
+        .await?;
+    let last_seq = stored.iter().map(|e| e.seq).max().unwrap_or(first_seq);
+    notify(txn, tenant_id, first_seq, last_seq).await?;
+    let mut stored = stored;
+    stored.sort_by_key(|e| e.seq);
+    Ok(stored)
+}
+
+/// Reserves `count` sequence numbers for the tenant; returns the first.
+async fn allocate(txn: &DatabaseTransaction, tenant_id: Uuid, count: i64) -> AppResult<i64> {
+    let row = engagement_sequences::Entity::insert(engagement_sequences::ActiveModel {
+        tenant_id: Set(tenant_id),
+        last_seq: Set(count),
+    })
+    .on_conflict(
+        OnConflict::column(engagement_sequences::Column::TenantId)
+            .value(
+                engagement_sequences::Column::LastSeq,
+                Expr::col((
+                    engagement_sequences::Entity,
+                    engagement_sequences::Column::LastSeq,
+                ))
+                .add(count),
+            )
+            .to_owned(),
+    )
+    .exec_with_returning(txn)
+    .await?;
+    Ok(row.last_seq - count + 1)
+}
+
+/// On PostgreSQL, tells every process's listener (this one's too) that the
+/// tenant has new events; delivered at commit, never for a rolled-back
+/// transaction. Only the range travels: the payload limit is 8000 bytes.
+async fn notify(txn: &DatabaseTransaction, tenant_id: Uuid, from: i64, to: i64) -> AppResult<()> {
+    if is_postgres(txn) {
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [
+                NOTIFY_CHANNEL.into(),
+                format!("{tenant_id}:{from}:{to}").into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+async fn save_messages(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    changed: HashMap<Uuid, messages::Model>,
+    now: sea_orm::prelude::DateTimeWithTimeZone,
+) -> AppResult<()> {
+    for (_, message) in changed {
+        debug_assert_eq!(message.tenant_id, tenant_id);
+        let mut active = message.into_active_model();
+        // Only what events change; `reset_all` would rewrite the bodies too.
+        for column in [
+            messages::Column::Status,
+            messages::Column::ProviderMessageId,
+            messages::Column::Error,
+            messages::Column::TransferStartedAt,
+            messages::Column::SentAt,
+            messages::Column::DeliveredAt,
+            messages::Column::OpenedAt,
+            messages::Column::ClickedAt,
+            messages::Column::RepliedAt,
+            messages::Column::BouncedAt,
+            messages::Column::ComplainedAt,
+            messages::Column::FailedAt,
+            messages::Column::UnsubscribedAt,
+            messages::Column::OpenCount,
+            messages::Column::ClickCount,
+        ] {
+            active.reset(column);
+        }
+        active.updated_at = Set(now);
+        active.update(txn).await?;
+    }
+    Ok(())
+}
+
+async fn bump_lead(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    lead_id: Uuid,
+    deltas: Deltas,
+    contacted: Option<bool>,
+    now: sea_orm::prelude::DateTimeWithTimeZone,
+) -> AppResult<()> {
+    if deltas.0.is_empty() && contacted.is_none() {
+        return Ok(());
+    }
+    let mut update = with_deltas(
+        leads::Entity::update_many()
+            .filter(leads::Column::TenantId.eq(tenant_id))
+            .filter(leads::Column::Id.eq(lead_id)),
+        deltas,
+    );
+    match contacted {
+        Some(true) => update = update.col_expr(leads::Column::LastContactedAt, Expr::val(now)),
+        Some(false) => update = update.col_expr(leads::Column::LastRespondedAt, Expr::val(now)),
+        None => {}
+    }
+    update.exec(txn).await?;
+    Ok(())
+}
+
+/// Adds each delta to its column in one UPDATE.
+async fn bump<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    update: sea_orm::UpdateMany<E>,
+    deltas: Deltas,
+) -> AppResult<()> {
+    if deltas.0.is_empty() {
+        return Ok(());
+    }
+    with_deltas(update, deltas).exec(txn).await?;
+    Ok(())
+}
+
+fn with_deltas<E: EntityTrait>(
+    mut update: sea_orm::UpdateMany<E>,
+    deltas: Deltas,
+) -> sea_orm::UpdateMany<E> {
+    for (column, n) in deltas.0 {
+        update = update.col_expr(Alias::new(column), Expr::col(Alias::new(column)).add(n));
+    }
+    update
+}

@@ -1,0 +1,294 @@
+//! Reading engagement: replay after a cursor, a message's events, and the
+//! statistics `messageStats` pushes.
+
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::EngagementType as EngagementTypeModel;
+use entity::{engagement_events, engagement_sequences};
+
+use super::types::{EngagementFilter, EngagementType, MessageStats, MessageStatsFilter};
+use crate::error::{AppError, AppResult};
+use crate::graphql::parse_id;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{begin, scoped};
+
+/// Events fetched per round trip while replaying.
+pub const REPLAY_BATCH: u64 = 500;
+
+/// A filter with its ids parsed, checked once per subscription.
+#[derive(Clone, Debug, Default)]
+pub struct EventMatcher {
+    campaign_id: Option<Uuid>,
+    lead_id: Option<Uuid>,
+    message_id: Option<Uuid>,
+    template_id: Option<Uuid>,
+    types: Option<Vec<EngagementType>>,
+    include_machine: bool,
+}
+
+impl EventMatcher {
+    pub fn parse(filter: Option<EngagementFilter>) -> AppResult<Self> {
+        let filter = filter.unwrap_or_default();
+        let id = |value: Option<async_graphql::ID>, field: &str| {
+            value.map(|v| parse_id(&v, field)).transpose()
+        };
+        Ok(Self {
+            campaign_id: id(filter.campaign_id, "filter.campaignId")?,
+            lead_id: id(filter.lead_id, "filter.leadId")?,
+            message_id: id(filter.message_id, "filter.messageId")?,
+            template_id: id(filter.template_id, "filter.templateId")?,
+            types: filter.types,
+            include_machine: filter.include_machine.unwrap_or(true),
+        })
+    }
+
+    pub fn matches(&self, event: &engagement_events::Model) -> bool {
+        (self.campaign_id.is_none() || event.campaign_id == self.campaign_id)
+            && self.lead_id.is_none_or(|id| event.lead_id == id)
+            && self.message_id.is_none_or(|id| event.message_id == id)
+            && (self.template_id.is_none() || event.template_id == self.template_id)
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|types| types.contains(&event.event_type.clone().into()))
+            && (self.include_machine || !event.machine)
+    }
+
+    fn apply(
+        &self,
+        mut select: sea_orm::Select<engagement_events::Entity>,
+    ) -> sea_orm::Select<engagement_events::Entity> {
+        use engagement_events::Column as C;
+        if let Some(id) = self.campaign_id {
+            select = select.filter(C::CampaignId.eq(id));
+        }
+        if let Some(id) = self.lead_id {
+            select = select.filter(C::LeadId.eq(id));
+        }
+        if let Some(id) = self.message_id {
+            select = select.filter(C::MessageId.eq(id));
+        }
+        if let Some(id) = self.template_id {
+            select = select.filter(C::TemplateId.eq(id));
+        }
+        if let Some(types) = &self.types {
+            select = select.filter(C::EventType.is_in(types.iter().map(|t| model_type(*t))));
+        }
+        if !self.include_machine {
+            select = select.filter(C::Machine.eq(false));
+        }
+        select
+    }
+}
+
+pub fn model_type(kind: EngagementType) -> EngagementTypeModel {
+    match kind {
+        EngagementType::Sent => EngagementTypeModel::Sent,
+        EngagementType::Delivered => EngagementTypeModel::Delivered,
+        EngagementType::Opened => EngagementTypeModel::Opened,
+        EngagementType::Clicked => EngagementTypeModel::Clicked,
+        EngagementType::Replied => EngagementTypeModel::Replied,
+        EngagementType::Bounced => EngagementTypeModel::Bounced,
+        EngagementType::Complained => EngagementTypeModel::Complained,
+        EngagementType::Unsubscribed => EngagementTypeModel::Unsubscribed,
+        EngagementType::Failed => EngagementTypeModel::Failed,
+    }
+}
+
+/// A cursor as clients pass it back.
+pub fn parse_cursor(cursor: &str) -> AppResult<i64> {
+    cursor
+        .parse::<i64>()
+        .ok()
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(|| AppError::invalid("after", "is not a cursor this API gave out"))
+}
+
+/// The tenant's last committed sequence number.
+pub async fn last_seq(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<i64> {
+    let txn = begin(db, ctx).await?;
+    let row = engagement_sequences::Entity::find_by_id(ctx.tenant_id)
+        .one(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(row.map_or(0, |r| r.last_seq))
+}
+
+/// Matching events with `after < seq <= up_to`, at most one batch, in order.
+/// Also returns the last seq looked at, matching or not.
+pub async fn replay_batch(
+    db: &DatabaseConnection,
+    ctx: &RequestCtx,
+    matcher: &EventMatcher,
+    after: i64,
+    up_to: i64,
+) -> AppResult<Vec<engagement_events::Model>> {
+    let txn = begin(db, ctx).await?;
+    let events = matcher
+        .apply(scoped::<engagement_events::Entity>(ctx))
+        .filter(engagement_events::Column::Seq.gt(after))
+        .filter(engagement_events::Column::Seq.lte(up_to))
+        .order_by_asc(engagement_events::Column::Seq)
+        .limit(REPLAY_BATCH)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(events)
+}
+
+/// A message's events, oldest first.
+pub async fn of_message(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    message_id: Uuid,
+) -> AppResult<Vec<engagement_events::Model>> {
+    Ok(scoped::<engagement_events::Entity>(ctx)
+        .filter(engagement_events::Column::MessageId.eq(message_id))
+        .order_by_asc(engagement_events::Column::Seq)
+        .all(conn)
+        .await?)
+}
+
+/// Which messages statistics cover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsScope {
+    pub campaign_id: Option<Uuid>,
+    pub template_id: Option<Uuid>,
+}
+
+impl StatsScope {
+    pub fn parse(filter: Option<MessageStatsFilter>) -> AppResult<Self> {
+        let filter = filter.unwrap_or_default();
+        Ok(Self {
+            campaign_id: filter
+                .campaign_id
+                .map(|id| parse_id(&id, "filter.campaignId"))
+                .transpose()?,
+            template_id: filter
+                .template_id
+                .map(|id| parse_id(&id, "filter.templateId"))
+                .transpose()?,
+        })
+    }
+
+    pub fn covers(&self, event: &engagement_events::Model) -> bool {
+        (self.campaign_id.is_none() || event.campaign_id == self.campaign_id)
+            && (self.template_id.is_none() || event.template_id == self.template_id)
+    }
+
+    /// `AND …` conditions and their values, numbered from `$2` on
+    /// PostgreSQL (`$1` is the tenant).
+    fn conditions(&self, backend: DbBackend) -> (String, Vec<sea_orm::Value>) {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("campaign_id", self.campaign_id),
+            ("template_id", self.template_id),
+        ] {
+            if let Some(id) = value {
+                values.push(id.into());
+                let placeholder = match backend {
+                    DbBackend::Postgres => format!("${}", values.len() + 1),
+                    _ => "?".to_owned(),
+                };
+                sql.push_str(&format!(" AND {column} = {placeholder}"));
+            }
+        }
+        (sql, values)
+    }
+}
+
+/// Counts over the tenant's messages in scope: two aggregate queries (the
+/// messages' own timestamps for human figures, the events for raw ones).
+pub async fn stats(
+    db: &DatabaseConnection,
+    ctx: &RequestCtx,
+    scope: StatsScope,
+) -> AppResult<MessageStats> {
+    let backend = db.get_database_backend();
+    let tenant = match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let (conditions, extra) = scope.conditions(backend);
+    let mut values: Vec<sea_orm::Value> = vec![ctx.tenant_id.into()];
+    values.extend(extra);
+    let count = |column: &str| {
+        format!("COALESCE(SUM(CASE WHEN {column} IS NOT NULL THEN 1 ELSE 0 END), 0)")
+    };
+    let messages_sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
+         {} AS sent, {} AS delivered, {} AS opened, {} AS clicked, {} AS replied, \
+         {} AS bounced, {} AS complained, {} AS unsubscribed, \
+         COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
+         FROM messages WHERE tenant_id = {tenant}{conditions}",
+        count("sent_at"),
+        count("delivered_at"),
+        count("opened_at"),
+        count("clicked_at"),
+        count("replied_at"),
+        count("bounced_at"),
+        count("complained_at"),
+        count("unsubscribed_at"),
+    );
+    let events_sql = format!(
+        "SELECT COUNT(DISTINCT CASE WHEN event_type = 'opened' THEN message_id END) AS opened_raw, \
+         COUNT(DISTINCT CASE WHEN event_type = 'clicked' THEN message_id END) AS clicked_raw \
+         FROM engagement_events WHERE tenant_id = {tenant} \
+         AND event_type IN ('opened', 'clicked'){conditions}"
+    );
+    let txn = begin(db, ctx).await?;
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            messages_sql,
+            values.clone(),
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("aggregate returned no row")))?;
+    let raw = txn
+        .query_one_raw(Statement::from_sql_and_values(backend, events_sql, values))
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("aggregate returned no row")))?;
+    txn.commit().await?;
+    let get = |row: &sea_orm::QueryResult, column: &str| -> AppResult<i64> {
+        Ok(row.try_get::<i64>("", column)?)
+    };
+    let mut stats = MessageStats {
+        queued: get(&row, "queued")?,
+        sent: get(&row, "sent")?,
+        delivered: get(&row, "delivered")?,
+        opened: get(&row, "opened")?,
+        clicked: get(&row, "clicked")?,
+        replied: get(&row, "replied")?,
+        bounced: get(&row, "bounced")?,
+        complained: get(&row, "complained")?,
+        unsubscribed: get(&row, "unsubscribed")?,
+        failed: get(&row, "failed")?,
+        opened_raw: get(&raw, "opened_raw")?,
+        clicked_raw: get(&raw, "clicked_raw")?,
+        at: Utc::now(),
+        ..Default::default()
+    };
+    let rate = |n: i64| {
+        if stats.sent == 0 {
+            0.0
+        } else {
+            (n as f64 / stats.sent as f64 * 10_000.0).round() / 10_000.0
+        }
+    };
+    stats.delivery_rate = rate(stats.delivered);
+    stats.open_rate = rate(stats.opened);
+    stats.open_rate_raw = rate(stats.opened_raw);
+    stats.click_rate = rate(stats.clicked);
+    stats.click_rate_raw = rate(stats.clicked_raw);
+    stats.reply_rate = rate(stats.replied);
+    stats.bounce_rate = rate(stats.bounced);
+    stats.unsubscribe_rate = rate(stats.unsubscribed);
+    Ok(stats)
+}

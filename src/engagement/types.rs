@@ -1,0 +1,131 @@
+//! GraphQL shapes of engagement events and message statistics.
+
+use async_graphql::{Enum, ID, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use entity::engagement_events;
+use entity::sea_orm_active_enums::EngagementType as EngagementTypeModel;
+
+use crate::graphql::to_id;
+
+/// What happened to a message.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngagementType {
+    Sent,
+    Delivered,
+    Opened,
+    Clicked,
+    Replied,
+    Bounced,
+    Complained,
+    Unsubscribed,
+    Failed,
+}
+
+impl From<EngagementTypeModel> for EngagementType {
+    fn from(kind: EngagementTypeModel) -> Self {
+        match kind {
+            EngagementTypeModel::Sent => Self::Sent,
+            EngagementTypeModel::Delivered => Self::Delivered,
+            EngagementTypeModel::Opened => Self::Opened,
+            EngagementTypeModel::Clicked => Self::Clicked,
+            EngagementTypeModel::Replied => Self::Replied,
+            EngagementTypeModel::Bounced => Self::Bounced,
+            EngagementTypeModel::Complained => Self::Complained,
+            EngagementTypeModel::Unsubscribed => Self::Unsubscribed,
+            EngagementTypeModel::Failed => Self::Failed,
+        }
+    }
+}
+
+/// One engagement event. `cursor` orders a tenant's events: pass the last
+/// one you saw as `after` to resume without gaps or repeats.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "EngagementEvent")]
+pub struct EngagementEventView {
+    pub cursor: String,
+    pub id: ID,
+    #[graphql(name = "type")]
+    pub event_type: EngagementType,
+    pub message_id: ID,
+    pub lead_id: ID,
+    pub campaign_id: Option<ID>,
+    pub template_id: Option<ID>,
+    /// A scanner, prefetcher or too-fast click: kept out of human rates.
+    pub machine: bool,
+    /// The clicked URL (clicks only).
+    pub url: Option<String>,
+    pub user_agent: Option<String>,
+    /// `tracker`, `smtp`, `api` or the webhook provider.
+    pub source: String,
+    pub detail: async_graphql::Json<serde_json::Value>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<&engagement_events::Model> for EngagementEventView {
+    fn from(event: &engagement_events::Model) -> Self {
+        Self {
+            cursor: event.seq.to_string(),
+            id: to_id(event.id),
+            event_type: event.event_type.clone().into(),
+            message_id: to_id(event.message_id),
+            lead_id: to_id(event.lead_id),
+            campaign_id: event.campaign_id.map(to_id),
+            template_id: event.template_id.map(to_id),
+            machine: event.machine,
+            url: event.url.clone(),
+            user_agent: event.user_agent.clone(),
+            source: event.source.clone(),
+            detail: async_graphql::Json(event.detail.clone()),
+            occurred_at: event.occurred_at.to_utc(),
+        }
+    }
+}
+
+/// Which events a subscription or list wants; every field narrows.
+#[derive(InputObject, Clone, Default)]
+pub struct EngagementFilter {
+    pub campaign_id: Option<ID>,
+    pub lead_id: Option<ID>,
+    pub message_id: Option<ID>,
+    pub template_id: Option<ID>,
+    pub types: Option<Vec<EngagementType>>,
+    /// Include machine opens and clicks (default true).
+    pub include_machine: Option<bool>,
+}
+
+/// Which messages statistics cover: a campaign, a template, or (neither)
+/// the whole tenant.
+#[derive(InputObject, Clone, Default)]
+pub struct MessageStatsFilter {
+    pub campaign_id: Option<ID>,
+    pub template_id: Option<ID>,
+}
+
+/// Counts of messages by how far they got, and rates over those sent.
+/// `opened`/`clicked` count messages a human opened or clicked; the `…Raw`
+/// figures include scanners and prefetchers.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Default)]
+pub struct MessageStats {
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub opened: i64,
+    pub opened_raw: i64,
+    pub clicked: i64,
+    pub clicked_raw: i64,
+    pub replied: i64,
+    pub bounced: i64,
+    pub complained: i64,
+    pub unsubscribed: i64,
+    pub failed: i64,
+    pub delivery_rate: f64,
+    pub open_rate: f64,
+    pub open_rate_raw: f64,
+    pub click_rate: f64,
+    pub click_rate_raw: f64,
+    pub reply_rate: f64,
+    pub bounce_rate: f64,
+    pub unsubscribe_rate: f64,
+    pub at: DateTime<Utc>,
+}
