@@ -33,6 +33,8 @@ pub struct Shared {
     pub hub: EventHub,
     /// Engagement events for live subscribers.
     pub engagement: EngagementHub,
+    /// Wakes this process's job workers.
+    pub jobs: crate::jobs::JobSignal,
     /// Seals SMTP passwords at rest.
     pub secrets: SecretBox,
     /// Signs open, click and unsubscribe tokens.
@@ -52,6 +54,7 @@ impl AppState {
         let shared = Arc::new(Shared {
             jwt: JwtKeys::new(&config),
             hub: EventHub::new(EVENT_BUFFER),
+            jobs: crate::jobs::JobSignal::default(),
             engagement: EngagementHub::new(config.messaging.subscription_buffer),
             secrets: SecretBox::new(&config.messaging.secrets_key)
                 .expect("PROMOHUB_SECRETS_KEY is checked at startup"),

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod leads;
 pub mod members;
 pub mod messaging;

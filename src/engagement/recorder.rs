@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::sea_orm_active_enums::{EngagementType, MessageStatus};
+use entity::sea_orm_active_enums::{EngagementType, MessageStatus, SuppressionReason};
 use entity::{
     engagement_events, engagement_sequences, leads, message_links, message_templates, messages,
 };
@@ -49,6 +49,9 @@ pub struct NewEvent {
     pub provider_message_id: Option<String>,
     /// For `failed` and `bounced`: what went wrong.
     pub error: Option<String>,
+    /// For `bounced`: a hard bounce (the address does not exist), which puts
+    /// the address on the suppression list.
+    pub permanent: bool,
 }
 
 impl NewEvent {
@@ -66,6 +69,7 @@ impl NewEvent {
             occurred_at: Utc::now(),
             provider_message_id: None,
             error: None,
+            permanent: false,
         }
     }
 }
@@ -121,6 +125,7 @@ pub async fn record(
     let mut template_deltas: HashMap<Uuid, Deltas> = HashMap::new();
     let mut link_clicks: HashMap<(Uuid, i32), i64> = HashMap::new();
     let mut rows = Vec::with_capacity(events.len());
+    let mut suppressions = Vec::new();
 
     for (i, event) in events.into_iter().enumerate() {
         let Some(message) = messages.get_mut(&event.message_id) else {
@@ -208,6 +213,16 @@ pub async fn record(
                 advance(message, MessageStatus::Failed);
             }
         }
+        let suppression = match event.kind {
+            _ if event.machine => None,
+            EngagementType::Bounced if event.permanent => Some(SuppressionReason::HardBounce),
+            EngagementType::Complained => Some(SuppressionReason::Complaint),
+            EngagementType::Unsubscribed => Some(SuppressionReason::Unsubscribed),
+            _ => None,
+        };
+        if let Some(reason) = suppression {
+            suppressions.push((message.recipient.clone(), reason, message.id, event.error.clone()));
+        }
         if let Some(template_id) = message.template_id {
             let entry = template_deltas.entry(template_id).or_default();
             for (column, n) in template.0 {
@@ -240,6 +255,10 @@ pub async fn record(
     }
 
     save_messages(txn, tenant_id, changed, now).await?;
+    for (email, reason, message_id, detail) in suppressions {
+        crate::suppressions::service::suppress(txn, tenant_id, &email, reason, Some(message_id), detail)
+            .await?;
+    }
     for (lead_id, deltas) in lead_deltas {
         let contacted = lead_contacted.get(&lead_id).copied();
         bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
@@ -402,4 +421,42 @@ fn with_deltas<E: EntityTrait>(
         update = update.col_expr(Alias::new(column), Expr::col(Alias::new(column)).add(n));
     }
     update
+}
+
+/// Records events in a transaction of their own and publishes them after
+/// commit. Events naming a message the tenant does not have are dropped.
+pub async fn record_now(
+    shared: &crate::app::Shared,
+    tenant_id: Uuid,
+    events: Vec<NewEvent>,
+) -> AppResult<Vec<engagement_events::Model>> {
+    let txn = crate::tenancy::scoped::begin_for_write(&shared.db, tenant_id, None).await?;
+    let mut messages = load_messages(&txn, tenant_id, events.iter().map(|e| e.message_id)).await?;
+    let stored = record(&txn, tenant_id, &mut messages, events).await?;
+    txn.commit().await?;
+    shared.engagement.published_after_commit(&shared.db, stored.clone());
+    Ok(stored)
+}
+
+/// The tenant's messages with these ids, by id.
+pub async fn load_messages(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> AppResult<HashMap<Uuid, messages::Model>> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        for message in messages::Entity::find()
+            .filter(messages::Column::TenantId.eq(tenant_id))
+            .filter(messages::Column::Id.is_in(chunk.iter().copied()))
+            .all(conn)
+            .await?
+        {
+            found.insert(message.id, message);
+        }
+    }
+    Ok(found)
 }

@@ -1,0 +1,180 @@
+//! The durable job table: enqueue inside the caller's transaction (so a job
+//! exists exactly when the change that needs it committed), claim with
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL (under SQLite's write lock
+//! otherwise), and finish, reschedule or bury.
+
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use entity::jobs;
+use entity::sea_orm_active_enums::JobStatus;
+
+use crate::error::AppResult;
+use crate::tenancy::scoped::begin_global_write;
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// Deliver one queued message: payload `{"message_id": …}`.
+    SendMessage,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SendMessage => "send_message",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "send_message" => Some(Self::SendMessage),
+            _ => None,
+        }
+    }
+}
+
+/// A job row ready to insert.
+pub fn new_job(
+    tenant_id: Uuid,
+    kind: JobKind,
+    payload: serde_json::Value,
+    max_attempts: i32,
+) -> jobs::ActiveModel {
+    let now = Utc::now().fixed_offset();
+    jobs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(Some(tenant_id)),
+        kind: Set(kind.as_str().to_owned()),
+        payload: Set(payload),
+        status: Set(JobStatus::Pending),
+        attempts: Set(0),
+        max_attempts: Set(max_attempts.max(1)),
+        run_at: Set(now),
+        locked_until: Set(None),
+        locked_by: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// Inserts jobs in the caller's transaction.
+pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<jobs::ActiveModel>) -> AppResult<()> {
+    for chunk in jobs.chunks(500) {
+        jobs::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` due jobs for `worker`, holding them for `lease`.
+/// A running job whose lease has run out belonged to a worker that died:
+/// it is due again.
+pub async fn claim(
+    db: &DatabaseConnection,
+    worker: &str,
+    limit: u64,
+    lease: Duration,
+) -> AppResult<Vec<jobs::Model>> {
+    let now = Utc::now().fixed_offset();
+    let txn = begin_global_write(db, None).await?;
+    let due = jobs::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(
+                    jobs::Column::Status
+                        .eq(JobStatus::Pending)
+                        .and(jobs::Column::RunAt.lte(now)),
+                )
+                .add(
+                    jobs::Column::Status
+                        .eq(JobStatus::Running)
+                        .and(jobs::Column::LockedUntil.lt(now)),
+                ),
+        )
+        .order_by_asc(jobs::Column::RunAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for job in due {
+        let mut active: jobs::ActiveModel = job.into();
+        active.status = Set(JobStatus::Running);
+        active.attempts = Set(active.attempts.as_ref() + 1);
+        active.locked_until = Set(Some(now + lease));
+        active.locked_by = Set(Some(worker.to_owned()));
+        active.updated_at = Set(now);
+        claimed.push(active.update(&txn).await?);
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// The job is finished.
+pub async fn complete(db: &DatabaseConnection, id: Uuid) -> AppResult<()> {
+    finish(db, id, JobStatus::Done, None, None).await
+}
+
+/// Runs the job again after `delay`.
+pub async fn retry(db: &DatabaseConnection, id: Uuid, delay: Duration, error: &str) -> AppResult<()> {
+    finish(db, id, JobStatus::Pending, Some(Utc::now() + delay), Some(error)).await
+}
+
+/// Gives up on the job for good.
+pub async fn bury(db: &DatabaseConnection, id: Uuid, error: &str) -> AppResult<()> {
+    finish(db, id, JobStatus::Dead, None, Some(error)).await
+}
+
+async fn finish(
+    db: &DatabaseConnection,
+    id: Uuid,
+    status: JobStatus,
+    run_at: Option<chrono::DateTime<Utc>>,
+    error: Option<&str>,
+) -> AppResult<()> {
+    let now = Utc::now().fixed_offset();
+    let txn = begin_global_write(db, None).await?;
+    let mut update = jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::val(status).into())
+        .col_expr(jobs::Column::LockedUntil, Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>).into())
+        .col_expr(jobs::Column::LockedBy, Expr::val(None::<String>).into())
+        .col_expr(jobs::Column::UpdatedAt, Expr::val(now).into())
+        .filter(jobs::Column::Id.eq(id));
+    if let Some(at) = run_at {
+        update = update.col_expr(jobs::Column::RunAt, Expr::val(at.fixed_offset()).into());
+    }
+    if let Some(error) = error {
+        update = update.col_expr(jobs::Column::LastError, Expr::val(error.to_owned()).into());
+    }
+    update.exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Exponential backoff from `base`, doubling per attempt, capped at an hour.
+pub fn backoff(base: Duration, attempt: i32) -> Duration {
+    let factor = 2i32.saturating_pow(attempt.clamp(1, 20) as u32 - 1);
+    (base * factor).min(Duration::hours(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let base = Duration::seconds(30);
+        assert_eq!(backoff(base, 1), Duration::seconds(30));
+        assert_eq!(backoff(base, 2), Duration::seconds(60));
+        assert_eq!(backoff(base, 4), Duration::seconds(240));
+        assert_eq!(backoff(base, 30), Duration::hours(1));
+    }
+}

@@ -1,0 +1,218 @@
+//! Group commit for opens and clicks. A pixel or redirect request hands its
+//! hit to a writer task and waits for the commit; the writer takes every hit
+//! that arrived meanwhile and records them in one transaction (one sequence
+//! reservation, one multi-row insert per tenant). Under load this turns
+//! thousands of small transactions into a few large ones, and no request is
+//! answered before its event is stored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use entity::message_links;
+use entity::sea_orm_active_enums::EngagementType;
+
+use super::machine::is_machine_agent;
+use crate::engagement::EngagementHub;
+use crate::engagement::recorder::{NewEvent, load_messages, record};
+use crate::error::AppResult;
+use crate::secrets::TrackingToken;
+use crate::tenancy::scoped::{begin_global_write, bind};
+
+/// Hits recorded per transaction at most.
+const MAX_BATCH: usize = 2_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitKind {
+    Open,
+    Click,
+}
+
+pub struct Hit {
+    pub kind: HitKind,
+    pub token: TrackingToken,
+    /// A HEAD request: link checkers, never a person.
+    pub head: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What became of a hit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HitResult {
+    /// Stored; for clicks, the URL to redirect to.
+    Recorded { url: Option<String> },
+    /// The token is genuine but names no message or link (deleted since).
+    Unknown,
+    /// The database failed; nothing was stored.
+    Failed,
+}
+
+type Pending = (Hit, oneshot::Sender<HitResult>);
+
+#[derive(Clone)]
+pub struct TrackingWriter {
+    sender: mpsc::Sender<Pending>,
+}
+
+impl TrackingWriter {
+    /// Starts `writers` writer tasks sharing one queue.
+    pub fn start(
+        db: DatabaseConnection,
+        hub: EngagementHub,
+        machine_window_ms: i64,
+        writers: usize,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel::<Pending>(MAX_BATCH * 4);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..writers.max(1) {
+            let receiver = receiver.clone();
+            let db = db.clone();
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut receiver = receiver.lock().await;
+                        let Some(first) = receiver.recv().await else { return };
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_BATCH {
+                            match receiver.try_recv() {
+                                Ok(hit) => batch.push(hit),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    write_batch(&db, &hub, machine_window_ms, batch).await;
+                }
+            });
+        }
+        Self { sender }
+    }
+
+    /// Records the hit and waits until it is committed.
+    pub async fn submit(&self, hit: Hit) -> HitResult {
+        let (reply, answer) = oneshot::channel();
+        if self.sender.send((hit, reply)).await.is_err() {
+            return HitResult::Failed;
+        }
+        answer.await.unwrap_or(HitResult::Failed)
+    }
+}
+
+async fn write_batch(db: &DatabaseConnection, hub: &EngagementHub, window_ms: i64, batch: Vec<Pending>) {
+    let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+    for pending in batch {
+        by_tenant.entry(pending.0.token.tenant_id).or_default().push(pending);
+    }
+    match store(db, window_ms, &mut by_tenant).await {
+        Ok((results, events)) => {
+            hub.published_after_commit(db, events);
+            for (reply, result) in results {
+                let _ = reply.send(result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(?error, "recording tracking hits failed");
+            for (_, hits) in by_tenant {
+                for (_, reply) in hits {
+                    let _ = reply.send(HitResult::Failed);
+                }
+            }
+        }
+    }
+}
+
+type Replies = Vec<(oneshot::Sender<HitResult>, HitResult)>;
+
+async fn store(
+    db: &DatabaseConnection,
+    window_ms: i64,
+    by_tenant: &mut HashMap<Uuid, Vec<Pending>>,
+) -> AppResult<(Replies, Vec<entity::engagement_events::Model>)> {
+    let txn = begin_global_write(db, None).await?;
+    let mut plans = Vec::new();
+    let mut stored = Vec::new();
+    for (tenant_id, hits) in by_tenant.iter() {
+        // One transaction, rebound per tenant: row-level security applies
+        // to each tenant's part.
+        bind(&txn, Some(*tenant_id), None).await?;
+        let mut messages = load_messages(&txn, *tenant_id, hits.iter().map(|(h, _)| h.token.message_id)).await?;
+        let clicked: Vec<Uuid> = hits
+            .iter()
+            .filter(|(h, _)| h.kind == HitKind::Click)
+            .map(|(h, _)| h.token.message_id)
+            .collect();
+        let links: HashMap<(Uuid, i32), String> = if clicked.is_empty() {
+            HashMap::new()
+        } else {
+            message_links::Entity::find()
+                .filter(message_links::Column::TenantId.eq(*tenant_id))
+                .filter(message_links::Column::MessageId.is_in(clicked))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|l| ((l.message_id, l.position), l.url))
+                .collect()
+        };
+        let mut events = Vec::new();
+        for (index, (hit, _)) in hits.iter().enumerate() {
+            let Some(message) = messages.get(&hit.token.message_id) else {
+                plans.push((*tenant_id, index, HitResult::Unknown));
+                continue;
+            };
+            let position = hit.token.position as i32;
+            let url = match hit.kind {
+                HitKind::Open => None,
+                HitKind::Click => match links.get(&(message.id, position)) {
+                    Some(url) => Some(url.clone()),
+                    None => {
+                        plans.push((*tenant_id, index, HitResult::Unknown));
+                        continue;
+                    }
+                },
+            };
+            // Faster than anyone reads an email, or before it was even sent.
+            let too_soon = message
+                .sent_at
+                .is_none_or(|sent| (hit.at - sent.to_utc()).num_milliseconds() < window_ms);
+            let machine = hit.head || too_soon || is_machine_agent(hit.user_agent.as_deref());
+            events.push(NewEvent {
+                machine,
+                url: url.clone(),
+                link_position: url.as_ref().map(|_| position),
+                ip: hit.ip.clone(),
+                user_agent: hit.user_agent.clone(),
+                occurred_at: hit.at,
+                detail: serde_json::json!({ "head": hit.head }),
+                ..NewEvent::new(
+                    match hit.kind {
+                        HitKind::Open => EngagementType::Opened,
+                        HitKind::Click => EngagementType::Clicked,
+                    },
+                    message.id,
+                    "tracker",
+                )
+            });
+            plans.push((*tenant_id, index, HitResult::Recorded { url }));
+        }
+        stored.extend(record(&txn, *tenant_id, &mut messages, events).await?);
+    }
+    txn.commit().await?;
+    let mut replies = Vec::with_capacity(plans.len());
+    let mut taken: HashMap<Uuid, Vec<Option<oneshot::Sender<HitResult>>>> = by_tenant
+        .drain()
+        .map(|(tenant, hits)| (tenant, hits.into_iter().map(|(_, reply)| Some(reply)).collect()))
+        .collect();
+    for (tenant_id, index, result) in plans {
+        if let Some(reply) = taken.get_mut(&tenant_id).and_then(|r| r[index].take()) {
+            replies.push((reply, result));
+        }
+    }
+    Ok((replies, stored))
+}
