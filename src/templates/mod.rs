@@ -1,4 +1,5 @@
 //! Message templates (DOMAIN.md section 4): CRUD per channel, declared
 //! variables, tenant custom variables, and rendering with minijinja.
 
+pub mod context;
 pub mod render;
