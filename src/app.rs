@@ -39,6 +39,8 @@ pub struct Shared {
     pub secrets: SecretBox,
     /// Signs open, click and unsubscribe tokens.
     pub tracking: TrackingSigner,
+    /// Records opens and clicks in batches.
+    pub tracker: crate::tracking::TrackingWriter,
 }
 
 /// What the HTTP handlers hold.
@@ -51,14 +53,22 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
+        let engagement = EngagementHub::new(config.messaging.subscription_buffer);
+        engagement.listen(db.clone());
         let shared = Arc::new(Shared {
             jwt: JwtKeys::new(&config),
             hub: EventHub::new(EVENT_BUFFER),
             jobs: crate::jobs::JobSignal::default(),
-            engagement: EngagementHub::new(config.messaging.subscription_buffer),
+            engagement: engagement.clone(),
             secrets: SecretBox::new(&config.messaging.secrets_key)
                 .expect("PROMOHUB_SECRETS_KEY is checked at startup"),
             tracking: TrackingSigner::new(&config.messaging.tracking_secret),
+            tracker: crate::tracking::TrackingWriter::start(
+                db.clone(),
+                engagement.clone(),
+                config.messaging.machine_window_ms,
+                if config.is_sqlite() { 1 } else { 2 },
+            ),
             db,
             config,
         });
@@ -86,6 +96,12 @@ pub fn router(state: AppState) -> Router {
             get(http::graphql::get_or_upgrade).post(http::graphql::post),
         )
         .route("/graphql/ws", get(http::ws::upgrade))
+        .route("/t/o/{token}", get(crate::tracking::http::open))
+        .route("/t/c/{token}", get(crate::tracking::http::click))
+        .route(
+            "/u/{token}",
+            get(crate::tracking::http::unsubscribe_page).post(crate::tracking::http::unsubscribe),
+        )
         .route("/health", get(http::health::health))
         .route("/ready", get(http::health::ready))
         .route("/metrics", get(http::health::metrics))

@@ -55,6 +55,18 @@ impl AppError {
         }
     }
 
+    /// Puts the field under `prefix` (`subject` → `input.subject`), for
+    /// checks that do not know where their value came from.
+    pub fn with_field_prefix(self, prefix: &str) -> Self {
+        match self {
+            Self::BadUserInput { field, message } => Self::BadUserInput {
+                field: format!("{prefix}{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
+
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
     }
