@@ -211,7 +211,8 @@ async fn create_message_templates(manager: &SchemaManager<'_>) -> Result<(), DbE
         .col(updated_at(db))
         .col(uuid_null("created_by"))
         .col(uuid_null("updated_by"))
-        .col(timestamp_with_time_zone_null("deleted_at"));
+        .col(timestamp_with_time_zone_null("deleted_at"))
+        .col(uuid_null("deleted_by"));
     manager.create_table(table).await?;
     exec(
         manager,
@@ -274,7 +275,10 @@ async fn create_sender_accounts(manager: &SchemaManager<'_>) -> Result<(), DbErr
                 .col(timestamp_with_time_zone_null("last_error_at"))
                 .col(created_at(db))
                 .col(updated_at(db))
+                .col(uuid_null("created_by"))
+                .col(uuid_null("updated_by"))
                 .col(timestamp_with_time_zone_null("deleted_at"))
+                .col(uuid_null("deleted_by"))
                 .to_owned(),
         )
         .await?;

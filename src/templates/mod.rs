@@ -3,3 +3,8 @@
 
 pub mod context;
 pub mod render;
+mod resolver;
+pub mod service;
+pub mod types;
+
+pub use resolver::{TemplateMutation, TemplateQuery};

@@ -99,7 +99,7 @@ macro_rules! soft_deletable {
     )*};
 }
 
-soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead");
+soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template");
 
 /// The caller's tenant's rows that are not in the trash.
 pub fn live<E: SoftDeletable>(ctx: &RequestCtx) -> Select<E> {
