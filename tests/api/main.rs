@@ -24,6 +24,8 @@ mod rls;
 mod schema;
 mod scoring;
 mod settings;
+mod smtp_server;
+mod smtp_transport;
 mod sources;
 mod tenant;
 mod tenant_isolation;
