@@ -39,6 +39,8 @@ pub struct Shared {
     pub secrets: SecretBox,
     /// Signs open, click and unsubscribe tokens.
     pub tracking: TrackingSigner,
+    /// Authenticates provider webhooks (and caches SNS certificates).
+    pub webhooks: crate::webhooks::providers::WebhookVerifier,
     /// Records opens and clicks in batches.
     pub tracker: crate::tracking::TrackingWriter,
 }
@@ -63,6 +65,9 @@ impl AppState {
             secrets: SecretBox::new(&config.messaging.secrets_key)
                 .expect("PROMOHUB_SECRETS_KEY is checked at startup"),
             tracking: TrackingSigner::new(&config.messaging.tracking_secret),
+            webhooks: crate::webhooks::providers::WebhookVerifier::new(
+                crate::webhooks::http::settings(&config.messaging),
+            ),
             tracker: crate::tracking::TrackingWriter::start(
                 db.clone(),
                 engagement.clone(),
@@ -101,6 +106,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/u/{token}",
             get(crate::tracking::http::unsubscribe_page).post(crate::tracking::http::unsubscribe),
+        )
+        .route(
+            "/webhooks/email/{provider}",
+            axum::routing::post(crate::webhooks::http::receive),
         )
         .route("/health", get(http::health::health))
         .route("/ready", get(http::health::ready))

@@ -357,6 +357,11 @@ impl Config {
         if self.jwt_secret.len() < 32 {
             anyhow::bail!("JWT_SECRET must be at least 32 bytes in production");
         }
+        if !self.messaging.public_url.starts_with("https://") {
+            anyhow::bail!(
+                "PROMOHUB_PUBLIC_URL must be https in production (RFC 8058 one-click unsubscribe)"
+            );
+        }
         if self.messaging.secrets_key == DEVELOPMENT_SECRETS_KEY {
             anyhow::bail!(
                 "PROMOHUB_ENV=production needs PROMOHUB_SECRETS_KEY: the development key is refused"
@@ -403,6 +408,8 @@ mod tests {
         config.messaging.secrets_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into();
         assert!(config.check_production_safety().is_err());
         config.messaging.tracking_secret = "a-real-tracking-secret-of-32-bytes-or-more".into();
+        assert!(config.check_production_safety().is_err());
+        config.messaging.public_url = "https://track.example.com".into();
         assert!(config.check_production_safety().is_ok());
     }
 

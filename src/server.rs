@@ -14,6 +14,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // `serve` runs the job workers beside the HTTP server (ARCHITECTURE.md).
+    crate::jobs::runner::start(state.shared.clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -123,6 +123,14 @@ pub fn attach(
             db: db.clone(),
             ctx: ctx.clone(),
         }));
+        request = request.data(cached(crate::messaging::loader::EventsOfMessageLoader::new(
+            db.clone(),
+            ctx.clone(),
+        )));
+        request = request.data(cached(crate::messaging::loader::MessagesOfLeadLoader::new(
+            db.clone(),
+            ctx.clone(),
+        )));
         request = crate::notes::attach_loaders(request, &db, ctx);
         request = crate::scoring::attach_loaders(request, &db, ctx);
     }

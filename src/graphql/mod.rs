@@ -31,6 +31,8 @@ pub struct QueryRoot(
     crate::settings::SettingQuery,
     crate::leads::LeadQueryRoot,
     crate::engagement::EngagementQuery,
+    crate::templates::TemplateQuery,
+    crate::messaging::MessageQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +51,8 @@ pub struct MutationRoot(
     crate::scoring::ScoringMutation,
     crate::settings::SettingMutation,
     crate::leads::LeadMutation,
+    crate::templates::TemplateMutation,
+    crate::messaging::MessageMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -1,4 +1,13 @@
-//! Messages: sending over SMTP with failover between sender accounts,
-//! durable delivery jobs, and the message lifecycle.
+//! Messages: composing from templates, queuing with a durable delivery job,
+//! sending over SMTP with failover between sender accounts, and the message
+//! lifecycle.
 
+pub mod compose;
+pub mod delivery;
+pub mod loader;
+mod resolver;
+pub mod service;
 pub mod smtp;
+pub mod types;
+
+pub use resolver::{MessageMutation, MessageQuery};

@@ -1,4 +1,5 @@
 //! Email provider webhooks: delivery, bounce, complaint and reply events from
 //! Amazon SES (via SNS), SendGrid and the generic Standard Webhooks format.
 
+pub mod http;
 pub mod providers;
