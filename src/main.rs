@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (the default command).
     Serve,
+    /// Run the background job workers alone (no HTTP server).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Write the GraphQL schema (SDL) to a file.
@@ -67,6 +69,15 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config, cli.serve).await,
+        Command::Worker => {
+            config.check_production_safety()?;
+            let db = db::connect(&config).await?;
+            let state = AppState::new(db, config);
+            promohub::jobs::runner::start(state.shared.clone());
+            tracing::info!("PromoHub workers running");
+            shutdown_signal().await;
+            Ok(())
+        }
         Command::Migrate => {
             let db = db::connect(&config).await?;
             db::migrate(&db).await?;

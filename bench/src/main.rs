@@ -19,6 +19,7 @@ mod seed;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -26,7 +27,7 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -281,25 +282,102 @@ impl Target {
     }
 }
 
-/// Everything a worker needs, shared read-only.
+/// Everything a worker needs, shared read-only (but for the path cursor).
 struct Plan {
     target: Target,
+    /// `POST` with a GraphQL body, or `GET` without one.
+    method: Method,
+    /// Paths sent in turn, round robin over all workers (one each request);
+    /// empty: always the path of the target URL.
+    paths: Vec<Uri>,
+    next_path: AtomicUsize,
     body: Bytes,
     authorization: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    /// The status of a successful response.
+    expect: StatusCode,
+    /// Count a 200 response with an `"errors":` key as a failure.
+    graphql: bool,
     measure_from: Instant,
     end: Instant,
     timeout: Duration,
 }
 
 impl Plan {
+    /// `POST` of the GraphQL `body` to the target URL, expecting 200 without
+    /// `errors`.
+    fn graphql(
+        target: Target,
+        body: Bytes,
+        authorization: Option<HeaderValue>,
+        measure_from: Instant,
+        end: Instant,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            target,
+            method: Method::POST,
+            paths: Vec::new(),
+            next_path: AtomicUsize::new(0),
+            body,
+            authorization,
+            user_agent: None,
+            expect: StatusCode::OK,
+            graphql: true,
+            measure_from,
+            end,
+            timeout,
+        }
+    }
+
+    /// `GET` of each of `paths` in turn (no body, no credential), expecting
+    /// `expect`.
+    fn get(
+        target: Target,
+        paths: Vec<Uri>,
+        user_agent: Option<HeaderValue>,
+        expect: StatusCode,
+        measure_from: Instant,
+        end: Instant,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            target,
+            method: Method::GET,
+            paths,
+            next_path: AtomicUsize::new(0),
+            body: Bytes::new(),
+            authorization: None,
+            user_agent,
+            expect,
+            graphql: false,
+            measure_from,
+            end,
+            timeout,
+        }
+    }
+
+    fn path(&self) -> Uri {
+        if self.paths.is_empty() {
+            return self.target.path.clone();
+        }
+        let n = self.next_path.fetch_add(1, Ordering::Relaxed);
+        self.paths[n % self.paths.len()].clone()
+    }
+
     fn request(&self) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(self.target.path.clone())
-            .header(HOST, self.target.host.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            .method(self.method.clone())
+            .uri(self.path())
+            .header(HOST, self.target.host.clone());
+        if self.method == Method::POST {
+            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         if let Some(auth) = &self.authorization {
             builder = builder.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(agent) = &self.user_agent {
+            builder = builder.header(USER_AGENT, agent.clone());
         }
         builder
             .body(Full::new(self.body.clone()))
@@ -357,9 +435,9 @@ async fn one_request(slot: &mut Option<Sender>, plan: &Plan) -> Result<Outcome> 
     }
     let sender = slot.as_mut().expect("connected above");
     let (status, body) = exchange(sender, plan.request()).await?;
-    Ok(if status != StatusCode::OK {
+    Ok(if status != plan.expect {
         Outcome::Http(status, body)
-    } else if has_errors_key(&body) {
+    } else if plan.graphql && has_errors_key(&body) {
         Outcome::GraphQl(body)
     } else {
         Outcome::Ok
@@ -373,6 +451,8 @@ struct WorkerResult {
     graphql_errors: u64,
     transport_errors: u64,
     warmup_requests: u64,
+    /// Successful responses among the warm-up requests.
+    warmup_ok: u64,
     last_done: Option<Instant>,
     first_error: Option<String>,
 }
@@ -410,7 +490,12 @@ async fn worker(plan: Arc<Plan>) -> WorkerResult {
             result.last_done = Some(done);
         }
         let failed_transport = match outcome {
-            Ok(Ok(Outcome::Ok)) => false,
+            Ok(Ok(Outcome::Ok)) => {
+                if !measured {
+                    result.warmup_ok += 1;
+                }
+                false
+            }
             Ok(Ok(Outcome::Http(status, body))) => {
                 if measured {
                     result.http_errors += 1;
@@ -454,17 +539,30 @@ async fn worker(plan: Arc<Plan>) -> WorkerResult {
     result
 }
 
+/// Runs `connections` workers over `plan` until its deadline.
+async fn run_workers(plan: &Arc<Plan>, connections: usize) -> Result<Vec<WorkerResult>> {
+    let handles: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(worker(Arc::clone(plan))))
+        .collect();
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await.context("worker panicked")?);
+    }
+    Ok(results)
+}
+
 /// One request outside the measurement, parsed in full, so a wrong token or
 /// query fails loudly instead of producing a table of errors.
 async fn probe(target: &Target, body: Bytes, authorization: Option<HeaderValue>) -> Result<Value> {
-    let plan = Plan {
-        target: target.clone(),
+    let now = Instant::now();
+    let plan = Plan::graphql(
+        target.clone(),
         body,
         authorization,
-        measure_from: Instant::now(),
-        end: Instant::now(),
-        timeout: Duration::from_secs(30),
-    };
+        now,
+        now,
+        Duration::from_secs(30),
+    );
     let mut sender = connect(target).await?;
     let (status, body) = exchange(&mut sender, plan.request()).await?;
     let text = String::from_utf8_lossy(&body);
@@ -606,6 +704,8 @@ struct Report {
     graphql_errors: u64,
     transport_errors: u64,
     warmup_requests: u64,
+    /// Successful responses during the warm-up (not in `ok`).
+    warmup_ok: u64,
     rps: f64,
     mean_ms: f64,
     p50_ms: f64,
@@ -652,6 +752,7 @@ fn summarize(
         Vec::with_capacity(results.iter().map(|r| r.latencies_us.len()).sum());
     let (mut http_errors, mut graphql_errors, mut transport_errors, mut warmup_requests) =
         (0, 0, 0, 0);
+    let mut warmup_ok = 0;
     let mut last_done = plan.end;
     let mut first_error = None;
     for r in results {
@@ -660,6 +761,7 @@ fn summarize(
         graphql_errors += r.graphql_errors;
         transport_errors += r.transport_errors;
         warmup_requests += r.warmup_requests;
+        warmup_ok += r.warmup_ok;
         if let Some(done) = r.last_done {
             last_done = last_done.max(done);
         }
@@ -690,6 +792,7 @@ fn summarize(
         graphql_errors,
         transport_errors,
         warmup_requests,
+        warmup_ok,
         rps: if elapsed > 0.0 {
             (requests as f64 / elapsed * 10.0).round() / 10.0
         } else {
@@ -708,6 +811,34 @@ fn summarize(
         generator_cpu_s: None,
     };
     (report, first_error)
+}
+
+/// `[label] ` or nothing.
+fn label_prefix(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!("[{label}] ")
+    }
+}
+
+/// The human-readable summary line of a run.
+fn human_line(report: &Report) -> String {
+    format!(
+        "{}{} x{}: {} requests, {} errors in {:.2} s = {:.1} req/s; \
+         latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
+        label_prefix(&report.label),
+        report.scenario,
+        report.connections,
+        report.requests,
+        report.errors,
+        report.duration_s,
+        report.rps,
+        report.p50_ms,
+        report.p90_ms,
+        report.p99_ms,
+        report.max_ms,
+    )
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration> {
@@ -783,14 +914,15 @@ async fn run(args: Args) -> Result<()> {
 
     let mut sampled = None;
     if args.sql_sample > 0 {
-        let sample_plan = Plan {
-            target: target.clone(),
-            body: body.clone(),
-            authorization: authorization.clone(),
-            measure_from: Instant::now(),
-            end: Instant::now(),
+        let now = Instant::now();
+        let sample_plan = Plan::graphql(
+            target.clone(),
+            body.clone(),
+            authorization.clone(),
+            now,
+            now,
             timeout,
-        };
+        );
         sampled = Some(
             sql_sample(&sample_plan, args.sql_sample, Duration::from_secs(10))
                 .await
@@ -799,21 +931,15 @@ async fn run(args: Args) -> Result<()> {
     }
 
     let start = Instant::now();
-    let plan = Arc::new(Plan {
+    let plan = Arc::new(Plan::graphql(
         target,
         body,
         authorization,
-        measure_from: start + warmup,
-        end: start + warmup + duration,
+        start + warmup,
+        start + warmup + duration,
         timeout,
-    });
-    let handles: Vec<_> = (0..args.connections)
-        .map(|_| tokio::spawn(worker(Arc::clone(&plan))))
-        .collect();
-    let mut results = Vec::with_capacity(handles.len());
-    for handle in handles {
-        results.push(handle.await.context("worker panicked")?);
-    }
+    ));
+    let results = run_workers(&plan, args.connections).await?;
 
     let (mut report, first_error) =
         summarize(args.label, scenario, args.connections, &plan, results);
@@ -831,25 +957,8 @@ async fn run(args: Args) -> Result<()> {
         report.serial_requests = Some(sent);
     }
     println!("{}", serde_json::to_string(&report)?);
-    let label = if report.label.is_empty() {
-        String::new()
-    } else {
-        format!("[{}] ", report.label)
-    };
-    println!(
-        "{label}{} x{}: {} requests, {} errors in {:.2} s = {:.1} req/s; \
-         latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
-        report.scenario,
-        report.connections,
-        report.requests,
-        report.errors,
-        report.duration_s,
-        report.rps,
-        report.p50_ms,
-        report.p90_ms,
-        report.p99_ms,
-        report.max_ms,
-    );
+    println!("{}", human_line(&report));
+    let label = label_prefix(&report.label);
     if let (Some(per_request), Some(mean_ms)) = (report.sql_per_request, report.serial_mean_ms) {
         println!(
             "{label}{}: {per_request} SQL statements per request; {mean_ms:.3} ms per request when sent one at a time",
