@@ -30,6 +30,9 @@ pub struct QueryRoot(
     crate::scoring::ScoringQuery,
     crate::settings::SettingQuery,
     crate::leads::LeadQueryRoot,
+    crate::senders::SenderAccountQuery,
+    crate::custom_variables::CustomVariableQuery,
+    crate::suppressions::SuppressionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -48,6 +51,9 @@ pub struct MutationRoot(
     crate::scoring::ScoringMutation,
     crate::settings::SettingMutation,
     crate::leads::LeadMutation,
+    crate::senders::SenderAccountMutation,
+    crate::custom_variables::CustomVariableMutation,
+    crate::suppressions::SuppressionMutation,
 );
 
 #[derive(MergedSubscription, Default)]
