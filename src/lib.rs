@@ -1,6 +1,9 @@
 //! PromoHub: a multi-tenant marketing platform API (GraphQL over HTTP and
 //! WebSocket), on SQLite by default and PostgreSQL in production.
 
+// The merged GraphQL roots nest deeply enough to need more than the default.
+#![recursion_limit = "256"]
+
 pub mod activities;
 pub mod api_keys;
 pub mod app;
@@ -9,6 +12,7 @@ pub mod auth;
 pub mod companies;
 pub mod config;
 pub mod custom_fields;
+pub mod custom_variables;
 pub mod db;
 pub mod demo;
 pub mod domain;
@@ -26,9 +30,11 @@ pub mod pipeline;
 pub mod projects;
 pub mod scoring;
 pub mod secrets;
+pub mod senders;
 pub mod server;
 pub mod settings;
 pub mod sources;
+pub mod suppressions;
 pub mod telemetry;
 pub mod templates;
 pub mod tenancy;

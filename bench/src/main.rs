@@ -15,7 +15,10 @@
 //! `promohub-bench seed` (see `seed.rs`) fills a database with the CRM
 //! dataset the `crm` suite measures.
 
+mod fanout;
+mod messaging;
 mod seed;
+mod smtp_sink;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -145,6 +148,10 @@ enum Command {
     /// Sign up bench tenants through the API and fill them with companies,
     /// leads and tags (set-based SQL straight into the database).
     Seed(seed::SeedArgs),
+    /// Sending, tracking and live fan-out: bulk sends into an SMTP sink,
+    /// open/click load with a stored-event check, and the latency of events
+    /// to many WebSocket subscribers (see bench/README.md).
+    Messaging(messaging::MessagingArgs),
 }
 
 /// Load-generator options (the default command).
@@ -985,12 +992,26 @@ fn main() -> std::process::ExitCode {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Seed(seed_args)) = cli.command {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        return runtime.block_on(seed::run(seed_args));
+    match cli.command {
+        Some(Command::Seed(seed_args)) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            return runtime.block_on(seed::run(seed_args));
+        }
+        Some(Command::Messaging(args)) => {
+            ensure!(
+                (1..=64).contains(&args.threads),
+                "--threads must be between 1 and 64"
+            );
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads)
+                .enable_all()
+                .build()?;
+            return runtime.block_on(messaging::run(args));
+        }
+        None => {}
     }
     let args = cli.load;
     ensure!(

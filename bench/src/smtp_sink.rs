@@ -169,7 +169,10 @@ mod tests {
         assert!(out.contains("502 "), "{out}");
         // The client goes away in the middle of DATA: nothing is counted.
         let mut stream = TcpStream::connect(("127.0.0.1", sink.port)).await.unwrap();
-        stream.write_all(b"HELO x\r\nDATA\r\npartial\r\n").await.unwrap();
+        stream
+            .write_all(b"HELO x\r\nDATA\r\npartial\r\n")
+            .await
+            .unwrap();
         drop(stream);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(sink.messages(), 0);

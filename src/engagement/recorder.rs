@@ -221,7 +221,12 @@ pub async fn record(
             _ => None,
         };
         if let Some(reason) = suppression {
-            suppressions.push((message.recipient.clone(), reason, message.id, event.error.clone()));
+            suppressions.push((
+                message.recipient.clone(),
+                reason,
+                message.id,
+                event.error.clone(),
+            ));
         }
         if let Some(template_id) = message.template_id {
             let entry = template_deltas.entry(template_id).or_default();
@@ -256,8 +261,15 @@ pub async fn record(
 
     save_messages(txn, tenant_id, changed, now).await?;
     for (email, reason, message_id, detail) in suppressions {
-        crate::suppressions::service::suppress(txn, tenant_id, &email, reason, Some(message_id), detail)
-            .await?;
+        crate::suppressions::service::suppress(
+            txn,
+            tenant_id,
+            &email,
+            reason,
+            Some(message_id),
+            detail,
+        )
+        .await?;
     }
     for (lead_id, deltas) in lead_deltas {
         let contacted = lead_contacted.get(&lead_id).copied();
@@ -434,7 +446,9 @@ pub async fn record_now(
     let mut messages = load_messages(&txn, tenant_id, events.iter().map(|e| e.message_id)).await?;
     let stored = record(&txn, tenant_id, &mut messages, events).await?;
     txn.commit().await?;
-    shared.engagement.published_after_commit(&shared.db, stored.clone());
+    shared
+        .engagement
+        .published_after_commit(&shared.db, stored.clone());
     Ok(stored)
 }
 

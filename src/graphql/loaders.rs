@@ -123,10 +123,9 @@ pub fn attach(
             db: db.clone(),
             ctx: ctx.clone(),
         }));
-        request = request.data(cached(crate::messaging::loader::EventsOfMessageLoader::new(
-            db.clone(),
-            ctx.clone(),
-        )));
+        request = request.data(cached(
+            crate::messaging::loader::EventsOfMessageLoader::new(db.clone(), ctx.clone()),
+        ));
         request = request.data(cached(crate::messaging::loader::MessagesOfLeadLoader::new(
             db.clone(),
             ctx.clone(),

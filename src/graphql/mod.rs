@@ -33,6 +33,9 @@ pub struct QueryRoot(
     crate::engagement::EngagementQuery,
     crate::templates::TemplateQuery,
     crate::messaging::MessageQuery,
+    crate::senders::SenderAccountQuery,
+    crate::custom_variables::CustomVariableQuery,
+    crate::suppressions::SuppressionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -53,6 +56,9 @@ pub struct MutationRoot(
     crate::leads::LeadMutation,
     crate::templates::TemplateMutation,
     crate::messaging::MessageMutation,
+    crate::senders::SenderAccountMutation,
+    crate::custom_variables::CustomVariableMutation,
+    crate::suppressions::SuppressionMutation,
 );
 
 #[derive(MergedSubscription, Default)]

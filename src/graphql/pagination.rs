@@ -65,7 +65,19 @@ struct Window {
     cursor: Option<Uuid>,
 }
 
-fn window(args: &PageArgs, max_page_size: u64) -> AppResult<Window> {
+/// A validated request for one page whose cursor the caller decodes itself:
+/// for orders keyed by more than the id (see [`connection_with_cursors`]).
+pub struct RawWindow<'a> {
+    pub size: u64,
+    /// `first/after` (true) or `last/before` (false).
+    pub forward: bool,
+    pub cursor: Option<&'a str>,
+    /// The argument the cursor came from, for errors (`after` or `before`).
+    pub cursor_field: &'static str,
+}
+
+/// Checks the page size and direction; leaves the cursor undecoded.
+pub fn raw_window(args: &PageArgs, max_page_size: u64) -> AppResult<RawWindow<'_>> {
     if args.first.is_some() && args.last.is_some() {
         return Err(AppError::invalid(
             "first",
@@ -103,10 +115,23 @@ fn window(args: &PageArgs, max_page_size: u64) -> AppResult<Window> {
             "after",
         ),
     };
-    let cursor = cursor.map(|c| decode_cursor(c, cursor_field)).transpose()?;
-    Ok(Window {
+    Ok(RawWindow {
         size,
         forward,
+        cursor,
+        cursor_field,
+    })
+}
+
+fn window(args: &PageArgs, max_page_size: u64) -> AppResult<Window> {
+    let raw = raw_window(args, max_page_size)?;
+    let cursor = raw
+        .cursor
+        .map(|c| decode_cursor(c, raw.cursor_field))
+        .transpose()?;
+    Ok(Window {
+        size: raw.size,
+        forward: raw.forward,
         cursor,
     })
 }
@@ -128,6 +153,37 @@ pub struct Page<M> {
     pub rows: Vec<M>,
     pub has_next_page: bool,
     pub has_previous_page: bool,
+}
+
+impl<M> Page<M> {
+    /// The page from up to `size + 1` rows fetched in walking order (the
+    /// extra row only says there is more); a backward walk is reversed back.
+    pub fn from_fetched(mut rows: Vec<M>, size: u64, forward: bool, had_cursor: bool) -> Self {
+        let has_more = rows.len() as u64 > size;
+        rows.truncate(size as usize);
+        if !forward {
+            rows.reverse();
+        }
+        let (has_next_page, has_previous_page) = if forward {
+            (has_more, had_cursor)
+        } else {
+            (had_cursor, has_more)
+        };
+        Self {
+            rows,
+            has_next_page,
+            has_previous_page,
+        }
+    }
+
+    /// The same page with every row converted.
+    pub fn map<N>(self, f: impl FnMut(M) -> N) -> Page<N> {
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+        }
+    }
 }
 
 /// Fetches one page of `select`, keyed and ordered by `id_column`.
@@ -158,22 +214,13 @@ where
     } else {
         query.order_by_asc(id_column)
     };
-    let mut rows = query.limit(window.size + 1).all(conn).await?;
-    let has_more = rows.len() as u64 > window.size;
-    rows.truncate(window.size as usize);
-    if !window.forward {
-        rows.reverse();
-    }
-    let (has_next_page, has_previous_page) = if window.forward {
-        (has_more, window.cursor.is_some())
-    } else {
-        (window.cursor.is_some(), has_more)
-    };
-    Ok(Page {
+    let rows = query.limit(window.size + 1).all(conn).await?;
+    Ok(Page::from_fetched(
         rows,
-        has_next_page,
-        has_previous_page,
-    })
+        window.size,
+        window.forward,
+        window.cursor.is_some(),
+    ))
 }
 
 type CountFn = Arc<dyn Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync>;

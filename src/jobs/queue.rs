@@ -4,7 +4,7 @@
 //! otherwise), and finish, reschedule or bury.
 
 use chrono::{Duration, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -54,7 +54,7 @@ pub fn new_job(
         payload: Set(payload),
         status: Set(JobStatus::Pending),
         attempts: Set(0),
-        max_attempts: Set(max_attempts.max(1)),
+        max_attempts: Set(Ord::max(max_attempts, 1)),
         run_at: Set(now),
         locked_until: Set(None),
         locked_by: Set(None),
@@ -124,8 +124,20 @@ pub async fn complete(db: &DatabaseConnection, id: Uuid) -> AppResult<()> {
 }
 
 /// Runs the job again after `delay`.
-pub async fn retry(db: &DatabaseConnection, id: Uuid, delay: Duration, error: &str) -> AppResult<()> {
-    finish(db, id, JobStatus::Pending, Some(Utc::now() + delay), Some(error)).await
+pub async fn retry(
+    db: &DatabaseConnection,
+    id: Uuid,
+    delay: Duration,
+    error: &str,
+) -> AppResult<()> {
+    finish(
+        db,
+        id,
+        JobStatus::Pending,
+        Some(Utc::now() + delay),
+        Some(error),
+    )
+    .await
 }
 
 /// Gives up on the job for good.
@@ -144,7 +156,10 @@ async fn finish(
     let txn = begin_global_write(db, None).await?;
     let mut update = jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::val(status).into())
-        .col_expr(jobs::Column::LockedUntil, Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>).into())
+        .col_expr(
+            jobs::Column::LockedUntil,
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>).into(),
+        )
         .col_expr(jobs::Column::LockedBy, Expr::val(None::<String>).into())
         .col_expr(jobs::Column::UpdatedAt, Expr::val(now).into())
         .filter(jobs::Column::Id.eq(id));

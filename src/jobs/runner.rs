@@ -59,7 +59,11 @@ async fn run(shared: Arc<Shared>) {
         };
         let idle = claimed.is_empty();
         for job in claimed {
-            let permit = slots.clone().acquire_owned().await.expect("semaphore never closes");
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
             let shared = shared.clone();
             tokio::spawn(async move {
                 execute(&shared, job).await;

@@ -39,7 +39,8 @@ impl Audience {
             .ok_or(AppError::not_found("tenant"))?;
         Ok(Self {
             tenant_name: tenant.name,
-            custom_variables: crate::custom_variables::service::active_values(conn, tenant_id).await?,
+            custom_variables: crate::custom_variables::service::active_values(conn, tenant_id)
+                .await?,
             sender_name: sender.as_ref().and_then(|(name, _)| name.clone()),
             sender_email: sender.map(|(_, email)| email),
         })
@@ -54,7 +55,11 @@ pub struct Recipient {
 }
 
 /// Loads leads with their tags and companies: three queries for any number.
-pub async fn recipients(conn: &impl ConnectionTrait, ctx: &RequestCtx, leads: Vec<leads::Model>) -> AppResult<Vec<Recipient>> {
+pub async fn recipients(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    leads: Vec<leads::Model>,
+) -> AppResult<Vec<Recipient>> {
     let ids: Vec<Uuid> = leads.iter().map(|l| l.id).collect();
     let company_ids: BTreeSet<Uuid> = leads.iter().filter_map(|l| l.company_id).collect();
     let mut tags: std::collections::HashMap<Uuid, Vec<String>> = std::collections::HashMap::new();
@@ -85,7 +90,9 @@ pub async fn recipients(conn: &impl ConnectionTrait, ctx: &RequestCtx, leads: Ve
         .into_iter()
         .map(|lead| Recipient {
             tags: tags.remove(&lead.id).unwrap_or_default(),
-            company: lead.company_id.and_then(|id| companies_by_id.get(&id).cloned()),
+            company: lead
+                .company_id
+                .and_then(|id| companies_by_id.get(&id).cloned()),
             lead,
         })
         .collect())
@@ -117,11 +124,21 @@ pub fn render_for(
 
 /// The HTML with click redirects and the open pixel, and the original links
 /// in order (stored so a click token can name a link by position).
-pub fn track(shared: &Shared, tenant_id: Uuid, message_id: Uuid, html: &str) -> AppResult<(String, Vec<String>)> {
+pub fn track(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    html: &str,
+) -> AppResult<(String, Vec<String>)> {
     let pixel = links::open_url(shared, tenant_id, message_id);
     let keep = |url: &str| links::is_unsubscribe_url(shared, url);
     let mut redirect = |position: usize, _original: &str| {
-        links::click_url(shared, tenant_id, message_id, position.min(u16::MAX as usize) as u16)
+        links::click_url(
+            shared,
+            tenant_id,
+            message_id,
+            position.min(u16::MAX as usize) as u16,
+        )
     };
     let tracked = add_tracking(html, Some(&pixel), &keep, &mut redirect)?;
     Ok((tracked.html, tracked.links))
@@ -144,12 +161,19 @@ pub async fn preview(
         .await?
         .into_iter()
         .next()
-        .map(|s| (s.from_name, s.from_email));
+        .map(|s| (s.account.from_name, s.account.from_email));
     let audience = Audience::load(&txn, ctx.tenant_id, sender).await?;
     let recipient = recipients(&txn, ctx, vec![lead]).await?.remove(0);
     txn.commit().await?;
     let compiled = CompiledTemplate::compile(&crate::templates::service::parts(&template))?;
     let declared = crate::templates::service::declared(&template);
     let unsubscribe = links::unsubscribe_url(shared, ctx.tenant_id, Uuid::nil());
-    render_for(&compiled, &audience, &recipient, &declared, provided, &unsubscribe)
+    render_for(
+        &compiled,
+        &audience,
+        &recipient,
+        &declared,
+        provided,
+        &unsubscribe,
+    )
 }

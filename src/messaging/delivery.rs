@@ -13,7 +13,7 @@
 //! every account fails transiently the job is retried with backoff.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use entity::{jobs, message_directory, messages};
 use super::smtp::{self, OutgoingEmail, SendFailure, SmtpAccount, Stage, TlsMode};
 use crate::app::Shared;
 use crate::engagement::recorder::{NewEvent, load_messages, record_now};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::jobs::JobOutcome;
 use crate::jobs::queue::backoff;
 use crate::senders::service::{self as senders, SenderCandidate};
@@ -78,7 +78,8 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         return Ok(JobOutcome::Done);
     };
     let candidates = senders::candidates(&txn, tenant_id, message.sender_id).await?;
-    let suppressed = crate::suppressions::service::is_suppressed(&txn, tenant_id, &message.recipient).await?;
+    let suppressed =
+        crate::suppressions::service::is_suppressed(&txn, tenant_id, &message.recipient).await?;
     txn.commit().await?;
 
     if message.status != MessageStatus::Queued {
@@ -90,7 +91,10 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         return Ok(JobOutcome::Done);
     }
     if let Some(suppression) = suppressed {
-        let reason = format!("the recipient is on the suppression list ({:?})", suppression.reason);
+        let reason = format!(
+            "the recipient is on the suppression list ({:?})",
+            suppression.reason
+        );
         record_now(shared, tenant_id, vec![failed(message_id, reason)]).await?;
         return Ok(JobOutcome::Done);
     }
@@ -103,13 +107,19 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
             Ok(account) => account,
             Err(error) => {
                 last_failure = error;
-                senders::record_use(&shared.db, tenant_id, candidate.id, Err(last_failure.clone())).await?;
+                senders::record_use(
+                    &shared.db,
+                    tenant_id,
+                    candidate.account.id,
+                    Err(last_failure.clone()),
+                )
+                .await?;
                 continue;
             }
         };
         let email = outgoing(shared, &message, candidate);
         let result = smtp::deliver(&account, &email, || {
-            mark_transfer_started(shared, tenant_id, message_id, candidate.id)
+            mark_transfer_started(shared, tenant_id, message_id, candidate.account.id)
         })
         .await;
         match result {
@@ -117,11 +127,11 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                 let provider_id = accepted.provider_message_id.clone();
                 let sent = NewEvent {
                     provider_message_id: provider_id.clone(),
-                    detail: serde_json::json!({ "sender": candidate.name, "response": accepted.response }),
+                    detail: serde_json::json!({ "sender": candidate.account.name, "response": accepted.response }),
                     ..event(EngagementType::Sent, message_id)
                 };
                 record_sent(shared, tenant_id, message_id, sent, provider_id).await?;
-                senders::record_use(&shared.db, tenant_id, candidate.id, Ok(())).await?;
+                senders::record_use(&shared.db, tenant_id, candidate.account.id, Ok(())).await?;
                 return Ok(JobOutcome::Done);
             }
             Err(failure) if failure.is_permanent_for_message() => {
@@ -131,7 +141,11 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                     permanent: bounce,
                     detail: serde_json::json!({ "code": failure.code, "stage": format!("{:?}", failure.stage) }),
                     ..event(
-                        if bounce { EngagementType::Bounced } else { EngagementType::Failed },
+                        if bounce {
+                            EngagementType::Bounced
+                        } else {
+                            EngagementType::Failed
+                        },
                         message_id,
                     )
                 };
@@ -143,7 +157,13 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                 // (if it was set) no longer means "maybe sent".
                 clear_transfer_started(shared, tenant_id, message_id).await?;
                 last_failure = describe(&failure);
-                senders::record_use(&shared.db, tenant_id, candidate.id, Err(last_failure.clone())).await?;
+                senders::record_use(
+                    &shared.db,
+                    tenant_id,
+                    candidate.account.id,
+                    Err(last_failure.clone()),
+                )
+                .await?;
                 if !failure.is_account_problem() {
                     break;
                 }
@@ -155,7 +175,10 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         record_now(shared, tenant_id, vec![failed(message_id, error.clone())]).await?;
         return Ok(JobOutcome::Failed(error));
     }
-    Ok(JobOutcome::RetryAfter(retry_delay(shared, job), last_failure))
+    Ok(JobOutcome::RetryAfter(
+        retry_delay(shared, job),
+        last_failure,
+    ))
 }
 
 fn describe(failure: &SendFailure) -> String {
@@ -166,21 +189,21 @@ fn describe(failure: &SendFailure) -> String {
 }
 
 fn smtp_account(shared: &Shared, candidate: &SenderCandidate) -> Result<SmtpAccount, String> {
-    let password = candidate
-        .password_encrypted
-        .as_deref()
-        .map(|sealed| shared.secrets.open(sealed, candidate.id.as_bytes()))
-        .transpose()
-        .map_err(|_| format!("the password of sender account {:?} does not decrypt with the configured key", candidate.name))?;
+    let password = candidate.password(&shared.secrets).map_err(|_| {
+        format!(
+            "the password of sender account {:?} does not decrypt with the configured key",
+            candidate.account.name
+        )
+    })?;
     Ok(SmtpAccount {
-        host: candidate.host.clone(),
-        port: candidate.port as u16,
-        tls: match candidate.tls_mode {
+        host: candidate.account.host.clone(),
+        port: candidate.account.port as u16,
+        tls: match candidate.account.tls_mode {
             SmtpTlsMode::None => TlsMode::None,
             SmtpTlsMode::Starttls => TlsMode::StartTls,
             SmtpTlsMode::Tls => TlsMode::Tls,
         },
-        username: candidate.username.clone(),
+        username: candidate.account.username.clone(),
         password,
         timeout: std::time::Duration::from_secs(shared.config.messaging.smtp_timeout_secs),
         hello_name: shared.config.messaging.mail_domain.clone(),
@@ -189,15 +212,19 @@ fn smtp_account(shared: &Shared, candidate: &SenderCandidate) -> Result<SmtpAcco
 
 fn outgoing(shared: &Shared, message: &messages::Model, sender: &SenderCandidate) -> OutgoingEmail {
     OutgoingEmail {
-        from_email: sender.from_email.clone(),
-        from_name: sender.from_name.clone(),
-        reply_to: sender.reply_to.clone(),
+        from_email: sender.account.from_email.clone(),
+        from_name: sender.account.from_name.clone(),
+        reply_to: sender.account.reply_to.clone(),
         to: message.recipient.clone(),
         subject: message.subject.clone().unwrap_or_default(),
         text_body: message.text_body.clone().unwrap_or_default(),
         html_body: message.html_body.clone(),
         message_id: message.message_id_header.clone(),
-        unsubscribe_url: crate::tracking::links::unsubscribe_url(shared, message.tenant_id, message.id),
+        unsubscribe_url: crate::tracking::links::unsubscribe_url(
+            shared,
+            message.tenant_id,
+            message.id,
+        ),
         unsubscribe_mailto: None,
     }
 }
@@ -211,11 +238,16 @@ async fn mark_transfer_started(
     sender_id: Uuid,
 ) -> anyhow::Result<()> {
     let now = Utc::now().fixed_offset();
-    let txn = begin_for_write(&shared.db, tenant_id, None).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let txn = begin_for_write(&shared.db, tenant_id, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let updated = messages::Entity::update_many()
         .col_expr(messages::Column::TransferStartedAt, Expr::val(now).into())
         .col_expr(messages::Column::SenderId, Expr::val(sender_id).into())
-        .col_expr(messages::Column::Attempts, Expr::col(messages::Column::Attempts).add(1))
+        .col_expr(
+            messages::Column::Attempts,
+            Expr::col(messages::Column::Attempts).add(1),
+        )
         .col_expr(messages::Column::UpdatedAt, Expr::val(now).into())
         .filter(messages::Column::TenantId.eq(tenant_id))
         .filter(messages::Column::Id.eq(message_id))
@@ -230,7 +262,11 @@ async fn mark_transfer_started(
     Ok(())
 }
 
-async fn clear_transfer_started(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> AppResult<()> {
+async fn clear_transfer_started(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+) -> AppResult<()> {
     let txn = begin_for_write(&shared.db, tenant_id, None).await?;
     messages::Entity::update_many()
         .col_expr(
@@ -257,7 +293,8 @@ async fn record_sent(
 ) -> AppResult<()> {
     let txn = begin_for_write(&shared.db, tenant_id, None).await?;
     let mut messages = load_messages(&txn, tenant_id, [message_id]).await?;
-    let stored = crate::engagement::recorder::record(&txn, tenant_id, &mut messages, vec![sent]).await?;
+    let stored =
+        crate::engagement::recorder::record(&txn, tenant_id, &mut messages, vec![sent]).await?;
     if let Some(provider_id) = provider_id {
         message_directory::Entity::insert(message_directory::ActiveModel {
             lookup_key: sea_orm::Set(provider_id),
@@ -272,4 +309,3 @@ async fn record_sent(
     shared.engagement.published_after_commit(&shared.db, stored);
     Ok(())
 }
-

@@ -3,7 +3,9 @@
 use async_graphql::{Context, ID, Object};
 
 use super::service;
-use super::types::{BulkSendResult, Message, MessageFilter, SendBulkMessagesInput, SendMessageInput};
+use super::types::{
+    BulkSendResult, Message, MessageFilter, SendBulkMessagesInput, SendMessageInput,
+};
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
@@ -44,7 +46,11 @@ impl MessageMutation {
     /// Renders a template (or inline content) for a lead and queues it; a
     /// worker delivers it over SMTP. Refused for suppressed addresses and
     /// once the tenant's daily limit is reached.
-    async fn send_message(&self, ctx: &Context<'_>, input: SendMessageInput) -> async_graphql::Result<Message> {
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        input: SendMessageInput,
+    ) -> async_graphql::Result<Message> {
         let message = service::send(shared(ctx), caller(ctx)?, input).await?;
         touch(ctx, "message", message.id);
         Ok(message.into())

@@ -4,10 +4,7 @@
 //! job (see `delivery`).
 
 use chrono::{Timelike, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::{MessageChannel, MessageStatus};
@@ -66,7 +63,7 @@ async fn choose_sender(
 ) -> AppResult<crate::senders::service::SenderCandidate> {
     let candidates = crate::senders::service::candidates(conn, ctx.tenant_id, sender_id).await?;
     if let Some(id) = sender_id
-        && candidates.first().is_none_or(|c| c.id != id)
+        && candidates.first().is_none_or(|c| c.account.id != id)
     {
         return Err(AppError::invalid(
             field,
@@ -128,7 +125,14 @@ fn queue_one(
     let tenant_id = common.ctx.tenant_id;
     let id = Uuid::now_v7();
     let unsubscribe = crate::tracking::links::unsubscribe_url(shared, tenant_id, id);
-    let rendered = compose::render_for(compiled, audience, recipient, declared, common.provided, &unsubscribe)?;
+    let rendered = compose::render_for(
+        compiled,
+        audience,
+        recipient,
+        declared,
+        common.provided,
+        &unsubscribe,
+    )?;
     let (html, links) = match (&rendered.html_body, common.tracking) {
         (Some(html), true) => {
             let (html, links) = compose::track(shared, tenant_id, id, html)?;
@@ -146,10 +150,10 @@ fn queue_one(
             lead_id: Set(recipient.lead.id),
             campaign_id: Set(common.campaign_id),
             template_id: Set(common.template_id),
-            sender_id: Set(Some(common.sender.id)),
+            sender_id: Set(Some(common.sender.account.id)),
             recipient: Set(email),
-            from_email: Set(Some(common.sender.from_email.clone())),
-            from_name: Set(common.sender.from_name.clone()),
+            from_email: Set(Some(common.sender.account.from_email.clone())),
+            from_name: Set(common.sender.account.from_name.clone()),
             subject: Set(Some(rendered.subject)),
             text_body: Set(Some(rendered.text_body)),
             html_body: Set(html),
@@ -217,18 +221,29 @@ async fn store(conn: &impl ConnectionTrait, queued: Vec<Queued>) -> AppResult<()
     }
     // Chunks keep each statement under SQLite's bound-parameter limit.
     for chunk in messages_rows.chunks(200) {
-        messages::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
+        messages::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
     }
     for chunk in links.chunks(1000) {
-        message_links::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
+        message_links::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
     }
     for chunk in directory.chunks(1000) {
-        message_directory::Entity::insert_many(chunk.to_vec()).exec_without_returning(conn).await?;
+        message_directory::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
     }
     enqueue(conn, jobs).await
 }
 
-async fn bump_usage(conn: &impl ConnectionTrait, ctx: &RequestCtx, template_id: Option<Uuid>, n: i32) -> AppResult<()> {
+async fn bump_usage(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    template_id: Option<Uuid>,
+    n: i32,
+) -> AppResult<()> {
     if let Some(id) = template_id {
         use sea_orm::sea_query::{Expr, ExprTrait};
         message_templates::Entity::update_many()
@@ -249,7 +264,11 @@ fn optional_id(id: Option<&async_graphql::ID>, field: &str) -> AppResult<Option<
 }
 
 /// `sendMessage`.
-pub async fn send(shared: &Shared, ctx: &RequestCtx, input: SendMessageInput) -> AppResult<messages::Model> {
+pub async fn send(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: SendMessageInput,
+) -> AppResult<messages::Model> {
     ctx.require_writer()?;
     let lead_id = parse_id(&input.lead_id, "input.leadId")?;
     let template_id = optional_id(input.template_id.as_ref(), "input.templateId")?;
@@ -258,21 +277,35 @@ pub async fn send(shared: &Shared, ctx: &RequestCtx, input: SendMessageInput) ->
     let provided = input.variables.map(|v| v.0).unwrap_or_default();
     let inline = input.subject.is_some() || input.text_body.is_some() || input.html_body.is_some();
     if inline && template_id.is_some() {
-        return Err(AppError::invalid("input.templateId", "give a template or inline content, not both"));
+        return Err(AppError::invalid(
+            "input.templateId",
+            "give a template or inline content, not both",
+        ));
     }
     if !inline && template_id.is_none() {
-        return Err(AppError::invalid("input.templateId", "give a template or inline subject and body"));
+        return Err(AppError::invalid(
+            "input.templateId",
+            "give a template or inline subject and body",
+        ));
     }
 
     let txn = begin_write(&shared.db, ctx).await?;
     let lead = find_live::<leads::Entity>(&txn, ctx, lead_id).await?;
     let Some(email) = lead.email.clone() else {
-        return Err(AppError::invalid("input.leadId", "this lead has no email address"));
-    };
-    if let Some(s) = crate::suppressions::service::is_suppressed(&txn, ctx.tenant_id, &email).await? {
         return Err(AppError::invalid(
             "input.leadId",
-            format!("{email} is on the suppression list ({:?}); it is never sent to", s.reason),
+            "this lead has no email address",
+        ));
+    };
+    if let Some(s) =
+        crate::suppressions::service::is_suppressed(&txn, ctx.tenant_id, &email).await?
+    {
+        return Err(AppError::invalid(
+            "input.leadId",
+            format!(
+                "{email} is on the suppression list ({:?}); it is never sent to",
+                s.reason
+            ),
         ));
     }
     if remaining_today(&txn, ctx).await? < 1 {
@@ -283,11 +316,18 @@ pub async fn send(shared: &Shared, ctx: &RequestCtx, input: SendMessageInput) ->
             let template = email_template(&txn, ctx, id, "input.templateId").await?;
             let declared = crate::templates::service::declared(&template);
             (
-                (template.subject.clone(), template.text_body.clone(), template.html_body.clone()),
+                (
+                    template.subject.clone(),
+                    template.text_body.clone(),
+                    template.html_body.clone(),
+                ),
                 declared,
             )
         }
-        None => ((input.subject, input.text_body, input.html_body), Vec::new()),
+        None => (
+            (input.subject, input.text_body, input.html_body),
+            Vec::new(),
+        ),
     };
     let parts = TemplateParts {
         subject: parts_owned.0.as_deref(),
@@ -300,7 +340,15 @@ pub async fn send(shared: &Shared, ctx: &RequestCtx, input: SendMessageInput) ->
     }
     let compiled = CompiledTemplate::compile(&parts)?;
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
-    let audience = Audience::load(&txn, ctx.tenant_id, Some((sender.from_name.clone(), sender.from_email.clone()))).await?;
+    let audience = Audience::load(
+        &txn,
+        ctx.tenant_id,
+        Some((
+            sender.account.from_name.clone(),
+            sender.account.from_email.clone(),
+        )),
+    )
+    .await?;
     let recipient = compose::recipients(&txn, ctx, vec![lead]).await?.remove(0);
     let common = Common {
         shared,
@@ -332,7 +380,10 @@ pub async fn send_bulk(
 ) -> AppResult<(i32, Vec<SkippedLead>)> {
     ctx.require_writer()?;
     if input.lead_ids.len() > MAX_BULK {
-        return Err(AppError::invalid("input.leadIds", format!("at most {MAX_BULK} leads per call")));
+        return Err(AppError::invalid(
+            "input.leadIds",
+            format!("at most {MAX_BULK} leads per call"),
+        ));
     }
     let template_id = parse_id(&input.template_id, "input.templateId")?;
     let sender_id = optional_id(input.sender_id.as_ref(), "input.senderId")?;
@@ -350,7 +401,15 @@ pub async fn send_bulk(
     let declared = crate::templates::service::declared(&template);
     let compiled = CompiledTemplate::compile(&crate::templates::service::parts(&template))?;
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
-    let audience = Audience::load(&txn, ctx.tenant_id, Some((sender.from_name.clone(), sender.from_email.clone()))).await?;
+    let audience = Audience::load(
+        &txn,
+        ctx.tenant_id,
+        Some((
+            sender.account.from_name.clone(),
+            sender.account.from_email.clone(),
+        )),
+    )
+    .await?;
     let mut leads_found = Vec::with_capacity(lead_ids.len());
     for chunk in lead_ids.chunks(500) {
         leads_found.extend(
@@ -397,11 +456,19 @@ pub async fn send_bulk(
             continue;
         };
         if suppressed.contains(&email.to_lowercase()) {
-            skipped.push(skip(id, "SUPPRESSED", format!("{email} is on the suppression list")));
+            skipped.push(skip(
+                id,
+                "SUPPRESSED",
+                format!("{email} is on the suppression list"),
+            ));
             continue;
         }
         if remaining < 1 {
-            skipped.push(skip(id, "LIMIT_EXCEEDED", "the tenant's daily email limit is reached".into()));
+            skipped.push(skip(
+                id,
+                "LIMIT_EXCEEDED",
+                "the tenant's daily email limit is reached".into(),
+            ));
             continue;
         }
         match queue_one(&common, &compiled, &audience, recipient, &declared, email) {
@@ -430,20 +497,41 @@ pub async fn list(
     let filter = filter.unwrap_or_default();
     let mut select = scoped::<messages::Entity>(ctx);
     if let Some(statuses) = filter.status {
-        select = select.filter(messages::Column::Status.is_in(statuses.into_iter().map(MessageStatus::from)));
+        select = select
+            .filter(messages::Column::Status.is_in(statuses.into_iter().map(MessageStatus::from)));
     }
     for (value, column, field) in [
         (&filter.lead_id, messages::Column::LeadId, "filter.leadId"),
-        (&filter.template_id, messages::Column::TemplateId, "filter.templateId"),
-        (&filter.campaign_id, messages::Column::CampaignId, "filter.campaignId"),
-        (&filter.sender_id, messages::Column::SenderId, "filter.senderId"),
+        (
+            &filter.template_id,
+            messages::Column::TemplateId,
+            "filter.templateId",
+        ),
+        (
+            &filter.campaign_id,
+            messages::Column::CampaignId,
+            "filter.campaignId",
+        ),
+        (
+            &filter.sender_id,
+            messages::Column::SenderId,
+            "filter.senderId",
+        ),
     ] {
         if let Some(id) = optional_id(value.as_ref(), field)? {
             select = select.filter(column.eq(id));
         }
     }
     let txn = begin(&shared.db, ctx).await?;
-    let page = page_by_id(&txn, select.clone(), messages::Column::Id, args, shared.config.limits.page_size, true).await?;
+    let page = page_by_id(
+        &txn,
+        select.clone(),
+        messages::Column::Id,
+        args,
+        shared.config.limits.page_size,
+        true,
+    )
+    .await?;
     txn.commit().await?;
     Ok((page, Totals::counting(&shared.db, ctx, select)))
 }
@@ -454,4 +542,3 @@ pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<messa
     txn.commit().await?;
     Ok(message)
 }
-

@@ -115,17 +115,23 @@ const EVENTS_PER_MESSAGE: u64 = 200;
 impl Message {
     /// What happened to the message, oldest first (the latest 200).
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EngagementEventView>> {
-        let mut events =
-            latest_children::<super::loader::EventsOfMessage>(ctx, self.model_id, EVENTS_PER_MESSAGE).await?;
+        let mut events = latest_children::<super::loader::EventsOfMessage>(
+            ctx,
+            self.model_id,
+            EVENTS_PER_MESSAGE,
+        )
+        .await?;
         events.sort_by_key(|e| e.seq);
         Ok(events.iter().map(EngagementEventView::from).collect())
     }
 
     async fn lead(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::leads::Lead>> {
         let id = crate::graphql::parse_id(&self.lead_id, "leadId")?;
-        Ok(crate::graphql::loaders::load_by_id::<entity::leads::Entity>(ctx, id)
-            .await?
-            .map(crate::leads::Lead::from))
+        Ok(
+            crate::graphql::loaders::load_by_id::<entity::leads::Entity>(ctx, id)
+                .await?
+                .map(crate::leads::Lead::from),
+        )
     }
 }
 

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Json, Object};
 
 use super::service;
 use super::types::{
-    CreateMessageTemplateInput, MessageChannel, MessageTemplate, RenderedMessage,
-    TemplateCategory, UpdateMessageTemplateInput,
+    CreateMessageTemplateInput, MessageChannel, MessageTemplate, RenderedMessage, TemplateCategory,
+    UpdateMessageTemplateInput,
 };
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
@@ -31,12 +31,27 @@ impl TemplateQuery {
         category: Option<TemplateCategory>,
     ) -> async_graphql::Result<RelayConnection<MessageTemplate>> {
         let args = PageArgs::new(first, after, last, before);
-        let (page, totals) =
-            service::list(shared(ctx), caller(ctx)?, &args, channel.map(Into::into), category).await?;
-        Ok(connection(page, totals, |row| row.id, MessageTemplate::from))
+        let (page, totals) = service::list(
+            shared(ctx),
+            caller(ctx)?,
+            &args,
+            channel.map(Into::into),
+            category,
+        )
+        .await?;
+        Ok(connection(
+            page,
+            totals,
+            |row| row.id,
+            MessageTemplate::from,
+        ))
     }
 
-    async fn message_template(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MessageTemplate> {
+    async fn message_template(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<MessageTemplate> {
         let id = parse_id(&id, "id")?;
         Ok(service::get(shared(ctx), caller(ctx)?, id).await?.into())
     }
@@ -53,9 +68,15 @@ impl TemplateQuery {
         let template_id = parse_id(&template_id, "templateId")?;
         let lead_id = parse_id(&lead_id, "leadId")?;
         let provided = variables.map(|v| v.0).unwrap_or_default();
-        Ok(crate::messaging::compose::preview(shared(ctx), caller(ctx)?, template_id, lead_id, &provided)
-            .await?
-            .into())
+        Ok(crate::messaging::compose::preview(
+            shared(ctx),
+            caller(ctx)?,
+            template_id,
+            lead_id,
+            &provided,
+        )
+        .await?
+        .into())
     }
 }
 
@@ -82,11 +103,17 @@ impl TemplateMutation {
     ) -> async_graphql::Result<MessageTemplate> {
         let id = parse_id(&id, "id")?;
         touch(ctx, "message_template", id);
-        Ok(service::update(shared(ctx), caller(ctx)?, id, input).await?.into())
+        Ok(service::update(shared(ctx), caller(ctx)?, id, input)
+            .await?
+            .into())
     }
 
     /// Deletes a template (softly: sent messages keep it). Returns it as it was.
-    async fn delete_message_template(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MessageTemplate> {
+    async fn delete_message_template(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<MessageTemplate> {
         let id = parse_id(&id, "id")?;
         touch(ctx, "message_template", id);
         Ok(service::delete(shared(ctx), caller(ctx)?, id).await?.into())

@@ -51,7 +51,10 @@ pub fn validate(
 ) -> AppResult<()> {
     let blank = |v: Option<&str>| v.is_none_or(|v| v.trim().is_empty());
     if *channel == MessageChannel::Email && blank(parts.subject) {
-        return Err(AppError::invalid(format!("{prefix}subject"), "an email needs a subject"));
+        return Err(AppError::invalid(
+            format!("{prefix}subject"),
+            "an email needs a subject",
+        ));
     }
     if blank(parts.text_body) && blank(parts.html_body) {
         return Err(AppError::invalid(
@@ -86,10 +89,9 @@ pub async fn list(
         select = select.filter(message_templates::Column::Channel.eq(channel));
     }
     if let Some(category) = category {
-        select = select.filter(
-            message_templates::Column::Category
-                .eq(entity::sea_orm_active_enums::TemplateCategory::from(category)),
-        );
+        select = select.filter(message_templates::Column::Category.eq(
+            entity::sea_orm_active_enums::TemplateCategory::from(category),
+        ));
     }
     let txn = begin(&shared.db, ctx).await?;
     let page = page_by_id(
@@ -105,7 +107,11 @@ pub async fn list(
     Ok((page, Totals::counting(&shared.db, ctx, select)))
 }
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<message_templates::Model> {
+pub async fn get(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<message_templates::Model> {
     let txn = begin(&shared.db, ctx).await?;
     let template = find_live::<message_templates::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
@@ -152,7 +158,13 @@ pub async fn create(
         text_body: input.text_body.as_deref(),
         html_body: input.html_body.as_deref(),
     };
-    validate(&channel, &parts, &declared, &custom_keys(&txn, ctx).await?, "input.")?;
+    validate(
+        &channel,
+        &parts,
+        &declared,
+        &custom_keys(&txn, ctx).await?,
+        "input.",
+    )?;
     let now = Utc::now().fixed_offset();
     let template = message_templates::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
@@ -181,6 +193,7 @@ pub async fn create(
         created_by: Set(ctx.user_id()),
         updated_by: Set(ctx.user_id()),
         deleted_at: Set(None),
+        deleted_by: Set(None),
     }
     .insert(&txn)
     .await
@@ -236,7 +249,13 @@ pub async fn update(
         text_body: template.text_body.as_ref().as_deref(),
         html_body: template.html_body.as_ref().as_deref(),
     };
-    validate(&current.channel, &parts, &declared, &custom_keys(&txn, ctx).await?, "input.")?;
+    validate(
+        &current.channel,
+        &parts,
+        &declared,
+        &custom_keys(&txn, ctx).await?,
+        "input.",
+    )?;
     template.updated_at = Set(Utc::now().fixed_offset());
     template.updated_by = Set(ctx.user_id());
     let template = template
@@ -251,7 +270,11 @@ pub async fn update(
 }
 
 /// Soft-deletes: messages sent from it keep their link and its counters.
-pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<message_templates::Model> {
+pub async fn delete(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<message_templates::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let template = soft_delete::<message_templates::Entity>(&txn, ctx, id).await?;
@@ -260,7 +283,10 @@ pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<me
 }
 
 /// Live templates for a picker, ordered by name.
-pub async fn by_name(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<Vec<message_templates::Model>> {
+pub async fn by_name(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+) -> AppResult<Vec<message_templates::Model>> {
     Ok(live::<message_templates::Entity>(ctx)
         .order_by_asc(message_templates::Column::Name)
         .all(conn)

@@ -66,17 +66,22 @@ tenant_owned!(
     messages,
     message_links,
     engagement_events,
+    sender_accounts,
+    custom_variables,
+    suppressions,
 );
 
-/// A tenant-owned entity with soft deletion: `deleted_at`/`deleted_by`
-/// columns, and `updated_at`/`updated_by` stamped when it is deleted.
+/// A tenant-owned entity with soft deletion: a `deleted_at` column, and
+/// `updated_at` stamped when it is deleted; who deleted and last changed it
+/// where the table records that (`deleted_by`, `updated_by`).
 pub trait SoftDeletable: TenantOwned {
     /// What the entity is called in `NOT_FOUND` errors.
     const NAME: &'static str;
     fn deleted_at_column() -> Self::Column;
-    fn deleted_by_column() -> Self::Column;
     fn updated_at_column() -> Self::Column;
-    fn updated_by_column() -> Self::Column;
+    /// `None` for tables that do not record who changed a row.
+    fn deleted_by_column() -> Option<Self::Column>;
+    fn updated_by_column() -> Option<Self::Column>;
 }
 
 macro_rules! soft_deletable {
@@ -86,20 +91,36 @@ macro_rules! soft_deletable {
             fn deleted_at_column() -> Self::Column {
                 entity::$module::Column::DeletedAt
             }
-            fn deleted_by_column() -> Self::Column {
-                entity::$module::Column::DeletedBy
-            }
             fn updated_at_column() -> Self::Column {
                 entity::$module::Column::UpdatedAt
             }
-            fn updated_by_column() -> Self::Column {
-                entity::$module::Column::UpdatedBy
+            fn deleted_by_column() -> Option<Self::Column> {
+                Some(entity::$module::Column::DeletedBy)
+            }
+            fn updated_by_column() -> Option<Self::Column> {
+                Some(entity::$module::Column::UpdatedBy)
             }
         }
     )*};
 }
 
 soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template");
+
+impl SoftDeletable for entity::sender_accounts::Entity {
+    const NAME: &'static str = "sender account";
+    fn deleted_at_column() -> Self::Column {
+        entity::sender_accounts::Column::DeletedAt
+    }
+    fn updated_at_column() -> Self::Column {
+        entity::sender_accounts::Column::UpdatedAt
+    }
+    fn deleted_by_column() -> Option<Self::Column> {
+        Some(entity::sender_accounts::Column::DeletedBy)
+    }
+    fn updated_by_column() -> Option<Self::Column> {
+        Some(entity::sender_accounts::Column::UpdatedBy)
+    }
+}
 
 /// The caller's tenant's rows that are not in the trash.
 pub fn live<E: SoftDeletable>(ctx: &RequestCtx) -> Select<E> {
@@ -128,17 +149,16 @@ pub async fn soft_delete<E: SoftDeletable>(
 ) -> AppResult<E::Model> {
     find_live::<E>(conn, ctx, id).await?;
     let now = chrono::Utc::now().fixed_offset();
-    E::update_many()
+    let mut update = E::update_many()
         .col_expr(E::deleted_at_column(), sea_orm::sea_query::Expr::value(now))
-        .col_expr(
-            E::deleted_by_column(),
-            sea_orm::sea_query::Expr::value(ctx.user_id()),
-        )
-        .col_expr(E::updated_at_column(), sea_orm::sea_query::Expr::value(now))
-        .col_expr(
-            E::updated_by_column(),
-            sea_orm::sea_query::Expr::value(ctx.user_id()),
-        )
+        .col_expr(E::updated_at_column(), sea_orm::sea_query::Expr::value(now));
+    for column in [E::deleted_by_column(), E::updated_by_column()]
+        .into_iter()
+        .flatten()
+    {
+        update = update.col_expr(column, sea_orm::sea_query::Expr::value(ctx.user_id()));
+    }
+    update
         .filter(E::tenant_column().eq(ctx.tenant_id))
         .filter(E::id_column().eq(id))
         .exec(conn)

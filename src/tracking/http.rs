@@ -21,9 +21,9 @@ use crate::tenancy::scoped::begin_for;
 
 /// A transparent 1×1 GIF.
 const PIXEL: &[u8] = &[
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
-    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
 fn client_facts(headers: &HeaderMap) -> (Option<String>, Option<String>) {
@@ -61,7 +61,10 @@ pub async fn open(
 ) -> Response {
     let shared = &state.shared;
     if let Some(token) = shared.tracking.verify(TokenKind::Open, &token) {
-        let result = shared.tracker.submit(hit(HitKind::Open, token, &method, &headers)).await;
+        let result = shared
+            .tracker
+            .submit(hit(HitKind::Open, token, &method, &headers))
+            .await;
         if result == HitResult::Failed {
             tracing::warn!("an open could not be recorded");
         }
@@ -69,7 +72,10 @@ pub async fn open(
     (
         [
             (header::CONTENT_TYPE, "image/gif"),
-            (header::CACHE_CONTROL, "no-store, no-cache, must-revalidate, max-age=0"),
+            (
+                header::CACHE_CONTROL,
+                "no-store, no-cache, must-revalidate, max-age=0",
+            ),
             (header::PRAGMA, "no-cache"),
         ],
         PIXEL,
@@ -98,7 +104,11 @@ pub async fn click(
     let Some(token) = shared.tracking.verify(TokenKind::Click, &token) else {
         return not_found();
     };
-    match shared.tracker.submit(hit(HitKind::Click, token, &method, &headers)).await {
+    match shared
+        .tracker
+        .submit(hit(HitKind::Click, token, &method, &headers))
+        .await
+    {
         HitResult::Recorded { url: Some(url) } => Response::builder()
             .status(StatusCode::FOUND)
             .header(header::LOCATION, url)
@@ -127,9 +137,24 @@ fn page(title: &str, body: &str) -> String {
 
 /// `GET /u/{token}`: asks for confirmation. Unsubscribing on GET would let
 /// every link scanner unsubscribe people; the button POSTs.
-pub async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    if state.shared.tracking.verify(TokenKind::Unsubscribe, &token).is_none() {
-        return (StatusCode::NOT_FOUND, Html(page("Link not valid", "<p>This unsubscribe link is not valid.</p>"))).into_response();
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    if state
+        .shared
+        .tracking
+        .verify(TokenKind::Unsubscribe, &token)
+        .is_none()
+    {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "Link not valid",
+                "<p>This unsubscribe link is not valid.</p>",
+            )),
+        )
+            .into_response();
     }
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -145,24 +170,48 @@ pub async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<S
 
 /// `POST /u/{token}`: unsubscribes in one click (RFC 8058 `List-Unsubscribe=One-Click`
 /// from a mail client, or the confirmation button). Idempotent.
-pub async fn unsubscribe(State(state): State<AppState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
     let shared = &state.shared;
     let Some(token) = shared.tracking.verify(TokenKind::Unsubscribe, &token) else {
-        return (StatusCode::NOT_FOUND, Html(page("Link not valid", "<p>This unsubscribe link is not valid.</p>"))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "Link not valid",
+                "<p>This unsubscribe link is not valid.</p>",
+            )),
+        )
+            .into_response();
     };
     match unsubscribe_once(shared, token, &headers).await {
         Ok(true) => (
             [(header::CACHE_CONTROL, "no-store")],
-            Html(page("You are unsubscribed", "<p>You will not receive these emails any more.</p>")),
+            Html(page(
+                "You are unsubscribed",
+                "<p>You will not receive these emails any more.</p>",
+            )),
         )
             .into_response(),
-        Ok(false) => (StatusCode::NOT_FOUND, Html(page("Link not valid", "<p>This unsubscribe link is not valid.</p>"))).into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "Link not valid",
+                "<p>This unsubscribe link is not valid.</p>",
+            )),
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(?error, "unsubscribe failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
-                Html(page("Please try again", "<p>We could not record this just now.</p>")),
+                Html(page(
+                    "Please try again",
+                    "<p>We could not record this just now.</p>",
+                )),
             )
                 .into_response()
         }
@@ -171,11 +220,19 @@ pub async fn unsubscribe(State(state): State<AppState>, headers: HeaderMap, Path
 
 /// Records the unsubscribe (suppression included) unless the message was
 /// already unsubscribed. `false` when the message does not exist.
-async fn unsubscribe_once(shared: &Arc<Shared>, token: TrackingToken, headers: &HeaderMap) -> crate::error::AppResult<bool> {
+async fn unsubscribe_once(
+    shared: &Arc<Shared>,
+    token: TrackingToken,
+    headers: &HeaderMap,
+) -> crate::error::AppResult<bool> {
     let txn = begin_for(&shared.db, token.tenant_id, None).await?;
-    let message = load_messages(&txn, token.tenant_id, [token.message_id]).await?.remove(&token.message_id);
+    let message = load_messages(&txn, token.tenant_id, [token.message_id])
+        .await?
+        .remove(&token.message_id);
     txn.commit().await?;
-    let Some(message) = message else { return Ok(false) };
+    let Some(message) = message else {
+        return Ok(false);
+    };
     if message.unsubscribed_at.is_none() {
         let (ip, user_agent) = client_facts(headers);
         let event = NewEvent {

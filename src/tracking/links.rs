@@ -23,17 +23,32 @@ fn token(tenant_id: Uuid, message_id: Uuid, position: u16) -> TrackingToken {
 
 /// The open pixel.
 pub fn open_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
-    url(shared, "t/o", TokenKind::Open, token(tenant_id, message_id, 0))
+    url(
+        shared,
+        "t/o",
+        TokenKind::Open,
+        token(tenant_id, message_id, 0),
+    )
 }
 
 /// The redirect for the message's link at `position`.
 pub fn click_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid, position: u16) -> String {
-    url(shared, "t/c", TokenKind::Click, token(tenant_id, message_id, position))
+    url(
+        shared,
+        "t/c",
+        TokenKind::Click,
+        token(tenant_id, message_id, position),
+    )
 }
 
 /// The unsubscribe page (GET) and its one-click endpoint (POST, RFC 8058).
 pub fn unsubscribe_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
-    url(shared, "u", TokenKind::Unsubscribe, token(tenant_id, message_id, 0))
+    url(
+        shared,
+        "u",
+        TokenKind::Unsubscribe,
+        token(tenant_id, message_id, 0),
+    )
 }
 
 /// Links that must not be turned into click redirects.

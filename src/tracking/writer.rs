@@ -78,7 +78,9 @@ impl TrackingWriter {
                 loop {
                     let batch = {
                         let mut receiver = receiver.lock().await;
-                        let Some(first) = receiver.recv().await else { return };
+                        let Some(first) = receiver.recv().await else {
+                            return;
+                        };
                         let mut batch = vec![first];
                         while batch.len() < MAX_BATCH {
                             match receiver.try_recv() {
@@ -105,10 +107,18 @@ impl TrackingWriter {
     }
 }
 
-async fn write_batch(db: &DatabaseConnection, hub: &EngagementHub, window_ms: i64, batch: Vec<Pending>) {
+async fn write_batch(
+    db: &DatabaseConnection,
+    hub: &EngagementHub,
+    window_ms: i64,
+    batch: Vec<Pending>,
+) {
     let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
     for pending in batch {
-        by_tenant.entry(pending.0.token.tenant_id).or_default().push(pending);
+        by_tenant
+            .entry(pending.0.token.tenant_id)
+            .or_default()
+            .push(pending);
     }
     match store(db, window_ms, &mut by_tenant).await {
         Ok((results, events)) => {
@@ -142,7 +152,12 @@ async fn store(
         // One transaction, rebound per tenant: row-level security applies
         // to each tenant's part.
         bind(&txn, Some(*tenant_id), None).await?;
-        let mut messages = load_messages(&txn, *tenant_id, hits.iter().map(|(h, _)| h.token.message_id)).await?;
+        let mut messages = load_messages(
+            &txn,
+            *tenant_id,
+            hits.iter().map(|(h, _)| h.token.message_id),
+        )
+        .await?;
         let clicked: Vec<Uuid> = hits
             .iter()
             .filter(|(h, _)| h.kind == HitKind::Click)
@@ -207,7 +222,12 @@ async fn store(
     let mut replies = Vec::with_capacity(plans.len());
     let mut taken: HashMap<Uuid, Vec<Option<oneshot::Sender<HitResult>>>> = by_tenant
         .drain()
-        .map(|(tenant, hits)| (tenant, hits.into_iter().map(|(_, reply)| Some(reply)).collect()))
+        .map(|(tenant, hits)| {
+            (
+                tenant,
+                hits.into_iter().map(|(_, reply)| Some(reply)).collect(),
+            )
+        })
         .collect();
     for (tenant_id, index, result) in plans {
         if let Some(reply) = taken.get_mut(&tenant_id).and_then(|r| r[index].take()) {

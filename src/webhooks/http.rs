@@ -58,7 +58,11 @@ pub async fn receive(
     body: Bytes,
 ) -> Response {
     let shared = &state.shared;
-    let parsed = match shared.webhooks.parse(&provider, &headers, &body, Utc::now()).await {
+    let parsed = match shared
+        .webhooks
+        .parse(&provider, &headers, &body, Utc::now())
+        .await
+    {
         Ok(parsed) => parsed,
         Err(error) => {
             tracing::info!(%provider, ?error, "webhook refused");
@@ -129,7 +133,12 @@ fn new_event(event: &ProviderEvent, message_id: Uuid) -> NewEvent {
         occurred_at: event.occurred_at,
         detail,
         error: (kind == EngagementType::Bounced).then(|| {
-            event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or("bounced").to_owned()
+            event
+                .detail
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("bounced")
+                .to_owned()
         }),
         ..NewEvent::new(kind, message_id, event.provider)
     }
@@ -145,14 +154,23 @@ async fn process(shared: &Shared, event: &ProviderEvent) -> AppResult<Outcome> {
         event_id: Set(event.event_id.clone()),
         received_at: Set(Utc::now().fixed_offset()),
     })
-    .on_conflict_do_nothing_on([webhook_receipts::Column::Provider, webhook_receipts::Column::EventId])
+    .on_conflict_do_nothing_on([
+        webhook_receipts::Column::Provider,
+        webhook_receipts::Column::EventId,
+    ])
     .exec_without_returning(&txn)
     .await?;
-    if inserted == 0 {
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Outcome::Duplicate);
     }
     let mut messages = load_messages(&txn, tenant_id, [message_id]).await?;
-    let stored = record(&txn, tenant_id, &mut messages, vec![new_event(event, message_id)]).await?;
+    let stored = record(
+        &txn,
+        tenant_id,
+        &mut messages,
+        vec![new_event(event, message_id)],
+    )
+    .await?;
     txn.commit().await?;
     shared.engagement.published_after_commit(&shared.db, stored);
     Ok(Outcome::Processed)

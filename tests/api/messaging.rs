@@ -28,7 +28,13 @@ pub async fn spawn() -> TestApp {
     .await
 }
 
-pub async fn create_sender(app: &TestApp, s: &Session, name: &str, port: u16, priority: i32) -> String {
+pub async fn create_sender(
+    app: &TestApp,
+    s: &Session,
+    name: &str,
+    port: u16,
+    priority: i32,
+) -> String {
     app.gql_as(
         &s.access_token,
         "mutation($input: CreateSenderAccountInput!) { createSenderAccount(input: $input) { id } }",
@@ -39,9 +45,9 @@ pub async fn create_sender(app: &TestApp, s: &Session, name: &str, port: u16, pr
     )
     .await
     .data("createSenderAccount")["id"]
-    .as_str()
-    .unwrap()
-    .to_owned()
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 pub async fn create_lead(app: &TestApp, s: &Session, first: &str, email: &str) -> String {
@@ -52,9 +58,9 @@ pub async fn create_lead(app: &TestApp, s: &Session, first: &str, email: &str) -
     )
     .await
     .data("createLead")["id"]
-    .as_str()
-    .unwrap()
-    .to_owned()
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 pub async fn create_template(app: &TestApp, s: &Session) -> String {
@@ -112,7 +118,10 @@ pub async fn wait_for_status(app: &TestApp, s: &Session, id: &str, status: &str)
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("message {id} never reached {status}: {}", message(app, s, id).await);
+    panic!(
+        "message {id} never reached {status}: {}",
+        message(app, s, id).await
+    );
 }
 
 /// A sender, a lead and a template in a fresh tenant, and a sent message.
@@ -145,7 +154,10 @@ async fn sent_message() -> Sent {
 }
 
 fn token_in(html: &str, route: &str) -> String {
-    let start = html.find(route).unwrap_or_else(|| panic!("{route} in {html}")) + route.len();
+    let start = html
+        .find(route)
+        .unwrap_or_else(|| panic!("{route} in {html}"))
+        + route.len();
     html[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -191,8 +203,14 @@ async fn a_sent_email_arrives_with_headers_rendered_body_pixel_and_rewritten_lin
     assert!(html.contains("Hi Ada, 20% off"), "{html}");
     assert!(html.contains("/t/o/"), "pixel missing: {html}");
     assert!(html.contains("/t/c/"), "click redirect missing: {html}");
-    assert!(!html.contains("https://example.com/pricing"), "original link left: {html}");
-    assert!(html.contains("mailto:help@acme.test"), "mailto must stay: {html}");
+    assert!(
+        !html.contains("https://example.com/pricing"),
+        "original link left: {html}"
+    );
+    assert!(
+        html.contains("mailto:help@acme.test"),
+        "mailto must stay: {html}"
+    );
     assert!(mail.text_body().unwrap().contains("Hi Ada"));
 
     assert_eq!(message["providerMessageId"], "000001");
@@ -239,9 +257,17 @@ async fn a_refusing_account_fails_over_to_the_next_one() {
             json!({}),
         )
         .await;
-    let edges = accounts.data("senderAccounts")["edges"].as_array().unwrap().clone();
+    let edges = accounts.data("senderAccounts")["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
     let by_name = |n: &str| edges.iter().find(|e| e["node"]["name"] == n).unwrap()["node"].clone();
-    assert!(by_name("refusing")["lastError"].as_str().unwrap().contains("451"));
+    assert!(
+        by_name("refusing")["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("451")
+    );
     assert!(by_name("unreachable")["lastError"].is_string());
     assert_eq!(by_name("backup")["totalSent"], 1);
 }
@@ -259,7 +285,11 @@ async fn a_transient_failure_is_retried_and_sends_exactly_once() {
 
     // The first attempt cannot connect; the account is then fixed.
     for _ in 0..100 {
-        if app.count("jobs", "attempts >= 1 AND status = 'pending'").await == 1 {
+        if app
+            .count("jobs", "attempts >= 1 AND status = 'pending'")
+            .await
+            == 1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -298,15 +328,23 @@ async fn a_job_retried_after_a_crash_mid_transfer_never_sends_twice() {
         "UPDATE messages SET status = 'queued', sent_at = NULL, transfer_started_at = created_at WHERE id = '{id}'"
     ))
     .await;
-    app.sql("UPDATE jobs SET status = 'running', locked_until = created_at").await;
+    app.sql("UPDATE jobs SET status = 'running', locked_until = created_at")
+        .await;
 
     let failed = wait_for_status(&app, &owner, id, "FAILED").await;
-    assert!(failed["error"].as_str().unwrap().contains("outcome unknown"), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("outcome unknown"),
+        "{failed}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(smtp.received().len(), 1, "sent a second copy");
 
     // And a job re-run for a message already sent does nothing.
-    app.sql("UPDATE jobs SET status = 'pending', run_at = created_at").await;
+    app.sql("UPDATE jobs SET status = 'pending', run_at = created_at")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(smtp.received().len(), 1);
 }
@@ -326,7 +364,14 @@ async fn a_permanent_recipient_failure_bounces_and_suppresses_the_address() {
     let bounced = wait_for_status(&app, &owner, queued["id"].as_str().unwrap(), "BOUNCED").await;
 
     assert!(bounced["error"].as_str().unwrap().contains("550"));
-    assert_eq!(app.count("suppressions", "email = 'ghost@example.org' AND reason = 'hard_bounce'").await, 1);
+    assert_eq!(
+        app.count(
+            "suppressions",
+            "email = 'ghost@example.org' AND reason = 'hard_bounce'"
+        )
+        .await,
+        1
+    );
     let again = app
         .gql_as(
             &owner.access_token,
@@ -356,14 +401,30 @@ async fn opens_and_clicks_are_recorded_and_machines_kept_apart() {
 
     // A person opens twice and clicks once; a scanner and a HEAD do too.
     for _ in 0..2 {
-        let pixel = http.get(app.url(&format!("/t/o/{open}"))).send().await.unwrap();
+        let pixel = http
+            .get(app.url(&format!("/t/o/{open}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(pixel.status(), 200);
         assert_eq!(pixel.headers()["content-type"], "image/gif");
-        assert!(pixel.headers()["cache-control"].to_str().unwrap().contains("no-store"));
+        assert!(
+            pixel.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("no-store")
+        );
     }
-    let redirect = http.get(app.url(&format!("/t/c/{click}"))).send().await.unwrap();
+    let redirect = http
+        .get(app.url(&format!("/t/c/{click}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(redirect.status(), 302);
-    assert_eq!(redirect.headers()["location"], "https://example.com/pricing?a=1&b=2");
+    assert_eq!(
+        redirect.headers()["location"],
+        "https://example.com/pricing?a=1&b=2"
+    );
     let scanner = http
         .get(app.url(&format!("/t/c/{click}")))
         .header("user-agent", "Mozilla/5.0 (compatible; Barracuda Sentinel)")
@@ -371,7 +432,14 @@ async fn opens_and_clicks_are_recorded_and_machines_kept_apart() {
         .await
         .unwrap();
     assert_eq!(scanner.status(), 302);
-    assert_eq!(http.head(app.url(&format!("/t/o/{open}"))).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.head(app.url(&format!("/t/o/{open}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let m = message_after(&app, &owner, id).await;
     assert_eq!(m["status"], "CLICKED");
@@ -438,7 +506,11 @@ async fn forged_tampered_and_foreign_tokens_never_redirect_or_record() {
     let tampered = String::from_utf8(tampered).unwrap();
 
     for token in [tampered.as_str(), "garbage", open.as_str(), ""] {
-        let response = http.get(app.url(&format!("/t/c/{token}"))).send().await.unwrap();
+        let response = http
+            .get(app.url(&format!("/t/c/{token}")))
+            .send()
+            .await
+            .unwrap();
         assert!(
             response.status() == 404 || response.status() == 405,
             "{token}: {}",
@@ -451,9 +523,14 @@ async fn forged_tampered_and_foreign_tokens_never_redirect_or_record() {
     assert_eq!(pixel.status(), 200);
     assert_eq!(pixel.headers()["content-type"], "image/gif");
     // A token signed with another secret (another deployment) is refused.
-    let other = TestApp::spawn_with(|c| c.messaging.tracking_secret = "another-secret".into()).await;
+    let other =
+        TestApp::spawn_with(|c| c.messaging.tracking_secret = "another-secret".into()).await;
     assert_eq!(
-        http.get(other.url(&format!("/t/c/{click}"))).send().await.unwrap().status(),
+        http.get(other.url(&format!("/t/c/{click}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         404
     );
 
@@ -476,13 +553,22 @@ async fn one_click_unsubscribe_suppresses_once_and_blocks_sending() {
     } = sent_message().await;
     let mail = &smtp.wait_for(1, Duration::from_secs(5)).await[0];
     let header = mail.header("List-Unsubscribe").unwrap();
-    let url = header.trim_start_matches('<').split('>').next().unwrap().to_owned();
+    let url = header
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
     let http = no_redirects();
 
     let page = http.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("<form method=\"post\""));
-    assert_eq!(app.count("suppressions", "1 = 1").await, 0, "GET must not unsubscribe");
+    assert_eq!(
+        app.count("suppressions", "1 = 1").await,
+        0,
+        "GET must not unsubscribe"
+    );
 
     for _ in 0..2 {
         let response = http
@@ -495,10 +581,18 @@ async fn one_click_unsubscribe_suppresses_once_and_blocks_sending() {
         assert_eq!(response.status(), 200);
     }
     assert_eq!(
-        app.count("suppressions", "email = 'ada@example.org' AND reason = 'unsubscribed'").await,
+        app.count(
+            "suppressions",
+            "email = 'ada@example.org' AND reason = 'unsubscribed'"
+        )
+        .await,
         1
     );
-    assert_eq!(app.count("engagement_events", "event_type = 'unsubscribed'").await, 1);
+    assert_eq!(
+        app.count("engagement_events", "event_type = 'unsubscribed'")
+            .await,
+        1
+    );
     let m = message(&app, &owner, message["id"].as_str().unwrap()).await;
     assert!(m["unsubscribedAt"].is_string());
 
@@ -514,7 +608,12 @@ async fn one_click_unsubscribe_suppresses_once_and_blocks_sending() {
     assert_eq!(forged.status(), 404);
 }
 
-pub fn standard_webhook(id: &str, timestamp: i64, body: &str, secret: &str) -> Vec<(&'static str, String)> {
+pub fn standard_webhook(
+    id: &str,
+    timestamp: i64,
+    body: &str,
+    secret: &str,
+) -> Vec<(&'static str, String)> {
     let key = base64::engine::general_purpose::STANDARD
         .decode(secret.trim_start_matches("whsec_"))
         .unwrap();
@@ -529,8 +628,15 @@ pub fn standard_webhook(id: &str, timestamp: i64, body: &str, secret: &str) -> V
     ]
 }
 
-async fn post_webhook(app: &TestApp, headers: Vec<(&'static str, String)>, body: &str) -> reqwest::Response {
-    let mut request = app.http.post(app.url("/webhooks/email/standard")).body(body.to_owned());
+async fn post_webhook(
+    app: &TestApp,
+    headers: Vec<(&'static str, String)>,
+    body: &str,
+) -> reqwest::Response {
+    let mut request = app
+        .http
+        .post(app.url("/webhooks/email/standard"))
+        .body(body.to_owned());
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -548,41 +654,80 @@ async fn signed_webhooks_are_processed_once_and_bad_signatures_refused() {
     let id = message["id"].as_str().unwrap();
     let header_id = message["messageIdHeader"].as_str().unwrap();
     let now = chrono::Utc::now().timestamp();
-    let delivered = json!({ "type": "email.delivered", "timestamp": chrono::Utc::now().to_rfc3339(),
+    let delivered =
+        json!({ "type": "email.delivered", "timestamp": chrono::Utc::now().to_rfc3339(),
         "data": { "message_id": format!("<{header_id}>"), "email": "ada@example.org" } })
-    .to_string();
+        .to_string();
 
-    let ok = post_webhook(&app, standard_webhook("evt_1", now, &delivered, WEBHOOK_SECRET), &delivered).await;
+    let ok = post_webhook(
+        &app,
+        standard_webhook("evt_1", now, &delivered, WEBHOOK_SECRET),
+        &delivered,
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     let summary: Value = ok.json().await.unwrap();
     assert_eq!(summary["processed"], 1);
     // The provider retries: acknowledged, not processed again.
-    let replay = post_webhook(&app, standard_webhook("evt_1", now, &delivered, WEBHOOK_SECRET), &delivered).await;
+    let replay = post_webhook(
+        &app,
+        standard_webhook("evt_1", now, &delivered, WEBHOOK_SECRET),
+        &delivered,
+    )
+    .await;
     assert_eq!(replay.status(), 200);
     assert_eq!(replay.json::<Value>().await.unwrap()["duplicates"], 1);
-    assert_eq!(app.count("engagement_events", "event_type = 'delivered'").await, 1);
+    assert_eq!(
+        app.count("engagement_events", "event_type = 'delivered'")
+            .await,
+        1
+    );
     assert_eq!(message(&app, &owner, id).await["status"], "DELIVERED");
 
     // Tampered body, wrong secret, stale timestamp: 401 and nothing recorded.
     let complaint = delivered.replace("email.delivered", "email.complained");
-    let tampered = post_webhook(&app, standard_webhook("evt_2", now, &delivered, WEBHOOK_SECRET), &complaint).await;
+    let tampered = post_webhook(
+        &app,
+        standard_webhook("evt_2", now, &delivered, WEBHOOK_SECRET),
+        &complaint,
+    )
+    .await;
     assert_eq!(tampered.status(), 401);
     let wrong = post_webhook(
         &app,
-        standard_webhook("evt_3", now, &complaint, "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"),
+        standard_webhook(
+            "evt_3",
+            now,
+            &complaint,
+            "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY",
+        ),
         &complaint,
     )
     .await;
     assert_eq!(wrong.status(), 401);
-    let stale = post_webhook(&app, standard_webhook("evt_4", now - 600, &complaint, WEBHOOK_SECRET), &complaint).await;
+    let stale = post_webhook(
+        &app,
+        standard_webhook("evt_4", now - 600, &complaint, WEBHOOK_SECRET),
+        &complaint,
+    )
+    .await;
     assert_eq!(stale.status(), 401);
-    assert_eq!(app.count("engagement_events", "event_type = 'complained'").await, 0);
+    assert_eq!(
+        app.count("engagement_events", "event_type = 'complained'")
+            .await,
+        0
+    );
 
     // A hard bounce suppresses the address.
     let bounce = json!({ "type": "email.bounced", "timestamp": chrono::Utc::now().to_rfc3339(),
         "data": { "message_id": header_id, "email": "ada@example.org", "bounce_type": "hard", "reason": "mailbox gone" } })
     .to_string();
-    let bounced = post_webhook(&app, standard_webhook("evt_5", now, &bounce, WEBHOOK_SECRET), &bounce).await;
+    let bounced = post_webhook(
+        &app,
+        standard_webhook("evt_5", now, &bounce, WEBHOOK_SECRET),
+        &bounce,
+    )
+    .await;
     assert_eq!(bounced.status(), 200);
     assert_eq!(message(&app, &owner, id).await["status"], "BOUNCED");
     assert_eq!(app.count("suppressions", "reason = 'hard_bounce'").await, 1);
@@ -590,7 +735,13 @@ async fn signed_webhooks_are_processed_once_and_bad_signatures_refused() {
 
 const EVENTS: &str = "subscription($after: String, $filter: EngagementFilter) { engagementEvents(after: $after, filter: $filter) { cursor type messageId machine } }";
 
-async fn subscribe(app: &TestApp, token: &str, id: &str, query: &str, variables: Value) -> crate::helpers::Ws {
+async fn subscribe(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    query: &str,
+    variables: Value,
+) -> crate::helpers::Ws {
     let mut ws = app.ws("/graphql/ws").await;
     ws.init(token).await;
     ws.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
@@ -632,13 +783,23 @@ async fn subscribers_get_exactly_their_tenants_events_and_resume_from_a_cursor()
     assert_eq!(first["messageId"], message["id"]);
     // The rival's subscription stays silent.
     let silent = tokio::time::timeout(Duration::from_millis(500), theirs.next_json()).await;
-    assert!(silent.is_err(), "another tenant's subscriber got {silent:?}");
+    assert!(
+        silent.is_err(),
+        "another tenant's subscriber got {silent:?}"
+    );
 
     // Disconnect, miss two events, resume after the last cursor seen.
     drop(mine);
     open_pixel(&app, &message).await;
     open_pixel(&app, &message).await;
-    let mut resumed = subscribe(&app, &owner.access_token, "2", EVENTS, json!({ "after": first["cursor"] })).await;
+    let mut resumed = subscribe(
+        &app,
+        &owner.access_token,
+        "2",
+        EVENTS,
+        json!({ "after": first["cursor"] }),
+    )
+    .await;
     let a = next_event(&mut resumed).await;
     let b = next_event(&mut resumed).await;
     open_pixel(&app, &message).await;
@@ -647,9 +808,15 @@ async fn subscribers_get_exactly_their_tenants_events_and_resume_from_a_cursor()
         .iter()
         .map(|e| e["cursor"].as_str().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(cursors, vec![cursors[0], cursors[0] + 1, cursors[0] + 2, cursors[0] + 3]);
+    assert_eq!(
+        cursors,
+        vec![cursors[0], cursors[0] + 1, cursors[0] + 2, cursors[0] + 3]
+    );
     let nothing_more = tokio::time::timeout(Duration::from_millis(300), resumed.next_json()).await;
-    assert!(nothing_more.is_err(), "a duplicate arrived: {nothing_more:?}");
+    assert!(
+        nothing_more.is_err(),
+        "a duplicate arrived: {nothing_more:?}"
+    );
 
     // A filter narrows: only clicks.
     let mut clicks = subscribe(
@@ -717,9 +884,18 @@ async fn templates_refuse_unknown_variables_and_preview_renders_for_a_lead() {
         )
         .await;
     assert_eq!(bad_field(&unknown), "input.htmlBody");
-    assert!(unknown.expect_error("BAD_USER_INPUT")["message"].as_str().unwrap().contains("lead.nickname"));
+    assert!(
+        unknown.expect_error("BAD_USER_INPUT")["message"]
+            .as_str()
+            .unwrap()
+            .contains("lead.nickname")
+    );
     let no_subject = app
-        .gql_as(&owner.access_token, create, json!({ "input": { "name": "Bad", "textBody": "Hi" } }))
+        .gql_as(
+            &owner.access_token,
+            create,
+            json!({ "input": { "name": "Bad", "textBody": "Hi" } }),
+        )
         .await;
     assert_eq!(bad_field(&no_subject), "input.subject");
 
@@ -734,8 +910,18 @@ async fn templates_refuse_unknown_variables_and_preview_renders_for_a_lead() {
         .await;
     let preview = preview.data("previewTemplate");
     assert_eq!(preview["subject"], "Hello Grace from acme");
-    assert!(preview["htmlBody"].as_str().unwrap().contains("Hi Grace, a demo"));
-    assert!(preview["textBody"].as_str().unwrap().contains("Hi Grace, a demo"));
+    assert!(
+        preview["htmlBody"]
+            .as_str()
+            .unwrap()
+            .contains("Hi Grace, a demo")
+    );
+    assert!(
+        preview["textBody"]
+            .as_str()
+            .unwrap()
+            .contains("Hi Grace, a demo")
+    );
 }
 
 #[tokio::test]
@@ -749,8 +935,14 @@ async fn another_tenants_templates_messages_and_leads_are_not_found() {
     } = sent_message().await;
     let rival = app.sign_up("rival").await;
     for (query, variables) in [
-        ("query($id: ID!) { message(id: $id) { id } }", json!({ "id": message["id"] })),
-        ("query($id: ID!) { messageTemplate(id: $id) { id } }", json!({ "id": template })),
+        (
+            "query($id: ID!) { message(id: $id) { id } }",
+            json!({ "id": message["id"] }),
+        ),
+        (
+            "query($id: ID!) { messageTemplate(id: $id) { id } }",
+            json!({ "id": template }),
+        ),
         (
             "query($t: ID!, $l: ID!) { previewTemplate(templateId: $t, leadId: $l) { subject } }",
             json!({ "t": template, "l": lead }),
@@ -759,7 +951,10 @@ async fn another_tenants_templates_messages_and_leads_are_not_found() {
             "mutation($id: ID!) { updateMessageTemplate(id: $id, input: { name: \"x\" }) { id } }",
             json!({ "id": template }),
         ),
-        ("mutation($id: ID!) { deleteMessageTemplate(id: $id) { id } }", json!({ "id": template })),
+        (
+            "mutation($id: ID!) { deleteMessageTemplate(id: $id) { id } }",
+            json!({ "id": template }),
+        ),
         (
             "mutation($l: ID!, $t: ID!) { sendMessage(input: { leadId: $l, templateId: $t }) { id } }",
             json!({ "l": lead, "t": template }),
@@ -799,7 +994,11 @@ async fn viewers_cannot_send_and_mutations_are_audited() {
         .await;
     refused.expect_error("FORBIDDEN");
     assert!(app.count("audit_log", "operation = 'sendMessage'").await >= 1);
-    assert!(app.count("audit_log", "operation = 'createMessageTemplate'").await >= 1);
+    assert!(
+        app.count("audit_log", "operation = 'createMessageTemplate'")
+            .await
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -815,8 +1014,12 @@ async fn a_page_of_messages_with_events_and_leads_costs_the_same_sql_for_2_as_fo
         wait_for_status(&app, &owner, m["id"].as_str().unwrap(), "SENT").await;
     }
     let query = "query($n: Int) { messages(first: $n) { edges { node { id events { type } lead { id email } } } } }";
-    let (_, two) = app.gql_counting(&owner.access_token, query, json!({ "n": 2 })).await;
-    let (six, many) = app.gql_counting(&owner.access_token, query, json!({ "n": 6 })).await;
+    let (_, two) = app
+        .gql_counting(&owner.access_token, query, json!({ "n": 2 }))
+        .await;
+    let (six, many) = app
+        .gql_counting(&owner.access_token, query, json!({ "n": 6 }))
+        .await;
     assert_eq!(six.data("messages")["edges"].as_array().unwrap().len(), 6);
     assert_eq!(two.len(), many.len(), "{many:#?}");
 }
@@ -855,9 +1058,17 @@ async fn bulk_send_queues_every_reachable_lead_and_names_the_rest() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["leadId"].as_str().unwrap().to_owned(), s["code"].as_str().unwrap().to_owned()))
+        .map(|s| {
+            (
+                s["leadId"].as_str().unwrap().to_owned(),
+                s["code"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    assert!(codes.contains(&(leads[0].clone(), "SUPPRESSED".into())), "{codes:?}");
+    assert!(
+        codes.contains(&(leads[0].clone(), "SUPPRESSED".into())),
+        "{codes:?}"
+    );
     assert!(codes.contains(&(missing, "NOT_FOUND".into())), "{codes:?}");
     assert_eq!(smtp.wait_for(4, Duration::from_secs(10)).await.len(), 4);
 }
@@ -915,7 +1126,11 @@ async fn events_reach_subscribers_of_another_server_process() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut ws = crate::helpers::Ws::connect(&format!("ws://{base}/graphql/ws"), Some("graphql-transport-ws")).await;
+    let mut ws = crate::helpers::Ws::connect(
+        &format!("ws://{base}/graphql/ws"),
+        Some("graphql-transport-ws"),
+    )
+    .await;
     ws.init(&owner.access_token).await;
     ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } }))
         .await;

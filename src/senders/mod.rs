@@ -1,0 +1,13 @@
+//! Sender accounts (seed 001 `smtpConfig`): the SMTP servers a tenant sends
+//! through, with hourly and daily limits and a priority order for failover.
+//! The delivery worker asks [`service::candidates`] which accounts it may
+//! use now and reports back with [`service::record_use`].
+
+mod host;
+mod resolver;
+pub mod service;
+mod types;
+
+pub use resolver::{SenderAccountMutation, SenderAccountQuery};
+pub use service::{SenderCandidate, candidates, record_use};
+pub use types::{SenderAccount, SmtpTlsMode};

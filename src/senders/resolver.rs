@@ -1,0 +1,90 @@
+//! `senderAccounts`, `senderAccount`, `createSenderAccount`,
+//! `updateSenderAccount`, `deleteSenderAccount`.
+
+use async_graphql::{Context, ID, Object};
+
+use super::service;
+use super::types::{CreateSenderAccountInput, SenderAccount, UpdateSenderAccountInput};
+use crate::graphql::audit::touch;
+use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
+use crate::graphql::{caller, parse_id, shared};
+
+#[derive(Default)]
+pub struct SenderAccountQuery;
+
+#[Object]
+impl SenderAccountQuery {
+    /// Your tenant's sender accounts in failover order: higher priority
+    /// first, then the older account.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn sender_accounts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<SenderAccount>> {
+        let args = PageArgs::new(first, after, last, before);
+        let (page, totals) = service::list(shared(ctx), caller(ctx)?, &args).await?;
+        Ok(connection_with_cursors(
+            page,
+            totals,
+            service::cursor_of,
+            SenderAccount::from,
+        ))
+    }
+
+    /// One sender account by id.
+    async fn sender_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<SenderAccount> {
+        let id = parse_id(&id, "id")?;
+        Ok(service::get(shared(ctx), caller(ctx)?, id).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct SenderAccountMutation;
+
+#[Object]
+impl SenderAccountMutation {
+    /// Adds an SMTP account. Admins only.
+    async fn create_sender_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSenderAccountInput,
+    ) -> async_graphql::Result<SenderAccount> {
+        let row = service::create(shared(ctx), caller(ctx)?, input).await?;
+        touch(ctx, "sender_account", row.account.id);
+        Ok(row.into())
+    }
+
+    /// Changes an SMTP account. Admins only.
+    async fn update_sender_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateSenderAccountInput,
+    ) -> async_graphql::Result<SenderAccount> {
+        let id = parse_id(&id, "id")?;
+        touch(ctx, "sender_account", id);
+        Ok(service::update(shared(ctx), caller(ctx)?, id, input)
+            .await?
+            .into())
+    }
+
+    /// Deletes an SMTP account (softly: messages sent through it keep it).
+    /// Returns the account as it was. Admins only.
+    async fn delete_sender_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<SenderAccount> {
+        let id = parse_id(&id, "id")?;
+        touch(ctx, "sender_account", id);
+        Ok(service::delete(shared(ctx), caller(ctx)?, id).await?.into())
+    }
+}

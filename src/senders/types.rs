@@ -1,0 +1,159 @@
+//! GraphQL shapes of sender accounts. The password goes in and never comes
+//! out: inputs take it, the account only says `hasPassword`.
+
+use async_graphql::{Enum, ID, InputObject, MaybeUndefined, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use entity::sea_orm_active_enums::SmtpTlsMode as SmtpTlsModeModel;
+
+use super::service::SenderRow;
+use crate::graphql::to_id;
+
+/// How the SMTP connection is secured.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTlsMode {
+    /// Plain SMTP: local relays and tests only.
+    None,
+    /// Upgrade a plain connection (usually port 587).
+    Starttls,
+    /// Implicit TLS from the first byte (usually port 465).
+    Tls,
+}
+
+impl From<SmtpTlsModeModel> for SmtpTlsMode {
+    fn from(mode: SmtpTlsModeModel) -> Self {
+        match mode {
+            SmtpTlsModeModel::None => Self::None,
+            SmtpTlsModeModel::Starttls => Self::Starttls,
+            SmtpTlsModeModel::Tls => Self::Tls,
+        }
+    }
+}
+
+impl From<SmtpTlsMode> for SmtpTlsModeModel {
+    fn from(mode: SmtpTlsMode) -> Self {
+        match mode {
+            SmtpTlsMode::None => Self::None,
+            SmtpTlsMode::Starttls => Self::Starttls,
+            SmtpTlsMode::Tls => Self::Tls,
+        }
+    }
+}
+
+/// An SMTP account messages are sent through. Accounts are tried in
+/// failover order: higher `priority` first, then the older one.
+#[derive(SimpleObject)]
+pub struct SenderAccount {
+    pub id: ID,
+    /// Unique among your accounts.
+    pub name: String,
+    /// Free text naming the service (`gmail`, `ses`, `sendgrid`, `custom`…).
+    pub provider: String,
+    pub host: String,
+    pub port: i32,
+    pub tls_mode: SmtpTlsMode,
+    pub username: Option<String>,
+    /// Whether a password is stored. The password itself is never returned.
+    pub has_password: bool,
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// Messages per hour through this account; `null`: unlimited.
+    pub hourly_limit: Option<i32>,
+    /// Messages per UTC day through this account; `null`: unlimited.
+    pub daily_limit: Option<i32>,
+    /// Higher is tried first.
+    pub priority: i32,
+    /// Inactive accounts are never used for sending.
+    pub is_active: bool,
+    /// Messages sent through this account, ever.
+    pub total_sent: i64,
+    /// Messages sent through this account in the last 60 minutes.
+    pub sent_last_hour: i64,
+    /// Messages sent through this account since 00:00 UTC.
+    pub sent_today: i64,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The last delivery failure the SMTP server reported.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<SenderRow> for SenderAccount {
+    fn from(SenderRow { account, usage }: SenderRow) -> Self {
+        Self {
+            id: to_id(account.id),
+            name: account.name,
+            provider: account.provider,
+            host: account.host,
+            port: account.port,
+            tls_mode: account.tls_mode.into(),
+            username: account.username,
+            has_password: account.password_encrypted.is_some(),
+            from_email: account.from_email,
+            from_name: account.from_name,
+            reply_to: account.reply_to,
+            hourly_limit: account.hourly_limit,
+            daily_limit: account.daily_limit,
+            priority: account.priority,
+            is_active: account.is_active,
+            total_sent: account.total_sent,
+            sent_last_hour: usage.last_hour,
+            sent_today: usage.today,
+            last_used_at: account.last_used_at.map(|at| at.to_utc()),
+            last_error: account.last_error,
+            last_error_at: account.last_error_at.map(|at| at.to_utc()),
+            created_at: account.created_at.to_utc(),
+            updated_at: account.updated_at.to_utc(),
+        }
+    }
+}
+
+/// A new sender account. Admins only.
+#[derive(InputObject)]
+pub struct CreateSenderAccountInput {
+    pub name: String,
+    /// `custom` when omitted.
+    pub provider: Option<String>,
+    pub host: String,
+    /// 1–65535.
+    pub port: i32,
+    /// `STARTTLS` when omitted.
+    pub tls_mode: Option<SmtpTlsMode>,
+    pub username: Option<String>,
+    /// Stored encrypted; never returned.
+    pub password: Option<String>,
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// At least 0; omitted or `null`: unlimited.
+    pub hourly_limit: Option<i32>,
+    /// At least 0; omitted or `null`: unlimited.
+    pub daily_limit: Option<i32>,
+    /// 0 when omitted; higher is tried first.
+    pub priority: Option<i32>,
+    /// True by default.
+    pub is_active: Option<bool>,
+}
+
+/// Changes to a sender account. Absent fields stay as they are; `null`
+/// clears an optional one (a `null` password removes the stored password, a
+/// `null` limit makes it unlimited). Admins only.
+#[derive(InputObject)]
+pub struct UpdateSenderAccountInput {
+    pub name: Option<String>,
+    pub provider: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i32>,
+    pub tls_mode: Option<SmtpTlsMode>,
+    pub username: MaybeUndefined<String>,
+    pub password: MaybeUndefined<String>,
+    pub from_email: Option<String>,
+    pub from_name: MaybeUndefined<String>,
+    pub reply_to: MaybeUndefined<String>,
+    pub hourly_limit: MaybeUndefined<i32>,
+    pub daily_limit: MaybeUndefined<i32>,
+    pub priority: Option<i32>,
+    pub is_active: Option<bool>,
+}
