@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by bench/run.sh and bench/crm.sh; sourced, not run.
+# Helpers shared by bench/run.sh, bench/crm.sh and bench/messaging.sh;
+# sourced, not run.
 #
 # The caller sets WORK (a private temp dir), PG_HOST, PG_PORT, PG_USER and
 # the state variables SERVER_PID, SAMPLER_PID, PG_DB, PG_STARTED_BY_US

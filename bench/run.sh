@@ -3,6 +3,7 @@
 #
 #   bash bench/run.sh          # the `me` suite (this file)
 #   bash bench/run.sh crm      # the CRM suite: seeded leads (bench/crm.sh)
+#   bash bench/run.sh messaging  # sending, tracking, fan-out (bench/messaging.sh)
 #
 # For each backend: start the release server on a free loopback port with a
 # fresh database, log in as the demo owner, sample idle RSS, run the load
@@ -17,8 +18,9 @@ cd "$ROOT"
 case ${1:-me} in
 me) ;;
 crm) shift; exec bash "$ROOT/bench/crm.sh" "$@" ;;
+messaging) shift; exec bash "$ROOT/bench/messaging.sh" "$@" ;;
 *)
-    echo "usage: bash bench/run.sh [me|crm]" >&2
+    echo "usage: bash bench/run.sh [me|crm|messaging]" >&2
     exit 2
     ;;
 esac

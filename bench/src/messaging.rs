@@ -396,6 +396,7 @@ async fn bulk_round(
     let deadline = started + Duration::from_secs_f64(args.delivery_timeout);
     let mut sink_done = None;
     let mut last_poll = Instant::now() - Duration::from_secs(1);
+    let mut last_progress = Instant::now();
     let mut unsent = i64::MAX;
     loop {
         let now = Instant::now();
@@ -409,8 +410,16 @@ async fn bulk_round(
                 "SELECT count(*) FROM messages WHERE sent_at IS NULL AND failed_at IS NULL",
             )
             .await?;
-            if unsent == 0 && sink_done.is_some() {
+            // Nothing left to send: all delivered, or some failed.
+            if unsent == 0 {
                 break;
+            }
+            if now.duration_since(last_progress) >= Duration::from_secs(10) {
+                last_progress = now;
+                eprintln!(
+                    "messaging: waiting for deliveries: the sink has {} of {queued}, {unsent} message(s) unsent",
+                    sink.messages() - sink_before
+                );
             }
         }
         if now >= deadline {
