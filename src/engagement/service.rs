@@ -55,7 +55,7 @@ impl EventMatcher {
             && self
                 .types
                 .as_ref()
-                .is_none_or(|types| types.contains(&event.event_type.clone().into()))
+                .is_none_or(|types| types.contains(&event.event_type.into()))
             && (self.include_machine || !event.machine)
     }
 

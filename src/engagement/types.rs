@@ -67,7 +67,7 @@ impl From<&engagement_events::Model> for EngagementEventView {
         Self {
             cursor: event.seq.to_string(),
             id: to_id(event.id),
-            event_type: event.event_type.clone().into(),
+            event_type: event.event_type.into(),
             message_id: to_id(event.message_id),
             lead_id: to_id(event.lead_id),
             campaign_id: event.campaign_id.map(to_id),

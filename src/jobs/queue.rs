@@ -155,19 +155,19 @@ async fn finish(
     let now = Utc::now().fixed_offset();
     let txn = begin_global_write(db, None).await?;
     let mut update = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::val(status).into())
+        .col_expr(jobs::Column::Status, Expr::val(status))
         .col_expr(
             jobs::Column::LockedUntil,
-            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>).into(),
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
         )
-        .col_expr(jobs::Column::LockedBy, Expr::val(None::<String>).into())
-        .col_expr(jobs::Column::UpdatedAt, Expr::val(now).into())
+        .col_expr(jobs::Column::LockedBy, Expr::val(None::<String>))
+        .col_expr(jobs::Column::UpdatedAt, Expr::val(now))
         .filter(jobs::Column::Id.eq(id));
     if let Some(at) = run_at {
-        update = update.col_expr(jobs::Column::RunAt, Expr::val(at.fixed_offset()).into());
+        update = update.col_expr(jobs::Column::RunAt, Expr::val(at.fixed_offset()));
     }
     if let Some(error) = error {
-        update = update.col_expr(jobs::Column::LastError, Expr::val(error.to_owned()).into());
+        update = update.col_expr(jobs::Column::LastError, Expr::val(error.to_owned()));
     }
     update.exec(&txn).await?;
     txn.commit().await?;

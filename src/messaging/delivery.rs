@@ -242,13 +242,13 @@ async fn mark_transfer_started(
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let updated = messages::Entity::update_many()
-        .col_expr(messages::Column::TransferStartedAt, Expr::val(now).into())
-        .col_expr(messages::Column::SenderId, Expr::val(sender_id).into())
+        .col_expr(messages::Column::TransferStartedAt, Expr::val(now))
+        .col_expr(messages::Column::SenderId, Expr::val(sender_id))
         .col_expr(
             messages::Column::Attempts,
             Expr::col(messages::Column::Attempts).add(1),
         )
-        .col_expr(messages::Column::UpdatedAt, Expr::val(now).into())
+        .col_expr(messages::Column::UpdatedAt, Expr::val(now))
         .filter(messages::Column::TenantId.eq(tenant_id))
         .filter(messages::Column::Id.eq(message_id))
         .filter(messages::Column::Status.eq(MessageStatus::Queued))
@@ -271,7 +271,7 @@ async fn clear_transfer_started(
     messages::Entity::update_many()
         .col_expr(
             messages::Column::TransferStartedAt,
-            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>).into(),
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
         )
         .filter(messages::Column::TenantId.eq(tenant_id))
         .filter(messages::Column::Id.eq(message_id))

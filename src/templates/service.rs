@@ -135,8 +135,8 @@ async fn clear_other_defaults(
     message_templates::Entity::update_many()
         .col_expr(message_templates::Column::IsDefault, Expr::value(false))
         .filter(message_templates::Column::TenantId.eq(ctx.tenant_id))
-        .filter(message_templates::Column::Channel.eq(template.channel.clone()))
-        .filter(message_templates::Column::Category.eq(template.category.clone()))
+        .filter(message_templates::Column::Channel.eq(template.channel))
+        .filter(message_templates::Column::Category.eq(template.category))
         .filter(message_templates::Column::Id.ne(template.id))
         .exec(conn)
         .await?;

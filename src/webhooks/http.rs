@@ -69,10 +69,10 @@ pub async fn receive(
             return (error.status(), format!("{error:?}")).into_response();
         }
     };
-    if let Some(url) = &parsed.confirm_subscription {
-        if let Err(error) = shared.webhooks.confirm_subscription(url).await {
-            return (error.status(), format!("{error:?}")).into_response();
-        }
+    if let Some(url) = &parsed.confirm_subscription
+        && let Err(error) = shared.webhooks.confirm_subscription(url).await
+    {
+        return (error.status(), format!("{error:?}")).into_response();
     }
     let mut summary = Summary {
         received: parsed.events.len(),
