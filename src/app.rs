@@ -41,6 +41,9 @@ pub struct Shared {
     pub tracking: TrackingSigner,
     /// Authenticates provider webhooks (and caches SNS certificates).
     pub webhooks: crate::webhooks::providers::WebhookVerifier,
+    /// How many query requests may hold a shared read transaction at once
+    /// (half the pool; see `ReadScope`).
+    pub read_scopes: Arc<tokio::sync::Semaphore>,
     /// Records opens and clicks in batches.
     pub tracker: crate::tracking::TrackingWriter,
 }
@@ -68,6 +71,9 @@ impl AppState {
             webhooks: crate::webhooks::providers::WebhookVerifier::new(
                 crate::webhooks::http::settings(&config.messaging),
             ),
+            read_scopes: Arc::new(tokio::sync::Semaphore::new(
+                (config.db_pool_size as usize / 2).max(1),
+            )),
             tracker: crate::tracking::TrackingWriter::start(
                 db.clone(),
                 engagement.clone(),

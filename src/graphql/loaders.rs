@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::members::UserLoader;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{TenantOwned, begin, scoped};
+use crate::tenancy::scoped::{ReadScope, TenantOwned, scoped};
 use crate::tenants::PlanLoader;
 
 /// A loader with a per-request cache: a list resolver can prefetch a whole
@@ -36,16 +36,14 @@ where
 /// Rows of one tenant-owned table by id, in the caller's tenant (scoped query
 /// and, on PostgreSQL, row-level security).
 pub struct ByIdLoader<E> {
-    db: DatabaseConnection,
-    ctx: RequestCtx,
+    scope: ReadScope,
     entity: PhantomData<fn() -> E>,
 }
 
 impl<E> ByIdLoader<E> {
-    pub fn new(db: DatabaseConnection, ctx: RequestCtx) -> Self {
+    pub fn new(scope: ReadScope) -> Self {
         Self {
-            db,
-            ctx,
+            scope,
             entity: PhantomData,
         }
     }
@@ -61,12 +59,12 @@ where
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let run = async {
-            let txn = begin(&self.db, &self.ctx).await?;
-            let rows = scoped::<E>(&self.ctx)
+            let reader = self.scope.read().await?;
+            let rows = scoped::<E>(self.scope.ctx())
                 .filter(E::id_column().is_in(keys.iter().copied()))
-                .all(&txn)
+                .all(reader.conn())
                 .await?;
-            txn.commit().await?;
+            reader.done().await?;
             AppResult::Ok(rows.into_iter().map(|row| (E::id_of(&row), row)).collect())
         };
         run.await.map_err(Arc::new)
@@ -96,39 +94,40 @@ pub fn loader_error(error: &AppError) -> async_graphql::Error {
 }
 
 macro_rules! by_id_loaders {
-    ($request:ident, $db:ident, $ctx:ident; $($module:ident),* $(,)?) => {
+    ($request:ident, $scope:ident; $($module:ident),* $(,)?) => {
         $(
-            $request = $request.data(cached(ByIdLoader::<entity::$module::Entity>::new($db.clone(), $ctx.clone())));
+            $request = $request.data(cached(ByIdLoader::<entity::$module::Entity>::new($scope.clone())));
         )*
     };
 }
 
-/// Adds every loader to the request. Tenant-scoped loaders need a caller.
+/// Adds every loader to the request. Tenant-scoped loaders need a caller
+/// and read through `scope` (which the request data carries too, for list
+/// services).
 pub fn attach(
     request: async_graphql::Request,
     shared: &Shared,
     ctx: Option<&RequestCtx>,
+    scope: Option<&ReadScope>,
 ) -> async_graphql::Request {
     let db = shared.db.clone();
     let mut request = request
         .data(DataLoader::new(PlanLoader { db: db.clone() }, tokio::spawn))
         .data(cached(UserLoader { db: db.clone() }));
-    if let Some(ctx) = ctx {
-        by_id_loaders!(request, db, ctx; projects, companies, lead_stages, lead_sources, leads);
+    if let (Some(ctx), Some(scope)) = (ctx, scope) {
+        request = request.data(scope.clone());
+        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads);
         request = request.data(cached(crate::activities::LatestActivitiesLoader::new(
-            db.clone(),
-            ctx.clone(),
+            scope.clone(),
         )));
         request = request.data(cached(crate::leads::TagsLoader {
-            db: db.clone(),
-            ctx: ctx.clone(),
+            scope: scope.clone(),
         }));
         request = request.data(cached(
-            crate::messaging::loader::EventsOfMessageLoader::new(db.clone(), ctx.clone()),
+            crate::messaging::loader::EventsOfMessageLoader::new(scope.clone()),
         ));
         request = request.data(cached(crate::messaging::loader::MessagesOfLeadLoader::new(
-            db.clone(),
-            ctx.clone(),
+            scope.clone(),
         )));
         request = crate::notes::attach_loaders(request, &db, ctx);
         request = crate::scoring::attach_loaders(request, &db, ctx);
@@ -149,16 +148,14 @@ pub trait ChildRelation: Send + Sync + 'static {
 /// limit: `ROW_NUMBER() OVER (PARTITION BY parent ORDER BY id DESC)`, which
 /// both backends support. Keyed by `(parent id, limit)`.
 pub struct LatestChildrenLoader<R> {
-    db: DatabaseConnection,
-    ctx: RequestCtx,
+    scope: ReadScope,
     relation: PhantomData<fn() -> R>,
 }
 
 impl<R> LatestChildrenLoader<R> {
-    pub fn new(db: DatabaseConnection, ctx: RequestCtx) -> Self {
+    pub fn new(scope: ReadScope) -> Self {
         Self {
-            db,
-            ctx,
+            scope,
             relation: PhantomData,
         }
     }
@@ -186,8 +183,10 @@ where
             }
             let table = R::Entity::default().table_name().to_owned();
             let parent = R::parent_column();
-            let txn = begin(&self.db, &self.ctx).await?;
-            let backend = sea_orm::ConnectionTrait::get_database_backend(&txn);
+            let reader = self.scope.read().await?;
+            let txn = reader.conn();
+            let tenant_id = self.scope.ctx().tenant_id;
+            let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
             let mut found = HashMap::new();
             for (limit, parents) in by_limit {
                 let inner = Query::select()
@@ -200,7 +199,7 @@ where
                         Alias::new("row_in_parent"),
                     )
                     .from(Alias::new(table.clone()))
-                    .and_where(Expr::col(R::Entity::tenant_column()).eq(self.ctx.tenant_id))
+                    .and_where(Expr::col(R::Entity::tenant_column()).eq(tenant_id))
                     .and_where(Expr::col(parent).is_in(parents.iter().copied()))
                     .to_owned();
                 let outer = Query::select()
@@ -211,7 +210,7 @@ where
                     .to_owned();
                 let rows = R::Entity::find()
                     .from_raw_sql(backend.build(&outer))
-                    .all(&txn)
+                    .all(txn)
                     .await?;
                 for parent_id in &parents {
                     found.insert((*parent_id, limit), Vec::new());
@@ -222,7 +221,7 @@ where
                     }
                 }
             }
-            txn.commit().await?;
+            reader.done().await?;
             AppResult::Ok(found)
         };
         run.await.map_err(Arc::new)

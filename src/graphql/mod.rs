@@ -169,6 +169,16 @@ pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestCtx> {
         .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))
 }
 
+/// How this request reads: its shared read transaction where it has one
+/// (see [`crate::tenancy::scoped::ReadScope`]), else one per read.
+pub fn read_scope(ctx: &Context<'_>) -> AppResult<crate::tenancy::scoped::ReadScope> {
+    let caller = caller(ctx)?;
+    Ok(match ctx.data_opt::<crate::tenancy::scoped::ReadScope>() {
+        Some(scope) => scope.clone(),
+        None => crate::tenancy::scoped::ReadScope::per_unit(shared(ctx).db.clone(), caller.clone()),
+    })
+}
+
 /// Request facts (id, ip, user agent), present for every caller.
 pub fn meta<'a>(ctx: &Context<'a>) -> &'a RequestMeta {
     ctx.data_unchecked::<RequestMeta>()

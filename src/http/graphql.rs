@@ -30,6 +30,7 @@ use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
 use crate::http::observe::record_operation;
+use crate::tenancy::scoped::ReadScope;
 use crate::tenancy::{RequestCtx, RequestMeta};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -410,14 +411,15 @@ fn request_error_response(format: ResponseFormat, error: ServerError) -> Respons
 
 /// Executes with the per-request data every resolver may need. Shared by the
 /// HTTP and WebSocket transports.
-pub fn prepare(
-    state: &AppState,
+pub fn prepare<'a>(
+    state: &'a AppState,
     mut request: async_graphql::Request,
     operation: Option<OperationType>,
     ctx: Option<RequestCtx>,
+    scope: Option<&ReadScope>,
     meta: RequestMeta,
     variables: Variables,
-) -> (async_graphql::Request, &crate::graphql::AppSchema) {
+) -> (async_graphql::Request, &'a crate::graphql::AppSchema) {
     let admin = ctx.as_ref().is_some_and(is_admin);
     if state.shared.config.is_production() && !admin {
         request = request.disable_introspection();
@@ -429,7 +431,7 @@ pub fn prepare(
         Some(OperationType::Query | OperationType::Subscription)
     );
     let schema = state.schemas.for_caller(ctx.as_ref(), writes);
-    request = crate::graphql::loaders::attach(request, &state.shared, ctx.as_ref())
+    request = crate::graphql::loaders::attach(request, &state.shared, ctx.as_ref(), scope)
         .data(meta)
         .data(Arc::new(AuditTrail::new(variables)));
     if let Some(ctx) = ctx {
@@ -446,8 +448,29 @@ async fn run(
     meta: RequestMeta,
     variables: Variables,
 ) -> async_graphql::Response {
-    let (request, schema) = prepare(state, request, operation, ctx, meta, variables);
-    schema.execute(request).await
+    // Queries share one read transaction; anything that may write does not.
+    let scope = ctx.as_ref().map(|ctx| {
+        let db = state.shared.db.clone();
+        if operation == Some(OperationType::Query) {
+            ReadScope::shared(db, ctx.clone(), &state.shared.read_scopes)
+        } else {
+            ReadScope::per_unit(db, ctx.clone())
+        }
+    });
+    let (request, schema) = prepare(
+        state,
+        request,
+        operation,
+        ctx,
+        scope.as_ref(),
+        meta,
+        variables,
+    );
+    let response = schema.execute(request).await;
+    if let Some(scope) = scope {
+        scope.finish().await;
+    }
+    response
 }
 
 #[cfg(test)]

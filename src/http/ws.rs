@@ -280,11 +280,15 @@ impl Session {
             request = request.operation_name(name);
         }
         request.set_parsed_query(checked.document);
+        // A subscription lives long: its reads take a transaction each.
+        let scope =
+            crate::tenancy::scoped::ReadScope::per_unit(self.state.shared.db.clone(), ctx.clone());
         let (request, schema) = prepare(
             &self.state,
             request,
             checked.operation,
             Some(ctx),
+            Some(&scope),
             self.meta.clone(),
             variables,
         );

@@ -18,7 +18,7 @@ use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, live, scoped};
+use crate::tenancy::scoped::{ReadScope, live, scoped};
 
 /// What the client asked for.
 #[derive(Default)]
@@ -170,17 +170,24 @@ pub async fn matching(
     Ok(select)
 }
 
-/// One page of leads and a lazy total.
+/// One page of leads and a lazy total, read through the request's scope.
 pub async fn list(
     shared: &Shared,
-    ctx: &RequestCtx,
+    scope: &ReadScope,
     query: LeadQuery,
 ) -> AppResult<(Page<leads::Model>, Totals)> {
-    let txn = begin(&shared.db, ctx).await?;
-    let select = matching(&txn, shared, ctx, &query).await?;
+    let ctx = scope.ctx();
+    let reader = scope.read().await?;
+    let select = matching(reader.conn(), shared, ctx, &query).await?;
     let totals = Totals::counting(&shared.db, ctx, select.clone());
-    let page = page(&txn, select, &query, shared.config.limits.page_size).await?;
-    txn.commit().await?;
+    let page = page(
+        reader.conn(),
+        select,
+        &query,
+        shared.config.limits.page_size,
+    )
+    .await?;
+    reader.done().await?;
     Ok((page, totals))
 }
 

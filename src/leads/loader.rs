@@ -4,18 +4,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use entity::lead_tags;
 
 use crate::error::{AppError, AppResult};
-use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::begin;
+use crate::tenancy::scoped::ReadScope;
 
 pub struct TagsLoader {
-    pub db: DatabaseConnection,
-    pub ctx: RequestCtx,
+    pub scope: ReadScope,
 }
 
 impl Loader<Uuid> for TagsLoader {
@@ -24,14 +22,14 @@ impl Loader<Uuid> for TagsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let run = async {
-            let txn = begin(&self.db, &self.ctx).await?;
+            let reader = self.scope.read().await?;
             let rows = lead_tags::Entity::find()
-                .filter(lead_tags::Column::TenantId.eq(self.ctx.tenant_id))
+                .filter(lead_tags::Column::TenantId.eq(self.scope.ctx().tenant_id))
                 .filter(lead_tags::Column::LeadId.is_in(keys.iter().copied()))
                 .order_by_asc(lead_tags::Column::Tag)
-                .all(&txn)
+                .all(reader.conn())
                 .await?;
-            txn.commit().await?;
+            reader.done().await?;
             let mut tags: HashMap<Uuid, Vec<String>> =
                 keys.iter().map(|k| (*k, Vec::new())).collect();
             for row in rows {

@@ -12,6 +12,7 @@ use super::types::{
 use super::{bulk, merge, service};
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
+use crate::graphql::read_scope;
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
@@ -244,7 +245,7 @@ pub async fn leads_connection(
     query: LeadQuery,
 ) -> async_graphql::Result<RelayConnection<Lead>> {
     let field = query.order.field;
-    let (page, totals) = list::list(shared(ctx), caller(ctx)?, query).await?;
+    let (page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query).await?;
     super::prefetch::prefetch(ctx, &page.rows).await?;
     Ok(connection_with_cursors(
         page,

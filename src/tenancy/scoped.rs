@@ -6,16 +6,18 @@
 //! forgot its filter. `scoped::<E>(ctx)` and `find_owned` add the tenant filter
 //! explicitly as well, so SQLite (no RLS) gets the same isolation.
 //!
-//! Each unit of work (a service call, a dataloader batch) gets its own short
-//! transaction rather than one per HTTP request: async-graphql resolves fields
-//! concurrently, and one request-wide transaction would serialise them all on
-//! one connection and hold it while no SQL runs.
+//! Each unit of work that changes something (a service call) gets its own
+//! short transaction. The reads of a query request share one on PostgreSQL
+//! ([`ReadScope`]): binding a transaction costs round trips that a page of
+//! leads with its relations would otherwise pay four times.
 
 use sea_orm::ConnectionTrait;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Select,
     Statement, TransactionTrait,
 };
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::RequestCtx;
@@ -287,4 +289,125 @@ pub async fn find_owned<E: TenantOwned>(
         .one(conn)
         .await?
         .ok_or(AppError::not_found(what))
+}
+
+/// How the reads of one GraphQL request reach the database.
+///
+/// On PostgreSQL a unit of work costs three round trips besides its query
+/// (`BEGIN`, the `set_config` that binds the tenant, `COMMIT`), and a page of
+/// leads with its companies, stages and owners is four units. A query
+/// request therefore shares one read transaction, opened on first use and
+/// committed when the request ends: the loaders' queries run one after
+/// another on it (a connection runs one statement at a time anyway).
+/// Mutations and subscriptions, and SQLite (whose transactions cost no round
+/// trip but pin a snapshot), keep one transaction per unit.
+///
+/// A shared transaction holds its pooled connection for the whole request,
+/// while other parts of the request (users, totals, a second root field) take
+/// connections of their own. So that requests holding connections can never
+/// wait on each other for the rest of the pool, only as many requests as
+/// `permits` allows (half the pool) share a transaction at once; the others
+/// read unit by unit.
+#[derive(Clone)]
+pub struct ReadScope {
+    inner: Arc<ReadScopeInner>,
+}
+
+struct ReadScopeInner {
+    db: DatabaseConnection,
+    ctx: RequestCtx,
+    /// `None`: every read opens its own transaction.
+    shared: Option<tokio::sync::Mutex<Option<DatabaseTransaction>>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// A connection to read on: the request's shared transaction, or one of its
+/// own that [`Reader::done`] commits.
+pub enum Reader<'a> {
+    Shared(tokio::sync::MutexGuard<'a, Option<DatabaseTransaction>>),
+    Own(DatabaseTransaction),
+}
+
+impl Reader<'_> {
+    pub fn conn(&self) -> &DatabaseTransaction {
+        match self {
+            Self::Shared(guard) => guard.as_ref().expect("opened by ReadScope::read"),
+            Self::Own(txn) => txn,
+        }
+    }
+
+    pub async fn done(self) -> AppResult<()> {
+        if let Self::Own(txn) = self {
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+impl ReadScope {
+    /// One transaction per read.
+    pub fn per_unit(db: DatabaseConnection, ctx: RequestCtx) -> Self {
+        Self {
+            inner: Arc::new(ReadScopeInner {
+                db,
+                ctx,
+                shared: None,
+                _permit: None,
+            }),
+        }
+    }
+
+    /// One shared transaction on PostgreSQL when a permit is free; else
+    /// one per read.
+    pub fn shared(
+        db: DatabaseConnection,
+        ctx: RequestCtx,
+        permits: &Arc<tokio::sync::Semaphore>,
+    ) -> Self {
+        let permit = if is_postgres(&db) {
+            permits.clone().try_acquire_owned().ok()
+        } else {
+            None
+        };
+        Self {
+            inner: Arc::new(ReadScopeInner {
+                db,
+                ctx,
+                shared: permit.as_ref().map(|_| tokio::sync::Mutex::new(None)),
+                _permit: permit,
+            }),
+        }
+    }
+
+    pub fn ctx(&self) -> &RequestCtx {
+        &self.inner.ctx
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub async fn read(&self) -> AppResult<Reader<'_>> {
+        let inner = &self.inner;
+        match &inner.shared {
+            Some(shared) => {
+                let mut guard = shared.lock().await;
+                if guard.is_none() {
+                    *guard = Some(begin(&inner.db, &inner.ctx).await?);
+                }
+                Ok(Reader::Shared(guard))
+            }
+            None => Ok(Reader::Own(begin(&inner.db, &inner.ctx).await?)),
+        }
+    }
+
+    /// Ends the shared transaction, if one was opened.
+    pub async fn finish(&self) {
+        if let Some(shared) = &self.inner.shared
+            && let Some(txn) = shared.lock().await.take()
+            && let Err(error) = txn.commit().await
+        {
+            tracing::warn!(%error, "committing a request's read transaction");
+        }
+    }
 }
