@@ -308,6 +308,27 @@ impl Lead {
         .await
     }
 
+    /// Messages sent to the lead, newest first (one batched query for a
+    /// page of leads).
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: u64,
+    ) -> async_graphql::Result<Vec<crate::messaging::types::Message>> {
+        let limit = first.min(shared(ctx).config.limits.page_size);
+        Ok(
+            crate::graphql::loaders::latest_children::<crate::messaging::loader::MessagesOfLead>(
+                ctx,
+                self.model.id,
+                limit,
+            )
+            .await?
+            .into_iter()
+            .map(crate::messaging::types::Message::from)
+            .collect(),
+        )
+    }
+
     /// Which scoring rules make up the score, and how many points each gives.
     async fn score_breakdown(
         &self,

@@ -23,6 +23,8 @@ pub const PASSWORD: &str = "correct-horse-battery";
 /// A running server on its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The server's state, for tests that must reach inside (the event hub).
+    pub state: AppState,
     /// Every SQL statement the server has run (N+1 checks compare slices).
     pub sql_log: Arc<std::sync::Mutex<Vec<String>>>,
     pub http: reqwest::Client,
@@ -168,6 +170,7 @@ impl TestApp {
         });
         Self {
             addr,
+            state,
             sql_log,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))

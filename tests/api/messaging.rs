@@ -1020,7 +1020,7 @@ async fn a_page_of_messages_with_events_and_leads_costs_the_same_sql_for_2_as_fo
         let m = send(&app, &owner, &lead, &template).await;
         wait_for_status(&app, &owner, m["id"].as_str().unwrap(), "SENT").await;
     }
-    let query = "query($n: Int) { messages(first: $n) { edges { node { id events { type } lead { id email } } } } }";
+    let query = "query($n: Int) { messages(first: $n) { edges { node { id events { type } lead { id email messages(first: 3) { id status } } } } } }";
     let (_, two) = app
         .gql_counting(&owner.access_token, query, json!({ "n": 2 }))
         .await;
@@ -1150,4 +1150,73 @@ async fn events_reach_subscribers_of_another_server_process() {
     assert_eq!(event["type"], "OPENED");
     assert_eq!(event["messageId"], message["id"]);
     other.kill().await.ok();
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_too_far_behind_is_closed_with_the_cursor_to_resume_from() {
+    let app = TestApp::spawn_with(|c| c.messaging.subscription_buffer = 16).await;
+    let owner = app.sign_up("acme").await;
+    let tenant_id = tenant_of(&app, &owner).await;
+    let mut ws = subscribe(&app, &owner.access_token, "1", EVENTS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A burst far larger than the buffer, published faster than the
+    // subscriber can take it (this test runs on one thread).
+    let now = chrono::Utc::now().fixed_offset();
+    app.state
+        .shared
+        .engagement
+        .publish((1..=200).map(|seq| entity::engagement_events::Model {
+            tenant_id,
+            id: uuid::Uuid::now_v7(),
+            seq,
+            event_type: entity::sea_orm_active_enums::EngagementType::Opened,
+            message_id: uuid::Uuid::now_v7(),
+            lead_id: uuid::Uuid::now_v7(),
+            campaign_id: None,
+            template_id: None,
+            machine: false,
+            url: None,
+            ip: None,
+            user_agent: None,
+            source: "test".into(),
+            detail: json!({}),
+            occurred_at: now,
+            created_at: now,
+        }));
+
+    // Either at once (`error`, which ends the operation) or after some
+    // events (`next` with the error, then `complete`).
+    let mut received = 0;
+    loop {
+        let message = ws.next_json().await;
+        let error = match message["type"].as_str() {
+            Some("error") => message["payload"][0].clone(),
+            Some("next") if message["payload"]["errors"].is_array() => {
+                message["payload"]["errors"][0].clone()
+            }
+            Some("next") => {
+                received += 1;
+                continue;
+            }
+            other => panic!("unexpected {other:?}: {message}"),
+        };
+        assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{message}");
+        assert!(
+            error["message"].as_str().unwrap().contains("after:"),
+            "{message}"
+        );
+        if message["type"] == "next" {
+            assert_eq!(ws.next_json().await["type"], "complete");
+        }
+        break;
+    }
+    assert!(received < 200, "nothing was dropped, so nothing lagged");
+}
+
+async fn tenant_of(app: &TestApp, s: &Session) -> uuid::Uuid {
+    let me = app
+        .gql_as(&s.access_token, "{ tenant { id } }", json!({}))
+        .await;
+    uuid::Uuid::parse_str(me.data("tenant")["id"].as_str().unwrap()).unwrap()
 }
