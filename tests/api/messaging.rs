@@ -1220,3 +1220,78 @@ async fn tenant_of(app: &TestApp, s: &Session) -> uuid::Uuid {
         .await;
     uuid::Uuid::parse_str(me.data("tenant")["id"].as_str().unwrap()).unwrap()
 }
+
+/// SendGrid's Event Webhook through the HTTP route: an ECDSA-signed batch
+/// marks the message delivered, then bounced (suppressing the address);
+/// the same batch again is acknowledged and changes nothing; a batch signed
+/// by another key is refused.
+#[tokio::test]
+async fn sendgrid_event_batches_are_verified_and_recorded_once() {
+    use base64::engine::general_purpose::STANDARD;
+    use p256::ecdsa::{DerSignature, SigningKey, signature::Signer};
+    use p256::pkcs8::EncodePublicKey;
+
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let public = STANDARD.encode(key.verifying_key().to_public_key_der().unwrap().as_bytes());
+    let app = TestApp::spawn_with(|c| {
+        c.messaging.worker_poll_ms = 50;
+        c.messaging.sendgrid_public_key = Some(public);
+    })
+    .await;
+    let owner = app.sign_up("acme").await;
+    let smtp = TestSmtpServer::start();
+    create_sender(&app, &owner, "primary", smtp.port(), 10).await;
+    let lead = create_lead(&app, &owner, "Ada", "ada@example.org").await;
+    let template = create_template(&app, &owner).await;
+    let queued = send(&app, &owner, &lead, &template).await;
+    let id = queued["id"].as_str().unwrap();
+    let sent = wait_for_status(&app, &owner, id, "SENT").await;
+    let smtp_id = format!("<{}>", sent["messageIdHeader"].as_str().unwrap());
+    let now = chrono::Utc::now().timestamp();
+    let body = json!([
+        { "email": "ada@example.org", "timestamp": now, "event": "delivered",
+          "smtp-id": smtp_id, "sg_event_id": "sg-1", "sg_message_id": "abc.filter1" },
+        { "email": "ada@example.org", "timestamp": now, "event": "bounce", "type": "bounce",
+          "reason": "550 5.1.1 unknown user", "smtp-id": smtp_id, "sg_event_id": "sg-2",
+          "sg_message_id": "abc.filter1" }
+    ])
+    .to_string();
+    let post = |signing: SigningKey, body: String| {
+        let app = &app;
+        async move {
+            let timestamp = now.to_string();
+            let signature: DerSignature =
+                signing.sign(&[timestamp.as_bytes(), body.as_bytes()].concat());
+            app.http
+                .post(app.url("/webhooks/email/sendgrid"))
+                .header("content-type", "application/json")
+                .header(
+                    "X-Twilio-Email-Event-Webhook-Signature",
+                    STANDARD.encode(signature.as_bytes()),
+                )
+                .header("X-Twilio-Email-Event-Webhook-Timestamp", timestamp)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = post(key.clone(), body.clone()).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.unwrap()["processed"], 2);
+    let m = fetch_message(&app, &owner, id).await;
+    assert_eq!(m["status"], "BOUNCED");
+    assert_eq!(app.count("suppressions", "reason = 'hard_bounce'").await, 1);
+
+    let replay = post(key.clone(), body.clone()).await;
+    assert_eq!(replay.json::<Value>().await.unwrap()["duplicates"], 2);
+    assert_eq!(
+        app.count("engagement_events", "event_type = 'bounced'")
+            .await,
+        1
+    );
+
+    let forged = post(SigningKey::random(&mut rand::rngs::OsRng), body).await;
+    assert_eq!(forged.status(), 401);
+}
