@@ -21,7 +21,7 @@ cd "$ROOT"
 LEADS=${BENCH_LEADS:-10000}
 COMPANIES=${BENCH_COMPANIES:-1000}
 BULK_SIZES=${BENCH_BULK_SIZES:-10000 1000}
-ROUTES=${BENCH_ROUTES:-open click}
+ROUTES=${BENCH_ROUTES-open click}
 CONNECTIONS=${BENCH_CONNECTIONS:-16 64}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 DURATION=${BENCH_DURATION:-10}
@@ -35,6 +35,8 @@ DRAIN=${BENCH_DRAIN:-10}
 POOL_POSTGRES=${BENCH_POOL_POSTGRES:-10}
 POOL_SQLITE=${BENCH_POOL_SQLITE:-10}
 WORKER_CONCURRENCY=${BENCH_WORKER_CONCURRENCY:-}
+WORKER_POLL_MS=${BENCH_WORKER_POLL_MS:-}
+DELIVERY_TIMEOUT=${BENCH_DELIVERY_TIMEOUT:-900}
 MACHINE_WINDOW_MS=${BENCH_MACHINE_WINDOW_MS:-0}
 TARGET_EVENTS=${BENCH_TARGET_EVENTS:-5000}
 TARGET_FANOUT_P99_MS=${BENCH_TARGET_FANOUT_P99_MS:-100}
@@ -103,6 +105,7 @@ start_server() {
     PORT=$(free_port) || { log "no free port"; return 1; }
     local extra=()
     [[ -z $WORKER_CONCURRENCY ]] || extra+=("PROMOHUB_WORKER_CONCURRENCY=$WORKER_CONCURRENCY")
+    [[ -z $WORKER_POLL_MS ]] || extra+=("PROMOHUB_WORKER_POLL_MS=$WORKER_POLL_MS")
     env "${extra[@]}" \
         DATABASE_URL="$db_url" \
         PROMOHUB_DB_POOL_SIZE="$pool" \
@@ -136,7 +139,7 @@ loadgen() {
 
 comma() { tr -s ' ' ',' <<<"$*" | sed 's/^,//; s/,$//'; }
 
-BULK_ROWS=()     # "| backend | call size | calls | queued | skipped | send s | per s | slowest | delivered/s |"
+BULK_ROWS=()     # "| backend | call size | calls | queued | skipped | send s | per s | slowest | delivered | delivered/s | DATA ms |"
 TRACK_ROWS=()    # "| backend | route | connections | rps | p50 | p99 | errors | ok | stored | lost | human |"
 FANOUT_ROWS=()   # "| backend | connected | ready | hits | received/expected | missing | p50 | p99 | max | all p99 | hit p50 |"
 FANOUT_RSS=()    # "| backend | before | connected | per connection | after events | closed |"
@@ -209,6 +212,7 @@ bench_backend() {
     if ! BENCH_TOKEN=$BENCH_TOKEN loadgen "$out" messaging \
         --url "$url" --database-url "$db_url" --server-pid "$SERVER_PID" \
         --leads "$LEADS" --bulk-sizes "$(comma "$BULK_SIZES")" \
+        --delivery-timeout "$DELIVERY_TIMEOUT" \
         "${routes[@]}" --connections "$(comma "$CONNECTIONS")" \
         --duration "$DURATION" --warmup "$WARMUP" --timeout "$TIMEOUT" \
         --subscribers "$SUBSCRIBERS" --hit-rate "$HIT_RATE" \
@@ -225,7 +229,7 @@ bench_backend() {
         local queued skipped
         queued=$(json_num "$line" queued)
         skipped=$(json_num "$line" skipped)
-        BULK_ROWS+=("| $backend | $(json_num "$line" call_size) | $(json_num "$line" calls) | $queued | $skipped | $(json_num "$line" send_s) | $(json_num "$line" rendered_per_s) | $(json_num "$line" max_call_s) | $(json_num "$line" delivered) | $(json_num "$line" delivered_per_s) |")
+        BULK_ROWS+=("| $backend | $(json_num "$line" call_size) | $(json_num "$line" calls) | $queued | $skipped | $(json_num "$line" send_s) | $(json_num "$line" rendered_per_s) | $(json_num "$line" max_call_s) | $(json_num "$line" delivered) | $(json_num "$line" delivered_per_s) | $(json_num "$line" sink_data_ms) |")
         if ((skipped > 0)); then
             FAILED=1
             NOTES+=("$backend: bulk calls of $(json_num "$line" call_size) skipped $skipped lead(s); first: $(json_str "$line" first_skip | cut -c1-200)")
@@ -333,14 +337,14 @@ done
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git describe --always --dirty 2>/dev/null || echo none)"
     echo "- machine: $(machine_line)"
     echo "- dataset: one tenant with $LEADS leads and $COMPANIES companies; one template (2 tracked links, unsubscribe link, open pixel); deliveries go to an SMTP sink in the bench process"
-    echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite), worker concurrency ${WORKER_CONCURRENCY:-server default}, PROMOHUB_MACHINE_WINDOW_MS=$MACHINE_WINDOW_MS; generator threads: $THREADS; the generator and PostgreSQL share the same cores, so these are lower bounds"
+    echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite), worker concurrency ${WORKER_CONCURRENCY:-server default}, worker poll ${WORKER_POLL_MS:-server default} ms, PROMOHUB_MACHINE_WINDOW_MS=$MACHINE_WINDOW_MS; generator threads: $THREADS; the generator and PostgreSQL share the same cores, so these are lower bounds"
     echo
     echo "## Rendering and queueing (\`sendBulkMessages\`)"
     echo
-    echo "Messages rendered and queued per second = queued / wall time of the calls (made one after another). Delivered/s: messages that reached the SMTP sink over the time from the first call until the sink had them all (deliveries run during the calls)."
+    echo "Messages rendered and queued per second = queued / wall time of the calls (made one after another). Delivered/s: messages that reached the SMTP sink over the time from the first call until the sink had them all (deliveries run during the calls). ms in DATA: mean time from the sink's 354 reply to the end of the message (about 40 ms is Nagle's algorithm on the sending side meeting delayed ACKs)."
     echo
-    echo "| backend | leads per call | calls | queued | skipped | calls s | rendered+queued/s | slowest call s | delivered | delivered/s |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| backend | leads per call | calls | queued | skipped | calls s | rendered+queued/s | slowest call s | delivered | delivered/s | ms in DATA per message |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${BULK_ROWS[@]}"
     echo
     echo "## Tracking (closed loop, ${WARMUP} s warm-up + ${DURATION} s)"

@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::{Sender, Target, connect, exchange, percentile_ms, round3};
 
@@ -147,6 +148,14 @@ fn parse_server_message(text: &str) -> Result<Option<(String, String)>, String> 
 
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
+/// Small buffers: the default 128 KiB read buffer per connection would make
+/// 1,000 idle clients cost 128 MiB. Messages here are a few hundred bytes.
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
 /// Connects, initialises with the token, waits for the ack and subscribes.
 async fn open_subscription(sub: &Subscription) -> Result<Ws> {
     let stream = TcpStream::connect(sub.addr).await?;
@@ -155,7 +164,8 @@ async fn open_subscription(sub: &Subscription) -> Result<Ws> {
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(PROTOCOL));
-    let (mut ws, response) = tokio_tungstenite::client_async(request, stream).await?;
+    let (mut ws, response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(client_config())).await?;
     let protocol = response
         .headers()
         .get("Sec-WebSocket-Protocol")

@@ -364,6 +364,7 @@ async fn bulk_round(
     size: usize,
 ) -> Result<Round> {
     let sink_before = sink.messages();
+    let data_us_before = sink.data_us();
     let started = Instant::now();
     let mut send_s = 0.0;
     let mut max_call_s: f64 = 0.0;
@@ -438,6 +439,11 @@ async fn bulk_round(
     )
     .await?;
     let delivered = sink.messages() - sink_before;
+    let data_ms_mean = if delivered > 0 {
+        round3((sink.data_us() - data_us_before) as f64 / delivered as f64 / 1000.0)
+    } else {
+        0.0
+    };
     let delivered_s = sink_done
         .unwrap_or_else(Instant::now)
         .duration_since(started)
@@ -457,6 +463,7 @@ async fn bulk_round(
         "delivered_s": round3(delivered_s),
         "delivered_per_s": per_second(delivered as f64, delivered_s),
         "drain_s": round3(delivered_s - calls_done.as_secs_f64()),
+        "sink_data_ms": data_ms_mean,
         "unsent": unsent.max(0),
         "failed_total": failed,
         "complete": u8::from(sink_done.is_some() && unsent == 0),
@@ -467,7 +474,8 @@ async fn bulk_round(
     emit(&args.label, line)?;
     eprintln!(
         "{}bulk: {calls} call(s) of {size}: {queued} queued, {skipped} skipped in {send_s:.2} s = {:.1} messages rendered and queued/s (slowest call {max_call_s:.2} s); \
-         {delivered} delivered to the sink {delivered_s:.2} s after the first call = {:.1}/s",
+         {delivered} delivered to the sink {delivered_s:.2} s after the first call = {:.1}/s; \
+         {data_ms_mean:.1} ms per message in DATA",
         crate::label_prefix(&args.label),
         per_second(queued as f64, send_s),
         per_second(delivered as f64, delivered_s),

@@ -20,6 +20,10 @@ pub struct Counters {
     pub connections: AtomicU64,
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
+    /// Microseconds from the 354 reply to the end of the data, summed: how
+    /// long clients take to transfer a message (a stall of ~40 ms per
+    /// message is Nagle's algorithm on the client meeting delayed ACKs).
+    pub data_us: AtomicU64,
     /// Sessions that ended with an I/O error or an oversized line.
     pub errors: AtomicU64,
 }
@@ -62,6 +66,11 @@ impl SmtpSink {
     pub fn messages(&self) -> u64 {
         self.counters.messages.load(Ordering::Relaxed)
     }
+
+    /// Summed DATA transfer time so far, in microseconds.
+    pub fn data_us(&self) -> u64 {
+        self.counters.data_us.load(Ordering::Relaxed)
+    }
 }
 
 /// Reads one line (up to and including `\n`) into `line`; `false` at EOF.
@@ -95,6 +104,7 @@ async fn session(stream: TcpStream, counters: &Counters) -> Result<()> {
                 writer
                     .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                     .await?;
+                let data_started = std::time::Instant::now();
                 let mut bytes = 0u64;
                 loop {
                     anyhow::ensure!(
@@ -110,6 +120,8 @@ async fn session(stream: TcpStream, counters: &Counters) -> Result<()> {
                 }
                 let n = counters.messages.fetch_add(1, Ordering::Relaxed) + 1;
                 counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                let us = u64::try_from(data_started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                counters.data_us.fetch_add(us, Ordering::Relaxed);
                 writer
                     .write_all(format!("250 2.0.0 Ok: queued as {n}\r\n").as_bytes())
                     .await?;
