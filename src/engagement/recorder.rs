@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, Set, Statement,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -357,33 +357,115 @@ async fn save_messages(
     changed: HashMap<Uuid, messages::Model>,
     now: sea_orm::prelude::DateTimeWithTimeZone,
 ) -> AppResult<()> {
+    if is_postgres(txn) {
+        let rows: Vec<messages::Model> = changed.into_values().collect();
+        for chunk in rows.chunks(MESSAGES_PER_UPDATE) {
+            update_messages_at_once(txn, tenant_id, chunk, now).await?;
+        }
+        return Ok(());
+    }
+    // SQLite runs in process: one statement per message costs no round trip.
     for (_, message) in changed {
         debug_assert_eq!(message.tenant_id, tenant_id);
         let mut active = message.into_active_model();
         // Only what events change; `reset_all` would rewrite the bodies too.
-        for column in [
-            messages::Column::Status,
-            messages::Column::ProviderMessageId,
-            messages::Column::Error,
-            messages::Column::TransferStartedAt,
-            messages::Column::SentAt,
-            messages::Column::DeliveredAt,
-            messages::Column::OpenedAt,
-            messages::Column::ClickedAt,
-            messages::Column::RepliedAt,
-            messages::Column::BouncedAt,
-            messages::Column::ComplainedAt,
-            messages::Column::FailedAt,
-            messages::Column::UnsubscribedAt,
-            messages::Column::OpenCount,
-            messages::Column::ClickCount,
-        ] {
+        for column in EVENT_COLUMNS {
             active.reset(column);
         }
         active.updated_at = Set(now);
         active.update(txn).await?;
     }
     Ok(())
+}
+
+/// The message columns events change.
+const EVENT_COLUMNS: [messages::Column; 15] = [
+    messages::Column::Status,
+    messages::Column::ProviderMessageId,
+    messages::Column::Error,
+    messages::Column::TransferStartedAt,
+    messages::Column::SentAt,
+    messages::Column::DeliveredAt,
+    messages::Column::OpenedAt,
+    messages::Column::ClickedAt,
+    messages::Column::RepliedAt,
+    messages::Column::BouncedAt,
+    messages::Column::ComplainedAt,
+    messages::Column::FailedAt,
+    messages::Column::UnsubscribedAt,
+    messages::Column::OpenCount,
+    messages::Column::ClickCount,
+];
+
+/// Rows per `UPDATE … FROM (VALUES …)`: 17 parameters each, well under
+/// PostgreSQL's 65,535.
+const MESSAGES_PER_UPDATE: usize = 1_000;
+
+/// PostgreSQL: a batch of opens and clicks touches hundreds of messages;
+/// one `UPDATE … FROM (VALUES …)` instead of one round trip each. The rows
+/// were read `FOR UPDATE` in this transaction, so writing their new state
+/// loses no concurrent change.
+async fn update_messages_at_once(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    rows: &[messages::Model],
+    now: sea_orm::prelude::DateTimeWithTimeZone,
+) -> AppResult<()> {
+    use sea_orm::Value;
+    let mut values: Vec<Value> = vec![tenant_id.into(), now.into()];
+    let mut tuples = Vec::with_capacity(rows.len());
+    for m in rows {
+        let base = values.len();
+        let p = |i: usize| format!("${}", base + i);
+        tuples.push(format!(
+            "({}::uuid, {}::message_status, {}::text, {}::text, {}::timestamptz, {}::timestamptz,              {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::timestamptz,              {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::int, {}::int)",
+            p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(12), p(13),
+            p(14), p(15), p(16)
+        ));
+        values.extend([
+            m.id.into(),
+            status_text(&m.status).into(),
+            m.provider_message_id.clone().into(),
+            m.error.clone().into(),
+            m.transfer_started_at.into(),
+            m.sent_at.into(),
+            m.delivered_at.into(),
+            m.opened_at.into(),
+            m.clicked_at.into(),
+            m.replied_at.into(),
+            m.bounced_at.into(),
+            m.complained_at.into(),
+            m.failed_at.into(),
+            m.unsubscribed_at.into(),
+            m.open_count.into(),
+            m.click_count.into(),
+        ]);
+    }
+    let sql = format!(
+        "UPDATE messages AS m SET status = v.status, provider_message_id = v.provider_message_id,          error = v.error, transfer_started_at = v.transfer_started_at, sent_at = v.sent_at,          delivered_at = v.delivered_at, opened_at = v.opened_at, clicked_at = v.clicked_at,          replied_at = v.replied_at, bounced_at = v.bounced_at, complained_at = v.complained_at,          failed_at = v.failed_at, unsubscribed_at = v.unsubscribed_at, open_count = v.open_count,          click_count = v.click_count, updated_at = $2          FROM (VALUES {}) AS v(id, status, provider_message_id, error, transfer_started_at,          sent_at, delivered_at, opened_at, clicked_at, replied_at, bounced_at, complained_at,          failed_at, unsubscribed_at, open_count, click_count)          WHERE m.tenant_id = $1 AND m.id = v.id",
+        tuples.join(", ")
+    );
+    txn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+fn status_text(status: &MessageStatus) -> &'static str {
+    match status {
+        MessageStatus::Queued => "queued",
+        MessageStatus::Sent => "sent",
+        MessageStatus::Delivered => "delivered",
+        MessageStatus::Opened => "opened",
+        MessageStatus::Clicked => "clicked",
+        MessageStatus::Replied => "replied",
+        MessageStatus::Bounced => "bounced",
+        MessageStatus::Complained => "complained",
+        MessageStatus::Failed => "failed",
+    }
 }
 
 async fn bump_lead(
@@ -452,7 +534,9 @@ pub async fn record_now(
     Ok(stored)
 }
 
-/// The tenant's messages with these ids, by id.
+/// The tenant's messages with these ids, by id, locked for this
+/// transaction on PostgreSQL (in id order, so two batches touching the same
+/// messages cannot deadlock): counters are written back as new values.
 pub async fn load_messages(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -466,6 +550,8 @@ pub async fn load_messages(
         for message in messages::Entity::find()
             .filter(messages::Column::TenantId.eq(tenant_id))
             .filter(messages::Column::Id.is_in(chunk.iter().copied()))
+            .order_by_asc(messages::Column::Id)
+            .lock_exclusive()
             .all(conn)
             .await?
         {

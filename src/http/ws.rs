@@ -51,6 +51,9 @@ pub fn accept(upgrade: WebSocketUpgrade, state: AppState, meta: RequestMeta) -> 
     let upgrade = upgrade
         .protocols([PROTOCOL])
         .max_message_size(max)
+        // Subscriptions receive, they hardly send: tungstenite's default
+        // 128 KiB read buffer per socket is most of a subscriber's memory.
+        .read_buffer_size(8 * 1024)
         .max_frame_size(max);
     let protocol_ok = upgrade.selected_protocol().is_some();
     upgrade.on_upgrade(move |socket| async move {

@@ -68,6 +68,8 @@ async fn run(shared: Arc<Shared>) {
             tokio::spawn(async move {
                 execute(&shared, job).await;
                 drop(permit);
+                // A slot is free: look for more work now, not at the next poll.
+                shared.jobs.wake();
             });
         }
         if idle {

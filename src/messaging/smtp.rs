@@ -106,20 +106,43 @@ async fn connect(account: &SmtpAccount) -> Result<AsyncSmtpConnection, SendFailu
         TlsMode::None | TlsMode::StartTls => None,
     };
     let hello = hello_name(account);
-    let connecting = AsyncSmtpConnection::connect_tokio1(
-        (account.host.as_str(), account.port),
-        Some(account.timeout),
-        &hello,
-        implicit_tls,
-        None,
-    );
-    match tokio::time::timeout(account.timeout, connecting).await {
-        Ok(Ok(connection)) => Ok(connection),
+    let classify = |err: lettre::transport::smtp::Error| {
         // A code can only come from the greeting or the reply to EHLO.
-        Ok(Err(err)) if err.status().is_some() => {
-            Err(SendFailure::from_smtp(Stage::Greeting, &err))
+        if err.status().is_some() {
+            SendFailure::from_smtp(Stage::Greeting, &err)
+        } else {
+            SendFailure::from_smtp(Stage::Connect, &err)
         }
-        Ok(Err(err)) => Err(SendFailure::from_smtp(Stage::Connect, &err)),
+    };
+    let connecting = async {
+        match implicit_tls {
+            Some(tls) => AsyncSmtpConnection::connect_tokio1(
+                (account.host.as_str(), account.port),
+                Some(account.timeout),
+                &hello,
+                Some(tls),
+                None,
+            )
+            .await
+            .map_err(classify),
+            None => {
+                // Our own socket, for TCP_NODELAY: lettre writes the body and
+                // the final "." separately, and with Nagle's algorithm the
+                // "." waits for the server's delayed ACK (~40 ms a message).
+                let refused =
+                    |e: std::io::Error| SendFailure::new(Stage::Connect, None, e.to_string());
+                let stream = tokio::net::TcpStream::connect((account.host.as_str(), account.port))
+                    .await
+                    .map_err(refused)?;
+                stream.set_nodelay(true).map_err(refused)?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
+                    .await
+                    .map_err(classify)
+            }
+        }
+    };
+    match tokio::time::timeout(account.timeout, connecting).await {
+        Ok(result) => result,
         Err(_) => Err(SendFailure::timed_out(Stage::Connect, account.timeout)),
     }
 }

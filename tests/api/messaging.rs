@@ -1020,6 +1020,14 @@ async fn a_page_of_messages_with_events_and_leads_costs_the_same_sql_for_2_as_fo
         let m = send(&app, &owner, &lead, &template).await;
         wait_for_status(&app, &owner, m["id"].as_str().unwrap(), "SENT").await;
     }
+    // Let the workers finish and go idle before counting.
+    for _ in 0..100 {
+        if app.count("jobs", "status = 'done'").await == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let query = "query($n: Int) { messages(first: $n) { edges { node { id events { type } lead { id email messages(first: 3) { id status } } } } } }";
     let (_, two) = app
         .gql_counting(&owner.access_token, query, json!({ "n": 2 }))
