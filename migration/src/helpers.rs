@@ -162,3 +162,25 @@ pub fn index(table: &'static str, cols: &[&'static str]) -> IndexCreateStatement
     }
     idx
 }
+
+/// `(tenant_id, <col>) -> <table> (tenant_id, id)`: the database refuses a
+/// reference into another tenant.
+pub fn tenant_ref(from: &str, col: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("{from}_tenant_id_{col}_fkey"))
+        .from_col("tenant_id")
+        .from_col(col)
+        .to_tbl(to)
+        .to_col("tenant_id")
+        .to_col("id")
+        .to_owned()
+}
+
+/// Runs one raw statement (partial indexes, extensions).
+pub async fn exec(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    manager
+        .get_connection()
+        .execute_unprepared(sql)
+        .await
+        .map(|_| ())
+}

@@ -14,8 +14,8 @@ use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::enums::ACTOR_TYPE;
 use crate::helpers::{
-    PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, index,
-    tenant_owned_table, unique_key, updated_at,
+    PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, exec, index,
+    tenant_owned_table, tenant_ref, unique_key, updated_at,
 };
 use crate::rls::{disable_tenant_rls, enable_tenant_rls};
 
@@ -174,19 +174,6 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// `(tenant_id, <col>) -> <table> (tenant_id, id)`: the database refuses a
-/// reference into another tenant.
-fn tenant_ref(from: &str, col: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("{from}_tenant_id_{col}_fkey"))
-        .from_col("tenant_id")
-        .from_col(col)
-        .to_tbl(to)
-        .to_col("tenant_id")
-        .to_col("id")
-        .to_owned()
-}
-
 /// Audit columns of user-facing records: who created and last changed the
 /// row, and soft deletion.
 fn with_audit_columns(table: &mut TableCreateStatement, db: DbBackend) {
@@ -197,14 +184,6 @@ fn with_audit_columns(table: &mut TableCreateStatement, db: DbBackend) {
         .col(uuid_null("updated_by"))
         .col(timestamp_with_time_zone_null("deleted_at"))
         .col(uuid_null("deleted_by"));
-}
-
-async fn exec(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    manager
-        .get_connection()
-        .execute_unprepared(sql)
-        .await
-        .map(|_| ())
 }
 
 async fn create_projects(manager: &SchemaManager<'_>) -> Result<(), DbErr> {

@@ -12,8 +12,8 @@ use sea_orm_migration::schema::{
 };
 
 use crate::helpers::{
-    PgEnum, create_enum, created_at, drop_enum, enum_column, index, now_default, tenant_fk,
-    tenant_owned_table, unique_key, updated_at,
+    PgEnum, create_enum, created_at, drop_enum, enum_column, exec, index, now_default, tenant_fk,
+    tenant_owned_table, tenant_ref, unique_key, updated_at,
 };
 use crate::rls::{disable_tenant_rls, enable_tenant_rls};
 
@@ -149,25 +149,6 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-fn tenant_ref(from: &str, col: &'static str, to: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("{from}_tenant_id_{col}_fkey"))
-        .from_col("tenant_id")
-        .from_col(col)
-        .to_tbl(to)
-        .to_col("tenant_id")
-        .to_col("id")
-        .to_owned()
-}
-
-async fn exec(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    manager
-        .get_connection()
-        .execute_unprepared(sql)
-        .await
-        .map(|_| ())
 }
 
 /// Counters of what was sent with a template or through a message: kept in
