@@ -78,7 +78,9 @@ impl AppState {
                 db.clone(),
                 engagement.clone(),
                 config.messaging.machine_window_ms,
-                if config.is_sqlite() { 1 } else { 2 },
+                // One writer: batches grow with the load, and two writers
+                // would only wait on each other's row locks.
+                1,
             ),
             db,
             config,

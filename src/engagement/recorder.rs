@@ -271,9 +271,13 @@ pub async fn record(
         )
         .await?;
     }
-    for (lead_id, deltas) in lead_deltas {
-        let contacted = lead_contacted.get(&lead_id).copied();
-        bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
+    if is_postgres(txn) {
+        bump_leads_at_once(txn, tenant_id, &lead_deltas, &lead_contacted, now).await?;
+    } else {
+        for (lead_id, deltas) in lead_deltas {
+            let contacted = lead_contacted.get(&lead_id).copied();
+            bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
+        }
     }
     for (template_id, deltas) in template_deltas {
         bump(
@@ -284,6 +288,10 @@ pub async fn record(
             deltas,
         )
         .await?;
+    }
+    if is_postgres(txn) && !link_clicks.is_empty() {
+        bump_links_at_once(txn, tenant_id, &link_clicks).await?;
+        link_clicks.clear();
     }
     for ((message_id, position), n) in link_clicks {
         message_links::Entity::update_many()
@@ -451,6 +459,106 @@ async fn update_messages_at_once(
         values,
     ))
     .await?;
+    Ok(())
+}
+
+/// PostgreSQL: every lead's counters of a batch in one statement.
+async fn bump_leads_at_once(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    deltas: &HashMap<Uuid, Deltas>,
+    contacted: &HashMap<Uuid, bool>,
+    now: sea_orm::prelude::DateTimeWithTimeZone,
+) -> AppResult<()> {
+    use sea_orm::Value;
+    let mut ids: Vec<Uuid> = deltas
+        .iter()
+        .filter(|(id, d)| !d.0.is_empty() || contacted.contains_key(*id))
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    for chunk in ids.chunks(MESSAGES_PER_UPDATE) {
+        let mut values: Vec<Value> = vec![tenant_id.into(), now.into()];
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            let d = &deltas[id];
+            let n = |column: &str| d.0.get(column).copied().unwrap_or(0);
+            let base = values.len();
+            tuples.push(format!(
+                "(${}::uuid, ${}::int, ${}::int, ${}::int, ${}::bool, ${}::bool)",
+                base + 1,
+                base + 2,
+                base + 3,
+                base + 4,
+                base + 5,
+                base + 6
+            ));
+            values.extend([
+                (*id).into(),
+                (n("emails_sent") as i32).into(),
+                (n("emails_opened") as i32).into(),
+                (n("emails_clicked") as i32).into(),
+                (contacted.get(id) == Some(&true)).into(),
+                (contacted.get(id) == Some(&false)).into(),
+            ]);
+        }
+        let sql = format!(
+            "UPDATE leads AS l SET emails_sent = l.emails_sent + v.sent, \
+             emails_opened = l.emails_opened + v.opened, emails_clicked = l.emails_clicked + v.clicked, \
+             last_contacted_at = CASE WHEN v.contacted THEN $2 ELSE l.last_contacted_at END, \
+             last_responded_at = CASE WHEN v.responded THEN $2 ELSE l.last_responded_at END \
+             FROM (VALUES {}) AS v(id, sent, opened, clicked, contacted, responded) \
+             WHERE l.tenant_id = $1 AND l.id = v.id",
+            tuples.join(", ")
+        );
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: every clicked link's counter of a batch in one statement.
+async fn bump_links_at_once(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    clicks: &HashMap<(Uuid, i32), i64>,
+) -> AppResult<()> {
+    use sea_orm::Value;
+    let rows: Vec<_> = clicks.iter().collect();
+    for chunk in rows.chunks(MESSAGES_PER_UPDATE) {
+        let mut values: Vec<Value> = vec![tenant_id.into()];
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for ((message_id, position), n) in chunk {
+            let base = values.len();
+            tuples.push(format!(
+                "(${}::uuid, ${}::int, ${}::int)",
+                base + 1,
+                base + 2,
+                base + 3
+            ));
+            values.extend([
+                (*message_id).into(),
+                (*position).into(),
+                (**n as i32).into(),
+            ]);
+        }
+        let sql = format!(
+            "UPDATE message_links AS k SET click_count = k.click_count + v.n \
+             FROM (VALUES {}) AS v(message_id, position, n) \
+             WHERE k.tenant_id = $1 AND k.message_id = v.message_id AND k.position = v.position",
+            tuples.join(", ")
+        );
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    }
     Ok(())
 }
 

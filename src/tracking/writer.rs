@@ -120,7 +120,15 @@ async fn write_batch(
             .or_default()
             .push(pending);
     }
-    match store(db, window_ms, &mut by_tenant).await {
+    // One retry: PostgreSQL may abort a batch to break a deadlock with
+    // another writer (a webhook touching the same lead); nothing of it was
+    // stored, so storing it again loses and doubles nothing.
+    let mut result = store(db, window_ms, &mut by_tenant).await;
+    if let Err(error) = &result {
+        tracing::warn!(?error, "recording tracking hits failed; retrying once");
+        result = store(db, window_ms, &mut by_tenant).await;
+    }
+    match result {
         Ok((results, events)) => {
             hub.published_after_commit(db, events);
             for (reply, result) in results {
