@@ -78,9 +78,9 @@ impl AppState {
                 db.clone(),
                 engagement.clone(),
                 config.messaging.machine_window_ms,
-                // One writer: batches grow with the load, and two writers
-                // would only wait on each other's row locks.
-                1,
+                // SQLite has one writer anyway; on PostgreSQL a second
+                // writer fills a batch while the first commits.
+                if config.is_sqlite() { 1 } else { 2 },
             ),
             db,
             config,
