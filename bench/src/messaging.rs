@@ -760,7 +760,7 @@ pub async fn run(args: MessagingArgs) -> Result<()> {
         );
         all_good &= result["missing"] == 0
             && result["hit_errors"] == 0
-            && result["connected"] == Value::from(args.subscribers);
+            && result["connected"] == args.subscribers;
         emit(&args.label, result)?;
     }
     if !all_good {
