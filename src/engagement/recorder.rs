@@ -271,13 +271,9 @@ pub async fn record(
         )
         .await?;
     }
-    if is_postgres(txn) {
-        bump_leads_at_once(txn, tenant_id, &lead_deltas, &lead_contacted, now).await?;
-    } else {
-        for (lead_id, deltas) in lead_deltas {
-            let contacted = lead_contacted.get(&lead_id).copied();
-            bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
-        }
+    for (lead_id, deltas) in lead_deltas {
+        let contacted = lead_contacted.get(&lead_id).copied();
+        bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
     }
     for (template_id, deltas) in template_deltas {
         bump(
@@ -288,10 +284,6 @@ pub async fn record(
             deltas,
         )
         .await?;
-    }
-    if is_postgres(txn) && !link_clicks.is_empty() {
-        bump_links_at_once(txn, tenant_id, &link_clicks).await?;
-        link_clicks.clear();
     }
     for ((message_id, position), n) in link_clicks {
         message_links::Entity::update_many()
@@ -308,13 +300,9 @@ pub async fn record(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let stored = if is_postgres(txn) {
-        insert_events_at_once(txn, rows).await?
-    } else {
-        engagement_events::Entity::insert_many(rows)
-            .exec_with_returning(txn)
-            .await?
-    };
+    let stored = engagement_events::Entity::insert_many(rows)
+        .exec_with_returning(txn)
+        .await?;
     let last_seq = stored.iter().map(|e| e.seq).max().unwrap_or(first_seq);
     notify(txn, tenant_id, first_seq, last_seq).await?;
     let mut stored = stored;
@@ -371,8 +359,8 @@ async fn save_messages(
 ) -> AppResult<()> {
     if is_postgres(txn) {
         let rows: Vec<messages::Model> = changed.into_values().collect();
-        if !rows.is_empty() {
-            update_messages_at_once(txn, tenant_id, &rows, now).await?;
+        for chunk in rows.chunks(MESSAGES_PER_UPDATE) {
+            update_messages_at_once(txn, tenant_id, chunk, now).await?;
         }
         return Ok(());
     }
@@ -409,8 +397,12 @@ const EVENT_COLUMNS: [messages::Column; 15] = [
     messages::Column::ClickCount,
 ];
 
+/// Rows per `UPDATE … FROM (VALUES …)`: 17 parameters each, well under
+/// PostgreSQL's 65,535.
+const MESSAGES_PER_UPDATE: usize = 1_000;
+
 /// PostgreSQL: a batch of opens and clicks touches hundreds of messages;
-/// one `UPDATE … FROM jsonb_to_recordset(…)` instead of one round trip each. The rows
+/// one `UPDATE … FROM (VALUES …)` instead of one round trip each. The rows
 /// were read `FOR UPDATE` in this transaction, so writing their new state
 /// loses no concurrent change.
 async fn update_messages_at_once(
@@ -419,171 +411,47 @@ async fn update_messages_at_once(
     rows: &[messages::Model],
     now: sea_orm::prelude::DateTimeWithTimeZone,
 ) -> AppResult<()> {
-    let rows: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": m.id, "status": status_text(&m.status),
-                "provider_message_id": m.provider_message_id, "error": m.error,
-                "transfer_started_at": m.transfer_started_at, "sent_at": m.sent_at,
-                "delivered_at": m.delivered_at, "opened_at": m.opened_at,
-                "clicked_at": m.clicked_at, "replied_at": m.replied_at,
-                "bounced_at": m.bounced_at, "complained_at": m.complained_at,
-                "failed_at": m.failed_at, "unsubscribed_at": m.unsubscribed_at,
-                "open_count": m.open_count, "click_count": m.click_count,
-            })
-        })
-        .collect();
-    // One statement text whatever the batch size (a JSON parameter rather
-    // than N rows of VALUES), so it is prepared once per connection.
-    let sql = "UPDATE messages AS m SET status = v.status, provider_message_id = v.provider_message_id, \
-         error = v.error, transfer_started_at = v.transfer_started_at, sent_at = v.sent_at, \
-         delivered_at = v.delivered_at, opened_at = v.opened_at, clicked_at = v.clicked_at, \
-         replied_at = v.replied_at, bounced_at = v.bounced_at, complained_at = v.complained_at, \
-         failed_at = v.failed_at, unsubscribed_at = v.unsubscribed_at, open_count = v.open_count, \
-         click_count = v.click_count, updated_at = $2 \
-         FROM jsonb_to_recordset($3::jsonb) AS v(id uuid, status message_status, \
-         provider_message_id text, error text, transfer_started_at timestamptz, sent_at timestamptz, \
-         delivered_at timestamptz, opened_at timestamptz, clicked_at timestamptz, \
-         replied_at timestamptz, bounced_at timestamptz, complained_at timestamptz, \
-         failed_at timestamptz, unsubscribed_at timestamptz, open_count int, click_count int) \
-         WHERE m.tenant_id = $1 AND m.id = v.id";
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        sql,
-        [
-            tenant_id.into(),
-            now.into(),
-            serde_json::Value::Array(rows).into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// PostgreSQL: every lead's counters of a batch in one statement.
-async fn bump_leads_at_once(
-    txn: &DatabaseTransaction,
-    tenant_id: Uuid,
-    deltas: &HashMap<Uuid, Deltas>,
-    contacted: &HashMap<Uuid, bool>,
-    now: sea_orm::prelude::DateTimeWithTimeZone,
-) -> AppResult<()> {
-    let rows: Vec<serde_json::Value> = deltas
-        .iter()
-        .filter(|(id, d)| !d.0.is_empty() || contacted.contains_key(*id))
-        .map(|(id, d)| {
-            let n = |column: &str| d.0.get(column).copied().unwrap_or(0);
-            serde_json::json!({
-                "id": id, "sent": n("emails_sent"), "opened": n("emails_opened"),
-                "clicked": n("emails_clicked"),
-                "contacted": contacted.get(id) == Some(&true),
-                "responded": contacted.get(id) == Some(&false),
-            })
-        })
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
+    use sea_orm::Value;
+    let mut values: Vec<Value> = vec![tenant_id.into(), now.into()];
+    let mut tuples = Vec::with_capacity(rows.len());
+    for m in rows {
+        let base = values.len();
+        let p = |i: usize| format!("${}", base + i);
+        tuples.push(format!(
+            "({}::uuid, {}::message_status, {}::text, {}::text, {}::timestamptz, {}::timestamptz,              {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::timestamptz,              {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::int, {}::int)",
+            p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(12), p(13),
+            p(14), p(15), p(16)
+        ));
+        values.extend([
+            m.id.into(),
+            status_text(&m.status).into(),
+            m.provider_message_id.clone().into(),
+            m.error.clone().into(),
+            m.transfer_started_at.into(),
+            m.sent_at.into(),
+            m.delivered_at.into(),
+            m.opened_at.into(),
+            m.clicked_at.into(),
+            m.replied_at.into(),
+            m.bounced_at.into(),
+            m.complained_at.into(),
+            m.failed_at.into(),
+            m.unsubscribed_at.into(),
+            m.open_count.into(),
+            m.click_count.into(),
+        ]);
     }
-    let sql = "UPDATE leads AS l SET emails_sent = l.emails_sent + v.sent, \
-         emails_opened = l.emails_opened + v.opened, emails_clicked = l.emails_clicked + v.clicked, \
-         last_contacted_at = CASE WHEN v.contacted THEN $2 ELSE l.last_contacted_at END, \
-         last_responded_at = CASE WHEN v.responded THEN $2 ELSE l.last_responded_at END \
-         FROM jsonb_to_recordset($3::jsonb) AS v(id uuid, sent int, opened int, clicked int, \
-         contacted boolean, responded boolean) \
-         WHERE l.tenant_id = $1 AND l.id = v.id";
+    let sql = format!(
+        "UPDATE messages AS m SET status = v.status, provider_message_id = v.provider_message_id,          error = v.error, transfer_started_at = v.transfer_started_at, sent_at = v.sent_at,          delivered_at = v.delivered_at, opened_at = v.opened_at, clicked_at = v.clicked_at,          replied_at = v.replied_at, bounced_at = v.bounced_at, complained_at = v.complained_at,          failed_at = v.failed_at, unsubscribed_at = v.unsubscribed_at, open_count = v.open_count,          click_count = v.click_count, updated_at = $2          FROM (VALUES {}) AS v(id, status, provider_message_id, error, transfer_started_at,          sent_at, delivered_at, opened_at, clicked_at, replied_at, bounced_at, complained_at,          failed_at, unsubscribed_at, open_count, click_count)          WHERE m.tenant_id = $1 AND m.id = v.id",
+        tuples.join(", ")
+    );
     txn.execute_raw(Statement::from_sql_and_values(
         sea_orm::DbBackend::Postgres,
         sql,
-        [
-            tenant_id.into(),
-            now.into(),
-            serde_json::Value::Array(rows).into(),
-        ],
+        values,
     ))
     .await?;
     Ok(())
-}
-
-/// PostgreSQL: every clicked link's counter of a batch in one statement.
-async fn bump_links_at_once(
-    txn: &DatabaseTransaction,
-    tenant_id: Uuid,
-    clicks: &HashMap<(Uuid, i32), i64>,
-) -> AppResult<()> {
-    let rows: Vec<serde_json::Value> = clicks
-        .iter()
-        .map(|((message_id, position), n)| {
-            serde_json::json!({ "message_id": message_id, "position": position, "n": n })
-        })
-        .collect();
-    let sql = "UPDATE message_links AS k SET click_count = k.click_count + v.n \
-         FROM jsonb_to_recordset($2::jsonb) AS v(message_id uuid, position int, n int) \
-         WHERE k.tenant_id = $1 AND k.message_id = v.message_id AND k.position = v.position";
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        sql,
-        [tenant_id.into(), serde_json::Value::Array(rows).into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// PostgreSQL: the batch's events in one statement of fixed text (rows as a
-/// JSON parameter), so it is prepared once per connection however large the
-/// batch. Every column is set here, so the rows stored are the models.
-async fn insert_events_at_once(
-    txn: &DatabaseTransaction,
-    rows: Vec<engagement_events::ActiveModel>,
-) -> AppResult<Vec<engagement_events::Model>> {
-    use sea_orm::TryIntoModel;
-    let models = rows
-        .into_iter()
-        .map(|row| row.try_into_model())
-        .collect::<Result<Vec<_>, _>>()?;
-    let json: Vec<serde_json::Value> = models
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "tenant_id": e.tenant_id, "id": e.id, "seq": e.seq,
-                "event_type": event_type_text(&e.event_type), "message_id": e.message_id,
-                "lead_id": e.lead_id, "campaign_id": e.campaign_id, "template_id": e.template_id,
-                "machine": e.machine, "url": e.url, "ip": e.ip, "user_agent": e.user_agent,
-                "source": e.source, "detail": e.detail, "occurred_at": e.occurred_at,
-                "created_at": e.created_at,
-            })
-        })
-        .collect();
-    let sql = "INSERT INTO engagement_events (tenant_id, id, seq, event_type, message_id, lead_id, \
-         campaign_id, template_id, machine, url, ip, user_agent, source, detail, occurred_at, \
-         created_at) \
-         SELECT tenant_id, id, seq, event_type, message_id, lead_id, campaign_id, template_id, \
-         machine, url, ip, user_agent, source, detail, occurred_at, created_at \
-         FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id uuid, id uuid, seq bigint, \
-         event_type engagement_type, message_id uuid, lead_id uuid, campaign_id uuid, \
-         template_id uuid, machine boolean, url text, ip text, user_agent text, source text, \
-         detail jsonb, occurred_at timestamptz, created_at timestamptz)";
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        sql,
-        [serde_json::Value::Array(json).into()],
-    ))
-    .await?;
-    Ok(models)
-}
-
-fn event_type_text(kind: &EngagementType) -> &'static str {
-    match kind {
-        EngagementType::Sent => "sent",
-        EngagementType::Delivered => "delivered",
-        EngagementType::Opened => "opened",
-        EngagementType::Clicked => "clicked",
-        EngagementType::Replied => "replied",
-        EngagementType::Bounced => "bounced",
-        EngagementType::Complained => "complained",
-        EngagementType::Unsubscribed => "unsubscribed",
-        EngagementType::Failed => "failed",
-    }
 }
 
 fn status_text(status: &MessageStatus) -> &'static str {
