@@ -318,7 +318,9 @@ struct ReadScopeInner {
     ctx: RequestCtx,
     /// `None`: every read opens its own transaction.
     shared: Option<tokio::sync::Mutex<Option<DatabaseTransaction>>>,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Given back in `finish`, before the response leaves, not when the
+    /// last loader task lets go of the scope.
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// A connection to read on: the request's shared transaction, or one of its
@@ -352,7 +354,7 @@ impl ReadScope {
                 db,
                 ctx,
                 shared: None,
-                _permit: None,
+                permit: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -374,7 +376,7 @@ impl ReadScope {
                 db,
                 ctx,
                 shared: permit.as_ref().map(|_| tokio::sync::Mutex::new(None)),
-                _permit: permit,
+                permit: std::sync::Mutex::new(permit),
             }),
         }
     }
@@ -401,13 +403,17 @@ impl ReadScope {
         }
     }
 
-    /// Ends the shared transaction, if one was opened.
+    /// Ends the shared transaction, if one was opened, and gives the permit
+    /// back.
     pub async fn finish(&self) {
         if let Some(shared) = &self.inner.shared
             && let Some(txn) = shared.lock().await.take()
             && let Err(error) = txn.commit().await
         {
             tracing::warn!(%error, "committing a request's read transaction");
+        }
+        if let Ok(mut permit) = self.inner.permit.lock() {
+            permit.take();
         }
     }
 }
