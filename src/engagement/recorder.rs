@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
@@ -424,7 +424,7 @@ async fn update_messages_at_once(
         ));
         values.extend([
             m.id.into(),
-            status_text(&m.status).into(),
+            m.status.to_value().into(),
             m.provider_message_id.clone().into(),
             m.error.clone().into(),
             m.transfer_started_at.into(),
@@ -452,20 +452,6 @@ async fn update_messages_at_once(
     ))
     .await?;
     Ok(())
-}
-
-fn status_text(status: &MessageStatus) -> &'static str {
-    match status {
-        MessageStatus::Queued => "queued",
-        MessageStatus::Sent => "sent",
-        MessageStatus::Delivered => "delivered",
-        MessageStatus::Opened => "opened",
-        MessageStatus::Clicked => "clicked",
-        MessageStatus::Replied => "replied",
-        MessageStatus::Bounced => "bounced",
-        MessageStatus::Complained => "complained",
-        MessageStatus::Failed => "failed",
-    }
 }
 
 async fn bump_lead(

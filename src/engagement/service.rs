@@ -77,26 +77,13 @@ impl EventMatcher {
             select = select.filter(C::TemplateId.eq(id));
         }
         if let Some(types) = &self.types {
-            select = select.filter(C::EventType.is_in(types.iter().map(|t| model_type(*t))));
+            select = select
+                .filter(C::EventType.is_in(types.iter().map(|t| EngagementTypeModel::from(*t))));
         }
         if !self.include_machine {
             select = select.filter(C::Machine.eq(false));
         }
         select
-    }
-}
-
-pub fn model_type(kind: EngagementType) -> EngagementTypeModel {
-    match kind {
-        EngagementType::Sent => EngagementTypeModel::Sent,
-        EngagementType::Delivered => EngagementTypeModel::Delivered,
-        EngagementType::Opened => EngagementTypeModel::Opened,
-        EngagementType::Clicked => EngagementTypeModel::Clicked,
-        EngagementType::Replied => EngagementTypeModel::Replied,
-        EngagementType::Bounced => EngagementTypeModel::Bounced,
-        EngagementType::Complained => EngagementTypeModel::Complained,
-        EngagementType::Unsubscribed => EngagementTypeModel::Unsubscribed,
-        EngagementType::Failed => EngagementTypeModel::Failed,
     }
 }
 

@@ -10,6 +10,7 @@ use crate::graphql::to_id;
 
 /// What happened to a message.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "EngagementTypeModel")]
 pub enum EngagementType {
     Sent,
     Delivered,
@@ -20,22 +21,6 @@ pub enum EngagementType {
     Complained,
     Unsubscribed,
     Failed,
-}
-
-impl From<EngagementTypeModel> for EngagementType {
-    fn from(kind: EngagementTypeModel) -> Self {
-        match kind {
-            EngagementTypeModel::Sent => Self::Sent,
-            EngagementTypeModel::Delivered => Self::Delivered,
-            EngagementTypeModel::Opened => Self::Opened,
-            EngagementTypeModel::Clicked => Self::Clicked,
-            EngagementTypeModel::Replied => Self::Replied,
-            EngagementTypeModel::Bounced => Self::Bounced,
-            EngagementTypeModel::Complained => Self::Complained,
-            EngagementTypeModel::Unsubscribed => Self::Unsubscribed,
-            EngagementTypeModel::Failed => Self::Failed,
-        }
-    }
 }
 
 /// One engagement event. `cursor` orders a tenant's events: pass the last

@@ -3,7 +3,7 @@
 //! its links and a delivery job in one transaction. Delivery happens in the
 //! job (see `delivery`).
 
-use chrono::{Timelike, Utc};
+use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
@@ -33,13 +33,7 @@ async fn remaining_today(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppRe
         .one(conn)
         .await?
         .ok_or(AppError::not_found("tenant"))?;
-    let now = Utc::now();
-    let midnight = now
-        .with_hour(0)
-        .and_then(|t| t.with_minute(0))
-        .and_then(|t| t.with_second(0))
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(now);
+    let midnight = crate::senders::service::start_of_utc_day(Utc::now());
     let today = scoped::<messages::Entity>(ctx)
         .filter(messages::Column::QueuedAt.gte(midnight.fixed_offset()))
         .count(conn)

@@ -79,6 +79,15 @@ impl SenderCandidate {
     }
 }
 
+/// 00:00 UTC of `now`'s day: where "today" starts for sending limits and the
+/// tenant's daily cap.
+pub fn start_of_utc_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+}
+
 /// The starts of the two windows the limits count in.
 struct Windows {
     hour_ago: DateTime<Utc>,
@@ -89,11 +98,7 @@ impl Windows {
     fn at(now: DateTime<Utc>) -> Self {
         Self {
             hour_ago: now - Duration::hours(1),
-            midnight: now
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .expect("midnight exists")
-                .and_utc(),
+            midnight: start_of_utc_day(now),
         }
     }
 }

@@ -135,6 +135,17 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
+fn invalid_unsubscribe_link() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(page(
+            "Link not valid",
+            "<p>This unsubscribe link is not valid.</p>",
+        )),
+    )
+        .into_response()
+}
+
 /// `GET /u/{token}`: asks for confirmation. Unsubscribing on GET would let
 /// every link scanner unsubscribe people; the button POSTs.
 pub async fn unsubscribe_page(
@@ -147,14 +158,7 @@ pub async fn unsubscribe_page(
         .verify(TokenKind::Unsubscribe, &token)
         .is_none()
     {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(page(
-                "Link not valid",
-                "<p>This unsubscribe link is not valid.</p>",
-            )),
-        )
-            .into_response();
+        return invalid_unsubscribe_link();
     }
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -177,14 +181,7 @@ pub async fn unsubscribe(
 ) -> Response {
     let shared = &state.shared;
     let Some(token) = shared.tracking.verify(TokenKind::Unsubscribe, &token) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(page(
-                "Link not valid",
-                "<p>This unsubscribe link is not valid.</p>",
-            )),
-        )
-            .into_response();
+        return invalid_unsubscribe_link();
     };
     match unsubscribe_once(shared, token, &headers).await {
         Ok(true) => (
@@ -195,14 +192,7 @@ pub async fn unsubscribe(
             )),
         )
             .into_response(),
-        Ok(false) => (
-            StatusCode::NOT_FOUND,
-            Html(page(
-                "Link not valid",
-                "<p>This unsubscribe link is not valid.</p>",
-            )),
-        )
-            .into_response(),
+        Ok(false) => invalid_unsubscribe_link(),
         Err(error) => {
             tracing::error!(?error, "unsubscribe failed");
             (
