@@ -262,13 +262,8 @@ pub async fn stats(
         at: Utc::now(),
         ..Default::default()
     };
-    let rate = |n: i64| {
-        if stats.sent == 0 {
-            0.0
-        } else {
-            (n as f64 / stats.sent as f64 * 10_000.0).round() / 10_000.0
-        }
-    };
+    let sent = stats.sent;
+    let rate = |n: i64| super::types::rate(n, sent);
     stats.delivery_rate = rate(stats.delivered);
     stats.open_rate = rate(stats.opened);
     stats.open_rate_raw = rate(stats.opened_raw);

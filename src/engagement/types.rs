@@ -114,3 +114,13 @@ pub struct MessageStats {
     pub unsubscribe_rate: f64,
     pub at: DateTime<Utc>,
 }
+
+/// `n / of`, rounded to four decimals; 0 when nothing was sent. The one
+/// definition of a rate for message statistics and template counters.
+pub fn rate(n: i64, of: i64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        (n as f64 / of as f64 * 10_000.0).round() / 10_000.0
+    }
+}

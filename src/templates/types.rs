@@ -7,6 +7,7 @@ use entity::message_templates;
 use entity::sea_orm_active_enums as db;
 
 use super::render::{DeclaredVariable, Rendered};
+use crate::engagement::types::rate;
 use crate::graphql::to_id;
 
 /// Where a message goes out. Only `EMAIL` sends today; the others share the
@@ -98,14 +99,6 @@ pub struct MessageTemplate {
     pub updated_at: DateTime<Utc>,
 }
 
-fn rate(n: i32, of: i32) -> f64 {
-    if of == 0 {
-        0.0
-    } else {
-        (n as f64 / of as f64 * 10_000.0).round() / 10_000.0
-    }
-}
-
 impl From<message_templates::Model> for MessageTemplate {
     fn from(t: message_templates::Model) -> Self {
         Self {
@@ -124,8 +117,8 @@ impl From<message_templates::Model> for MessageTemplate {
             is_active: t.is_active,
             is_default: t.is_default,
             usage_count: t.usage_count,
-            open_rate: rate(t.opened_count, t.sent_count),
-            click_rate: rate(t.clicked_count, t.sent_count),
+            open_rate: rate(t.opened_count.into(), t.sent_count.into()),
+            click_rate: rate(t.clicked_count.into(), t.sent_count.into()),
             sent_count: t.sent_count,
             delivered_count: t.delivered_count,
             opened_count: t.opened_count,
