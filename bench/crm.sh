@@ -233,7 +233,7 @@ bench_backend() {
             NOTES+=("postgres: could not create database $name")
             return 1
         }
-        db_url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+        db_url=$(pg_url "$PG_DB")
         tenants=$TENANTS_POSTGRES
         pool=$POOL_POSTGRES
         ;;
@@ -405,6 +405,7 @@ done
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git describe --always --dirty 2>/dev/null || echo none)"
     echo "- machine: $(machine_line)"
+    echo "- PostgreSQL connection: $(pg_transport)"
     echo "- dataset: $LEADS leads and $COMPANIES companies per tenant; $TENANTS_POSTGRES tenant(s) on PostgreSQL, $TENANTS_SQLITE on SQLite; requests as the owner of tenant 1"
     echo "- per run: ${WARMUP} s warm-up + ${DURATION} s measured; closed loop, one keep-alive HTTP/1.1 connection per worker; generator threads: $THREADS"
     echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite); the generator and PostgreSQL share the same cores"

@@ -34,6 +34,30 @@ stop_sampler() {
     wait "$pid" 2>/dev/null || true
 }
 
+# The URL the server and the seeder use for database $1: PostgreSQL's Unix
+# socket when it is there (BENCH_PG_SOCKET_DIR, default /var/run/postgresql),
+# as a server sharing its machine with the database would be deployed; TCP
+# on PG_HOST:PG_PORT otherwise, or with BENCH_PG_SOCKET_DIR=none.
+pg_url() {
+    local dir=${BENCH_PG_SOCKET_DIR:-/var/run/postgresql}
+    if [[ $dir != none && -S $dir/.s.PGSQL.$PG_PORT ]]; then
+        echo "postgres://$PG_USER@localhost:$PG_PORT/$1?host=$dir"
+    else
+        echo "postgres://$PG_USER@$PG_HOST:$PG_PORT/$1"
+    fi
+}
+
+# How pg_url connects, for the reports.
+pg_transport() {
+    local url
+    url=$(pg_url x)
+    if [[ $url == *"?host="* ]]; then
+        echo "Unix socket ${url##*\?host=}"
+    else
+        echo "TCP $PG_HOST:$PG_PORT (no TLS on loopback)"
+    fi
+}
+
 pg_admin() {
     psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAt -v ON_ERROR_STOP=1 "$@"
 }

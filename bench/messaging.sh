@@ -168,7 +168,7 @@ bench_backend() {
             NOTES+=("postgres: could not create database $name")
             return 1
         }
-        db_url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+        db_url=$(pg_url "$PG_DB")
         pool=$POOL_POSTGRES
         ;;
     *)
@@ -336,6 +336,7 @@ done
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git describe --always --dirty 2>/dev/null || echo none)"
     echo "- machine: $(machine_line)"
+    echo "- PostgreSQL connection: $(pg_transport)"
     echo "- dataset: one tenant with $LEADS leads and $COMPANIES companies; one template (2 tracked links, unsubscribe link, open pixel); deliveries go to an SMTP sink in the bench process"
     echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite), worker concurrency ${WORKER_CONCURRENCY:-server default}, worker poll ${WORKER_POLL_MS:-server default} ms, PROMOHUB_MACHINE_WINDOW_MS=$MACHINE_WINDOW_MS; generator threads: $THREADS; the generator and PostgreSQL share the same cores, so these are lower bounds"
     echo

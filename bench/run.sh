@@ -96,7 +96,7 @@ bench_backend() {
             NOTES+=("postgres: could not create database $name")
             return 1
         }
-        db_url="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+        db_url=$(pg_url "$PG_DB")
         ;;
     *)
         log "unknown backend $backend (expected sqlite or postgres)"

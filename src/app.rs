@@ -78,9 +78,16 @@ impl AppState {
                 db.clone(),
                 engagement.clone(),
                 config.messaging.machine_window_ms,
-                // SQLite has one writer anyway; on PostgreSQL a second
-                // writer fills a batch while the first commits.
-                if config.is_sqlite() { 1 } else { 2 },
+                // SQLite has one writer anyway. On PostgreSQL batches are
+                // round trips more than CPU: while one writer waits for its
+                // commit the others prepare theirs (they queue only for the
+                // tenant's sequence row, taken last).
+                if config.is_sqlite() {
+                    1
+                } else {
+                    // Never more than a third of the pool.
+                    TRACKING_WRITERS_POSTGRES.min((config.db_pool_size as usize / 3).max(1))
+                },
             ),
             db,
             config,
@@ -92,6 +99,9 @@ impl AppState {
         }
     }
 }
+
+/// Concurrent tracking writers on PostgreSQL, each with a pooled connection.
+const TRACKING_WRITERS_POSTGRES: usize = 4;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

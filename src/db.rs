@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use migration::MigratorTrait;
+use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
@@ -16,6 +17,7 @@ use crate::config::Config;
 /// Opens the pool described by the configuration.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
+    let sslmode_given = config.database_url.contains("sslmode=");
     options
         .max_connections(config.db_pool_size)
         .min_connections(1)
@@ -26,6 +28,17 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
+        })
+        .map_sqlx_postgres_opts(move |opts| {
+            // The driver's default `prefer` negotiates TLS whenever the server
+            // offers it, also over loopback, where it protects nothing and
+            // costs both sides CPU on every round trip. A URL that names an
+            // `sslmode` is taken at its word.
+            if !sslmode_given && is_loopback(opts.get_host()) {
+                opts.ssl_mode(PgSslMode::Disable)
+            } else {
+                opts
+            }
         });
     let mut db = Database::connect(options).await?;
     // Statements per request is the figure that shows an N+1 in production
@@ -38,6 +51,17 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// A host that never leaves the machine: loopback or a Unix socket directory.
+fn is_loopback(host: &str) -> bool {
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     migration::Migrator::up(db, None).await?;
@@ -47,4 +71,26 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// True on PostgreSQL, where row-level security and other fast paths apply.
 pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "/var/run/postgresql",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["db.internal", "10.0.0.5", "2001:db8::1", ""] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 }

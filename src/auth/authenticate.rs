@@ -5,7 +5,10 @@
 //! working at once, not when the token expires.
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    RelationTrait,
+};
 
 use entity::{api_keys, memberships, tenants, users};
 
@@ -25,6 +28,19 @@ pub async fn from_header(
     jwt: &JwtKeys,
     header: &str,
 ) -> AppResult<RequestCtx> {
+    Ok(from_header_keeping(db, jwt, header, false).await?.0)
+}
+
+/// [`from_header`]; with `keep_open`, the transaction the credential was
+/// checked in (bound to its tenant and user) comes back still open, for the
+/// request's reads to continue in: a query request then pays for one
+/// transaction, not two.
+pub async fn from_header_keeping(
+    db: &sea_orm::DatabaseConnection,
+    jwt: &JwtKeys,
+    header: &str,
+    keep_open: bool,
+) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
@@ -32,7 +48,11 @@ pub async fn from_header(
         .ok_or_else(|| {
             AppError::unauthenticated("expected an Authorization: Bearer <token> header")
         })?;
-    from_token(db, jwt, token).await
+    if tokens::is_api_key(token) {
+        api_key(db, token, keep_open).await
+    } else {
+        access_token(db, jwt, token, keep_open).await
+    }
 }
 
 /// Authenticates a bare token (the WebSocket `connection_init` payload).
@@ -41,18 +61,32 @@ pub async fn from_token(
     jwt: &JwtKeys,
     token: &str,
 ) -> AppResult<RequestCtx> {
-    if tokens::is_api_key(token) {
-        api_key(db, token).await
+    let (ctx, _) = if tokens::is_api_key(token) {
+        api_key(db, token, false).await?
     } else {
-        access_token(db, jwt, token).await
+        access_token(db, jwt, token, false).await?
+    };
+    Ok(ctx)
+}
+
+/// Commits `txn`, or hands it back when the caller keeps reading in it.
+async fn keep_or_commit(
+    txn: DatabaseTransaction,
+    keep_open: bool,
+) -> AppResult<Option<DatabaseTransaction>> {
+    if keep_open {
+        return Ok(Some(txn));
     }
+    txn.commit().await?;
+    Ok(None)
 }
 
 async fn access_token(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     token: &str,
-) -> AppResult<RequestCtx> {
+    keep_open: bool,
+) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
     let claims = jwt.verify(token).map_err(|e| {
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
@@ -68,26 +102,31 @@ async fn access_token(
         .find_also_related(users::Entity)
         .one(&txn)
         .await?;
-    txn.commit().await?;
     let membership = match found {
         Some((membership, Some(user))) if user.is_active => membership,
         _ => {
+            txn.commit().await?;
             return Err(AppError::unauthenticated(
                 "the membership, user or tenant of this token is no longer active",
             ));
         }
     };
-    Ok(RequestCtx {
+    let ctx = RequestCtx {
         tenant_id: claims.tid,
         role: Role::from(membership.role),
         actor: Actor::User {
             user_id: claims.sub,
         },
         expires_at: Some(claims.exp),
-    })
+    };
+    Ok((ctx, keep_or_commit(txn, keep_open).await?))
 }
 
-async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<RequestCtx> {
+async fn api_key(
+    db: &sea_orm::DatabaseConnection,
+    token: &str,
+    keep_open: bool,
+) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
     let refused = || AppError::unauthenticated("invalid, expired or revoked API key");
     let presented = tokens::parse(TokenKind::ApiKey, token).ok_or_else(refused)?;
     let txn = begin_for(db, presented.tenant_id, None).await?;
@@ -98,15 +137,22 @@ async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<Req
         .await?
         .ok_or_else(refused)?;
     let tenant = tenants::Entity::find_by_id(key.tenant_id).one(&txn).await?;
-    txn.commit().await?;
     let now = Utc::now();
-    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
-        return Err(refused());
+    let refusal = if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        Some(refused())
+    } else {
+        ensure_tenant_active(tenant).err()
+    };
+    if let Some(refusal) = refusal {
+        txn.commit().await?;
+        return Err(refusal);
     }
-    ensure_tenant_active(tenant)?;
     let stale = key
         .last_used_at
         .is_none_or(|at| (now - at.to_utc()).num_seconds() >= LAST_USED_GRANULARITY_SECS);
+    // A read transaction kept open across that write would hold two
+    // connections at once; then the caller reads in a fresh one instead.
+    let reads = keep_or_commit(txn, keep_open && !stale).await?;
     if stale {
         // A write only once a minute per key, in its own short transaction.
         let txn = begin_for_write(db, key.tenant_id, None).await?;
@@ -127,7 +173,7 @@ async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<Req
         .map(|scope| scope.acting_role())
         .max()
         .ok_or_else(refused)?;
-    Ok(RequestCtx {
+    let ctx = RequestCtx {
         tenant_id: key.tenant_id,
         role,
         actor: Actor::ApiKey {
@@ -135,7 +181,8 @@ async fn api_key(db: &sea_orm::DatabaseConnection, token: &str) -> AppResult<Req
             scopes,
         },
         expires_at: key.expires_at.map(|at| at.timestamp()),
-    })
+    };
+    Ok((ctx, reads))
 }
 
 fn ensure_tenant_active(tenant: Option<tenants::Model>) -> AppResult<()> {

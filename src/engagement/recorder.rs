@@ -4,15 +4,17 @@
 //!
 //! Sequence numbers come from `engagement_sequences` with an upsert that
 //! locks the tenant's row until commit: numbers are handed out in commit
-//! order, which is what lets a subscriber resume "after N" without gaps.
+//! order, which is what lets a subscriber resume "after N" without gaps. The
+//! upsert is the transaction's last step before the insert, so the lock is
+//! held as briefly as possible.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -117,17 +119,19 @@ pub async fn record(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let first_seq = allocate(txn, tenant_id, events.len() as i64).await?;
     let now = Utc::now().fixed_offset();
     let mut changed: HashMap<Uuid, messages::Model> = HashMap::new();
-    let mut lead_deltas: HashMap<Uuid, Deltas> = HashMap::new();
+    // Ordered maps: concurrent writers update the same leads, templates and
+    // links in the same order, so they wait for each other instead of
+    // deadlocking.
+    let mut lead_deltas: BTreeMap<Uuid, Deltas> = BTreeMap::new();
     let mut lead_contacted: HashMap<Uuid, bool> = HashMap::new();
-    let mut template_deltas: HashMap<Uuid, Deltas> = HashMap::new();
-    let mut link_clicks: HashMap<(Uuid, i32), i64> = HashMap::new();
+    let mut template_deltas: BTreeMap<Uuid, Deltas> = BTreeMap::new();
+    let mut link_clicks: BTreeMap<(Uuid, i32), i64> = BTreeMap::new();
     let mut rows = Vec::with_capacity(events.len());
     let mut suppressions = Vec::new();
 
-    for (i, event) in events.into_iter().enumerate() {
+    for event in events {
         let Some(message) = messages.get_mut(&event.message_id) else {
             continue;
         };
@@ -241,7 +245,8 @@ pub async fn record(
         rows.push(engagement_events::ActiveModel {
             tenant_id: Set(tenant_id),
             id: Set(Uuid::now_v7()),
-            seq: Set(first_seq + i as i64),
+            // Numbered below, once the tenant's sequence row is locked.
+            seq: NotSet,
             event_type: Set(event.kind),
             message_id: Set(message.id),
             lead_id: Set(message.lead_id),
@@ -299,6 +304,13 @@ pub async fn record(
     }
     if rows.is_empty() {
         return Ok(Vec::new());
+    }
+    // Last, so that the tenant's sequence row stays locked only for the
+    // insert and the commit: concurrent writers do everything above in
+    // parallel and queue only here.
+    let first_seq = allocate(txn, tenant_id, rows.len() as i64).await?;
+    for (row, seq) in rows.iter_mut().zip(first_seq..) {
+        row.seq = Set(seq);
     }
     let stored = engagement_events::Entity::insert_many(rows)
         .exec_with_returning(txn)
@@ -528,19 +540,57 @@ pub async fn load_messages(
     tenant_id: Uuid,
     ids: impl IntoIterator<Item = Uuid>,
 ) -> AppResult<HashMap<Uuid, messages::Model>> {
+    load(conn, tenant_id, ids, false).await
+}
+
+/// [`load_messages`] without the subject and bodies (they come back as
+/// `None`): what recording events needs, for a fraction of the bytes. Never
+/// save such a row whole; [`record`] writes only the event columns.
+pub async fn load_message_states(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> AppResult<HashMap<Uuid, messages::Model>> {
+    load(conn, tenant_id, ids, true).await
+}
+
+const CONTENT_COLUMNS: [messages::Column; 3] = [
+    messages::Column::Subject,
+    messages::Column::TextBody,
+    messages::Column::HtmlBody,
+];
+
+async fn load(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    ids: impl IntoIterator<Item = Uuid>,
+    without_content: bool,
+) -> AppResult<HashMap<Uuid, messages::Model>> {
+    use sea_orm::{IdenStatic, Iterable};
     let mut ids: Vec<Uuid> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
     let mut found = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        for message in messages::Entity::find()
+        let mut select = messages::Entity::find()
             .filter(messages::Column::TenantId.eq(tenant_id))
             .filter(messages::Column::Id.is_in(chunk.iter().copied()))
             .order_by_asc(messages::Column::Id)
-            .lock_exclusive()
-            .all(conn)
-            .await?
-        {
+            .lock_exclusive();
+        if without_content {
+            select = select.select_only();
+            for column in messages::Column::iter() {
+                if CONTENT_COLUMNS
+                    .iter()
+                    .any(|c| c.as_str() == column.as_str())
+                {
+                    select = select.column_as(Expr::cust("CAST(NULL AS TEXT)"), column.as_str());
+                } else {
+                    select = select.column(column);
+                }
+            }
+        }
+        for message in select.all(conn).await? {
             found.insert(message.id, message);
         }
     }

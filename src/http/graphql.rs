@@ -23,6 +23,7 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::response::{Html, IntoResponse, Response};
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 
 use crate::app::{AppState, REQUEST_ID};
@@ -289,17 +290,34 @@ pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<RequestCtx>, ServerError> {
+    Ok(authenticate_keeping(state, headers, false)
+        .await?
+        .map(|(ctx, _)| ctx))
+}
+
+/// [`authenticate`]; with `keep_open`, also the still-open transaction the
+/// credential was checked in, for the request's reads.
+async fn authenticate_keeping(
+    state: &AppState,
+    headers: &HeaderMap,
+    keep_open: bool,
+) -> Result<Option<(RequestCtx, Option<DatabaseTransaction>)>, ServerError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().unwrap_or_default();
-    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value)
-        .await
-        .map(Some)
-        .map_err(|error| {
-            let code = error.code();
-            request_error(error.public_message(), code)
-        })
+    crate::auth::authenticate::from_header_keeping(
+        &state.shared.db,
+        &state.shared.jwt,
+        value,
+        keep_open,
+    )
+    .await
+    .map(Some)
+    .map_err(|error| {
+        let code = error.code();
+        request_error(error.public_message(), code)
+    })
 }
 
 async fn execute(
@@ -311,8 +329,28 @@ async fn execute(
     format: ResponseFormat,
 ) -> Response {
     let started = Instant::now();
-    let ctx = match authenticate(state, headers).await {
-        Ok(ctx) => ctx,
+    // Parsed before authenticating so that a query can read in the
+    // transaction that checks its credential; its errors still come after
+    // an authentication failure.
+    let checked = params.query.as_deref().map(|query| {
+        check_document(
+            query,
+            params.operation_name.as_deref(),
+            &state.shared.config.limits,
+        )
+    });
+    let reads_permit = match &checked {
+        Some(Ok(checked))
+            if checked.operation == Some(OperationType::Query)
+                && crate::db::is_postgres(&state.shared.db) =>
+        {
+            state.shared.read_scopes.clone().try_acquire_owned().ok()
+        }
+        _ => None,
+    };
+    let (ctx, auth_txn) = match authenticate_keeping(state, headers, reads_permit.is_some()).await {
+        Ok(Some((ctx, txn))) => (Some(ctx), txn),
+        Ok(None) => (None, None),
         // A credential we could not check (the database failed) is a server
         // error, not a bad credential: no 401, so clients do not sign out.
         Err(error) if crate::error::code_of(&error) == "INTERNAL" => {
@@ -325,6 +363,17 @@ async fn execute(
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
+    };
+    // The request's shared reads, when authentication left its transaction
+    // open for them.
+    let scope = match (&ctx, auth_txn, reads_permit) {
+        (Some(ctx), Some(txn), Some(permit)) => Some(ReadScope::continuing(
+            state.shared.db.clone(),
+            ctx.clone(),
+            permit,
+            txn,
+        )),
+        _ => None,
     };
     let Some(query) = params.query else {
         return refuse(
@@ -347,16 +396,13 @@ async fn execute(
             );
         }
     };
-    let checked = match check_document(
-        &query,
-        params.operation_name.as_deref(),
-        &state.shared.config.limits,
-    ) {
-        Ok(checked) => checked,
-        Err(error) => {
+    let checked = match checked {
+        Some(Ok(checked)) => checked,
+        Some(Err(error)) => {
             record_operation("invalid", false, started);
             return request_error_response(format, error);
         }
+        None => unreachable!("a request without a query was refused above"),
     };
     if by_get
         && matches!(
@@ -382,7 +428,16 @@ async fn execute(
         request = request.operation_name(name);
     }
     request.set_parsed_query(checked.document);
-    let response = run(state, request, checked.operation, ctx, meta, variables).await;
+    let response = run(
+        state,
+        request,
+        checked.operation,
+        ctx,
+        scope,
+        meta,
+        variables,
+    )
+    .await;
     record_operation(&checked.label, response.errors.is_empty(), started);
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -445,17 +500,20 @@ async fn run(
     request: async_graphql::Request,
     operation: Option<OperationType>,
     ctx: Option<RequestCtx>,
+    scope: Option<ReadScope>,
     meta: RequestMeta,
     variables: Variables,
 ) -> async_graphql::Response {
     // Queries share one read transaction; anything that may write does not.
-    let scope = ctx.as_ref().map(|ctx| {
-        let db = state.shared.db.clone();
-        if operation == Some(OperationType::Query) {
-            ReadScope::shared(db, ctx.clone(), &state.shared.read_scopes)
-        } else {
-            ReadScope::per_unit(db, ctx.clone())
-        }
+    let scope = scope.or_else(|| {
+        ctx.as_ref().map(|ctx| {
+            let db = state.shared.db.clone();
+            if operation == Some(OperationType::Query) {
+                ReadScope::shared(db, ctx.clone(), &state.shared.read_scopes)
+            } else {
+                ReadScope::per_unit(db, ctx.clone())
+            }
+        })
     });
     let (request, schema) = prepare(
         state,

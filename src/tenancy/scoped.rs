@@ -381,6 +381,24 @@ impl ReadScope {
         }
     }
 
+    /// Shares `txn`, already bound to `ctx`'s tenant and user (the one that
+    /// authenticated the request), under `permit`.
+    pub fn continuing(
+        db: DatabaseConnection,
+        ctx: RequestCtx,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        txn: DatabaseTransaction,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ReadScopeInner {
+                db,
+                ctx,
+                shared: Some(tokio::sync::Mutex::new(Some(txn))),
+                permit: std::sync::Mutex::new(Some(permit)),
+            }),
+        }
+    }
+
     pub fn ctx(&self) -> &RequestCtx {
         &self.inner.ctx
     }

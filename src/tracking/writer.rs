@@ -5,7 +5,7 @@
 //! thousands of small transactions into a few large ones, and no request is
 //! answered before its event is stored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ use entity::sea_orm_active_enums::EngagementType;
 
 use super::machine::is_machine_agent;
 use crate::engagement::EngagementHub;
-use crate::engagement::recorder::{NewEvent, load_messages, record};
+use crate::engagement::recorder::{NewEvent, load_message_states, record};
 use crate::error::AppResult;
 use crate::secrets::TrackingToken;
 use crate::tenancy::scoped::{begin_global_write, bind};
@@ -113,7 +113,8 @@ async fn write_batch(
     window_ms: i64,
     batch: Vec<Pending>,
 ) {
-    let mut by_tenant: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+    // Tenants in order, so concurrent writers lock their rows in one order.
+    let mut by_tenant: BTreeMap<Uuid, Vec<Pending>> = BTreeMap::new();
     for pending in batch {
         by_tenant
             .entry(pending.0.token.tenant_id)
@@ -151,7 +152,7 @@ type Replies = Vec<(oneshot::Sender<HitResult>, HitResult)>;
 async fn store(
     db: &DatabaseConnection,
     window_ms: i64,
-    by_tenant: &mut HashMap<Uuid, Vec<Pending>>,
+    by_tenant: &mut BTreeMap<Uuid, Vec<Pending>>,
 ) -> AppResult<(Replies, Vec<entity::engagement_events::Model>)> {
     let txn = begin_global_write(db, None).await?;
     let mut plans = Vec::new();
@@ -160,7 +161,7 @@ async fn store(
         // One transaction, rebound per tenant: row-level security applies
         // to each tenant's part.
         bind(&txn, Some(*tenant_id), None).await?;
-        let mut messages = load_messages(
+        let mut messages = load_message_states(
             &txn,
             *tenant_id,
             hits.iter().map(|(h, _)| h.token.message_id),
@@ -228,15 +229,16 @@ async fn store(
     }
     txn.commit().await?;
     let mut replies = Vec::with_capacity(plans.len());
-    let mut taken: HashMap<Uuid, Vec<Option<oneshot::Sender<HitResult>>>> = by_tenant
-        .drain()
-        .map(|(tenant, hits)| {
-            (
-                tenant,
-                hits.into_iter().map(|(_, reply)| Some(reply)).collect(),
-            )
-        })
-        .collect();
+    let mut taken: HashMap<Uuid, Vec<Option<oneshot::Sender<HitResult>>>> =
+        std::mem::take(by_tenant)
+            .into_iter()
+            .map(|(tenant, hits)| {
+                (
+                    tenant,
+                    hits.into_iter().map(|(_, reply)| Some(reply)).collect(),
+                )
+            })
+            .collect();
     for (tenant_id, index, result) in plans {
         if let Some(reply) = taken.get_mut(&tenant_id).and_then(|r| r[index].take()) {
             replies.push((reply, result));
