@@ -276,9 +276,17 @@ pub async fn record(
         )
         .await?;
     }
-    for (lead_id, deltas) in lead_deltas {
-        let contacted = lead_contacted.get(&lead_id).copied();
-        bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
+    let lead_changes: Vec<(Uuid, Deltas, Option<bool>)> = lead_deltas
+        .into_iter()
+        .map(|(lead_id, deltas)| (lead_id, deltas, lead_contacted.get(&lead_id).copied()))
+        .filter(|(_, deltas, contacted)| !deltas.0.is_empty() || contacted.is_some())
+        .collect();
+    if is_postgres(txn) {
+        bump_leads_at_once(txn, tenant_id, &lead_changes, now).await?;
+    } else {
+        for (lead_id, deltas, contacted) in lead_changes {
+            bump_lead(txn, tenant_id, lead_id, deltas, contacted, now).await?;
+        }
     }
     for (template_id, deltas) in template_deltas {
         bump(
@@ -290,18 +298,7 @@ pub async fn record(
         )
         .await?;
     }
-    for ((message_id, position), n) in link_clicks {
-        message_links::Entity::update_many()
-            .col_expr(
-                message_links::Column::ClickCount,
-                Expr::col(message_links::Column::ClickCount).add(n),
-            )
-            .filter(message_links::Column::TenantId.eq(tenant_id))
-            .filter(message_links::Column::MessageId.eq(message_id))
-            .filter(message_links::Column::Position.eq(position))
-            .exec(txn)
-            .await?;
-    }
+    count_link_clicks(txn, tenant_id, link_clicks).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -466,6 +463,65 @@ async fn update_messages_at_once(
     Ok(())
 }
 
+/// The lead columns events count into.
+const LEAD_COUNTERS: [&str; 3] = ["emails_sent", "emails_opened", "emails_clicked"];
+
+/// PostgreSQL: the leads' counters and contact times of a batch in one
+/// `UPDATE … FROM (VALUES …)`, the rows in lead id order.
+async fn bump_leads_at_once(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    changes: &[(Uuid, Deltas, Option<bool>)],
+    now: sea_orm::prelude::DateTimeWithTimeZone,
+) -> AppResult<()> {
+    for chunk in changes.chunks(MESSAGES_PER_UPDATE) {
+        let mut values: Vec<sea_orm::Value> = vec![tenant_id.into(), now.into()];
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for (lead_id, deltas, contacted) in chunk {
+            let base = values.len();
+            tuples.push(format!(
+                "(${}::uuid, ${}::int, ${}::int, ${}::int, ${}::bool, ${}::bool)",
+                base + 1,
+                base + 2,
+                base + 3,
+                base + 4,
+                base + 5,
+                base + 6
+            ));
+            debug_assert!(
+                deltas.0.keys().all(|c| LEAD_COUNTERS.contains(c)),
+                "a lead counter this statement does not write"
+            );
+            let delta = |column: &str| deltas.0.get(column).copied().unwrap_or(0) as i32;
+            values.extend([
+                (*lead_id).into(),
+                delta("emails_sent").into(),
+                delta("emails_opened").into(),
+                delta("emails_clicked").into(),
+                (*contacted == Some(true)).into(),
+                (*contacted == Some(false)).into(),
+            ]);
+        }
+        let sql = format!(
+            "UPDATE leads AS l SET emails_sent = l.emails_sent + v.sent, \
+             emails_opened = l.emails_opened + v.opened, \
+             emails_clicked = l.emails_clicked + v.clicked, \
+             last_contacted_at = CASE WHEN v.contacted THEN $2 ELSE l.last_contacted_at END, \
+             last_responded_at = CASE WHEN v.responded THEN $2 ELSE l.last_responded_at END \
+             FROM (VALUES {}) AS v(id, sent, opened, clicked, contacted, responded) \
+             WHERE l.tenant_id = $1 AND l.id = v.id",
+            tuples.join(", ")
+        );
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 async fn bump_lead(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
@@ -489,6 +545,63 @@ async fn bump_lead(
         None => {}
     }
     update.exec(txn).await?;
+    Ok(())
+}
+
+/// Adds clicks to their links' counters: on PostgreSQL in one
+/// `UPDATE … FROM (VALUES …)` per batch. The links' messages are locked in
+/// this transaction already, so two writers never update the same links at
+/// once.
+async fn count_link_clicks(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    clicks: BTreeMap<(Uuid, i32), i64>,
+) -> AppResult<()> {
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    if !is_postgres(txn) {
+        for ((message_id, position), n) in clicks {
+            message_links::Entity::update_many()
+                .col_expr(
+                    message_links::Column::ClickCount,
+                    Expr::col(message_links::Column::ClickCount).add(n),
+                )
+                .filter(message_links::Column::TenantId.eq(tenant_id))
+                .filter(message_links::Column::MessageId.eq(message_id))
+                .filter(message_links::Column::Position.eq(position))
+                .exec(txn)
+                .await?;
+        }
+        return Ok(());
+    }
+    let clicks: Vec<_> = clicks.into_iter().collect();
+    for chunk in clicks.chunks(MESSAGES_PER_UPDATE) {
+        let mut values: Vec<sea_orm::Value> = vec![tenant_id.into()];
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for ((message_id, position), n) in chunk {
+            let base = values.len();
+            tuples.push(format!(
+                "(${}::uuid, ${}::int, ${}::bigint)",
+                base + 1,
+                base + 2,
+                base + 3
+            ));
+            values.extend([(*message_id).into(), (*position).into(), (*n).into()]);
+        }
+        let sql = format!(
+            "UPDATE message_links AS l SET click_count = l.click_count + v.n \
+             FROM (VALUES {}) AS v(message_id, position, n) \
+             WHERE l.tenant_id = $1 AND l.message_id = v.message_id AND l.position = v.position",
+            tuples.join(", ")
+        );
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    }
     Ok(())
 }
 

@@ -450,6 +450,20 @@ async fn opens_and_clicks_are_recorded_and_machines_kept_apart() {
     assert_eq!(m["status"], "CLICKED");
     assert_eq!(m["openCount"], 2);
     assert_eq!(m["clickCount"], 1);
+    // The link's own counter: the human click only.
+    let link_clicks: Vec<i32> = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        entity::message_links::Entity::find()
+            .filter(entity::message_links::Column::MessageId.eq(id.parse::<uuid::Uuid>().unwrap()))
+            .order_by_asc(entity::message_links::Column::Position)
+            .all(&app.state.shared.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|link| link.click_count)
+            .collect()
+    };
+    assert_eq!(link_clicks.iter().sum::<i32>(), 1, "{link_clicks:?}");
     let events = m["events"].as_array().unwrap();
     let machine: Vec<_> = events.iter().filter(|e| e["machine"] == true).collect();
     assert_eq!(machine.len(), 2, "{events:?}");
