@@ -367,11 +367,7 @@ async fn save_messages(
     now: sea_orm::prelude::DateTimeWithTimeZone,
 ) -> AppResult<()> {
     if is_postgres(txn) {
-        let rows: Vec<messages::Model> = changed.into_values().collect();
-        for chunk in rows.chunks(MESSAGES_PER_UPDATE) {
-            update_messages_at_once(txn, tenant_id, chunk, now).await?;
-        }
-        return Ok(());
+        return update_messages_at_once(txn, tenant_id, changed.into_values().collect(), now).await;
     }
     // SQLite runs in process: one statement per message costs no round trip.
     for (_, message) in changed {
@@ -406,61 +402,113 @@ const EVENT_COLUMNS: [messages::Column; 15] = [
     messages::Column::ClickCount,
 ];
 
-/// Rows per `UPDATE … FROM (VALUES …)`: 17 parameters each, well under
-/// PostgreSQL's 65,535.
-const MESSAGES_PER_UPDATE: usize = 1_000;
+/// Rows per `UPDATE … FROM (VALUES …)`: at most 16 parameters each, well
+/// under PostgreSQL's 65,535.
+const ROWS_PER_UPDATE: usize = 1_000;
 
-/// PostgreSQL: a batch of opens and clicks touches hundreds of messages;
-/// one `UPDATE … FROM (VALUES …)` instead of one round trip each. The rows
-/// were read `FOR UPDATE` in this transaction, so writing their new state
-/// loses no concurrent change.
+/// PostgreSQL: runs `statement` once per chunk of `rows`, with `{values}`
+/// replaced by the chunk as a `VALUES` list whose columns are cast to
+/// `casts`; `$1…` are the `leading` parameters. One round trip for a batch's
+/// messages, leads or links instead of one per row.
+async fn execute_with_values(
+    txn: &DatabaseTransaction,
+    statement: &str,
+    leading: &[sea_orm::Value],
+    casts: &[&str],
+    rows: Vec<Vec<sea_orm::Value>>,
+) -> AppResult<()> {
+    for chunk in rows.chunks(ROWS_PER_UPDATE) {
+        let mut values = leading.to_vec();
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            debug_assert_eq!(row.len(), casts.len());
+            let base = values.len();
+            let params: Vec<String> = casts
+                .iter()
+                .enumerate()
+                .map(|(i, cast)| format!("${}::{cast}", base + i + 1))
+                .collect();
+            tuples.push(format!("({})", params.join(", ")));
+            values.extend(row.iter().cloned());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            statement.replace("{values}", &tuples.join(", ")),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: a batch of opens and clicks touches hundreds of messages. The
+/// rows were read `FOR UPDATE` in this transaction, so writing their new
+/// state loses no concurrent change.
 async fn update_messages_at_once(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
-    rows: &[messages::Model],
+    rows: Vec<messages::Model>,
     now: sea_orm::prelude::DateTimeWithTimeZone,
 ) -> AppResult<()> {
-    use sea_orm::Value;
-    let mut values: Vec<Value> = vec![tenant_id.into(), now.into()];
-    let mut tuples = Vec::with_capacity(rows.len());
-    for m in rows {
-        let base = values.len();
-        let p = |i: usize| format!("${}", base + i);
-        tuples.push(format!(
-            "({}::uuid, {}::message_status, {}::text, {}::text, {}::timestamptz, {}::timestamptz,              {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::timestamptz,              {}::timestamptz, {}::timestamptz, {}::timestamptz, {}::int, {}::int)",
-            p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(12), p(13),
-            p(14), p(15), p(16)
-        ));
-        values.extend([
-            m.id.into(),
-            m.status.to_value().into(),
-            m.provider_message_id.clone().into(),
-            m.error.clone().into(),
-            m.transfer_started_at.into(),
-            m.sent_at.into(),
-            m.delivered_at.into(),
-            m.opened_at.into(),
-            m.clicked_at.into(),
-            m.replied_at.into(),
-            m.bounced_at.into(),
-            m.complained_at.into(),
-            m.failed_at.into(),
-            m.unsubscribed_at.into(),
-            m.open_count.into(),
-            m.click_count.into(),
-        ]);
-    }
-    let sql = format!(
-        "UPDATE messages AS m SET status = v.status, provider_message_id = v.provider_message_id,          error = v.error, transfer_started_at = v.transfer_started_at, sent_at = v.sent_at,          delivered_at = v.delivered_at, opened_at = v.opened_at, clicked_at = v.clicked_at,          replied_at = v.replied_at, bounced_at = v.bounced_at, complained_at = v.complained_at,          failed_at = v.failed_at, unsubscribed_at = v.unsubscribed_at, open_count = v.open_count,          click_count = v.click_count, updated_at = $2          FROM (VALUES {}) AS v(id, status, provider_message_id, error, transfer_started_at,          sent_at, delivered_at, opened_at, clicked_at, replied_at, bounced_at, complained_at,          failed_at, unsubscribed_at, open_count, click_count)          WHERE m.tenant_id = $1 AND m.id = v.id",
-        tuples.join(", ")
-    );
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        sql,
-        values,
-    ))
-    .await?;
-    Ok(())
+    const TIME: &str = "timestamptz";
+    let casts = [
+        "uuid",
+        "message_status",
+        "text",
+        "text",
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        TIME,
+        "int",
+        "int",
+    ];
+    let rows = rows
+        .into_iter()
+        .map(|m| {
+            vec![
+                m.id.into(),
+                m.status.to_value().into(),
+                m.provider_message_id.into(),
+                m.error.into(),
+                m.transfer_started_at.into(),
+                m.sent_at.into(),
+                m.delivered_at.into(),
+                m.opened_at.into(),
+                m.clicked_at.into(),
+                m.replied_at.into(),
+                m.bounced_at.into(),
+                m.complained_at.into(),
+                m.failed_at.into(),
+                m.unsubscribed_at.into(),
+                m.open_count.into(),
+                m.click_count.into(),
+            ]
+        })
+        .collect();
+    execute_with_values(
+        txn,
+        "UPDATE messages AS m SET status = v.status, provider_message_id = v.provider_message_id, \
+         error = v.error, transfer_started_at = v.transfer_started_at, sent_at = v.sent_at, \
+         delivered_at = v.delivered_at, opened_at = v.opened_at, clicked_at = v.clicked_at, \
+         replied_at = v.replied_at, bounced_at = v.bounced_at, complained_at = v.complained_at, \
+         failed_at = v.failed_at, unsubscribed_at = v.unsubscribed_at, open_count = v.open_count, \
+         click_count = v.click_count, updated_at = $2 \
+         FROM (VALUES {values}) AS v(id, status, provider_message_id, error, transfer_started_at, \
+         sent_at, delivered_at, opened_at, clicked_at, replied_at, bounced_at, complained_at, \
+         failed_at, unsubscribed_at, open_count, click_count) \
+         WHERE m.tenant_id = $1 AND m.id = v.id",
+        &[tenant_id.into(), now.into()],
+        &casts,
+        rows,
+    )
+    .await
 }
 
 /// The lead columns events count into.
@@ -474,52 +522,38 @@ async fn bump_leads_at_once(
     changes: &[(Uuid, Deltas, Option<bool>)],
     now: sea_orm::prelude::DateTimeWithTimeZone,
 ) -> AppResult<()> {
-    for chunk in changes.chunks(MESSAGES_PER_UPDATE) {
-        let mut values: Vec<sea_orm::Value> = vec![tenant_id.into(), now.into()];
-        let mut tuples = Vec::with_capacity(chunk.len());
-        for (lead_id, deltas, contacted) in chunk {
-            let base = values.len();
-            tuples.push(format!(
-                "(${}::uuid, ${}::int, ${}::int, ${}::int, ${}::bool, ${}::bool)",
-                base + 1,
-                base + 2,
-                base + 3,
-                base + 4,
-                base + 5,
-                base + 6
-            ));
+    let rows = changes
+        .iter()
+        .map(|(lead_id, deltas, contacted)| {
             debug_assert!(
                 deltas.0.keys().all(|c| LEAD_COUNTERS.contains(c)),
                 "a lead counter this statement does not write"
             );
             let delta = |column: &str| deltas.0.get(column).copied().unwrap_or(0) as i32;
-            values.extend([
+            vec![
                 (*lead_id).into(),
                 delta("emails_sent").into(),
                 delta("emails_opened").into(),
                 delta("emails_clicked").into(),
                 (*contacted == Some(true)).into(),
                 (*contacted == Some(false)).into(),
-            ]);
-        }
-        let sql = format!(
-            "UPDATE leads AS l SET emails_sent = l.emails_sent + v.sent, \
-             emails_opened = l.emails_opened + v.opened, \
-             emails_clicked = l.emails_clicked + v.clicked, \
-             last_contacted_at = CASE WHEN v.contacted THEN $2 ELSE l.last_contacted_at END, \
-             last_responded_at = CASE WHEN v.responded THEN $2 ELSE l.last_responded_at END \
-             FROM (VALUES {}) AS v(id, sent, opened, clicked, contacted, responded) \
-             WHERE l.tenant_id = $1 AND l.id = v.id",
-            tuples.join(", ")
-        );
-        txn.execute_raw(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?;
-    }
-    Ok(())
+            ]
+        })
+        .collect();
+    execute_with_values(
+        txn,
+        "UPDATE leads AS l SET emails_sent = l.emails_sent + v.sent, \
+         emails_opened = l.emails_opened + v.opened, \
+         emails_clicked = l.emails_clicked + v.clicked, \
+         last_contacted_at = CASE WHEN v.contacted THEN $2 ELSE l.last_contacted_at END, \
+         last_responded_at = CASE WHEN v.responded THEN $2 ELSE l.last_responded_at END \
+         FROM (VALUES {values}) AS v(id, sent, opened, clicked, contacted, responded) \
+         WHERE l.tenant_id = $1 AND l.id = v.id",
+        &[tenant_id.into(), now.into()],
+        &["uuid", "int", "int", "int", "bool", "bool"],
+        rows,
+    )
+    .await
 }
 
 async fn bump_lead(
@@ -575,34 +609,20 @@ async fn count_link_clicks(
         }
         return Ok(());
     }
-    let clicks: Vec<_> = clicks.into_iter().collect();
-    for chunk in clicks.chunks(MESSAGES_PER_UPDATE) {
-        let mut values: Vec<sea_orm::Value> = vec![tenant_id.into()];
-        let mut tuples = Vec::with_capacity(chunk.len());
-        for ((message_id, position), n) in chunk {
-            let base = values.len();
-            tuples.push(format!(
-                "(${}::uuid, ${}::int, ${}::bigint)",
-                base + 1,
-                base + 2,
-                base + 3
-            ));
-            values.extend([(*message_id).into(), (*position).into(), (*n).into()]);
-        }
-        let sql = format!(
-            "UPDATE message_links AS l SET click_count = l.click_count + v.n \
-             FROM (VALUES {}) AS v(message_id, position, n) \
-             WHERE l.tenant_id = $1 AND l.message_id = v.message_id AND l.position = v.position",
-            tuples.join(", ")
-        );
-        txn.execute_raw(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?;
-    }
-    Ok(())
+    let rows = clicks
+        .into_iter()
+        .map(|((message_id, position), n)| vec![message_id.into(), position.into(), n.into()])
+        .collect();
+    execute_with_values(
+        txn,
+        "UPDATE message_links AS l SET click_count = l.click_count + v.n \
+         FROM (VALUES {values}) AS v(message_id, position, n) \
+         WHERE l.tenant_id = $1 AND l.message_id = v.message_id AND l.position = v.position",
+        &[tenant_id.into()],
+        &["uuid", "int", "bigint"],
+        rows,
+    )
+    .await
 }
 
 /// Adds each delta to its column in one UPDATE.
