@@ -39,8 +39,6 @@ pub struct NewEvent {
     /// stored, but they change no status or counter.
     pub machine: bool,
     pub url: Option<String>,
-    /// The clicked link's position (clicks only).
-    pub link_position: Option<i32>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// `tracker`, `smtp`, `api`, or the webhook provider.
@@ -63,7 +61,6 @@ impl NewEvent {
             message_id,
             machine: false,
             url: None,
-            link_position: None,
             ip: None,
             user_agent: None,
             source,
@@ -121,13 +118,12 @@ pub async fn record(
     }
     let now = Utc::now().fixed_offset();
     let mut changed: HashMap<Uuid, messages::Model> = HashMap::new();
-    // Ordered maps: concurrent writers update the same leads, templates and
-    // links in the same order, so they wait for each other instead of
+    // Ordered maps: concurrent writers update the same leads and templates
+    // in the same order, so they wait for each other instead of
     // deadlocking.
     let mut lead_deltas: BTreeMap<Uuid, Deltas> = BTreeMap::new();
     let mut lead_contacted: HashMap<Uuid, bool> = HashMap::new();
     let mut template_deltas: BTreeMap<Uuid, Deltas> = BTreeMap::new();
-    let mut link_clicks: BTreeMap<(Uuid, i32), i64> = BTreeMap::new();
     let mut rows = Vec::with_capacity(events.len());
     let mut suppressions = Vec::new();
 
@@ -170,9 +166,6 @@ pub async fn record(
             }
             (EngagementType::Clicked, _) => {
                 message.click_count += 1;
-                if let Some(position) = event.link_position {
-                    *link_clicks.entry((message.id, position)).or_default() += 1;
-                }
                 if message.clicked_at.is_none() {
                     message.clicked_at = Some(at);
                     lead.add("emails_clicked");
@@ -298,7 +291,6 @@ pub async fn record(
         )
         .await?;
     }
-    count_link_clicks(txn, tenant_id, link_clicks).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -406,10 +398,37 @@ const EVENT_COLUMNS: [messages::Column; 15] = [
 /// under PostgreSQL's 65,535.
 const ROWS_PER_UPDATE: usize = 1_000;
 
-/// PostgreSQL: runs `statement` once per chunk of `rows`, with `{values}`
-/// replaced by the chunk as a `VALUES` list whose columns are cast to
-/// `casts`; `$1…` are the `leading` parameters. One round trip for a batch's
-/// messages, leads or links instead of one per row.
+/// PostgreSQL: `statement` with `{values}` replaced by `rows` as a `VALUES`
+/// list whose columns are cast to `casts`; `$1…` are the `leading`
+/// parameters. One round trip for a batch's messages, leads or links
+/// instead of one per row.
+fn with_values(
+    statement: &str,
+    leading: &[sea_orm::Value],
+    casts: &[&str],
+    rows: &[Vec<sea_orm::Value>],
+) -> Statement {
+    let mut values = leading.to_vec();
+    let mut tuples = Vec::with_capacity(rows.len());
+    for row in rows {
+        debug_assert_eq!(row.len(), casts.len());
+        let base = values.len();
+        let params: Vec<String> = casts
+            .iter()
+            .enumerate()
+            .map(|(i, cast)| format!("${}::{cast}", base + i + 1))
+            .collect();
+        tuples.push(format!("({})", params.join(", ")));
+        values.extend(row.iter().cloned());
+    }
+    Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        statement.replace("{values}", &tuples.join(", ")),
+        values,
+    )
+}
+
+/// Runs [`with_values`] once per chunk of `rows`.
 async fn execute_with_values(
     txn: &DatabaseTransaction,
     statement: &str,
@@ -418,25 +437,8 @@ async fn execute_with_values(
     rows: Vec<Vec<sea_orm::Value>>,
 ) -> AppResult<()> {
     for chunk in rows.chunks(ROWS_PER_UPDATE) {
-        let mut values = leading.to_vec();
-        let mut tuples = Vec::with_capacity(chunk.len());
-        for row in chunk {
-            debug_assert_eq!(row.len(), casts.len());
-            let base = values.len();
-            let params: Vec<String> = casts
-                .iter()
-                .enumerate()
-                .map(|(i, cast)| format!("${}::{cast}", base + i + 1))
-                .collect();
-            tuples.push(format!("({})", params.join(", ")));
-            values.extend(row.iter().cloned());
-        }
-        txn.execute_raw(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            statement.replace("{values}", &tuples.join(", ")),
-            values,
-        ))
-        .await?;
+        txn.execute_raw(with_values(statement, leading, casts, chunk))
+            .await?;
     }
     Ok(())
 }
@@ -582,21 +584,24 @@ async fn bump_lead(
     Ok(())
 }
 
-/// Adds clicks to their links' counters: on PostgreSQL in one
-/// `UPDATE … FROM (VALUES …)` per batch. The links' messages are locked in
-/// this transaction already, so two writers never update the same links at
-/// once.
-async fn count_link_clicks(
+/// Adds `n` clicks to each link and returns the URLs of the links that
+/// exist (`n` = 0 for a click that does not count, such as a scanner's).
+/// On PostgreSQL one `UPDATE … FROM (VALUES …) RETURNING` per batch finds
+/// and counts the links in one round trip. The links' messages are locked
+/// in this transaction already, so two writers never update the same links
+/// at once. A click's own event is recorded by [`record`].
+pub async fn click_links(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
-    clicks: BTreeMap<(Uuid, i32), i64>,
-) -> AppResult<()> {
+    clicks: &BTreeMap<(Uuid, i32), i64>,
+) -> AppResult<HashMap<(Uuid, i32), String>> {
+    let mut urls = HashMap::with_capacity(clicks.len());
     if clicks.is_empty() {
-        return Ok(());
+        return Ok(urls);
     }
     if !is_postgres(txn) {
-        for ((message_id, position), n) in clicks {
-            message_links::Entity::update_many()
+        for (&(message_id, position), &n) in clicks {
+            let updated = message_links::Entity::update_many()
                 .col_expr(
                     message_links::Column::ClickCount,
                     Expr::col(message_links::Column::ClickCount).add(n),
@@ -604,25 +609,35 @@ async fn count_link_clicks(
                 .filter(message_links::Column::TenantId.eq(tenant_id))
                 .filter(message_links::Column::MessageId.eq(message_id))
                 .filter(message_links::Column::Position.eq(position))
-                .exec(txn)
+                .exec_with_returning(txn)
                 .await?;
+            for link in updated {
+                urls.insert((link.message_id, link.position), link.url);
+            }
         }
-        return Ok(());
+        return Ok(urls);
     }
-    let rows = clicks
-        .into_iter()
-        .map(|((message_id, position), n)| vec![message_id.into(), position.into(), n.into()])
+    let rows: Vec<Vec<sea_orm::Value>> = clicks
+        .iter()
+        .map(|(&(message_id, position), &n)| vec![message_id.into(), position.into(), n.into()])
         .collect();
-    execute_with_values(
-        txn,
-        "UPDATE message_links AS l SET click_count = l.click_count + v.n \
-         FROM (VALUES {values}) AS v(message_id, position, n) \
-         WHERE l.tenant_id = $1 AND l.message_id = v.message_id AND l.position = v.position",
-        &[tenant_id.into()],
-        &["uuid", "int", "bigint"],
-        rows,
-    )
-    .await
+    for chunk in rows.chunks(ROWS_PER_UPDATE) {
+        let statement = with_values(
+            "UPDATE message_links AS l SET click_count = l.click_count + v.n \
+             FROM (VALUES {values}) AS v(message_id, position, n) \
+             WHERE l.tenant_id = $1 AND l.message_id = v.message_id AND l.position = v.position \
+             RETURNING l.message_id, l.position, l.url",
+            &[tenant_id.into()],
+            &["uuid", "int", "bigint"],
+            chunk,
+        );
+        for row in txn.query_all_raw(statement).await? {
+            let message_id: Uuid = row.try_get("", "message_id")?;
+            let position: i32 = row.try_get("", "position")?;
+            urls.insert((message_id, position), row.try_get("", "url")?);
+        }
+    }
+    Ok(urls)
 }
 
 /// Adds each delta to its column in one UPDATE.

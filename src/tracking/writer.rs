@@ -9,16 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use entity::message_links;
 use entity::sea_orm_active_enums::EngagementType;
 
 use super::machine::is_machine_agent;
 use crate::engagement::EngagementHub;
-use crate::engagement::recorder::{NewEvent, load_message_states, record};
+use crate::engagement::recorder::{NewEvent, click_links, load_message_states, record};
 use crate::error::AppResult;
 use crate::secrets::TrackingToken;
 use crate::tenancy::scoped::{begin_global_write, bind};
@@ -167,25 +166,30 @@ async fn store(
             hits.iter().map(|(h, _)| h.token.message_id),
         )
         .await?;
-        let clicked: Vec<Uuid> = hits
+        // Scanners, prefetchers and hits faster than anyone reads an email
+        // (or before it was even sent) are machines: stored, never counted.
+        let machine: Vec<bool> = hits
             .iter()
-            .filter(|(h, _)| h.kind == HitKind::Click)
-            .map(|(h, _)| h.token.message_id)
+            .map(|(hit, _)| {
+                let too_soon = messages.get(&hit.token.message_id).is_none_or(|message| {
+                    message
+                        .sent_at
+                        .is_none_or(|sent| (hit.at - sent.to_utc()).num_milliseconds() < window_ms)
+                });
+                hit.head || too_soon || is_machine_agent(hit.user_agent.as_deref())
+            })
             .collect();
-        let links: HashMap<(Uuid, i32), String> = if clicked.is_empty() {
-            HashMap::new()
-        } else {
-            message_links::Entity::find()
-                .filter(message_links::Column::TenantId.eq(*tenant_id))
-                .filter(message_links::Column::MessageId.is_in(clicked))
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(|l| ((l.message_id, l.position), l.url))
-                .collect()
-        };
+        let mut clicks: BTreeMap<(Uuid, i32), i64> = BTreeMap::new();
+        for ((hit, _), &machine) in hits.iter().zip(&machine) {
+            if hit.kind == HitKind::Click && messages.contains_key(&hit.token.message_id) {
+                *clicks
+                    .entry((hit.token.message_id, hit.token.position as i32))
+                    .or_default() += i64::from(!machine);
+            }
+        }
+        let links = click_links(&txn, *tenant_id, &clicks).await?;
         let mut events = Vec::new();
-        for (index, (hit, _)) in hits.iter().enumerate() {
+        for (index, ((hit, _), machine)) in hits.iter().zip(machine).enumerate() {
             let Some(message) = messages.get(&hit.token.message_id) else {
                 plans.push((*tenant_id, index, HitResult::Unknown));
                 continue;
@@ -201,15 +205,9 @@ async fn store(
                     }
                 },
             };
-            // Faster than anyone reads an email, or before it was even sent.
-            let too_soon = message
-                .sent_at
-                .is_none_or(|sent| (hit.at - sent.to_utc()).num_milliseconds() < window_ms);
-            let machine = hit.head || too_soon || is_machine_agent(hit.user_agent.as_deref());
             events.push(NewEvent {
                 machine,
                 url: url.clone(),
-                link_position: url.as_ref().map(|_| position),
                 ip: hit.ip.clone(),
                 user_agent: hit.user_agent.clone(),
                 occurred_at: hit.at,
