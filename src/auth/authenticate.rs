@@ -22,20 +22,11 @@ use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 /// turn every partner read into a write.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-/// Authenticates an `Authorization` header value (`Bearer <token>`).
+/// Authenticates an `Authorization` header value (`Bearer <token>`). With
+/// `keep_open`, the transaction the credential was checked in (bound to its
+/// tenant and user) comes back still open, for the request's reads to
+/// continue in: a query request then pays for one transaction, not two.
 pub async fn from_header(
-    db: &sea_orm::DatabaseConnection,
-    jwt: &JwtKeys,
-    header: &str,
-) -> AppResult<RequestCtx> {
-    Ok(from_header_keeping(db, jwt, header, false).await?.0)
-}
-
-/// [`from_header`]; with `keep_open`, the transaction the credential was
-/// checked in (bound to its tenant and user) comes back still open, for the
-/// request's reads to continue in: a query request then pays for one
-/// transaction, not two.
-pub async fn from_header_keeping(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     header: &str,
@@ -48,11 +39,7 @@ pub async fn from_header_keeping(
         .ok_or_else(|| {
             AppError::unauthenticated("expected an Authorization: Bearer <token> header")
         })?;
-    if tokens::is_api_key(token) {
-        api_key(db, token, keep_open).await
-    } else {
-        access_token(db, jwt, token, keep_open).await
-    }
+    check(db, jwt, token, keep_open).await
 }
 
 /// Authenticates a bare token (the WebSocket `connection_init` payload).
@@ -61,12 +48,20 @@ pub async fn from_token(
     jwt: &JwtKeys,
     token: &str,
 ) -> AppResult<RequestCtx> {
-    let (ctx, _) = if tokens::is_api_key(token) {
-        api_key(db, token, false).await?
+    Ok(check(db, jwt, token, false).await?.0)
+}
+
+async fn check(
+    db: &sea_orm::DatabaseConnection,
+    jwt: &JwtKeys,
+    token: &str,
+    keep_open: bool,
+) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
+    if tokens::is_api_key(token) {
+        api_key(db, token, keep_open).await
     } else {
-        access_token(db, jwt, token, false).await?
-    };
-    Ok(ctx)
+        access_token(db, jwt, token, keep_open).await
+    }
 }
 
 /// Commits `txn`, or hands it back when the caller keeps reading in it.

@@ -558,6 +558,8 @@ async fn bump_leads_at_once(
     .await
 }
 
+/// One lead's counters and contact time (SQLite; `record` passes only leads
+/// with something to change).
 async fn bump_lead(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
@@ -566,9 +568,6 @@ async fn bump_lead(
     contacted: Option<bool>,
     now: sea_orm::prelude::DateTimeWithTimeZone,
 ) -> AppResult<()> {
-    if deltas.0.is_empty() && contacted.is_none() {
-        return Ok(());
-    }
     let mut update = with_deltas(
         leads::Entity::update_many()
             .filter(leads::Column::TenantId.eq(tenant_id))
@@ -702,12 +701,6 @@ pub async fn load_message_states(
     load(conn, tenant_id, ids, true).await
 }
 
-const CONTENT_COLUMNS: [messages::Column; 3] = [
-    messages::Column::Subject,
-    messages::Column::TextBody,
-    messages::Column::HtmlBody,
-];
-
 async fn load(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -728,10 +721,12 @@ async fn load(
         if without_content {
             select = select.select_only();
             for column in messages::Column::iter() {
-                if CONTENT_COLUMNS
-                    .iter()
-                    .any(|c| c.as_str() == column.as_str())
-                {
+                if matches!(
+                    column,
+                    messages::Column::Subject
+                        | messages::Column::TextBody
+                        | messages::Column::HtmlBody
+                ) {
                     select = select.column_as(Expr::cust("CAST(NULL AS TEXT)"), column.as_str());
                 } else {
                     select = select.column(column);

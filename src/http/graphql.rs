@@ -285,19 +285,10 @@ fn graphiql() -> String {
         .finish()
 }
 
-/// Authenticates the caller from the `Authorization` header, if any.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<RequestCtx>, ServerError> {
-    Ok(authenticate_keeping(state, headers, false)
-        .await?
-        .map(|(ctx, _)| ctx))
-}
-
-/// [`authenticate`]; with `keep_open`, also the still-open transaction the
-/// credential was checked in, for the request's reads.
-async fn authenticate_keeping(
+/// Authenticates the caller from the `Authorization` header, if any; with
+/// `keep_open`, also the still-open transaction the credential was checked
+/// in, for the request's reads.
+async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     keep_open: bool,
@@ -306,18 +297,13 @@ async fn authenticate_keeping(
         return Ok(None);
     };
     let value = value.to_str().unwrap_or_default();
-    crate::auth::authenticate::from_header_keeping(
-        &state.shared.db,
-        &state.shared.jwt,
-        value,
-        keep_open,
-    )
-    .await
-    .map(Some)
-    .map_err(|error| {
-        let code = error.code();
-        request_error(error.public_message(), code)
-    })
+    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value, keep_open)
+        .await
+        .map(Some)
+        .map_err(|error| {
+            let code = error.code();
+            request_error(error.public_message(), code)
+        })
 }
 
 async fn execute(
@@ -348,7 +334,7 @@ async fn execute(
         }
         _ => None,
     };
-    let (ctx, auth_txn) = match authenticate_keeping(state, headers, reads_permit.is_some()).await {
+    let (ctx, auth_txn) = match authenticate(state, headers, reads_permit.is_some()).await {
         Ok(Some((ctx, txn))) => (Some(ctx), txn),
         Ok(None) => (None, None),
         // A credential we could not check (the database failed) is a server
