@@ -15,7 +15,7 @@ use entity::{api_keys, memberships, tenants, users};
 use super::jwt::JwtKeys;
 use super::tokens::{self, TokenKind};
 use crate::error::{AppError, AppResult};
-use crate::tenancy::scoped::{begin_for, begin_for_write};
+use crate::tenancy::scoped::{begin_for, begin_for_write, end_read};
 use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 
 /// How often `api_keys.last_used_at` is refreshed: a write per request would
@@ -64,15 +64,16 @@ async fn check(
     }
 }
 
-/// Commits `txn`, or hands it back when the caller keeps reading in it.
-async fn keep_or_commit(
+/// Ends `txn` (it only read), or hands it back when the caller keeps
+/// reading in it.
+async fn keep_or_end(
     txn: DatabaseTransaction,
     keep_open: bool,
 ) -> AppResult<Option<DatabaseTransaction>> {
     if keep_open {
         return Ok(Some(txn));
     }
-    txn.commit().await?;
+    end_read(txn).await?;
     Ok(None)
 }
 
@@ -100,7 +101,7 @@ async fn access_token(
     let membership = match found {
         Some((membership, Some(user))) if user.is_active => membership,
         _ => {
-            txn.commit().await?;
+            end_read(txn).await?;
             return Err(AppError::unauthenticated(
                 "the membership, user or tenant of this token is no longer active",
             ));
@@ -114,7 +115,7 @@ async fn access_token(
         },
         expires_at: Some(claims.exp),
     };
-    Ok((ctx, keep_or_commit(txn, keep_open).await?))
+    Ok((ctx, keep_or_end(txn, keep_open).await?))
 }
 
 async fn api_key(
@@ -139,7 +140,7 @@ async fn api_key(
         ensure_tenant_active(tenant).err()
     };
     if let Some(refusal) = refusal {
-        txn.commit().await?;
+        end_read(txn).await?;
         return Err(refusal);
     }
     let stale = key
@@ -147,7 +148,7 @@ async fn api_key(
         .is_none_or(|at| (now - at.to_utc()).num_seconds() >= LAST_USED_GRANULARITY_SECS);
     // A read transaction kept open across that write would hold two
     // connections at once; then the caller reads in a fresh one instead.
-    let reads = keep_or_commit(txn, keep_open && !stale).await?;
+    let reads = keep_or_end(txn, keep_open && !stale).await?;
     if stale {
         // A write only once a minute per key, in its own short transaction.
         let txn = begin_for_write(db, key.tenant_id, None).await?;

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::begin;
+use crate::tenancy::scoped::{begin, end_read};
 
 /// Page size when the client gives neither `first` nor `last`.
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -251,7 +251,7 @@ impl Totals {
             Box::pin(async move {
                 let txn = begin(&db, &ctx).await?;
                 let count = select.count(&txn).await?;
-                txn.commit().await?;
+                end_read(txn).await?;
                 Ok(count)
             })
         })

@@ -4,8 +4,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -13,8 +16,10 @@ use entity::companies;
 use entity::leads::{self, Column};
 
 use super::filter::{self, LeadFilter};
+use super::joined::{Including, LeadRow, with_relations};
 use super::types::{LeadOrder, LeadOrderField, SortDirection};
 use crate::app::Shared;
+use crate::db::build_with_literal_limits;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
@@ -37,19 +42,24 @@ fn epoch() -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339("1970-01-01T00:00:00+00:00").expect("valid epoch")
 }
 
-/// The expression a field orders by (`None`: the id alone, which is creation
-/// order since ids are UUID v7).
-fn sort_expr(field: LeadOrderField) -> Option<SimpleExpr> {
+/// The expression a field orders by, on the leads of `table` (`None`: the id
+/// alone, which is creation order since ids are UUID v7).
+pub(super) fn sort_expr(field: LeadOrderField, table: &DynIden) -> Option<SimpleExpr> {
+    let col = |column: Column| Expr::col((table.clone(), column));
     match field {
         LeadOrderField::CreatedAt => None,
-        LeadOrderField::UpdatedAt => Some(Expr::col((leads::Entity, Column::UpdatedAt))),
-        LeadOrderField::Score => Some(Expr::col((leads::Entity, Column::Score))),
-        LeadOrderField::Name => Some(Expr::col((leads::Entity, Column::SortName))),
+        LeadOrderField::UpdatedAt => Some(col(Column::UpdatedAt)),
+        LeadOrderField::Score => Some(col(Column::Score)),
+        LeadOrderField::Name => Some(col(Column::SortName)),
         LeadOrderField::LastContactedAt => Some(Expr::expr(Func::coalesce([
-            Expr::col((leads::Entity, Column::LastContactedAt)),
+            col(Column::LastContactedAt),
             Expr::val(epoch()),
         ]))),
     }
+}
+
+fn leads_table() -> DynIden {
+    leads::Entity.into_iden()
 }
 
 /// The row's sort value, as stored in its cursor.
@@ -109,7 +119,7 @@ fn after(field: LeadOrderField, order: Order, value: sea_orm::Value, id: Uuid) -
         Order::Asc => e.gt(v),
         _ => e.lt(v),
     };
-    match sort_expr(field) {
+    match sort_expr(field, &leads_table()) {
         None => Condition::all().add(beyond(id_col.clone(), Expr::val(id))),
         Some(expr) => Condition::any()
             .add(beyond(expr.clone(), Expr::val(value.clone())))
@@ -170,12 +180,14 @@ pub async fn matching(
     Ok(select)
 }
 
-/// One page of leads and a lazy total, read through the request's scope.
+/// One page of leads (with the relations in `including`) and a lazy total,
+/// read through the request's scope.
 pub async fn list(
     shared: &Shared,
     scope: &ReadScope,
     query: LeadQuery,
-) -> AppResult<(Page<leads::Model>, Totals)> {
+    including: Including,
+) -> AppResult<(Page<LeadRow>, Totals)> {
     let ctx = scope.ctx();
     let reader = scope.read().await?;
     let select = matching(reader.conn(), shared, ctx, &query).await?;
@@ -184,6 +196,7 @@ pub async fn list(
         reader.conn(),
         select,
         &query,
+        including,
         shared.config.limits.page_size,
     )
     .await?;
@@ -195,8 +208,9 @@ async fn page(
     conn: &impl ConnectionTrait,
     select: Select<leads::Entity>,
     query: &LeadQuery,
+    including: Including,
     max_page_size: u64,
-) -> AppResult<Page<leads::Model>> {
+) -> AppResult<Page<LeadRow>> {
     let args = &query.page;
     if args.first.is_some() && args.last.is_some() {
         return Err(AppError::invalid(
@@ -241,24 +255,22 @@ async fn page(
         let (value, id) = decode_cursor(cursor, field, arg)?;
         select = select.filter(after(field, order.clone(), value, id));
     }
-    if let Some(expr) = sort_expr(field) {
+    if let Some(expr) = sort_expr(field, &leads_table()) {
         select = select.order_by(expr, order.clone());
     }
-    select = select.order_by(Column::Id, order);
-    let mut rows = select.limit(size + 1).all(conn).await?;
-    let has_more = rows.len() as u64 > size;
-    rows.truncate(size as usize);
-    if !forward {
-        rows.reverse();
-    }
-    let (has_next_page, has_previous_page) = if forward {
-        (has_more, has_cursor)
+    select = select.order_by(Column::Id, order.clone()).limit(size + 1);
+    let rows = if including.any() {
+        with_relations(conn, select.into_query(), field, order, including).await?
     } else {
-        (has_cursor, has_more)
+        let statement =
+            build_with_literal_limits(conn.get_database_backend(), &select.into_query());
+        leads::Entity::find()
+            .from_raw_sql(statement)
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(LeadRow::from)
+            .collect()
     };
-    Ok(Page {
-        rows,
-        has_next_page,
-        has_previous_page,
-    })
+    Ok(Page::from_fetched(rows, size, forward, has_cursor))
 }

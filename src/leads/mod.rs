@@ -5,6 +5,7 @@
 mod bulk;
 pub mod fields;
 pub mod filter;
+mod joined;
 pub mod list;
 mod loader;
 mod merge;

@@ -1,6 +1,9 @@
-//! Loads a page's relations before its nodes resolve: one `load_many` per
-//! selected relation, so a page of leads costs the same statements for 5
-//! leads as for 50, deterministically (see `graphql::loaders::Cached`).
+//! Loads a page's relations before its nodes resolve: company, stage and
+//! owner come joined to the page itself ([`including`]) and are fed to the
+//! request's loaders; every other selected relation is one `load_many`. So a
+//! page of leads costs the same statements for 5 leads as for 50,
+//! deterministically (see `graphql::loaders::Cached`), and the node
+//! resolvers still read every relation through a loader.
 
 use async_graphql::Context;
 use futures::future::{BoxFuture, try_join_all};
@@ -9,6 +12,7 @@ use uuid::Uuid;
 use entity::{companies, lead_sources, lead_stages, leads, projects};
 
 use super::TagsLoader;
+use super::joined::{Including, LeadRow};
 use crate::activities::LatestActivitiesLoader;
 use crate::graphql::loaders::{ByIdLoader, Cached, users};
 use crate::tenancy::scoped::TenantOwned;
@@ -49,21 +53,64 @@ fn inline_activities_limit(field: &async_graphql::SelectionField<'_>) -> Option<
     first
 }
 
-/// Prefetches what the query selects under `edges { node { … } }`.
-pub async fn prefetch(ctx: &Context<'_>, rows: &[leads::Model]) -> async_graphql::Result<()> {
+/// The to-one relations worth joining to the page: those the query selects
+/// under `edges { node { … } }`.
+pub fn including(ctx: &Context<'_>) -> Including {
+    let node = ctx.look_ahead().field("edges").field("node");
+    Including {
+        company: node.field("company").exists(),
+        stage: node.field("stage").exists(),
+        owner: node.field("owner").exists(),
+    }
+}
+
+/// Hands the relations joined to the page to the request's loaders (taking
+/// them out of the rows), so the node resolvers find them there.
+async fn feed(ctx: &Context<'_>, rows: &mut [LeadRow]) {
+    let companies: Vec<_> = rows.iter_mut().filter_map(|r| r.company.take()).collect();
+    if !companies.is_empty() {
+        let loader = ctx.data_unchecked::<Cached<ByIdLoader<companies::Entity>>>();
+        loader
+            .feed_many(companies.into_iter().map(|c| (c.id, c)))
+            .await;
+    }
+    let stages: Vec<_> = rows.iter_mut().filter_map(|r| r.stage.take()).collect();
+    if !stages.is_empty() {
+        let loader = ctx.data_unchecked::<Cached<ByIdLoader<lead_stages::Entity>>>();
+        loader
+            .feed_many(stages.into_iter().map(|s| (s.id, s)))
+            .await;
+    }
+    let owners: Vec<_> = rows.iter_mut().filter_map(|r| r.owner.take()).collect();
+    if !owners.is_empty() {
+        users(ctx)
+            .feed_many(owners.into_iter().map(|u| (u.id, u)))
+            .await;
+    }
+}
+
+/// Prefetches what the query selects under `edges { node { … } }` and the
+/// page did not bring along (`included`).
+pub async fn prefetch(
+    ctx: &Context<'_>,
+    rows: &mut [LeadRow],
+    included: Including,
+) -> async_graphql::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    feed(ctx, rows).await;
     let node = ctx.look_ahead().field("edges").field("node");
+    let rows: Vec<&leads::Model> = rows.iter().map(|row| &row.lead).collect();
     let lead_ids: Vec<Uuid> = rows.iter().map(|lead| lead.id).collect();
     let mut work: Vec<BoxFuture<'_, async_graphql::Result<()>>> = Vec::new();
-    if node.field("company").exists() {
+    if node.field("company").exists() && !included.company {
         work.push(by_id::<companies::Entity>(
             ctx,
             distinct(rows.iter().map(|l| l.company_id)),
         ));
     }
-    if node.field("stage").exists() {
+    if node.field("stage").exists() && !included.stage {
         work.push(by_id::<lead_stages::Entity>(
             ctx,
             distinct(rows.iter().map(|l| l.stage_id)),
@@ -81,7 +128,7 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[leads::Model]) -> async_graphql
             distinct(rows.iter().map(|l| l.project_id)),
         ));
     }
-    if node.field("owner").exists() {
+    if node.field("owner").exists() && !included.owner {
         let owners = distinct(rows.iter().map(|l| l.owner_id));
         let loader = users(ctx);
         work.push(Box::pin(async move {

@@ -245,13 +245,14 @@ pub async fn leads_connection(
     query: LeadQuery,
 ) -> async_graphql::Result<RelayConnection<Lead>> {
     let field = query.order.field;
-    let (page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query).await?;
-    super::prefetch::prefetch(ctx, &page.rows).await?;
+    let including = super::prefetch::including(ctx);
+    let (mut page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, including).await?;
+    super::prefetch::prefetch(ctx, &mut page.rows, including).await?;
     Ok(connection_with_cursors(
         page,
         totals,
-        |lead| encode_cursor(lead, field),
-        Lead::from,
+        |row| encode_cursor(&row.lead, field),
+        |row| Lead::from(row.lead),
     ))
 }
 
