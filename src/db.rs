@@ -73,52 +73,6 @@ pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{build_with_literal_limits, is_loopback};
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-
-    #[test]
-    fn page_sizes_are_written_into_the_sql_and_filters_stay_parameters() {
-        let mut select = Query::select();
-        select
-            .column(Alias::new("id"))
-            .from(Alias::new("leads"))
-            .and_where(Expr::col(Alias::new("score")).gt(40))
-            .and_where(Expr::col(Alias::new("city")).eq("Lyon"))
-            .limit(51)
-            .offset(100);
-        let pg = build_with_literal_limits(sea_orm::DbBackend::Postgres, &select);
-        assert_eq!(
-            pg.sql,
-            r#"SELECT "id" FROM "leads" WHERE "score" > $1 AND "city" = $2 LIMIT 51 OFFSET 100"#
-        );
-        assert_eq!(pg.values.map(|v| v.0.len()), Some(2));
-        let sqlite = build_with_literal_limits(sea_orm::DbBackend::Sqlite, &select);
-        assert_eq!(
-            sqlite.sql,
-            r#"SELECT "id" FROM "leads" WHERE "score" > ? AND "city" = ? LIMIT 51 OFFSET 100"#
-        );
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for host in [
-            "localhost",
-            "127.0.0.1",
-            "127.1.2.3",
-            "::1",
-            "[::1]",
-            "/var/run/postgresql",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["db.internal", "10.0.0.5", "2001:db8::1", ""] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
-}
-
 /// Builds a query whose page size is part of its text: `LIMIT 51`, not
 /// `LIMIT $2`.
 ///
@@ -183,4 +137,62 @@ pub fn build_with_literal_limits(
         _ => build(select, &SqliteQueryBuilder),
     };
     sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `select.all(conn)` with its LIMIT and OFFSET written into the SQL (see
+/// [`build_with_literal_limits`]): for list pages, which PostgreSQL would
+/// otherwise plan afresh on every execution.
+pub async fn all_with_literal_limits<E: sea_orm::EntityTrait>(
+    conn: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Select<E>,
+) -> Result<Vec<E::Model>, sea_orm::DbErr> {
+    use sea_orm::QueryTrait;
+    let statement = build_with_literal_limits(conn.get_database_backend(), &select.into_query());
+    E::find().from_raw_sql(statement).all(conn).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{build_with_literal_limits, is_loopback};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+    #[test]
+    fn page_sizes_are_written_into_the_sql_and_filters_stay_parameters() {
+        let mut select = Query::select();
+        select
+            .column(Alias::new("id"))
+            .from(Alias::new("leads"))
+            .and_where(Expr::col(Alias::new("score")).gt(40))
+            .and_where(Expr::col(Alias::new("city")).eq("Lyon"))
+            .limit(51)
+            .offset(100);
+        let pg = build_with_literal_limits(sea_orm::DbBackend::Postgres, &select);
+        assert_eq!(
+            pg.sql,
+            r#"SELECT "id" FROM "leads" WHERE "score" > $1 AND "city" = $2 LIMIT 51 OFFSET 100"#
+        );
+        assert_eq!(pg.values.map(|v| v.0.len()), Some(2));
+        let sqlite = build_with_literal_limits(sea_orm::DbBackend::Sqlite, &select);
+        assert_eq!(
+            sqlite.sql,
+            r#"SELECT "id" FROM "leads" WHERE "score" > ? AND "city" = ? LIMIT 51 OFFSET 100"#
+        );
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "/var/run/postgresql",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["db.internal", "10.0.0.5", "2001:db8::1", ""] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 }

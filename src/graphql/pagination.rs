@@ -17,6 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::db::all_with_literal_limits;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, end_read};
@@ -214,7 +215,7 @@ where
     } else {
         query.order_by_asc(id_column)
     };
-    let rows = query.limit(window.size + 1).all(conn).await?;
+    let rows = all_with_literal_limits(conn, query.limit(window.size + 1)).await?;
     Ok(Page::from_fetched(
         rows,
         window.size,

@@ -6,8 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -19,7 +18,7 @@ use super::filter::{self, LeadFilter};
 use super::joined::{Including, LeadRow, with_relations};
 use super::types::{LeadOrder, LeadOrderField, SortDirection};
 use crate::app::Shared;
-use crate::db::build_with_literal_limits;
+use crate::db::all_with_literal_limits;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
@@ -262,11 +261,7 @@ async fn page(
     let rows = if including.any() {
         with_relations(conn, select.into_query(), field, order, including).await?
     } else {
-        let statement =
-            build_with_literal_limits(conn.get_database_backend(), &select.into_query());
-        leads::Entity::find()
-            .from_raw_sql(statement)
-            .all(conn)
+        all_with_literal_limits(conn, select)
             .await?
             .into_iter()
             .map(LeadRow::from)

@@ -29,6 +29,7 @@ use super::host::smtp_host;
 use super::types::{CreateSenderAccountInput, UpdateSenderAccountInput};
 use crate::app::Shared;
 use crate::auth::service::on_unique;
+use crate::db::all_with_literal_limits;
 use crate::domain::{EmailAddress, optional_text, required_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, raw_window};
@@ -238,7 +239,7 @@ pub async fn list(
             .order_by_desc(Column::Id)
     };
     let txn = begin(&shared.db, ctx).await?;
-    let rows = query.limit(window.size + 1).all(&txn).await?;
+    let rows = all_with_literal_limits(&txn, query.limit(window.size + 1)).await?;
     let page = Page::from_fetched(rows, window.size, window.forward, cursor.is_some());
     let ids: Vec<Uuid> = page.rows.iter().map(|account| account.id).collect();
     let usage = usage_of(&txn, ctx.tenant_id, &ids, Utc::now()).await?;
