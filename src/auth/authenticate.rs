@@ -10,6 +10,7 @@ use sea_orm::{
     RelationTrait,
 };
 
+use entity::sea_orm_active_enums::MemberRole;
 use entity::{api_keys, memberships, tenants, users};
 
 use super::jwt::JwtKeys;
@@ -87,20 +88,25 @@ async fn access_token(
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
-    // One query: the live membership, its user and an active tenant.
+    // One query: the role of the live membership of an active user in an
+    // active tenant. Only the role comes back: this runs on every request.
     let txn = begin_for(db, claims.tid, Some(claims.sub)).await?;
-    let found = memberships::Entity::find()
+    let role: Option<MemberRole> = memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::Role)
         .filter(memberships::Column::TenantId.eq(claims.tid))
         .filter(memberships::Column::UserId.eq(claims.sub))
         .join(JoinType::InnerJoin, memberships::Relation::Tenants.def())
+        .join(JoinType::InnerJoin, memberships::Relation::Users.def())
         .filter(tenants::Column::IsActive.eq(true))
         .filter(tenants::Column::DeletedAt.is_null())
-        .find_also_related(users::Entity)
+        .filter(users::Column::IsActive.eq(true))
+        .into_tuple()
         .one(&txn)
         .await?;
-    let membership = match found {
-        Some((membership, Some(user))) if user.is_active => membership,
-        _ => {
+    let role = match role {
+        Some(role) => role,
+        None => {
             end_read(txn).await?;
             return Err(AppError::unauthenticated(
                 "the membership, user or tenant of this token is no longer active",
@@ -109,7 +115,7 @@ async fn access_token(
     };
     let ctx = RequestCtx {
         tenant_id: claims.tid,
-        role: Role::from(membership.role),
+        role: Role::from(role),
         actor: Actor::User {
             user_id: claims.sub,
         },
