@@ -22,6 +22,7 @@ use super::list::sort_expr;
 use super::types::LeadOrderField;
 use crate::db::build_with_literal_limits;
 use crate::error::AppResult;
+use crate::tenancy::scoped::TenantOwned;
 
 /// Relations a page brings along in its own statement, so that a page of
 /// leads with its companies, stages and owners is one query and one round
@@ -76,6 +77,19 @@ fn left_join<E: EntityTrait>(
     }
 }
 
+/// Joins the tenant's own row of `E` that the page's `reference` names.
+fn tenant_row<E: TenantOwned>(page: &DynIden, reference: Column) -> impl Fn(&DynIden) -> Condition {
+    let page = page.clone();
+    move |table| {
+        Condition::all()
+            .add(
+                Expr::col((table.clone(), E::tenant_column()))
+                    .equals((page.clone(), Column::TenantId)),
+            )
+            .add(Expr::col((table.clone(), E::id_column())).equals((page.clone(), reference)))
+    }
+}
+
 /// The page (already filtered, ordered and limited by `inner`) left-joined
 /// with its relations. The join is outside the limit, so a sort over many
 /// matching leads never joins more than the page.
@@ -91,37 +105,27 @@ pub async fn with_relations(
     outer
         .column((page.clone(), Asterisk))
         .from_subquery(inner, page.clone());
-    let same_tenant = |table: &DynIden, tenant: DynIden| {
-        Expr::col((table.clone(), tenant)).equals((page.clone(), Column::TenantId))
-    };
-    let points_at = |table: &DynIden, id: DynIden, reference: Column| {
-        Expr::col((table.clone(), id)).equals((page.clone(), reference))
-    };
     if including.company {
-        left_join::<companies::Entity>(&mut outer, "c", |c| {
-            Condition::all()
-                .add(same_tenant(c, companies::Column::TenantId.into_iden()))
-                .add(points_at(
-                    c,
-                    companies::Column::Id.into_iden(),
-                    Column::CompanyId,
-                ))
-        });
+        left_join::<companies::Entity>(
+            &mut outer,
+            "c",
+            tenant_row::<companies::Entity>(&page, Column::CompanyId),
+        );
     }
     if including.stage {
-        left_join::<lead_stages::Entity>(&mut outer, "s", |s| {
-            Condition::all()
-                .add(same_tenant(s, lead_stages::Column::TenantId.into_iden()))
-                .add(points_at(
-                    s,
-                    lead_stages::Column::Id.into_iden(),
-                    Column::StageId,
-                ))
-        });
+        left_join::<lead_stages::Entity>(
+            &mut outer,
+            "s",
+            tenant_row::<lead_stages::Entity>(&page, Column::StageId),
+        );
     }
     if including.owner {
-        left_join::<users::Entity>(&mut outer, "u", |u| {
-            Condition::all().add(points_at(u, users::Column::Id.into_iden(), Column::OwnerId))
+        // Users are global: the owner's membership is what the foreign key checks.
+        let page = page.clone();
+        left_join::<users::Entity>(&mut outer, "u", move |u| {
+            Condition::all().add(
+                Expr::col((u.clone(), users::Column::Id)).equals((page.clone(), Column::OwnerId)),
+            )
         });
     }
     if let Some(expr) = sort_expr(field, &page) {

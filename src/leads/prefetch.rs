@@ -6,6 +6,7 @@
 //! resolvers still read every relation through a loader.
 
 use async_graphql::Context;
+use async_graphql::dataloader::Loader;
 use futures::future::{BoxFuture, try_join_all};
 use uuid::Uuid;
 
@@ -64,29 +65,29 @@ pub fn including(ctx: &Context<'_>) -> Including {
     }
 }
 
+/// Puts rows the page already has into a request loader's cache.
+async fn feed_into<L>(loader: &Cached<L>, rows: Vec<L::Value>, id_of: fn(&L::Value) -> Uuid)
+where
+    L: Loader<Uuid>,
+{
+    if !rows.is_empty() {
+        loader
+            .feed_many(rows.into_iter().map(|row| (id_of(&row), row)))
+            .await;
+    }
+}
+
 /// Hands the relations joined to the page to the request's loaders (taking
 /// them out of the rows), so the node resolvers find them there.
 async fn feed(ctx: &Context<'_>, rows: &mut [LeadRow]) {
-    let companies: Vec<_> = rows.iter_mut().filter_map(|r| r.company.take()).collect();
-    if !companies.is_empty() {
-        let loader = ctx.data_unchecked::<Cached<ByIdLoader<companies::Entity>>>();
-        loader
-            .feed_many(companies.into_iter().map(|c| (c.id, c)))
-            .await;
-    }
-    let stages: Vec<_> = rows.iter_mut().filter_map(|r| r.stage.take()).collect();
-    if !stages.is_empty() {
-        let loader = ctx.data_unchecked::<Cached<ByIdLoader<lead_stages::Entity>>>();
-        loader
-            .feed_many(stages.into_iter().map(|s| (s.id, s)))
-            .await;
-    }
-    let owners: Vec<_> = rows.iter_mut().filter_map(|r| r.owner.take()).collect();
-    if !owners.is_empty() {
-        users(ctx)
-            .feed_many(owners.into_iter().map(|u| (u.id, u)))
-            .await;
-    }
+    let companies = rows.iter_mut().filter_map(|r| r.company.take()).collect();
+    let loader = ctx.data_unchecked::<Cached<ByIdLoader<companies::Entity>>>();
+    feed_into(loader, companies, |company| company.id).await;
+    let stages = rows.iter_mut().filter_map(|r| r.stage.take()).collect();
+    let loader = ctx.data_unchecked::<Cached<ByIdLoader<lead_stages::Entity>>>();
+    feed_into(loader, stages, |stage| stage.id).await;
+    let owners = rows.iter_mut().filter_map(|r| r.owner.take()).collect();
+    feed_into(users(ctx), owners, |user| user.id).await;
 }
 
 /// Prefetches what the query selects under `edges { node { … } }` and the
