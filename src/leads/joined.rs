@@ -92,13 +92,15 @@ fn tenant_row<E: TenantOwned>(page: &DynIden, reference: Column) -> impl Fn(&Dyn
 
 /// The page (already filtered, ordered and limited by `inner`) left-joined
 /// with its relations. The join is outside the limit, so a sort over many
-/// matching leads never joins more than the page.
+/// matching leads never joins more than the page. With `literal_limit` the
+/// page size is written into the SQL (see `db::build_with_literal_limits`).
 pub async fn with_relations(
     conn: &impl ConnectionTrait,
     inner: SelectStatement,
     field: LeadOrderField,
     order: Order,
     including: Including,
+    literal_limit: bool,
 ) -> AppResult<Vec<LeadRow>> {
     let page: DynIden = Alias::new("page").into_iden();
     let mut outer = Query::select();
@@ -132,7 +134,12 @@ pub async fn with_relations(
         outer.order_by_expr(expr, order.clone());
     }
     outer.order_by((page.clone(), Column::Id), order);
-    let statement = build_with_literal_limits(conn.get_database_backend(), &outer);
+    let backend = conn.get_database_backend();
+    let statement = if literal_limit {
+        build_with_literal_limits(backend, &outer)
+    } else {
+        backend.build(&outer)
+    };
     let rows = conn.query_all_raw(statement).await?;
     Ok(rows
         .iter()

@@ -258,10 +258,25 @@ async fn page(
         select = select.order_by(expr, order.clone());
     }
     select = select.order_by(Column::Id, order.clone()).limit(size + 1);
+    // A plain page (the tenant's leads in some order) has one best plan
+    // whatever the values, so its size goes into the SQL and PostgreSQL
+    // keeps reusing a generic plan. With a filter or a search the best plan
+    // depends on the values (a rare stage or a common one, a tag on most
+    // leads or on few), so the size stays a parameter, which makes
+    // PostgreSQL plan each execution for its values.
+    let literal_limit = query.filter.is_none() && query.search.is_none();
     let rows = if including.any() {
-        with_relations(conn, select.into_query(), field, order, including).await?
-    } else {
+        let inner = select.into_query();
+        with_relations(conn, inner, field, order, including, literal_limit).await?
+    } else if literal_limit {
         all_with_literal_limits(conn, select)
+            .await?
+            .into_iter()
+            .map(LeadRow::from)
+            .collect()
+    } else {
+        select
+            .all(conn)
             .await?
             .into_iter()
             .map(LeadRow::from)
