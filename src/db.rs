@@ -73,8 +73,8 @@ pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
-/// Builds a query whose page size is part of its text: `LIMIT 51`, not
-/// `LIMIT $2`.
+/// Builds `select` for `backend`; with `literal_limits`, its page size is
+/// part of its text: `LIMIT 51`, not `LIMIT $2`.
 ///
 /// PostgreSQL plans a prepared statement once and reuses that generic plan
 /// only when it costs about what a plan for the actual values would. With the
@@ -84,10 +84,14 @@ pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
 /// longer than running it). Page sizes take few values, so the statement
 /// cache holds a handful of variants. Only LIMIT and OFFSET are unsigned
 /// 64-bit values in our queries, and digits need no quoting.
-pub fn build_with_literal_limits(
+pub fn build_select(
     backend: DbBackend,
     select: &sea_orm::sea_query::SelectStatement,
+    literal_limits: bool,
 ) -> sea_orm::Statement {
+    if !literal_limits {
+        return backend.build(select);
+    }
     use sea_orm::sea_query::{
         PostgresQueryBuilder, QueryBuilder, SqlWriter, SqlWriterValues, SqliteQueryBuilder, Value,
     };
@@ -140,20 +144,20 @@ pub fn build_with_literal_limits(
 }
 
 /// `select.all(conn)` with its LIMIT and OFFSET written into the SQL (see
-/// [`build_with_literal_limits`]): for list pages, which PostgreSQL would
+/// [`build_select`]): for list pages, which PostgreSQL would
 /// otherwise plan afresh on every execution.
 pub async fn all_with_literal_limits<E: sea_orm::EntityTrait>(
     conn: &impl sea_orm::ConnectionTrait,
     select: sea_orm::Select<E>,
 ) -> Result<Vec<E::Model>, sea_orm::DbErr> {
     use sea_orm::QueryTrait;
-    let statement = build_with_literal_limits(conn.get_database_backend(), &select.into_query());
+    let statement = build_select(conn.get_database_backend(), &select.into_query(), true);
     E::find().from_raw_sql(statement).all(conn).await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{build_with_literal_limits, is_loopback};
+    use super::{build_select, is_loopback};
     use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 
     #[test]
@@ -166,13 +170,13 @@ mod tests {
             .and_where(Expr::col(Alias::new("city")).eq("Lyon"))
             .limit(51)
             .offset(100);
-        let pg = build_with_literal_limits(sea_orm::DbBackend::Postgres, &select);
+        let pg = build_select(sea_orm::DbBackend::Postgres, &select, true);
         assert_eq!(
             pg.sql,
             r#"SELECT "id" FROM "leads" WHERE "score" > $1 AND "city" = $2 LIMIT 51 OFFSET 100"#
         );
         assert_eq!(pg.values.map(|v| v.0.len()), Some(2));
-        let sqlite = build_with_literal_limits(sea_orm::DbBackend::Sqlite, &select);
+        let sqlite = build_select(sea_orm::DbBackend::Sqlite, &select, true);
         assert_eq!(
             sqlite.sql,
             r#"SELECT "id" FROM "leads" WHERE "score" > ? AND "city" = ? LIMIT 51 OFFSET 100"#

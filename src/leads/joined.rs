@@ -2,9 +2,9 @@
 //! page (filtered, ordered, limited) left-joined with the rows it points at.
 //!
 //! Rows are read back by position, not by column name: sea-orm's by-name
-//! decoding hashes every column name and, for a joined (prefixed) column or
-//! a NULL, formats a string, which cost more than all of PostgreSQL's work
-//! for the page. Positions come from the entities' `Column` enums, whose
+//! decoding hashes every column name, formats the full name of every joined
+//! (prefixed) column and, for a NULL, formats that name into an error, which
+//! together cost more than all of PostgreSQL's work for the page. Positions come from the entities' `Column` enums, whose
 //! order is the order `find()` selects them in.
 
 use sea_orm::sea_query::{
@@ -20,7 +20,7 @@ use entity::{companies, lead_stages, users};
 
 use super::list::sort_expr;
 use super::types::LeadOrderField;
-use crate::db::build_with_literal_limits;
+use crate::db::build_select;
 use crate::error::AppResult;
 use crate::tenancy::scoped::TenantOwned;
 
@@ -93,7 +93,7 @@ fn tenant_row<E: TenantOwned>(page: &DynIden, reference: Column) -> impl Fn(&Dyn
 /// The page (already filtered, ordered and limited by `inner`) left-joined
 /// with its relations. The join is outside the limit, so a sort over many
 /// matching leads never joins more than the page. With `literal_limit` the
-/// page size is written into the SQL (see `db::build_with_literal_limits`).
+/// page size is written into the SQL (see `db::build_select`).
 pub async fn with_relations(
     conn: &impl ConnectionTrait,
     inner: SelectStatement,
@@ -134,12 +134,7 @@ pub async fn with_relations(
         outer.order_by_expr(expr, order.clone());
     }
     outer.order_by((page.clone(), Column::Id), order);
-    let backend = conn.get_database_backend();
-    let statement = if literal_limit {
-        build_with_literal_limits(backend, &outer)
-    } else {
-        backend.build(&outer)
-    };
+    let statement = build_select(conn.get_database_backend(), &outer, literal_limit);
     let rows = conn.query_all_raw(statement).await?;
     Ok(rows
         .iter()

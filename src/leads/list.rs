@@ -6,7 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use super::filter::{self, LeadFilter};
 use super::joined::{Including, LeadRow, with_relations};
 use super::types::{LeadOrder, LeadOrderField, SortDirection};
 use crate::app::Shared;
-use crate::db::all_with_literal_limits;
+use crate::db::build_select;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
@@ -265,17 +266,13 @@ async fn page(
     // leads or on few), so the size stays a parameter, which makes
     // PostgreSQL plan each execution for its values.
     let literal_limit = query.filter.is_none() && query.search.is_none();
+    let inner = select.into_query();
     let rows = if including.any() {
-        let inner = select.into_query();
         with_relations(conn, inner, field, order, including, literal_limit).await?
-    } else if literal_limit {
-        all_with_literal_limits(conn, select)
-            .await?
-            .into_iter()
-            .map(LeadRow::from)
-            .collect()
     } else {
-        select
+        let statement = build_select(conn.get_database_backend(), &inner, literal_limit);
+        leads::Entity::find()
+            .from_raw_sql(statement)
             .all(conn)
             .await?
             .into_iter()

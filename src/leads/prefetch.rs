@@ -90,13 +90,9 @@ async fn feed(ctx: &Context<'_>, rows: &mut [LeadRow]) {
     feed_into(users(ctx), owners, |user| user.id).await;
 }
 
-/// Prefetches what the query selects under `edges { node { … } }` and the
-/// page did not bring along (`included`).
-pub async fn prefetch(
-    ctx: &Context<'_>,
-    rows: &mut [LeadRow],
-    included: Including,
-) -> async_graphql::Result<()> {
+/// Hands the page's joined relations to the loaders and prefetches the other
+/// relations the query selects under `edges { node { … } }`.
+pub async fn prefetch(ctx: &Context<'_>, rows: &mut [LeadRow]) -> async_graphql::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -105,18 +101,6 @@ pub async fn prefetch(
     let rows: Vec<&leads::Model> = rows.iter().map(|row| &row.lead).collect();
     let lead_ids: Vec<Uuid> = rows.iter().map(|lead| lead.id).collect();
     let mut work: Vec<BoxFuture<'_, async_graphql::Result<()>>> = Vec::new();
-    if node.field("company").exists() && !included.company {
-        work.push(by_id::<companies::Entity>(
-            ctx,
-            distinct(rows.iter().map(|l| l.company_id)),
-        ));
-    }
-    if node.field("stage").exists() && !included.stage {
-        work.push(by_id::<lead_stages::Entity>(
-            ctx,
-            distinct(rows.iter().map(|l| l.stage_id)),
-        ));
-    }
     if node.field("source").exists() {
         work.push(by_id::<lead_sources::Entity>(
             ctx,
@@ -128,16 +112,6 @@ pub async fn prefetch(
             ctx,
             distinct(rows.iter().map(|l| l.project_id)),
         ));
-    }
-    if node.field("owner").exists() && !included.owner {
-        let owners = distinct(rows.iter().map(|l| l.owner_id));
-        let loader = users(ctx);
-        work.push(Box::pin(async move {
-            loader.load_many(owners).await.map_err(|e| {
-                crate::error::AppError::internal(anyhow::anyhow!("loading users: {e}"))
-            })?;
-            Ok(())
-        }));
     }
     if node.field("tags").exists() || node.field("scoreBreakdown").exists() {
         let loader = ctx.data_unchecked::<Cached<TagsLoader>>();

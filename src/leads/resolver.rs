@@ -247,7 +247,7 @@ pub async fn leads_connection(
     let field = query.order.field;
     let including = super::prefetch::including(ctx);
     let (mut page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, including).await?;
-    super::prefetch::prefetch(ctx, &mut page.rows, including).await?;
+    super::prefetch::prefetch(ctx, &mut page.rows).await?;
     Ok(connection_with_cursors(
         page,
         totals,
