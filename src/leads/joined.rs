@@ -1,22 +1,26 @@
 //! A page of leads with its company, stage and owner in one statement: the
 //! page (filtered, ordered, limited) left-joined with the rows it points at.
 //!
-//! Rows are read back by position, not by column name: sea-orm's by-name
-//! decoding hashes every column name, formats the full name of every joined
+//! The page reads only the columns its query shows (`leads::columns`), and
+//! reads them back by position, not by name: sea-orm's by-name decoding
+//! hashes every column name, formats the full name of every joined
 //! (prefixed) column and, for a NULL, formats that name into an error, which
-//! together cost more than all of PostgreSQL's work for the page. Positions come from the entities' `Column` enums, whose
-//! order is the order `find()` selects them in.
+//! together cost more than all of PostgreSQL's work for the page. Positions
+//! come from the entities' `Column` enums, whose order is the order `find()`
+//! selects them in.
 
 use sea_orm::sea_query::{
     Alias, Asterisk, Condition, DynIden, Expr, ExprTrait, IntoIden, Query, SelectStatement,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, JoinType, Order,
-    QueryResult,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, JoinType, Order, QueryResult,
 };
 
 use entity::leads::{self, Column};
+use entity::sea_orm_active_enums::{LeadStatus, VerificationStatus as Verification};
 use entity::{companies, lead_stages, users};
+
+use super::columns::{PageColumns, Picked};
 
 use super::list::sort_expr;
 use super::types::LeadOrderField;
@@ -24,52 +28,34 @@ use crate::db::build_select;
 use crate::error::AppResult;
 use crate::tenancy::scoped::TenantOwned;
 
-/// Relations a page brings along in its own statement, so that a page of
-/// leads with its companies, stages and owners is one query and one round
-/// trip, not four.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Including {
-    pub company: bool,
-    pub stage: bool,
-    pub owner: bool,
+/// The relations a page read together with its lead: `Some` for each the
+/// page joined, holding the lead's row (`None` where it points at none).
+/// Rows hold only the columns the query shows (see `leads::columns`), so
+/// they stay with their lead and never go to a loader.
+#[derive(Clone, Debug, Default)]
+pub struct Joined {
+    pub company: Option<Option<companies::Model>>,
+    pub stage: Option<Option<lead_stages::Model>>,
+    pub owner: Option<Option<users::Model>>,
 }
 
-impl Including {
-    pub fn any(self) -> bool {
-        self.company || self.stage || self.owner
-    }
-}
-
-/// A lead of a page with the relations the page was asked to include
-/// (`None` also where the lead has no such relation).
+/// A lead of a page (its columns the query shows), with what it joined.
 pub struct LeadRow {
     pub lead: leads::Model,
-    pub company: Option<companies::Model>,
-    pub stage: Option<lead_stages::Model>,
-    pub owner: Option<users::Model>,
+    pub joined: Joined,
 }
 
-impl From<leads::Model> for LeadRow {
-    fn from(lead: leads::Model) -> Self {
-        Self {
-            lead,
-            company: None,
-            stage: None,
-            owner: None,
-        }
-    }
-}
-
-/// Adds `E`'s row matching `on` as the next columns, aliased `{alias}_{column}`
-/// (for whoever reads the SQL; the rows are read by position).
+/// Adds the `picked` columns of `E`'s row matching `on`, aliased
+/// `{alias}_{column}` (for whoever reads the SQL; rows are read by position).
 fn left_join<E: EntityTrait>(
     outer: &mut SelectStatement,
     alias: &str,
+    picked: &Picked<E>,
     on: impl Fn(&DynIden) -> Condition,
 ) {
     let table: DynIden = Alias::new(alias).into_iden();
     outer.join_as(JoinType::LeftJoin, E::default(), table.clone(), on(&table));
-    for column in E::Column::iter() {
+    for column in picked.columns() {
         outer.expr_as(
             column.select_as(Expr::col((table.clone(), column))),
             Alias::new(format!("{alias}_{}", column.as_str())),
@@ -90,41 +76,58 @@ fn tenant_row<E: TenantOwned>(page: &DynIden, reference: Column) -> impl Fn(&Dyn
     }
 }
 
-/// The page (already filtered, ordered and limited by `inner`) left-joined
-/// with its relations. The join is outside the limit, so a sort over many
-/// matching leads never joins more than the page. With `literal_limit` the
-/// page size is written into the SQL (see `db::build_select`).
+/// Makes `inner` (a filtered, ordered, limited `find()` of leads) select
+/// only the lead columns `picked`, in `Column` order.
+pub fn select_picked(inner: &mut SelectStatement, picked: &Picked<leads::Entity>) {
+    inner.clear_selects();
+    for column in picked.columns() {
+        inner.expr(column.select_as(Expr::col((leads::Entity, column))));
+    }
+}
+
+/// The page `inner` (already filtered, ordered and limited, selecting the
+/// lead columns of `columns`), left-joined with the relations `columns`
+/// names. The join is outside the limit, so a sort over many matching leads
+/// never joins more than the page. With `literal_limit` the page size is
+/// written into the SQL (see `db::build_select`).
 pub async fn with_relations(
     conn: &impl ConnectionTrait,
     inner: SelectStatement,
     field: LeadOrderField,
     order: Order,
-    including: Including,
+    columns: &PageColumns,
     literal_limit: bool,
 ) -> AppResult<Vec<LeadRow>> {
+    let backend = conn.get_database_backend();
+    if !columns.joins_any() {
+        let statement = build_select(backend, &inner, literal_limit);
+        return read_rows(conn.query_all_raw(statement).await?, columns);
+    }
     let page: DynIden = Alias::new("page").into_iden();
     let mut outer = Query::select();
     outer
         .column((page.clone(), Asterisk))
         .from_subquery(inner, page.clone());
-    if including.company {
-        left_join::<companies::Entity>(
+    if let Some(picked) = &columns.company {
+        left_join(
             &mut outer,
             "c",
+            picked,
             tenant_row::<companies::Entity>(&page, Column::CompanyId),
         );
     }
-    if including.stage {
-        left_join::<lead_stages::Entity>(
+    if let Some(picked) = &columns.stage {
+        left_join(
             &mut outer,
             "s",
+            picked,
             tenant_row::<lead_stages::Entity>(&page, Column::StageId),
         );
     }
-    if including.owner {
+    if let Some(picked) = &columns.owner {
         // Users are global: the owner's membership is what the foreign key checks.
         let page = page.clone();
-        left_join::<users::Entity>(&mut outer, "u", move |u| {
+        left_join(&mut outer, "u", picked, move |u| {
             Condition::all().add(
                 Expr::col((u.clone(), users::Column::Id)).equals((page.clone(), Column::OwnerId)),
             )
@@ -134,61 +137,103 @@ pub async fn with_relations(
         outer.order_by_expr(expr, order.clone());
     }
     outer.order_by((page.clone(), Column::Id), order);
-    let statement = build_select(conn.get_database_backend(), &outer, literal_limit);
-    let rows = conn.query_all_raw(statement).await?;
+    let statement = build_select(backend, &outer, literal_limit);
+    read_rows(conn.query_all_raw(statement).await?, columns)
+}
+
+/// Where each table's columns are in a row: the lead's first, then each
+/// joined relation's, in the order `with_relations` selects them.
+struct Positions {
+    lead: Vec<Option<usize>>,
+    company: Option<Vec<Option<usize>>>,
+    stage: Option<Vec<Option<usize>>>,
+    owner: Option<Vec<Option<usize>>>,
+}
+
+impl Positions {
+    fn of(columns: &PageColumns) -> Self {
+        let mut next = 0;
+        let mut take = |count: usize| {
+            next += count;
+            next - count
+        };
+        let lead = columns.lead.positions(take(columns.lead.count()));
+        let company = columns
+            .company
+            .as_ref()
+            .map(|p| p.positions(take(p.count())));
+        let stage = columns.stage.as_ref().map(|p| p.positions(take(p.count())));
+        let owner = columns.owner.as_ref().map(|p| p.positions(take(p.count())));
+        Self {
+            lead,
+            company,
+            stage,
+            owner,
+        }
+    }
+}
+
+fn read_rows(rows: Vec<QueryResult>, columns: &PageColumns) -> AppResult<Vec<LeadRow>> {
+    let at = Positions::of(columns);
     Ok(rows
         .iter()
-        .map(|row| read_row(row, including))
+        .map(|row| read_row(row, &at))
         .collect::<Result<_, DbErr>>()?)
 }
 
-/// One row: the lead's columns, then each included relation's, in the
-/// order `with_relations` selected them.
-fn read_row(row: &QueryResult, including: Including) -> Result<LeadRow, DbErr> {
-    let lead = read_lead(row)?;
-    let mut at = leads::Column::iter().count();
+fn read_row(row: &QueryResult, at: &Positions) -> Result<LeadRow, DbErr> {
+    let lead = read_lead(row, &at.lead)?;
     // A reference is a foreign key within the tenant, so the joined row is
     // there whenever the lead points at one.
-    let mut company = None;
-    if including.company {
-        if lead.company_id.is_some() {
-            company = Some(read_company(row, at)?);
-        }
-        at += companies::Column::iter().count();
-    }
-    let mut stage = None;
-    if including.stage {
-        if lead.stage_id.is_some() {
-            stage = Some(read_stage(row, at)?);
-        }
-        at += lead_stages::Column::iter().count();
-    }
-    let mut owner = None;
-    if including.owner && lead.owner_id.is_some() {
-        owner = Some(read_user(row, at)?);
-    }
-    Ok(LeadRow {
-        lead,
-        company,
-        stage,
-        owner,
-    })
+    let joined = Joined {
+        company: at
+            .company
+            .as_ref()
+            .map(|at| lead.company_id.map(|_| read_company(row, at)).transpose())
+            .transpose()?,
+        stage: at
+            .stage
+            .as_ref()
+            .map(|at| lead.stage_id.map(|_| read_stage(row, at)).transpose())
+            .transpose()?,
+        owner: at
+            .owner
+            .as_ref()
+            .map(|at| lead.owner_id.map(|_| read_user(row, at)).transpose())
+            .transpose()?,
+    };
+    Ok(LeadRow { lead, joined })
 }
 
-/// Builds `entity::$module::Model` from the row's columns starting at `$at`,
-/// each field from the position of its own column.
+/// Builds `entity::$module::Model` from a row: each field read from its
+/// column's position in `$at` (indexed by `Column as usize`), or blank when
+/// the page did not read that column (`Default`, or the value after `=`).
 macro_rules! by_position {
-    ($row:expr, $at:expr, $module:ident { $($field:ident: $column:ident),* $(,)? }) => {
+    ($row:expr, $at:expr, $module:ident {
+        $($field:ident: $column:ident $(= $blank:expr)?),* $(,)?
+    }) => {
         entity::$module::Model {
-            $($field: $row.try_get_by_index($at + entity::$module::Column::$column as usize)?,)*
+            $($field: match $at[entity::$module::Column::$column as usize] {
+                Some(index) => $row.try_get_by_index(index)?,
+                None => blank!($($blank)?),
+            },)*
         }
     };
 }
 
-fn read_lead(row: &QueryResult) -> Result<leads::Model, DbErr> {
+macro_rules! blank {
+    () => {
+        Default::default()
+    };
+    ($value:expr) => {
+        $value
+    };
+}
+
+fn read_lead(row: &QueryResult, at: &[Option<usize>]) -> Result<leads::Model, DbErr> {
     Ok(by_position!(
         row,
-        0,
+        at,
         leads {
             tenant_id: TenantId,
             id: Id,
@@ -204,10 +249,10 @@ fn read_lead(row: &QueryResult) -> Result<leads::Model, DbErr> {
             stage_id: StageId,
             source_id: SourceId,
             owner_id: OwnerId,
-            status: Status,
+            status: Status = LeadStatus::New,
             score: Score,
             quality_score: QualityScore,
-            verification_status: VerificationStatus,
+            verification_status: VerificationStatus = Verification::Unverified,
             budget_cents: BudgetCents,
             authority: Authority,
             need: Need,
@@ -234,7 +279,7 @@ fn read_lead(row: &QueryResult) -> Result<leads::Model, DbErr> {
     ))
 }
 
-fn read_company(row: &QueryResult, at: usize) -> Result<companies::Model, DbErr> {
+fn read_company(row: &QueryResult, at: &[Option<usize>]) -> Result<companies::Model, DbErr> {
     Ok(by_position!(
         row,
         at,
@@ -266,7 +311,7 @@ fn read_company(row: &QueryResult, at: usize) -> Result<companies::Model, DbErr>
     ))
 }
 
-fn read_stage(row: &QueryResult, at: usize) -> Result<lead_stages::Model, DbErr> {
+fn read_stage(row: &QueryResult, at: &[Option<usize>]) -> Result<lead_stages::Model, DbErr> {
     Ok(by_position!(
         row,
         at,
@@ -285,7 +330,7 @@ fn read_stage(row: &QueryResult, at: usize) -> Result<lead_stages::Model, DbErr>
     ))
 }
 
-fn read_user(row: &QueryResult, at: usize) -> Result<users::Model, DbErr> {
+fn read_user(row: &QueryResult, at: &[Option<usize>]) -> Result<users::Model, DbErr> {
     Ok(by_position!(
         row,
         at,

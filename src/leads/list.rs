@@ -6,8 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -15,11 +14,11 @@ use uuid::Uuid;
 use entity::companies;
 use entity::leads::{self, Column};
 
+use super::columns::{NodeSelection, PageColumns, for_selection};
 use super::filter::{self, LeadFilter};
-use super::joined::{Including, LeadRow, with_relations};
+use super::joined::{LeadRow, select_picked, with_relations};
 use super::types::{LeadOrder, LeadOrderField, SortDirection};
 use crate::app::Shared;
-use crate::db::build_select;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
@@ -55,6 +54,17 @@ pub(super) fn sort_expr(field: LeadOrderField, table: &DynIden) -> Option<Simple
             col(Column::LastContactedAt),
             Expr::val(epoch()),
         ]))),
+    }
+}
+
+/// The column `sort_expr` orders by (`None`: the id alone).
+fn sort_column(field: LeadOrderField) -> Option<Column> {
+    match field {
+        LeadOrderField::CreatedAt => None,
+        LeadOrderField::UpdatedAt => Some(Column::UpdatedAt),
+        LeadOrderField::Score => Some(Column::Score),
+        LeadOrderField::Name => Some(Column::SortName),
+        LeadOrderField::LastContactedAt => Some(Column::LastContactedAt),
     }
 }
 
@@ -180,14 +190,15 @@ pub async fn matching(
     Ok(select)
 }
 
-/// One page of leads (with the relations in `including`) and a lazy total,
-/// read through the request's scope.
+/// One page of leads (the columns and relations `selection` shows) and a
+/// lazy total, read through the request's scope.
 pub async fn list(
     shared: &Shared,
     scope: &ReadScope,
     query: LeadQuery,
-    including: Including,
+    selection: &NodeSelection<'_>,
 ) -> AppResult<(Page<LeadRow>, Totals)> {
+    let columns = for_selection(selection, sort_column(query.order.field));
     let ctx = scope.ctx();
     let reader = scope.read().await?;
     let select = matching(reader.conn(), shared, ctx, &query).await?;
@@ -196,7 +207,7 @@ pub async fn list(
         reader.conn(),
         select,
         &query,
-        including,
+        &columns,
         shared.config.limits.page_size,
     )
     .await?;
@@ -208,7 +219,7 @@ async fn page(
     conn: &impl ConnectionTrait,
     select: Select<leads::Entity>,
     query: &LeadQuery,
-    including: Including,
+    columns: &PageColumns,
     max_page_size: u64,
 ) -> AppResult<Page<LeadRow>> {
     let args = &query.page;
@@ -266,18 +277,8 @@ async fn page(
     // leads or on few), so the size stays a parameter, which makes
     // PostgreSQL plan each execution for its values.
     let literal_limit = query.filter.is_none() && query.search.is_none();
-    let inner = select.into_query();
-    let rows = if including.any() {
-        with_relations(conn, inner, field, order, including, literal_limit).await?
-    } else {
-        let statement = build_select(conn.get_database_backend(), &inner, literal_limit);
-        leads::Entity::find()
-            .from_raw_sql(statement)
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(LeadRow::from)
-            .collect()
-    };
+    let mut inner = select.into_query();
+    select_picked(&mut inner, &columns.lead);
+    let rows = with_relations(conn, inner, field, order, columns, literal_limit).await?;
     Ok(Page::from_fetched(rows, size, forward, has_cursor))
 }

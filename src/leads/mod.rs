@@ -3,9 +3,10 @@
 //! bulk changes and analytics.
 
 mod bulk;
+mod columns;
 pub mod fields;
 pub mod filter;
-mod joined;
+pub(crate) mod joined;
 pub mod list;
 mod loader;
 mod merge;

@@ -1,21 +1,20 @@
 //! Loads a page's relations before its nodes resolve: company, stage and
-//! owner come joined to the page itself ([`including`]) and are fed to the
-//! request's loaders; every other selected relation is one `load_many`. So a
-//! page of leads costs the same statements for 5 leads as for 50,
-//! deterministically (see `graphql::loaders::Cached`), and the node
-//! resolvers still read every relation through a loader.
+//! owner come joined to the page itself (what [`selection`] names), and
+//! every other selected relation is one `load_many` into the request's
+//! loaders. So a page of leads costs the same statements for 5 leads as for
+//! 50, deterministically (see `graphql::loaders::Cached`).
 
 use async_graphql::Context;
-use async_graphql::dataloader::Loader;
 use futures::future::{BoxFuture, try_join_all};
 use uuid::Uuid;
 
-use entity::{companies, lead_sources, lead_stages, leads, projects};
+use entity::{lead_sources, leads, projects};
 
 use super::TagsLoader;
-use super::joined::{Including, LeadRow};
+use super::columns::NodeSelection;
+use super::joined::LeadRow;
 use crate::activities::LatestActivitiesLoader;
-use crate::graphql::loaders::{ByIdLoader, Cached, users};
+use crate::graphql::loaders::{ByIdLoader, Cached};
 use crate::tenancy::scoped::TenantOwned;
 
 fn distinct(ids: impl Iterator<Item = Option<Uuid>>) -> Vec<Uuid> {
@@ -54,49 +53,39 @@ fn inline_activities_limit(field: &async_graphql::SelectionField<'_>) -> Option<
     first
 }
 
-/// The to-one relations worth joining to the page: those the query selects
-/// under `edges { node { … } }`.
-pub fn including(ctx: &Context<'_>) -> Including {
-    let node = ctx.look_ahead().field("edges").field("node");
-    Including {
-        company: node.field("company").exists(),
-        stage: node.field("stage").exists(),
-        owner: node.field("owner").exists(),
+/// What the query selects under `edges { node { … } }`: the node's field
+/// names and, for the relations a page joins (company, stage, owner), theirs.
+pub fn selection<'a>(ctx: &'a Context<'_>) -> NodeSelection<'a> {
+    let mut selection = NodeSelection::default();
+    for node in ctx
+        .look_ahead()
+        .field("edges")
+        .field("node")
+        .selection_fields()
+    {
+        for field in node.selection_set() {
+            let name = field.name();
+            selection.lead.push(name);
+            let relation = match name {
+                "company" => &mut selection.company,
+                "stage" => &mut selection.stage,
+                "owner" => &mut selection.owner,
+                _ => continue,
+            };
+            relation
+                .get_or_insert_with(Vec::new)
+                .extend(field.selection_set().map(|f| f.name()));
+        }
     }
+    selection
 }
 
-/// Puts rows the page already has into a request loader's cache.
-async fn feed_into<L>(loader: &Cached<L>, rows: Vec<L::Value>, id_of: fn(&L::Value) -> Uuid)
-where
-    L: Loader<Uuid>,
-{
-    if !rows.is_empty() {
-        loader
-            .feed_many(rows.into_iter().map(|row| (id_of(&row), row)))
-            .await;
-    }
-}
-
-/// Hands the relations joined to the page to the request's loaders (taking
-/// them out of the rows), so the node resolvers find them there.
-async fn feed(ctx: &Context<'_>, rows: &mut [LeadRow]) {
-    let companies = rows.iter_mut().filter_map(|r| r.company.take()).collect();
-    let loader = ctx.data_unchecked::<Cached<ByIdLoader<companies::Entity>>>();
-    feed_into(loader, companies, |company| company.id).await;
-    let stages = rows.iter_mut().filter_map(|r| r.stage.take()).collect();
-    let loader = ctx.data_unchecked::<Cached<ByIdLoader<lead_stages::Entity>>>();
-    feed_into(loader, stages, |stage| stage.id).await;
-    let owners = rows.iter_mut().filter_map(|r| r.owner.take()).collect();
-    feed_into(users(ctx), owners, |user| user.id).await;
-}
-
-/// Hands the page's joined relations to the loaders and prefetches the other
-/// relations the query selects under `edges { node { … } }`.
-pub async fn prefetch(ctx: &Context<'_>, rows: &mut [LeadRow]) -> async_graphql::Result<()> {
+/// Prefetches the relations the query selects under `edges { node { … } }`
+/// that the page did not join.
+pub async fn prefetch(ctx: &Context<'_>, rows: &[LeadRow]) -> async_graphql::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    feed(ctx, rows).await;
     let node = ctx.look_ahead().field("edges").field("node");
     let rows: Vec<&leads::Model> = rows.iter().map(|row| &row.lead).collect();
     let lead_ids: Vec<Uuid> = rows.iter().map(|lead| lead.id).collect();

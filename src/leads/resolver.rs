@@ -245,14 +245,14 @@ pub async fn leads_connection(
     query: LeadQuery,
 ) -> async_graphql::Result<RelayConnection<Lead>> {
     let field = query.order.field;
-    let including = super::prefetch::including(ctx);
-    let (mut page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, including).await?;
-    super::prefetch::prefetch(ctx, &mut page.rows).await?;
+    let selection = super::prefetch::selection(ctx);
+    let (page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, &selection).await?;
+    super::prefetch::prefetch(ctx, &page.rows).await?;
     Ok(connection_with_cursors(
         page,
         totals,
         |row| encode_cursor(&row.lead, field),
-        |row| Lead::from(row.lead),
+        Lead::from,
     ))
 }
 

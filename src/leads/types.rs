@@ -12,6 +12,7 @@ use entity::sea_orm_active_enums::{
 };
 use entity::{companies, lead_sources, lead_stages, leads, projects};
 
+use super::joined::{Joined, LeadRow};
 use super::loader::TagsLoader;
 use crate::activities::Activity;
 use crate::auth::types::User;
@@ -147,11 +148,25 @@ pub struct Lead {
     pub deleted_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
     pub model: leads::Model,
+    /// The relations the lead's page read with it; the others load through
+    /// the request's loaders.
+    #[graphql(skip)]
+    pub joined: Joined,
+}
+
+impl From<LeadRow> for Lead {
+    fn from(row: LeadRow) -> Self {
+        Self {
+            joined: row.joined,
+            ..Self::from(row.lead)
+        }
+    }
 }
 
 impl From<leads::Model> for Lead {
     fn from(lead: leads::Model) -> Self {
         Self {
+            joined: Joined::default(),
             id: to_id(lead.id),
             first_name: lead.first_name.clone(),
             last_name: lead.last_name.clone(),
@@ -207,6 +222,9 @@ impl Lead {
     }
 
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
+        if let Some(company) = &self.joined.company {
+            return Ok(company.clone().map(Company::from));
+        }
         let Some(id) = self.model.company_id else {
             return Ok(None);
         };
@@ -216,6 +234,9 @@ impl Lead {
     }
 
     async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
+        if let Some(stage) = &self.joined.stage {
+            return Ok(stage.clone().map(LeadStage::from));
+        }
         let Some(id) = self.model.stage_id else {
             return Ok(None);
         };
@@ -244,6 +265,9 @@ impl Lead {
 
     /// The member the lead is assigned to.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        if let Some(owner) = &self.joined.owner {
+            return Ok(owner.clone().map(User::from));
+        }
         let Some(id) = self.model.owner_id else {
             return Ok(None);
         };
