@@ -22,6 +22,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .max_connections(config.db_pool_size)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it gets back (a rollback of anything
+        // left open goes with that ping), so a connection in use is known to
+        // be live; pinging it again when it is handed out cost every request
+        // one more round trip. Only one idle long enough for the server or a
+        // proxy to have dropped it is checked first.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)

@@ -118,7 +118,10 @@ impl Company {
             order: order_by.unwrap_or_default(),
             ..Default::default()
         };
-        crate::leads::leads_connection(ctx, query).await
+        // Boxed: async-graphql moves every field's future, sized by the
+        // largest field of the type, so an inline page of leads here made
+        // each `name` of a company copy kilobytes.
+        Box::pin(crate::leads::leads_connection(ctx, query)).await
     }
 
     /// Notes on the company, newest first.
@@ -128,7 +131,12 @@ impl Company {
         #[graphql(default = 20)] first: u64,
     ) -> async_graphql::Result<Vec<crate::notes::Note>> {
         let limit = first.min(crate::graphql::shared(ctx).config.limits.page_size);
-        crate::notes::latest_notes_of_company(ctx, self.company_id, limit).await
+        Box::pin(crate::notes::latest_notes_of_company(
+            ctx,
+            self.company_id,
+            limit,
+        ))
+        .await
     }
 }
 

@@ -294,9 +294,9 @@ impl Lead {
             && (n as u64) <= shared(ctx).config.limits.page_size
         {
             let limit = n as u64;
-            let mut rows = crate::graphql::loaders::latest_children::<
+            let mut rows = Box::pin(crate::graphql::loaders::latest_children::<
                 crate::activities::ActivitiesOfLead,
-            >(ctx, self.model.id, limit + 1)
+            >(ctx, self.model.id, limit + 1))
             .await?;
             let has_next = rows.len() as u64 > limit;
             rows.truncate(limit as usize);
@@ -308,12 +308,16 @@ impl Lead {
             let totals = super::service::activity_totals(shared(ctx), caller(ctx)?, self.model.id);
             return Ok(connection(page, totals, |row| row.id, Activity::from));
         }
-        let (page, totals) = crate::activities::service::list_for_lead(
+        // Boxed, as are the other resolvers that run queries: async-graphql
+        // moves every field's future, whose size is that of the largest field
+        // of the type, so one inline query made each `id` or `email` of a
+        // page copy kilobytes.
+        let (page, totals) = Box::pin(crate::activities::service::list_for_lead(
             shared(ctx),
             caller(ctx)?,
             self.model.id,
             &args,
-        )
+        ))
         .await?;
         Ok(connection(page, totals, |row| row.id, Activity::from))
     }
@@ -324,11 +328,11 @@ impl Lead {
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: u64,
     ) -> async_graphql::Result<Vec<crate::notes::Note>> {
-        crate::notes::latest_notes_of_lead(
+        Box::pin(crate::notes::latest_notes_of_lead(
             ctx,
             self.model.id,
             first.min(shared(ctx).config.limits.page_size),
-        )
+        ))
         .await
     }
 
@@ -340,17 +344,13 @@ impl Lead {
         #[graphql(default = 20)] first: u64,
     ) -> async_graphql::Result<Vec<crate::messaging::types::Message>> {
         let limit = first.min(shared(ctx).config.limits.page_size);
-        Ok(
-            crate::graphql::loaders::latest_children::<crate::messaging::loader::MessagesOfLead>(
-                ctx,
-                self.model.id,
-                limit,
-            )
-            .await?
-            .into_iter()
-            .map(crate::messaging::types::Message::from)
-            .collect(),
-        )
+        Ok(Box::pin(crate::graphql::loaders::latest_children::<
+            crate::messaging::loader::MessagesOfLead,
+        >(ctx, self.model.id, limit))
+        .await?
+        .into_iter()
+        .map(crate::messaging::types::Message::from)
+        .collect())
     }
 
     /// Which scoring rules make up the score, and how many points each gives.
@@ -358,7 +358,7 @@ impl Lead {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<ScoreContribution>> {
-        let rules = crate::scoring::active_rules_for_request(ctx).await?;
+        let rules = Box::pin(crate::scoring::active_rules_for_request(ctx)).await?;
         let tags = tags_of(ctx, self.model.id).await?;
         let outcome = crate::scoring::evaluate(&rules, &self.model, &tags);
         Ok(outcome
