@@ -311,7 +311,7 @@ mod tests {
                 .skip(1)
                 .filter_map(|line| {
                     let line = line.trim();
-                    let end = line.find(|c: char| c == ':' || c == '(')?;
+                    let end = line.find([':', '('])?;
                     (!line.starts_with('"') && !line.starts_with('#'))
                         .then(|| line[..end].to_owned())
                 })
