@@ -15,6 +15,7 @@ mod m20261122_000002_audit_log;
 mod m20261122_000003_row_level_security;
 mod m20261122_000004_crm;
 mod m20261122_000005_messaging;
+mod m20261122_000006_enter_as_member;
 pub mod rls;
 
 pub use helpers::{
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_row_level_security::Migration),
             Box::new(m20261122_000004_crm::Migration),
             Box::new(m20261122_000005_messaging::Migration),
+            Box::new(m20261122_000006_enter_as_member::Migration),
         ]
     }
 }

@@ -5,18 +5,14 @@
 //! working at once, not when the token expires.
 
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, JoinType, QueryFilter, QuerySelect,
-    RelationTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
-use entity::sea_orm_active_enums::MemberRole;
-use entity::{api_keys, memberships, tenants, users};
+use entity::{api_keys, tenants};
 
 use super::jwt::JwtKeys;
 use super::tokens::{self, TokenKind};
 use crate::error::{AppError, AppResult};
-use crate::tenancy::scoped::{begin_for, begin_for_write, end_read};
+use crate::tenancy::scoped::{begin_as_member, begin_for, begin_for_write, end_read};
 use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 
 /// How often `api_keys.last_used_at` is refreshed: a write per request would
@@ -88,22 +84,7 @@ async fn access_token(
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
-    // One query: the role of the live membership of an active user in an
-    // active tenant. Only the role comes back: this runs on every request.
-    let txn = begin_for(db, claims.tid, Some(claims.sub)).await?;
-    let role: Option<MemberRole> = memberships::Entity::find()
-        .select_only()
-        .column(memberships::Column::Role)
-        .filter(memberships::Column::TenantId.eq(claims.tid))
-        .filter(memberships::Column::UserId.eq(claims.sub))
-        .join(JoinType::InnerJoin, memberships::Relation::Tenants.def())
-        .join(JoinType::InnerJoin, memberships::Relation::Users.def())
-        .filter(tenants::Column::IsActive.eq(true))
-        .filter(tenants::Column::DeletedAt.is_null())
-        .filter(users::Column::IsActive.eq(true))
-        .into_tuple()
-        .one(&txn)
-        .await?;
+    let (txn, role) = begin_as_member(db, claims.tid, claims.sub).await?;
     let role = match role {
         Some(role) => role,
         None => {

@@ -13,12 +13,15 @@
 
 use sea_orm::ConnectionTrait;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Select,
-    Statement, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationTrait, Select, Statement, TransactionTrait,
 };
 use std::sync::Arc;
 
 use uuid::Uuid;
+
+use entity::sea_orm_active_enums::MemberRole;
+use entity::{memberships, tenants, users};
 
 use super::RequestCtx;
 use crate::db::is_postgres;
@@ -210,6 +213,50 @@ pub async fn begin_for(
     let txn = open(db, false).await?;
     bind(&txn, Some(tenant_id), user_id).await?;
     Ok(txn)
+}
+
+/// Opens a read transaction for `user_id` in `tenant_id` (bound as
+/// [`begin_for`] binds) and reads the user's role there: `None` unless the
+/// membership, the user and the tenant are all active.
+///
+/// Authentication does this on every request. On PostgreSQL it is one
+/// statement (`app_enter_as_member`, migration `m20261122_000006`) where
+/// binding and then reading were two round trips. SQLite reads the same
+/// membership with the same conditions.
+pub async fn begin_as_member(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<(DatabaseTransaction, Option<MemberRole>)> {
+    let txn = open(db, false).await?;
+    if !is_postgres(&txn) {
+        let role = memberships::Entity::find()
+            .select_only()
+            .column(memberships::Column::Role)
+            .filter(memberships::Column::TenantId.eq(tenant_id))
+            .filter(memberships::Column::UserId.eq(user_id))
+            .join(JoinType::InnerJoin, memberships::Relation::Tenants.def())
+            .join(JoinType::InnerJoin, memberships::Relation::Users.def())
+            .filter(tenants::Column::IsActive.eq(true))
+            .filter(tenants::Column::DeletedAt.is_null())
+            .filter(users::Column::IsActive.eq(true))
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        return Ok((txn, role));
+    }
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT app_enter_as_member($1, $2)",
+            [tenant_id.into(), user_id.into()],
+        ))
+        .await?;
+    let role: Option<MemberRole> = match row {
+        Some(row) => row.try_get_by_index(0)?,
+        None => None,
+    };
+    Ok((txn, role))
 }
 
 /// [`begin_for`], for a change (see [`begin_write`]).

@@ -281,6 +281,30 @@ async fn a_removed_member_is_locked_out_at_once() {
 }
 
 #[tokio::test]
+async fn a_deactivated_user_or_a_deleted_tenant_is_locked_out_at_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let member = app.add_member(&owner, "m@acme.example", "MEMBER").await;
+    let me = "{ me { role } }";
+    let before = app.gql_as(&member.access_token, me, json!({})).await;
+    assert_eq!(before.data("me")["role"], "MEMBER");
+
+    app.sql("UPDATE users SET is_active = false WHERE email = 'm@acme.example'")
+        .await;
+    let deactivated = app.gql_as(&member.access_token, me, json!({})).await;
+    assert_eq!(deactivated.status, 401);
+    deactivated.expect_error("UNAUTHENTICATED");
+    // Only that user: the owner still gets in.
+    let owner_now = app.gql_as(&owner.access_token, me, json!({})).await;
+    assert_eq!(owner_now.data("me")["role"], "OWNER");
+
+    app.sql("UPDATE tenants SET deleted_at = created_at").await;
+    let deleted = app.gql_as(&owner.access_token, me, json!({})).await;
+    assert_eq!(deleted.status, 401);
+    deleted.expect_error("UNAUTHENTICATED");
+}
+
+#[tokio::test]
 async fn a_role_change_applies_to_the_next_request() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;

@@ -161,3 +161,62 @@ async fn the_app_role_is_not_privileged() {
         .await;
     assert_eq!(forced[0].try_get::<i64>("", "n").unwrap(), 6);
 }
+
+#[tokio::test]
+async fn entering_as_a_member_binds_the_app_role_and_only_the_server_may_enter() {
+    if !on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+    let b = app.sign_up("beta").await;
+    app.api_key(&b, &["READ"]).await;
+    let enter = |tenant: &str, user: &str| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT app_enter_as_member($1::uuid, $2::uuid) AS role",
+            [tenant.into(), user.into()],
+        )
+    };
+
+    // A member gets their role, and the rest of the transaction runs as the
+    // app role bound to that tenant: another tenant's rows are out of sight.
+    let txn = app.db.begin().await.unwrap();
+    let row = txn
+        .query_one_raw(enter(&a.tenant_id, &a.user_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<String>("", "role").unwrap(), "owner");
+    let who = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_user::text AS who, current_setting('app.tenant_id') AS tenant",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.try_get::<String>("", "who").unwrap(), "promohub_app");
+    assert_eq!(who.try_get::<String>("", "tenant").unwrap(), a.tenant_id);
+    assert_eq!(count(&txn, "api_keys").await, 0, "beta's key is visible");
+    // Once in, the request cannot move to another tenant with it.
+    let moved = txn.query_one_raw(enter(&b.tenant_id, &b.user_id)).await;
+    assert!(
+        moved.is_err(),
+        "the app role may not call app_enter_as_member"
+    );
+    txn.rollback().await.unwrap();
+
+    // Not a member of beta: no role.
+    let txn = app.db.begin().await.unwrap();
+    let stranger = txn
+        .query_one_raw(enter(&b.tenant_id, &a.user_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stranger.try_get::<Option<String>>("", "role").unwrap(),
+        None
+    );
+    txn.rollback().await.unwrap();
+}
