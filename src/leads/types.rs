@@ -2,7 +2,7 @@
 //! dataloaders, so a page of leads costs a fixed number of queries.
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject,
+    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -105,60 +105,19 @@ impl From<VerificationModel> for VerificationStatus {
     }
 }
 
-/// A person the tenant markets to.
-#[derive(SimpleObject)]
-#[graphql(complex)]
+/// A lead as the graph shows it: its row, and what its page joined.
 pub struct Lead {
-    pub id: ID,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub job_title: Option<String>,
-    /// ISO 3166 alpha-2.
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub status: LeadStatus,
-    /// 0–100, recomputed from the scoring rules on every change.
-    pub score: i32,
-    pub quality_score: Option<i32>,
-    pub verification_status: VerificationStatus,
-    /// BANT: budget in minor units of `currency`.
-    pub budget_cents: Option<i64>,
-    /// BANT: who decides.
-    pub authority: Option<String>,
-    /// BANT: what they need.
-    pub need: Option<String>,
-    /// BANT: when they will buy.
-    pub timeline: Option<String>,
-    pub lifetime_value_cents: i64,
-    pub currency: String,
-    pub emails_sent: i32,
-    pub emails_opened: i32,
-    pub emails_clicked: i32,
-    pub last_contacted_at: Option<DateTime<Utc>>,
-    pub last_responded_at: Option<DateTime<Utc>>,
-    /// Values of the tenant's custom lead fields, by key.
-    pub custom_fields: Json<serde_json::Value>,
-    pub enrichment: Json<serde_json::Value>,
-    pub converted_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Set while the lead is in the trash (`restoreLead` brings it back).
-    pub deleted_at: Option<DateTime<Utc>>,
-    #[graphql(skip)]
     pub model: leads::Model,
     /// The relations the lead's page read with it; the others load through
     /// the request's loaders.
-    #[graphql(skip)]
-    pub joined: Joined,
+    pub joined: Option<Box<Joined>>,
 }
 
 impl From<LeadRow> for Lead {
     fn from(row: LeadRow) -> Self {
         Self {
-            joined: row.joined,
-            ..Self::from(row.lead)
+            model: row.lead,
+            joined: Some(Box::new(row.joined)),
         }
     }
 }
@@ -166,37 +125,8 @@ impl From<LeadRow> for Lead {
 impl From<leads::Model> for Lead {
     fn from(lead: leads::Model) -> Self {
         Self {
-            joined: Joined::default(),
-            id: to_id(lead.id),
-            first_name: lead.first_name.clone(),
-            last_name: lead.last_name.clone(),
-            email: lead.email.clone(),
-            phone: lead.phone.clone(),
-            job_title: lead.job_title.clone(),
-            country: lead.country.clone(),
-            city: lead.city.clone(),
-            status: lead.status.into(),
-            score: lead.score,
-            quality_score: lead.quality_score,
-            verification_status: lead.verification_status.into(),
-            budget_cents: lead.budget_cents,
-            authority: lead.authority.clone(),
-            need: lead.need.clone(),
-            timeline: lead.timeline.clone(),
-            lifetime_value_cents: lead.lifetime_value_cents,
-            currency: lead.currency.clone(),
-            emails_sent: lead.emails_sent,
-            emails_opened: lead.emails_opened,
-            emails_clicked: lead.emails_clicked,
-            last_contacted_at: lead.last_contacted_at.map(|at| at.to_utc()),
-            last_responded_at: lead.last_responded_at.map(|at| at.to_utc()),
-            custom_fields: Json(lead.custom_fields.clone()),
-            enrichment: Json(lead.enrichment.clone()),
-            converted_at: lead.converted_at.map(|at| at.to_utc()),
-            created_at: lead.created_at.to_utc(),
-            updated_at: lead.updated_at.to_utc(),
-            deleted_at: lead.deleted_at.map(|at| at.to_utc()),
             model: lead,
+            joined: None,
         }
     }
 }
@@ -210,8 +140,136 @@ async fn tags_of(ctx: &Context<'_>, lead_id: Uuid) -> async_graphql::Result<Vec<
         .unwrap_or_default())
 }
 
-#[ComplexObject]
+// The fields read straight from the row come first, in the order the schema
+// has always listed them. They read the model in place: a lead is not
+// copied field by field into another struct.
+/// A person the tenant markets to.
+#[Object]
 impl Lead {
+    async fn id(&self) -> ID {
+        to_id(self.model.id)
+    }
+
+    async fn first_name(&self) -> Option<&str> {
+        self.model.first_name.as_deref()
+    }
+
+    async fn last_name(&self) -> Option<&str> {
+        self.model.last_name.as_deref()
+    }
+
+    async fn email(&self) -> Option<&str> {
+        self.model.email.as_deref()
+    }
+
+    async fn phone(&self) -> Option<&str> {
+        self.model.phone.as_deref()
+    }
+
+    async fn job_title(&self) -> Option<&str> {
+        self.model.job_title.as_deref()
+    }
+
+    /// ISO 3166 alpha-2.
+    async fn country(&self) -> Option<&str> {
+        self.model.country.as_deref()
+    }
+
+    async fn city(&self) -> Option<&str> {
+        self.model.city.as_deref()
+    }
+
+    async fn status(&self) -> LeadStatus {
+        self.model.status.into()
+    }
+
+    /// 0–100, recomputed from the scoring rules on every change.
+    async fn score(&self) -> i32 {
+        self.model.score
+    }
+
+    async fn quality_score(&self) -> Option<i32> {
+        self.model.quality_score
+    }
+
+    async fn verification_status(&self) -> VerificationStatus {
+        self.model.verification_status.into()
+    }
+
+    /// BANT: budget in minor units of `currency`.
+    async fn budget_cents(&self) -> Option<i64> {
+        self.model.budget_cents
+    }
+
+    /// BANT: who decides.
+    async fn authority(&self) -> Option<&str> {
+        self.model.authority.as_deref()
+    }
+
+    /// BANT: what they need.
+    async fn need(&self) -> Option<&str> {
+        self.model.need.as_deref()
+    }
+
+    /// BANT: when they will buy.
+    async fn timeline(&self) -> Option<&str> {
+        self.model.timeline.as_deref()
+    }
+
+    async fn lifetime_value_cents(&self) -> i64 {
+        self.model.lifetime_value_cents
+    }
+
+    async fn currency(&self) -> &str {
+        &self.model.currency
+    }
+
+    async fn emails_sent(&self) -> i32 {
+        self.model.emails_sent
+    }
+
+    async fn emails_opened(&self) -> i32 {
+        self.model.emails_opened
+    }
+
+    async fn emails_clicked(&self) -> i32 {
+        self.model.emails_clicked
+    }
+
+    async fn last_contacted_at(&self) -> Option<DateTime<Utc>> {
+        self.model.last_contacted_at.map(|at| at.to_utc())
+    }
+
+    async fn last_responded_at(&self) -> Option<DateTime<Utc>> {
+        self.model.last_responded_at.map(|at| at.to_utc())
+    }
+
+    /// Values of the tenant's custom lead fields, by key.
+    async fn custom_fields(&self) -> Json<&serde_json::Value> {
+        Json(&self.model.custom_fields)
+    }
+
+    async fn enrichment(&self) -> Json<&serde_json::Value> {
+        Json(&self.model.enrichment)
+    }
+
+    async fn converted_at(&self) -> Option<DateTime<Utc>> {
+        self.model.converted_at.map(|at| at.to_utc())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at.to_utc()
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at.to_utc()
+    }
+
+    /// Set while the lead is in the trash (`restoreLead` brings it back).
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.model.deleted_at.map(|at| at.to_utc())
+    }
+
     /// "First Last", or the email or phone when there is no name.
     async fn full_name(&self) -> String {
         super::service::display_name(&self.model)
@@ -222,7 +280,7 @@ impl Lead {
     }
 
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
-        if let Some(company) = &self.joined.company {
+        if let Some(company) = self.joined.as_ref().and_then(|j| j.company.as_ref()) {
             return Ok(company.clone().map(Company::from));
         }
         let Some(id) = self.model.company_id else {
@@ -234,7 +292,7 @@ impl Lead {
     }
 
     async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
-        if let Some(stage) = &self.joined.stage {
+        if let Some(stage) = self.joined.as_ref().and_then(|j| j.stage.as_ref()) {
             return Ok(stage.clone().map(LeadStage::from));
         }
         let Some(id) = self.model.stage_id else {
@@ -265,7 +323,7 @@ impl Lead {
 
     /// The member the lead is assigned to.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        if let Some(owner) = &self.joined.owner {
+        if let Some(owner) = self.joined.as_ref().and_then(|j| j.owner.as_ref()) {
             return Ok(owner.clone().map(User::from));
         }
         let Some(id) = self.model.owner_id else {
