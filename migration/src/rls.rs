@@ -1,7 +1,8 @@
 //! Row-level security on PostgreSQL, the third layer of tenant isolation
 //! (ARCHITECTURE.md). The server runs each request in a transaction that first
 //! does `set_config('role', 'promohub_app', true)` and sets `app.tenant_id` /
-//! `app.user_id`; the policies below then hide every other tenant's rows,
+//! `app.user_id` (directly, or through `app_enter_as_member` when it checks a
+//! member's token); the policies below then hide every other tenant's rows,
 //! even when the server connects as a superuser.
 //!
 //! Every function here is a no-op on SQLite, so migrations call them
