@@ -21,7 +21,6 @@ use entity::sea_orm_active_enums::{LeadStatus, VerificationStatus as Verificatio
 use entity::{companies, lead_stages, users};
 
 use super::columns::{PageColumns, Picked};
-
 use super::list::sort_expr;
 use super::types::LeadOrderField;
 use crate::db::build_select;

@@ -41,23 +41,8 @@ fn epoch() -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339("1970-01-01T00:00:00+00:00").expect("valid epoch")
 }
 
-/// The expression a field orders by, on the leads of `table` (`None`: the id
-/// alone, which is creation order since ids are UUID v7).
-pub(super) fn sort_expr(field: LeadOrderField, table: &DynIden) -> Option<SimpleExpr> {
-    let col = |column: Column| Expr::col((table.clone(), column));
-    match field {
-        LeadOrderField::CreatedAt => None,
-        LeadOrderField::UpdatedAt => Some(col(Column::UpdatedAt)),
-        LeadOrderField::Score => Some(col(Column::Score)),
-        LeadOrderField::Name => Some(col(Column::SortName)),
-        LeadOrderField::LastContactedAt => Some(Expr::expr(Func::coalesce([
-            col(Column::LastContactedAt),
-            Expr::val(epoch()),
-        ]))),
-    }
-}
-
-/// The column `sort_expr` orders by (`None`: the id alone).
+/// The column a field orders by (`None`: the id alone, which is creation
+/// order since ids are UUID v7).
 fn sort_column(field: LeadOrderField) -> Option<Column> {
     match field {
         LeadOrderField::CreatedAt => None,
@@ -66,6 +51,17 @@ fn sort_column(field: LeadOrderField) -> Option<Column> {
         LeadOrderField::Name => Some(Column::SortName),
         LeadOrderField::LastContactedAt => Some(Column::LastContactedAt),
     }
+}
+
+/// The expression a field orders by, on the leads of `table`: its
+/// [`sort_column`], never-contacted leads counting as contacted at the epoch.
+pub(super) fn sort_expr(field: LeadOrderField, table: &DynIden) -> Option<SimpleExpr> {
+    let column = sort_column(field)?;
+    let expr = Expr::col((table.clone(), column));
+    Some(match column {
+        Column::LastContactedAt => Expr::expr(Func::coalesce([expr, Expr::val(epoch())])),
+        _ => expr,
+    })
 }
 
 fn leads_table() -> DynIden {
