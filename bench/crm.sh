@@ -30,7 +30,8 @@ SQL_SAMPLE=${BENCH_SQL_SAMPLE:-10}
 # Above the server's own 30 s request timeout, so a slow request shows up as
 # the server's 408 rather than the generator giving up first.
 TIMEOUT=${BENCH_TIMEOUT:-35}
-POOL_POSTGRES=${BENCH_POOL_POSTGRES:-8}
+# The server's own default on PostgreSQL (2 x cores; see Config::pool_size).
+POOL_POSTGRES=${BENCH_POOL_POSTGRES:-$((2 * $(nproc)))}
 POOL_SQLITE=${BENCH_POOL_SQLITE:-10}
 SEARCH=${BENCH_SEARCH:-ovela}
 STAGE=${BENCH_STAGE:-Qualified}

@@ -205,7 +205,7 @@ done
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git describe --always --dirty 2>/dev/null || echo none)"
     echo "- machine: $(machine_line)"
     echo "- per run: ${WARMUP} s warm-up + ${DURATION} s measured; closed loop, one keep-alive HTTP/1.1 connection per worker; generator threads: $THREADS"
-    echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool ${PROMOHUB_DB_POOL_SIZE:-10}; the generator runs on the same cores, so these are lower bounds"
+    echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool ${PROMOHUB_DB_POOL_SIZE:-server default}; the generator runs on the same cores, so these are lower bounds"
     echo
     echo "| backend | connections | rps | p50 ms | p99 ms | errors |"
     echo "|---|---:|---:|---:|---:|---:|"

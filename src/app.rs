@@ -41,11 +41,14 @@ pub struct Shared {
     pub tracking: TrackingSigner,
     /// Authenticates provider webhooks (and caches SNS certificates).
     pub webhooks: crate::webhooks::providers::WebhookVerifier,
-    /// How many query requests may hold a shared read transaction at once
-    /// (half the pool; see `ReadScope`).
+    /// The read slots: how many query requests may hold a shared read
+    /// transaction at once (all but one connection of the pool; see
+    /// `ReadScope`). Query requests queue for one, first come first served.
     pub read_scopes: Arc<tokio::sync::Semaphore>,
     /// Records opens and clicks in batches.
     pub tracker: crate::tracking::TrackingWriter,
+    /// Parsed GraphQL documents by their text.
+    pub documents: crate::graphql::limits::DocumentCache,
 }
 
 /// What the HTTP handlers hold.
@@ -72,7 +75,7 @@ impl AppState {
                 crate::webhooks::http::settings(&config.messaging),
             ),
             read_scopes: Arc::new(tokio::sync::Semaphore::new(
-                (config.db_pool_size as usize / 2).max(1),
+                (config.pool_size() as usize).saturating_sub(1).max(1),
             )),
             tracker: crate::tracking::TrackingWriter::start(
                 db.clone(),
@@ -86,9 +89,10 @@ impl AppState {
                     1
                 } else {
                     // Never more than a third of the pool.
-                    TRACKING_WRITERS_POSTGRES.min((config.db_pool_size as usize / 3).max(1))
+                    TRACKING_WRITERS_POSTGRES.min((config.pool_size() as usize / 3).max(1))
                 },
             ),
+            documents: Default::default(),
             db,
             config,
         });

@@ -19,7 +19,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     let sslmode_given = config.database_url.contains("sslmode=");
     options
-        .max_connections(config.db_pool_size)
+        .max_connections(config.pool_size())
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         // sqlx pings every connection it gets back (a rollback of anything

@@ -16,13 +16,14 @@ mod m20261122_000003_row_level_security;
 mod m20261122_000004_crm;
 mod m20261122_000005_messaging;
 mod m20261122_000006_enter_as_member;
+mod m20261122_000007_policies_read_tenant_once;
 pub mod rls;
 
 pub use helpers::{
     PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, index, now_default,
     tenant_fk, tenant_owned_table, unique_key, updated_at,
 };
-pub use rls::{APP_ROLE, disable_tenant_rls, enable_tenant_rls};
+pub use rls::{APP_ROLE, TENANT_POLICY, disable_tenant_rls, enable_tenant_rls};
 
 /// The enum types created so far, for later migrations whose columns reuse
 /// them (they must not create them again).
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_crm::Migration),
             Box::new(m20261122_000005_messaging::Migration),
             Box::new(m20261122_000006_enter_as_member::Migration),
+            Box::new(m20261122_000007_policies_read_tenant_once::Migration),
         ]
     }
 }

@@ -14,9 +14,14 @@ use sea_orm_migration::sea_orm::DbBackend;
 /// The NOLOGIN, non-superuser, non-BYPASSRLS role requests run as.
 pub const APP_ROLE: &str = "promohub_app";
 
+/// What a tenant-owned row's `tenant_id` must equal. The sub-select makes it
+/// an init plan, evaluated once per statement rather than once per row (see
+/// `m20261122_000007_policies_read_tenant_once`).
+pub const TENANT_POLICY: &str = "(SELECT app_current_tenant())";
+
 /// Turns on row-level security for a tenant-owned table: `ENABLE` and
 /// `FORCE` (so the table owner is filtered too), the `tenant_isolation`
-/// policy on `tenant_id = app_current_tenant()` for reads and writes, and the
+/// policy on `tenant_id = (SELECT app_current_tenant())` for reads and writes, and the
 /// DML grants to [`APP_ROLE`]. Idempotent. Call it from every migration that
 /// creates a tenant-owned table, after the
 /// `m20261122_000003_row_level_security` migration has run.
@@ -33,8 +38,8 @@ pub async fn enable_tenant_rls(manager: &SchemaManager<'_>, table: &str) -> Resu
             format!("DROP POLICY IF EXISTS tenant_isolation ON {t}"),
             format!(
                 "CREATE POLICY tenant_isolation ON {t} FOR ALL \
-                 USING (tenant_id = app_current_tenant()) \
-                 WITH CHECK (tenant_id = app_current_tenant())"
+                 USING (tenant_id = {TENANT_POLICY}) \
+                 WITH CHECK (tenant_id = {TENANT_POLICY})"
             ),
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {APP_ROLE}"),
         ],

@@ -79,8 +79,15 @@ impl EngagementHub {
     }
 
     async fn listen_once(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
-        let pool = db.get_postgres_connection_pool();
-        let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
+        // The listener keeps its connection for as long as it runs, so it
+        // gets one of its own, outside the request pool: the pool's
+        // connections (and the read slots counted from them, see
+        // `ReadScope`) are all for units of work that end.
+        let options = db.get_postgres_connection_pool().connect_options();
+        let own = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*options).clone());
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&own).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         loop {
             let notification = listener.recv().await?;

@@ -323,14 +323,18 @@ async fn execute(
             query,
             params.operation_name.as_deref(),
             &state.shared.config.limits,
+            &state.shared.documents,
         )
     });
+    // A query on PostgreSQL waits for a read slot (in arrival order), then
+    // reads everything in the one transaction that checks its credential.
     let reads_permit = match &checked {
         Some(Ok(checked))
             if checked.operation == Some(OperationType::Query)
-                && crate::db::is_postgres(&state.shared.db) =>
+                && crate::db::is_postgres(&state.shared.db)
+                && headers.contains_key(header::AUTHORIZATION) =>
         {
-            state.shared.read_scopes.clone().try_acquire_owned().ok()
+            state.shared.read_scopes.clone().acquire_owned().await.ok()
         }
         _ => None,
     };
@@ -350,14 +354,15 @@ async fn execute(
             return response;
         }
     };
-    // The request's shared reads, when authentication left its transaction
-    // open for them.
-    let scope = match (&ctx, auth_txn, reads_permit) {
-        (Some(ctx), Some(txn), Some(permit)) => Some(ReadScope::continuing(
+    // The request's shared reads: in the transaction authentication left
+    // open, or (an API key whose last use it had to record) in one opened
+    // on first read.
+    let scope = match (&ctx, reads_permit) {
+        (Some(ctx), Some(permit)) => Some(ReadScope::shared(
             state.shared.db.clone(),
             ctx.clone(),
             permit,
-            txn,
+            auth_txn,
         )),
         _ => None,
     };
@@ -490,16 +495,11 @@ async fn run(
     meta: RequestMeta,
     variables: Variables,
 ) -> async_graphql::Response {
-    // Queries share one read transaction; anything that may write does not.
+    // Queries on PostgreSQL share one read transaction (`execute` opened
+    // it); anything that may write, and SQLite, read unit by unit.
     let scope = scope.or_else(|| {
-        ctx.as_ref().map(|ctx| {
-            let db = state.shared.db.clone();
-            if operation == Some(OperationType::Query) {
-                ReadScope::shared(db, ctx.clone(), &state.shared.read_scopes)
-            } else {
-                ReadScope::per_unit(db, ctx.clone())
-            }
-        })
+        ctx.as_ref()
+            .map(|ctx| ReadScope::per_unit(state.shared.db.clone(), ctx.clone()))
     });
     let (request, schema) = prepare(
         state,

@@ -266,6 +266,7 @@ impl Session {
             &payload.query,
             payload.operation_name.as_deref(),
             &self.state.shared.config.limits,
+            &self.state.shared.documents,
         ) {
             Ok(checked) => checked,
             Err(error) => {

@@ -356,20 +356,27 @@ pub async fn find_owned<E: TenantOwned>(
 /// How the reads of one GraphQL request reach the database.
 ///
 /// On PostgreSQL a unit of work costs three round trips besides its query
-/// (`BEGIN`, the `set_config` that binds the tenant, `COMMIT`), and a page of
-/// leads with its companies, stages and owners is four units. A query
-/// request therefore shares one read transaction, opened on first use and
-/// committed when the request ends: the loaders' queries run one after
-/// another on it (a connection runs one statement at a time anyway).
+/// (`BEGIN`, the `set_config` that binds the tenant, `ROLLBACK`), and a page
+/// of leads with its companies, stages and owners is four units. A query
+/// request therefore reads in one shared transaction: the one that checked
+/// its credential, ended when the request ends. The loaders' queries run one
+/// after another on it (a connection runs one statement at a time anyway).
 /// Mutations and subscriptions, and SQLite (whose transactions cost no round
 /// trip but pin a snapshot), keep one transaction per unit.
 ///
 /// A shared transaction holds its pooled connection for the whole request,
 /// while other parts of the request (users, totals, a second root field) take
-/// connections of their own. So that requests holding connections can never
-/// wait on each other for the rest of the pool, only as many requests as
-/// `permits` allows (half the pool) share a transaction at once; the others
-/// read unit by unit.
+/// connections of their own for one unit each, never waiting for a second
+/// connection while they hold one (and nothing else keeps a pooled
+/// connection for long: the engagement listener has its own). So that
+/// requests holding a shared connection can never wait on each other for the
+/// rest of the pool, a query request first takes a read slot: there is one
+/// fewer slot than connections, so at least one connection is always left
+/// for those units.
+/// Requests wait for a slot in arrival order, which also keeps a loaded
+/// server's latencies even: every query request pays for one transaction,
+/// where falling back to a transaction per unit made most of them pay for
+/// two and overtake each other in the pool's queue.
 #[derive(Clone)]
 pub struct ReadScope {
     inner: Arc<ReadScopeInner>,
@@ -421,41 +428,20 @@ impl ReadScope {
         }
     }
 
-    /// One shared transaction on PostgreSQL when a permit is free; else
-    /// one per read.
+    /// Shares one transaction under a read slot: `txn` when authentication
+    /// left its transaction (bound to `ctx`'s tenant and user) open, else one
+    /// opened on first read.
     pub fn shared(
         db: DatabaseConnection,
         ctx: RequestCtx,
-        permits: &Arc<tokio::sync::Semaphore>,
-    ) -> Self {
-        let permit = if is_postgres(&db) {
-            permits.clone().try_acquire_owned().ok()
-        } else {
-            None
-        };
-        Self {
-            inner: Arc::new(ReadScopeInner {
-                db,
-                ctx,
-                shared: permit.as_ref().map(|_| tokio::sync::Mutex::new(None)),
-                permit: std::sync::Mutex::new(permit),
-            }),
-        }
-    }
-
-    /// Shares `txn`, already bound to `ctx`'s tenant and user (the one that
-    /// authenticated the request), under `permit`.
-    pub fn continuing(
-        db: DatabaseConnection,
-        ctx: RequestCtx,
         permit: tokio::sync::OwnedSemaphorePermit,
-        txn: DatabaseTransaction,
+        txn: Option<DatabaseTransaction>,
     ) -> Self {
         Self {
             inner: Arc::new(ReadScopeInner {
                 db,
                 ctx,
-                shared: Some(tokio::sync::Mutex::new(Some(txn))),
+                shared: Some(tokio::sync::Mutex::new(txn)),
                 permit: std::sync::Mutex::new(Some(permit)),
             }),
         }

@@ -143,7 +143,7 @@ impl TestApp {
             }
         };
         let mut config = Config::for_database(url);
-        config.db_pool_size = 5;
+        config.db_pool_size = Some(5);
         adjust(&mut config);
         let mut db = promohub::db::connect(&config).await.expect("connect");
         let sql_log = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -22,6 +22,7 @@ mod notes;
 mod observability;
 mod pipeline;
 mod projects;
+mod read_slots;
 mod rls;
 mod schema;
 mod scoring;

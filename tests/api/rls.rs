@@ -220,3 +220,56 @@ async fn entering_as_a_member_binds_the_app_role_and_only_the_server_may_enter()
     );
     txn.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn policies_read_the_bound_tenant_once_per_statement_not_per_row() {
+    if !on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+
+    // Every tenant-owned table, also those of later migrations.
+    let txn = app.db.begin().await.unwrap();
+    let policies = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT tablename::text AS t, qual, with_check FROM pg_policies \
+             WHERE schemaname = current_schema() \
+               AND policyname IN ('tenant_isolation', 'own_memberships')",
+        ))
+        .await
+        .unwrap();
+    assert!(policies.len() > 20, "only {} policies", policies.len());
+    for policy in &policies {
+        let table: String = policy.try_get("", "t").unwrap();
+        let qual: String = policy.try_get("", "qual").unwrap();
+        let check: Option<String> = policy.try_get("", "with_check").unwrap();
+        for expression in std::iter::once(qual).chain(check) {
+            assert!(
+                expression.contains("( SELECT app_current_"),
+                "{table}: {expression}"
+            );
+        }
+    }
+
+    // As a request runs it: the tenant is an init plan, and no per-row
+    // filter or per-probe index condition parses the setting again.
+    as_app_role(&txn, Some(&a.tenant_id)).await;
+    let plan: Vec<String> = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "EXPLAIN SELECT l.id, c.name, s.name FROM leads l \
+             LEFT JOIN companies c ON c.tenant_id = l.tenant_id AND c.id = l.company_id \
+             LEFT JOIN lead_stages s ON s.tenant_id = l.tenant_id AND s.id = l.stage_id",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("InitPlan"), "{plan}");
+    assert!(!plan.contains("current_setting"), "{plan}");
+    txn.rollback().await.unwrap();
+}
