@@ -40,8 +40,11 @@ pub struct Joined {
 
 /// A lead of a page (its columns the query shows), with what it joined.
 pub struct LeadRow {
-    pub lead: leads::Model,
-    pub joined: Joined,
+    /// Boxed (as `Lead` keeps it): a lead's model is most of a kilobyte, and
+    /// a page's rows are moved from one collection to the next several times
+    /// on their way to the response.
+    pub lead: Box<leads::Model>,
+    pub joined: Box<Joined>,
 }
 
 /// Adds the `picked` columns of `E`'s row matching `on`, aliased
@@ -181,7 +184,7 @@ fn read_rows(rows: Vec<QueryResult>, columns: &PageColumns) -> AppResult<Vec<Lea
 }
 
 fn read_row(row: &QueryResult, at: &Positions) -> Result<LeadRow, DbErr> {
-    let lead = read_lead(row, &at.lead)?;
+    let lead = Box::new(read_lead(row, &at.lead)?);
     // A reference is a foreign key within the tenant, so the joined row is
     // there whenever the lead points at one.
     let joined = Joined {
@@ -201,7 +204,10 @@ fn read_row(row: &QueryResult, at: &Positions) -> Result<LeadRow, DbErr> {
             .map(|at| lead.owner_id.map(|_| read_user(row, at)).transpose())
             .transpose()?,
     };
-    Ok(LeadRow { lead, joined })
+    Ok(LeadRow {
+        lead,
+        joined: Box::new(joined),
+    })
 }
 
 /// Builds `entity::$module::Model` from a row: each field read from its

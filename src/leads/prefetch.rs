@@ -87,7 +87,7 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[LeadRow]) -> async_graphql::Res
         return Ok(());
     }
     let node = ctx.look_ahead().field("edges").field("node");
-    let rows: Vec<&leads::Model> = rows.iter().map(|row| &row.lead).collect();
+    let rows: Vec<&leads::Model> = rows.iter().map(|row| &*row.lead).collect();
     let lead_ids: Vec<Uuid> = rows.iter().map(|lead| lead.id).collect();
     let mut work: Vec<BoxFuture<'_, async_graphql::Result<()>>> = Vec::new();
     if node.field("source").exists() {

@@ -107,7 +107,7 @@ impl From<VerificationModel> for VerificationStatus {
 
 /// A lead as the graph shows it: its row, and what its page joined.
 pub struct Lead {
-    pub model: leads::Model,
+    pub model: Box<leads::Model>,
     /// The relations the lead's page read with it; the others load through
     /// the request's loaders.
     pub joined: Option<Box<Joined>>,
@@ -117,7 +117,7 @@ impl From<LeadRow> for Lead {
     fn from(row: LeadRow) -> Self {
         Self {
             model: row.lead,
-            joined: Some(Box::new(row.joined)),
+            joined: Some(row.joined),
         }
     }
 }
@@ -125,7 +125,7 @@ impl From<LeadRow> for Lead {
 impl From<leads::Model> for Lead {
     fn from(lead: leads::Model) -> Self {
         Self {
-            model: lead,
+            model: Box::new(lead),
             joined: None,
         }
     }
