@@ -13,9 +13,8 @@
 //! row-level security, exactly like the query it replaces.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::rls::{APP_ROLE, exec_all};
+use crate::rls::{APP_ROLE, exec_on_postgres};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -23,10 +22,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        exec_all(
+        exec_on_postgres(
             manager,
             &[
                 format!(
@@ -54,10 +50,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        exec_all(
+        exec_on_postgres(
             manager,
             &["DROP FUNCTION IF EXISTS app_enter_as_member(uuid, uuid)".to_owned()],
         )

@@ -12,9 +12,8 @@
 //! admit are the same.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::rls::{TENANT_POLICY, exec_all};
+use crate::rls::{TENANT_POLICY, exec_on_postgres};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -42,10 +41,7 @@ fn rewrite(tenant: &str, user: &str) -> Vec<String> {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        exec_all(
+        exec_on_postgres(
             manager,
             &rewrite(TENANT_POLICY, "(SELECT app_current_user())"),
         )
@@ -53,10 +49,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        exec_all(
+        exec_on_postgres(
             manager,
             &rewrite("app_current_tenant()", "app_current_user()"),
         )

@@ -65,6 +65,19 @@ pub async fn disable_tenant_rls(manager: &SchemaManager<'_>, table: &str) -> Res
     .await
 }
 
+/// Runs raw statements one by one, on PostgreSQL only (a no-op on SQLite):
+/// the whole of a migration that changes what exists on PostgreSQL alone
+/// (functions, policies).
+pub(crate) async fn exec_on_postgres(
+    manager: &SchemaManager<'_>,
+    statements: &[String],
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    exec_all(manager, statements).await
+}
+
 /// Runs raw statements one by one on the migration's connection.
 pub(crate) async fn exec_all(
     manager: &SchemaManager<'_>,

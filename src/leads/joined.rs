@@ -31,7 +31,6 @@ use crate::tenancy::scoped::TenantOwned;
 /// page joined, holding the lead's row (`None` where it points at none).
 /// Rows hold only the columns the query shows (see `leads::columns`), so
 /// they stay with their lead and never go to a loader.
-#[derive(Clone, Debug, Default)]
 pub struct Joined {
     pub company: Option<Option<companies::Model>>,
     pub stage: Option<Option<lead_stages::Model>>,
