@@ -41,10 +41,9 @@ pub struct Shared {
     pub tracking: TrackingSigner,
     /// Authenticates provider webhooks (and caches SNS certificates).
     pub webhooks: crate::webhooks::providers::WebhookVerifier,
-    /// The read slots: how many query requests may hold a shared read
-    /// transaction at once (all but one connection of the pool; see
-    /// `ReadScope`). Query requests queue for one, first come first served.
-    pub read_scopes: Arc<tokio::sync::Semaphore>,
+    /// PostgreSQL: the connections query requests read on, one request at
+    /// a time each, taken first come first served (`tenancy::lanes`).
+    pub read_lanes: Option<Arc<crate::tenancy::lanes::ReadLanes>>,
     /// Records opens and clicks in batches.
     pub tracker: crate::tracking::TrackingWriter,
     /// Parsed GraphQL documents by their text.
@@ -61,6 +60,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
+        Self::observed(db, config, crate::db::metrics_observer())
+    }
+
+    /// [`AppState::new`], with `observer` seeing the statements the read
+    /// lanes run (those on the pool go to `db`'s metric callback).
+    pub fn observed(
+        db: DatabaseConnection,
+        config: Config,
+        observer: crate::db::StatementObserver,
+    ) -> Self {
         let engagement = EngagementHub::new(config.messaging.subscription_buffer);
         engagement.listen(db.clone());
         let shared = Arc::new(Shared {
@@ -74,9 +83,11 @@ impl AppState {
             webhooks: crate::webhooks::providers::WebhookVerifier::new(
                 crate::webhooks::http::settings(&config.messaging),
             ),
-            read_scopes: Arc::new(tokio::sync::Semaphore::new(
-                (config.pool_size() as usize).saturating_sub(1).max(1),
-            )),
+            read_lanes: crate::tenancy::lanes::ReadLanes::new(
+                &db,
+                config.read_connections() as usize,
+                observer,
+            ),
             tracker: crate::tracking::TrackingWriter::start(
                 db.clone(),
                 engagement.clone(),

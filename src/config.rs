@@ -53,6 +53,12 @@ pub struct Config {
     #[arg(long, env = "PROMOHUB_DB_POOL_SIZE", global = true)]
     pub db_pool_size: Option<u32>,
 
+    /// PostgreSQL only: connections kept apart from the pool for the reads
+    /// of query requests (one per request at a time; see
+    /// `tenancy::lanes`). Default: one fewer than the pool.
+    #[arg(long, env = "PROMOHUB_DB_READ_CONNECTIONS", global = true)]
+    pub db_read_connections: Option<u32>,
+
     /// HMAC secret for access tokens (HS256). At least 32 bytes in production.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_JWT_SECRET, hide_default_value = true, global = true)]
     pub jwt_secret: String,
@@ -358,6 +364,16 @@ impl Config {
                 u32::try_from(2 * cores).unwrap_or(u32::MAX)
             }
         })
+    }
+
+    /// How many query requests read on PostgreSQL at once, each on a
+    /// connection of its own besides the pool (`tenancy::lanes`). One fewer
+    /// than the pool: on a machine whose cores the database shares, more
+    /// concurrent reads only take turns on the same cores.
+    pub fn read_connections(&self) -> u32 {
+        self.db_read_connections
+            .unwrap_or_else(|| self.pool_size().saturating_sub(1))
+            .max(1)
     }
 
     /// Refuses settings that are only safe on a developer's machine.

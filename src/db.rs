@@ -5,6 +5,7 @@
 //! connection unless told otherwise, so we set the pool size, WAL and a busy
 //! timeout: otherwise concurrent resolvers would queue behind one another.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::MigratorTrait;
@@ -47,14 +48,24 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             }
         });
     let mut db = Database::connect(options).await?;
-    // Statements per request is the figure that shows an N+1 in production
-    // (and the benchmark reports it from this counter).
-    db.set_metric_callback(|info| {
+    let observer = metrics_observer();
+    db.set_metric_callback(move |info| observer(info));
+    Ok(db)
+}
+
+/// Sees every SQL statement the server runs: those sea-orm runs on the pool
+/// (its metric callback) and those of the read lanes (`tenancy::lanes`).
+pub type StatementObserver = Arc<dyn Fn(&sea_orm::metric::Info<'_>) + Send + Sync>;
+
+/// Counts statements and their durations for `/metrics`. Statements per
+/// request is the figure that shows an N+1 in production (and the benchmark
+/// reports it from this counter).
+pub fn metrics_observer() -> StatementObserver {
+    Arc::new(|info| {
         metrics::counter!("promohub_sql_statements_total").increment(1);
         metrics::histogram!("promohub_sql_statement_duration_seconds")
             .record(info.elapsed.as_secs_f64());
-    });
-    Ok(db)
+    })
 }
 
 /// A host that never leaves the machine: loopback or a Unix socket directory.

@@ -17,6 +17,7 @@ mod m20261122_000004_crm;
 mod m20261122_000005_messaging;
 mod m20261122_000006_enter_as_member;
 mod m20261122_000007_policies_read_tenant_once;
+mod m20261122_000008_lane_enter;
 pub mod rls;
 
 pub use helpers::{
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_messaging::Migration),
             Box::new(m20261122_000006_enter_as_member::Migration),
             Box::new(m20261122_000007_policies_read_tenant_once::Migration),
+            Box::new(m20261122_000008_lane_enter::Migration),
         ]
     }
 }

@@ -5,13 +5,14 @@
 //! working at once, not when the token expires.
 
 use chrono::Utc;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use entity::{api_keys, tenants};
 
 use super::jwt::JwtKeys;
 use super::tokens::{self, TokenKind};
 use crate::error::{AppError, AppResult};
+use crate::tenancy::lanes::LaneGuard;
 use crate::tenancy::scoped::{begin_as_member, begin_for, begin_for_write, end_read};
 use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 
@@ -19,16 +20,15 @@ use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 /// turn every partner read into a write.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-/// Authenticates an `Authorization` header value (`Bearer <token>`). With
-/// `keep_open`, the transaction the credential was checked in (bound to its
-/// tenant and user) comes back still open, for the request's reads to
-/// continue in: a query request then pays for one transaction, not two.
+/// Authenticates an `Authorization` header value (`Bearer <token>`). Given
+/// a read `lane`, the credential is checked on it, in the round trip that
+/// binds it to the credential's tenant and user for the request's reads.
 pub async fn from_header(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     header: &str,
-    keep_open: bool,
-) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
+    lane: Option<&mut LaneGuard>,
+) -> AppResult<RequestCtx> {
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
@@ -36,7 +36,7 @@ pub async fn from_header(
         .ok_or_else(|| {
             AppError::unauthenticated("expected an Authorization: Bearer <token> header")
         })?;
-    check(db, jwt, token, keep_open).await
+    check(db, jwt, token, lane).await
 }
 
 /// Authenticates a bare token (the WebSocket `connection_init` payload).
@@ -45,99 +45,87 @@ pub async fn from_token(
     jwt: &JwtKeys,
     token: &str,
 ) -> AppResult<RequestCtx> {
-    Ok(check(db, jwt, token, false).await?.0)
+    check(db, jwt, token, None).await
 }
 
 async fn check(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     token: &str,
-    keep_open: bool,
-) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
+    lane: Option<&mut LaneGuard>,
+) -> AppResult<RequestCtx> {
     if tokens::is_api_key(token) {
-        api_key(db, token, keep_open).await
+        api_key(db, token, lane).await
     } else {
-        access_token(db, jwt, token, keep_open).await
+        access_token(db, jwt, token, lane).await
     }
-}
-
-/// Ends `txn` (it only read), or hands it back when the caller keeps
-/// reading in it.
-async fn keep_or_end(
-    txn: DatabaseTransaction,
-    keep_open: bool,
-) -> AppResult<Option<DatabaseTransaction>> {
-    if keep_open {
-        return Ok(Some(txn));
-    }
-    end_read(txn).await?;
-    Ok(None)
 }
 
 async fn access_token(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     token: &str,
-    keep_open: bool,
-) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
+    lane: Option<&mut LaneGuard>,
+) -> AppResult<RequestCtx> {
     let claims = jwt.verify(token).map_err(|e| {
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
-    let (txn, role) = begin_as_member(db, claims.tid, claims.sub).await?;
-    let role = match role {
-        Some(role) => role,
+    let role = match lane {
+        Some(lane) => lane.bind_as_member(claims.tid, claims.sub).await?,
         None => {
+            let (txn, role) = begin_as_member(db, claims.tid, claims.sub).await?;
             end_read(txn).await?;
-            return Err(AppError::unauthenticated(
-                "the membership, user or tenant of this token is no longer active",
-            ));
+            role
         }
     };
-    let ctx = RequestCtx {
+    let role = role.ok_or_else(|| {
+        AppError::unauthenticated(
+            "the membership, user or tenant of this token is no longer active",
+        )
+    })?;
+    Ok(RequestCtx {
         tenant_id: claims.tid,
         role: Role::from(role),
         actor: Actor::User {
             user_id: claims.sub,
         },
         expires_at: Some(claims.exp),
-    };
-    Ok((ctx, keep_or_end(txn, keep_open).await?))
+    })
 }
 
 async fn api_key(
     db: &sea_orm::DatabaseConnection,
     token: &str,
-    keep_open: bool,
-) -> AppResult<(RequestCtx, Option<DatabaseTransaction>)> {
+    lane: Option<&mut LaneGuard>,
+) -> AppResult<RequestCtx> {
     let refused = || AppError::unauthenticated("invalid, expired or revoked API key");
     let presented = tokens::parse(TokenKind::ApiKey, token).ok_or_else(refused)?;
-    let txn = begin_for(db, presented.tenant_id, None).await?;
-    let key = api_keys::Entity::find()
-        .filter(api_keys::Column::TenantId.eq(presented.tenant_id))
-        .filter(api_keys::Column::KeyHash.eq(presented.hash))
-        .one(&txn)
-        .await?
-        .ok_or_else(refused)?;
-    let tenant = tenants::Entity::find_by_id(key.tenant_id).one(&txn).await?;
-    let now = Utc::now();
-    let refusal = if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
-        Some(refused())
-    } else {
-        ensure_tenant_active(tenant).err()
+    let (key, tenant) = match lane {
+        Some(lane) => {
+            lane.bind_tenant(presented.tenant_id).await?;
+            find_key(&lane.conn(), &presented).await?
+        }
+        None => {
+            let txn = begin_for(db, presented.tenant_id, None).await?;
+            let found = find_key(&txn, &presented).await?;
+            end_read(txn).await?;
+            found
+        }
     };
-    if let Some(refusal) = refusal {
-        end_read(txn).await?;
-        return Err(refusal);
+    let key = key.ok_or_else(refused)?;
+    let now = Utc::now();
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        return Err(refused());
     }
+    ensure_tenant_active(tenant)?;
     let stale = key
         .last_used_at
         .is_none_or(|at| (now - at.to_utc()).num_seconds() >= LAST_USED_GRANULARITY_SECS);
-    // A read transaction kept open across that write would hold two
-    // connections at once; then the caller reads in a fresh one instead.
-    let reads = keep_or_end(txn, keep_open && !stale).await?;
     if stale {
-        // A write only once a minute per key, in its own short transaction.
+        // A write only once a minute per key, in its own short transaction
+        // on the pool (lanes are not pool connections, so holding one while
+        // waiting for the pool cannot deadlock).
         let txn = begin_for_write(db, key.tenant_id, None).await?;
         api_keys::Entity::update_many()
             .col_expr(
@@ -156,7 +144,7 @@ async fn api_key(
         .map(|scope| scope.acting_role())
         .max()
         .ok_or_else(refused)?;
-    let ctx = RequestCtx {
+    Ok(RequestCtx {
         tenant_id: key.tenant_id,
         role,
         actor: Actor::ApiKey {
@@ -164,8 +152,25 @@ async fn api_key(
             scopes,
         },
         expires_at: key.expires_at.map(|at| at.timestamp()),
+    })
+}
+
+/// The presented key's row and its tenant, read bound to the tenant the key
+/// names.
+async fn find_key(
+    conn: &impl ConnectionTrait,
+    presented: &tokens::Presented,
+) -> AppResult<(Option<api_keys::Model>, Option<tenants::Model>)> {
+    let Some(key) = api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(presented.tenant_id))
+        .filter(api_keys::Column::KeyHash.eq(presented.hash.clone()))
+        .one(conn)
+        .await?
+    else {
+        return Ok((None, None));
     };
-    Ok((ctx, reads))
+    let tenant = tenants::Entity::find_by_id(key.tenant_id).one(conn).await?;
+    Ok((Some(key), tenant))
 }
 
 fn ensure_tenant_active(tenant: Option<tenants::Model>) -> AppResult<()> {

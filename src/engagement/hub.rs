@@ -81,8 +81,7 @@ impl EngagementHub {
     async fn listen_once(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
         // The listener keeps its connection for as long as it runs, so it
         // gets one of its own, outside the request pool: the pool's
-        // connections (and the read slots counted from them, see
-        // `ReadScope`) are all for units of work that end.
+        // connections are all for units of work that end.
         let options = db.get_postgres_connection_pool().connect_options();
         let own = sea_orm::sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)

@@ -59,10 +59,10 @@ where
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let run = async {
-            let reader = self.scope.read().await?;
+            let mut reader = self.scope.read().await?;
             let rows = scoped::<E>(self.scope.ctx())
                 .filter(E::id_column().is_in(keys.iter().copied()))
-                .all(reader.conn())
+                .all(&reader.conn())
                 .await?;
             reader.done().await?;
             AppResult::Ok(rows.into_iter().map(|row| (E::id_of(&row), row)).collect())
@@ -183,10 +183,10 @@ where
             }
             let table = R::Entity::default().table_name().to_owned();
             let parent = R::parent_column();
-            let reader = self.scope.read().await?;
-            let txn = reader.conn();
+            let mut reader = self.scope.read().await?;
+            let conn = reader.conn();
             let tenant_id = self.scope.ctx().tenant_id;
-            let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
+            let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
             let mut found = HashMap::new();
             for (limit, parents) in by_limit {
                 let inner = Query::select()
@@ -210,7 +210,7 @@ where
                     .to_owned();
                 let rows = R::Entity::find()
                     .from_raw_sql(backend.build(&outer))
-                    .all(txn)
+                    .all(&conn)
                     .await?;
                 for parent_id in &parents {
                     found.insert((*parent_id, limit), Vec::new());

@@ -23,7 +23,6 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::response::{Html, IntoResponse, Response};
-use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 
 use crate::app::{AppState, REQUEST_ID};
@@ -31,6 +30,7 @@ use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
 use crate::http::observe::record_operation;
+use crate::tenancy::lanes::LaneGuard;
 use crate::tenancy::scoped::ReadScope;
 use crate::tenancy::{RequestCtx, RequestMeta};
 
@@ -285,19 +285,18 @@ fn graphiql() -> String {
         .finish()
 }
 
-/// Authenticates the caller from the `Authorization` header, if any; with
-/// `keep_open`, also the still-open transaction the credential was checked
-/// in, for the request's reads.
+/// Authenticates the caller from the `Authorization` header, if any; given
+/// a read `lane`, on it, binding it to the caller for the request's reads.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    keep_open: bool,
-) -> Result<Option<(RequestCtx, Option<DatabaseTransaction>)>, ServerError> {
+    lane: Option<&mut LaneGuard>,
+) -> Result<Option<RequestCtx>, ServerError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().unwrap_or_default();
-    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value, keep_open)
+    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value, lane)
         .await
         .map(Some)
         .map_err(|error| {
@@ -326,21 +325,26 @@ async fn execute(
             &state.shared.documents,
         )
     });
-    // A query on PostgreSQL waits for a read slot (in arrival order), then
-    // reads everything in the one transaction that checks its credential.
-    let reads_permit = match &checked {
-        Some(Ok(checked))
+    // A query on PostgreSQL waits for a read lane (in arrival order), then
+    // reads everything on it, bound in the round trip that checks its
+    // credential.
+    let mut lane = match (&checked, &state.shared.read_lanes) {
+        (Some(Ok(checked)), Some(lanes))
             if checked.operation == Some(OperationType::Query)
-                && crate::db::is_postgres(&state.shared.db)
                 && headers.contains_key(header::AUTHORIZATION) =>
         {
-            state.shared.read_scopes.clone().acquire_owned().await.ok()
+            match lanes.take().await {
+                Ok(lane) => Some(lane),
+                Err(error) => {
+                    let error = request_error(error.public_message(), error.code());
+                    return refuse(StatusCode::SERVICE_UNAVAILABLE, format, &[error]);
+                }
+            }
         }
         _ => None,
     };
-    let (ctx, auth_txn) = match authenticate(state, headers, reads_permit.is_some()).await {
-        Ok(Some((ctx, txn))) => (Some(ctx), txn),
-        Ok(None) => (None, None),
+    let ctx = match authenticate(state, headers, lane.as_mut()).await {
+        Ok(ctx) => ctx,
         // A credential we could not check (the database failed) is a server
         // error, not a bad credential: no 401, so clients do not sign out.
         Err(error) if crate::error::code_of(&error) == "INTERNAL" => {
@@ -354,15 +358,12 @@ async fn execute(
             return response;
         }
     };
-    // The request's shared reads: in the transaction authentication left
-    // open, or (an API key whose last use it had to record) in one opened
-    // on first read.
-    let scope = match (&ctx, reads_permit) {
-        (Some(ctx), Some(permit)) => Some(ReadScope::shared(
+    // The request's reads, on the lane its credential bound.
+    let scope = match (&ctx, lane) {
+        (Some(ctx), Some(lane)) => Some(ReadScope::on_lane(
             state.shared.db.clone(),
             ctx.clone(),
-            permit,
-            auth_txn,
+            lane,
         )),
         _ => None,
     };

@@ -196,11 +196,12 @@ pub async fn list(
 ) -> AppResult<(Page<LeadRow>, Totals)> {
     let columns = for_selection(selection, sort_column(query.order.field));
     let ctx = scope.ctx();
-    let reader = scope.read().await?;
-    let select = matching(reader.conn(), shared, ctx, &query).await?;
+    let mut reader = scope.read().await?;
+    let conn = reader.conn();
+    let select = matching(&conn, shared, ctx, &query).await?;
     let totals = Totals::counting(&shared.db, ctx, select.clone());
     let page = page(
-        reader.conn(),
+        &conn,
         select,
         &query,
         &columns,

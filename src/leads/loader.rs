@@ -22,12 +22,12 @@ impl Loader<Uuid> for TagsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let run = async {
-            let reader = self.scope.read().await?;
+            let mut reader = self.scope.read().await?;
             let rows = lead_tags::Entity::find()
                 .filter(lead_tags::Column::TenantId.eq(self.scope.ctx().tenant_id))
                 .filter(lead_tags::Column::LeadId.is_in(keys.iter().copied()))
                 .order_by_asc(lead_tags::Column::Tag)
-                .all(reader.conn())
+                .all(&reader.conn())
                 .await?;
             reader.done().await?;
             let mut tags: HashMap<Uuid, Vec<String>> =

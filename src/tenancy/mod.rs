@@ -2,6 +2,7 @@
 //! and the only ways services reach tenant data (`scoped`).
 
 mod ctx;
+pub mod lanes;
 mod role;
 pub mod scoped;
 

@@ -24,6 +24,7 @@ use entity::sea_orm_active_enums::MemberRole;
 use entity::{memberships, tenants, users};
 
 use super::RequestCtx;
+use super::lanes::{LaneGuard, ReadConn};
 use crate::db::is_postgres;
 use crate::error::{AppError, AppResult};
 
@@ -355,28 +356,18 @@ pub async fn find_owned<E: TenantOwned>(
 
 /// How the reads of one GraphQL request reach the database.
 ///
-/// On PostgreSQL a unit of work costs three round trips besides its query
-/// (`BEGIN`, the `set_config` that binds the tenant, `ROLLBACK`), and a page
-/// of leads with its companies, stages and owners is four units. A query
-/// request therefore reads in one shared transaction: the one that checked
-/// its credential, ended when the request ends. The loaders' queries run one
-/// after another on it (a connection runs one statement at a time anyway).
-/// Mutations and subscriptions, and SQLite (whose transactions cost no round
-/// trip but pin a snapshot), keep one transaction per unit.
-///
-/// A shared transaction holds its pooled connection for the whole request,
-/// while other parts of the request (users, totals, a second root field) take
-/// connections of their own for one unit each, never waiting for a second
-/// connection while they hold one (and nothing else keeps a pooled
-/// connection for long: the engagement listener has its own). So that
-/// requests holding a shared connection can never wait on each other for the
-/// rest of the pool, a query request first takes a read slot: there is one
-/// fewer slot than connections, so at least one connection is always left
-/// for those units.
-/// Requests wait for a slot in arrival order, which also keeps a loaded
-/// server's latencies even: every query request pays for one transaction,
-/// where falling back to a transaction per unit made most of them pay for
-/// two and overtake each other in the pool's queue.
+/// On PostgreSQL a unit of work on the pool costs three round trips besides
+/// its query (`BEGIN`, the `set_config` that binds the tenant, `ROLLBACK`),
+/// and a page of leads with its companies, stages and owners is four units.
+/// A query request therefore reads on a read lane (`tenancy::lanes`): a
+/// connection apart from the pool, bound to its tenant and user in the round
+/// trip that checked its credential, with no transaction to begin or end.
+/// The loaders' queries run one after another on it (a connection runs one
+/// statement at a time anyway). Other parts of the request (users, totals, a
+/// second root field), and mutations, subscriptions and SQLite (whose
+/// transactions cost no round trip but pin a snapshot), read in one
+/// transaction per unit on the pool. Lanes are not pool connections, so a
+/// request holding one never waits on other such requests for the pool.
 #[derive(Clone)]
 pub struct ReadScope {
     inner: Arc<ReadScopeInner>,
@@ -385,25 +376,24 @@ pub struct ReadScope {
 struct ReadScopeInner {
     db: DatabaseConnection,
     ctx: RequestCtx,
-    /// `None`: every read opens its own transaction.
-    shared: Option<tokio::sync::Mutex<Option<DatabaseTransaction>>>,
-    /// Given back in `finish`, before the response leaves, not when the
-    /// last loader task lets go of the scope.
-    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    /// The request's lane, bound to `ctx`; given back in `finish`, before
+    /// the response leaves, not when the last loader task lets go of the
+    /// scope. `None`: every read opens its own transaction.
+    lane: tokio::sync::Mutex<Option<LaneGuard>>,
 }
 
-/// A connection to read on: the request's shared transaction, or one of its
-/// own that [`Reader::done`] commits.
+/// A connection to read on: the request's lane, or a transaction of its own
+/// that [`Reader::done`] ends.
 pub enum Reader<'a> {
-    Shared(tokio::sync::MutexGuard<'a, Option<DatabaseTransaction>>),
+    Lane(tokio::sync::MutexGuard<'a, Option<LaneGuard>>),
     Own(DatabaseTransaction),
 }
 
 impl Reader<'_> {
-    pub fn conn(&self) -> &DatabaseTransaction {
+    pub fn conn(&mut self) -> ReadConn<'_> {
         match self {
-            Self::Shared(guard) => guard.as_ref().expect("opened by ReadScope::read"),
-            Self::Own(txn) => txn,
+            Self::Lane(guard) => ReadConn::Lane(guard.as_mut().expect("checked by read").conn()),
+            Self::Own(txn) => ReadConn::Txn(txn),
         }
     }
 
@@ -418,31 +408,21 @@ impl Reader<'_> {
 impl ReadScope {
     /// One transaction per read.
     pub fn per_unit(db: DatabaseConnection, ctx: RequestCtx) -> Self {
-        Self {
-            inner: Arc::new(ReadScopeInner {
-                db,
-                ctx,
-                shared: None,
-                permit: std::sync::Mutex::new(None),
-            }),
-        }
+        Self::new(db, ctx, None)
     }
 
-    /// Shares one transaction under a read slot: `txn` when authentication
-    /// left its transaction (bound to `ctx`'s tenant and user) open, else one
-    /// opened on first read.
-    pub fn shared(
-        db: DatabaseConnection,
-        ctx: RequestCtx,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        txn: Option<DatabaseTransaction>,
-    ) -> Self {
+    /// Every read on `lane`, whose transaction is bound to `ctx`'s tenant
+    /// and user.
+    pub fn on_lane(db: DatabaseConnection, ctx: RequestCtx, lane: LaneGuard) -> Self {
+        Self::new(db, ctx, Some(lane))
+    }
+
+    fn new(db: DatabaseConnection, ctx: RequestCtx, lane: Option<LaneGuard>) -> Self {
         Self {
             inner: Arc::new(ReadScopeInner {
                 db,
                 ctx,
-                shared: Some(tokio::sync::Mutex::new(txn)),
-                permit: std::sync::Mutex::new(Some(permit)),
+                lane: tokio::sync::Mutex::new(lane),
             }),
         }
     }
@@ -456,30 +436,17 @@ impl ReadScope {
     }
 
     pub async fn read(&self) -> AppResult<Reader<'_>> {
-        let inner = &self.inner;
-        match &inner.shared {
-            Some(shared) => {
-                let mut guard = shared.lock().await;
-                if guard.is_none() {
-                    *guard = Some(begin(&inner.db, &inner.ctx).await?);
-                }
-                Ok(Reader::Shared(guard))
-            }
-            None => Ok(Reader::Own(begin(&inner.db, &inner.ctx).await?)),
+        let lane = self.inner.lane.lock().await;
+        if lane.is_some() {
+            return Ok(Reader::Lane(lane));
         }
+        drop(lane);
+        Ok(Reader::Own(begin(&self.inner.db, &self.inner.ctx).await?))
     }
 
-    /// Ends the shared transaction, if one was opened, and gives the permit
-    /// back.
+    /// Gives the lane back (its transaction is ended by whoever takes it
+    /// next, or by the sweeper); reads after this open their own.
     pub async fn finish(&self) {
-        if let Some(shared) = &self.inner.shared
-            && let Some(txn) = shared.lock().await.take()
-            && let Err(error) = end_read(txn).await
-        {
-            tracing::warn!(?error, "ending a request's read transaction");
-        }
-        if let Ok(mut permit) = self.inner.permit.lock() {
-            permit.take();
-        }
+        self.inner.lane.lock().await.take();
     }
 }

@@ -148,7 +148,8 @@ impl TestApp {
         let mut db = promohub::db::connect(&config).await.expect("connect");
         let sql_log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = sql_log.clone();
-        db.set_metric_callback(move |info| {
+        // Statements on the pool and on the read lanes alike.
+        let observer: promohub::db::StatementObserver = Arc::new(move |info| {
             if is_job_queue_poll(info.statement) {
                 return;
             }
@@ -156,8 +157,10 @@ impl TestApp {
                 .expect("sql log")
                 .push(info.statement.sql.clone());
         });
+        let on_pool = observer.clone();
+        db.set_metric_callback(move |info| on_pool(info));
         promohub::db::migrate(&db).await.expect("migrate");
-        let state = AppState::new(db.clone(), config.clone());
+        let state = AppState::observed(db.clone(), config.clone(), observer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -22,7 +22,7 @@ mod notes;
 mod observability;
 mod pipeline;
 mod projects;
-mod read_slots;
+mod read_lanes;
 mod rls;
 mod schema;
 mod scoring;
