@@ -212,6 +212,22 @@ async fn a_lane_whose_connection_was_killed_reconnects_for_the_next_request() {
     assert_eq!(again.data("me")["tenant"]["slug"], "alpha");
 }
 
+const BOUND: &str = "SELECT current_setting('app.tenant_id') AS tenant, current_user::text AS role";
+
+/// The tenant a bound lane reads as, and its role.
+async fn bound_to(lane: &mut promohub::tenancy::lanes::LaneGuard) -> (String, String) {
+    let row = lane
+        .conn()
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, BOUND))
+        .await
+        .expect("a bound lane reads")
+        .expect("a row");
+    (
+        row.try_get("", "tenant").unwrap(),
+        row.try_get("", "role").unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn a_lane_is_read_on_only_once_bound_and_each_bind_replaces_the_last() {
     if !on_postgres() {
@@ -224,8 +240,6 @@ async fn a_lane_is_read_on_only_once_bound_and_each_bind_replaces_the_last() {
     let user = |session: &crate::helpers::Session| Uuid::parse_str(&session.user_id).unwrap();
     let lanes = ReadLanes::new(&app.db, 1, Arc::new(|_| {})).expect("lanes on PostgreSQL");
     let sql = |text: &str| Statement::from_string(DbBackend::Postgres, text);
-    const BOUND: &str =
-        "SELECT current_setting('app.tenant_id') AS tenant, current_user::text AS role";
 
     // Not bound yet: refused.
     let mut lane = lanes.take().await.unwrap();
@@ -238,17 +252,10 @@ async fn a_lane_is_read_on_only_once_bound_and_each_bind_replaces_the_last() {
             .await
             .is_err()
     );
-    let row = lane
-        .conn()
-        .query_one_raw(sql(BOUND))
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        row.try_get::<String>("", "tenant").unwrap(),
-        alpha.tenant_id
+        bound_to(&mut lane).await,
+        (alpha.tenant_id.clone(), "promohub_app".to_owned())
     );
-    assert_eq!(row.try_get::<String>("", "role").unwrap(), "promohub_app");
     drop(lane);
 
     // The next holder starts unbound, whatever the last one bound.
@@ -259,13 +266,7 @@ async fn a_lane_is_read_on_only_once_bound_and_each_bind_replaces_the_last() {
         .await
         .unwrap();
     assert!(role.is_some(), "beta's owner is a member of beta");
-    let row = lane
-        .conn()
-        .query_one_raw(sql(BOUND))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.try_get::<String>("", "tenant").unwrap(), beta.tenant_id);
+    assert_eq!(bound_to(&mut lane).await.0, beta.tenant_id);
     drop(lane);
 
     // Not a member: no role, and the lane stays refused for reads.
