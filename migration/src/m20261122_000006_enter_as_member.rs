@@ -14,7 +14,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::rls::{APP_ROLE, exec_on_postgres};
+use crate::rls::{ACTIVE_MEMBER_ROLE, APP_ROLE, exec_on_postgres};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -32,13 +32,7 @@ impl MigrationTrait for Migration {
                        PERFORM set_config('role', '{APP_ROLE}', true), \
                                set_config('app.tenant_id', p_tenant::text, true), \
                                set_config('app.user_id', p_user::text, true); \
-                       RETURN (SELECT m.role::text \
-                                 FROM public.memberships m \
-                                 JOIN public.tenants t ON t.id = m.tenant_id \
-                                 JOIN public.users u ON u.id = m.user_id \
-                                WHERE m.tenant_id = p_tenant AND m.user_id = p_user \
-                                  AND t.is_active AND t.deleted_at IS NULL \
-                                  AND u.is_active); \
+                       RETURN {ACTIVE_MEMBER_ROLE}; \
                      END $$"
                 ),
                 // Only the server's own connection role enters a tenant; the

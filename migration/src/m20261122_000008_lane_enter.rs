@@ -18,7 +18,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::rls::{APP_ROLE, exec_on_postgres};
+use crate::rls::{ACTIVE_MEMBER_ROLE, APP_ROLE, exec_on_postgres};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -29,23 +29,18 @@ impl MigrationTrait for Migration {
         exec_on_postgres(
             manager,
             &[
-                "CREATE OR REPLACE FUNCTION app_lane_enter(p_tenant uuid, p_user uuid) \
-                 RETURNS text LANGUAGE plpgsql VOLATILE AS $$ \
-                 BEGIN \
-                   PERFORM set_config('app.tenant_id', p_tenant::text, false), \
-                           set_config('app.user_id', coalesce(p_user::text, ''), false); \
-                   IF p_user IS NULL THEN \
-                     RETURN NULL; \
-                   END IF; \
-                   RETURN (SELECT m.role::text \
-                             FROM public.memberships m \
-                             JOIN public.tenants t ON t.id = m.tenant_id \
-                             JOIN public.users u ON u.id = m.user_id \
-                            WHERE m.tenant_id = p_tenant AND m.user_id = p_user \
-                              AND t.is_active AND t.deleted_at IS NULL \
-                              AND u.is_active); \
-                 END $$"
-                    .to_owned(),
+                format!(
+                    "CREATE OR REPLACE FUNCTION app_lane_enter(p_tenant uuid, p_user uuid) \
+                     RETURNS text LANGUAGE plpgsql VOLATILE AS $$ \
+                     BEGIN \
+                       PERFORM set_config('app.tenant_id', p_tenant::text, false), \
+                               set_config('app.user_id', coalesce(p_user::text, ''), false); \
+                       IF p_user IS NULL THEN \
+                         RETURN NULL; \
+                       END IF; \
+                       RETURN {ACTIVE_MEMBER_ROLE}; \
+                     END $$"
+                ),
                 "REVOKE ALL ON FUNCTION app_lane_enter(uuid, uuid) FROM PUBLIC".to_owned(),
                 format!("GRANT EXECUTE ON FUNCTION app_lane_enter(uuid, uuid) TO {APP_ROLE}"),
             ],

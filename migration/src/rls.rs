@@ -1,8 +1,10 @@
 //! Row-level security on PostgreSQL, the third layer of tenant isolation
-//! (ARCHITECTURE.md). The server runs each request in a transaction that first
-//! does `set_config('role', 'promohub_app', true)` and sets `app.tenant_id` /
-//! `app.user_id` (directly, or through `app_enter_as_member` when it checks a
-//! member's token); the policies below then hide every other tenant's rows,
+//! (ARCHITECTURE.md). The server runs each unit of work in a transaction that
+//! first does `set_config('role', 'promohub_app', true)` and sets
+//! `app.tenant_id` / `app.user_id` (directly, or through `app_enter_as_member`
+//! when it checks a member's token); a query request's read lane runs as
+//! `promohub_app` for its whole session and is bound per request through
+//! `app_lane_enter`. The policies below then hide every other tenant's rows,
 //! even when the server connects as a superuser.
 //!
 //! Every function here is a no-op on SQLite, so migrations call them
@@ -13,6 +15,19 @@ use sea_orm_migration::sea_orm::DbBackend;
 
 /// The NOLOGIN, non-superuser, non-BYPASSRLS role requests run as.
 pub const APP_ROLE: &str = "promohub_app";
+
+/// The role (as text) of the user `p_user` in the tenant `p_tenant`: NULL
+/// unless the membership, the user and the tenant are all active. The check
+/// that entering a tenant as a member makes, written once for the SQL
+/// functions that do it (`app_enter_as_member`, `app_lane_enter`), whose
+/// parameters it names.
+pub const ACTIVE_MEMBER_ROLE: &str = "(SELECT m.role::text \
+     FROM public.memberships m \
+     JOIN public.tenants t ON t.id = m.tenant_id \
+     JOIN public.users u ON u.id = m.user_id \
+     WHERE m.tenant_id = p_tenant AND m.user_id = p_user \
+     AND t.is_active AND t.deleted_at IS NULL \
+     AND u.is_active)";
 
 /// What a tenant-owned row's `tenant_id` must equal. The sub-select makes it
 /// an init plan, evaluated once per statement rather than once per row (see

@@ -496,8 +496,8 @@ async fn run(
     meta: RequestMeta,
     variables: Variables,
 ) -> async_graphql::Response {
-    // Queries on PostgreSQL share one read transaction (`execute` opened
-    // it); anything that may write, and SQLite, read unit by unit.
+    // Queries on PostgreSQL read on the lane `execute` bound; anything that
+    // may write, and SQLite, read unit by unit.
     let scope = scope.or_else(|| {
         ctx.as_ref()
             .map(|ctx| ReadScope::per_unit(state.shared.db.clone(), ctx.clone()))

@@ -122,6 +122,22 @@ impl ReadLanes {
         })
     }
 
+    /// A new lane connection, its session running as `promohub_app` (so
+    /// row-level security applies to everything it reads).
+    async fn connect(&self) -> AppResult<PgConnection> {
+        let mut conn = self
+            .options
+            .connect()
+            .await
+            .map_err(|e| AppError::from(DbErr::Conn(runtime(e))))?;
+        let role = format!("SET ROLE {}", migration::rls::APP_ROLE);
+        sqlx::raw_sql(AssertSqlSafe(role))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| AppError::from(DbErr::Conn(runtime(e))))?;
+        Ok(conn)
+    }
+
     fn observe(&self, statement: &Statement, started: Instant, failed: bool) {
         (self.observer)(&sea_orm::metric::Info {
             elapsed: started.elapsed(),
@@ -236,24 +252,6 @@ impl LaneGuard {
             observer: &self.lanes,
             lane: tokio::sync::Mutex::new(self.lane.as_mut().expect("held until dropped")),
         }
-    }
-}
-
-impl ReadLanes {
-    /// A new lane connection, its session running as `promohub_app` (so
-    /// row-level security applies to everything it reads).
-    async fn connect(&self) -> AppResult<PgConnection> {
-        let mut conn = self
-            .options
-            .connect()
-            .await
-            .map_err(|e| AppError::from(DbErr::Conn(runtime(e))))?;
-        let role = format!("SET ROLE {}", migration::rls::APP_ROLE);
-        sqlx::raw_sql(AssertSqlSafe(role))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| AppError::from(DbErr::Conn(runtime(e))))?;
-        Ok(conn)
     }
 }
 

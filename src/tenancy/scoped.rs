@@ -411,8 +411,7 @@ impl ReadScope {
         Self::new(db, ctx, None)
     }
 
-    /// Every read on `lane`, whose transaction is bound to `ctx`'s tenant
-    /// and user.
+    /// Every read on `lane`, bound to `ctx`'s tenant and user.
     pub fn on_lane(db: DatabaseConnection, ctx: RequestCtx, lane: LaneGuard) -> Self {
         Self::new(db, ctx, Some(lane))
     }
@@ -444,8 +443,8 @@ impl ReadScope {
         Ok(Reader::Own(begin(&self.inner.db, &self.inner.ctx).await?))
     }
 
-    /// Gives the lane back (its transaction is ended by whoever takes it
-    /// next, or by the sweeper); reads after this open their own.
+    /// Gives the lane back (unbound); reads after this open a transaction
+    /// of their own.
     pub async fn finish(&self) {
         self.inner.lane.lock().await.take();
     }
