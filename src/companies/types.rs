@@ -103,8 +103,9 @@ impl Company {
         last: Option<i32>,
         before: Option<String>,
         order_by: Option<crate::leads::types::LeadOrder>,
-    ) -> async_graphql::Result<crate::graphql::pagination::RelayConnection<crate::leads::Lead>>
-    {
+    ) -> async_graphql::Result<
+        crate::graphql::pagination::RelayConnection<crate::leads::render::LeadNode>,
+    > {
         let filter = crate::leads::filter::LeadFilter {
             company_id: Some(crate::leads::filter::IdFilter {
                 eq: Some(self.id.clone()),

@@ -191,5 +191,14 @@ pub fn parse_id(id: &async_graphql::ID, field: &str) -> AppResult<uuid::Uuid> {
 
 /// An id as clients see it.
 pub fn to_id(id: uuid::Uuid) -> async_graphql::ID {
-    async_graphql::ID(id.to_string())
+    async_graphql::ID(id_string(id))
+}
+
+/// An id as the API writes it: the hyphenated lowercase UUID, written
+/// without `Display`'s formatting machinery (about 900 instructions an id;
+/// a page of 50 leads with their relations writes 200).
+pub fn id_string(id: uuid::Uuid) -> String {
+    id.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned()
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
 use async_graphql::{Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -268,7 +268,50 @@ impl Totals {
 }
 
 /// A Relay connection named after its node type (`MemberConnection`, `MemberEdge`).
-pub type RelayConnection<T> = Connection<String, T, Totals, EmptyFields>;
+pub type RelayConnection<T> = Connection<Cursor, T, Totals, EmptyFields>;
+
+/// An edge's cursor, encoded only when the client selects it: a list
+/// usually reads `edges { node }` and at most `pageInfo.endCursor`, and
+/// encoding every row's cursor up front was 5% of the server's work for a
+/// page of leads.
+pub struct Cursor(CursorSource);
+
+enum CursorSource {
+    /// A row of a list ordered by id.
+    Id(Uuid),
+    /// A row of a list with its own encoding (the sort value and the id).
+    Deferred(Box<dyn Fn() -> String + Send + Sync>),
+    /// A cursor as the client sent it.
+    Encoded(String),
+}
+
+impl Cursor {
+    pub fn of_id(id: Uuid) -> Self {
+        Self(CursorSource::Id(id))
+    }
+
+    /// A cursor that `encode` writes if the client selects it; `encode`
+    /// owns what it needs, so the row can go on to become the node.
+    pub fn deferred(encode: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self(CursorSource::Deferred(Box::new(encode)))
+    }
+}
+
+impl CursorType for Cursor {
+    type Error = std::convert::Infallible;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        Ok(Self(CursorSource::Encoded(s.to_owned())))
+    }
+
+    fn encode_cursor(&self) -> String {
+        match &self.0 {
+            CursorSource::Id(id) => encode_cursor(*id),
+            CursorSource::Deferred(encode) => encode(),
+            CursorSource::Encoded(cursor) => cursor.clone(),
+        }
+    }
+}
 
 /// Builds the connection from a page, converting rows to GraphQL nodes.
 pub fn connection<M, T: OutputType>(
@@ -277,14 +320,14 @@ pub fn connection<M, T: OutputType>(
     id_of: impl Fn(&M) -> Uuid,
     node: impl Fn(M) -> T,
 ) -> RelayConnection<T> {
-    connection_with_cursors(page, totals, |row| encode_cursor(id_of(row)), node)
+    connection_with_cursors(page, totals, |row| Cursor::of_id(id_of(row)), node)
 }
 
 /// Like [`connection`], for orders whose cursor is more than the id.
 pub fn connection_with_cursors<M, T: OutputType>(
     page: Page<M>,
     totals: Totals,
-    cursor_of: impl Fn(&M) -> String,
+    cursor_of: impl Fn(&M) -> Cursor,
     node: impl Fn(M) -> T,
 ) -> RelayConnection<T> {
     let mut connection =

@@ -20,7 +20,7 @@ use super::joined::{LeadRow, select_picked, with_relations};
 use super::types::{LeadOrder, LeadOrderField, SortDirection};
 use crate::app::Shared;
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
+use crate::graphql::pagination::{Cursor, DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{ReadScope, live, scoped};
 
@@ -68,15 +68,33 @@ fn leads_table() -> DynIden {
     leads::Entity.into_iden()
 }
 
-/// The row's sort value, as stored in its cursor.
-fn sort_value(lead: &leads::Model, field: LeadOrderField) -> Value {
-    match field {
-        LeadOrderField::CreatedAt => Value::Null,
-        LeadOrderField::UpdatedAt => json!(lead.updated_at.to_rfc3339()),
-        LeadOrderField::Score => json!(lead.score),
-        LeadOrderField::Name => json!(lead.sort_name),
-        LeadOrderField::LastContactedAt => {
-            json!(lead.last_contacted_at.unwrap_or_else(epoch).to_rfc3339())
+/// The row's sort value, as its cursor stores it (id order needs none).
+enum SortValue {
+    None,
+    Time(DateTime<FixedOffset>),
+    Score(i32),
+    Name(String),
+}
+
+impl SortValue {
+    fn of(lead: &leads::Model, field: LeadOrderField) -> Self {
+        match field {
+            LeadOrderField::CreatedAt => Self::None,
+            LeadOrderField::UpdatedAt => Self::Time(lead.updated_at),
+            LeadOrderField::Score => Self::Score(lead.score),
+            LeadOrderField::Name => Self::Name(lead.sort_name.clone()),
+            LeadOrderField::LastContactedAt => {
+                Self::Time(lead.last_contacted_at.unwrap_or_else(epoch))
+            }
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Self::None => Value::Null,
+            Self::Time(at) => json!(at.to_rfc3339()),
+            Self::Score(score) => json!(score),
+            Self::Name(name) => json!(name),
         }
     }
 }
@@ -96,8 +114,12 @@ fn bind_value(value: &Value, field: LeadOrderField, arg: &str) -> AppResult<sea_
     }
 }
 
-pub fn encode_cursor(lead: &leads::Model, field: LeadOrderField) -> String {
-    URL_SAFE_NO_PAD.encode(json!([sort_value(lead, field), lead.id]).to_string())
+/// The lead's cursor in `field` order: its sort value and id, encoded
+/// only if the client selects it.
+pub fn cursor(lead: &leads::Model, field: LeadOrderField) -> Cursor {
+    let id = lead.id;
+    let value = SortValue::of(lead, field);
+    Cursor::deferred(move || URL_SAFE_NO_PAD.encode(json!([value.to_json(), id]).to_string()))
 }
 
 fn decode_cursor(

@@ -11,6 +11,7 @@ pub mod list;
 mod loader;
 mod merge;
 mod prefetch;
+pub mod render;
 mod resolver;
 pub mod service;
 pub mod types;

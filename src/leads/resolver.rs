@@ -1,10 +1,13 @@
 //! Leads: the list API, the lead itself, and every change to it.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::filter::LeadFilter;
-use super::list::{self, LeadQuery, encode_cursor};
+use super::list::{self, LeadQuery};
+use super::render::{LeadNode, PagePlans};
 use super::types::{
     CreateLeadInput, FieldError, Lead, LeadAnalytics, LeadOrder, LeadPatch, UpdateLeadInput,
     UpsertLeadResult,
@@ -38,7 +41,7 @@ impl LeadQueryRoot {
         order_by: Option<LeadOrder>,
         search: Option<String>,
         #[graphql(default = false)] deleted: bool,
-    ) -> async_graphql::Result<RelayConnection<Lead>> {
+    ) -> async_graphql::Result<RelayConnection<LeadNode>> {
         let order = order_by.unwrap_or_default();
         let query = LeadQuery {
             page: PageArgs::new(first, after, last, before),
@@ -243,16 +246,17 @@ impl LeadMutation {
 pub async fn leads_connection(
     ctx: &Context<'_>,
     query: LeadQuery,
-) -> async_graphql::Result<RelayConnection<Lead>> {
+) -> async_graphql::Result<RelayConnection<LeadNode>> {
     let field = query.order.field;
     let selection = super::prefetch::selection(ctx);
     let (page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, &selection).await?;
     super::prefetch::prefetch(ctx, &page.rows).await?;
+    let plans = Arc::new(PagePlans::default());
     Ok(connection_with_cursors(
         page,
         totals,
-        |row| encode_cursor(&row.lead, field),
-        Lead::from,
+        |row| list::cursor(&row.lead, field),
+        |row| LeadNode::new(Lead::from(row), plans.clone()),
     ))
 }
 

@@ -32,7 +32,7 @@ use crate::auth::service::on_unique;
 use crate::db::all_with_literal_limits;
 use crate::domain::{EmailAddress, optional_text, required_text};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Page, PageArgs, Totals, raw_window};
+use crate::graphql::pagination::{Cursor, Page, PageArgs, Totals, raw_window};
 use crate::secrets::SecretBox;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
@@ -178,10 +178,13 @@ async fn usage_of(
 }
 
 /// A cursor of the failover order: the priority and the id.
-pub fn cursor_of(row: &SenderRow) -> String {
-    let mut bytes = row.account.priority.to_be_bytes().to_vec();
-    bytes.extend_from_slice(row.account.id.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+pub fn cursor_of(row: &SenderRow) -> Cursor {
+    let (priority, id) = (row.account.priority, row.account.id);
+    Cursor::deferred(move || {
+        let mut bytes = priority.to_be_bytes().to_vec();
+        bytes.extend_from_slice(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    })
 }
 
 fn decode_cursor(cursor: &str, field: &str) -> AppResult<(i32, Uuid)> {

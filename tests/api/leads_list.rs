@@ -360,12 +360,10 @@ fn key_of(selection: &str) -> &str {
     selection.split_whitespace().next().unwrap()
 }
 
-#[tokio::test]
-async fn a_page_reads_each_leads_company_stage_and_owner_as_the_lead_itself_does() {
-    // A page fetches its leads' relations in the page's own statement and
-    // reads them by position; one lead at a time goes through the loaders.
-    // Both must give the same objects, NULLs and enums included.
-    let app = TestApp::spawn().await;
+/// Three leads: one with every field, a company with every field, a stage
+/// and a member as owner; one with a bare company; one with nothing but a
+/// name. Returns the tenant's owner and its stages.
+async fn leads_with_relations(app: &TestApp) -> (Session, Value) {
     let owner = app.sign_up("acme").await;
     let rep = app.add_member(&owner, "rep@acme.example", "MEMBER").await;
     let full = app
@@ -382,7 +380,7 @@ async fn a_page_reads_each_leads_company_stage_and_owner_as_the_lead_itself_does
         .await
         .data("createCompany")["id"]
         .clone();
-    let bare = create_company(&app, &owner, "Bare").await;
+    let bare = create_company(app, &owner, "Bare").await;
     let stages = app
         .gql_as(&owner.access_token, "{ leadStages { id } }", json!({}))
         .await
@@ -400,8 +398,18 @@ async fn a_page_reads_each_leads_company_stage_and_owner_as_the_lead_itself_does
         json!({ "firstName": "Nobody" }),
     ];
     for input in inputs {
-        create_lead(&app, &owner, input).await;
+        create_lead(app, &owner, input).await;
     }
+    (owner, stages)
+}
+
+#[tokio::test]
+async fn a_page_reads_each_leads_company_stage_and_owner_as_the_lead_itself_does() {
+    // A page fetches its leads' relations in the page's own statement and
+    // reads them by position; one lead at a time goes through the loaders.
+    // Both must give the same objects, NULLs and enums included.
+    let app = TestApp::spawn().await;
+    let (owner, stages) = leads_with_relations(&app).await;
 
     let page = app
         .gql_as(
@@ -488,6 +496,59 @@ async fn a_page_reads_each_leads_company_stage_and_owner_as_the_lead_itself_does
             }
         }
     }
+}
+
+#[tokio::test]
+async fn nodes_rendered_from_their_rows_equal_what_the_executor_renders() {
+    // A page renders a plain selection from its rows itself
+    // (`leads::render`); inside a fragment the executor renders the same
+    // fields through the resolvers. Every field the renderer knows is
+    // selected both ways, with aliases and `__typename`, and must agree.
+    let app = TestApp::spawn().await;
+    let (owner, _) = leads_with_relations(&app).await;
+    let [lead, company, stage, user] = promohub::leads::render::rendered_fields();
+    let fields = |(type_name, names): &(&str, Vec<&str>)| {
+        assert!(!names.is_empty(), "{type_name} renders no field");
+        format!("__typename {} again: id", names.join(" "))
+    };
+    let node = format!(
+        "{} company {{ {} }} stage {{ {} }} owner {{ {} }}",
+        fields(&lead),
+        fields(&company),
+        fields(&stage),
+        fields(&user)
+    );
+    let page = |node: String| {
+        let (app, token) = (&app, owner.access_token.clone());
+        async move {
+            let query = format!(
+                "{{ leads(first: 10) {{ pageInfo {{ endCursor }} edges {{ cursor node {{ {node} }} }} }} }}"
+            );
+            app.gql_as(&token, &query, json!({}))
+                .await
+                .data("leads")
+                .clone()
+        }
+    };
+    let rendered = page(node.clone()).await;
+    let executed = page(format!("... on Lead {{ {node} }}")).await;
+    assert_eq!(rendered["edges"].as_array().unwrap().len(), 3);
+    assert_eq!(rendered, executed);
+    let ada = rendered["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| &edge["node"])
+        .find(|node| node["firstName"] == "Ada")
+        .unwrap();
+    assert_eq!(ada["__typename"], "Lead");
+    assert_eq!(ada["again"], ada["id"]);
+    assert_eq!(ada["company"]["__typename"], "Company");
+    assert_eq!(ada["company"]["size"], "MEDIUM");
+    assert_eq!(ada["stage"]["__typename"], "LeadStage");
+    assert_eq!(ada["owner"]["email"], "rep@acme.example");
+    assert_eq!(ada["status"], "INTERESTED");
+    assert_eq!(ada["enrichment"]["source"], "test");
 }
 
 #[tokio::test]

@@ -1,0 +1,457 @@
+//! The nodes of a page of leads, rendered straight from their rows when the
+//! selection allows.
+//!
+//! async-graphql resolves every field of every object as a boxed future of
+//! its own, polled through a `FuturesUnordered` and merged into the object's
+//! map: about 2,700 instructions a field. For a page of 50 leads with their
+//! company, stage and owner that was half of the server's work (callgrind,
+//! the `leads-page` benchmark), more than reading the page from PostgreSQL.
+//! Yet a list mostly selects plain fields: values of the lead's row and of
+//! the company, stage and owner rows its page joined, which take no
+//! arguments, need no context and cannot fail. For such a selection a
+//! [`NodePlan`] is made once per page and renders each node directly.
+//!
+//! Anything else renders through the executor as before, for the whole node:
+//! a field with arguments or directives, a fragment, a response key given
+//! twice (the executor merges those), a field missing from the tables
+//! below, or a relation the lead's page did not join. The schemas' one
+//! extension, the audit log, acts on top-level mutation fields only, never
+//! on a node, so nothing that observes fields is skipped.
+//!
+//! Each table entry repeats what its resolver on [`Lead`], `Company`,
+//! `LeadStage` or `User` returns, converted the way the executor converts
+//! it (`InputType::to_value`). `tests/api/lead_rendering.rs` selects every
+//! entry both ways (plain, and inside a fragment, which the executor
+//! renders) and requires the same response.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::registry::Registry;
+use async_graphql::{
+    ContextSelectionSet, InputType, Name, OutputType, Positioned, ServerResult, Value,
+};
+
+use entity::{companies, lead_stages, leads, users};
+
+use super::types::{Lead, LeadStatus, VerificationStatus};
+use crate::companies::CompanySize;
+use crate::graphql::id_string;
+
+/// A field's value from its row.
+type Render<M> = fn(&M) -> Value;
+
+fn text(value: &Option<String>) -> Value {
+    value.to_value()
+}
+
+fn time(at: &sea_orm::prelude::DateTimeWithTimeZone) -> Value {
+    at.to_utc().to_value()
+}
+
+fn json(value: &serde_json::Value) -> Value {
+    async_graphql::to_value(value).unwrap_or_default()
+}
+
+/// `Lead`'s plain fields (see `types::Lead`).
+const LEAD: &[(&str, Render<leads::Model>)] = &[
+    ("id", |m| Value::String(id_string(m.id))),
+    ("firstName", |m| text(&m.first_name)),
+    ("lastName", |m| text(&m.last_name)),
+    ("fullName", |m| super::service::display_name(m).to_value()),
+    ("email", |m| text(&m.email)),
+    ("phone", |m| text(&m.phone)),
+    ("jobTitle", |m| text(&m.job_title)),
+    ("country", |m| text(&m.country)),
+    ("city", |m| text(&m.city)),
+    ("status", |m| LeadStatus::from(m.status).to_value()),
+    ("score", |m| m.score.to_value()),
+    ("qualityScore", |m| m.quality_score.to_value()),
+    ("verificationStatus", |m| {
+        VerificationStatus::from(m.verification_status).to_value()
+    }),
+    ("budgetCents", |m| m.budget_cents.to_value()),
+    ("authority", |m| text(&m.authority)),
+    ("need", |m| text(&m.need)),
+    ("timeline", |m| text(&m.timeline)),
+    ("lifetimeValueCents", |m| m.lifetime_value_cents.to_value()),
+    ("currency", |m| m.currency.to_value()),
+    ("emailsSent", |m| m.emails_sent.to_value()),
+    ("emailsOpened", |m| m.emails_opened.to_value()),
+    ("emailsClicked", |m| m.emails_clicked.to_value()),
+    ("lastContactedAt", |m| {
+        m.last_contacted_at.as_ref().map_or(Value::Null, time)
+    }),
+    ("lastRespondedAt", |m| {
+        m.last_responded_at.as_ref().map_or(Value::Null, time)
+    }),
+    ("customFields", |m| json(&m.custom_fields)),
+    ("enrichment", |m| json(&m.enrichment)),
+    ("convertedAt", |m| {
+        m.converted_at.as_ref().map_or(Value::Null, time)
+    }),
+    ("createdAt", |m| time(&m.created_at)),
+    ("updatedAt", |m| time(&m.updated_at)),
+    ("deletedAt", |m| {
+        m.deleted_at.as_ref().map_or(Value::Null, time)
+    }),
+];
+
+/// `Company`'s plain fields (see `companies::Company`).
+const COMPANY: &[(&str, Render<companies::Model>)] = &[
+    ("id", |m| Value::String(id_string(m.id))),
+    ("name", |m| m.name.to_value()),
+    ("website", |m| text(&m.website)),
+    ("domain", |m| text(&m.domain)),
+    ("industry", |m| text(&m.industry)),
+    ("size", |m| m.size.map(CompanySize::from).to_value()),
+    ("phone", |m| text(&m.phone)),
+    ("description", |m| text(&m.description)),
+    ("createdAt", |m| time(&m.created_at)),
+    ("updatedAt", |m| time(&m.updated_at)),
+];
+
+/// `LeadStage`'s fields (see `pipeline::LeadStage`).
+const STAGE: &[(&str, Render<lead_stages::Model>)] = &[
+    ("id", |m| Value::String(id_string(m.id))),
+    ("name", |m| m.name.to_value()),
+    ("position", |m| m.position.to_value()),
+    ("color", |m| m.color.to_value()),
+    ("isDefault", |m| m.is_default.to_value()),
+    ("isWon", |m| m.is_won.to_value()),
+    ("isLost", |m| m.is_lost.to_value()),
+];
+
+/// `User`'s fields (see `auth::types::User`).
+const OWNER: &[(&str, Render<users::Model>)] = &[
+    ("id", |m| Value::String(id_string(m.id))),
+    ("email", |m| m.email.to_value()),
+    ("name", |m| m.name.to_value()),
+    ("locale", |m| m.locale.to_value()),
+];
+
+/// The field names each table renders (`Lead`, `Company`, `LeadStage`,
+/// `User`), for the tests that compare them with the executor.
+pub fn rendered_fields() -> [(&'static str, Vec<&'static str>); 4] {
+    fn names<M>(table: &[(&'static str, Render<M>)]) -> Vec<&'static str> {
+        table.iter().map(|(name, _)| *name).collect()
+    }
+    [
+        ("Lead", names(LEAD)),
+        ("Company", names(COMPANY)),
+        ("LeadStage", names(STAGE)),
+        ("User", names(OWNER)),
+    ]
+}
+
+/// One response key of an object and how to render its value.
+enum Leaf<M> {
+    Field(Render<M>),
+    Typename(&'static str),
+}
+
+/// How to render an object of rows `M` for one selection set.
+struct ObjectPlan<M> {
+    keys: Vec<(Name, Leaf<M>)>,
+}
+
+impl<M> ObjectPlan<M> {
+    /// `None` unless every selection is a plain field of `table` (or
+    /// `__typename`) under a key of its own.
+    fn of(
+        selection: &SelectionSet,
+        type_name: &'static str,
+        table: &[(&str, Render<M>)],
+    ) -> Option<Self> {
+        let mut keys = Vec::with_capacity(selection.items.len());
+        for field in plain_fields(selection)? {
+            let leaf = match field.name.node.as_str() {
+                "__typename" => Leaf::Typename(type_name),
+                name => Leaf::Field(lookup(table, name)?),
+            };
+            if !field.selection_set.node.items.is_empty() {
+                return None;
+            }
+            push_unique(&mut keys, field, leaf)?;
+        }
+        Some(Self { keys })
+    }
+
+    fn render(&self, row: &M) -> Value {
+        let mut object = IndexMap::with_capacity(self.keys.len());
+        for (key, leaf) in &self.keys {
+            let value = match leaf {
+                Leaf::Field(render) => render(row),
+                Leaf::Typename(name) => Value::String((*name).to_owned()),
+            };
+            object.insert(key.clone(), value);
+        }
+        Value::Object(object)
+    }
+
+    /// A relation's value: null when the lead points at no row.
+    fn render_relation(&self, row: Option<&M>) -> Value {
+        row.map_or(Value::Null, |row| self.render(row))
+    }
+}
+
+/// What a node's response key holds.
+enum Part {
+    Lead(Leaf<leads::Model>),
+    Company(ObjectPlan<companies::Model>),
+    Stage(ObjectPlan<lead_stages::Model>),
+    Owner(ObjectPlan<users::Model>),
+}
+
+/// How to render the nodes of one `node { … }` selection.
+pub struct NodePlan {
+    keys: Vec<(Name, Part)>,
+}
+
+impl NodePlan {
+    /// `None` when the executor has to render this selection (see the
+    /// module documentation).
+    fn of(selection: &SelectionSet) -> Option<Self> {
+        let mut keys = Vec::with_capacity(selection.items.len());
+        for field in plain_fields(selection)? {
+            let nested = &field.selection_set.node;
+            let part = match field.name.node.as_str() {
+                "__typename" => Part::Lead(Leaf::Typename("Lead")),
+                "company" => Part::Company(ObjectPlan::of(nested, "Company", COMPANY)?),
+                "stage" => Part::Stage(ObjectPlan::of(nested, "LeadStage", STAGE)?),
+                "owner" => Part::Owner(ObjectPlan::of(nested, "User", OWNER)?),
+                name if nested.items.is_empty() => Part::Lead(Leaf::Field(lookup(LEAD, name)?)),
+                _ => return None,
+            };
+            push_unique(&mut keys, field, part)?;
+        }
+        Some(Self { keys })
+    }
+
+    /// The node's value, or `None` when a selected relation was not read
+    /// with the lead (it then loads through the executor).
+    fn render(&self, lead: &Lead) -> Option<Value> {
+        let mut object = IndexMap::with_capacity(self.keys.len());
+        for (key, part) in &self.keys {
+            let joined = || lead.joined.as_deref();
+            let value = match part {
+                Part::Lead(Leaf::Field(render)) => render(&lead.model),
+                Part::Lead(Leaf::Typename(name)) => Value::String((*name).to_owned()),
+                Part::Company(plan) => plan.render_relation(joined()?.company.as_ref()?.as_ref()),
+                Part::Stage(plan) => plan.render_relation(joined()?.stage.as_ref()?.as_ref()),
+                Part::Owner(plan) => plan.render_relation(joined()?.owner.as_ref()?.as_ref()),
+            };
+            object.insert(key.clone(), value);
+        }
+        Some(Value::Object(object))
+    }
+}
+
+/// The selection's fields, if each is a field without arguments or
+/// directives (no fragments).
+fn plain_fields(selection: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
+    fn plain(item: &Positioned<Selection>) -> Option<&Field> {
+        match &item.node {
+            Selection::Field(field)
+                if field.node.arguments.is_empty() && field.node.directives.is_empty() =>
+            {
+                Some(&field.node)
+            }
+            _ => None,
+        }
+    }
+    if !selection.items.iter().all(|item| plain(item).is_some()) {
+        return None;
+    }
+    Some(selection.items.iter().filter_map(plain))
+}
+
+fn lookup<M>(table: &[(&str, Render<M>)], name: &str) -> Option<Render<M>> {
+    table
+        .iter()
+        .find(|(field, _)| *field == name)
+        .map(|(_, render)| *render)
+}
+
+/// Adds `field`'s response key, unless it is already there (the executor
+/// merges repeated keys; the plan leaves that to it).
+fn push_unique<P>(keys: &mut Vec<(Name, P)>, field: &Field, part: P) -> Option<()> {
+    let key = &field.response_key().node;
+    if keys.iter().any(|(existing, _)| existing == key) {
+        return None;
+    }
+    keys.push((key.clone(), part));
+    Some(())
+}
+
+/// The plans of one page's nodes, by the selection set they render (a
+/// query may select the page's nodes more than once, under aliases).
+#[derive(Default)]
+pub struct PagePlans {
+    by_selection: Mutex<Vec<(usize, Option<Arc<NodePlan>>)>>,
+}
+
+impl PagePlans {
+    fn for_selection(&self, selection: &SelectionSet) -> Option<Arc<NodePlan>> {
+        // The address identifies the selection set: the document outlives
+        // the request that holds these plans.
+        let address = std::ptr::from_ref(selection) as usize;
+        let mut plans = self
+            .by_selection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, plan)) = plans.iter().find(|(at, _)| *at == address) {
+            return plan.clone();
+        }
+        let plan = NodePlan::of(selection).map(Arc::new);
+        plans.push((address, plan.clone()));
+        plan
+    }
+}
+
+/// A lead as a page's node: the GraphQL type `Lead`, rendered by its page's
+/// plan when the selection allows and by the executor otherwise.
+pub struct LeadNode {
+    lead: Lead,
+    plans: Arc<PagePlans>,
+}
+
+impl LeadNode {
+    pub fn new(lead: Lead, plans: Arc<PagePlans>) -> Self {
+        Self { lead, plans }
+    }
+}
+
+impl OutputType for LeadNode {
+    fn type_name() -> Cow<'static, str> {
+        Lead::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        Lead::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<async_graphql::parser::types::Field>,
+    ) -> ServerResult<Value> {
+        let rendered = self
+            .plans
+            .for_selection(&ctx.item.node)
+            .and_then(|plan| plan.render(&self.lead));
+        match rendered {
+            Some(value) => Ok(value),
+            None => <Lead as OutputType>::resolve(&self.lead, ctx, field).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_query;
+    use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
+
+    use super::*;
+    use crate::leads::joined::Joined;
+
+    /// The selection set under `node` in `query`'s only operation.
+    fn node_selection(document: &ExecutableDocument) -> &SelectionSet {
+        let DocumentOperations::Single(operation) = &document.operations else {
+            panic!("one operation");
+        };
+        let mut set = &operation.node.selection_set.node;
+        for name in ["leads", "edges", "node"] {
+            set = set
+                .items
+                .iter()
+                .find_map(|item| match &item.node {
+                    Selection::Field(f) if f.node.name.node == name => {
+                        Some(&f.node.selection_set.node)
+                    }
+                    _ => None,
+                })
+                .expect(name);
+        }
+        set
+    }
+
+    fn plan(node: &str) -> Option<NodePlan> {
+        let document = parse_query(format!("{{ leads {{ edges {{ node {{ {node} }} }} }} }}"))
+            .expect("parses");
+        NodePlan::of(node_selection(&document))
+    }
+
+    #[test]
+    fn plans_plain_fields_and_joined_relations() {
+        assert!(
+            plan("id fullName email score company { name } stage { name } owner { email }")
+                .is_some()
+        );
+        assert!(plan("__typename id handle: email company { __typename id }").is_some());
+    }
+
+    #[test]
+    fn plans_every_field_of_its_tables() {
+        // What `tests/api/leads_list.rs` compares with the executor must be
+        // what the plan renders, not a selection it leaves to the executor.
+        let [lead, company, stage, user] = rendered_fields();
+        let node = format!(
+            "__typename {} company {{ __typename {} }} stage {{ {} }} owner {{ {} }}",
+            lead.1.join(" "),
+            company.1.join(" "),
+            stage.1.join(" "),
+            user.1.join(" ")
+        );
+        assert!(plan(&node).is_some());
+    }
+
+    #[test]
+    fn leaves_everything_else_to_the_executor() {
+        for node in [
+            "id tags",
+            "id activities(first: 3) { edges { node { id } } }",
+            "id email @include(if: true)",
+            "id ... on Lead { email }",
+            "id id",
+            "a: email a: phone",
+            "company { name leads { edges { node { id } } } }",
+            "company { name name }",
+            "source { name }",
+        ] {
+            assert!(plan(node).is_none(), "{node}");
+        }
+    }
+
+    #[test]
+    fn renders_the_leads_row_and_what_its_page_joined() {
+        let mut model = crate::templates::context::tests::lead();
+        model.email = Some("ada@example.com".into());
+        model.phone = None;
+        let lead = Lead {
+            model: Box::new(model),
+            joined: Some(Box::new(Joined {
+                company: Some(None),
+                stage: None,
+                owner: None,
+            })),
+        };
+        let value = plan("mail: email phone company { name } __typename")
+            .expect("plain")
+            .render(&lead)
+            .expect("company joined");
+        assert_eq!(
+            value.into_json().unwrap(),
+            serde_json::json!({
+                "mail": "ada@example.com",
+                "phone": null,
+                "company": null,
+                "__typename": "Lead",
+            })
+        );
+        // The stage was not joined: the executor loads it.
+        assert!(plan("stage { name }").unwrap().render(&lead).is_none());
+    }
+}
