@@ -3,6 +3,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::cmp::Ordering;
+
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
 use sea_orm::{
@@ -97,6 +99,26 @@ impl SortValue {
             Self::Name(name) => json!(name),
         }
     }
+}
+
+/// How leads compare in `field` order, ascending: the sort value, then the
+/// id, as [`sort_expr`] and the id order them in SQL. Only for orders whose
+/// values compare the same in Rust as in the database; `None` for names,
+/// which sort by the database's collation.
+pub(super) fn ascending(
+    field: LeadOrderField,
+) -> Option<impl Fn(&leads::Model, &leads::Model) -> Ordering> {
+    let by_value: fn(&leads::Model, &leads::Model) -> Ordering = match field {
+        LeadOrderField::CreatedAt => |_, _| Ordering::Equal,
+        LeadOrderField::UpdatedAt => |a, b| a.updated_at.cmp(&b.updated_at),
+        LeadOrderField::Score => |a, b| a.score.cmp(&b.score),
+        LeadOrderField::LastContactedAt => |a, b| {
+            let contacted = |lead: &leads::Model| lead.last_contacted_at.unwrap_or_else(epoch);
+            contacted(a).cmp(&contacted(b))
+        },
+        LeadOrderField::Name => return None,
+    };
+    Some(move |a: &leads::Model, b: &leads::Model| by_value(a, b).then_with(|| a.id.cmp(&b.id)))
 }
 
 /// A cursor value back as a bindable SQL value, checked against the order.
