@@ -410,7 +410,7 @@ done
     echo "- dataset: $LEADS leads and $COMPANIES companies per tenant; $TENANTS_POSTGRES tenant(s) on PostgreSQL, $TENANTS_SQLITE on SQLite; requests as the owner of tenant 1"
     echo "- per run: ${WARMUP} s warm-up + ${DURATION} s measured; closed loop, one keep-alive HTTP/1.1 connection per worker; generator threads: $THREADS"
     echo "- server: release build, RUST_LOG=${RUST_LOG:-warn}, DB pool $POOL_POSTGRES (PostgreSQL) / $POOL_SQLITE (SQLite); the generator and PostgreSQL share the same cores"
-    echo "- SQL statements/request: increase of promohub_sql_statements_total (GET /metrics) over $SQL_SAMPLE sequential requests, divided by $SQL_SAMPLE; it counts every statement sea-orm runs, including the per-transaction tenant binding (set_config) on PostgreSQL, but not BEGIN/COMMIT"
+    echo "- SQL statements/request: increase of promohub_sql_statements_total (GET /metrics) over $SQL_SAMPLE sequential requests, divided by $SQL_SAMPLE; it counts every statement the server runs, including the tenant binding on PostgreSQL (app_lane_enter on a read lane, set_config in a transaction), but not BEGIN/COMMIT"
     echo
     echo "| backend | scenario | connections | rps | p50 ms | p99 ms | errors | SQL statements/request |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|"
