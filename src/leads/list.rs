@@ -1,10 +1,10 @@
 //! `leads(...)`: one page in any supported order, with keyset cursors over
 //! `(sort value, id)` — never OFFSET, so page 1000 costs what page 1 does.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::cmp::Ordering;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
 use sea_orm::{
@@ -40,7 +40,7 @@ pub struct LeadQuery {
 /// `last_contacted_at` may be NULL; ordering treats never-contacted leads as
 /// contacted at the epoch so the keyset stays total.
 fn epoch() -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339("1970-01-01T00:00:00+00:00").expect("valid epoch")
+    DateTime::UNIX_EPOCH.fixed_offset()
 }
 
 /// The column a field orders by (`None`: the id alone, which is creation
