@@ -20,7 +20,7 @@
 //!
 //! Each table entry repeats what its resolver on [`Lead`], `Company`,
 //! `LeadStage` or `User` returns, converted the way the executor converts
-//! it (`InputType::to_value`). `tests/api/lead_rendering.rs` selects every
+//! it (`InputType::to_value`). `tests/api/leads_list.rs` selects every
 //! entry both ways (plain, and inside a fragment, which the executor
 //! renders) and requires the same response.
 
@@ -152,6 +152,15 @@ enum Leaf<M> {
     Typename(&'static str),
 }
 
+impl<M> Leaf<M> {
+    fn render(&self, row: &M) -> Value {
+        match self {
+            Leaf::Field(render) => render(row),
+            Leaf::Typename(name) => Value::String((*name).to_owned()),
+        }
+    }
+}
+
 /// How to render an object of rows `M` for one selection set.
 struct ObjectPlan<M> {
     keys: Vec<(Name, Leaf<M>)>,
@@ -182,11 +191,7 @@ impl<M> ObjectPlan<M> {
     fn render(&self, row: &M) -> Value {
         let mut object = IndexMap::with_capacity(self.keys.len());
         for (key, leaf) in &self.keys {
-            let value = match leaf {
-                Leaf::Field(render) => render(row),
-                Leaf::Typename(name) => Value::String((*name).to_owned()),
-            };
-            object.insert(key.clone(), value);
+            object.insert(key.clone(), leaf.render(row));
         }
         Value::Object(object)
     }
@@ -233,12 +238,11 @@ impl NodePlan {
     /// The node's value, or `None` when a selected relation was not read
     /// with the lead (it then loads through the executor).
     fn render(&self, lead: &Lead) -> Option<Value> {
+        let joined = || lead.joined.as_deref();
         let mut object = IndexMap::with_capacity(self.keys.len());
         for (key, part) in &self.keys {
-            let joined = || lead.joined.as_deref();
             let value = match part {
-                Part::Lead(Leaf::Field(render)) => render(&lead.model),
-                Part::Lead(Leaf::Typename(name)) => Value::String((*name).to_owned()),
+                Part::Lead(leaf) => leaf.render(&lead.model),
                 Part::Company(plan) => plan.render_relation(joined()?.company.as_ref()?.as_ref()),
                 Part::Stage(plan) => plan.render_relation(joined()?.stage.as_ref()?.as_ref()),
                 Part::Owner(plan) => plan.render_relation(joined()?.owner.as_ref()?.as_ref()),
@@ -336,7 +340,7 @@ impl OutputType for LeadNode {
     async fn resolve(
         &self,
         ctx: &ContextSelectionSet<'_>,
-        field: &Positioned<async_graphql::parser::types::Field>,
+        field: &Positioned<Field>,
     ) -> ServerResult<Value> {
         let rendered = self
             .plans

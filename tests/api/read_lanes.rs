@@ -14,6 +14,7 @@ use uuid::Uuid;
 use promohub::tenancy::lanes::{APPLICATION_NAME, ReadLanes};
 
 use crate::helpers::{TestApp, on_postgres};
+use crate::leads::{create_company, create_lead};
 
 const QUERY: &str = "{ me { user { email } tenant { slug } } \
      leads(first: 5) { totalCount edges { node { email company { name } owner { email } } } } }";
@@ -27,26 +28,17 @@ async fn more_concurrent_queries_than_connections_all_complete_in_their_own_tena
     let app = TestApp::spawn().await;
     let tenants = [app.sign_up("alpha").await, app.sign_up("beta").await];
     for (n, session) in tenants.iter().enumerate() {
-        let company = app
-            .gql_as(
-                &session.access_token,
-                "mutation($name: String!) { createCompany(input: {name: $name}) { id } }",
-                json!({ "name": format!("Company {n}") }),
-            )
-            .await
-            .data("createCompany")["id"]
-            .clone();
+        let company = create_company(&app, session, &format!("Company{n}")).await;
         for lead in 0..3 {
-            app.gql_as(
-                &session.access_token,
-                "mutation($input: CreateLeadInput!) { createLead(input: $input) { id } }",
-                json!({ "input": {
+            create_lead(
+                &app,
+                session,
+                json!({
                     "email": format!("lead{lead}@t{n}.example"),
                     "companyId": company, "ownerId": session.user_id,
-                }}),
+                }),
             )
-            .await
-            .data("createLead");
+            .await;
         }
     }
 
@@ -83,7 +75,7 @@ async fn more_concurrent_queries_than_connections_all_complete_in_their_own_tena
                     .ends_with(&format!("@t{n}.example")),
                 "{node}"
             );
-            assert_eq!(node["company"]["name"], format!("Company {n}"));
+            assert_eq!(node["company"]["name"], format!("Company{n}"));
             assert_eq!(node["owner"]["email"], tenants[n].email);
         }
     }
@@ -92,16 +84,6 @@ async fn more_concurrent_queries_than_connections_all_complete_in_their_own_tena
 const WHO: &str = "{ me { tenant { slug } } leads(first: 10) { edges { node { email } } } }";
 
 /// Creates a lead in the session's tenant.
-async fn lead(app: &TestApp, token: &str, email: &str) {
-    app.gql_as(
-        token,
-        "mutation($input: CreateLeadInput!) { createLead(input: $input) { id } }",
-        json!({ "input": { "email": email } }),
-    )
-    .await
-    .data("createLead");
-}
-
 fn emails(response: &crate::helpers::Gql) -> Vec<String> {
     response.data("leads")["edges"]
         .as_array()
@@ -118,8 +100,8 @@ async fn one_lane_taken_in_turn_by_two_tenants_reads_only_the_current_ones_rows(
     let app = TestApp::spawn_with(|config| config.db_read_connections = Some(1)).await;
     let alpha = app.sign_up("alpha").await;
     let beta = app.sign_up("beta").await;
-    lead(&app, &alpha.access_token, "a@alpha.example").await;
-    lead(&app, &beta.access_token, "b@beta.example").await;
+    create_lead(&app, &alpha, json!({ "email": "a@alpha.example" })).await;
+    create_lead(&app, &beta, json!({ "email": "b@beta.example" })).await;
     // An API key binds the lane without a user.
     let beta_key = app.api_key(&beta, &["READ"]).await;
 
@@ -195,7 +177,7 @@ async fn a_lane_whose_connection_was_killed_reconnects_for_the_next_request() {
     }
     let app = TestApp::spawn_with(|config| config.db_read_connections = Some(1)).await;
     let alpha = app.sign_up("alpha").await;
-    lead(&app, &alpha.access_token, "a@alpha.example").await;
+    create_lead(&app, &alpha, json!({ "email": "a@alpha.example" })).await;
     let first = app.gql_as(&alpha.access_token, WHO, json!({})).await;
     assert_eq!(emails(&first), ["a@alpha.example"]);
     let killed = app
