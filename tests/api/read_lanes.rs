@@ -83,7 +83,7 @@ async fn more_concurrent_queries_than_connections_all_complete_in_their_own_tena
 
 const WHO: &str = "{ me { tenant { slug } } leads(first: 10) { edges { node { email } } } }";
 
-/// Creates a lead in the session's tenant.
+/// The emails of a `leads` page's nodes.
 fn emails(response: &crate::helpers::Gql) -> Vec<String> {
     response.data("leads")["edges"]
         .as_array()
