@@ -103,9 +103,7 @@ impl Company {
         last: Option<i32>,
         before: Option<String>,
         order_by: Option<crate::leads::types::LeadOrder>,
-    ) -> async_graphql::Result<
-        crate::graphql::pagination::RelayConnection<crate::leads::render::LeadNode>,
-    > {
+    ) -> async_graphql::Result<crate::leads::LeadConnection> {
         let filter = crate::leads::filter::LeadFilter {
             company_id: Some(crate::leads::filter::IdFilter {
                 eq: Some(self.id.clone()),

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod limits;
 pub mod loaders;
 pub mod pagination;
+pub mod raw_json;
 
 use std::sync::Arc;
 

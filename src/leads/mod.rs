@@ -4,6 +4,7 @@
 
 mod bulk;
 mod columns;
+mod connection;
 pub mod fields;
 pub mod filter;
 pub(crate) mod joined;
@@ -16,6 +17,7 @@ mod resolver;
 pub mod service;
 pub mod types;
 
+pub use connection::LeadConnection;
 pub use list::LeadQuery;
 pub use loader::TagsLoader;
 pub use resolver::{LeadMutation, LeadQueryRoot, leads_connection};

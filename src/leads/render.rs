@@ -1,5 +1,5 @@
-//! The nodes of a page of leads, rendered straight from their rows when the
-//! selection allows.
+//! The nodes of a page of leads, written as JSON straight from their rows
+//! when the selection allows.
 //!
 //! async-graphql resolves every field of every object as a boxed future of
 //! its own, polled through a `FuturesUnordered` and merged into the object's
@@ -9,7 +9,10 @@
 //! Yet a list mostly selects plain fields: values of the lead's row and of
 //! the company, stage and owner rows its page joined, which take no
 //! arguments, need no context and cannot fail. For such a selection a
-//! [`NodePlan`] is made once per page and renders each node directly.
+//! [`NodePlan`] is made once per page and writes each node as JSON text
+//! (`graphql::raw_json`), which also spares the node's map of values; the
+//! connection around the nodes does the same when it can
+//! (`leads::connection`).
 //!
 //! Anything else renders through the executor as before, for the whole node:
 //! a field with arguments or directives, a fragment, a response key given
@@ -18,16 +21,16 @@
 //! extension, the audit log, acts on top-level mutation fields only, never
 //! on a node, so nothing that observes fields is skipped.
 //!
-//! Each table entry repeats what its resolver on [`Lead`], `Company`,
-//! `LeadStage` or `User` returns, converted the way the executor converts
-//! it (`InputType::to_value`). `tests/api/leads_list.rs` selects every
+//! Each table entry writes what its resolver on [`Lead`], `Company`,
+//! `LeadStage` or `User` returns, as the executor would: texts, numbers
+//! and booleans directly, every other type through `InputType::to_value`,
+//! the executor's own conversion. `tests/api/leads_list.rs` selects every
 //! entry both ways (plain, and inside a fragment, which the executor
-//! renders) and requires the same response.
+//! renders) and requires the same response text.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{
@@ -38,98 +41,116 @@ use entity::{companies, lead_stages, leads, users};
 
 use super::types::{Lead, LeadStatus, VerificationStatus};
 use crate::companies::CompanySize;
-use crate::graphql::id_string;
+use crate::graphql::raw_json::{self, JsonText};
 
-/// A field's value from its row.
-type Render<M> = fn(&M) -> Value;
+/// Writes a field's value from its row.
+type Render<M> = fn(&M, &mut JsonText);
 
-fn text(value: &Option<String>) -> Value {
-    value.to_value()
+fn id(out: &mut JsonText, id: uuid::Uuid) {
+    out.string(
+        id.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
 }
 
-fn time(at: &sea_orm::prelude::DateTimeWithTimeZone) -> Value {
-    at.to_utc().to_value()
+fn text(out: &mut JsonText, value: &Option<String>) {
+    out.optional_string(value.as_deref());
 }
 
-fn json(value: &serde_json::Value) -> Value {
-    async_graphql::to_value(value).unwrap_or_default()
+/// Any other value, converted as the executor converts its resolver's.
+fn graphql(out: &mut JsonText, value: impl InputType) {
+    out.value(&value.to_value());
+}
+
+fn time(out: &mut JsonText, at: &sea_orm::prelude::DateTimeWithTimeZone) {
+    graphql(out, at.to_utc());
+}
+
+fn optional_time(out: &mut JsonText, at: &Option<sea_orm::prelude::DateTimeWithTimeZone>) {
+    graphql(out, at.map(|at| at.to_utc()));
+}
+
+fn json(out: &mut JsonText, value: &serde_json::Value) {
+    out.value(&async_graphql::to_value(value).unwrap_or_default());
 }
 
 /// `Lead`'s plain fields (see `types::Lead`).
 const LEAD: &[(&str, Render<leads::Model>)] = &[
-    ("id", |m| Value::String(id_string(m.id))),
-    ("firstName", |m| text(&m.first_name)),
-    ("lastName", |m| text(&m.last_name)),
-    ("fullName", |m| super::service::display_name(m).to_value()),
-    ("email", |m| text(&m.email)),
-    ("phone", |m| text(&m.phone)),
-    ("jobTitle", |m| text(&m.job_title)),
-    ("country", |m| text(&m.country)),
-    ("city", |m| text(&m.city)),
-    ("status", |m| LeadStatus::from(m.status).to_value()),
-    ("score", |m| m.score.to_value()),
-    ("qualityScore", |m| m.quality_score.to_value()),
-    ("verificationStatus", |m| {
-        VerificationStatus::from(m.verification_status).to_value()
+    ("id", |m, out| id(out, m.id)),
+    ("firstName", |m, out| text(out, &m.first_name)),
+    ("lastName", |m, out| text(out, &m.last_name)),
+    ("fullName", |m, out| {
+        out.string(&super::service::display_name(m));
     }),
-    ("budgetCents", |m| m.budget_cents.to_value()),
-    ("authority", |m| text(&m.authority)),
-    ("need", |m| text(&m.need)),
-    ("timeline", |m| text(&m.timeline)),
-    ("lifetimeValueCents", |m| m.lifetime_value_cents.to_value()),
-    ("currency", |m| m.currency.to_value()),
-    ("emailsSent", |m| m.emails_sent.to_value()),
-    ("emailsOpened", |m| m.emails_opened.to_value()),
-    ("emailsClicked", |m| m.emails_clicked.to_value()),
-    ("lastContactedAt", |m| {
-        m.last_contacted_at.as_ref().map_or(Value::Null, time)
+    ("email", |m, out| text(out, &m.email)),
+    ("phone", |m, out| text(out, &m.phone)),
+    ("jobTitle", |m, out| text(out, &m.job_title)),
+    ("country", |m, out| text(out, &m.country)),
+    ("city", |m, out| text(out, &m.city)),
+    ("status", |m, out| graphql(out, LeadStatus::from(m.status))),
+    ("score", |m, out| out.integer(m.score.into())),
+    ("qualityScore", |m, out| graphql(out, m.quality_score)),
+    ("verificationStatus", |m, out| {
+        graphql(out, VerificationStatus::from(m.verification_status));
     }),
-    ("lastRespondedAt", |m| {
-        m.last_responded_at.as_ref().map_or(Value::Null, time)
+    ("budgetCents", |m, out| graphql(out, m.budget_cents)),
+    ("authority", |m, out| text(out, &m.authority)),
+    ("need", |m, out| text(out, &m.need)),
+    ("timeline", |m, out| text(out, &m.timeline)),
+    ("lifetimeValueCents", |m, out| {
+        out.integer(m.lifetime_value_cents);
     }),
-    ("customFields", |m| json(&m.custom_fields)),
-    ("enrichment", |m| json(&m.enrichment)),
-    ("convertedAt", |m| {
-        m.converted_at.as_ref().map_or(Value::Null, time)
+    ("currency", |m, out| out.string(&m.currency)),
+    ("emailsSent", |m, out| out.integer(m.emails_sent.into())),
+    ("emailsOpened", |m, out| out.integer(m.emails_opened.into())),
+    ("emailsClicked", |m, out| {
+        out.integer(m.emails_clicked.into())
     }),
-    ("createdAt", |m| time(&m.created_at)),
-    ("updatedAt", |m| time(&m.updated_at)),
-    ("deletedAt", |m| {
-        m.deleted_at.as_ref().map_or(Value::Null, time)
+    ("lastContactedAt", |m, out| {
+        optional_time(out, &m.last_contacted_at);
     }),
+    ("lastRespondedAt", |m, out| {
+        optional_time(out, &m.last_responded_at);
+    }),
+    ("customFields", |m, out| json(out, &m.custom_fields)),
+    ("enrichment", |m, out| json(out, &m.enrichment)),
+    ("convertedAt", |m, out| optional_time(out, &m.converted_at)),
+    ("createdAt", |m, out| time(out, &m.created_at)),
+    ("updatedAt", |m, out| time(out, &m.updated_at)),
+    ("deletedAt", |m, out| optional_time(out, &m.deleted_at)),
 ];
 
 /// `Company`'s plain fields (see `companies::Company`).
 const COMPANY: &[(&str, Render<companies::Model>)] = &[
-    ("id", |m| Value::String(id_string(m.id))),
-    ("name", |m| m.name.to_value()),
-    ("website", |m| text(&m.website)),
-    ("domain", |m| text(&m.domain)),
-    ("industry", |m| text(&m.industry)),
-    ("size", |m| m.size.map(CompanySize::from).to_value()),
-    ("phone", |m| text(&m.phone)),
-    ("description", |m| text(&m.description)),
-    ("createdAt", |m| time(&m.created_at)),
-    ("updatedAt", |m| time(&m.updated_at)),
+    ("id", |m, out| id(out, m.id)),
+    ("name", |m, out| out.string(&m.name)),
+    ("website", |m, out| text(out, &m.website)),
+    ("domain", |m, out| text(out, &m.domain)),
+    ("industry", |m, out| text(out, &m.industry)),
+    ("size", |m, out| graphql(out, m.size.map(CompanySize::from))),
+    ("phone", |m, out| text(out, &m.phone)),
+    ("description", |m, out| text(out, &m.description)),
+    ("createdAt", |m, out| time(out, &m.created_at)),
+    ("updatedAt", |m, out| time(out, &m.updated_at)),
 ];
 
 /// `LeadStage`'s fields (see `pipeline::LeadStage`).
 const STAGE: &[(&str, Render<lead_stages::Model>)] = &[
-    ("id", |m| Value::String(id_string(m.id))),
-    ("name", |m| m.name.to_value()),
-    ("position", |m| m.position.to_value()),
-    ("color", |m| m.color.to_value()),
-    ("isDefault", |m| m.is_default.to_value()),
-    ("isWon", |m| m.is_won.to_value()),
-    ("isLost", |m| m.is_lost.to_value()),
+    ("id", |m, out| id(out, m.id)),
+    ("name", |m, out| out.string(&m.name)),
+    ("position", |m, out| out.integer(m.position.into())),
+    ("color", |m, out| out.string(&m.color)),
+    ("isDefault", |m, out| out.boolean(m.is_default)),
+    ("isWon", |m, out| out.boolean(m.is_won)),
+    ("isLost", |m, out| out.boolean(m.is_lost)),
 ];
 
 /// `User`'s fields (see `auth::types::User`).
 const OWNER: &[(&str, Render<users::Model>)] = &[
-    ("id", |m| Value::String(id_string(m.id))),
-    ("email", |m| m.email.to_value()),
-    ("name", |m| m.name.to_value()),
-    ("locale", |m| m.locale.to_value()),
+    ("id", |m, out| id(out, m.id)),
+    ("email", |m, out| out.string(&m.email)),
+    ("name", |m, out| out.string(&m.name)),
+    ("locale", |m, out| out.string(&m.locale)),
 ];
 
 /// The field names each table renders (`Lead`, `Company`, `LeadStage`,
@@ -146,24 +167,47 @@ pub fn rendered_fields() -> [(&'static str, Vec<&'static str>); 4] {
     ]
 }
 
-/// One response key of an object and how to render its value.
+/// One response key of an object and how to write its value.
 enum Leaf<M> {
     Field(Render<M>),
     Typename(&'static str),
 }
 
 impl<M> Leaf<M> {
-    fn render(&self, row: &M) -> Value {
+    fn write(&self, row: &M, out: &mut JsonText) {
         match self {
-            Leaf::Field(render) => render(row),
-            Leaf::Typename(name) => Value::String((*name).to_owned()),
+            Leaf::Field(render) => render(row, out),
+            Leaf::Typename(name) => out.string(name),
         }
     }
 }
 
-/// How to render an object of rows `M` for one selection set.
+/// A plan's response keys, each written ahead as JSON (`"key":`).
+pub(super) fn written_keys<P>(keys: Vec<(Name, P)>) -> Vec<(String, P)> {
+    keys.into_iter()
+        .map(|(key, part)| (raw_json::key(&key), part))
+        .collect()
+}
+
+/// Writes an object of `keys`, each value by `write`; `None` (and a
+/// half-written object) when `write` gives up.
+pub(super) fn write_object<P>(
+    out: &mut JsonText,
+    keys: &[(String, P)],
+    mut write: impl FnMut(&P, &mut JsonText) -> Option<()>,
+) -> Option<()> {
+    for (index, (key, part)) in keys.iter().enumerate() {
+        out.raw(if index == 0 { "{" } else { "," });
+        out.raw(key);
+        write(part, out)?;
+    }
+    out.raw(if keys.is_empty() { "{}" } else { "}" });
+    Some(())
+}
+
+/// How to write an object of rows `M` for one selection set.
 struct ObjectPlan<M> {
-    keys: Vec<(Name, Leaf<M>)>,
+    keys: Vec<(String, Leaf<M>)>,
 }
 
 impl<M> ObjectPlan<M> {
@@ -185,20 +229,23 @@ impl<M> ObjectPlan<M> {
             }
             push_unique(&mut keys, field, leaf)?;
         }
-        Some(Self { keys })
-    }
-
-    fn render(&self, row: &M) -> Value {
-        let mut object = IndexMap::with_capacity(self.keys.len());
-        for (key, leaf) in &self.keys {
-            object.insert(key.clone(), leaf.render(row));
-        }
-        Value::Object(object)
+        Some(Self {
+            keys: written_keys(keys),
+        })
     }
 
     /// A relation's value: null when the lead points at no row.
-    fn render_relation(&self, row: Option<&M>) -> Value {
-        row.map_or(Value::Null, |row| self.render(row))
+    fn write_relation(&self, row: Option<&M>, out: &mut JsonText) -> Option<()> {
+        match row {
+            Some(row) => write_object(out, &self.keys, |leaf, out| {
+                leaf.write(row, out);
+                Some(())
+            }),
+            None => {
+                out.raw("null");
+                Some(())
+            }
+        }
     }
 }
 
@@ -210,15 +257,15 @@ enum Part {
     Owner(ObjectPlan<users::Model>),
 }
 
-/// How to render the nodes of one `node { … }` selection.
+/// How to write the nodes of one `node { … }` selection.
 pub struct NodePlan {
-    keys: Vec<(Name, Part)>,
+    keys: Vec<(String, Part)>,
 }
 
 impl NodePlan {
     /// `None` when the executor has to render this selection (see the
     /// module documentation).
-    fn of(selection: &SelectionSet) -> Option<Self> {
+    pub(super) fn of(selection: &SelectionSet) -> Option<Self> {
         let mut keys = Vec::with_capacity(selection.items.len());
         for field in plain_fields(selection)? {
             let nested = &field.selection_set.node;
@@ -232,30 +279,38 @@ impl NodePlan {
             };
             push_unique(&mut keys, field, part)?;
         }
-        Some(Self { keys })
+        Some(Self {
+            keys: written_keys(keys),
+        })
     }
 
-    /// The node's value, or `None` when a selected relation was not read
-    /// with the lead (it then loads through the executor).
-    fn render(&self, lead: &Lead) -> Option<Value> {
+    /// Writes the node; `None`, having written part of it, when a selected
+    /// relation was not read with the lead (it then loads through the
+    /// executor).
+    pub(super) fn write(&self, lead: &Lead, out: &mut JsonText) -> Option<()> {
         let joined = || lead.joined.as_deref();
-        let mut object = IndexMap::with_capacity(self.keys.len());
-        for (key, part) in &self.keys {
-            let value = match part {
-                Part::Lead(leaf) => leaf.render(&lead.model),
-                Part::Company(plan) => plan.render_relation(joined()?.company.as_ref()?.as_ref()),
-                Part::Stage(plan) => plan.render_relation(joined()?.stage.as_ref()?.as_ref()),
-                Part::Owner(plan) => plan.render_relation(joined()?.owner.as_ref()?.as_ref()),
-            };
-            object.insert(key.clone(), value);
-        }
-        Some(Value::Object(object))
+        write_object(out, &self.keys, |part, out| match part {
+            Part::Lead(leaf) => {
+                leaf.write(&lead.model, out);
+                Some(())
+            }
+            Part::Company(plan) => plan.write_relation(joined()?.company.as_ref()?.as_ref(), out),
+            Part::Stage(plan) => plan.write_relation(joined()?.stage.as_ref()?.as_ref(), out),
+            Part::Owner(plan) => plan.write_relation(joined()?.owner.as_ref()?.as_ref(), out),
+        })
+    }
+
+    /// The node as a response value.
+    fn render(&self, lead: &Lead) -> Option<Value> {
+        let mut out = JsonText::with_capacity(256);
+        self.write(lead, &mut out)?;
+        Some(out.into_value())
     }
 }
 
 /// The selection's fields, if each is a field without arguments or
 /// directives (no fragments).
-fn plain_fields(selection: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
+pub(super) fn plain_fields(selection: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
     fn plain(item: &Positioned<Selection>) -> Option<&Field> {
         match &item.node {
             Selection::Field(field)
@@ -281,7 +336,7 @@ fn lookup<M>(table: &[(&str, Render<M>)], name: &str) -> Option<Render<M>> {
 
 /// Adds `field`'s response key, unless it is already there (the executor
 /// merges repeated keys; the plan leaves that to it).
-fn push_unique<P>(keys: &mut Vec<(Name, P)>, field: &Field, part: P) -> Option<()> {
+pub(super) fn push_unique<P>(keys: &mut Vec<(Name, P)>, field: &Field, part: P) -> Option<()> {
     let key = &field.response_key().node;
     if keys.iter().any(|(existing, _)| existing == key) {
         return None;
@@ -325,6 +380,10 @@ pub struct LeadNode {
 impl LeadNode {
     pub fn new(lead: Lead, plans: Arc<PagePlans>) -> Self {
         Self { lead, plans }
+    }
+
+    pub(super) fn lead(&self) -> &Lead {
+        &self.lead
     }
 }
 

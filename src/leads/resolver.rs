@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
+use super::connection::LeadConnection;
 use super::filter::LeadFilter;
 use super::list::{self, LeadQuery};
 use super::render::{LeadNode, PagePlans};
@@ -14,7 +15,7 @@ use super::types::{
 };
 use super::{bulk, merge, service};
 use crate::graphql::audit::touch;
-use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
+use crate::graphql::pagination::{PageArgs, connection_with_cursors, cost};
 use crate::graphql::read_scope;
 use crate::graphql::{caller, parse_id, shared};
 
@@ -41,7 +42,7 @@ impl LeadQueryRoot {
         order_by: Option<LeadOrder>,
         search: Option<String>,
         #[graphql(default = false)] deleted: bool,
-    ) -> async_graphql::Result<RelayConnection<LeadNode>> {
+    ) -> async_graphql::Result<LeadConnection> {
         let order = order_by.unwrap_or_default();
         let query = LeadQuery {
             page: PageArgs::new(first, after, last, before),
@@ -246,7 +247,7 @@ impl LeadMutation {
 pub async fn leads_connection(
     ctx: &Context<'_>,
     query: LeadQuery,
-) -> async_graphql::Result<RelayConnection<LeadNode>> {
+) -> async_graphql::Result<LeadConnection> {
     let field = query.order.field;
     let selection = super::prefetch::selection(ctx);
     let (page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, &selection).await?;
@@ -257,7 +258,8 @@ pub async fn leads_connection(
         totals,
         |row| list::cursor(&row.lead, field),
         |row| LeadNode::new(Lead::from(row), plans.clone()),
-    ))
+    )
+    .into())
 }
 
 fn field_of(error: &crate::error::AppError) -> String {

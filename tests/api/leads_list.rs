@@ -519,11 +519,12 @@ async fn a_page_reads_each_leads_company_stage_and_owner_as_the_lead_itself_does
 }
 
 #[tokio::test]
-async fn nodes_rendered_from_their_rows_equal_what_the_executor_renders() {
-    // A page renders a plain selection from its rows itself
-    // (`leads::render`); inside a fragment the executor renders the same
-    // fields through the resolvers. Every field the renderer knows is
-    // selected both ways, with aliases and `__typename`, and must agree.
+async fn connections_written_from_their_rows_equal_what_the_executor_renders() {
+    // A page writes a plain selection as JSON from its rows itself
+    // (`leads::render`, `leads::connection`); inside a fragment the executor
+    // renders the same fields through the resolvers. Every field the writer
+    // knows is selected both ways, with aliases and `__typename`, and the
+    // response texts must be the same, byte for byte (so key order too).
     let app = TestApp::spawn().await;
     let (owner, _) = leads_with_relations(&app).await;
     let [lead, company, stage, user] = promohub::leads::render::rendered_fields();
@@ -538,29 +539,69 @@ async fn nodes_rendered_from_their_rows_equal_what_the_executor_renders() {
         fields(&stage),
         fields(&user)
     );
-    let page = |node: String| {
+    let executed_node = format!("... on Lead {{ {node} }}");
+    let connection = |node: &str| {
+        format!(
+            "__typename pageInfo {{ __typename hasNextPage hasPreviousPage startCursor endCursor }} \
+             edges {{ __typename cursor node {{ {node} }} }} ids: edges {{ node {{ id }} }}"
+        )
+    };
+    let page = |first: u32, selection: String| {
         let (app, token) = (&app, owner.access_token.clone());
         async move {
-            let query = format!(
-                "{{ leads(first: 10) {{ pageInfo {{ endCursor }} edges {{ cursor node {{ {node} }} }} }} }}"
-            );
-            app.gql_as(&token, &query, json!({}))
+            let query = format!("{{ leads(first: {first}) {{ {selection} }} }}");
+            let response = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
                 .await
-                .data("leads")
-                .clone()
+                .expect("request");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("body")
         }
     };
-    let rendered = page(node.clone()).await;
-    let executed = page(format!("... on Lead {{ {node} }}")).await;
-    assert_eq!(rendered["edges"].as_array().unwrap().len(), 3);
-    assert_eq!(rendered, executed);
-    let ada = rendered["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|edge| &edge["node"])
-        .find(|node| node["firstName"] == "Ada")
-        .unwrap();
+    // Written whole, against the executor's: all three leads (one with
+    // every field set, one with none, one without a company), and a page
+    // that has a next one.
+    for first in [3, 2] {
+        assert_eq!(
+            page(first, connection(&node)).await,
+            page(first, connection(&executed_node)).await
+        );
+    }
+    // `totalCount` leaves the connection to the executor; its nodes are
+    // still written.
+    let counted = page(3, format!("totalCount {}", connection(&node))).await;
+    assert_eq!(
+        counted,
+        page(3, format!("totalCount {}", connection(&executed_node))).await
+    );
+    let counted: serde_json::Value = serde_json::from_str(&counted).unwrap();
+    assert_eq!(counted["data"]["leads"]["totalCount"], 3);
+
+    let written: serde_json::Value =
+        serde_json::from_str(&page(2, connection(&node)).await).unwrap();
+    assert!(written.get("errors").is_none(), "{written}");
+    let leads = &written["data"]["leads"];
+    assert_eq!(leads["__typename"], "LeadConnection");
+    assert_eq!(leads["pageInfo"]["__typename"], "PageInfo");
+    assert_eq!(leads["pageInfo"]["hasNextPage"], true);
+    assert_eq!(leads["pageInfo"]["hasPreviousPage"], false);
+    let edges = leads["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    assert_eq!(leads["pageInfo"]["startCursor"], edges[0]["cursor"]);
+    assert_eq!(leads["pageInfo"]["endCursor"], edges[1]["cursor"]);
+    assert_eq!(edges[0]["__typename"], "LeadEdge");
+    assert_eq!(leads["ids"][1]["node"]["id"], edges[1]["node"]["id"]);
+    assert_eq!(edges[0]["node"]["firstName"], "Nobody");
+    assert_eq!(edges[0]["node"]["company"], Value::Null);
+
+    let written: serde_json::Value =
+        serde_json::from_str(&page(3, connection(&node)).await).unwrap();
+    let ada = &written["data"]["leads"]["edges"][2]["node"];
+    assert_eq!(ada["firstName"], "Ada");
     assert_eq!(ada["__typename"], "Lead");
     assert_eq!(ada["again"], ada["id"]);
     assert_eq!(ada["company"]["__typename"], "Company");
