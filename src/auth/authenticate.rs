@@ -67,14 +67,14 @@ async fn access_token(
     token: &str,
     lane: Option<&mut LaneGuard>,
 ) -> AppResult<RequestCtx> {
-    let claims = jwt.verify(token).map_err(|e| {
+    let grant = jwt.grant(token).map_err(|e| {
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
     let role = match lane {
-        Some(lane) => lane.bind_as_member(claims.tid, claims.sub).await?,
+        Some(lane) => lane.bind_as_member(grant.tenant_id, grant.user_id).await?,
         None => {
-            let (txn, role) = begin_as_member(db, claims.tid, claims.sub).await?;
+            let (txn, role) = begin_as_member(db, grant.tenant_id, grant.user_id).await?;
             end_read(txn).await?;
             role
         }
@@ -85,12 +85,12 @@ async fn access_token(
         )
     })?;
     Ok(RequestCtx {
-        tenant_id: claims.tid,
+        tenant_id: grant.tenant_id,
         role: Role::from(role),
         actor: Actor::User {
-            user_id: claims.sub,
+            user_id: grant.user_id,
         },
-        expires_at: Some(claims.exp),
+        expires_at: Some(grant.expires_at),
     })
 }
 

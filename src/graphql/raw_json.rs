@@ -11,9 +11,20 @@
 //!
 //! Keys and the types of values are fixed by the writer's caller; texts are
 //! escaped here exactly as serde_json escapes them.
+//!
+//! serde_json parses every raw text again before it writes it (it cannot
+//! know where the text came from; a JSON value stored by a user can have
+//! that key too), which for a page of leads cost an eighth of the request.
+//! The HTTP transport writes responses with [`response_json`] instead: a
+//! raw text equal to one this request's resolvers wrote and registered
+//! ([`WrittenTexts`]) is copied as it is, every other value is written as
+//! serde_json writes it. Equal content is what is trusted, not an address,
+//! so a user's value can only pass as raw if it is that very JSON.
+
+use std::sync::{Arc, Mutex};
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::{Name, Value};
+use async_graphql::{Name, Response, Value};
 use async_graphql_value::RAW_VALUE_TOKEN;
 
 /// JSON text under construction.
@@ -36,8 +47,12 @@ impl JsonText {
 
     pub fn string(&mut self, text: &str) {
         // Most texts need no escape: copy them in one go. serde_json escapes
-        // exactly these bytes (quote, backslash, control characters).
-        if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // exactly these bytes (quote, backslash, control characters). A fold
+        // without an early exit compiles to vector instructions.
+        let escapes = text.bytes().fold(false, |found, b| {
+            found | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if escapes {
             serde_json::to_writer(&mut self.buf, text).expect("writing to memory");
         } else {
             self.buf.push(b'"');
@@ -84,6 +99,102 @@ impl JsonText {
         object.insert(Name::new(RAW_VALUE_TOKEN), Value::String(text));
         Value::Object(object)
     }
+
+    /// The same, registered in `written` (when the transport keeps one) so
+    /// that [`response_json`] copies it without parsing it again.
+    pub fn into_registered_value(self, written: Option<&WrittenTexts>) -> Value {
+        let value = self.into_value();
+        if let (Some(written), Some(text)) = (written, raw_text(&value)) {
+            written.lock().push(Arc::from(text));
+        }
+        value
+    }
+
+    /// Writes `value` as serde_json would, copying the raw texts `written`
+    /// holds as they are.
+    fn response_value(&mut self, value: &Value, written: &[Arc<str>]) {
+        match value {
+            Value::String(text) => self.string(text),
+            Value::Enum(name) => self.string(name),
+            Value::List(items) => {
+                self.raw("[");
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        self.raw(",");
+                    }
+                    self.response_value(item, written);
+                }
+                self.raw("]");
+            }
+            Value::Object(object) => match raw_text(value) {
+                Some(text) if written.iter().any(|ours| **ours == *text) => self.raw(text),
+                // Someone else's raw text: serde_json checks it.
+                Some(_) => self.value(value),
+                None => {
+                    self.raw("{");
+                    for (index, (key, item)) in object.iter().enumerate() {
+                        if index > 0 {
+                            self.raw(",");
+                        }
+                        self.string(key);
+                        self.raw(":");
+                        self.response_value(item, written);
+                    }
+                    self.raw("}");
+                }
+            },
+            Value::Null | Value::Number(_) | Value::Boolean(_) | Value::Binary(_) => {
+                self.value(value);
+            }
+        }
+    }
+}
+
+/// The text of a raw value (see the module documentation).
+fn raw_text(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(object) if object.len() == 1 => match object.get(RAW_VALUE_TOKEN) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The raw texts one request's resolvers wrote (request data, kept by the
+/// HTTP transport).
+#[derive(Default)]
+pub struct WrittenTexts(Mutex<Vec<Arc<str>>>);
+
+impl WrittenTexts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<str>>> {
+        // A list of texts holds no invariant a panic could break.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `response` as JSON, byte for byte what `serde_json::to_vec` gives, with
+/// the raw texts `written` holds copied rather than parsed again.
+pub fn response_json(response: &Response, written: &WrittenTexts) -> Vec<u8> {
+    let written = written.lock();
+    // Room for the written texts and what surrounds them, so that a page is
+    // not copied again each time the buffer would have grown.
+    let texts: usize = written.iter().map(|text| text.len()).sum();
+    let mut out = JsonText::with_capacity(texts + 1024);
+    out.raw("{\"data\":");
+    out.response_value(&response.data, &written);
+    if !response.extensions.is_empty() {
+        out.raw(",\"extensions\":");
+        serde_json::to_writer(&mut out.buf, &response.extensions).expect("writing to memory");
+    }
+    if !response.errors.is_empty() {
+        out.raw(",\"errors\":");
+        serde_json::to_writer(&mut out.buf, &response.errors).expect("writing to memory");
+    }
+    out.raw("}");
+    out.buf
 }
 
 /// `"name":`, a response key ready to be written with [`JsonText::raw`].
@@ -141,6 +252,70 @@ mod tests {
         assert_eq!(
             response.data.into_json().unwrap(),
             serde_json::json!({"name": "Ada \"the first\"", "score": -42, "missing": null, "vip": true})
+        );
+    }
+
+    #[test]
+    fn responses_are_written_as_serde_json_writes_them() {
+        let mut ours = JsonText::default();
+        ours.raw(r#"{"id":"1","tags":["a","b"]}"#);
+        let ours = ours.into_registered_value(None);
+        let written = WrittenTexts::default();
+        written.lock().push(Arc::from(raw_text(&ours).unwrap()));
+        // A user's JSON value that looks raw: never registered, so serde_json
+        // checks it (and writes an object when it is not JSON).
+        let mut theirs = IndexMap::new();
+        theirs.insert(
+            Name::new(RAW_VALUE_TOKEN),
+            Value::String("not json {".into()),
+        );
+        let data = async_graphql::value!({
+            "text": "quote \" backslash \\ tab \t é 🚀",
+            "int": -7,
+            "float": 1.5,
+            "big": 18446744073709551615u64,
+            "yes": true,
+            "nothing": null,
+            "status": "X",
+            "list": [1, "two", [3], {}],
+            "empty": [],
+            "nested": { "deeper": { "key with \"quote\"": 1 } },
+        });
+        let Value::Object(mut data) = data else {
+            unreachable!()
+        };
+        data.insert(Name::new("status"), Value::Enum(Name::new("ACTIVE")));
+        data.insert(Name::new("ours"), ours);
+        data.insert(Name::new("theirs"), Value::Object(theirs));
+        data.insert(Name::new("bytes"), Value::Binary(vec![1u8, 2].into()));
+        let mut response = Response::new(Value::Object(data));
+        response.errors.push(async_graphql::ServerError::new(
+            "broken",
+            Some(async_graphql::Pos { line: 1, column: 2 }),
+        ));
+        response
+            .extensions
+            .insert("trace".into(), async_graphql::value!({ "ms": 3 }));
+        let expected = serde_json::to_string(&response).unwrap();
+        assert!(expected.contains(r#""ours":{"id":"1","tags":["a","b"]}"#));
+        assert!(expected.contains("not json {"));
+        assert_eq!(
+            String::from_utf8(response_json(&response, &written)).unwrap(),
+            expected
+        );
+        // With nothing registered the same bytes come out (serde_json checks
+        // every raw text).
+        assert_eq!(
+            String::from_utf8(response_json(&response, &WrittenTexts::default())).unwrap(),
+            expected
+        );
+        // A registered text is copied as it is, unparsed: only texts the
+        // resolvers wrote may be registered.
+        written.lock().push(Arc::from("not json {"));
+        assert!(
+            String::from_utf8(response_json(&response, &written))
+                .unwrap()
+                .contains(r#""theirs":not json {"#)
         );
     }
 

@@ -29,6 +29,7 @@ use crate::app::{AppState, REQUEST_ID};
 use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
+use crate::graphql::raw_json::{WrittenTexts, response_json};
 use crate::http::observe::record_operation;
 use crate::tenancy::lanes::LaneGuard;
 use crate::tenancy::scoped::ReadScope;
@@ -420,9 +421,10 @@ async fn execute(
         request = request.operation_name(name);
     }
     request.set_parsed_query(checked.document);
+    let written = Arc::new(WrittenTexts::default());
     let response = run(
         state,
-        request,
+        request.data(written.clone()),
         checked.operation,
         ctx,
         scope,
@@ -439,7 +441,7 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let body = response_json(&response, &written);
     let mut http_response = (status, body).into_response();
     http_response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -11,6 +11,7 @@
 //! the whole connection, as before.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use async_graphql::connection::{CursorType, Edge, EmptyFields, PageInfo};
 use async_graphql::parser::types::{Field, SelectionSet};
@@ -19,7 +20,7 @@ use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, V
 
 use super::render::{LeadNode, NodePlan, plain_fields, push_unique, write_object, written_keys};
 use crate::graphql::pagination::{Cursor, RelayConnection};
-use crate::graphql::raw_json::JsonText;
+use crate::graphql::raw_json::{JsonText, WrittenTexts};
 
 /// A page of leads: the GraphQL type `LeadConnection`.
 pub struct LeadConnection(RelayConnection<LeadNode>);
@@ -181,7 +182,8 @@ impl OutputType for LeadConnection {
             // About 300 bytes a lead for a list's usual selection.
             let mut out = JsonText::with_capacity(256 + 320 * self.0.edges.len());
             if plan.write(&self.0, &mut out).is_some() {
-                return Ok(out.into_value());
+                let written = ctx.data_opt::<Arc<WrittenTexts>>();
+                return Ok(out.into_registered_value(written.map(|texts| &**texts)));
             }
         }
         self.0.resolve(ctx, field).await

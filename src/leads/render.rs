@@ -182,22 +182,27 @@ impl<M> Leaf<M> {
     }
 }
 
-/// A plan's response keys, each written ahead as JSON (`"key":`).
+/// A plan's response keys, each written ahead as JSON with what precedes
+/// it: `{"first":`, then `,"next":`.
 pub(super) fn written_keys<P>(keys: Vec<(Name, P)>) -> Vec<(String, P)> {
     keys.into_iter()
-        .map(|(key, part)| (raw_json::key(&key), part))
+        .enumerate()
+        .map(|(index, (key, part))| {
+            let mut written = String::from(if index == 0 { "{" } else { "," });
+            written.push_str(&raw_json::key(&key));
+            (written, part)
+        })
         .collect()
 }
 
-/// Writes an object of `keys`, each value by `write`; `None` (and a
-/// half-written object) when `write` gives up.
+/// Writes an object of `keys` (see [`written_keys`]), each value by
+/// `write`; `None` (and a half-written object) when `write` gives up.
 pub(super) fn write_object<P>(
     out: &mut JsonText,
     keys: &[(String, P)],
     mut write: impl FnMut(&P, &mut JsonText) -> Option<()>,
 ) -> Option<()> {
-    for (index, (key, part)) in keys.iter().enumerate() {
-        out.raw(if index == 0 { "{" } else { "," });
+    for (key, part) in keys {
         out.raw(key);
         write(part, out)?;
     }
