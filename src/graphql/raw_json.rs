@@ -112,7 +112,7 @@ impl JsonText {
 
     /// Writes `value` as serde_json would, copying the raw texts `written`
     /// holds as they are.
-    fn response_value(&mut self, value: &Value, written: &[Arc<str>]) {
+    fn response_value(&mut self, value: &Value, written: &mut Registered<'_>) {
         match value {
             Value::String(text) => self.string(text),
             Value::Enum(name) => self.string(name),
@@ -127,7 +127,7 @@ impl JsonText {
                 self.raw("]");
             }
             Value::Object(object) => match raw_text(value) {
-                Some(text) if written.iter().any(|ours| **ours == *text) => self.raw(text),
+                Some(text) if written.contains(text) => self.raw(text),
                 // Someone else's raw text: serde_json checks it.
                 Some(_) => self.value(value),
                 None => {
@@ -161,6 +161,28 @@ fn raw_text(value: &Value) -> Option<&str> {
     }
 }
 
+/// The registered texts of one response, looked for from just after the
+/// last one found: a response lists them in the order they were written,
+/// so a page of nodes is one pass, not a search per node.
+struct Registered<'a> {
+    texts: &'a [Arc<str>],
+    next: usize,
+}
+
+impl Registered<'_> {
+    fn contains(&mut self, text: &str) -> bool {
+        let count = self.texts.len();
+        for offset in 0..count {
+            let index = (self.next + offset) % count;
+            if *self.texts[index] == *text {
+                self.next = index + 1;
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// The raw texts one request's resolvers wrote (request data, kept by the
 /// HTTP transport).
 #[derive(Default)]
@@ -184,7 +206,11 @@ pub fn response_json(response: &Response, written: &WrittenTexts) -> Vec<u8> {
     let texts: usize = written.iter().map(|text| text.len()).sum();
     let mut out = JsonText::with_capacity(texts + 1024);
     out.raw("{\"data\":");
-    out.response_value(&response.data, &written);
+    let mut registered = Registered {
+        texts: &written,
+        next: 0,
+    };
+    out.response_value(&response.data, &mut registered);
     if !response.extensions.is_empty() {
         out.raw(",\"extensions\":");
         serde_json::to_writer(&mut out.buf, &response.extensions).expect("writing to memory");
@@ -316,6 +342,29 @@ mod tests {
             String::from_utf8(response_json(&response, &written))
                 .unwrap()
                 .contains(r#""theirs":not json {"#)
+        );
+    }
+
+    #[test]
+    fn registered_texts_are_found_in_any_order() {
+        let raw = |text: &str| {
+            let mut json = JsonText::default();
+            json.raw(text);
+            json.into_value()
+        };
+        let written = WrittenTexts::default();
+        // Registered texts are copied unparsed, so these show which were
+        // found.
+        for text in ["<a>", "<b>", "<c>"] {
+            written.lock().push(Arc::from(text));
+        }
+        let data = Value::List(["<c>", "<a>", "<b>", "<d>", "<b>"].map(raw).to_vec());
+        let text = String::from_utf8(response_json(&Response::new(data), &written)).unwrap();
+        // `<d>` was not registered: serde_json refuses it as raw JSON and
+        // writes the object.
+        assert_eq!(
+            text,
+            format!(r#"{{"data":[<c>,<a>,<b>,{{"{RAW_VALUE_TOKEN}":"<d>"}},<b>]}}"#)
         );
     }
 

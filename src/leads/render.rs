@@ -41,7 +41,7 @@ use entity::{companies, lead_stages, leads, users};
 
 use super::types::{Lead, LeadStatus, VerificationStatus};
 use crate::companies::CompanySize;
-use crate::graphql::raw_json::{self, JsonText};
+use crate::graphql::raw_json::{self, JsonText, WrittenTexts};
 
 /// Writes a field's value from its row.
 type Render<M> = fn(&M, &mut JsonText);
@@ -305,11 +305,11 @@ impl NodePlan {
         })
     }
 
-    /// The node as a response value.
-    fn render(&self, lead: &Lead) -> Option<Value> {
+    /// The node as a response value, registered in `written`.
+    fn render(&self, lead: &Lead, written: Option<&WrittenTexts>) -> Option<Value> {
         let mut out = JsonText::with_capacity(256);
         self.write(lead, &mut out)?;
-        Some(out.into_value())
+        Some(out.into_registered_value(written))
     }
 }
 
@@ -406,10 +406,10 @@ impl OutputType for LeadNode {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let rendered = self
-            .plans
-            .for_selection(&ctx.item.node)
-            .and_then(|plan| plan.render(&self.lead));
+        let rendered = self.plans.for_selection(&ctx.item.node).and_then(|plan| {
+            let written = ctx.data_opt::<Arc<WrittenTexts>>();
+            plan.render(&self.lead, written.map(|texts| &**texts))
+        });
         match rendered {
             Some(value) => Ok(value),
             None => <Lead as OutputType>::resolve(&self.lead, ctx, field).await,
@@ -508,7 +508,7 @@ mod tests {
         };
         let value = plan("mail: email phone company { name } __typename")
             .expect("plain")
-            .render(&lead)
+            .render(&lead, None)
             .expect("company joined");
         assert_eq!(
             value.into_json().unwrap(),
@@ -520,6 +520,11 @@ mod tests {
             })
         );
         // The stage was not joined: the executor loads it.
-        assert!(plan("stage { name }").unwrap().render(&lead).is_none());
+        assert!(
+            plan("stage { name }")
+                .unwrap()
+                .render(&lead, None)
+                .is_none()
+        );
     }
 }
