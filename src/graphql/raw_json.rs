@@ -81,33 +81,21 @@ impl JsonText {
         serde_json::to_writer(&mut self.buf, value).expect("writing to memory");
     }
 
-    /// Where the text ends now, to [`rewind`](Self::rewind) to.
-    pub fn mark(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Drops what was written after `mark` (a value that could not be
-    /// finished).
-    pub fn rewind(&mut self, mark: usize) {
-        self.buf.truncate(mark);
-    }
-
     /// The text as a response value that serializes to it.
     pub fn into_value(self) -> Value {
-        let text = String::from_utf8(self.buf).expect("only text and serde_json output is written");
-        let mut object = IndexMap::with_capacity(1);
-        object.insert(Name::new(RAW_VALUE_TOKEN), Value::String(text));
-        Value::Object(object)
+        self.into_registered_value(None)
     }
 
     /// The same, registered in `written` (when the transport keeps one) so
     /// that [`response_json`] copies it without parsing it again.
     pub fn into_registered_value(self, written: Option<&WrittenTexts>) -> Value {
-        let value = self.into_value();
-        if let (Some(written), Some(text)) = (written, raw_text(&value)) {
-            written.lock().push(Arc::from(text));
+        let text = String::from_utf8(self.buf).expect("only text and serde_json output is written");
+        if let Some(written) = written {
+            written.lock().push(Arc::from(text.as_str()));
         }
-        value
+        let mut object = IndexMap::with_capacity(1);
+        object.insert(Name::new(RAW_VALUE_TOKEN), Value::String(text));
+        Value::Object(object)
     }
 
     /// Writes `value` as serde_json would, copying the raw texts `written`
@@ -366,16 +354,5 @@ mod tests {
             text,
             format!(r#"{{"data":[<c>,<a>,<b>,{{"{RAW_VALUE_TOKEN}":"<d>"}},<b>]}}"#)
         );
-    }
-
-    #[test]
-    fn truncating_drops_an_unfinished_value() {
-        let mut json = JsonText::default();
-        json.raw("[");
-        let start = json.mark();
-        json.string("half");
-        json.rewind(start);
-        json.raw("]");
-        assert_eq!(String::from_utf8(json.buf).unwrap(), "[]");
     }
 }

@@ -18,7 +18,7 @@ use async_graphql::parser::types::{Field, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
 
-use super::render::{LeadNode, NodePlan, plain_fields, push_unique, write_object, written_keys};
+use super::render::{LeadNode, NodePlan, leaf, plan_keys, write_object};
 use crate::graphql::pagination::{Cursor, RelayConnection};
 use crate::graphql::raw_json::{JsonText, WrittenTexts};
 
@@ -57,25 +57,6 @@ enum PageInfoPart {
 /// How to write a connection for one selection set.
 struct ConnectionPlan {
     keys: Vec<(String, Part)>,
-}
-
-/// The plan of each plain field of `selection` by `part`; `None` if one is
-/// not plain, repeats a key or has no plan.
-fn plan_keys<P>(
-    selection: &SelectionSet,
-    mut part: impl FnMut(&Field) -> Option<P>,
-) -> Option<Vec<(String, P)>> {
-    let mut keys = Vec::with_capacity(selection.items.len());
-    for field in plain_fields(selection)? {
-        let planned = part(field)?;
-        push_unique(&mut keys, field, planned)?;
-    }
-    Some(written_keys(keys))
-}
-
-/// `field` has no selection of its own (a scalar, or `__typename`).
-fn leaf(field: &Field) -> Option<()> {
-    field.selection_set.node.items.is_empty().then_some(())
 }
 
 impl ConnectionPlan {

@@ -184,7 +184,7 @@ impl<M> Leaf<M> {
 
 /// A plan's response keys, each written ahead as JSON with what precedes
 /// it: `{"first":`, then `,"next":`.
-pub(super) fn written_keys<P>(keys: Vec<(Name, P)>) -> Vec<(String, P)> {
+fn written_keys<P>(keys: Vec<(Name, P)>) -> Vec<(String, P)> {
     keys.into_iter()
         .enumerate()
         .map(|(index, (key, part))| {
@@ -210,6 +210,26 @@ pub(super) fn write_object<P>(
     Some(())
 }
 
+/// The plan of each field of `selection` by `part`, under its key written
+/// ahead (see [`written_keys`]); `None` if a field is not plain, repeats a
+/// key or has no plan.
+pub(super) fn plan_keys<P>(
+    selection: &SelectionSet,
+    mut part: impl FnMut(&Field) -> Option<P>,
+) -> Option<Vec<(String, P)>> {
+    let mut keys = Vec::with_capacity(selection.items.len());
+    for field in plain_fields(selection)? {
+        let planned = part(field)?;
+        push_unique(&mut keys, field, planned)?;
+    }
+    Some(written_keys(keys))
+}
+
+/// `field` selects nothing of its own (a scalar, or `__typename`).
+pub(super) fn leaf(field: &Field) -> Option<()> {
+    field.selection_set.node.items.is_empty().then_some(())
+}
+
 /// How to write an object of rows `M` for one selection set.
 struct ObjectPlan<M> {
     keys: Vec<(String, Leaf<M>)>,
@@ -223,20 +243,14 @@ impl<M> ObjectPlan<M> {
         type_name: &'static str,
         table: &[(&str, Render<M>)],
     ) -> Option<Self> {
-        let mut keys = Vec::with_capacity(selection.items.len());
-        for field in plain_fields(selection)? {
-            let leaf = match field.name.node.as_str() {
+        let keys = plan_keys(selection, |field| {
+            leaf(field)?;
+            Some(match field.name.node.as_str() {
                 "__typename" => Leaf::Typename(type_name),
                 name => Leaf::Field(lookup(table, name)?),
-            };
-            if !field.selection_set.node.items.is_empty() {
-                return None;
-            }
-            push_unique(&mut keys, field, leaf)?;
-        }
-        Some(Self {
-            keys: written_keys(keys),
-        })
+            })
+        })?;
+        Some(Self { keys })
     }
 
     /// A relation's value: null when the lead points at no row.
@@ -271,22 +285,20 @@ impl NodePlan {
     /// `None` when the executor has to render this selection (see the
     /// module documentation).
     pub(super) fn of(selection: &SelectionSet) -> Option<Self> {
-        let mut keys = Vec::with_capacity(selection.items.len());
-        for field in plain_fields(selection)? {
+        let keys = plan_keys(selection, |field| {
             let nested = &field.selection_set.node;
-            let part = match field.name.node.as_str() {
+            Some(match field.name.node.as_str() {
                 "__typename" => Part::Lead(Leaf::Typename("Lead")),
                 "company" => Part::Company(ObjectPlan::of(nested, "Company", COMPANY)?),
                 "stage" => Part::Stage(ObjectPlan::of(nested, "LeadStage", STAGE)?),
                 "owner" => Part::Owner(ObjectPlan::of(nested, "User", OWNER)?),
-                name if nested.items.is_empty() => Part::Lead(Leaf::Field(lookup(LEAD, name)?)),
-                _ => return None,
-            };
-            push_unique(&mut keys, field, part)?;
-        }
-        Some(Self {
-            keys: written_keys(keys),
-        })
+                name => {
+                    leaf(field)?;
+                    Part::Lead(Leaf::Field(lookup(LEAD, name)?))
+                }
+            })
+        })?;
+        Some(Self { keys })
     }
 
     /// Writes the node; `None`, having written part of it, when a selected
@@ -315,7 +327,7 @@ impl NodePlan {
 
 /// The selection's fields, if each is a field without arguments or
 /// directives (no fragments).
-pub(super) fn plain_fields(selection: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
+fn plain_fields(selection: &SelectionSet) -> Option<impl Iterator<Item = &Field>> {
     fn plain(item: &Positioned<Selection>) -> Option<&Field> {
         match &item.node {
             Selection::Field(field)
@@ -341,7 +353,7 @@ fn lookup<M>(table: &[(&str, Render<M>)], name: &str) -> Option<Render<M>> {
 
 /// Adds `field`'s response key, unless it is already there (the executor
 /// merges repeated keys; the plan leaves that to it).
-pub(super) fn push_unique<P>(keys: &mut Vec<(Name, P)>, field: &Field, part: P) -> Option<()> {
+fn push_unique<P>(keys: &mut Vec<(Name, P)>, field: &Field, part: P) -> Option<()> {
     let key = &field.response_key().node;
     if keys.iter().any(|(existing, _)| existing == key) {
         return None;
