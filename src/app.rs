@@ -41,9 +41,9 @@ pub struct Shared {
     pub tracking: TrackingSigner,
     /// Authenticates provider webhooks (and caches SNS certificates).
     pub webhooks: crate::webhooks::providers::WebhookVerifier,
-    /// PostgreSQL: the connections query requests read on, one request at
-    /// a time each, taken first come first served (`tenancy::lanes`).
-    pub read_lanes: Option<Arc<crate::tenancy::lanes::ReadLanes>>,
+    /// Query requests holding a read transaction, at most
+    /// `Config::read_slots` at once, taken in arrival order.
+    pub read_slots: tokio::sync::Semaphore,
     /// Records opens and clicks in batches.
     pub tracker: crate::tracking::TrackingWriter,
     /// Parsed GraphQL documents by their text.
@@ -60,18 +60,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
-        Self::observed(db, config, crate::db::metrics_observer())
-    }
-
-    /// [`AppState::new`], with `observer` seeing the statements the read
-    /// lanes run (those on the pool go to `db`'s metric callback).
-    pub fn observed(
-        db: DatabaseConnection,
-        config: Config,
-        observer: crate::db::StatementObserver,
-    ) -> Self {
         let engagement = EngagementHub::new(config.messaging.subscription_buffer);
-        engagement.listen(db.clone());
+        engagement.listen(db.clone(), config.database_listen_url.clone());
         let shared = Arc::new(Shared {
             jwt: JwtKeys::new(&config),
             hub: EventHub::new(EVENT_BUFFER),
@@ -83,11 +73,7 @@ impl AppState {
             webhooks: crate::webhooks::providers::WebhookVerifier::new(
                 crate::webhooks::http::settings(&config.messaging),
             ),
-            read_lanes: crate::tenancy::lanes::ReadLanes::new(
-                &db,
-                config.read_connections() as usize,
-                observer,
-            ),
+            read_slots: tokio::sync::Semaphore::new(config.read_slots()),
             tracker: crate::tracking::TrackingWriter::start(
                 db.clone(),
                 engagement.clone(),

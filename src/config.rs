@@ -53,11 +53,25 @@ pub struct Config {
     #[arg(long, env = "PROMOHUB_DB_POOL_SIZE", global = true)]
     pub db_pool_size: Option<u32>,
 
-    /// PostgreSQL only: connections kept apart from the pool for the reads
-    /// of query requests (one per request at a time; see
-    /// `tenancy::lanes`). Default: one fewer than the pool.
-    #[arg(long, env = "PROMOHUB_DB_READ_CONNECTIONS", global = true)]
-    pub db_read_connections: Option<u32>,
+    /// PostgreSQL: where the engagement listener connects for LISTEN, which
+    /// needs a session of its own. Default: `DATABASE_URL`. Behind a pooler
+    /// in transaction mode (PgBouncer, Supabase's pooler), point it at the
+    /// database directly.
+    #[arg(long, env = "DATABASE_LISTEN_URL", global = true)]
+    pub database_listen_url: Option<String>,
+
+    /// PostgreSQL: keep prepared statements per connection (parsed and
+    /// planned once). Turn off behind a pooler in transaction mode that does
+    /// not track them (PgBouncer before 1.21, or without
+    /// `max_prepared_statements`).
+    #[arg(
+        long,
+        env = "PROMOHUB_DB_PREPARED_STATEMENTS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub db_prepared_statements: bool,
 
     /// HMAC secret for access tokens (HS256). At least 32 bytes in production.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_JWT_SECRET, hide_default_value = true, global = true)]
@@ -350,11 +364,10 @@ impl Config {
     /// beyond what the cores can keep busy only add processes competing for
     /// them and spread latencies: the usual rule is twice the cores plus the
     /// disks waited on, and with the working set in memory that is twice the
-    /// cores. On two cores, with PostgreSQL on the same machine, the leads
-    /// benchmark's p99 at 32 connections was 25-26 ms with 4 connections,
-    /// 28 with 6 and 33-36 with 8. Raise it when the database has cores of its
-    /// own or is a network hop away. SQLite's readers are threads of this
-    /// process and its writer waits on a lock, not a core.
+    /// cores (bench/README.md, "Pool size", has the run that measured it).
+    /// Raise it when the database has cores of its own or is a network hop
+    /// away. SQLite's readers are threads of this process and its writer
+    /// waits on a lock, not a core.
     pub fn pool_size(&self) -> u32 {
         self.db_pool_size.unwrap_or_else(|| {
             if self.is_sqlite() {
@@ -366,14 +379,11 @@ impl Config {
         })
     }
 
-    /// How many query requests read on PostgreSQL at once, each on a
-    /// connection of its own besides the pool (`tenancy::lanes`). One fewer
-    /// than the pool: on a machine whose cores the database shares, more
-    /// concurrent reads only take turns on the same cores.
-    pub fn read_connections(&self) -> u32 {
-        self.db_read_connections
-            .unwrap_or_else(|| self.pool_size().saturating_sub(1))
-            .max(1)
+    /// How many query requests hold their read transaction (a pooled
+    /// connection each) at once: one fewer than the pool, so a connection
+    /// is always left for what they and everything else do besides.
+    pub fn read_slots(&self) -> usize {
+        self.pool_size().saturating_sub(1).max(1) as usize
     }
 
     /// Refuses settings that are only safe on a developer's machine.

@@ -5,7 +5,6 @@
 //! connection unless told otherwise, so we set the pool size, WAL and a busy
 //! timeout: otherwise concurrent resolvers would queue behind one another.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use migration::MigratorTrait;
@@ -19,6 +18,7 @@ use crate::config::Config;
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     let sslmode_given = config.database_url.contains("sslmode=");
+    let prepared = config.db_prepared_statements;
     options
         .max_connections(config.pool_size())
         .min_connections(1)
@@ -37,6 +37,14 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
         })
         .map_sqlx_postgres_opts(move |opts| {
+            // With no statement cache sqlx uses the unnamed statement, which
+            // lives only as long as its round trip: safe behind a pooler
+            // that hands the next transaction another server connection.
+            let opts = if prepared {
+                opts
+            } else {
+                opts.statement_cache_capacity(0)
+            };
             // The driver's default `prefer` negotiates TLS whenever the server
             // offers it, also over loopback, where it protects nothing and
             // costs both sides CPU on every round trip. A URL that names an
@@ -48,24 +56,18 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             }
         });
     let mut db = Database::connect(options).await?;
-    let observer = metrics_observer();
-    db.set_metric_callback(move |info| observer(info));
+    db.set_metric_callback(count_statement);
     Ok(db)
 }
 
-/// Sees every SQL statement the server runs: those sea-orm runs on the pool
-/// (its metric callback) and those of the read lanes (`tenancy::lanes`).
-pub type StatementObserver = Arc<dyn Fn(&sea_orm::metric::Info<'_>) + Send + Sync>;
-
-/// Counts statements and their durations for `/metrics`. Statements per
-/// request is the figure that shows an N+1 in production (and the benchmark
-/// reports it from this counter).
-pub fn metrics_observer() -> StatementObserver {
-    Arc::new(|info| {
-        metrics::counter!("promohub_sql_statements_total").increment(1);
-        metrics::histogram!("promohub_sql_statement_duration_seconds")
-            .record(info.elapsed.as_secs_f64());
-    })
+/// Counts statements and their durations for `/metrics` (sea-orm's metric
+/// callback sees every statement the server runs). Statements per request
+/// is the figure that shows an N+1 in production (and the benchmark reports
+/// it from this counter).
+fn count_statement(info: &sea_orm::metric::Info<'_>) {
+    metrics::counter!("promohub_sql_statements_total").increment(1);
+    metrics::histogram!("promohub_sql_statement_duration_seconds")
+        .record(info.elapsed.as_secs_f64());
 }
 
 /// A host that never leaves the machine: loopback or a Unix socket directory.

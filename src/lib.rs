@@ -7,6 +7,7 @@
 pub mod activities;
 pub mod api_keys;
 pub mod app;
+pub mod attributes;
 pub mod audit;
 pub mod auth;
 pub mod companies;

@@ -4,7 +4,7 @@ use super::sea_orm_active_enums::CompanySize;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "companies")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -46,6 +46,12 @@ pub struct Model {
     pub updated_by: Option<Uuid>,
     pub deleted_at: Option<DateTimeWithTimeZone>,
     pub deleted_by: Option<Uuid>,
+    pub has_google_maps_listing: Option<bool>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub google_rating: Option<f64>,
+    pub google_review_count: Option<i32>,
+    pub price_level: Option<i32>,
+    pub has_weekend_hours: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

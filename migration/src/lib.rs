@@ -18,6 +18,8 @@ mod m20261122_000005_messaging;
 mod m20261122_000006_enter_as_member;
 mod m20261122_000007_policies_read_tenant_once;
 mod m20261122_000008_lane_enter;
+mod m20261206_000009_drop_lane_enter;
+mod m20261206_000010_lead_and_company_signals;
 pub mod rls;
 
 pub use helpers::{
@@ -39,6 +41,7 @@ pub mod enums {
         ENGAGEMENT_TYPE, JOB_STATUS, MESSAGE_CHANNEL, MESSAGE_STATUS, SMTP_TLS_MODE,
         SUPPRESSION_REASON, TEMPLATE_CATEGORY,
     };
+    pub use crate::m20261206_000010_lead_and_company_signals::BOOKING_POTENTIAL;
 }
 
 /// Every migration, oldest first.
@@ -56,6 +59,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_enter_as_member::Migration),
             Box::new(m20261122_000007_policies_read_tenant_once::Migration),
             Box::new(m20261122_000008_lane_enter::Migration),
+            Box::new(m20261206_000009_drop_lane_enter::Migration),
+            Box::new(m20261206_000010_lead_and_company_signals::Migration),
         ]
     }
 }

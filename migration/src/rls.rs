@@ -2,10 +2,9 @@
 //! (ARCHITECTURE.md). The server runs each unit of work in a transaction that
 //! first does `set_config('role', 'promohub_app', true)` and sets
 //! `app.tenant_id` / `app.user_id` (directly, or through `app_enter_as_member`
-//! when it checks a member's token); a query request's read lane runs as
-//! `promohub_app` for its whole session and is bound per request through
-//! `app_lane_enter`. The policies below then hide every other tenant's rows,
-//! even when the server connects as a superuser.
+//! when it checks a member's token); the binding is always
+//! transaction-local, never a session setting. The policies below then hide
+//! every other tenant's rows, even when the server connects as a superuser.
 //!
 //! Every function here is a no-op on SQLite, so migrations call them
 //! unconditionally.
@@ -19,8 +18,8 @@ pub const APP_ROLE: &str = "promohub_app";
 /// The role (as text) of the user `p_user` in the tenant `p_tenant`: NULL
 /// unless the membership, the user and the tenant are all active. The check
 /// that entering a tenant as a member makes, written once for the SQL
-/// functions that do it (`app_enter_as_member`, `app_lane_enter`), whose
-/// parameters it names.
+/// functions that do it (`app_enter_as_member`; 000008's `app_lane_enter`
+/// until 000009 dropped it), whose parameters it names.
 pub const ACTIVE_MEMBER_ROLE: &str = "(SELECT m.role::text \
      FROM public.memberships m \
      JOIN public.tenants t ON t.id = m.tenant_id \

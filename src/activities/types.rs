@@ -88,7 +88,7 @@ pub struct Activity {
     pub actor_id: Option<ID>,
     pub summary: String,
     /// Structured detail: changed fields, old and new values, merged ids…
-    pub detail: async_graphql::Json<serde_json::Value>,
+    pub detail: crate::graphql::json::Json<serde_json::Value>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -106,7 +106,7 @@ impl From<activities::Model> for Activity {
             },
             actor_id: row.actor_id.map(to_id),
             summary: row.summary,
-            detail: async_graphql::Json(row.detail),
+            detail: crate::graphql::json::Json(row.detail),
             occurred_at: row.occurred_at.to_utc(),
         }
     }

@@ -42,7 +42,7 @@ pub struct AuditEntry {
     pub entity_type: Option<String>,
     pub entity_id: Option<ID>,
     /// The arguments given, with secrets redacted.
-    pub changes: async_graphql::Json<serde_json::Value>,
+    pub changes: crate::graphql::json::Json<serde_json::Value>,
     pub request_id: Option<String>,
     pub ip: Option<String>,
     pub outcome: AuditOutcomeKind,
@@ -65,7 +65,7 @@ impl From<audit_log::Model> for AuditEntry {
             action: row.action,
             entity_type: row.entity_type,
             entity_id: row.entity_id.map(|id| ID(id.to_string())),
-            changes: async_graphql::Json(row.changes),
+            changes: crate::graphql::json::Json(row.changes),
             request_id: row.request_id,
             ip: row.ip,
             outcome: match row.outcome {

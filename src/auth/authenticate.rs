@@ -3,6 +3,10 @@
 //! Both kinds of credential are checked against the live database on every
 //! request: a removed member, a revoked key or a deactivated tenant stops
 //! working at once, not when the token expires.
+//!
+//! The check runs in a transaction bound to the credential's tenant (and
+//! user), in the round trip that checks it. A query request keeps that
+//! transaction and reads everything in it (`RequestCtx::txn`).
 
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -12,22 +16,21 @@ use entity::{api_keys, tenants};
 use super::jwt::JwtKeys;
 use super::tokens::{self, TokenKind};
 use crate::error::{AppError, AppResult};
-use crate::tenancy::lanes::LaneGuard;
-use crate::tenancy::scoped::{begin_as_member, begin_for, begin_for_write, end_read};
+use crate::tenancy::scoped::{RequestTxn, begin_as_member, begin_for, begin_for_write, end_read};
 use crate::tenancy::{Actor, RequestCtx, Role, Scope};
 
 /// How often `api_keys.last_used_at` is refreshed: a write per request would
 /// turn every partner read into a write.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-/// Authenticates an `Authorization` header value (`Bearer <token>`). Given
-/// a read `lane`, the credential is checked on it, in the round trip that
-/// binds it to the credential's tenant and user for the request's reads.
+/// Authenticates an `Authorization` header value (`Bearer <token>`). With
+/// `keep_txn`, the caller's context keeps the transaction the credential
+/// was checked in, for the request's reads.
 pub async fn from_header(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     header: &str,
-    lane: Option<&mut LaneGuard>,
+    keep_txn: bool,
 ) -> AppResult<RequestCtx> {
     let token = header
         .strip_prefix("Bearer ")
@@ -36,7 +39,7 @@ pub async fn from_header(
         .ok_or_else(|| {
             AppError::unauthenticated("expected an Authorization: Bearer <token> header")
         })?;
-    check(db, jwt, token, lane).await
+    check(db, jwt, token, keep_txn).await
 }
 
 /// Authenticates a bare token (the WebSocket `connection_init` payload).
@@ -45,45 +48,49 @@ pub async fn from_token(
     jwt: &JwtKeys,
     token: &str,
 ) -> AppResult<RequestCtx> {
-    check(db, jwt, token, None).await
+    check(db, jwt, token, false).await
 }
 
 async fn check(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     token: &str,
-    lane: Option<&mut LaneGuard>,
+    keep_txn: bool,
 ) -> AppResult<RequestCtx> {
     if tokens::is_api_key(token) {
-        api_key(db, token, lane).await
+        api_key(db, token, keep_txn).await
     } else {
-        access_token(db, jwt, token, lane).await
+        access_token(db, jwt, token, keep_txn).await
     }
+}
+
+/// The checked credential's transaction: kept for the request's reads, or
+/// ended.
+async fn keep_or_end(txn: sea_orm::DatabaseTransaction, keep: bool) -> AppResult<RequestTxn> {
+    if keep {
+        return Ok(RequestTxn::holding(txn));
+    }
+    end_read(txn).await?;
+    Ok(RequestTxn::default())
 }
 
 async fn access_token(
     db: &sea_orm::DatabaseConnection,
     jwt: &JwtKeys,
     token: &str,
-    lane: Option<&mut LaneGuard>,
+    keep_txn: bool,
 ) -> AppResult<RequestCtx> {
     let grant = jwt.grant(token).map_err(|e| {
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
-    let role = match lane {
-        Some(lane) => lane.bind_as_member(grant.tenant_id, grant.user_id).await?,
-        None => {
-            let (txn, role) = begin_as_member(db, grant.tenant_id, grant.user_id).await?;
-            end_read(txn).await?;
-            role
-        }
-    };
+    let (txn, role) = begin_as_member(db, grant.tenant_id, grant.user_id).await?;
     let role = role.ok_or_else(|| {
         AppError::unauthenticated(
             "the membership, user or tenant of this token is no longer active",
         )
     })?;
+    let txn = keep_or_end(txn, keep_txn).await?;
     Ok(RequestCtx {
         tenant_id: grant.tenant_id,
         role: Role::from(role),
@@ -91,28 +98,19 @@ async fn access_token(
             user_id: grant.user_id,
         },
         expires_at: Some(grant.expires_at),
+        txn,
     })
 }
 
 async fn api_key(
     db: &sea_orm::DatabaseConnection,
     token: &str,
-    lane: Option<&mut LaneGuard>,
+    keep_txn: bool,
 ) -> AppResult<RequestCtx> {
     let refused = || AppError::unauthenticated("invalid, expired or revoked API key");
     let presented = tokens::parse(TokenKind::ApiKey, token).ok_or_else(refused)?;
-    let (key, tenant) = match lane {
-        Some(lane) => {
-            lane.bind_tenant(presented.tenant_id).await?;
-            find_key(&lane.conn(), &presented).await?
-        }
-        None => {
-            let txn = begin_for(db, presented.tenant_id, None).await?;
-            let found = find_key(&txn, &presented).await?;
-            end_read(txn).await?;
-            found
-        }
-    };
+    let txn = begin_for(db, presented.tenant_id, None).await?;
+    let (key, tenant) = find_key(&txn, &presented).await?;
     let key = key.ok_or_else(refused)?;
     let now = Utc::now();
     if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
@@ -124,8 +122,8 @@ async fn api_key(
         .is_none_or(|at| (now - at.to_utc()).num_seconds() >= LAST_USED_GRANULARITY_SECS);
     if stale {
         // A write only once a minute per key, in its own short transaction
-        // on the pool (lanes are not pool connections, so holding one while
-        // waiting for the pool cannot deadlock).
+        // (the request's transaction only reads). A query request holds a
+        // read slot, so a connection is left for it (`Shared::read_slots`).
         let txn = begin_for_write(db, key.tenant_id, None).await?;
         api_keys::Entity::update_many()
             .col_expr(
@@ -144,6 +142,7 @@ async fn api_key(
         .map(|scope| scope.acting_role())
         .max()
         .ok_or_else(refused)?;
+    let txn = keep_or_end(txn, keep_txn).await?;
     Ok(RequestCtx {
         tenant_id: key.tenant_id,
         role,
@@ -152,6 +151,7 @@ async fn api_key(
             scopes,
         },
         expires_at: key.expires_at.map(|at| at.timestamp()),
+        txn,
     })
 }
 

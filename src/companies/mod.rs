@@ -3,6 +3,7 @@
 //! cannot create the same company twice), address, enrichment data and
 //! custom fields.
 
+pub mod attributes;
 mod country;
 mod domain;
 mod resolver;
@@ -12,4 +13,4 @@ mod types;
 pub use country::CountryCode;
 pub use domain::normalize_domain;
 pub use resolver::{CompanyMutation, CompanyQuery};
-pub use types::{Company, CompanyAddress, CompanySize};
+pub use types::{Company, CompanyAddress, CompanyFilter, CompanySize};

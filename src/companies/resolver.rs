@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object};
 
 use super::service;
-use super::types::{Company, CreateCompanyInput, UpdateCompanyInput};
+use super::types::{Company, CompanyFilter, CreateCompanyInput, UpdateCompanyInput};
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
@@ -14,8 +14,12 @@ pub struct CompanyQuery;
 #[Object]
 impl CompanyQuery {
     /// Your tenant's companies, newest first. `search` matches the name or
-    /// the domain, ignoring case.
+    /// the domain, ignoring case; `filter` on their attributes.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the Relay arguments plus search and filter"
+    )]
     async fn companies(
         &self,
         ctx: &Context<'_>,
@@ -24,9 +28,11 @@ impl CompanyQuery {
         last: Option<i32>,
         before: Option<String>,
         search: Option<String>,
+        filter: Option<CompanyFilter>,
     ) -> async_graphql::Result<RelayConnection<Company>> {
         let args = PageArgs::new(first, after, last, before);
-        let (page, totals) = service::list(shared(ctx), caller(ctx)?, &args, search).await?;
+        let (page, totals) =
+            service::list(shared(ctx), caller(ctx)?, &args, search, filter).await?;
         Ok(connection(page, totals, |row| row.id, Company::from))
     }
 

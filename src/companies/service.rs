@@ -17,11 +17,12 @@ use entity::sea_orm_active_enums::CustomFieldEntity;
 
 use super::country::CountryCode;
 use super::domain::normalize_domain;
-use super::types::{CompanyAddressInput, CreateCompanyInput, UpdateCompanyInput};
+use super::types::{CompanyAddressInput, CompanyFilter, CreateCompanyInput, UpdateCompanyInput};
 use crate::app::Shared;
 use crate::auth::service::on_unique;
 use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult};
+use crate::graphql::filters::combine;
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
@@ -30,14 +31,19 @@ const MAX_SEARCH_CHARS: usize = 200;
 const DUPLICATE_DOMAIN: &str = "another company already has this website's domain";
 
 /// One page of live companies, newest first; `search` matches the name or
-/// the domain, ignoring case.
+/// the domain, ignoring case; `filter` holds on every one.
 pub async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
     search: Option<String>,
+    filter: Option<CompanyFilter>,
 ) -> AppResult<(Page<companies::Model>, Totals)> {
     let mut select = live::<companies::Entity>(ctx);
+    if let Some(filter) = &filter {
+        let backend = shared.db.get_database_backend();
+        select = select.filter(combine(filter, backend, "filter")?);
+    }
     if let Some(term) = optional_text(search, "search", MAX_SEARCH_CHARS)? {
         let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
         let like = || LikeExpr::new(pattern.clone()).escape('\\');
@@ -103,6 +109,7 @@ pub async fn create(
         ..Default::default()
     };
     set_address(&mut company, address)?;
+    input.attributes.apply(&mut company, "input")?;
     let txn = begin_write(&shared.db, ctx).await?;
     if let Some(domain) = &domain {
         ensure_domain_free(&txn, ctx, domain, None).await?;
@@ -138,6 +145,7 @@ pub async fn update(
     let current = find_live::<companies::Entity>(&txn, ctx, id).await?;
     let previous_custom_fields = current.custom_fields.clone();
     let mut company = current.into_active_model();
+    input.attributes.apply_to_row(&mut company, "input")?;
     if let Some(name) = input.name {
         company.name = Set(required_text(&name, "input.name", 200)?);
     }
@@ -263,7 +271,7 @@ fn phone(raw: Option<String>, field: &str) -> AppResult<Option<String>> {
 }
 
 fn json_object(
-    value: Option<async_graphql::Json<serde_json::Value>>,
+    value: Option<crate::graphql::json::Json<serde_json::Value>>,
     field: &str,
 ) -> AppResult<Option<serde_json::Value>> {
     match value {

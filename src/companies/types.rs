@@ -1,12 +1,18 @@
 //! GraphQL shapes of companies.
 
-use async_graphql::{ComplexObject, Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
+use crate::graphql::json::Json;
+use async_graphql::{
+    ComplexObject, Enum, ID, InputObject, MaybeUndefined, MergedObject, SimpleObject,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use entity::companies;
 use entity::sea_orm_active_enums::CompanySize as CompanySizeModel;
 
+use super::attributes::{
+    CompanyAttributeFilter, CompanyAttributes, CreateCompanyAttributes, UpdateCompanyAttributes,
+};
 use crate::graphql::to_id;
 
 /// Head-count band: SOLO (1), MICRO (2-10), SMALL (11-50), MEDIUM (51-200),
@@ -60,9 +66,13 @@ pub struct CompanyAddress {
 }
 
 /// An organisation your leads work for.
+#[derive(MergedObject)]
+pub struct Company(CompanyRecord, CompanyAttributes);
+
+/// A company's fields besides its attributes (`companies::attributes`).
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct Company {
+pub struct CompanyRecord {
     pub id: ID,
     pub name: String,
     pub website: Option<String>,
@@ -87,7 +97,7 @@ pub struct Company {
 }
 
 #[ComplexObject]
-impl Company {
+impl CompanyRecord {
     /// The postal address (every part may be null).
     async fn address(&self) -> &CompanyAddress {
         &self.postal_address
@@ -103,9 +113,10 @@ impl Company {
         last: Option<i32>,
         before: Option<String>,
         order_by: Option<crate::leads::types::LeadOrder>,
-    ) -> async_graphql::Result<crate::leads::LeadConnection> {
+    ) -> async_graphql::Result<crate::graphql::pagination::RelayConnection<crate::leads::Lead>>
+    {
         let filter = crate::leads::filter::LeadFilter {
-            company_id: Some(crate::leads::filter::IdFilter {
+            company_id: Some(crate::graphql::filters::IdFilter {
                 eq: Some(self.id.clone()),
                 ..Default::default()
             }),
@@ -140,6 +151,13 @@ impl Company {
 }
 
 impl From<companies::Model> for Company {
+    fn from(company: companies::Model) -> Self {
+        let attributes = CompanyAttributes(std::sync::Arc::new(company.clone()));
+        Self(CompanyRecord::from(company), attributes)
+    }
+}
+
+impl From<companies::Model> for CompanyRecord {
     fn from(company: companies::Model) -> Self {
         Self {
             id: to_id(company.id),
@@ -193,6 +211,8 @@ pub struct UpdateCompanyAddressInput {
 /// A new company.
 #[derive(InputObject)]
 pub struct CreateCompanyInput {
+    #[graphql(flatten)]
+    pub attributes: CreateCompanyAttributes,
     pub name: String,
     /// The domain is derived from it; no two of your companies share one.
     pub website: Option<String>,
@@ -212,6 +232,8 @@ pub struct CreateCompanyInput {
 /// nullable field (`address: null` clears the whole address).
 #[derive(InputObject)]
 pub struct UpdateCompanyInput {
+    #[graphql(flatten)]
+    pub attributes: UpdateCompanyAttributes,
     pub name: Option<String>,
     /// Changing it changes the domain; `null` clears both.
     pub website: MaybeUndefined<String>,
@@ -224,4 +246,34 @@ pub struct UpdateCompanyInput {
     pub enrichment: Option<Json<serde_json::Value>>,
     /// Merged into the stored values: a key set to `null` is removed.
     pub custom_fields: Option<Json<serde_json::Value>>,
+}
+
+/// Conditions on companies. All given fields must hold (an implicit AND).
+#[derive(InputObject, Clone, Default)]
+pub struct CompanyFilter {
+    pub and: Option<Vec<CompanyFilter>>,
+    pub or: Option<Vec<CompanyFilter>>,
+    pub not: Option<Box<CompanyFilter>>,
+    /// The filterable attributes (`companies::attributes`).
+    #[graphql(flatten)]
+    pub attributes: CompanyAttributeFilter,
+}
+
+impl crate::graphql::filters::Combined for CompanyFilter {
+    fn and(&self) -> Option<&[Self]> {
+        self.and.as_deref()
+    }
+    fn or(&self) -> Option<&[Self]> {
+        self.or.as_deref()
+    }
+    fn not(&self) -> Option<&Self> {
+        self.not.as_deref()
+    }
+    fn own(
+        &self,
+        _backend: sea_orm::DbBackend,
+        path: &str,
+    ) -> crate::error::AppResult<sea_orm::sea_query::Condition> {
+        self.attributes.condition(path)
+    }
 }

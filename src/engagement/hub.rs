@@ -63,14 +63,16 @@ impl EngagementHub {
     /// Starts the PostgreSQL listener (a no-op on SQLite). It reconnects on
     /// its own; subscribers detect a gap in the sequence and fill it from
     /// the table, so a lost notification delays events but never drops them.
-    pub fn listen(&self, db: DatabaseConnection) {
+    /// `direct_url` is where LISTEN connects when the pool goes through a
+    /// transaction-mode pooler (`DATABASE_LISTEN_URL`).
+    pub fn listen(&self, db: DatabaseConnection, direct_url: Option<String>) {
         if !is_postgres(&db) {
             return;
         }
         let hub = self.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(error) = hub.listen_once(&db).await {
+                if let Err(error) = hub.listen_once(&db, direct_url.as_deref()).await {
                     tracing::warn!(%error, "engagement listener stopped; reconnecting");
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -78,14 +80,21 @@ impl EngagementHub {
         });
     }
 
-    async fn listen_once(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
+    async fn listen_once(
+        &self,
+        db: &DatabaseConnection,
+        direct_url: Option<&str>,
+    ) -> anyhow::Result<()> {
         // The listener keeps its connection for as long as it runs, so it
         // gets one of its own, outside the request pool: the pool's
         // connections are all for units of work that end.
-        let options = db.get_postgres_connection_pool().connect_options();
+        let options = match direct_url {
+            Some(url) => url.parse()?,
+            None => (*db.get_postgres_connection_pool().connect_options()).clone(),
+        };
         let own = sea_orm::sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .connect_lazy_with((*options).clone());
+            .connect_lazy_with(options);
         let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&own).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         loop {

@@ -43,7 +43,7 @@ pub struct EngagementEventView {
     pub user_agent: Option<String>,
     /// `tracker`, `smtp`, `api` or the webhook provider.
     pub source: String,
-    pub detail: async_graphql::Json<serde_json::Value>,
+    pub detail: crate::graphql::json::Json<serde_json::Value>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -61,7 +61,7 @@ impl From<&engagement_events::Model> for EngagementEventView {
             url: event.url.clone(),
             user_agent: event.user_agent.clone(),
             source: event.source.clone(),
-            detail: async_graphql::Json(event.detail.clone()),
+            detail: crate::graphql::json::Json(event.detail.clone()),
             occurred_at: event.occurred_at.to_utc(),
         }
     }

@@ -173,7 +173,7 @@ fn build_record(
         arguments
             .into_iter()
             .map(|(name, value)| {
-                let json = value.into_json().unwrap_or_default();
+                let json = crate::graphql::json::from_graphql(value).unwrap_or_default();
                 let json = redact(&name, json);
                 (name, json)
             })

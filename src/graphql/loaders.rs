@@ -16,7 +16,7 @@ use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::members::UserLoader;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{ReadScope, TenantOwned, scoped};
+use crate::tenancy::scoped::{ReadScope, ReadTxn, TenantOwned, end_read, scoped};
 use crate::tenants::PlanLoader;
 
 /// A loader with a per-request cache: a list resolver can prefetch a whole
@@ -59,12 +59,12 @@ where
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let run = async {
-            let mut reader = self.scope.read().await?;
+            let reader = self.scope.read().await?;
             let rows = scoped::<E>(self.scope.ctx())
                 .filter(E::id_column().is_in(keys.iter().copied()))
-                .all(&reader.conn())
+                .all(&reader)
                 .await?;
-            reader.done().await?;
+            end_read(reader).await?;
             AppResult::Ok(rows.into_iter().map(|row| (E::id_of(&row), row)).collect())
         };
         run.await.map_err(Arc::new)
@@ -183,10 +183,10 @@ where
             }
             let table = R::Entity::default().table_name().to_owned();
             let parent = R::parent_column();
-            let mut reader = self.scope.read().await?;
-            let conn = reader.conn();
+            let reader = self.scope.read().await?;
+            let conn: &ReadTxn = &reader;
             let tenant_id = self.scope.ctx().tenant_id;
-            let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+            let backend = sea_orm::ConnectionTrait::get_database_backend(conn);
             let mut found = HashMap::new();
             for (limit, parents) in by_limit {
                 let inner = Query::select()
@@ -210,7 +210,7 @@ where
                     .to_owned();
                 let rows = R::Entity::find()
                     .from_raw_sql(backend.build(&outer))
-                    .all(&conn)
+                    .all(conn)
                     .await?;
                 for parent_id in &parents {
                     found.insert((*parent_id, limit), Vec::new());
@@ -221,7 +221,7 @@ where
                     }
                 }
             }
-            reader.done().await?;
+            end_read(reader).await?;
             AppResult::Ok(found)
         };
         run.await.map_err(Arc::new)

@@ -1,10 +1,12 @@
 //! Schema assembly and the helpers every resolver uses.
 
 pub mod audit;
+pub mod filters;
+pub mod joins;
+pub mod json;
 pub mod limits;
 pub mod loaders;
 pub mod pagination;
-pub mod raw_json;
 
 use std::sync::Arc;
 
@@ -170,14 +172,13 @@ pub fn caller<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestCtx> {
         .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))
 }
 
-/// How this request reads: its shared read transaction where it has one
-/// (see [`crate::tenancy::scoped::ReadScope`]), else one per read.
+/// How this request reads: in its transaction where it has one (see
+/// [`crate::tenancy::scoped::RequestTxn`]), else a transaction per read.
 pub fn read_scope(ctx: &Context<'_>) -> AppResult<crate::tenancy::scoped::ReadScope> {
-    let caller = caller(ctx)?;
-    Ok(match ctx.data_opt::<crate::tenancy::scoped::ReadScope>() {
-        Some(scope) => scope.clone(),
-        None => crate::tenancy::scoped::ReadScope::per_unit(shared(ctx).db.clone(), caller.clone()),
-    })
+    Ok(crate::tenancy::scoped::ReadScope::new(
+        shared(ctx).db.clone(),
+        caller(ctx)?.clone(),
+    ))
 }
 
 /// Request facts (id, ip, user agent), present for every caller.

@@ -29,9 +29,7 @@ use crate::app::{AppState, REQUEST_ID};
 use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
-use crate::graphql::raw_json::{WrittenTexts, response_json};
 use crate::http::observe::record_operation;
-use crate::tenancy::lanes::LaneGuard;
 use crate::tenancy::scoped::ReadScope;
 use crate::tenancy::{RequestCtx, RequestMeta};
 
@@ -94,13 +92,23 @@ impl ResponseFormat {
 }
 
 /// The GraphQL request parameters, from a JSON body or a query string.
+/// Variables are parsed as GraphQL values, never as `serde_json::Value`
+/// (see `graphql::json`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Params {
     query: Option<String>,
     operation_name: Option<String>,
-    #[serde(default)]
-    variables: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "variables_object")]
+    variables: Option<Variables>,
+}
+
+/// `variables`: a JSON object or null.
+fn variables_object<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Variables>, D::Error> {
+    Option::<Variables>::deserialize(deserializer)
+        .map_err(|_| serde::de::Error::custom("variables must be a JSON object"))
 }
 
 /// GET query string: `variables` arrives JSON-encoded.
@@ -206,17 +214,20 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
 }
 
 fn parse_body(bytes: &Bytes) -> Result<Params, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    // Checked as JSON first, without building it, so that the errors say
+    // what is wrong with the body before what is wrong with a parameter.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
         .map_err(|e| format!("request body is not valid JSON: {e}"))?;
-    if value.is_array() {
-        return Err(
-            "batched requests are not supported: send one operation per request".to_owned(),
-        );
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            return Err(
+                "batched requests are not supported: send one operation per request".to_owned(),
+            );
+        }
+        Some(b'{') => {}
+        _ => return Err("request body must be a JSON object".to_owned()),
     }
-    if !value.is_object() {
-        return Err("request body must be a JSON object".to_owned());
-    }
-    serde_json::from_value(value).map_err(|e| format!("invalid request parameters: {e}"))
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid request parameters: {e}"))
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries by URL, or a WebSocket upgrade.
@@ -254,7 +265,7 @@ pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> 
     let variables = match get
         .variables
         .as_deref()
-        .map(serde_json::from_str::<serde_json::Value>)
+        .map(serde_json::from_str::<Variables>)
     {
         None => None,
         Some(Ok(value)) => Some(value),
@@ -286,18 +297,19 @@ fn graphiql() -> String {
         .finish()
 }
 
-/// Authenticates the caller from the `Authorization` header, if any; given
-/// a read `lane`, on it, binding it to the caller for the request's reads.
+/// Authenticates the caller from the `Authorization` header, if any; with
+/// `keep_txn`, the caller keeps the transaction its credential was checked
+/// in for the request's reads.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    lane: Option<&mut LaneGuard>,
+    keep_txn: bool,
 ) -> Result<Option<RequestCtx>, ServerError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().unwrap_or_default();
-    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value, lane)
+    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value, keep_txn)
         .await
         .map(Some)
         .map_err(|error| {
@@ -326,25 +338,18 @@ async fn execute(
             &state.shared.documents,
         )
     });
-    // A query on PostgreSQL waits for a read lane (in arrival order), then
-    // reads everything on it, bound in the round trip that checks its
-    // credential.
-    let mut lane = match (&checked, &state.shared.read_lanes) {
-        (Some(Ok(checked)), Some(lanes))
-            if checked.operation == Some(OperationType::Query)
-                && headers.contains_key(header::AUTHORIZATION) =>
-        {
-            match lanes.take().await {
-                Ok(lane) => Some(lane),
-                Err(error) => {
-                    let error = request_error(error.public_message(), error.code());
-                    return refuse(StatusCode::SERVICE_UNAVAILABLE, format, &[error]);
-                }
-            }
-        }
-        _ => None,
+    // A query reads in one transaction, opened and bound in the round trip
+    // that checks its credential. It holds a pooled connection until the
+    // response is built, so such requests take a read slot first (in
+    // arrival order): a connection stays free for what they do besides.
+    let is_query = matches!(&checked, Some(Ok(c)) if c.operation == Some(OperationType::Query))
+        && headers.contains_key(header::AUTHORIZATION);
+    let _slot = if is_query {
+        state.shared.read_slots.acquire().await.ok()
+    } else {
+        None
     };
-    let ctx = match authenticate(state, headers, lane.as_mut()).await {
+    let ctx = match authenticate(state, headers, is_query).await {
         Ok(ctx) => ctx,
         // A credential we could not check (the database failed) is a server
         // error, not a bad credential: no 401, so clients do not sign out.
@@ -359,15 +364,6 @@ async fn execute(
             return response;
         }
     };
-    // The request's reads, on the lane its credential bound.
-    let scope = match (&ctx, lane) {
-        (Some(ctx), Some(lane)) => Some(ReadScope::on_lane(
-            state.shared.db.clone(),
-            ctx.clone(),
-            lane,
-        )),
-        _ => None,
-    };
     let Some(query) = params.query else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -375,20 +371,7 @@ async fn execute(
             &[request_error("the request has no query", "BAD_REQUEST")],
         );
     };
-    let variables = match params.variables {
-        None | Some(serde_json::Value::Null) => Variables::default(),
-        Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
-        Some(_) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format,
-                &[request_error(
-                    "variables must be a JSON object",
-                    "BAD_REQUEST",
-                )],
-            );
-        }
-    };
+    let variables = params.variables.unwrap_or_default();
     let checked = match checked {
         Some(Ok(checked)) => checked,
         Some(Err(error)) => {
@@ -421,17 +404,7 @@ async fn execute(
         request = request.operation_name(name);
     }
     request.set_parsed_query(checked.document);
-    let written = Arc::new(WrittenTexts::default());
-    let response = run(
-        state,
-        request.data(written.clone()),
-        checked.operation,
-        ctx,
-        scope,
-        meta,
-        variables,
-    )
-    .await;
+    let response = run(state, request, checked.operation, ctx, meta, variables).await;
     record_operation(&checked.label, response.errors.is_empty(), started);
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -441,7 +414,7 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    let body = response_json(&response, &written);
+    let body = serde_json::to_vec(&response).unwrap_or_default();
     let mut http_response = (status, body).into_response();
     http_response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -494,16 +467,13 @@ async fn run(
     request: async_graphql::Request,
     operation: Option<OperationType>,
     ctx: Option<RequestCtx>,
-    scope: Option<ReadScope>,
     meta: RequestMeta,
     variables: Variables,
 ) -> async_graphql::Response {
-    // Queries on PostgreSQL read on the lane `execute` bound; anything that
-    // may write, and SQLite, read unit by unit.
-    let scope = scope.or_else(|| {
-        ctx.as_ref()
-            .map(|ctx| ReadScope::per_unit(state.shared.db.clone(), ctx.clone()))
-    });
+    let scope = ctx
+        .as_ref()
+        .map(|ctx| ReadScope::new(state.shared.db.clone(), ctx.clone()));
+    let txn = ctx.as_ref().map(|ctx| ctx.txn.clone());
     let (request, schema) = prepare(
         state,
         request,
@@ -514,8 +484,11 @@ async fn run(
         variables,
     );
     let response = schema.execute(request).await;
-    if let Some(scope) = scope {
-        scope.finish().await;
+    if let Some(txn) = txn
+        && let Err(error) = txn.finish().await
+    {
+        // The data was read; only ending the transaction failed.
+        tracing::warn!(error = ?error, "ending a request's read transaction");
     }
     response
 }

@@ -99,8 +99,10 @@ enum ClientMessage {
 struct SubscribePayload {
     query: String,
     operation_name: Option<String>,
+    /// Parsed as GraphQL values, never as `serde_json::Value` (see
+    /// `graphql::json`).
     #[serde(default)]
-    variables: Option<serde_json::Value>,
+    variables: Option<Variables>,
 }
 
 /// What subscription tasks send back to the session.
@@ -275,10 +277,7 @@ impl Session {
                     .await;
             }
         };
-        let variables = match payload.variables {
-            Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
-            _ => Variables::default(),
-        };
+        let variables = payload.variables.unwrap_or_default();
         let mut request = async_graphql::Request::new(payload.query).variables(variables.clone());
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
@@ -286,7 +285,7 @@ impl Session {
         request.set_parsed_query(checked.document);
         // A subscription lives long: its reads take a transaction each.
         let scope =
-            crate::tenancy::scoped::ReadScope::per_unit(self.state.shared.db.clone(), ctx.clone());
+            crate::tenancy::scoped::ReadScope::new(self.state.shared.db.clone(), ctx.clone());
         let (request, schema) = prepare(
             &self.state,
             request,

@@ -3,23 +3,20 @@
 //! allow-list of indexed fields plus tags and custom fields. It compiles to
 //! one SQL condition. Segments reuse it, so it lives here on its own.
 
-use async_graphql::{InputObject, Json};
-use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SimpleExpr};
+use crate::graphql::json::Json;
+use async_graphql::InputObject;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, DbBackend};
-use uuid::Uuid;
 
 use entity::leads::Column;
 use entity::{lead_tags, leads};
 
+use super::attributes::LeadAttributeFilter;
 use super::types::LeadStatus;
 use crate::error::{AppError, AppResult};
-use crate::graphql::parse_id;
-
-/// Nesting of `and / or / not` allowed in one filter.
-const MAX_DEPTH: usize = 6;
-/// Values in one `in` list.
-const MAX_IN: usize = 500;
+use crate::graphql::filters::{
+    Combined, DateTimeFilter, IdFilter, IntFilter, StringFilter, checked_len, combine, like_escape,
+};
 
 /// Conditions on leads. All given fields must hold (an implicit AND).
 #[derive(InputObject, Clone, Default)]
@@ -34,12 +31,10 @@ pub struct LeadFilter {
     pub project_id: Option<IdFilter>,
     pub company_id: Option<IdFilter>,
     pub score: Option<IntFilter>,
-    pub quality_score: Option<IntFilter>,
+    /// The filterable attributes (`leads::attributes`).
+    #[graphql(flatten)]
+    pub attributes: LeadAttributeFilter,
     pub tags: Option<TagFilter>,
-    pub email: Option<StringFilter>,
-    pub country: Option<StringFilter>,
-    pub city: Option<StringFilter>,
-    pub job_title: Option<StringFilter>,
     pub created_at: Option<DateTimeFilter>,
     pub updated_at: Option<DateTimeFilter>,
     pub converted_at: Option<DateTimeFilter>,
@@ -54,50 +49,6 @@ pub struct StatusFilter {
     pub ne: Option<LeadStatus>,
     #[graphql(name = "in")]
     pub in_: Option<Vec<LeadStatus>>,
-}
-
-#[derive(InputObject, Clone, Default)]
-pub struct IdFilter {
-    pub eq: Option<async_graphql::ID>,
-    pub ne: Option<async_graphql::ID>,
-    #[graphql(name = "in")]
-    pub in_: Option<Vec<async_graphql::ID>>,
-    pub is_null: Option<bool>,
-}
-
-#[derive(InputObject, Clone, Default)]
-pub struct IntFilter {
-    pub eq: Option<i32>,
-    pub ne: Option<i32>,
-    #[graphql(name = "in")]
-    pub in_: Option<Vec<i32>>,
-    pub lt: Option<i32>,
-    pub lte: Option<i32>,
-    pub gt: Option<i32>,
-    pub gte: Option<i32>,
-    pub is_null: Option<bool>,
-}
-
-/// Text conditions; `contains` and `startsWith` ignore case.
-#[derive(InputObject, Clone, Default)]
-pub struct StringFilter {
-    pub eq: Option<String>,
-    pub ne: Option<String>,
-    #[graphql(name = "in")]
-    pub in_: Option<Vec<String>>,
-    pub contains: Option<String>,
-    pub starts_with: Option<String>,
-    pub is_null: Option<bool>,
-}
-
-#[derive(InputObject, Clone, Default)]
-pub struct DateTimeFilter {
-    pub eq: Option<DateTime<Utc>>,
-    pub lt: Option<DateTime<Utc>>,
-    pub lte: Option<DateTime<Utc>>,
-    pub gt: Option<DateTime<Utc>>,
-    pub gte: Option<DateTime<Utc>>,
-    pub is_null: Option<bool>,
 }
 
 /// Tag conditions.
@@ -135,50 +86,31 @@ pub struct CustomFieldFilter {
 /// Compiles `filter` to a condition on `leads`. `path` names the argument in
 /// errors (e.g. `filter`).
 pub fn compile(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
-    compile_at(filter, backend, path, 0)
+    combine(filter, backend, path)
 }
 
-fn compile_at(
-    filter: &LeadFilter,
-    backend: DbBackend,
-    path: &str,
-    depth: usize,
-) -> AppResult<Condition> {
-    if depth > MAX_DEPTH {
-        return Err(AppError::invalid(
-            path,
-            format!("nests and/or/not deeper than {MAX_DEPTH}"),
-        ));
+impl Combined for LeadFilter {
+    fn and(&self) -> Option<&[Self]> {
+        self.and.as_deref()
     }
+    fn or(&self) -> Option<&[Self]> {
+        self.or.as_deref()
+    }
+    fn not(&self) -> Option<&Self> {
+        self.not.as_deref()
+    }
+    fn own(&self, backend: DbBackend, path: &str) -> AppResult<Condition> {
+        own(self, backend, path)
+    }
+}
+
+/// The filter's own conditions (besides and/or/not).
+fn own(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
     let mut all = Condition::all();
-    if let Some(list) = &filter.and {
-        for (i, f) in list.iter().enumerate() {
-            all = all.add(compile_at(
-                f,
-                backend,
-                &format!("{path}.and.{i}"),
-                depth + 1,
-            )?);
-        }
-    }
-    if let Some(list) = &filter.or {
-        let mut any = Condition::any();
-        for (i, f) in list.iter().enumerate() {
-            any = any.add(compile_at(
-                f,
-                backend,
-                &format!("{path}.or.{i}"),
-                depth + 1,
-            )?);
-        }
-        all = all.add(any);
-    }
-    if let Some(f) = &filter.not {
-        all = all.add(compile_at(f, backend, &format!("{path}.not"), depth + 1)?.not());
-    }
     if let Some(f) = &filter.status {
         all = all.add(status(f));
     }
+    let col = |column: Column| Expr::col((leads::Entity, column));
     for (f, column, name) in [
         (&filter.stage_id, Column::StageId, "stageId"),
         (&filter.source_id, Column::SourceId, "sourceId"),
@@ -187,39 +119,25 @@ fn compile_at(
         (&filter.company_id, Column::CompanyId, "companyId"),
     ] {
         if let Some(f) = f {
-            all = all.add(ids(f, column, &format!("{path}.{name}"))?);
+            all = all.add(f.condition(col(column), &format!("{path}.{name}"))?);
         }
     }
-    for (f, column) in [
-        (&filter.score, Column::Score),
-        (&filter.quality_score, Column::QualityScore),
-    ] {
-        if let Some(f) = f {
-            all = all.add(ints(f, column, path)?);
-        }
+    if let Some(f) = &filter.score {
+        all = all.add(f.condition(col(Column::Score), &format!("{path}.score"))?);
     }
+    all = all.add(filter.attributes.condition(path)?);
     for (f, column, name) in [
-        (&filter.email, Column::Email, "email"),
-        (&filter.country, Column::Country, "country"),
-        (&filter.city, Column::City, "city"),
-        (&filter.job_title, Column::JobTitle, "jobTitle"),
+        (&filter.created_at, Column::CreatedAt, "createdAt"),
+        (&filter.updated_at, Column::UpdatedAt, "updatedAt"),
+        (&filter.converted_at, Column::ConvertedAt, "convertedAt"),
+        (
+            &filter.last_contacted_at,
+            Column::LastContactedAt,
+            "lastContactedAt",
+        ),
     ] {
         if let Some(f) = f {
-            all = all.add(strings(
-                f,
-                Expr::col((leads::Entity, column)),
-                &format!("{path}.{name}"),
-            )?);
-        }
-    }
-    for (f, column) in [
-        (&filter.created_at, Column::CreatedAt),
-        (&filter.updated_at, Column::UpdatedAt),
-        (&filter.converted_at, Column::ConvertedAt),
-        (&filter.last_contacted_at, Column::LastContactedAt),
-    ] {
-        if let Some(f) = f {
-            all = all.add(datetimes(f, column));
+            all = all.add(f.condition(col(column), &format!("{path}.{name}"))?);
         }
     }
     if let Some(f) = &filter.tags {
@@ -237,16 +155,6 @@ fn compile_at(
     Ok(all)
 }
 
-fn checked_len<T>(list: &[T], path: &str) -> AppResult<()> {
-    if list.len() > MAX_IN {
-        return Err(AppError::invalid(
-            path,
-            format!("`in` takes at most {MAX_IN} values"),
-        ));
-    }
-    Ok(())
-}
-
 fn status(f: &StatusFilter) -> Condition {
     let mut c = Condition::all();
     if let Some(v) = f.eq {
@@ -262,147 +170,6 @@ fn status(f: &StatusFilter) -> Condition {
                     .map(|s| entity::sea_orm_active_enums::LeadStatus::from(*s)),
             ),
         );
-    }
-    c
-}
-
-fn ids(f: &IdFilter, column: Column, path: &str) -> AppResult<Condition> {
-    let mut c = Condition::all();
-    if let Some(id) = &f.eq {
-        c = c.add(column.eq(parse_id(id, &format!("{path}.eq"))?));
-    }
-    if let Some(id) = &f.ne {
-        // `ne` keeps rows where the column is NULL: they are not equal.
-        let id = parse_id(id, &format!("{path}.ne"))?;
-        c = c.add(Condition::any().add(column.ne(id)).add(column.is_null()));
-    }
-    if let Some(list) = &f.in_ {
-        checked_len(list, &format!("{path}.in"))?;
-        let parsed = list
-            .iter()
-            .map(|id| parse_id(id, &format!("{path}.in")))
-            .collect::<AppResult<Vec<Uuid>>>()?;
-        c = c.add(column.is_in(parsed));
-    }
-    if let Some(null) = f.is_null {
-        c = c.add(if null {
-            column.is_null()
-        } else {
-            column.is_not_null()
-        });
-    }
-    Ok(c)
-}
-
-fn ints(f: &IntFilter, column: Column, path: &str) -> AppResult<Condition> {
-    let mut c = Condition::all();
-    if let Some(v) = f.eq {
-        c = c.add(column.eq(v));
-    }
-    if let Some(v) = f.ne {
-        c = c.add(column.ne(v));
-    }
-    if let Some(list) = &f.in_ {
-        checked_len(list, &format!("{path}.in"))?;
-        c = c.add(column.is_in(list.clone()));
-    }
-    for (v, op) in [(f.lt, "lt"), (f.lte, "lte"), (f.gt, "gt"), (f.gte, "gte")] {
-        if let Some(v) = v {
-            c = c.add(match op {
-                "lt" => column.lt(v),
-                "lte" => column.lte(v),
-                "gt" => column.gt(v),
-                _ => column.gte(v),
-            });
-        }
-    }
-    if let Some(null) = f.is_null {
-        c = c.add(if null {
-            column.is_null()
-        } else {
-            column.is_not_null()
-        });
-    }
-    Ok(c)
-}
-
-/// `%` and `_` in user text match themselves in LIKE patterns.
-pub fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-fn lower(expr: Expr) -> Expr {
-    Expr::expr(Func::lower(expr))
-}
-
-fn strings(f: &StringFilter, expr: Expr, path: &str) -> AppResult<Condition> {
-    let mut c = Condition::all();
-    if let Some(v) = &f.eq {
-        c = c.add(lower(expr.clone()).eq(v.to_lowercase()));
-    }
-    if let Some(v) = &f.ne {
-        c = c.add(
-            Condition::any()
-                .add(lower(expr.clone()).ne(v.to_lowercase()))
-                .add(expr.clone().is_null()),
-        );
-    }
-    if let Some(list) = &f.in_ {
-        checked_len(list, &format!("{path}.in"))?;
-        c = c.add(lower(expr.clone()).is_in(list.iter().map(|v| v.to_lowercase())));
-    }
-    if let Some(v) = &f.contains {
-        c = c.add(
-            lower(expr.clone()).like(
-                sea_orm::sea_query::LikeExpr::new(format!("%{}%", like_escape(&v.to_lowercase())))
-                    .escape('\\'),
-            ),
-        );
-    }
-    if let Some(v) = &f.starts_with {
-        c = c.add(
-            lower(expr.clone()).like(
-                sea_orm::sea_query::LikeExpr::new(format!("{}%", like_escape(&v.to_lowercase())))
-                    .escape('\\'),
-            ),
-        );
-    }
-    if let Some(null) = f.is_null {
-        c = c.add(if null {
-            expr.is_null()
-        } else {
-            expr.is_not_null()
-        });
-    }
-    Ok(c)
-}
-
-fn datetimes(f: &DateTimeFilter, column: Column) -> Condition {
-    let mut c = Condition::all();
-    let at = |v: &DateTime<Utc>| v.fixed_offset();
-    if let Some(v) = &f.eq {
-        c = c.add(column.eq(at(v)));
-    }
-    if let Some(v) = &f.lt {
-        c = c.add(column.lt(at(v)));
-    }
-    if let Some(v) = &f.lte {
-        c = c.add(column.lte(at(v)));
-    }
-    if let Some(v) = &f.gt {
-        c = c.add(column.gt(at(v)));
-    }
-    if let Some(v) = &f.gte {
-        c = c.add(column.gte(at(v)));
-    }
-    if let Some(null) = f.is_null {
-        c = c.add(if null {
-            column.is_null()
-        } else {
-            column.is_not_null()
-        });
     }
     c
 }
@@ -552,7 +319,7 @@ fn custom_field(f: &CustomFieldFilter, backend: DbBackend, path: &str) -> AppRes
         is_null: f.is_null,
         ..Default::default()
     };
-    c = c.add(strings(&text, custom_value(backend, key, false), path)?);
+    c = c.add(text.condition(custom_value(backend, key, false), path)?);
     Ok(c)
 }
 
@@ -600,10 +367,13 @@ mod tests {
             }),
             or: Some(vec![
                 LeadFilter {
-                    country: Some(StringFilter {
-                        eq: Some("DE".into()),
+                    attributes: LeadAttributeFilter {
+                        country: Some(crate::graphql::filters::StringFilter {
+                            eq: Some("DE".into()),
+                            ..Default::default()
+                        }),
                         ..Default::default()
-                    }),
+                    },
                     ..Default::default()
                 },
                 LeadFilter {

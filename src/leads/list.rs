@@ -1,30 +1,24 @@
 //! `leads(...)`: one page in any supported order, with keyset cursors over
 //! `(sort value, id)` — never OFFSET, so page 1000 costs what page 1 does.
 
-use std::cmp::Ordering;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset};
 use sea_orm::sea_query::{Condition, DynIden, Expr, ExprTrait, Func, IntoIden, SimpleExpr};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, Order, QueryFilter, QuerySelect, Select};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use entity::companies;
 use entity::leads::{self, Column};
 
-use super::columns::{NodeSelection, PageColumns, for_selection};
 use super::filter::{self, LeadFilter};
-use super::joined::{LeadRow, select_picked, with_relations};
 use super::types::{LeadOrder, LeadOrderField, SortDirection};
 use crate::app::Shared;
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Cursor, DEFAULT_PAGE_SIZE, Page, PageArgs, Totals};
+use crate::graphql::pagination::{Cursor, Page, PageArgs, Totals, raw_window};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{ReadScope, live, scoped};
+use crate::tenancy::scoped::{live, scoped};
 
 /// What the client asked for.
 #[derive(Default)]
@@ -57,7 +51,7 @@ fn sort_column(field: LeadOrderField) -> Option<Column> {
 
 /// The expression a field orders by, on the leads of `table`: its
 /// [`sort_column`], never-contacted leads counting as contacted at the epoch.
-pub(super) fn sort_expr(field: LeadOrderField, table: &DynIden) -> Option<SimpleExpr> {
+fn sort_expr(field: LeadOrderField, table: &DynIden) -> Option<SimpleExpr> {
     let column = sort_column(field)?;
     let expr = Expr::col((table.clone(), column));
     Some(match column {
@@ -99,26 +93,6 @@ impl SortValue {
             Self::Name(name) => json!(name),
         }
     }
-}
-
-/// How leads compare in `field` order, ascending: the sort value, then the
-/// id, as [`sort_expr`] and the id order them in SQL. Only for orders whose
-/// values compare the same in Rust as in the database; `None` for names,
-/// which sort by the database's collation.
-pub(super) fn ascending(
-    field: LeadOrderField,
-) -> Option<impl Fn(&leads::Model, &leads::Model) -> Ordering> {
-    let by_value: fn(&leads::Model, &leads::Model) -> Ordering = match field {
-        LeadOrderField::CreatedAt => |_, _| Ordering::Equal,
-        LeadOrderField::UpdatedAt => |a, b| a.updated_at.cmp(&b.updated_at),
-        LeadOrderField::Score => |a, b| a.score.cmp(&b.score),
-        LeadOrderField::LastContactedAt => |a, b| {
-            let contacted = |lead: &leads::Model| lead.last_contacted_at.unwrap_or_else(epoch);
-            contacted(a).cmp(&contacted(b))
-        },
-        LeadOrderField::Name => return None,
-    };
-    Some(move |a: &leads::Model, b: &leads::Model| by_value(a, b).then_with(|| a.id.cmp(&b.id)))
 }
 
 /// A cursor value back as a bindable SQL value, checked against the order.
@@ -230,96 +204,77 @@ pub async fn matching(
     Ok(select)
 }
 
-/// One page of leads (the columns and relations `selection` shows) and a
-/// lazy total, read through the request's scope.
-pub async fn list(
-    shared: &Shared,
-    scope: &ReadScope,
-    query: LeadQuery,
-    selection: &NodeSelection<'_>,
-) -> AppResult<(Page<LeadRow>, Totals)> {
-    let columns = for_selection(selection, sort_column(query.order.field));
-    let ctx = scope.ctx();
-    let mut reader = scope.read().await?;
-    let conn = reader.conn();
-    let select = matching(&conn, shared, ctx, &query).await?;
-    let totals = Totals::counting(&shared.db, ctx, select.clone());
-    let page = page(
-        &conn,
-        select,
-        &query,
-        &columns,
-        shared.config.limits.page_size,
-    )
-    .await?;
-    reader.done().await?;
-    Ok((page, totals))
+/// One page of leads, planned: the matching leads after the cursor,
+/// limited to the page (plus one, to know whether there is more). Its order
+/// is applied by whoever runs it ([`PagePlan::order_on`]), on the leads'
+/// table or on the page once relations are joined to it.
+pub struct PagePlan {
+    pub select: Select<leads::Entity>,
+    field: LeadOrderField,
+    order: Order,
+    size: u64,
+    forward: bool,
+    had_cursor: bool,
+    /// A plain page (the tenant's leads in some order) has one best plan
+    /// whatever the values, so its size goes into the SQL and PostgreSQL
+    /// keeps reusing a generic plan. With a filter or a search the best plan
+    /// depends on the values (a rare stage or a common one), so the size
+    /// stays a parameter and PostgreSQL plans each execution for its values.
+    pub literal_limit: bool,
 }
 
-async fn page(
+impl PagePlan {
+    /// The page's order on `table`: the sort value, then the id.
+    pub fn order_on(&self, table: &DynIden) -> Vec<(SimpleExpr, Order)> {
+        let mut order: Vec<(SimpleExpr, Order)> = sort_expr(self.field, table)
+            .map(|expr| (expr, self.order.clone()))
+            .into_iter()
+            .collect();
+        order.push((Expr::col((table.clone(), Column::Id)), self.order.clone()));
+        order
+    }
+
+    /// The page from the rows fetched in the plan's order.
+    pub fn page(&self, rows: Vec<leads::Model>) -> Page<leads::Model> {
+        Page::from_fetched(rows, self.size, self.forward, self.had_cursor)
+    }
+}
+
+/// Plans one page of `query` and its lazy total, reading (the search's
+/// companies) through `conn`.
+pub async fn plan(
     conn: &impl ConnectionTrait,
-    select: Select<leads::Entity>,
+    shared: &Shared,
+    ctx: &RequestCtx,
     query: &LeadQuery,
-    columns: &PageColumns,
-    max_page_size: u64,
-) -> AppResult<Page<LeadRow>> {
-    let args = &query.page;
-    if args.first.is_some() && args.last.is_some() {
-        return Err(AppError::invalid(
-            "first",
-            "use either first or last, not both",
-        ));
-    }
-    let (size, forward, cursor, arg) = match (args.first, args.last) {
-        (_, Some(n)) => (n, false, args.before.as_deref(), "before"),
-        (Some(n), None) => (n, true, args.after.as_deref(), "after"),
-        (None, None) => (
-            DEFAULT_PAGE_SIZE as i32,
-            true,
-            args.after.as_deref(),
-            "after",
-        ),
-    };
-    let name = if forward { "first" } else { "last" };
-    let size = u64::try_from(size).map_err(|_| AppError::invalid(name, "must not be negative"))?;
-    if size > max_page_size {
-        return Err(AppError::invalid(
-            name,
-            format!("must be at most {max_page_size}"),
-        ));
-    }
+) -> AppResult<(PagePlan, Totals)> {
+    let select = matching(conn, shared, ctx, query).await?;
+    let totals = Totals::counting(&shared.db, ctx, select.clone());
+    let window = raw_window(&query.page, shared.config.limits.page_size)?;
     let field = query.order.field;
     let wanted = match query.order.direction {
         SortDirection::Asc => Order::Asc,
         SortDirection::Desc => Order::Desc,
     };
     // Walking backwards is walking forwards in the opposite order, then reversing.
-    let order = if forward {
-        wanted
-    } else if wanted == Order::Asc {
-        Order::Desc
-    } else {
-        Order::Asc
+    let order = match (window.forward, wanted) {
+        (true, wanted) => wanted,
+        (false, Order::Asc) => Order::Desc,
+        (false, _) => Order::Asc,
     };
     let mut select = select;
-    let has_cursor = cursor.is_some();
-    if let Some(cursor) = cursor {
-        let (value, id) = decode_cursor(cursor, field, arg)?;
+    if let Some(cursor) = window.cursor {
+        let (value, id) = decode_cursor(cursor, field, window.cursor_field)?;
         select = select.filter(after(field, order.clone(), value, id));
     }
-    if let Some(expr) = sort_expr(field, &leads_table()) {
-        select = select.order_by(expr, order.clone());
-    }
-    select = select.order_by(Column::Id, order.clone()).limit(size + 1);
-    // A plain page (the tenant's leads in some order) has one best plan
-    // whatever the values, so its size goes into the SQL and PostgreSQL
-    // keeps reusing a generic plan. With a filter or a search the best plan
-    // depends on the values (a rare stage or a common one, a tag on most
-    // leads or on few), so the size stays a parameter, which makes
-    // PostgreSQL plan each execution for its values.
-    let literal_limit = query.filter.is_none() && query.search.is_none();
-    let mut inner = select.into_query();
-    select_picked(&mut inner, &columns.lead);
-    let rows = with_relations(conn, inner, field, order, columns, literal_limit).await?;
-    Ok(Page::from_fetched(rows, size, forward, has_cursor))
+    let plan = PagePlan {
+        select: select.limit(window.size + 1),
+        field,
+        order,
+        size: window.size,
+        forward: window.forward,
+        had_cursor: window.cursor.is_some(),
+        literal_limit: query.filter.is_none() && query.search.is_none(),
+    };
+    Ok((plan, totals))
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use entity::lead_tags;
 
 use crate::error::{AppError, AppResult};
-use crate::tenancy::scoped::ReadScope;
+use crate::tenancy::scoped::{ReadScope, end_read};
 
 pub struct TagsLoader {
     pub scope: ReadScope,
@@ -22,14 +22,14 @@ impl Loader<Uuid> for TagsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let run = async {
-            let mut reader = self.scope.read().await?;
+            let reader = self.scope.read().await?;
             let rows = lead_tags::Entity::find()
                 .filter(lead_tags::Column::TenantId.eq(self.scope.ctx().tenant_id))
                 .filter(lead_tags::Column::LeadId.is_in(keys.iter().copied()))
                 .order_by_asc(lead_tags::Column::Tag)
-                .all(&reader.conn())
+                .all(&reader)
                 .await?;
-            reader.done().await?;
+            end_read(reader).await?;
             let mut tags: HashMap<Uuid, Vec<String>> =
                 keys.iter().map(|k| (*k, Vec::new())).collect();
             for row in rows {

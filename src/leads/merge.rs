@@ -59,31 +59,20 @@ pub async fn merge(
     let mut merged = primary.clone();
     let mut tags = fields::stored_tags(&txn, ctx, primary.id).await?;
     for dup in &duplicates {
+        super::attributes::fill_empty(&mut merged, dup);
         macro_rules! fill {
             ($($field:ident),*) => {$(
                 if merged.$field.is_none() {
-                    merged.$field = dup.$field.clone();
+                    merged.$field = dup.$field;
                 }
             )*};
         }
         fill!(
-            first_name,
-            last_name,
-            email,
-            phone,
-            job_title,
-            country,
-            city,
             project_id,
             company_id,
             stage_id,
             source_id,
             owner_id,
-            quality_score,
-            budget_cents,
-            authority,
-            need,
-            timeline,
             last_responded_at,
             converted_at
         );
@@ -153,33 +142,19 @@ pub struct UpsertOutcome {
 
 /// A create input as an update: given fields are set, absent ones kept.
 fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
-    let set = |v: Option<String>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
     let set_id =
         |v: Option<async_graphql::ID>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
+    let mut attributes = input.attributes.into_update();
+    // The email is the key: it finds the lead, it does not change it.
+    attributes.email = MaybeUndefined::Undefined;
     let update = UpdateLeadInput {
-        first_name: set(input.first_name),
-        last_name: set(input.last_name),
-        email: MaybeUndefined::Undefined,
-        phone: set(input.phone),
-        job_title: set(input.job_title),
-        country: set(input.country),
-        city: set(input.city),
+        attributes,
         project_id: set_id(input.project_id),
         company_id: set_id(input.company_id),
         stage_id: input.stage_id,
         source_id: set_id(input.source_id),
         owner_id: set_id(input.owner_id),
         status: input.status,
-        quality_score: input
-            .quality_score
-            .map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
-        verification_status: input.verification_status,
-        budget_cents: input
-            .budget_cents
-            .map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
-        authority: set(input.authority),
-        need: set(input.need),
-        timeline: set(input.timeline),
         lifetime_value_cents: input.lifetime_value_cents,
         currency: input.currency,
         custom_fields: input.custom_fields,
@@ -209,7 +184,7 @@ pub async fn upsert(
         let prefix = format!("inputs.{index}");
         let savepoint = txn.begin().await?;
         let result = async {
-            let email = fields::email(input.email.clone(), &format!("{prefix}.email"))?
+            let email = fields::email(input.attributes.email.clone(), &format!("{prefix}.email"))?
                 .ok_or_else(|| {
                     AppError::invalid(format!("{prefix}.email"), "is required to upsert")
                 })?;

@@ -1,23 +1,21 @@
 //! Leads: the list API, the lead itself, and every change to it.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::connection::LeadConnection;
 use super::filter::LeadFilter;
 use super::list::{self, LeadQuery};
-use super::render::{LeadNode, PagePlans};
 use super::types::{
     CreateLeadInput, FieldError, Lead, LeadAnalytics, LeadOrder, LeadPatch, UpdateLeadInput,
     UpsertLeadResult,
 };
 use super::{bulk, merge, service};
 use crate::graphql::audit::touch;
-use crate::graphql::pagination::{PageArgs, connection_with_cursors, cost};
+use crate::graphql::joins::page_with_relations;
+use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
 use crate::graphql::read_scope;
 use crate::graphql::{caller, parse_id, shared};
+use crate::tenancy::scoped::end_read;
 
 #[derive(Default)]
 pub struct LeadQueryRoot;
@@ -42,7 +40,7 @@ impl LeadQueryRoot {
         order_by: Option<LeadOrder>,
         search: Option<String>,
         #[graphql(default = false)] deleted: bool,
-    ) -> async_graphql::Result<LeadConnection> {
+    ) -> async_graphql::Result<RelayConnection<Lead>> {
         let order = order_by.unwrap_or_default();
         let query = LeadQuery {
             page: PageArgs::new(first, after, last, before),
@@ -242,24 +240,32 @@ impl LeadMutation {
     }
 }
 
-/// A page of leads as a connection, relations prefetched. Also serves
-/// `company.leads`.
+/// A page of leads as a connection, in one statement with the to-one
+/// relations the selection asks for. Also serves `company.leads`.
 pub async fn leads_connection(
     ctx: &Context<'_>,
     query: LeadQuery,
-) -> async_graphql::Result<LeadConnection> {
+) -> async_graphql::Result<RelayConnection<Lead>> {
     let field = query.order.field;
-    let selection = super::prefetch::selection(ctx);
-    let (page, totals) = list::list(shared(ctx), &read_scope(ctx)?, query, &selection).await?;
-    super::prefetch::prefetch(ctx, &page.rows).await?;
-    let plans = Arc::new(PagePlans::default());
-    Ok(connection_with_cursors(
-        page,
-        totals,
-        |row| list::cursor(&row.lead, field),
-        |row| LeadNode::new(Lead::from(row), plans.clone()),
+    let scope = read_scope(ctx)?;
+    let txn = scope.read().await?;
+    let (plan, totals) = list::plan(&txn, shared(ctx), scope.ctx(), &query).await?;
+    let rows = page_with_relations(
+        ctx,
+        &txn,
+        plan.select.clone(),
+        &|table| plan.order_on(table),
+        &Lead::RELATIONS,
+        plan.literal_limit,
     )
-    .into())
+    .await?;
+    end_read(txn).await?;
+    Ok(connection_with_cursors(
+        plan.page(rows),
+        totals,
+        |lead| list::cursor(lead, field),
+        Lead::from,
+    ))
 }
 
 fn field_of(error: &crate::error::AppError) -> String {

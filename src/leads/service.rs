@@ -11,13 +11,11 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use entity::sea_orm_active_enums::{
-    ActivityType, LeadStatus as LeadStatusModel, VerificationStatus,
-};
+use entity::sea_orm_active_enums::{ActivityType, LeadStatus as LeadStatusModel};
 use entity::{lead_scoring_rules, lead_stages, lead_tags, leads, tenants};
 
 pub use super::fields::display_name;
-use super::fields::{self, derive, patch, patch_with};
+use super::fields::{self, derive};
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::activities::record;
 use crate::app::Shared;
@@ -115,11 +113,31 @@ pub async fn create_in(
     rules: &[lead_scoring_rules::Model],
 ) -> AppResult<leads::Model> {
     let f = |name: &str| format!("{prefix}.{name}");
-    let email = fields::email(input.email, &f("email"))?;
-    let first_name = fields::text(input.first_name, &f("firstName"))?;
-    let last_name = fields::text(input.last_name, &f("lastName"))?;
-    let phone = fields::phone(input.phone, &f("phone"))?;
-    if email.is_none() && first_name.is_none() && last_name.is_none() && phone.is_none() {
+    let now = Utc::now().fixed_offset();
+    let mut row = leads::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        id: Set(Uuid::now_v7()),
+        score: Set(0),
+        emails_sent: Set(0),
+        emails_opened: Set(0),
+        emails_clicked: Set(0),
+        last_contacted_at: Set(None),
+        last_responded_at: Set(None),
+        search_text: Set(String::new()),
+        sort_name: Set(String::new()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(ctx.user_id()),
+        updated_by: Set(ctx.user_id()),
+        deleted_at: Set(None),
+        deleted_by: Set(None),
+        ..Default::default()
+    };
+    input.attributes.apply(&mut row, prefix)?;
+    let needs_contact = [&row.email, &row.first_name, &row.last_name, &row.phone]
+        .iter()
+        .all(|value| matches!(value, sea_orm::ActiveValue::Set(None)));
+    if needs_contact {
         return Err(AppError::invalid(
             f("email"),
             "a lead needs a name, an email or a phone",
@@ -134,7 +152,7 @@ pub async fn create_in(
         &f("customFields"),
     )
     .await?;
-    if let Some(email) = &email {
+    if let sea_orm::ActiveValue::Set(Some(email)) = &row.email {
         fields::ensure_email_free(txn, ctx, email, None, &f("email")).await?;
     }
     ensure_room(txn, ctx).await?;
@@ -143,70 +161,41 @@ pub async fn create_in(
         None => default_stage(txn, ctx).await?,
     };
     let status: LeadStatusModel = input.status.map_or(LeadStatusModel::New, Into::into);
-    let now = Utc::now().fixed_offset();
-    let mut lead = leads::Model {
-        tenant_id: ctx.tenant_id,
-        id: Uuid::now_v7(),
-        first_name,
-        last_name,
-        email,
-        phone,
-        job_title: fields::text(input.job_title, &f("jobTitle"))?,
-        country: fields::country(input.country, &f("country"))?,
-        city: fields::text(input.city, &f("city"))?,
-        project_id: match &input.project_id {
-            Some(id) => Some(fields::project(txn, ctx, id, &f("projectId")).await?),
-            None => None,
-        },
-        company_id: match &input.company_id {
-            Some(id) => Some(fields::company(txn, ctx, id, &f("companyId")).await?),
-            None => None,
-        },
-        stage_id,
-        source_id: match &input.source_id {
-            Some(id) => Some(fields::source(txn, ctx, id, &f("sourceId")).await?),
-            None => None,
-        },
-        owner_id: match &input.owner_id {
-            Some(id) => Some(fields::owner(txn, ctx, id, &f("ownerId")).await?),
-            None => None,
-        },
-        converted_at: (status == LeadStatusModel::Converted).then_some(now),
-        status,
-        score: 0,
-        quality_score: fields::percent(input.quality_score, &f("qualityScore"))?,
-        verification_status: input
-            .verification_status
-            .map_or(VerificationStatus::Unverified, Into::into),
-        budget_cents: fields::non_negative(input.budget_cents, &f("budgetCents"))?,
-        authority: fields::text(input.authority, &f("authority"))?,
-        need: fields::text(input.need, &f("need"))?,
-        timeline: fields::text(input.timeline, &f("timeline"))?,
-        lifetime_value_cents: fields::non_negative(
-            input.lifetime_value_cents,
-            &f("lifetimeValueCents"),
-        )?
-        .unwrap_or(0),
-        currency: fields::currency(input.currency.as_deref().unwrap_or("EUR"), &f("currency"))?,
-        emails_sent: 0,
-        emails_opened: 0,
-        emails_clicked: 0,
-        last_contacted_at: None,
-        last_responded_at: None,
-        custom_fields,
-        enrichment: match input.enrichment {
-            Some(j) => fields::json_object(j.0, &f("enrichment"))?,
-            None => json!({}),
-        },
-        search_text: String::new(),
-        sort_name: String::new(),
-        created_at: now,
-        updated_at: now,
-        created_by: ctx.user_id(),
-        updated_by: ctx.user_id(),
-        deleted_at: None,
-        deleted_by: None,
-    };
+    row.project_id = Set(match &input.project_id {
+        Some(id) => Some(fields::project(txn, ctx, id, &f("projectId")).await?),
+        None => None,
+    });
+    row.company_id = Set(match &input.company_id {
+        Some(id) => Some(fields::company(txn, ctx, id, &f("companyId")).await?),
+        None => None,
+    });
+    row.stage_id = Set(stage_id);
+    row.source_id = Set(match &input.source_id {
+        Some(id) => Some(fields::source(txn, ctx, id, &f("sourceId")).await?),
+        None => None,
+    });
+    row.owner_id = Set(match &input.owner_id {
+        Some(id) => Some(fields::owner(txn, ctx, id, &f("ownerId")).await?),
+        None => None,
+    });
+    row.converted_at = Set((status == LeadStatusModel::Converted).then_some(now));
+    row.status = Set(status);
+    row.lifetime_value_cents = Set(fields::non_negative(
+        input.lifetime_value_cents,
+        &f("lifetimeValueCents"),
+    )?
+    .unwrap_or(0));
+    row.currency = Set(fields::currency(
+        input.currency.as_deref().unwrap_or("EUR"),
+        &f("currency"),
+    )?);
+    row.custom_fields = Set(custom_fields);
+    row.enrichment = Set(match input.enrichment {
+        Some(j) => fields::json_object(j.0, &f("enrichment"))?,
+        None => json!({}),
+    });
+    // Every column is set above or by the attributes; one left out fails here.
+    let mut lead: leads::Model = sea_orm::TryIntoModel::try_into_model(row)?;
     derive(&mut lead, rules, &tags);
     let lead = leads::ActiveModel::from(lead)
         .reset_all()
@@ -261,96 +250,13 @@ pub async fn update_in(
 ) -> AppResult<leads::Model> {
     let f = |name: &str| format!("{prefix}.{name}");
     let mut lead = current.clone();
-    let mut changed: Vec<&str> = Vec::new();
+    let mut changed: Vec<&'static str> = Vec::new();
+    input.attributes.apply(&mut lead, prefix, &mut changed)?;
     let mut note = |given: bool, name: &'static str| {
         if given {
             changed.push(name);
         }
     };
-    note(
-        patch(
-            &mut lead.first_name,
-            patch_with(input.first_name, |v| fields::text(v, &f("firstName")))?,
-        ),
-        "firstName",
-    );
-    note(
-        patch(
-            &mut lead.last_name,
-            patch_with(input.last_name, |v| fields::text(v, &f("lastName")))?,
-        ),
-        "lastName",
-    );
-    note(
-        patch(
-            &mut lead.email,
-            patch_with(input.email, |v| fields::email(v, &f("email")))?,
-        ),
-        "email",
-    );
-    note(
-        patch(
-            &mut lead.phone,
-            patch_with(input.phone, |v| fields::phone(v, &f("phone")))?,
-        ),
-        "phone",
-    );
-    note(
-        patch(
-            &mut lead.job_title,
-            patch_with(input.job_title, |v| fields::text(v, &f("jobTitle")))?,
-        ),
-        "jobTitle",
-    );
-    note(
-        patch(
-            &mut lead.country,
-            patch_with(input.country, |v| fields::country(v, &f("country")))?,
-        ),
-        "country",
-    );
-    note(
-        patch(
-            &mut lead.city,
-            patch_with(input.city, |v| fields::text(v, &f("city")))?,
-        ),
-        "city",
-    );
-    note(
-        patch(
-            &mut lead.authority,
-            patch_with(input.authority, |v| fields::text(v, &f("authority")))?,
-        ),
-        "authority",
-    );
-    note(
-        patch(
-            &mut lead.need,
-            patch_with(input.need, |v| fields::text(v, &f("need")))?,
-        ),
-        "need",
-    );
-    note(
-        patch(
-            &mut lead.timeline,
-            patch_with(input.timeline, |v| fields::text(v, &f("timeline")))?,
-        ),
-        "timeline",
-    );
-    if let MaybeUndefined::Value(v) = input.quality_score {
-        fields::percent(Some(v), &f("qualityScore"))?;
-    }
-    note(
-        patch(&mut lead.quality_score, input.quality_score),
-        "qualityScore",
-    );
-    if let MaybeUndefined::Value(v) = input.budget_cents {
-        fields::non_negative(Some(v), &f("budgetCents"))?;
-    }
-    note(
-        patch(&mut lead.budget_cents, input.budget_cents),
-        "budgetCents",
-    );
     if let Some(v) = input.lifetime_value_cents {
         lead.lifetime_value_cents =
             fields::non_negative(Some(v), &f("lifetimeValueCents"))?.unwrap_or(0);
@@ -359,10 +265,6 @@ pub async fn update_in(
     if let Some(v) = input.currency {
         lead.currency = fields::currency(&v, &f("currency"))?;
         note(true, "currency");
-    }
-    if let Some(v) = input.verification_status {
-        lead.verification_status = v.into();
-        note(true, "verificationStatus");
     }
     if let Some(v) = input.enrichment {
         lead.enrichment = fields::json_object(v.0, &f("enrichment"))?;

@@ -1,25 +1,32 @@
 //! GraphQL shapes of leads. Relations resolve through per-request
 //! dataloaders, so a page of leads costs a fixed number of queries.
 
+use std::sync::Arc;
+
+use crate::graphql::json::Json;
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, MergedObject, Object,
+    SimpleObject,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::{
-    LeadStatus as LeadStatusModel, VerificationStatus as VerificationModel,
+    BookingPotential as BookingPotentialModel, LeadStatus as LeadStatusModel,
+    VerificationStatus as VerificationModel,
 };
-use entity::{companies, lead_sources, lead_stages, leads, projects};
+use entity::{companies, lead_sources, lead_stages, leads, projects, users};
 
-use super::joined::{Joined, LeadRow};
+use super::attributes::{CreateLeadAttributes, LeadAttributes, UpdateLeadAttributes};
 use super::loader::TagsLoader;
 use crate::activities::Activity;
 use crate::auth::types::User;
 use crate::companies::Company;
+use crate::graphql::joins::{GlobalRow, TenantRow, ToOne};
 use crate::graphql::loaders::{load_by_id, loader_error};
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, shared, to_id};
+use crate::members::UserLoader;
 use crate::pipeline::LeadStage;
 use crate::projects::Project;
 use crate::scoring::ScoreContribution;
@@ -72,8 +79,9 @@ impl From<LeadStatusModel> for LeadStatus {
 }
 
 /// Result of verifying the lead's email address.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VerificationStatus {
+    #[default]
     Unverified,
     Valid,
     Invalid,
@@ -105,30 +113,74 @@ impl From<VerificationModel> for VerificationStatus {
     }
 }
 
-/// A lead as the graph shows it: its row, and what its page joined.
-pub struct Lead {
-    pub model: Box<leads::Model>,
-    /// The relations the lead's page read with it; the others load through
-    /// the request's loaders.
-    pub joined: Option<Box<Joined>>,
+/// How likely a lead's business is to book online (seed 001).
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BookingPotential {
+    Low,
+    Medium,
+    High,
 }
 
-impl From<LeadRow> for Lead {
-    fn from(row: LeadRow) -> Self {
-        Self {
-            model: row.lead,
-            joined: Some(row.joined),
+impl From<BookingPotential> for BookingPotentialModel {
+    fn from(potential: BookingPotential) -> Self {
+        match potential {
+            BookingPotential::Low => Self::Low,
+            BookingPotential::Medium => Self::Medium,
+            BookingPotential::High => Self::High,
         }
+    }
+}
+
+impl From<BookingPotentialModel> for BookingPotential {
+    fn from(potential: BookingPotentialModel) -> Self {
+        match potential {
+            BookingPotentialModel::Low => Self::Low,
+            BookingPotentialModel::Medium => Self::Medium,
+            BookingPotentialModel::High => Self::High,
+        }
+    }
+}
+
+/// A person the tenant markets to.
+#[derive(MergedObject)]
+pub struct Lead(LeadAttributes, LeadRecord);
+
+impl Lead {
+    pub fn model(&self) -> &leads::Model {
+        &self.1.model
     }
 }
 
 impl From<leads::Model> for Lead {
     fn from(lead: leads::Model) -> Self {
-        Self {
-            model: Box::new(lead),
-            joined: None,
-        }
+        let model = Arc::new(lead);
+        Self(LeadAttributes(model.clone()), LeadRecord { model })
     }
+}
+
+/// A lead's fields besides its attributes (`leads::attributes`): its
+/// identity, pipeline state, counters and relations.
+pub struct LeadRecord {
+    model: Arc<leads::Model>,
+}
+
+static COMPANY: TenantRow<leads::Entity, companies::Entity> =
+    TenantRow::new("company", leads::Column::CompanyId);
+static STAGE: TenantRow<leads::Entity, lead_stages::Entity> =
+    TenantRow::new("stage", leads::Column::StageId);
+static SOURCE: TenantRow<leads::Entity, lead_sources::Entity> =
+    TenantRow::new("source", leads::Column::SourceId);
+static PROJECT: TenantRow<leads::Entity, projects::Entity> =
+    TenantRow::new("project", leads::Column::ProjectId);
+static OWNER: GlobalRow<leads::Entity, users::Entity, UserLoader> =
+    GlobalRow::new("owner", leads::Column::OwnerId, users::Column::Id);
+
+impl Lead {
+    /// The to-one relations a page of leads joins when its selection asks
+    /// for them (`graphql::joins`); the fields below resolve them through
+    /// the same loaders either way.
+    pub const RELATIONS: [&'static dyn ToOne<leads::Entity>; 5] =
+        [&COMPANY, &STAGE, &SOURCE, &PROJECT, &OWNER];
 }
 
 async fn tags_of(ctx: &Context<'_>, lead_id: Uuid) -> async_graphql::Result<Vec<String>> {
@@ -140,43 +192,10 @@ async fn tags_of(ctx: &Context<'_>, lead_id: Uuid) -> async_graphql::Result<Vec<
         .unwrap_or_default())
 }
 
-// The fields read straight from the row come first, in the order the schema
-// has always listed them. They read the model in place: a lead is not
-// copied field by field into another struct.
-/// A person the tenant markets to.
 #[Object]
-impl Lead {
+impl LeadRecord {
     async fn id(&self) -> ID {
         to_id(self.model.id)
-    }
-
-    async fn first_name(&self) -> Option<&str> {
-        self.model.first_name.as_deref()
-    }
-
-    async fn last_name(&self) -> Option<&str> {
-        self.model.last_name.as_deref()
-    }
-
-    async fn email(&self) -> Option<&str> {
-        self.model.email.as_deref()
-    }
-
-    async fn phone(&self) -> Option<&str> {
-        self.model.phone.as_deref()
-    }
-
-    async fn job_title(&self) -> Option<&str> {
-        self.model.job_title.as_deref()
-    }
-
-    /// ISO 3166 alpha-2.
-    async fn country(&self) -> Option<&str> {
-        self.model.country.as_deref()
-    }
-
-    async fn city(&self) -> Option<&str> {
-        self.model.city.as_deref()
     }
 
     async fn status(&self) -> LeadStatus {
@@ -186,34 +205,6 @@ impl Lead {
     /// 0–100, recomputed from the scoring rules on every change.
     async fn score(&self) -> i32 {
         self.model.score
-    }
-
-    async fn quality_score(&self) -> Option<i32> {
-        self.model.quality_score
-    }
-
-    async fn verification_status(&self) -> VerificationStatus {
-        self.model.verification_status.into()
-    }
-
-    /// BANT: budget in minor units of `currency`.
-    async fn budget_cents(&self) -> Option<i64> {
-        self.model.budget_cents
-    }
-
-    /// BANT: who decides.
-    async fn authority(&self) -> Option<&str> {
-        self.model.authority.as_deref()
-    }
-
-    /// BANT: what they need.
-    async fn need(&self) -> Option<&str> {
-        self.model.need.as_deref()
-    }
-
-    /// BANT: when they will buy.
-    async fn timeline(&self) -> Option<&str> {
-        self.model.timeline.as_deref()
     }
 
     async fn lifetime_value_cents(&self) -> i64 {
@@ -245,12 +236,12 @@ impl Lead {
     }
 
     /// Values of the tenant's custom lead fields, by key.
-    async fn custom_fields(&self) -> Json<&serde_json::Value> {
-        Json(&self.model.custom_fields)
+    async fn custom_fields(&self) -> Json<serde_json::Value> {
+        Json(self.model.custom_fields.clone())
     }
 
-    async fn enrichment(&self) -> Json<&serde_json::Value> {
-        Json(&self.model.enrichment)
+    async fn enrichment(&self) -> Json<serde_json::Value> {
+        Json(self.model.enrichment.clone())
     }
 
     async fn converted_at(&self) -> Option<DateTime<Utc>> {
@@ -280,9 +271,6 @@ impl Lead {
     }
 
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
-        if let Some(company) = self.joined.as_ref().and_then(|j| j.company.as_ref()) {
-            return Ok(company.clone().map(Company::from));
-        }
         let Some(id) = self.model.company_id else {
             return Ok(None);
         };
@@ -292,9 +280,6 @@ impl Lead {
     }
 
     async fn stage(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LeadStage>> {
-        if let Some(stage) = self.joined.as_ref().and_then(|j| j.stage.as_ref()) {
-            return Ok(stage.clone().map(LeadStage::from));
-        }
         let Some(id) = self.model.stage_id else {
             return Ok(None);
         };
@@ -323,9 +308,6 @@ impl Lead {
 
     /// The member the lead is assigned to.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        if let Some(owner) = self.joined.as_ref().and_then(|j| j.owner.as_ref()) {
-            return Ok(owner.clone().map(User::from));
-        }
         let Some(id) = self.model.owner_id else {
             return Ok(None);
         };
@@ -430,14 +412,8 @@ impl Lead {
 /// A new lead. It needs at least a name, an email or a phone.
 #[derive(InputObject, Clone, Default)]
 pub struct CreateLeadInput {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub job_title: Option<String>,
-    /// ISO 3166 alpha-2, e.g. `DE`.
-    pub country: Option<String>,
-    pub city: Option<String>,
+    #[graphql(flatten)]
+    pub attributes: CreateLeadAttributes,
     pub project_id: Option<ID>,
     pub company_id: Option<ID>,
     /// Defaults to the pipeline's default stage.
@@ -446,12 +422,6 @@ pub struct CreateLeadInput {
     /// A member of the tenant (user id).
     pub owner_id: Option<ID>,
     pub status: Option<LeadStatus>,
-    pub quality_score: Option<i32>,
-    pub verification_status: Option<VerificationStatus>,
-    pub budget_cents: Option<i64>,
-    pub authority: Option<String>,
-    pub need: Option<String>,
-    pub timeline: Option<String>,
     pub lifetime_value_cents: Option<i64>,
     /// ISO 4217; `EUR` by default.
     pub currency: Option<String>,
@@ -463,25 +433,14 @@ pub struct CreateLeadInput {
 /// Changes to a lead: absent fields stay, `null` clears a field.
 #[derive(InputObject, Default)]
 pub struct UpdateLeadInput {
-    pub first_name: MaybeUndefined<String>,
-    pub last_name: MaybeUndefined<String>,
-    pub email: MaybeUndefined<String>,
-    pub phone: MaybeUndefined<String>,
-    pub job_title: MaybeUndefined<String>,
-    pub country: MaybeUndefined<String>,
-    pub city: MaybeUndefined<String>,
+    #[graphql(flatten)]
+    pub attributes: UpdateLeadAttributes,
     pub project_id: MaybeUndefined<ID>,
     pub company_id: MaybeUndefined<ID>,
     pub stage_id: Option<ID>,
     pub source_id: MaybeUndefined<ID>,
     pub owner_id: MaybeUndefined<ID>,
     pub status: Option<LeadStatus>,
-    pub quality_score: MaybeUndefined<i32>,
-    pub verification_status: Option<VerificationStatus>,
-    pub budget_cents: MaybeUndefined<i64>,
-    pub authority: MaybeUndefined<String>,
-    pub need: MaybeUndefined<String>,
-    pub timeline: MaybeUndefined<String>,
     pub lifetime_value_cents: Option<i64>,
     pub currency: Option<String>,
     /// Merged into the current values; a key set to null is removed.

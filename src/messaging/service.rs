@@ -268,7 +268,11 @@ pub async fn send(
     let template_id = optional_id(input.template_id.as_ref(), "input.templateId")?;
     let sender_id = optional_id(input.sender_id.as_ref(), "input.senderId")?;
     let campaign_id = optional_id(input.campaign_id.as_ref(), "input.campaignId")?;
-    let provided = input.variables.map(|v| v.0).unwrap_or_default();
+    let provided = input
+        .variables
+        .map(|v| v.into_object("input.variables"))
+        .transpose()?
+        .unwrap_or_default();
     let inline = input.subject.is_some() || input.text_body.is_some() || input.html_body.is_some();
     if inline && template_id.is_some() {
         return Err(AppError::invalid(
@@ -388,7 +392,11 @@ pub async fn send_bulk(
     }
     lead_ids.sort_unstable();
     lead_ids.dedup();
-    let provided = input.variables.map(|v| v.0).unwrap_or_default();
+    let provided = input
+        .variables
+        .map(|v| v.into_object("input.variables"))
+        .transpose()?
+        .unwrap_or_default();
 
     let txn = begin_write(&shared.db, ctx).await?;
     let template = email_template(&txn, ctx, template_id, "input.templateId").await?;

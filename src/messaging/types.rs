@@ -1,6 +1,7 @@
 //! GraphQL shapes of messages.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, SimpleObject};
+use crate::graphql::json::Json;
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use entity::messages;
@@ -157,7 +158,7 @@ pub struct SendMessageInput {
     /// Send through this account first (failover still applies).
     pub sender_id: Option<ID>,
     /// Values for the template's declared variables.
-    pub variables: Option<Json<serde_json::Map<String, serde_json::Value>>>,
+    pub variables: Option<Json<serde_json::Value>>,
     /// Open pixel and click redirects (default true).
     pub tracking: Option<bool>,
     pub campaign_id: Option<ID>,
@@ -170,7 +171,7 @@ pub struct SendBulkMessagesInput {
     /// The leads, at most 10,000 per call.
     pub lead_ids: Vec<ID>,
     pub sender_id: Option<ID>,
-    pub variables: Option<Json<serde_json::Map<String, serde_json::Value>>>,
+    pub variables: Option<Json<serde_json::Value>>,
     pub tracking: Option<bool>,
     pub campaign_id: Option<ID>,
 }

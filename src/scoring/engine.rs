@@ -14,7 +14,10 @@
 
 use entity::lead_scoring_rules;
 use entity::leads;
-use entity::sea_orm_active_enums::{LeadStatus, ScoringCondition, VerificationStatus};
+use entity::sea_orm_active_enums::{LeadStatus, ScoringCondition};
+
+use crate::attributes::{AttributeValue, ScoreKind, spellings};
+use crate::leads::attributes::LEAD_ATTRIBUTES;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -50,13 +53,8 @@ pub enum Criterion {
     ProjectId,
     CompanyId,
     OwnerId,
-    Country,
-    City,
-    JobTitle,
-    Email,
-    VerificationStatus,
-    QualityScore,
-    BudgetCents,
+    /// A scored attribute of the lead: its index in `LEAD_ATTRIBUTES`.
+    Attribute(usize),
     LifetimeValueCents,
     EmailsSent,
     EmailsOpened,
@@ -67,33 +65,23 @@ pub enum Criterion {
 }
 
 /// The kind of value a criterion holds, which decides the conditions it takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 enum Kind {
     Text,
     /// One of a fixed set of lowercase spellings.
-    Choice(&'static [&'static str]),
+    Choice(fn() -> Vec<String>),
     Id,
     Number,
+    Bool,
     Tags,
     /// Any JSON a custom field holds.
     Custom,
 }
 
 /// The lowercase database spellings of `lead_status`.
-pub const LEAD_STATUSES: &[&str] = &[
-    "new",
-    "contacted",
-    "follow_up_1",
-    "follow_up_2",
-    "responded",
-    "interested",
-    "not_interested",
-    "invalid",
-    "converted",
-];
-
-/// The lowercase database spellings of `verification_status`.
-pub const VERIFICATION_STATUSES: &[&str] = &["unverified", "valid", "invalid", "risky", "unknown"];
+pub fn lead_statuses() -> Vec<String> {
+    spellings::<crate::leads::types::LeadStatus>()
+}
 
 fn status_str(status: LeadStatus) -> &'static str {
     match status {
@@ -109,16 +97,6 @@ fn status_str(status: LeadStatus) -> &'static str {
     }
 }
 
-fn verification_str(status: VerificationStatus) -> &'static str {
-    match status {
-        VerificationStatus::Unverified => "unverified",
-        VerificationStatus::Valid => "valid",
-        VerificationStatus::Invalid => "invalid",
-        VerificationStatus::Risky => "risky",
-        VerificationStatus::Unknown => "unknown",
-    }
-}
-
 impl Criterion {
     /// Parses a rule's `criteria`; `None` for anything not on the list.
     pub fn parse(criteria: &str) -> Option<Self> {
@@ -129,19 +107,18 @@ impl Criterion {
             "projectId" => Self::ProjectId,
             "companyId" => Self::CompanyId,
             "ownerId" => Self::OwnerId,
-            "country" => Self::Country,
-            "city" => Self::City,
-            "jobTitle" => Self::JobTitle,
-            "email" => Self::Email,
-            "verificationStatus" => Self::VerificationStatus,
-            "qualityScore" => Self::QualityScore,
-            "budgetCents" => Self::BudgetCents,
             "lifetimeValueCents" => Self::LifetimeValueCents,
             "emailsSent" => Self::EmailsSent,
             "emailsOpened" => Self::EmailsOpened,
             "emailsClicked" => Self::EmailsClicked,
             "tags" => Self::Tags,
             other => {
+                if let Some(index) = LEAD_ATTRIBUTES
+                    .iter()
+                    .position(|a| a.name == other && a.score.is_some())
+                {
+                    return Some(Self::Attribute(index));
+                }
                 let key = other.strip_prefix("custom.")?;
                 let valid = !key.is_empty()
                     && key.len() <= 64
@@ -155,15 +132,17 @@ impl Criterion {
 
     fn kind(&self) -> Kind {
         match self {
-            Self::Status => Kind::Choice(LEAD_STATUSES),
-            Self::VerificationStatus => Kind::Choice(VERIFICATION_STATUSES),
+            Self::Status => Kind::Choice(lead_statuses),
             Self::StageId | Self::SourceId | Self::ProjectId | Self::CompanyId | Self::OwnerId => {
                 Kind::Id
             }
-            Self::Country | Self::City | Self::JobTitle | Self::Email => Kind::Text,
-            Self::QualityScore
-            | Self::BudgetCents
-            | Self::LifetimeValueCents
+            Self::Attribute(index) => match LEAD_ATTRIBUTES[*index].score {
+                Some(ScoreKind::Text) | None => Kind::Text,
+                Some(ScoreKind::Number) => Kind::Number,
+                Some(ScoreKind::Bool) => Kind::Bool,
+                Some(ScoreKind::Choice(spellings)) => Kind::Choice(spellings),
+            },
+            Self::LifetimeValueCents
             | Self::EmailsSent
             | Self::EmailsOpened
             | Self::EmailsClicked => Kind::Number,
@@ -191,9 +170,30 @@ impl RuleError {
 }
 
 /// The criteria a rule may use, for error messages.
-pub const CRITERIA_HELP: &str = "status, stageId, sourceId, projectId, companyId, ownerId, \
-     country, city, jobTitle, email, verificationStatus, qualityScore, budgetCents, \
-     lifetimeValueCents, emailsSent, emailsOpened, emailsClicked, tags or custom.<key>";
+pub fn criteria_help() -> String {
+    let mut names: Vec<&str> = vec![
+        "status",
+        "stageId",
+        "sourceId",
+        "projectId",
+        "companyId",
+        "ownerId",
+    ];
+    names.extend(
+        LEAD_ATTRIBUTES
+            .iter()
+            .filter(|a| a.score.is_some())
+            .map(|a| a.name),
+    );
+    names.extend([
+        "lifetimeValueCents",
+        "emailsSent",
+        "emailsOpened",
+        "emailsClicked",
+        "tags",
+    ]);
+    format!("{} or custom.<key>", names.join(", "))
+}
 
 /// Checks that `criteria`, `condition` and `value` make a rule, and returns
 /// the value as stored: statuses in their lowercase spelling, ids in canonical
@@ -204,7 +204,7 @@ pub fn validate_rule(
     value: Option<Value>,
 ) -> Result<Value, RuleError> {
     let criterion = Criterion::parse(criteria)
-        .ok_or_else(|| RuleError::new("criteria", format!("must be one of {CRITERIA_HELP}")))?;
+        .ok_or_else(|| RuleError::new("criteria", format!("must be one of {}", criteria_help())))?;
     let kind = criterion.kind();
     let fits = match condition {
         ScoringCondition::Equals
@@ -270,7 +270,8 @@ fn scalar_value(kind: Kind, value: Value) -> Result<Value, RuleError> {
         (Kind::Text | Kind::Tags, _) => Err(RuleError::new("value", "must be a non-empty string")),
         (Kind::Choice(choices), Value::String(text)) => {
             let lower = text.trim().to_ascii_lowercase();
-            if choices.contains(&lower.as_str()) {
+            let choices = choices();
+            if choices.contains(&lower) {
                 Ok(Value::String(lower))
             } else {
                 Err(RuleError::new(
@@ -281,8 +282,10 @@ fn scalar_value(kind: Kind, value: Value) -> Result<Value, RuleError> {
         }
         (Kind::Choice(choices), _) => Err(RuleError::new(
             "value",
-            format!("must be one of {}", choices.join(", ")),
+            format!("must be one of {}", choices().join(", ")),
         )),
+        (Kind::Bool, value @ Value::Bool(_)) => Ok(value),
+        (Kind::Bool, _) => Err(RuleError::new("value", "must be true or false")),
         (Kind::Id, Value::String(text)) => Uuid::parse_str(text.trim())
             .map(|id| Value::String(id.to_string()))
             .map_err(|_| RuleError::new("value", "must be an id")),
@@ -300,15 +303,9 @@ enum Fact<'a> {
     Missing,
     Text(String),
     Number(f64),
+    Bool(bool),
     Tags(&'a [String]),
     Json(&'a Value),
-}
-
-fn text(value: Option<&str>) -> Fact<'static> {
-    match value.map(str::trim) {
-        Some(text) if !text.is_empty() => Fact::Text(text.to_owned()),
-        _ => Fact::Missing,
-    }
 }
 
 fn id(value: Option<Uuid>) -> Fact<'static> {
@@ -322,21 +319,19 @@ fn number(value: Option<f64>) -> Fact<'static> {
 fn fact<'a>(criterion: &Criterion, lead: &'a leads::Model, tags: &'a [String]) -> Fact<'a> {
     match criterion {
         Criterion::Status => Fact::Text(status_str(lead.status).to_owned()),
-        Criterion::VerificationStatus => {
-            Fact::Text(verification_str(lead.verification_status).to_owned())
-        }
+        Criterion::Attribute(index) => match (LEAD_ATTRIBUTES[*index].value)(lead) {
+            AttributeValue::Missing => Fact::Missing,
+            AttributeValue::Text(text) => Fact::Text(text),
+            // Amounts in cents stay below 2^53, where f64 is exact.
+            AttributeValue::Int(n) => Fact::Number(n as f64),
+            AttributeValue::Float(x) => Fact::Number(x),
+            AttributeValue::Bool(b) => Fact::Bool(b),
+        },
         Criterion::StageId => id(lead.stage_id),
         Criterion::SourceId => id(lead.source_id),
         Criterion::ProjectId => id(lead.project_id),
         Criterion::CompanyId => id(lead.company_id),
         Criterion::OwnerId => id(lead.owner_id),
-        Criterion::Country => text(lead.country.as_deref()),
-        Criterion::City => text(lead.city.as_deref()),
-        Criterion::JobTitle => text(lead.job_title.as_deref()),
-        Criterion::Email => text(lead.email.as_deref()),
-        Criterion::QualityScore => number(lead.quality_score.map(f64::from)),
-        // Cents stay below 2^53, where f64 is exact.
-        Criterion::BudgetCents => number(lead.budget_cents.map(|c| c as f64)),
         Criterion::LifetimeValueCents => number(Some(lead.lifetime_value_cents as f64)),
         Criterion::EmailsSent => number(Some(f64::from(lead.emails_sent))),
         Criterion::EmailsOpened => number(Some(f64::from(lead.emails_opened))),
@@ -365,6 +360,7 @@ fn equals(fact: &Fact<'_>, value: &Value) -> bool {
             .as_str()
             .is_some_and(|v| text.eq_ignore_ascii_case(v.trim())),
         Fact::Number(n) => value.as_f64() == Some(*n),
+        Fact::Bool(b) => value.as_bool() == Some(*b),
         Fact::Tags(tags) => value
             .as_str()
             .is_some_and(|v| tags.iter().any(|t| t.trim().eq_ignore_ascii_case(v.trim()))),
@@ -398,7 +394,7 @@ fn compare(fact: &Fact<'_>, value: &Value) -> Option<std::cmp::Ordering> {
 fn exists(fact: &Fact<'_>) -> bool {
     match fact {
         Fact::Missing => false,
-        Fact::Text(_) | Fact::Number(_) => true,
+        Fact::Text(_) | Fact::Number(_) | Fact::Bool(_) => true,
         Fact::Tags(tags) => !tags.is_empty(),
         Fact::Json(Value::String(s)) => !s.trim().is_empty(),
         Fact::Json(Value::Array(items)) => !items.is_empty(),
@@ -485,6 +481,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
+    use entity::sea_orm_active_enums::{BookingPotential, VerificationStatus};
     use serde_json::json;
 
     use super::*;
@@ -514,6 +511,11 @@ mod tests {
             authority: None,
             need: None,
             timeline: None,
+            linkedin_url: None,
+            is_decision_maker: Some(true),
+            booking_potential: Some(BookingPotential::Medium),
+            digital_maturity_score: Some(35),
+            follow_up_stage: None,
             lifetime_value_cents: 50_000,
             currency: "EUR".into(),
             emails_sent: 4,

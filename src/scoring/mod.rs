@@ -21,8 +21,7 @@ use crate::graphql::loaders::loader_error;
 use crate::tenancy::RequestCtx;
 
 pub use engine::{
-    Contribution, Criterion, LEAD_STATUSES, RuleError, ScoreOutcome, VERIFICATION_STATUSES,
-    evaluate, validate_rule,
+    Contribution, Criterion, RuleError, ScoreOutcome, evaluate, lead_statuses, validate_rule,
 };
 pub use loader::ActiveRulesLoader;
 pub use resolver::{ScoringMutation, ScoringQuery};

@@ -1,6 +1,7 @@
 //! GraphQL shapes of scoring rules and score breakdowns.
 
-use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
+use crate::graphql::json::Json;
+use async_graphql::{Enum, ID, InputObject, MaybeUndefined, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use entity::lead_scoring_rules;

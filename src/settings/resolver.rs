@@ -1,6 +1,7 @@
 //! `settings`, `setting`, `setSetting`, `deleteSetting`.
 
-use async_graphql::{Context, Json, Object};
+use crate::graphql::json::Json;
+use async_graphql::{Context, Object};
 
 use super::service;
 use super::types::Setting;

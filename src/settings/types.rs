@@ -1,6 +1,7 @@
 //! GraphQL shapes of settings.
 
-use async_graphql::{Json, SimpleObject};
+use crate::graphql::json::Json;
+use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 
 use entity::settings;

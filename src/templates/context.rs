@@ -9,26 +9,36 @@ use serde_json::{Map, Value, json};
 use entity::{companies, leads};
 use sea_orm::ActiveEnum;
 
-/// Fields of `lead` (besides `custom`, which holds any sub-path).
-pub(crate) const LEAD_FIELDS: &[&str] = &[
-    "firstName",
-    "lastName",
-    "fullName",
-    "email",
-    "phone",
-    "jobTitle",
-    "country",
-    "city",
-    "status",
-    "score",
-    "tags",
-    "custom",
-];
+use crate::companies::attributes::COMPANY_ATTRIBUTES;
+use crate::leads::attributes::LEAD_ATTRIBUTES;
 
-/// Fields of `company` (besides `custom`, which holds any sub-path).
-pub(crate) const COMPANY_FIELDS: &[&str] = &[
+/// Fields of `lead` besides its templated attributes (`leads::attributes`,
+/// marked `template`); `custom` holds any sub-path.
+const LEAD_COMPUTED_FIELDS: &[&str] = &["fullName", "status", "score", "tags", "custom"];
+
+/// Every field of `lead` a template may use.
+pub(crate) fn lead_fields() -> impl Iterator<Item = &'static str> {
+    LEAD_ATTRIBUTES
+        .iter()
+        .filter(|attribute| attribute.template)
+        .map(|attribute| attribute.name)
+        .chain(LEAD_COMPUTED_FIELDS.iter().copied())
+}
+
+/// Fields of `company` besides its templated attributes
+/// (`companies::attributes`); `custom` holds any sub-path.
+const COMPANY_OWN_FIELDS: &[&str] = &[
     "name", "website", "domain", "industry", "size", "city", "country", "custom",
 ];
+
+/// Every field of `company` a template may use.
+pub(crate) fn company_fields() -> impl Iterator<Item = &'static str> {
+    COMPANY_ATTRIBUTES
+        .iter()
+        .filter(|attribute| attribute.template)
+        .map(|attribute| attribute.name)
+        .chain(COMPANY_OWN_FIELDS.iter().copied())
+}
 
 pub(crate) const SENDER_FIELDS: &[&str] = &["name", "email"];
 pub(crate) const TENANT_FIELDS: &[&str] = &["name"];
@@ -120,33 +130,26 @@ pub fn build_context(input: &ContextInput) -> Value {
 
 fn lead(input: &ContextInput, custom: Map<String, Value>) -> Value {
     let lead = input.lead;
+    let mut fields = templated(LEAD_ATTRIBUTES, lead);
     let full_name = [present(&lead.first_name), present(&lead.last_name)]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    object([
-        ("firstName", text(&lead.first_name)),
-        ("lastName", text(&lead.last_name)),
-        (
-            "fullName",
-            (!full_name.is_empty()).then(|| full_name.into()),
-        ),
-        ("email", text(&lead.email)),
-        ("phone", text(&lead.phone)),
-        ("jobTitle", text(&lead.job_title)),
-        ("country", text(&lead.country)),
-        ("city", text(&lead.city)),
-        // The database spelling (`follow_up_1`), not the Rust variant name.
-        ("status", Some(lead.status.to_value().value.into())),
-        ("score", Some(lead.score.into())),
-        ("tags", Some(input.lead_tags.into())),
-        ("custom", Some(Value::Object(custom))),
-    ])
+    if !full_name.is_empty() {
+        fields.insert("fullName".into(), full_name.into());
+    }
+    // The database spelling (`follow_up_1`), not the Rust variant name.
+    fields.insert("status".into(), lead.status.to_value().value.into());
+    fields.insert("score".into(), lead.score.into());
+    fields.insert("tags".into(), input.lead_tags.into());
+    fields.insert("custom".into(), Value::Object(custom));
+    Value::Object(fields)
 }
 
 fn company_value(company: &companies::Model, custom: Map<String, Value>) -> Value {
-    object([
+    let mut fields = templated(COMPANY_ATTRIBUTES, company);
+    let own = object([
         ("name", Some(company.name.clone().into())),
         ("website", text(&company.website)),
         ("domain", text(&company.domain)),
@@ -158,7 +161,26 @@ fn company_value(company: &companies::Model, custom: Map<String, Value>) -> Valu
         ("city", text(&company.city)),
         ("country", text(&company.country)),
         ("custom", Some(Value::Object(custom))),
-    ])
+    ]);
+    if let Value::Object(own) = own {
+        fields.extend(own);
+    }
+    Value::Object(fields)
+}
+
+/// The templated attributes of `model` that have a value.
+fn templated<M: 'static>(
+    attributes: &[crate::attributes::Attribute<M>],
+    model: &M,
+) -> Map<String, Value> {
+    attributes
+        .iter()
+        .filter(|attribute| attribute.template)
+        .filter_map(|attribute| {
+            let value = (attribute.value)(model).to_json()?;
+            Some((attribute.name.to_owned(), value))
+        })
+        .collect()
 }
 
 /// Each tenant variable takes the most specific value there is: the lead's
@@ -229,7 +251,9 @@ fn object<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use entity::sea_orm_active_enums::{CompanySize, LeadStatus, VerificationStatus};
+    use entity::sea_orm_active_enums::{
+        BookingPotential, CompanySize, LeadStatus, VerificationStatus,
+    };
     use uuid::Uuid;
 
     /// A lead with every templated field set.
@@ -258,6 +282,11 @@ pub(crate) mod tests {
             authority: None,
             need: None,
             timeline: None,
+            linkedin_url: Some("https://www.linkedin.com/in/ada".into()),
+            is_decision_maker: Some(true),
+            booking_potential: Some(BookingPotential::High),
+            digital_maturity_score: Some(80),
+            follow_up_stage: Some("second call".into()),
             lifetime_value_cents: 0,
             currency: "EUR".into(),
             emails_sent: 0,
@@ -300,6 +329,11 @@ pub(crate) mod tests {
             country: Some("GB".into()),
             enrichment: json!({}),
             custom_fields: json!({ "segment": "b2b" }),
+            has_google_maps_listing: Some(true),
+            google_rating: Some(4.6),
+            google_review_count: Some(128),
+            price_level: Some(2),
+            has_weekend_hours: Some(false),
             created_at: now,
             updated_at: now,
             created_by: None,
@@ -347,8 +381,10 @@ pub(crate) mod tests {
         let (lead, company) = (lead(), company());
         let context = context_for(&lead, Some(&company));
 
-        assert_eq!(keys(&context["lead"]), sorted(LEAD_FIELDS));
-        assert_eq!(keys(&context["company"]), sorted(COMPANY_FIELDS));
+        let lead_fields: Vec<&str> = lead_fields().collect();
+        assert_eq!(keys(&context["lead"]), sorted(&lead_fields));
+        let company_fields: Vec<&str> = company_fields().collect();
+        assert_eq!(keys(&context["company"]), sorted(&company_fields));
         assert_eq!(keys(&context["sender"]), sorted(SENDER_FIELDS));
         assert_eq!(keys(&context["tenant"]), sorted(TENANT_FIELDS));
     }

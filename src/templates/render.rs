@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-use super::context::{COMPANY_FIELDS, LEAD_FIELDS, RESERVED_NAMES, SENDER_FIELDS, TENANT_FIELDS};
 pub use super::context::{ContextInput, DeclaredVariable, build_context};
+use super::context::{RESERVED_NAMES, SENDER_FIELDS, TENANT_FIELDS, company_fields, lead_fields};
 use crate::error::AppError;
 
 // Template names double as the error field of each part.
@@ -188,8 +188,8 @@ impl Scope<'_> {
             return RESERVED_NAMES.contains(&root) || self.is_declared_or_global(root);
         };
         match root {
-            "lead" => LEAD_FIELDS.contains(&field),
-            "company" => COMPANY_FIELDS.contains(&field),
+            "lead" => lead_fields().any(|name| name == field),
+            "company" => company_fields().any(|name| name == field),
             "sender" => SENDER_FIELDS.contains(&field),
             "tenant" => TENANT_FIELDS.contains(&field),
             "vars" => self.custom_variable_keys.contains(field),

@@ -1,7 +1,8 @@
 //! `messageTemplates`, `messageTemplate`, `previewTemplate`,
 //! `createMessageTemplate`, `updateMessageTemplate`, `deleteMessageTemplate`.
 
-use async_graphql::{Context, ID, Json, Object};
+use crate::graphql::json::Json;
+use async_graphql::{Context, ID, Object};
 
 use super::service;
 use super::types::{
@@ -63,11 +64,14 @@ impl TemplateQuery {
         ctx: &Context<'_>,
         template_id: ID,
         lead_id: ID,
-        variables: Option<Json<serde_json::Map<String, serde_json::Value>>>,
+        variables: Option<Json<serde_json::Value>>,
     ) -> async_graphql::Result<RenderedMessage> {
         let template_id = parse_id(&template_id, "templateId")?;
         let lead_id = parse_id(&lead_id, "leadId")?;
-        let provided = variables.map(|v| v.0).unwrap_or_default();
+        let provided = variables
+            .map(|v| v.into_object("variables"))
+            .transpose()?
+            .unwrap_or_default();
         Ok(crate::messaging::compose::preview(
             shared(ctx),
             caller(ctx)?,

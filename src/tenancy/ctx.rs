@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use super::scoped::RequestTxn;
 use super::{Role, Scope};
 use crate::error::{AppError, AppResult};
 
@@ -29,6 +30,8 @@ pub struct RequestCtx {
     pub actor: Actor,
     /// Unix time when the credential stops being valid (subscriptions end then).
     pub expires_at: Option<i64>,
+    /// The transaction the request reads in, if it has one (query requests).
+    pub txn: RequestTxn,
 }
 
 impl RequestCtx {

@@ -2,7 +2,6 @@
 //! and the only ways services reach tenant data (`scoped`).
 
 mod ctx;
-pub mod lanes;
 mod role;
 pub mod scoped;
 

@@ -7,16 +7,16 @@
 //! explicitly as well, so SQLite (no RLS) gets the same isolation.
 //!
 //! Each unit of work that changes something (a service call) gets its own
-//! short transaction. The reads of a query request share one on PostgreSQL
-//! ([`ReadScope`]): binding a transaction costs round trips that a page of
-//! leads with its relations would otherwise pay four times.
+//! short transaction. A query request reads in one transaction, opened and
+//! bound in the round trip that checks its credential ([`RequestTxn`]):
+//! every read of the request ([`begin`], the loaders, the totals) runs in it.
 
-use sea_orm::ConnectionTrait;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryFilter,
     QuerySelect, RelationTrait, Select, Statement, TransactionTrait,
 };
-use std::sync::Arc;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult};
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
@@ -24,7 +24,6 @@ use entity::sea_orm_active_enums::MemberRole;
 use entity::{memberships, tenants, users};
 
 use super::RequestCtx;
-use super::lanes::{LaneGuard, ReadConn};
 use crate::db::is_postgres;
 use crate::error::{AppError, AppResult};
 
@@ -172,9 +171,15 @@ pub async fn soft_delete<E: SoftDeletable>(
     find_owned::<E>(conn, ctx, id, E::NAME).await
 }
 
-/// Opens a transaction bound to the caller's tenant, for reading.
-pub async fn begin(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<DatabaseTransaction> {
-    begin_for(db, ctx.tenant_id, ctx.user_id()).await
+/// A transaction bound to the caller's tenant, for reading: the request's
+/// own when it has one (a query request), else a new one.
+pub async fn begin(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<ReadTxn> {
+    if let Some(txn) = ctx.txn.current() {
+        return Ok(ReadTxn::Request(txn));
+    }
+    Ok(ReadTxn::Own(
+        begin_for(db, ctx.tenant_id, ctx.user_id()).await?,
+    ))
 }
 
 /// Opens a transaction bound to the caller's tenant, for a change.
@@ -327,7 +332,12 @@ pub async fn bind(
 /// trip where `COMMIT` costs two (the commit, then that check). A transaction
 /// that changed nothing ends the same either way. SQLite commits (no round
 /// trips there, and the snapshot is let go at once).
-pub async fn end_read(txn: DatabaseTransaction) -> AppResult<()> {
+/// A read on the request's transaction ends with the request.
+pub async fn end_read(txn: impl Into<ReadTxn>) -> AppResult<()> {
+    let txn = match txn.into() {
+        ReadTxn::Own(txn) => txn,
+        ReadTxn::Request(_) => return Ok(()),
+    };
     if is_postgres(&txn) {
         drop(txn);
         return Ok(());
@@ -354,98 +364,126 @@ pub async fn find_owned<E: TenantOwned>(
         .ok_or(AppError::not_found(what))
 }
 
-/// How the reads of one GraphQL request reach the database.
-///
-/// On PostgreSQL a unit of work on the pool costs three round trips besides
-/// its query (`BEGIN`, the `set_config` that binds the tenant, `ROLLBACK`),
-/// and a page of leads with its companies, stages and owners is four units.
-/// A query request therefore reads on a read lane (`tenancy::lanes`): a
-/// connection apart from the pool, bound to its tenant and user in the round
-/// trip that checked its credential, with no transaction to begin or end.
-/// The loaders' queries run one after another on it (a connection runs one
-/// statement at a time anyway). Other parts of the request (users, totals, a
-/// second root field), and mutations, subscriptions and SQLite (whose
-/// transactions cost no round trip but pin a snapshot), read in one
-/// transaction per unit on the pool. Lanes are not pool connections, so a
-/// request holding one never waits on other such requests for the pool.
-#[derive(Clone)]
-pub struct ReadScope {
-    inner: Arc<ReadScopeInner>,
+/// The one transaction a query request reads in, shared by its resolvers,
+/// services and loaders (sea-orm runs one statement at a time on it).
+/// Authentication opens it, bound to the caller in the round trip that
+/// checks the credential; [`RequestTxn::finish`] ends it when the request
+/// has executed. Empty for mutations (each change is a transaction of its
+/// own), subscriptions and WebSocket operations.
+#[derive(Clone, Default)]
+pub struct RequestTxn(Option<Arc<Mutex<Option<Arc<DatabaseTransaction>>>>>);
+
+impl RequestTxn {
+    pub fn holding(txn: DatabaseTransaction) -> Self {
+        Self(Some(Arc::new(Mutex::new(Some(Arc::new(txn))))))
+    }
+
+    fn current(&self) -> Option<Arc<DatabaseTransaction>> {
+        let slot = self.0.as_ref()?;
+        slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Ends the transaction (it only read). Reads after this open
+    /// transactions of their own.
+    pub async fn finish(&self) -> AppResult<()> {
+        let Some(slot) = &self.0 else {
+            return Ok(());
+        };
+        let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken.map(Arc::try_unwrap) {
+            Some(Ok(txn)) => end_read(txn).await,
+            // Still held by a reader that outlived the request: it ends
+            // (rolled back) when that reader lets go.
+            Some(Err(_)) | None => Ok(()),
+        }
+    }
 }
 
-struct ReadScopeInner {
-    db: DatabaseConnection,
-    ctx: RequestCtx,
-    /// The request's lane, bound to `ctx`; given back in `finish`, before
-    /// the response leaves, not when the last loader task lets go of the
-    /// scope. `None`: every read opens its own transaction.
-    lane: tokio::sync::Mutex<Option<LaneGuard>>,
+impl std::fmt::Debug for RequestTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.current().is_some() {
+            "RequestTxn(open)"
+        } else {
+            "RequestTxn(none)"
+        })
+    }
 }
 
-/// A connection to read on: the request's lane, or a transaction of its own
-/// that [`Reader::done`] ends.
-pub enum Reader<'a> {
-    Lane(tokio::sync::MutexGuard<'a, Option<LaneGuard>>),
+/// A transaction to read in: the request's, or one of this read's own.
+pub enum ReadTxn {
+    Request(Arc<DatabaseTransaction>),
     Own(DatabaseTransaction),
 }
 
-impl Reader<'_> {
-    pub fn conn(&mut self) -> ReadConn<'_> {
-        match self {
-            Self::Lane(guard) => ReadConn::Lane(guard.as_mut().expect("checked by read").conn()),
-            Self::Own(txn) => ReadConn::Txn(txn),
-        }
-    }
-
-    pub async fn done(self) -> AppResult<()> {
-        if let Self::Own(txn) = self {
-            end_read(txn).await?;
-        }
-        Ok(())
+impl From<DatabaseTransaction> for ReadTxn {
+    fn from(txn: DatabaseTransaction) -> Self {
+        Self::Own(txn)
     }
 }
 
-impl ReadScope {
-    /// One transaction per read.
-    pub fn per_unit(db: DatabaseConnection, ctx: RequestCtx) -> Self {
-        Self::new(db, ctx, None)
-    }
+impl std::ops::Deref for ReadTxn {
+    type Target = DatabaseTransaction;
 
-    /// Every read on `lane`, bound to `ctx`'s tenant and user.
-    pub fn on_lane(db: DatabaseConnection, ctx: RequestCtx, lane: LaneGuard) -> Self {
-        Self::new(db, ctx, Some(lane))
-    }
-
-    fn new(db: DatabaseConnection, ctx: RequestCtx, lane: Option<LaneGuard>) -> Self {
-        Self {
-            inner: Arc::new(ReadScopeInner {
-                db,
-                ctx,
-                lane: tokio::sync::Mutex::new(lane),
-            }),
+    fn deref(&self) -> &DatabaseTransaction {
+        match self {
+            Self::Request(txn) => txn,
+            Self::Own(txn) => txn,
         }
+    }
+}
+
+impl ReadTxn {
+    /// Ends the read ([`end_read`]).
+    pub async fn commit(self) -> AppResult<()> {
+        end_read(self).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for ReadTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        (**self).get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        (**self).execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        (**self).execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        (**self).query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        (**self).query_all_raw(stmt).await
+    }
+}
+
+/// How loaders and lists reach the database: the caller's reads, through
+/// [`begin`] (the request's transaction when it has one).
+#[derive(Clone)]
+pub struct ReadScope {
+    db: DatabaseConnection,
+    ctx: RequestCtx,
+}
+
+impl ReadScope {
+    pub fn new(db: DatabaseConnection, ctx: RequestCtx) -> Self {
+        Self { db, ctx }
     }
 
     pub fn ctx(&self) -> &RequestCtx {
-        &self.inner.ctx
+        &self.ctx
     }
 
     pub fn db(&self) -> &DatabaseConnection {
-        &self.inner.db
+        &self.db
     }
 
-    pub async fn read(&self) -> AppResult<Reader<'_>> {
-        let lane = self.inner.lane.lock().await;
-        if lane.is_some() {
-            return Ok(Reader::Lane(lane));
-        }
-        drop(lane);
-        Ok(Reader::Own(begin(&self.inner.db, &self.inner.ctx).await?))
-    }
-
-    /// Gives the lane back (unbound); reads after this open a transaction
-    /// of their own.
-    pub async fn finish(&self) {
-        self.inner.lane.lock().await.take();
+    pub async fn read(&self) -> AppResult<ReadTxn> {
+        begin(&self.db, &self.ctx).await
     }
 }

@@ -1,9 +1,8 @@
 //! GraphQL shapes of a tenant.
 
+use crate::graphql::json::Json;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject,
-};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

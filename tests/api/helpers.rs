@@ -49,6 +49,15 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|url| url.starts_with("postgres"))
 }
 
+/// PgBouncer (transaction pooling) in front of `TEST_DATABASE_URL`'s
+/// server, when set: the server under test connects through it (`.ci/run`
+/// runs a group of tests so).
+fn pgbouncer_url() -> Option<String> {
+    std::env::var("TEST_PGBOUNCER_URL")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
 pub fn on_postgres() -> bool {
     postgres_admin_url().is_some()
 }
@@ -142,14 +151,22 @@ impl TestApp {
                 (url, Some(dir))
             }
         };
-        let mut config = Config::for_database(url);
+        let mut config = Config::for_database(url.clone());
         config.db_pool_size = Some(5);
+        if let Some(pooler) = pgbouncer_url().filter(|_| dir.is_none()) {
+            // The server's pool goes through PgBouncer in transaction
+            // pooling mode, as behind Supabase's pooler; LISTEN, a session
+            // feature, connects directly.
+            let (_, database) = url.rsplit_once('/').expect("a database URL with a path");
+            config.database_url = with_database(&pooler, database);
+            config.database_listen_url = Some(url);
+            config.db_prepared_statements = false;
+        }
         adjust(&mut config);
         let mut db = promohub::db::connect(&config).await.expect("connect");
         let sql_log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = sql_log.clone();
-        // Statements on the pool and on the read lanes alike.
-        let observer: promohub::db::StatementObserver = Arc::new(move |info| {
+        db.set_metric_callback(move |info| {
             if is_job_queue_poll(info.statement) {
                 return;
             }
@@ -157,10 +174,8 @@ impl TestApp {
                 .expect("sql log")
                 .push(info.statement.sql.clone());
         });
-        let on_pool = observer.clone();
-        db.set_metric_callback(move |info| on_pool(info));
         promohub::db::migrate(&db).await.expect("migrate");
-        let state = AppState::observed(db.clone(), config.clone(), observer);
+        let state = AppState::new(db.clone(), config.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -7,12 +7,14 @@
 mod helpers;
 
 mod api_keys;
+mod attributes;
 mod audit;
 mod auth;
 mod companies;
 mod custom_fields;
 mod custom_variables;
 mod http_protocol;
+mod json_values;
 mod leads;
 mod leads_list;
 mod limits;
@@ -22,7 +24,6 @@ mod notes;
 mod observability;
 mod pipeline;
 mod projects;
-mod read_lanes;
 mod rls;
 mod schema;
 mod scoring;

@@ -73,6 +73,7 @@ pub(crate) fn ctx_of(session: &Session) -> RequestCtx {
             user_id: session.user_id.parse().unwrap(),
         },
         expires_at: None,
+        txn: Default::default(),
     }
 }
 

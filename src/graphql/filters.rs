@@ -1,0 +1,365 @@
+//! Typed filter inputs every list shares (`eq, ne, in, lt, lte, gt, gte,
+//! contains, startsWith, isNull`), each compiled to a condition on one
+//! column expression. Lists combine them with `and / or / not` in their own
+//! filter input (see `leads::filter`).
+
+use async_graphql::{EnumType, InputObject, InputType};
+use chrono::{DateTime, Utc};
+use sea_orm::DbBackend;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+use crate::graphql::parse_id;
+
+/// Values in one `in` list.
+pub const MAX_IN: usize = 500;
+/// Nesting of `and / or / not` allowed in one filter.
+pub const MAX_DEPTH: usize = 6;
+
+/// A list's filter input: its own conditions, combined with `and / or /
+/// not` of further filters of its kind.
+pub trait Combined: Sized {
+    fn and(&self) -> Option<&[Self]>;
+    fn or(&self) -> Option<&[Self]>;
+    fn not(&self) -> Option<&Self>;
+    /// The filter's own conditions; `path` names it in errors.
+    fn own(&self, backend: DbBackend, path: &str) -> AppResult<Condition>;
+}
+
+/// Compiles a filter to one condition: its own conditions, every `and`,
+/// any of `or`, and not `not`, nested at most [`MAX_DEPTH`] deep.
+pub fn combine<F: Combined>(filter: &F, backend: DbBackend, path: &str) -> AppResult<Condition> {
+    combine_at(filter, backend, path, 0)
+}
+
+fn combine_at<F: Combined>(
+    filter: &F,
+    backend: DbBackend,
+    path: &str,
+    depth: usize,
+) -> AppResult<Condition> {
+    if depth > MAX_DEPTH {
+        return Err(AppError::invalid(
+            path,
+            format!("nests and/or/not deeper than {MAX_DEPTH}"),
+        ));
+    }
+    let mut all = Condition::all();
+    for (i, f) in filter.and().unwrap_or_default().iter().enumerate() {
+        all = all.add(combine_at(
+            f,
+            backend,
+            &format!("{path}.and.{i}"),
+            depth + 1,
+        )?);
+    }
+    if let Some(list) = filter.or() {
+        let mut any = Condition::any();
+        for (i, f) in list.iter().enumerate() {
+            any = any.add(combine_at(
+                f,
+                backend,
+                &format!("{path}.or.{i}"),
+                depth + 1,
+            )?);
+        }
+        all = all.add(any);
+    }
+    if let Some(f) = filter.not() {
+        all = all.add(combine_at(f, backend, &format!("{path}.not"), depth + 1)?.not());
+    }
+    Ok(all.add(filter.own(backend, path)?))
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct IdFilter {
+    pub eq: Option<async_graphql::ID>,
+    pub ne: Option<async_graphql::ID>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<async_graphql::ID>>,
+    pub is_null: Option<bool>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct IntFilter {
+    pub eq: Option<i32>,
+    pub ne: Option<i32>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<i32>>,
+    pub lt: Option<i32>,
+    pub lte: Option<i32>,
+    pub gt: Option<i32>,
+    pub gte: Option<i32>,
+    pub is_null: Option<bool>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct FloatFilter {
+    pub eq: Option<f64>,
+    pub ne: Option<f64>,
+    pub lt: Option<f64>,
+    pub lte: Option<f64>,
+    pub gt: Option<f64>,
+    pub gte: Option<f64>,
+    pub is_null: Option<bool>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct BooleanFilter {
+    pub eq: Option<bool>,
+    pub is_null: Option<bool>,
+}
+
+/// Text conditions; `contains` and `startsWith` ignore case.
+#[derive(InputObject, Clone, Default)]
+pub struct StringFilter {
+    pub eq: Option<String>,
+    pub ne: Option<String>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<String>>,
+    pub contains: Option<String>,
+    pub starts_with: Option<String>,
+    pub is_null: Option<bool>,
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct DateTimeFilter {
+    pub eq: Option<DateTime<Utc>>,
+    pub lt: Option<DateTime<Utc>>,
+    pub lte: Option<DateTime<Utc>>,
+    pub gt: Option<DateTime<Utc>>,
+    pub gte: Option<DateTime<Utc>>,
+    pub is_null: Option<bool>,
+}
+
+/// Conditions on an enum value; `ne` also keeps rows that have none.
+// Named per enum in the schema by a `concrete` attribute here.
+#[derive(InputObject, Clone)]
+#[graphql(concrete(
+    name = "VerificationStatusFilter",
+    params(crate::leads::types::VerificationStatus)
+))]
+#[graphql(concrete(
+    name = "BookingPotentialFilter",
+    params(crate::leads::types::BookingPotential)
+))]
+pub struct EnumFilter<T: EnumType + InputType + Copy> {
+    pub eq: Option<T>,
+    pub ne: Option<T>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<T>>,
+    pub is_null: Option<bool>,
+}
+
+impl<T: EnumType + InputType + Copy> Default for EnumFilter<T> {
+    fn default() -> Self {
+        Self {
+            eq: None,
+            ne: None,
+            in_: None,
+            is_null: None,
+        }
+    }
+}
+
+/// `%` and `_` in user text match themselves in LIKE patterns.
+pub fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub(crate) fn checked_len<T>(list: &[T], path: &str) -> AppResult<()> {
+    if list.len() > MAX_IN {
+        return Err(AppError::invalid(
+            path,
+            format!("`in` takes at most {MAX_IN} values"),
+        ));
+    }
+    Ok(())
+}
+
+fn null_check(c: Condition, expr: &Expr, is_null: Option<bool>) -> Condition {
+    match is_null {
+        Some(true) => c.add(expr.clone().is_null()),
+        Some(false) => c.add(expr.clone().is_not_null()),
+        None => c,
+    }
+}
+
+/// `ne` keeps rows where the column is NULL: they are not equal.
+fn not_equal(expr: &Expr, value: impl Into<sea_orm::Value>) -> Condition {
+    Condition::any()
+        .add(expr.clone().ne(value.into()))
+        .add(expr.clone().is_null())
+}
+
+impl IdFilter {
+    pub fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(id) = &self.eq {
+            c = c.add(expr.clone().eq(parse_id(id, &format!("{path}.eq"))?));
+        }
+        if let Some(id) = &self.ne {
+            c = c.add(not_equal(&expr, parse_id(id, &format!("{path}.ne"))?));
+        }
+        if let Some(list) = &self.in_ {
+            checked_len(list, &format!("{path}.in"))?;
+            let parsed = list
+                .iter()
+                .map(|id| parse_id(id, &format!("{path}.in")))
+                .collect::<AppResult<Vec<Uuid>>>()?;
+            c = c.add(expr.clone().is_in(parsed));
+        }
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
+
+impl IntFilter {
+    pub fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(v) = self.eq {
+            c = c.add(expr.clone().eq(v));
+        }
+        if let Some(v) = self.ne {
+            c = c.add(expr.clone().ne(v));
+        }
+        if let Some(list) = &self.in_ {
+            checked_len(list, &format!("{path}.in"))?;
+            c = c.add(expr.clone().is_in(list.clone()));
+        }
+        c = ordered(c, &expr, self.lt, self.lte, self.gt, self.gte);
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
+
+impl FloatFilter {
+    pub fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(v) = self.eq {
+            c = c.add(expr.clone().eq(v));
+        }
+        if let Some(v) = self.ne {
+            c = c.add(expr.clone().ne(v));
+        }
+        c = ordered(c, &expr, self.lt, self.lte, self.gt, self.gte);
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
+
+impl BooleanFilter {
+    pub fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(v) = self.eq {
+            c = c.add(expr.clone().eq(v));
+        }
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
+
+impl DateTimeFilter {
+    pub fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+        let at = |v: Option<DateTime<Utc>>| v.map(|v| v.fixed_offset());
+        let mut c = Condition::all();
+        if let Some(v) = at(self.eq) {
+            c = c.add(expr.clone().eq(v));
+        }
+        c = ordered(
+            c,
+            &expr,
+            at(self.lt),
+            at(self.lte),
+            at(self.gt),
+            at(self.gte),
+        );
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
+
+impl<T> EnumFilter<T>
+where
+    T: EnumType + InputType + Copy,
+{
+    /// `to_db` turns the API's value into the column's.
+    pub fn condition<V: Into<sea_orm::Value>>(
+        &self,
+        expr: Expr,
+        path: &str,
+        to_db: impl Fn(T) -> V,
+    ) -> AppResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(v) = self.eq {
+            c = c.add(expr.clone().eq(to_db(v).into()));
+        }
+        if let Some(v) = self.ne {
+            c = c.add(not_equal(&expr, to_db(v)));
+        }
+        if let Some(list) = &self.in_ {
+            checked_len(list, &format!("{path}.in"))?;
+            c = c.add(
+                expr.clone()
+                    .is_in(list.iter().map(|v| to_db(*v).into()).collect::<Vec<_>>()),
+            );
+        }
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
+
+fn ordered<V: Into<sea_orm::Value>>(
+    mut c: Condition,
+    expr: &Expr,
+    lt: Option<V>,
+    lte: Option<V>,
+    gt: Option<V>,
+    gte: Option<V>,
+) -> Condition {
+    if let Some(v) = lt {
+        c = c.add(expr.clone().lt(v.into()));
+    }
+    if let Some(v) = lte {
+        c = c.add(expr.clone().lte(v.into()));
+    }
+    if let Some(v) = gt {
+        c = c.add(expr.clone().gt(v.into()));
+    }
+    if let Some(v) = gte {
+        c = c.add(expr.clone().gte(v.into()));
+    }
+    c
+}
+
+fn lower(expr: Expr) -> Expr {
+    Expr::expr(Func::lower(expr))
+}
+
+impl StringFilter {
+    /// Compares ignoring case.
+    pub fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(v) = &self.eq {
+            c = c.add(lower(expr.clone()).eq(v.to_lowercase()));
+        }
+        if let Some(v) = &self.ne {
+            c = c.add(
+                Condition::any()
+                    .add(lower(expr.clone()).ne(v.to_lowercase()))
+                    .add(expr.clone().is_null()),
+            );
+        }
+        if let Some(list) = &self.in_ {
+            checked_len(list, &format!("{path}.in"))?;
+            c = c.add(lower(expr.clone()).is_in(list.iter().map(|v| v.to_lowercase())));
+        }
+        let like = |pattern: String| LikeExpr::new(pattern).escape('\\');
+        if let Some(v) = &self.contains {
+            let pattern = format!("%{}%", like_escape(&v.to_lowercase()));
+            c = c.add(lower(expr.clone()).like(like(pattern)));
+        }
+        if let Some(v) = &self.starts_with {
+            let pattern = format!("{}%", like_escape(&v.to_lowercase()));
+            c = c.add(lower(expr.clone()).like(like(pattern)));
+        }
+        Ok(null_check(c, &expr, self.is_null))
+    }
+}
