@@ -12,9 +12,9 @@
 
 use std::marker::PhantomData;
 
-use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use futures::future::BoxFuture;
+use async_graphql::{Context, SelectionField};
+use futures::future::{BoxFuture, try_join_all};
 use sea_orm::sea_query::{
     Alias, Asterisk, Condition, DynIden, Expr, ExprTrait, IntoIden, Query, SelectStatement,
     SimpleExpr,
@@ -27,7 +27,8 @@ use uuid::Uuid;
 
 use crate::db::build_select;
 use crate::error::{AppError, AppResult};
-use crate::graphql::loaders::{ByIdLoader, Cached};
+use crate::graphql::loaders::{ByIdLoader, Cached, ChildRelation, LatestChildrenLoader};
+use crate::graphql::pagination::PageArgs;
 use crate::tenancy::scoped::TenantOwned;
 
 /// A to-one relation of the nodes of `E`'s connections that a page can join.
@@ -210,15 +211,193 @@ pub fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
         || connection.field("nodes").field(field).exists()
 }
 
+/// Every occurrence of the nodes' `field` in the query, with its arguments.
+fn node_fields<'a>(ctx: &'a Context<'_>, field: &str) -> Vec<SelectionField<'a>> {
+    let connection = ctx.look_ahead();
+    let mut fields = connection
+        .field("edges")
+        .field("node")
+        .field(field)
+        .selection_fields();
+    fields.extend(connection.field("nodes").field(field).selection_fields());
+    fields
+}
+
+/// A per-node value a loader batches (a to-many relation, tags), loaded
+/// for the whole page in one `load_many` when the selection asks for it.
+/// Left to the nodes, a loader's batch rests on a 1 ms timer that a busy
+/// machine can split (see `graphql::loaders::Cached`); this way a page
+/// costs the same statements whatever its size and the scheduler.
+pub trait PageBatch<M>: Send + Sync {
+    fn field(&self) -> &'static str;
+
+    fn load<'a>(&'a self, ctx: &'a Context<'_>, page: &'a [M]) -> BoxFuture<'a, AppResult<()>>;
+}
+
+/// Each row's `key` through the request's `Cached<L>`.
+pub struct KeyedBatch<M, L> {
+    field: &'static str,
+    key: fn(&M) -> Uuid,
+    loader: PhantomData<fn() -> L>,
+}
+
+impl<M, L> KeyedBatch<M, L> {
+    pub const fn new(field: &'static str, key: fn(&M) -> Uuid) -> Self {
+        Self {
+            field,
+            key,
+            loader: PhantomData,
+        }
+    }
+}
+
+impl<M, L> PageBatch<M> for KeyedBatch<M, L>
+where
+    M: Sync,
+    L: Loader<Uuid, Error = std::sync::Arc<AppError>> + Send + Sync,
+{
+    fn field(&self) -> &'static str {
+        self.field
+    }
+
+    fn load<'a>(&'a self, ctx: &'a Context<'_>, page: &'a [M]) -> BoxFuture<'a, AppResult<()>> {
+        Box::pin(async move {
+            if let Some(loader) = ctx.data_opt::<Cached<L>>() {
+                loader
+                    .load_many(page.iter().map(self.key))
+                    .await
+                    .map_err(from_loader)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The newest children of each row, as many as each occurrence of the
+/// field asks for (`limit` reads it the way the field's resolver does;
+/// `None`: that occurrence pages with cursors and reads on its own).
+pub struct LatestBatch<M, R> {
+    field: &'static str,
+    parent: fn(&M) -> Uuid,
+    limit: fn(&SelectionField<'_>, u64) -> Option<u64>,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<M, R> LatestBatch<M, R> {
+    pub const fn new(
+        field: &'static str,
+        parent: fn(&M) -> Uuid,
+        limit: fn(&SelectionField<'_>, u64) -> Option<u64>,
+    ) -> Self {
+        Self {
+            field,
+            parent,
+            limit,
+            relation: PhantomData,
+        }
+    }
+}
+
+impl<M, R> PageBatch<M> for LatestBatch<M, R>
+where
+    M: Sync,
+    R: ChildRelation,
+    <R::Entity as EntityTrait>::Model: Clone + Send + Sync,
+{
+    fn field(&self) -> &'static str {
+        self.field
+    }
+
+    fn load<'a>(&'a self, ctx: &'a Context<'_>, page: &'a [M]) -> BoxFuture<'a, AppResult<()>> {
+        Box::pin(async move {
+            let page_size = crate::graphql::shared(ctx).config.limits.page_size;
+            let mut limits: Vec<u64> = node_fields(ctx, self.field)
+                .iter()
+                .filter_map(|field| (self.limit)(field, page_size))
+                .collect();
+            limits.sort_unstable();
+            limits.dedup();
+            let Some(loader) = ctx.data_opt::<Cached<LatestChildrenLoader<R>>>() else {
+                return Ok(());
+            };
+            for limit in limits {
+                let keys = page.iter().map(|row| ((self.parent)(row), limit));
+                loader.load_many(keys).await.map_err(from_loader)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A loader's shared error as the request's own.
+fn from_loader(error: std::sync::Arc<AppError>) -> AppError {
+    std::sync::Arc::try_unwrap(error)
+        .unwrap_or_else(|shared| AppError::internal(anyhow::anyhow!("dataloader: {shared:?}")))
+}
+
+/// The Relay arguments of a selected field, as its resolver gets them.
+pub fn page_args(field: &SelectionField<'_>) -> PageArgs {
+    let mut args = PageArgs::default();
+    for (name, value) in field.arguments().unwrap_or_default() {
+        let int = || match &value {
+            async_graphql::Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+            _ => None,
+        };
+        let text = || match &value {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        match name.as_str() {
+            "first" => args.first = int(),
+            "last" => args.last = int(),
+            "after" => args.after = text(),
+            "before" => args.before = text(),
+            _ => {}
+        }
+    }
+    args
+}
+
 /// How a page is ordered, on a given table: the page's own table inside,
 /// the page's alias once it is joined.
 pub type PageOrder<'a> = &'a (dyn Fn(&DynIden) -> Vec<(SimpleExpr, Order)> + Send + Sync);
 
+/// How a page of `E` reads what its nodes show besides their own columns.
+pub struct NodeLoads<'r, E: EntityTrait> {
+    /// Joined to the page's statement.
+    pub to_one: &'r [&'r dyn ToOne<E>],
+    /// Loaded for the whole page once it is read.
+    pub batches: &'r [&'r dyn PageBatch<E::Model>],
+}
+
 /// Runs `page` (filtered and limited; ordered here by `order`) as one
-/// statement with the to-one `relations` the selection asks for joined, and
-/// feeds the joined rows to the request's loaders. With `literal_limit` the
-/// page size is written into the SQL (see `db::build_select`).
+/// statement with the to-one relations the selection asks for joined,
+/// feeds the joined rows to the request's loaders, and loads the selected
+/// batches for the page. With `literal_limit` the page size is written into
+/// the SQL (see `db::build_select`).
 pub async fn page_with_relations<E>(
+    ctx: &Context<'_>,
+    conn: &impl ConnectionTrait,
+    page: Select<E>,
+    order: PageOrder<'_>,
+    loads: &NodeLoads<'_, E>,
+    literal_limit: bool,
+) -> AppResult<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Sync,
+{
+    let rows = joined_page(ctx, conn, page, order, loads.to_one, literal_limit).await?;
+    let selected = loads
+        .batches
+        .iter()
+        .filter(|batch| nodes_select(ctx, batch.field()))
+        .map(|batch| batch.load(ctx, &rows));
+    try_join_all(selected).await?;
+    Ok(rows)
+}
+
+async fn joined_page<E>(
     ctx: &Context<'_>,
     conn: &impl ConnectionTrait,
     page: Select<E>,

@@ -255,7 +255,7 @@ pub async fn leads_connection(
         &txn,
         plan.select.clone(),
         &|table| plan.order_on(table),
-        &Lead::RELATIONS,
+        &Lead::LOADS,
         plan.literal_limit,
     )
     .await?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::graphql::json::Json;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, MergedObject, Object,
-    SimpleObject,
+    SelectionField, SimpleObject,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -22,7 +22,7 @@ use super::loader::TagsLoader;
 use crate::activities::Activity;
 use crate::auth::types::User;
 use crate::companies::Company;
-use crate::graphql::joins::{GlobalRow, TenantRow, ToOne};
+use crate::graphql::joins::{GlobalRow, KeyedBatch, LatestBatch, NodeLoads, TenantRow, page_args};
 use crate::graphql::loaders::{load_by_id, loader_error};
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, shared, to_id};
@@ -175,12 +175,64 @@ static PROJECT: TenantRow<leads::Entity, projects::Entity> =
 static OWNER: GlobalRow<leads::Entity, users::Entity, UserLoader> =
     GlobalRow::new("owner", leads::Column::OwnerId, users::Column::Id);
 
+static TAGS: KeyedBatch<leads::Model, TagsLoader> = KeyedBatch::new("tags", lead_id);
+static SCORED_TAGS: KeyedBatch<leads::Model, TagsLoader> =
+    KeyedBatch::new("scoreBreakdown", lead_id);
+static ACTIVITIES: LatestBatch<leads::Model, crate::activities::ActivitiesOfLead> =
+    LatestBatch::new("activities", lead_id, inline_activities_limit);
+static MESSAGES: LatestBatch<leads::Model, crate::messaging::loader::MessagesOfLead> =
+    LatestBatch::new("messages", lead_id, messages_limit);
+
+fn lead_id(lead: &leads::Model) -> Uuid {
+    lead.id
+}
+
+/// How many activities `activities(first: n)` loads through the batched
+/// loader (one more than it shows, to know `hasNextPage`); `None` when it
+/// pages with cursors and reads on its own.
+fn inline_limit(args: &PageArgs, page_size: u64) -> Option<u64> {
+    match (args.first, &args.after, args.last, &args.before) {
+        (Some(n), None, None, None) if n >= 0 && (n as u64) <= page_size => Some(n as u64 + 1),
+        _ => None,
+    }
+}
+
+fn inline_activities_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
+    inline_limit(&page_args(field), page_size)
+}
+
+/// How many messages `messages(first:)` shows (20 by default).
+fn messages_limit_of(first: u64, page_size: u64) -> u64 {
+    first.min(page_size)
+}
+
+fn messages_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
+    let first = field
+        .arguments()
+        .ok()?
+        .into_iter()
+        .find(|(name, _)| name.as_str() == "first")
+        .and_then(|(_, value)| match value {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .unwrap_or(DEFAULT_MESSAGES);
+    Some(messages_limit_of(first, page_size))
+}
+
+/// Messages `messages` shows when `first` is not given.
+const DEFAULT_MESSAGES: u64 = 20;
+
 impl Lead {
-    /// The to-one relations a page of leads joins when its selection asks
-    /// for them (`graphql::joins`); the fields below resolve them through
-    /// the same loaders either way.
-    pub const RELATIONS: [&'static dyn ToOne<leads::Entity>; 5] =
-        [&COMPANY, &STAGE, &SOURCE, &PROJECT, &OWNER];
+    /// What a page of leads reads for its nodes when its selection asks:
+    /// the to-one relations joined to the page's statement, tags and the
+    /// newest activities and messages in one batch each
+    /// (`graphql::joins`). The fields below read them through the same
+    /// loaders either way.
+    pub const LOADS: NodeLoads<'static, leads::Entity> = NodeLoads {
+        to_one: &[&COMPANY, &STAGE, &SOURCE, &PROJECT, &OWNER],
+        batches: &[&TAGS, &SCORED_TAGS, &ACTIVITIES, &MESSAGES],
+    };
 }
 
 async fn tags_of(ctx: &Context<'_>, lead_id: Uuid) -> async_graphql::Result<Vec<String>> {
@@ -329,17 +381,14 @@ impl LeadRecord {
         let args = PageArgs::new(first, after, last, before);
         // The common nested case (a page of leads, each with its newest few
         // entries) goes through one batched query for the whole page.
-        if let (Some(n), None, None, None) = (args.first, &args.after, args.last, &args.before)
-            && n >= 0
-            && (n as u64) <= shared(ctx).config.limits.page_size
-        {
-            let limit = n as u64;
+        if let Some(limit) = inline_limit(&args, shared(ctx).config.limits.page_size) {
             let mut rows = Box::pin(crate::graphql::loaders::latest_children::<
                 crate::activities::ActivitiesOfLead,
-            >(ctx, self.model.id, limit + 1))
+            >(ctx, self.model.id, limit))
             .await?;
-            let has_next = rows.len() as u64 > limit;
-            rows.truncate(limit as usize);
+            let shown = limit - 1;
+            let has_next = rows.len() as u64 > shown;
+            rows.truncate(shown as usize);
             let page = crate::graphql::pagination::Page {
                 rows,
                 has_next_page: has_next,
@@ -383,7 +432,7 @@ impl LeadRecord {
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: u64,
     ) -> async_graphql::Result<Vec<crate::messaging::types::Message>> {
-        let limit = first.min(shared(ctx).config.limits.page_size);
+        let limit = messages_limit_of(first, shared(ctx).config.limits.page_size);
         Ok(Box::pin(crate::graphql::loaders::latest_children::<
             crate::messaging::loader::MessagesOfLead,
         >(ctx, self.model.id, limit))
