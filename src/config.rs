@@ -364,7 +364,7 @@ impl Config {
     /// beyond what the cores can keep busy only add processes competing for
     /// them and spread latencies: the usual rule is twice the cores plus the
     /// disks waited on, and with the working set in memory that is twice the
-    /// cores (bench/README.md, "Pool size", has the run that measured it).
+    /// cores (bench/README.md, "Pool sizes", has the run that measured it).
     /// Raise it when the database has cores of its own or is a network hop
     /// away. SQLite's readers are threads of this process and its writer
     /// waits on a lock, not a core.

@@ -99,8 +99,8 @@ pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
 /// only when it costs about what a plan for the actual values would. With the
 /// limit a parameter, the generic plan has to assume a tenth of the table is
 /// wanted, so it never measures up, and every execution of a list query was
-/// planned afresh (0.7 ms for a page of leads joined with its relations,
-/// longer than running it). Page sizes take few values, so the statement
+/// planned afresh, which took longer than running it (bench/README.md,
+/// "Costs behind the code"). Page sizes take few values, so the statement
 /// cache holds a handful of variants. Only LIMIT and OFFSET are unsigned
 /// 64-bit values in our queries, and digits need no quoting.
 pub fn build_select(

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 /// mimalloc: a page of leads allocates thousands of small strings and JSON
-/// values; the system allocator spent a fifth of the server's CPU on them.
+/// values, on which the system allocator spent much of the server's CPU
+/// (bench/README.md, "Costs behind the code").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

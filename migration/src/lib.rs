@@ -20,13 +20,16 @@ mod m20261122_000007_policies_read_tenant_once;
 mod m20261122_000008_lane_enter;
 mod m20261206_000009_drop_lane_enter;
 mod m20261206_000010_lead_and_company_signals;
+mod m20261206_000011_shared_tables_role;
 pub mod rls;
 
 pub use helpers::{
     PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, index, now_default,
     tenant_fk, tenant_owned_table, unique_key, updated_at,
 };
-pub use rls::{APP_ROLE, TENANT_POLICY, disable_tenant_rls, enable_tenant_rls};
+pub use rls::{
+    APP_ROLE, SHARED_TABLES, SYSTEM_ROLE, TENANT_POLICY, disable_tenant_rls, enable_tenant_rls,
+};
 
 /// The enum types created so far, for later migrations whose columns reuse
 /// them (they must not create them again).
@@ -61,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_lane_enter::Migration),
             Box::new(m20261206_000009_drop_lane_enter::Migration),
             Box::new(m20261206_000010_lead_and_company_signals::Migration),
+            Box::new(m20261206_000011_shared_tables_role::Migration),
         ]
     }
 }

@@ -15,6 +15,20 @@ use sea_orm_migration::sea_orm::DbBackend;
 /// The NOLOGIN, non-superuser, non-BYPASSRLS role requests run as.
 pub const APP_ROLE: &str = "promohub_app";
 
+/// The role of the statements on [`SHARED_TABLES`] (NOLOGIN, non-superuser,
+/// non-BYPASSRLS): job workers, delivery and tracking, sign-in.
+pub const SYSTEM_ROLE: &str = "promohub_system";
+
+/// Tables every tenant shares, with no tenant policy: not granted to
+/// [`APP_ROLE`] (`m20261206_000011_shared_tables_role`). A new one is added
+/// here and given to [`SYSTEM_ROLE`] by its migration.
+pub const SHARED_TABLES: &[&str] = &[
+    "jobs",
+    "message_directory",
+    "webhook_receipts",
+    "user_logins",
+];
+
 /// The role (as text) of the user `p_user` in the tenant `p_tenant`: NULL
 /// unless the membership, the user and the tenant are all active. The check
 /// that entering a tenant as a member makes, written once for the SQL

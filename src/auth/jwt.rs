@@ -7,8 +7,9 @@
 //! A client sends the same token with every request until it expires, so
 //! what a token grants is kept by its exact text once its signature and
 //! claims were checked ([`JwtKeys::grant`]): checking them again (base64,
-//! HMAC-SHA256, JSON) was about 5% of the server's work for a page of
-//! leads. `exp` and `nbf` are still compared with the clock on every use.
+//! HMAC-SHA256, JSON) on every request showed up in profiles of a page of
+//! leads (bench/README.md, "Costs behind the code"). `exp` and `nbf` are
+//! still compared with the clock on every use.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};

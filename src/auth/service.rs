@@ -17,7 +17,7 @@ use super::types::{LoginInput, SignUpInput};
 use crate::app::Shared;
 use crate::domain::{EmailAddress, Password, Slug, required_text};
 use crate::error::{AppError, AppResult};
-use crate::tenancy::scoped::{begin_for_write, begin_global, begin_global_write, bind};
+use crate::tenancy::scoped::{as_system, begin_for_write, begin_global, begin_global_write, bind};
 use crate::tenancy::{RequestCtx, RequestMeta, Role};
 
 /// The message for every failed login: it never says whether the email exists.
@@ -216,7 +216,9 @@ async fn record_login(
     meta: &RequestMeta,
     failure: Option<&str>,
 ) -> AppResult<()> {
-    user_logins::ActiveModel {
+    // Login attempts are shared by every tenant: only `promohub_system`
+    // may read or write them.
+    let attempt = user_logins::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
         tenant_id: Set(tenant_id),
@@ -226,10 +228,14 @@ async fn record_login(
         success: Set(failure.is_none()),
         failure_reason: Set(failure.map(str::to_owned)),
         created_at: Set(Utc::now().fixed_offset()),
-    }
-    .insert(conn)
-    .await?;
-    Ok(())
+    };
+    as_system(conn, async {
+        user_logins::Entity::insert(attempt)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Refuses the attempt if this email had too many wrong passwords in the window.
@@ -246,12 +252,20 @@ async fn check_login_rate(
         .filter(user_logins::Column::FailureReason.eq(REASON_INVALID))
         .filter(user_logins::Column::CreatedAt.gt(window_start.fixed_offset()))
         .order_by_asc(user_logins::Column::CreatedAt);
-    if failures.clone().count(conn).await? < limits.login_max_failures {
+    let (count, oldest) = as_system(conn, async {
+        let count = failures.clone().count(conn).await?;
+        let oldest = if count < limits.login_max_failures {
+            None
+        } else {
+            failures.one(conn).await?
+        };
+        Ok((count, oldest))
+    })
+    .await?;
+    if count < limits.login_max_failures {
         return Ok(());
     }
-    let oldest = failures
-        .one(conn)
-        .await?
+    let oldest = oldest
         .map(|row| row.created_at.to_utc())
         .unwrap_or_else(Utc::now);
     let retry_after = (oldest + Duration::seconds(limits.login_window_secs) - Utc::now())

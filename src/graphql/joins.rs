@@ -1,6 +1,8 @@
 //! One statement per page: a connection's page left-joined with the to-one
-//! relations its selection asks for. Any connection can use it; each node
-//! type declares its to-one relations once ([`ToOne`]).
+//! relations its selection asks for, then one batch per selected to-many
+//! relation for the whole page. Any connection can use it; each node type
+//! declares what its nodes load once ([`NodeLoads`]: [`ToOne`] relations
+//! and [`PageBatch`]es).
 //!
 //! The joined rows are read back by name with checked types (sea-orm's
 //! `FromQueryResult` with a column prefix, as `find_also_related` reads

@@ -6,8 +6,8 @@
 //! executor, so the limits cannot be bypassed and nothing is parsed twice.
 //! Clients send the same few documents over and over (an SPA's queries, a
 //! partner's sync), so parsed documents are kept by their text
-//! ([`DocumentCache`]): parsing was ~4% of the server's time on a page of
-//! leads, a copy of the parsed document costs a fraction of that.
+//! ([`DocumentCache`]): a copy of the parsed document costs a fraction of
+//! parsing it again (bench/README.md, "Costs behind the code").
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};

@@ -197,8 +197,9 @@ pub fn to_id(id: uuid::Uuid) -> async_graphql::ID {
 }
 
 /// An id as the API writes it: the hyphenated lowercase UUID, written
-/// without `Display`'s formatting machinery (about 900 instructions an id;
-/// a page of 50 leads with their relations writes 200).
+/// without `Display`'s formatting machinery, which a page of leads with its
+/// relations calls hundreds of times (bench/README.md, "Costs behind the
+/// code").
 pub fn id_string(id: uuid::Uuid) -> String {
     id.hyphenated()
         .encode_lower(&mut uuid::Uuid::encode_buffer())

@@ -271,9 +271,9 @@ impl Totals {
 pub type RelayConnection<T> = Connection<Cursor, T, Totals, EmptyFields>;
 
 /// An edge's cursor, encoded only when the client selects it: a list
-/// usually reads `edges { node }` and at most `pageInfo.endCursor`, and
-/// encoding every row's cursor up front was 5% of the server's work for a
-/// page of leads.
+/// usually reads `edges { node }` and at most `pageInfo.endCursor`, so
+/// encoding every row's cursor up front is mostly wasted (bench/README.md,
+/// "Costs behind the code").
 pub struct Cursor(CursorSource);
 
 enum CursorSource {

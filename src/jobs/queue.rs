@@ -15,7 +15,7 @@ use entity::jobs;
 use entity::sea_orm_active_enums::JobStatus;
 
 use crate::error::AppResult;
-use crate::tenancy::scoped::begin_global_write;
+use crate::tenancy::scoped::{as_system, begin_system_write};
 
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,8 +64,15 @@ pub fn new_job(
     }
 }
 
-/// Inserts jobs in the caller's transaction.
+/// Inserts jobs in the caller's transaction (as `promohub_system`: the
+/// tenant role has no grant on the shared job table).
 pub async fn enqueue(conn: &impl ConnectionTrait, jobs: Vec<jobs::ActiveModel>) -> AppResult<()> {
+    as_system(conn, async move { insert(conn, jobs).await }).await
+}
+
+/// Inserts jobs in a transaction already running as `promohub_system`
+/// (inside [`as_system`]).
+pub async fn insert(conn: &impl ConnectionTrait, jobs: Vec<jobs::ActiveModel>) -> AppResult<()> {
     for chunk in jobs.chunks(500) {
         jobs::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(conn)
@@ -84,7 +91,7 @@ pub async fn claim(
     lease: Duration,
 ) -> AppResult<Vec<jobs::Model>> {
     let now = Utc::now().fixed_offset();
-    let txn = begin_global_write(db, None).await?;
+    let txn = begin_system_write(db).await?;
     let due = jobs::Entity::find()
         .filter(
             sea_orm::Condition::any()
@@ -153,7 +160,7 @@ async fn finish(
     error: Option<&str>,
 ) -> AppResult<()> {
     let now = Utc::now().fixed_offset();
-    let txn = begin_global_write(db, None).await?;
+    let txn = begin_system_write(db).await?;
     let mut update = jobs::Entity::update_many()
         .col_expr(jobs::Column::Status, Expr::val(status))
         .col_expr(

@@ -27,7 +27,7 @@ use crate::error::AppResult;
 use crate::jobs::JobOutcome;
 use crate::jobs::queue::backoff;
 use crate::senders::service::{self as senders, SenderCandidate};
-use crate::tenancy::scoped::{begin_for, begin_for_write};
+use crate::tenancy::scoped::{as_system, begin_for, begin_for_write};
 
 /// Why a message was not retried after a worker died mid-transfer.
 pub const OUTCOME_UNKNOWN: &str = "delivery outcome unknown: a worker stopped while handing the \
@@ -296,13 +296,17 @@ async fn record_sent(
     let stored =
         crate::engagement::recorder::record(&txn, tenant_id, &mut messages, vec![sent]).await?;
     if let Some(provider_id) = provider_id {
-        message_directory::Entity::insert(message_directory::ActiveModel {
-            lookup_key: sea_orm::Set(provider_id),
-            tenant_id: sea_orm::Set(tenant_id),
-            message_id: sea_orm::Set(message_id),
+        as_system(&txn, async {
+            message_directory::Entity::insert(message_directory::ActiveModel {
+                lookup_key: sea_orm::Set(provider_id),
+                tenant_id: sea_orm::Set(tenant_id),
+                message_id: sea_orm::Set(message_id),
+            })
+            .on_conflict_do_nothing_on([message_directory::Column::LookupKey])
+            .exec_without_returning(&txn)
+            .await?;
+            Ok(())
         })
-        .on_conflict_do_nothing_on([message_directory::Column::LookupKey])
-        .exec_without_returning(&txn)
         .await?;
     }
     txn.commit().await?;

@@ -16,11 +16,11 @@ use crate::app::Shared;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Page, PageArgs, Totals, page_by_id};
 use crate::graphql::parse_id;
-use crate::jobs::{JobKind, enqueue, new_job};
+use crate::jobs::{JobKind, new_job};
 use crate::templates::context::DeclaredVariable;
 use crate::templates::render::{CompiledTemplate, TemplateParts};
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, find_live, find_owned, live, scoped};
+use crate::tenancy::scoped::{as_system, begin, begin_write, find_live, find_owned, live, scoped};
 
 /// Most leads one `sendBulkMessages` call takes.
 pub const MAX_BULK: usize = 10_000;
@@ -224,12 +224,17 @@ async fn store(conn: &impl ConnectionTrait, queued: Vec<Queued>) -> AppResult<()
             .exec_without_returning(conn)
             .await?;
     }
-    for chunk in directory.chunks(1000) {
-        message_directory::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(conn)
-            .await?;
-    }
-    enqueue(conn, jobs).await
+    // The directory and the job queue are shared by every tenant: only
+    // `promohub_system` may write them.
+    as_system(conn, async {
+        for chunk in directory.chunks(1000) {
+            message_directory::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(conn)
+                .await?;
+        }
+        crate::jobs::queue::insert(conn, jobs).await
+    })
+    .await
 }
 
 async fn bump_usage(

@@ -288,6 +288,50 @@ pub async fn begin_global(
     Ok(txn)
 }
 
+/// Opens a transaction as `promohub_system`, for a change to the tables
+/// every tenant shares (`migration::SHARED_TABLES`: jobs, the message
+/// directory, webhook receipts, login attempts), which the tenant role may
+/// not read. No tenant is bound, so every tenant-owned row stays hidden.
+pub async fn begin_system_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    let txn = open(db, true).await?;
+    bind_as(&txn, migration::SYSTEM_ROLE, None, None).await?;
+    Ok(txn)
+}
+
+/// Runs `work` (statements on the shared tables, in `conn`'s transaction,
+/// not yet started) as `promohub_system` on PostgreSQL; then the transaction
+/// is back to `promohub_app` with its tenant and user still bound. (SQLite
+/// has no roles.)
+pub async fn as_system<C, T>(
+    conn: &C,
+    work: impl std::future::Future<Output = AppResult<T>>,
+) -> AppResult<T>
+where
+    C: ConnectionTrait,
+{
+    if !is_postgres(conn) {
+        return work.await;
+    }
+    set_role(conn, migration::SYSTEM_ROLE).await?;
+    let result = work.await;
+    // A failed statement aborts the transaction: its error is the one to
+    // report, and nothing more runs in it.
+    if result.is_ok() {
+        set_role(conn, migration::APP_ROLE).await?;
+    }
+    result
+}
+
+async fn set_role(conn: &impl ConnectionTrait, role: &str) -> AppResult<()> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT set_config('role', $1, true)",
+        [role.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// [`begin_global`], for a change (see [`begin_write`]).
 pub async fn begin_global_write(
     db: &DatabaseConnection,
@@ -306,13 +350,25 @@ pub async fn bind(
     tenant_id: Option<Uuid>,
     user_id: Option<Uuid>,
 ) -> AppResult<()> {
+    bind_as(txn, migration::APP_ROLE, tenant_id, user_id).await
+}
+
+/// Binds the transaction to `role`, a tenant and a user, transaction-locally
+/// (one round trip; nothing outlives the transaction).
+async fn bind_as(
+    txn: &DatabaseTransaction,
+    role: &str,
+    tenant_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+) -> AppResult<()> {
     if is_postgres(txn) {
         txn.execute_raw(Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT set_config('role', 'promohub_app', true), \
-                    set_config('app.tenant_id', $1, true), \
-                    set_config('app.user_id', $2, true)",
+            "SELECT set_config('role', $1, true), \
+                    set_config('app.tenant_id', $2, true), \
+                    set_config('app.user_id', $3, true)",
             [
+                role.into(),
                 tenant_id
                     .map(|id| id.to_string())
                     .unwrap_or_default()

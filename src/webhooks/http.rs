@@ -20,7 +20,7 @@ use crate::app::{AppState, Shared};
 use crate::config::Messaging;
 use crate::engagement::recorder::{NewEvent, load_messages, record};
 use crate::error::AppResult;
-use crate::tenancy::scoped::{begin_for_write, begin_global};
+use crate::tenancy::scoped::{as_system, begin_for_write, begin_system_write};
 
 /// The verifier's settings from the configuration.
 pub fn settings(config: &Messaging) -> WebhookSettings {
@@ -104,7 +104,7 @@ async fn find_message(shared: &Shared, reference: &MessageRef) -> AppResult<Opti
     let key = match reference {
         MessageRef::MessageIdHeader(id) | MessageRef::ProviderId(id) => id.clone(),
     };
-    let txn = begin_global(&shared.db, None).await?;
+    let txn = begin_system_write(&shared.db).await?;
     let row = message_directory::Entity::find()
         .filter(message_directory::Column::LookupKey.eq(key))
         .one(&txn)
@@ -149,16 +149,22 @@ async fn process(shared: &Shared, event: &ProviderEvent) -> AppResult<Outcome> {
         return Ok(Outcome::Unmatched);
     };
     let txn = begin_for_write(&shared.db, tenant_id, None).await?;
-    let inserted = webhook_receipts::Entity::insert(webhook_receipts::ActiveModel {
-        provider: Set(event.provider.to_owned()),
-        event_id: Set(event.event_id.clone()),
-        received_at: Set(Utc::now().fixed_offset()),
+    // Receipts are shared by every tenant: only `promohub_system` writes them.
+    let inserted = as_system(&txn, async {
+        Ok(
+            webhook_receipts::Entity::insert(webhook_receipts::ActiveModel {
+                provider: Set(event.provider.to_owned()),
+                event_id: Set(event.event_id.clone()),
+                received_at: Set(Utc::now().fixed_offset()),
+            })
+            .on_conflict_do_nothing_on([
+                webhook_receipts::Column::Provider,
+                webhook_receipts::Column::EventId,
+            ])
+            .exec_without_returning(&txn)
+            .await?,
+        )
     })
-    .on_conflict_do_nothing_on([
-        webhook_receipts::Column::Provider,
-        webhook_receipts::Column::EventId,
-    ])
-    .exec_without_returning(&txn)
     .await?;
     if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(Outcome::Duplicate);

@@ -273,3 +273,70 @@ async fn policies_read_the_bound_tenant_once_per_statement_not_per_row() {
     assert!(!plan.contains("current_setting"), "{plan}");
     txn.rollback().await.unwrap();
 }
+
+/// `SELECT COUNT(*)` of `table`, or the database's refusal.
+async fn try_count(txn: &sea_orm::DatabaseTransaction, table: &str) -> Result<i64, String> {
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .expect("a count");
+    Ok(row.try_get("", "n").unwrap())
+}
+
+#[tokio::test]
+async fn the_tenant_role_reads_no_shared_table_and_the_system_role_keeps_them() {
+    if !on_postgres() {
+        eprintln!("roles exist on PostgreSQL only; run with TEST_DATABASE_URL");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+    // A wrong password writes a login attempt through the login path.
+    let refused = app
+        .gql(
+            "mutation { login(input: { email: \"owner@alpha.example\", password: \"not the password\" }) { accessToken } }",
+            serde_json::json!({}),
+        )
+        .await;
+    refused.expect_error("UNAUTHENTICATED");
+    // Rows in the other shared tables, one per table.
+    let tenant = format!("'{}'", a.tenant_id);
+    for sql in [
+        format!("INSERT INTO jobs (id, tenant_id, kind) VALUES (gen_random_uuid(), {tenant}, 'probe')"),
+        format!(
+            "INSERT INTO message_directory (lookup_key, tenant_id, message_id) \
+             VALUES ('probe', {tenant}, gen_random_uuid())"
+        ),
+        "INSERT INTO webhook_receipts (provider, event_id, received_at) VALUES ('probe', 'e1', now())"
+            .to_owned(),
+    ] {
+        app.sql(&sql).await;
+    }
+
+    for table in migration::SHARED_TABLES {
+        let rows = app.count(table, "1 = 1").await;
+        assert!(rows > 0, "{table} has rows for the superuser");
+
+        // As a request runs: the tenant role, bound to the tenant.
+        let txn = app.db.begin().await.unwrap();
+        as_app_role(&txn, Some(&a.tenant_id)).await;
+        let refusal = try_count(&txn, table).await.expect_err(table);
+        assert!(refusal.contains("permission denied"), "{table}: {refusal}");
+        txn.rollback().await.unwrap();
+
+        // As the workers, trackers and sign-in run: the system role.
+        let txn = app.db.begin().await.unwrap();
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT set_config('role', 'promohub_system', true)",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(try_count(&txn, table).await, Ok(rows), "{table}");
+        txn.rollback().await.unwrap();
+    }
+}

@@ -1,0 +1,63 @@
+//! PostgreSQL only (a no-op on SQLite): the tables every tenant shares
+//! (`jobs`, `message_directory`, `webhook_receipts`, `user_logins`) are
+//! taken from the tenant role and given to a role of their own,
+//! `promohub_system`.
+//!
+//! They have no `tenant_id` policy to hide other tenants' rows, so
+//! `promohub_app`, which requests run as, must not read them at all: a
+//! query that forgot its filter could otherwise list every tenant's jobs or
+//! login attempts. The paths that need them (the job workers, the message
+//! directory and webhook receipts of delivery and tracking, the login
+//! attempts of sign-in) switch to `promohub_system` for those statements
+//! only (`tenancy::scoped::as_system`).
+
+use sea_orm_migration::prelude::*;
+
+use crate::rls::{APP_ROLE, SHARED_TABLES, SYSTEM_ROLE, exec_on_postgres};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = SHARED_TABLES.join(", ");
+        exec_on_postgres(
+            manager,
+            &[
+                // Roles are cluster-global and tests migrate many databases
+                // at once: an existing role is not an error.
+                format!(
+                    "DO $$ BEGIN \
+                       CREATE ROLE {SYSTEM_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS; \
+                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
+                     END $$"
+                ),
+                // Lets a non-superuser server switch to it; harmless for a
+                // superuser.
+                format!(
+                    "DO $$ BEGIN \
+                       GRANT {SYSTEM_ROLE} TO CURRENT_USER; \
+                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
+                     END $$"
+                ),
+                format!("GRANT USAGE ON SCHEMA public TO {SYSTEM_ROLE}"),
+                format!("REVOKE ALL ON {tables} FROM {APP_ROLE}"),
+                format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {SYSTEM_ROLE}"),
+            ],
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = SHARED_TABLES.join(", ");
+        exec_on_postgres(
+            manager,
+            &[
+                format!("REVOKE ALL ON {tables} FROM {SYSTEM_ROLE}"),
+                format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {APP_ROLE}"),
+            ],
+        )
+        .await
+    }
+}
