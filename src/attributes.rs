@@ -17,7 +17,9 @@ use sea_orm::sea_query::{Condition, Expr};
 
 use crate::domain::{EmailAddress, optional_text};
 use crate::error::{AppError, AppResult};
-use crate::graphql::filters::{BooleanFilter, EnumFilter, FloatFilter, IntFilter, StringFilter};
+use crate::graphql::filters::{
+    BooleanFilter, ColumnFilter, EnumFilter, FloatFilter, IntFilter, StringFilter,
+};
 
 /// An attribute's value as templates and scoring rules see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,30 +105,39 @@ fn as_update<T>(input: Option<T>) -> MaybeUndefined<T> {
     input.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value)
 }
 
-/// How a text attribute's input is checked and normalised.
-pub trait TextRule {
-    fn parse(value: String, field: &str) -> AppResult<Option<String>>;
+/// What an optional attribute holds and how its input is checked (and
+/// normalised); [`Optional`] makes the kind of it.
+pub trait Rule {
+    /// The value, in the API and in the column alike.
+    type Value: InputType + OutputType + Clone + Send + Sync;
+    type Filter: ColumnFilter + InputType + Clone + Default;
+    const SCORE: ScoreKind;
+
+    /// The value as stored; `None` for input that means none (blank text).
+    fn check(value: Self::Value, field: &str) -> AppResult<Option<Self::Value>>;
+    fn value(value: &Self::Value) -> AttributeValue;
 }
 
-/// Optional text whose input `R` checks; filtered ignoring case.
-pub struct TextOf<R>(PhantomData<R>);
+/// An attribute that may be empty: absent on create is none, `null` on
+/// update clears it, a merge fills it from a duplicate when empty.
+pub struct Optional<R>(PhantomData<R>);
 
-impl<R: TextRule> AttributeKind for TextOf<R> {
-    type Stored = Option<String>;
-    type Output = Option<String>;
-    type Create = Option<String>;
-    type Update = MaybeUndefined<String>;
-    type Filter = StringFilter;
-    const SCORE: ScoreKind = ScoreKind::Text;
+impl<R: Rule> AttributeKind for Optional<R> {
+    type Stored = Option<R::Value>;
+    type Output = Option<R::Value>;
+    type Create = Option<R::Value>;
+    type Update = MaybeUndefined<R::Value>;
+    type Filter = R::Filter;
+    const SCORE: ScoreKind = R::SCORE;
 
     fn output(stored: &Self::Stored) -> Self::Output {
         stored.clone()
     }
     fn create(input: Self::Create, field: &str) -> AppResult<Self::Stored> {
-        input.map_or(Ok(None), |value| R::parse(value, field))
+        input.map_or(Ok(None), |value| R::check(value, field))
     }
     fn update(input: Self::Update, field: &str) -> AppResult<Option<Self::Stored>> {
-        updated(input, |value| R::parse(value, field))
+        updated(input, |value| R::check(value, field))
     }
     fn create_as_update(input: Self::Create) -> Self::Update {
         as_update(input)
@@ -135,13 +146,18 @@ impl<R: TextRule> AttributeKind for TextOf<R> {
         filter.condition(column, field)
     }
     fn value(stored: &Self::Stored) -> AttributeValue {
-        match stored.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => AttributeValue::Text(text.to_owned()),
-            _ => AttributeValue::Missing,
-        }
+        stored.as_ref().map_or(AttributeValue::Missing, R::value)
     }
     fn fill_empty(into: &mut Self::Stored, from: &Self::Stored) {
         fill(into, from);
+    }
+}
+
+/// A text attribute's value: trimmed, blank counting as none.
+fn text_value(text: &str) -> AttributeValue {
+    match text.trim() {
+        "" => AttributeValue::Missing,
+        text => AttributeValue::Text(text.to_owned()),
     }
 }
 
@@ -150,27 +166,42 @@ pub const MAX_TEXT: usize = 200;
 
 /// Free text of at most [`MAX_TEXT`] characters; blank is none.
 pub struct Plain;
-impl TextRule for Plain {
-    fn parse(value: String, field: &str) -> AppResult<Option<String>> {
+impl Rule for Plain {
+    type Value = String;
+    type Filter = StringFilter;
+    const SCORE: ScoreKind = ScoreKind::Text;
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
         optional_text(Some(value), field, MAX_TEXT)
+    }
+    fn value(value: &String) -> AttributeValue {
+        text_value(value)
     }
 }
 
 /// An email address, stored lowercase.
 pub struct EmailRule;
-impl TextRule for EmailRule {
-    fn parse(value: String, field: &str) -> AppResult<Option<String>> {
+impl Rule for EmailRule {
+    type Value = String;
+    type Filter = StringFilter;
+    const SCORE: ScoreKind = ScoreKind::Text;
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 254)? {
             Some(raw) => Ok(Some(EmailAddress::parse(&raw, field)?.into_inner())),
             None => Ok(None),
         }
     }
+    fn value(value: &String) -> AttributeValue {
+        text_value(value)
+    }
 }
 
 /// A phone number: digits and `+-(). `, at least four digits.
 pub struct PhoneRule;
-impl TextRule for PhoneRule {
-    fn parse(value: String, field: &str) -> AppResult<Option<String>> {
+impl Rule for PhoneRule {
+    type Value = String;
+    type Filter = StringFilter;
+    const SCORE: ScoreKind = ScoreKind::Text;
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
         let phone = optional_text(Some(value), field, 40)?;
         if let Some(p) = &phone {
             let digits = p.chars().filter(char::is_ascii_digit).count();
@@ -183,12 +214,18 @@ impl TextRule for PhoneRule {
         }
         Ok(phone)
     }
+    fn value(value: &String) -> AttributeValue {
+        text_value(value)
+    }
 }
 
 /// ISO 3166 alpha-2, stored uppercase.
 pub struct CountryRule;
-impl TextRule for CountryRule {
-    fn parse(value: String, field: &str) -> AppResult<Option<String>> {
+impl Rule for CountryRule {
+    type Value = String;
+    type Filter = StringFilter;
+    const SCORE: ScoreKind = ScoreKind::Text;
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 10)? {
             Some(code) => Ok(Some(
                 crate::companies::CountryCode::parse(&code, field)?.into_inner(),
@@ -196,35 +233,40 @@ impl TextRule for CountryRule {
             None => Ok(None),
         }
     }
+    fn value(value: &String) -> AttributeValue {
+        text_value(value)
+    }
 }
 
 /// An http(s) URL of at most 500 characters (a profile page).
 pub struct UrlRule;
-impl TextRule for UrlRule {
-    fn parse(value: String, field: &str) -> AppResult<Option<String>> {
+impl Rule for UrlRule {
+    type Value = String;
+    type Filter = StringFilter;
+    const SCORE: ScoreKind = ScoreKind::Text;
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
         let Some(url) = optional_text(Some(value), field, 500)? else {
             return Ok(None);
         };
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|_| AppError::invalid(field, "must be an http or https URL"))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        let web = reqwest::Url::parse(&url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if !web {
             return Err(AppError::invalid(field, "must be an http or https URL"));
         }
         Ok(Some(url))
     }
+    fn value(value: &String) -> AttributeValue {
+        text_value(value)
+    }
 }
 
-pub type Text = TextOf<Plain>;
-pub type Email = TextOf<EmailRule>;
-pub type Phone = TextOf<PhoneRule>;
-pub type Country = TextOf<CountryRule>;
-pub type Url = TextOf<UrlRule>;
-
-/// An optional whole number in `MIN..=MAX`.
+/// A whole number in `MIN..=MAX`.
 pub struct IntIn<const MIN: i32, const MAX: i32>;
-
-impl<const MIN: i32, const MAX: i32> IntIn<MIN, MAX> {
-    fn checked(value: i32, field: &str) -> AppResult<Option<i32>> {
+impl<const MIN: i32, const MAX: i32> Rule for IntIn<MIN, MAX> {
+    type Value = i32;
+    type Filter = IntFilter;
+    const SCORE: ScoreKind = ScoreKind::Number;
+    fn check(value: i32, field: &str) -> AppResult<Option<i32>> {
         if (MIN..=MAX).contains(&value) {
             Ok(Some(value))
         } else if MAX == i32::MAX {
@@ -236,161 +278,73 @@ impl<const MIN: i32, const MAX: i32> IntIn<MIN, MAX> {
             ))
         }
     }
+    fn value(value: &i32) -> AttributeValue {
+        AttributeValue::Int((*value).into())
+    }
 }
 
-impl<const MIN: i32, const MAX: i32> AttributeKind for IntIn<MIN, MAX> {
-    type Stored = Option<i32>;
-    type Output = Option<i32>;
-    type Create = Option<i32>;
-    type Update = MaybeUndefined<i32>;
+/// An amount in minor units of the row's currency, not negative.
+pub struct NonNegativeAmount;
+impl Rule for NonNegativeAmount {
+    type Value = i64;
     type Filter = IntFilter;
     const SCORE: ScoreKind = ScoreKind::Number;
-
-    fn output(stored: &Self::Stored) -> Self::Output {
-        *stored
-    }
-    fn create(input: Self::Create, field: &str) -> AppResult<Self::Stored> {
-        input.map_or(Ok(None), |value| Self::checked(value, field))
-    }
-    fn update(input: Self::Update, field: &str) -> AppResult<Option<Self::Stored>> {
-        updated(input, |value| Self::checked(value, field))
-    }
-    fn create_as_update(input: Self::Create) -> Self::Update {
-        as_update(input)
-    }
-    fn condition(filter: &Self::Filter, column: Expr, field: &str) -> AppResult<Condition> {
-        filter.condition(column, field)
-    }
-    fn value(stored: &Self::Stored) -> AttributeValue {
-        stored.map_or(AttributeValue::Missing, |n| AttributeValue::Int(n.into()))
-    }
-    fn fill_empty(into: &mut Self::Stored, from: &Self::Stored) {
-        fill(into, from);
-    }
-}
-
-pub type Percent = IntIn<0, 100>;
-pub type Count = IntIn<0, { i32::MAX }>;
-
-/// An optional amount in minor units of the row's currency, not negative.
-pub struct MinorUnits;
-
-impl MinorUnits {
-    fn checked(value: i64, field: &str) -> AppResult<Option<i64>> {
+    fn check(value: i64, field: &str) -> AppResult<Option<i64>> {
         if value < 0 {
             return Err(AppError::invalid(field, "must not be negative"));
         }
         Ok(Some(value))
     }
-}
-
-impl AttributeKind for MinorUnits {
-    type Stored = Option<i64>;
-    type Output = Option<i64>;
-    type Create = Option<i64>;
-    type Update = MaybeUndefined<i64>;
-    type Filter = IntFilter;
-    const SCORE: ScoreKind = ScoreKind::Number;
-
-    fn output(stored: &Self::Stored) -> Self::Output {
-        *stored
-    }
-    fn create(input: Self::Create, field: &str) -> AppResult<Self::Stored> {
-        input.map_or(Ok(None), |value| Self::checked(value, field))
-    }
-    fn update(input: Self::Update, field: &str) -> AppResult<Option<Self::Stored>> {
-        updated(input, |value| Self::checked(value, field))
-    }
-    fn create_as_update(input: Self::Create) -> Self::Update {
-        as_update(input)
-    }
-    fn condition(filter: &Self::Filter, column: Expr, field: &str) -> AppResult<Condition> {
-        filter.condition(column, field)
-    }
-    fn value(stored: &Self::Stored) -> AttributeValue {
-        stored.map_or(AttributeValue::Missing, AttributeValue::Int)
-    }
-    fn fill_empty(into: &mut Self::Stored, from: &Self::Stored) {
-        fill(into, from);
+    fn value(value: &i64) -> AttributeValue {
+        AttributeValue::Int(*value)
     }
 }
 
-/// An optional yes or no (none: not known).
-pub struct Flag;
-
-impl AttributeKind for Flag {
-    type Stored = Option<bool>;
-    type Output = Option<bool>;
-    type Create = Option<bool>;
-    type Update = MaybeUndefined<bool>;
+/// Yes or no.
+pub struct YesNo;
+impl Rule for YesNo {
+    type Value = bool;
     type Filter = BooleanFilter;
     const SCORE: ScoreKind = ScoreKind::Bool;
-
-    fn output(stored: &Self::Stored) -> Self::Output {
-        *stored
+    fn check(value: bool, _field: &str) -> AppResult<Option<bool>> {
+        Ok(Some(value))
     }
-    fn create(input: Self::Create, _field: &str) -> AppResult<Self::Stored> {
-        Ok(input)
-    }
-    fn update(input: Self::Update, _field: &str) -> AppResult<Option<Self::Stored>> {
-        updated(input, |value| Ok(Some(value)))
-    }
-    fn create_as_update(input: Self::Create) -> Self::Update {
-        as_update(input)
-    }
-    fn condition(filter: &Self::Filter, column: Expr, field: &str) -> AppResult<Condition> {
-        filter.condition(column, field)
-    }
-    fn value(stored: &Self::Stored) -> AttributeValue {
-        stored.map_or(AttributeValue::Missing, AttributeValue::Bool)
-    }
-    fn fill_empty(into: &mut Self::Stored, from: &Self::Stored) {
-        fill(into, from);
+    fn value(value: &bool) -> AttributeValue {
+        AttributeValue::Bool(*value)
     }
 }
 
-/// An optional star rating from 0 to 5, kept to two decimals.
-pub struct Rating;
-
-impl Rating {
-    fn checked(value: f64, field: &str) -> AppResult<Option<f64>> {
+/// A star rating from 0 to 5, kept to two decimals.
+pub struct Stars;
+impl Rule for Stars {
+    type Value = f64;
+    type Filter = FloatFilter;
+    const SCORE: ScoreKind = ScoreKind::Number;
+    fn check(value: f64, field: &str) -> AppResult<Option<f64>> {
         if !(0.0..=5.0).contains(&value) {
             return Err(AppError::invalid(field, "must be between 0 and 5"));
         }
         Ok(Some((value * 100.0).round() / 100.0))
     }
-}
-
-impl AttributeKind for Rating {
-    type Stored = Option<f64>;
-    type Output = Option<f64>;
-    type Create = Option<f64>;
-    type Update = MaybeUndefined<f64>;
-    type Filter = FloatFilter;
-    const SCORE: ScoreKind = ScoreKind::Number;
-
-    fn output(stored: &Self::Stored) -> Self::Output {
-        *stored
-    }
-    fn create(input: Self::Create, field: &str) -> AppResult<Self::Stored> {
-        input.map_or(Ok(None), |value| Self::checked(value, field))
-    }
-    fn update(input: Self::Update, field: &str) -> AppResult<Option<Self::Stored>> {
-        updated(input, |value| Self::checked(value, field))
-    }
-    fn create_as_update(input: Self::Create) -> Self::Update {
-        as_update(input)
-    }
-    fn condition(filter: &Self::Filter, column: Expr, field: &str) -> AppResult<Condition> {
-        filter.condition(column, field)
-    }
-    fn value(stored: &Self::Stored) -> AttributeValue {
-        stored.map_or(AttributeValue::Missing, AttributeValue::Float)
-    }
-    fn fill_empty(into: &mut Self::Stored, from: &Self::Stored) {
-        fill(into, from);
+    fn value(value: &f64) -> AttributeValue {
+        AttributeValue::Float(*value)
     }
 }
+
+pub type Text = Optional<Plain>;
+pub type Email = Optional<EmailRule>;
+pub type Phone = Optional<PhoneRule>;
+pub type Country = Optional<CountryRule>;
+pub type Url = Optional<UrlRule>;
+/// A whole number in `MIN..=MAX`, or none.
+pub type Between<const MIN: i32, const MAX: i32> = Optional<IntIn<MIN, MAX>>;
+pub type Percent = Between<0, 100>;
+pub type Count = Between<0, { i32::MAX }>;
+/// An amount in minor units of the row's currency (not negative), or none.
+pub type MinorUnits = Optional<NonNegativeAmount>;
+/// Yes, no, or not known.
+pub type Flag = Optional<YesNo>;
+pub type Rating = Optional<Stars>;
 
 /// The lowercase spellings of a GraphQL enum's values, which are also the
 /// database's (`FOLLOW_UP_1` is stored `follow_up_1`).
@@ -436,9 +390,7 @@ where
         stored.map_or(AttributeValue::Missing, |m| spelled(G::from(m)))
     }
     fn fill_empty(into: &mut Self::Stored, from: &Self::Stored) {
-        if into.is_none() {
-            *into = *from;
-        }
+        fill(into, from);
     }
 }
 
@@ -729,4 +681,54 @@ macro_rules! attribute_condition {
             )?);
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_are_codes_and_phones_need_digits() {
+        assert_eq!(
+            Country::create(Some(" de ".into()), "c").unwrap(),
+            Some("DE".into())
+        );
+        assert!(Country::create(Some("Germany".into()), "c").is_err());
+        assert!(Phone::create(Some("+49 (30) 123-456".into()), "p").is_ok());
+        assert!(Phone::create(Some("call me".into()), "p").is_err());
+    }
+
+    #[test]
+    fn updates_tell_absent_from_null_and_blank_text_is_none() {
+        assert_eq!(Percent::update(MaybeUndefined::Undefined, "p").unwrap(), None);
+        assert_eq!(Percent::update(MaybeUndefined::Null, "p").unwrap(), Some(None));
+        assert_eq!(
+            Percent::update(MaybeUndefined::Value(7), "p").unwrap(),
+            Some(Some(7))
+        );
+        assert!(Percent::update(MaybeUndefined::Value(101), "p").is_err());
+        assert_eq!(
+            Text::update(MaybeUndefined::Value("  ".into()), "t").unwrap(),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn merges_fill_only_what_is_empty() {
+        let mut into = None;
+        Flag::fill_empty(&mut into, &Some(true));
+        assert_eq!(into, Some(true));
+        Flag::fill_empty(&mut into, &Some(false));
+        assert_eq!(into, Some(true));
+    }
+
+    #[test]
+    fn ratings_keep_two_decimals_and_stay_in_range() {
+        assert_eq!(Rating::create(Some(4.567), "r").unwrap(), Some(4.57));
+        assert!(Rating::create(Some(5.01), "r").is_err());
+        assert_eq!(
+            Between::<1, 4>::create(Some(5), "p").unwrap_err().public_message(),
+            "p: must be between 1 and 4"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::rls::{APP_ROLE, disable_tenant_rls, enable_tenant_rls, exec_all};
+use crate::rls::{APP_ROLE, create_role, disable_tenant_rls, enable_tenant_rls, exec_all};
 
 /// The tenant-owned tables of the identity and audit migrations.
 const TENANT_TABLES: &[&str] = &[
@@ -27,62 +27,42 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        exec_all(
-            manager,
-            &[
-                // Roles are cluster-global and tests migrate many databases at
-                // once: creating an existing role (or racing another session
-                // doing so) is not an error.
-                format!(
-                    "DO $$ BEGIN \
-                       CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS; \
-                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
-                     END $$"
-                ),
-                // Lets a non-superuser server `SET ROLE promohub_app`;
-                // harmless for a superuser.
-                format!(
-                    "DO $$ BEGIN \
-                       GRANT {APP_ROLE} TO CURRENT_USER; \
-                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
-                     END $$"
-                ),
-                format!("GRANT USAGE ON SCHEMA public TO {APP_ROLE}"),
-                // STABLE so the planner evaluates them once per statement and
-                // can use them in index conditions (VOLATILE made a policy
-                // query 200x slower). NULLIF: a transaction-local setting
-                // reads back as '' once its transaction is over.
-                "CREATE OR REPLACE FUNCTION app_current_tenant() RETURNS uuid \
+        let mut statements = create_role(APP_ROLE);
+        statements.extend([
+            // STABLE so the planner evaluates them once per statement and
+            // can use them in index conditions (VOLATILE made a policy
+            // query 200x slower). NULLIF: a transaction-local setting
+            // reads back as '' once its transaction is over.
+            "CREATE OR REPLACE FUNCTION app_current_tenant() RETURNS uuid \
                  LANGUAGE sql STABLE \
                  AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$"
-                    .to_owned(),
-                "CREATE OR REPLACE FUNCTION app_current_user() RETURNS uuid \
+                .to_owned(),
+            "CREATE OR REPLACE FUNCTION app_current_user() RETURNS uuid \
                  LANGUAGE sql STABLE \
                  AS $$ SELECT NULLIF(current_setting('app.user_id', true), '')::uuid $$"
-                    .to_owned(),
-                format!(
-                    "GRANT EXECUTE ON FUNCTION app_current_tenant(), app_current_user() \
+                .to_owned(),
+            format!(
+                "GRANT EXECUTE ON FUNCTION app_current_tenant(), app_current_user() \
                      TO {APP_ROLE}"
-                ),
-                format!(
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public \
+            ),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public \
                      TO {APP_ROLE}"
-                ),
-                format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}"),
-                // Requests have no business with the migration bookkeeping.
-                format!("REVOKE ALL ON seaql_migrations FROM {APP_ROLE}"),
-                // Tables that later migrations create get the same grants.
-                format!(
-                    "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
+            ),
+            format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}"),
+            // Requests have no business with the migration bookkeeping.
+            format!("REVOKE ALL ON seaql_migrations FROM {APP_ROLE}"),
+            // Tables that later migrations create get the same grants.
+            format!(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
                      GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}"
-                ),
-                format!(
-                    "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
+            ),
+            format!(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
                      GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}"
-                ),
-            ],
-        )
-        .await?;
+            ),
+        ]);
+        exec_all(manager, &statements).await?;
 
         for table in TENANT_TABLES {
             enable_tenant_rls(manager, table).await?;

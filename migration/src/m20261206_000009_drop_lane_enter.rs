@@ -8,7 +8,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::rls::{ACTIVE_MEMBER_ROLE, APP_ROLE, exec_on_postgres};
+use crate::rls::exec_on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -25,25 +25,8 @@ impl MigrationTrait for Migration {
 
     /// Puts back 000008's function as it was.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        exec_on_postgres(
-            manager,
-            &[
-                format!(
-                    "CREATE OR REPLACE FUNCTION app_lane_enter(p_tenant uuid, p_user uuid) \
-                     RETURNS text LANGUAGE plpgsql VOLATILE AS $$ \
-                     BEGIN \
-                       PERFORM set_config('app.tenant_id', p_tenant::text, false), \
-                               set_config('app.user_id', coalesce(p_user::text, ''), false); \
-                       IF p_user IS NULL THEN \
-                         RETURN NULL; \
-                       END IF; \
-                       RETURN {ACTIVE_MEMBER_ROLE}; \
-                     END $$"
-                ),
-                "REVOKE ALL ON FUNCTION app_lane_enter(uuid, uuid) FROM PUBLIC".to_owned(),
-                format!("GRANT EXECUTE ON FUNCTION app_lane_enter(uuid, uuid) TO {APP_ROLE}"),
-            ],
-        )
-        .await
+        crate::m20261122_000008_lane_enter::Migration
+            .up(manager)
+            .await
     }
 }

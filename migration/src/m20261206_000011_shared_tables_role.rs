@@ -13,7 +13,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::rls::{APP_ROLE, SHARED_TABLES, SYSTEM_ROLE, exec_on_postgres};
+use crate::rls::{APP_ROLE, SHARED_TABLES, SYSTEM_ROLE, create_role, exec_on_postgres};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,31 +22,12 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let tables = SHARED_TABLES.join(", ");
-        exec_on_postgres(
-            manager,
-            &[
-                // Roles are cluster-global and tests migrate many databases
-                // at once: an existing role is not an error.
-                format!(
-                    "DO $$ BEGIN \
-                       CREATE ROLE {SYSTEM_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS; \
-                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
-                     END $$"
-                ),
-                // Lets a non-superuser server switch to it; harmless for a
-                // superuser.
-                format!(
-                    "DO $$ BEGIN \
-                       GRANT {SYSTEM_ROLE} TO CURRENT_USER; \
-                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
-                     END $$"
-                ),
-                format!("GRANT USAGE ON SCHEMA public TO {SYSTEM_ROLE}"),
-                format!("REVOKE ALL ON {tables} FROM {APP_ROLE}"),
-                format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {SYSTEM_ROLE}"),
-            ],
-        )
-        .await
+        let mut statements = create_role(SYSTEM_ROLE);
+        statements.extend([
+            format!("REVOKE ALL ON {tables} FROM {APP_ROLE}"),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {SYSTEM_ROLE}"),
+        ]);
+        exec_on_postgres(manager, &statements).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

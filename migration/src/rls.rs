@@ -47,6 +47,29 @@ pub const ACTIVE_MEMBER_ROLE: &str = "(SELECT m.role::text \
 /// `m20261122_000007_policies_read_tenant_once`).
 pub const TENANT_POLICY: &str = "(SELECT app_current_tenant())";
 
+/// Creates a NOLOGIN, non-superuser, non-BYPASSRLS role the server's own
+/// user may switch to, with the use of the schema. Roles are
+/// cluster-global and tests migrate many databases at once: an existing
+/// role (or another session creating it at the same time) is not an error.
+pub(crate) fn create_role(role: &str) -> Vec<String> {
+    vec![
+        format!(
+            "DO $$ BEGIN \
+               CREATE ROLE {role} NOLOGIN NOSUPERUSER NOBYPASSRLS; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
+             END $$"
+        ),
+        // Lets a non-superuser server switch to it; harmless for a superuser.
+        format!(
+            "DO $$ BEGIN \
+               GRANT {role} TO CURRENT_USER; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
+             END $$"
+        ),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+    ]
+}
+
 /// Turns on row-level security for a tenant-owned table: `ENABLE` and
 /// `FORCE` (so the table owner is filtered too), the `tenant_isolation`
 /// policy on `tenant_id = (SELECT app_current_tenant())` for reads and writes, and the

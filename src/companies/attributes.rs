@@ -3,7 +3,7 @@
 
 use entity::companies;
 
-use crate::attributes::{Count, Flag, IntIn, Rating};
+use crate::attributes::{Between, Count, Flag, Rating};
 
 crate::attributes! {
     model: companies::Model,
@@ -23,7 +23,7 @@ crate::attributes! {
         /// How many Google reviews it has.
         google_review_count: GoogleReviewCount = "googleReviewCount", Count, [true true false];
         /// Google's price level, 1 (inexpensive) to 4 (very expensive).
-        price_level: PriceLevel = "priceLevel", IntIn<1, 4>, [true true false];
+        price_level: PriceLevel = "priceLevel", Between<1, 4>, [true true false];
         /// Whether it opens at weekends.
         has_weekend_hours: HasWeekendHours = "hasWeekendHours", Flag, [true true false];
     }

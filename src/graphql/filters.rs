@@ -163,6 +163,31 @@ impl<T: EnumType + InputType + Copy> Default for EnumFilter<T> {
     }
 }
 
+/// A filter input on one column.
+pub trait ColumnFilter {
+    /// The condition on `column`; `path` names the filter in errors.
+    fn condition(&self, column: Expr, path: &str) -> AppResult<Condition>;
+}
+
+macro_rules! column_filters {
+    ($($filter:ident),*) => {$(
+        impl ColumnFilter for $filter {
+            fn condition(&self, column: Expr, path: &str) -> AppResult<Condition> {
+                $filter::condition(self, column, path)
+            }
+        }
+    )*};
+}
+
+column_filters!(
+    IdFilter,
+    IntFilter,
+    FloatFilter,
+    BooleanFilter,
+    StringFilter,
+    DateTimeFilter
+);
+
 /// `%` and `_` in user text match themselves in LIKE patterns.
 pub fn like_escape(text: &str) -> String {
     text.replace('\\', "\\\\")

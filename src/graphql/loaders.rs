@@ -113,7 +113,10 @@ pub fn attach(
     let db = shared.db.clone();
     let mut request = request
         .data(DataLoader::new(PlanLoader { db: db.clone() }, tokio::spawn))
-        .data(cached(UserLoader { db: db.clone() }));
+        .data(cached(UserLoader {
+            db: db.clone(),
+            scope: scope.cloned(),
+        }));
     if let (Some(ctx), Some(scope)) = (ctx, scope) {
         request = request.data(scope.clone());
         by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads);
@@ -258,8 +261,5 @@ pub async fn load_user(
     ctx: &Context<'_>,
     id: Uuid,
 ) -> async_graphql::Result<Option<entity::users::Model>> {
-    users(ctx)
-        .load_one(id)
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("loading a user: {e}")).into())
+    users(ctx).load_one(id).await.map_err(|e| loader_error(&e))
 }

@@ -2,7 +2,7 @@
 //! failing field named, references checked inside the caller's tenant, and
 //! the derived columns (display name, sort key, search text, score).
 
-use async_graphql::{ID, MaybeUndefined};
+use async_graphql::ID;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -12,14 +12,11 @@ use entity::{
     companies, lead_scoring_rules, lead_sources, lead_stages, leads, memberships, projects,
 };
 
-use crate::domain::{EmailAddress, optional_text};
 use crate::error::{AppError, AppResult};
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{TenantOwned, scoped};
 
-/// Longest free-text field (names, job titles, cities, BANT answers).
-pub const MAX_TEXT: usize = 200;
 /// Most tags on one lead, and longest tag.
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 50;
@@ -56,41 +53,6 @@ pub fn derive(lead: &mut leads::Model, rules: &[lead_scoring_rules::Model], tags
     lead.score = crate::scoring::evaluate(rules, lead, tags).score;
 }
 
-pub fn text(value: Option<String>, field: &str) -> AppResult<Option<String>> {
-    optional_text(value, field, MAX_TEXT)
-}
-
-pub fn email(value: Option<String>, field: &str) -> AppResult<Option<String>> {
-    match optional_text(value, field, 254)? {
-        Some(raw) => Ok(Some(EmailAddress::parse(&raw, field)?.into_inner())),
-        None => Ok(None),
-    }
-}
-
-pub fn phone(value: Option<String>, field: &str) -> AppResult<Option<String>> {
-    let phone = optional_text(value, field, 40)?;
-    if let Some(p) = &phone {
-        let digits = p.chars().filter(char::is_ascii_digit).count();
-        let allowed = p
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-        if !allowed || digits < 4 {
-            return Err(AppError::invalid(field, "is not a phone number"));
-        }
-    }
-    Ok(phone)
-}
-
-/// ISO 3166 alpha-2, stored uppercase.
-pub fn country(value: Option<String>, field: &str) -> AppResult<Option<String>> {
-    match optional_text(value, field, 10)? {
-        Some(code) => Ok(Some(
-            crate::companies::CountryCode::parse(&code, field)?.into_inner(),
-        )),
-        None => Ok(None),
-    }
-}
-
 /// ISO 4217, stored uppercase.
 pub fn currency(value: &str, field: &str) -> AppResult<String> {
     let code = value.trim().to_ascii_uppercase();
@@ -101,15 +63,6 @@ pub fn currency(value: &str, field: &str) -> AppResult<String> {
             field,
             "must be a three-letter ISO 4217 currency code",
         ))
-    }
-}
-
-pub fn percent(value: Option<i32>, field: &str) -> AppResult<Option<i32>> {
-    match value {
-        Some(v) if !(0..=100).contains(&v) => {
-            Err(AppError::invalid(field, "must be between 0 and 100"))
-        }
-        other => Ok(other),
     }
 }
 
@@ -149,35 +102,6 @@ pub fn json_object(value: serde_json::Value, field: &str) -> AppResult<serde_jso
         return Err(AppError::invalid(field, "must be at most 64 KiB"));
     }
     Ok(value)
-}
-
-/// Applies a `MaybeUndefined` patch to an optional column; true when given.
-pub fn patch<T>(target: &mut Option<T>, value: MaybeUndefined<T>) -> bool {
-    match value {
-        MaybeUndefined::Undefined => false,
-        MaybeUndefined::Null => {
-            *target = None;
-            true
-        }
-        MaybeUndefined::Value(v) => {
-            *target = Some(v);
-            true
-        }
-    }
-}
-
-/// `MaybeUndefined<String>` validated through `parse` (null stays null).
-pub fn patch_with(
-    value: MaybeUndefined<String>,
-    parse: impl Fn(Option<String>) -> AppResult<Option<String>>,
-) -> AppResult<MaybeUndefined<String>> {
-    Ok(match value {
-        MaybeUndefined::Value(v) => match parse(Some(v))? {
-            Some(v) => MaybeUndefined::Value(v),
-            None => MaybeUndefined::Null,
-        },
-        other => other,
-    })
 }
 
 /// A referenced row of the caller's tenant that is not in the trash;
@@ -312,20 +236,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn countries_and_currencies_are_codes() {
-        assert_eq!(
-            country(Some(" de ".into()), "c").unwrap(),
-            Some("DE".into())
-        );
-        assert!(country(Some("Germany".into()), "c").is_err());
+    fn currencies_are_codes() {
         assert_eq!(currency("eur", "c").unwrap(), "EUR");
         assert!(currency("EURO", "c").is_err());
-    }
-
-    #[test]
-    fn phones_need_digits() {
-        assert!(phone(Some("+49 (30) 123-456".into()), "p").is_ok());
-        assert!(phone(Some("call me".into()), "p").is_err());
     }
 
     #[test]
@@ -338,14 +251,5 @@ mod tests {
             Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "input.tags.1"),
             _ => panic!("blank tag accepted"),
         }
-    }
-
-    #[test]
-    fn patch_distinguishes_absent_from_null() {
-        let mut value = Some(1);
-        assert!(!patch(&mut value, MaybeUndefined::Undefined));
-        assert_eq!(value, Some(1));
-        assert!(patch(&mut value, MaybeUndefined::Null));
-        assert_eq!(value, None);
     }
 }

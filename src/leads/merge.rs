@@ -16,6 +16,7 @@ use super::service::{create_in, find_live, insert_tags, rules, trash, update_in}
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::activities::record;
 use crate::app::Shared;
+use crate::attributes::AttributeKind;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin_write, scoped};
@@ -184,10 +185,11 @@ pub async fn upsert(
         let prefix = format!("inputs.{index}");
         let savepoint = txn.begin().await?;
         let result = async {
-            let email = fields::email(input.attributes.email.clone(), &format!("{prefix}.email"))?
-                .ok_or_else(|| {
-                    AppError::invalid(format!("{prefix}.email"), "is required to upsert")
-                })?;
+            let email = <crate::attributes::Email as AttributeKind>::create(
+                input.attributes.email.clone(),
+                &format!("{prefix}.email"),
+            )?
+            .ok_or_else(|| AppError::invalid(format!("{prefix}.email"), "is required to upsert"))?;
             let existing = scoped::<leads::Entity>(ctx)
                 .filter(leads::Column::DeletedAt.is_null())
                 .filter(sea_orm::sea_query::ExprTrait::eq(

@@ -12,7 +12,6 @@ use crate::auth::types::User;
 use crate::error::AppError;
 use crate::graphql::loaders::loader_error;
 use crate::graphql::to_id;
-use crate::members::UserLoader;
 
 /// A note on a lead or a company. Editing keeps the earlier text in
 /// `versions`.
@@ -45,12 +44,9 @@ impl Note {
         let Some(author_id) = self.author_id else {
             return Ok(None);
         };
-        let user = ctx
-            .data_unchecked::<crate::graphql::loaders::Cached<UserLoader>>()
-            .load_one(author_id)
-            .await
-            .map_err(|e| AppError::internal(anyhow::anyhow!("loading a user: {e}")))?;
-        Ok(user.map(User::from))
+        Ok(crate::graphql::loaders::load_user(ctx, author_id)
+            .await?
+            .map(User::from))
     }
 
     /// Earlier versions, oldest first; the current text is the note itself.
