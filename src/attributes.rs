@@ -700,8 +700,14 @@ mod tests {
 
     #[test]
     fn updates_tell_absent_from_null_and_blank_text_is_none() {
-        assert_eq!(Percent::update(MaybeUndefined::Undefined, "p").unwrap(), None);
-        assert_eq!(Percent::update(MaybeUndefined::Null, "p").unwrap(), Some(None));
+        assert_eq!(
+            Percent::update(MaybeUndefined::Undefined, "p").unwrap(),
+            None
+        );
+        assert_eq!(
+            Percent::update(MaybeUndefined::Null, "p").unwrap(),
+            Some(None)
+        );
         assert_eq!(
             Percent::update(MaybeUndefined::Value(7), "p").unwrap(),
             Some(Some(7))
@@ -727,7 +733,9 @@ mod tests {
         assert_eq!(Rating::create(Some(4.567), "r").unwrap(), Some(4.57));
         assert!(Rating::create(Some(5.01), "r").is_err());
         assert_eq!(
-            Between::<1, 4>::create(Some(5), "p").unwrap_err().public_message(),
+            Between::<1, 4>::create(Some(5), "p")
+                .unwrap_err()
+                .public_message(),
             "p: must be between 1 and 4"
         );
     }
