@@ -60,19 +60,6 @@ pub struct Config {
     #[arg(long, env = "DATABASE_LISTEN_URL", global = true)]
     pub database_listen_url: Option<String>,
 
-    /// PostgreSQL: keep prepared statements per connection (parsed and
-    /// planned once). Turn off behind a pooler in transaction mode that does
-    /// not track them (PgBouncer before 1.21, or without
-    /// `max_prepared_statements`).
-    #[arg(
-        long,
-        env = "PROMOHUB_DB_PREPARED_STATEMENTS",
-        default_value_t = true,
-        action = clap::ArgAction::Set,
-        global = true
-    )]
-    pub db_prepared_statements: bool,
-
     /// HMAC secret for access tokens (HS256). At least 32 bytes in production.
     #[arg(long, env = "JWT_SECRET", default_value = DEVELOPMENT_JWT_SECRET, hide_default_value = true, global = true)]
     pub jwt_secret: String,

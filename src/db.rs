@@ -18,7 +18,6 @@ use crate::config::Config;
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     let sslmode_given = config.database_url.contains("sslmode=");
-    let prepared = config.db_prepared_statements;
     options
         .max_connections(config.pool_size())
         .min_connections(1)
@@ -37,14 +36,6 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
         })
         .map_sqlx_postgres_opts(move |opts| {
-            // With no statement cache sqlx uses the unnamed statement, which
-            // lives only as long as its round trip: safe behind a pooler
-            // that hands the next transaction another server connection.
-            let opts = if prepared {
-                opts
-            } else {
-                opts.statement_cache_capacity(0)
-            };
             // The driver's default `prefer` negotiates TLS whenever the server
             // offers it, also over loopback, where it protects nothing and
             // costs both sides CPU on every round trip. A URL that names an

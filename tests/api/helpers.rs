@@ -50,8 +50,9 @@ pub fn postgres_admin_url() -> Option<String> {
 }
 
 /// PgBouncer (transaction pooling) in front of `TEST_DATABASE_URL`'s
-/// server, when set: the server under test connects through it (`.ci/run`
-/// runs a group of tests so).
+/// server, when set: the server under test connects through it. Needs a
+/// PgBouncer that tracks prepared statements (1.21+ with
+/// `max_prepared_statements`): sqlx names every statement it prepares.
 fn pgbouncer_url() -> Option<String> {
     std::env::var("TEST_PGBOUNCER_URL")
         .ok()
@@ -160,7 +161,6 @@ impl TestApp {
             let (_, database) = url.rsplit_once('/').expect("a database URL with a path");
             config.database_url = with_database(&pooler, database);
             config.database_listen_url = Some(url);
-            config.db_prepared_statements = false;
         }
         adjust(&mut config);
         let mut db = promohub::db::connect(&config).await.expect("connect");
