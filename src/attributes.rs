@@ -153,54 +153,56 @@ impl<R: Rule> AttributeKind for Optional<R> {
     }
 }
 
-/// A text attribute's value: trimmed, blank counting as none.
-fn text_value(text: &str) -> AttributeValue {
-    match text.trim() {
-        "" => AttributeValue::Missing,
-        text => AttributeValue::Text(text.to_owned()),
+/// How a text attribute's input is checked and normalised.
+pub trait TextCheck {
+    /// The text as stored; `None` for blank input.
+    fn check(value: String, field: &str) -> AppResult<Option<String>>;
+}
+
+/// Text that `C` checks: filtered ignoring case, compared as text by
+/// scoring rules, blank counting as none.
+pub struct Textual<C>(PhantomData<C>);
+
+impl<C: TextCheck> Rule for Textual<C> {
+    type Value = String;
+    type Filter = StringFilter;
+    const SCORE: ScoreKind = ScoreKind::Text;
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
+        C::check(value, field)
+    }
+    fn value(value: &String) -> AttributeValue {
+        match value.trim() {
+            "" => AttributeValue::Missing,
+            text => AttributeValue::Text(text.to_owned()),
+        }
     }
 }
 
 /// Longest free text (names, job titles, cities, BANT answers).
 pub const MAX_TEXT: usize = 200;
 
-/// Free text of at most [`MAX_TEXT`] characters; blank is none.
+/// Free text of at most [`MAX_TEXT`] characters.
 pub struct Plain;
-impl Rule for Plain {
-    type Value = String;
-    type Filter = StringFilter;
-    const SCORE: ScoreKind = ScoreKind::Text;
+impl TextCheck for Plain {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         optional_text(Some(value), field, MAX_TEXT)
-    }
-    fn value(value: &String) -> AttributeValue {
-        text_value(value)
     }
 }
 
 /// An email address, stored lowercase.
 pub struct EmailRule;
-impl Rule for EmailRule {
-    type Value = String;
-    type Filter = StringFilter;
-    const SCORE: ScoreKind = ScoreKind::Text;
+impl TextCheck for EmailRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 254)? {
             Some(raw) => Ok(Some(EmailAddress::parse(&raw, field)?.into_inner())),
             None => Ok(None),
         }
     }
-    fn value(value: &String) -> AttributeValue {
-        text_value(value)
-    }
 }
 
 /// A phone number: digits and `+-(). `, at least four digits.
 pub struct PhoneRule;
-impl Rule for PhoneRule {
-    type Value = String;
-    type Filter = StringFilter;
-    const SCORE: ScoreKind = ScoreKind::Text;
+impl TextCheck for PhoneRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         let phone = optional_text(Some(value), field, 40)?;
         if let Some(p) = &phone {
@@ -214,17 +216,11 @@ impl Rule for PhoneRule {
         }
         Ok(phone)
     }
-    fn value(value: &String) -> AttributeValue {
-        text_value(value)
-    }
 }
 
 /// ISO 3166 alpha-2, stored uppercase.
 pub struct CountryRule;
-impl Rule for CountryRule {
-    type Value = String;
-    type Filter = StringFilter;
-    const SCORE: ScoreKind = ScoreKind::Text;
+impl TextCheck for CountryRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 10)? {
             Some(code) => Ok(Some(
@@ -233,17 +229,11 @@ impl Rule for CountryRule {
             None => Ok(None),
         }
     }
-    fn value(value: &String) -> AttributeValue {
-        text_value(value)
-    }
 }
 
 /// An http(s) URL of at most 500 characters (a profile page).
 pub struct UrlRule;
-impl Rule for UrlRule {
-    type Value = String;
-    type Filter = StringFilter;
-    const SCORE: ScoreKind = ScoreKind::Text;
+impl TextCheck for UrlRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         let Some(url) = optional_text(Some(value), field, 500)? else {
             return Ok(None);
@@ -254,9 +244,6 @@ impl Rule for UrlRule {
             return Err(AppError::invalid(field, "must be an http or https URL"));
         }
         Ok(Some(url))
-    }
-    fn value(value: &String) -> AttributeValue {
-        text_value(value)
     }
 }
 
@@ -331,11 +318,11 @@ impl Rule for Stars {
     }
 }
 
-pub type Text = Optional<Plain>;
-pub type Email = Optional<EmailRule>;
-pub type Phone = Optional<PhoneRule>;
-pub type Country = Optional<CountryRule>;
-pub type Url = Optional<UrlRule>;
+pub type Text = Optional<Textual<Plain>>;
+pub type Email = Optional<Textual<EmailRule>>;
+pub type Phone = Optional<Textual<PhoneRule>>;
+pub type Country = Optional<Textual<CountryRule>>;
+pub type Url = Optional<Textual<UrlRule>>;
 /// A whole number in `MIN..=MAX`, or none.
 pub type Between<const MIN: i32, const MAX: i32> = Optional<IntIn<MIN, MAX>>;
 pub type Percent = Between<0, 100>;
@@ -443,13 +430,16 @@ where
 
 /// The spelling of an enum value, which is the database's too
 /// (`follow_up_1`, not `FollowUp1`): see [`spellings`].
-fn spelled<G: EnumType + PartialEq>(value: G) -> AttributeValue {
+pub fn spelling<G: EnumType + PartialEq>(value: G) -> String {
     G::items()
         .iter()
         .find(|item| item.value == value)
-        .map_or(AttributeValue::Missing, |item| {
-            AttributeValue::Text(item.name.to_lowercase())
-        })
+        .map(|item| item.name.to_lowercase())
+        .unwrap_or_default()
+}
+
+fn spelled<G: EnumType + PartialEq>(value: G) -> AttributeValue {
+    AttributeValue::Text(spelling(value))
 }
 
 /// One declared attribute, for the code that looks attributes up by name

@@ -163,30 +163,11 @@ impl<T: EnumType + InputType + Copy> Default for EnumFilter<T> {
     }
 }
 
-/// A filter input on one column.
+/// A filter input on one column (text compares ignoring case).
 pub trait ColumnFilter {
     /// The condition on `column`; `path` names the filter in errors.
     fn condition(&self, column: Expr, path: &str) -> AppResult<Condition>;
 }
-
-macro_rules! column_filters {
-    ($($filter:ident),*) => {$(
-        impl ColumnFilter for $filter {
-            fn condition(&self, column: Expr, path: &str) -> AppResult<Condition> {
-                $filter::condition(self, column, path)
-            }
-        }
-    )*};
-}
-
-column_filters!(
-    IdFilter,
-    IntFilter,
-    FloatFilter,
-    BooleanFilter,
-    StringFilter,
-    DateTimeFilter
-);
 
 /// `%` and `_` in user text match themselves in LIKE patterns.
 pub fn like_escape(text: &str) -> String {
@@ -220,8 +201,8 @@ fn not_equal(expr: &Expr, value: impl Into<sea_orm::Value>) -> Condition {
         .add(expr.clone().is_null())
 }
 
-impl IdFilter {
-    pub fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
+impl ColumnFilter for IdFilter {
+    fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
         let mut c = Condition::all();
         if let Some(id) = &self.eq {
             c = c.add(expr.clone().eq(parse_id(id, &format!("{path}.eq"))?));
@@ -241,8 +222,8 @@ impl IdFilter {
     }
 }
 
-impl IntFilter {
-    pub fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
+impl ColumnFilter for IntFilter {
+    fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
         let mut c = Condition::all();
         if let Some(v) = self.eq {
             c = c.add(expr.clone().eq(v));
@@ -259,8 +240,8 @@ impl IntFilter {
     }
 }
 
-impl FloatFilter {
-    pub fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+impl ColumnFilter for FloatFilter {
+    fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
         let mut c = Condition::all();
         if let Some(v) = self.eq {
             c = c.add(expr.clone().eq(v));
@@ -273,8 +254,8 @@ impl FloatFilter {
     }
 }
 
-impl BooleanFilter {
-    pub fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+impl ColumnFilter for BooleanFilter {
+    fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
         let mut c = Condition::all();
         if let Some(v) = self.eq {
             c = c.add(expr.clone().eq(v));
@@ -283,8 +264,8 @@ impl BooleanFilter {
     }
 }
 
-impl DateTimeFilter {
-    pub fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+impl ColumnFilter for DateTimeFilter {
+    fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
         let at = |v: Option<DateTime<Utc>>| v.map(|v| v.fixed_offset());
         let mut c = Condition::all();
         if let Some(v) = at(self.eq) {
@@ -358,9 +339,8 @@ fn lower(expr: Expr) -> Expr {
     Expr::expr(Func::lower(expr))
 }
 
-impl StringFilter {
-    /// Compares ignoring case.
-    pub fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
+impl ColumnFilter for StringFilter {
+    fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
         let mut c = Condition::all();
         if let Some(v) = &self.eq {
             c = c.add(lower(expr.clone()).eq(v.to_lowercase()));

@@ -14,7 +14,7 @@
 
 use std::marker::PhantomData;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, SelectionField};
 use futures::future::{BoxFuture, try_join_all};
 use sea_orm::sea_query::{
@@ -99,13 +99,7 @@ where
         rows: &'a [QueryResult],
         alias: &'a str,
     ) -> BoxFuture<'a, AppResult<()>> {
-        Box::pin(async move {
-            let models = joined_models::<R>(rows, alias, R::id_column())?;
-            if let Some(loader) = ctx.data_opt::<Cached<ByIdLoader<R>>>() {
-                loader.feed_many(models).await;
-            }
-            Ok(())
-        })
+        Box::pin(feed::<R, ByIdLoader<R>>(ctx, rows, alias, R::id_column()))
     }
 }
 
@@ -154,13 +148,7 @@ where
         rows: &'a [QueryResult],
         alias: &'a str,
     ) -> BoxFuture<'a, AppResult<()>> {
-        Box::pin(async move {
-            let models = joined_models::<R>(rows, alias, self.id)?;
-            if let Some(loader) = ctx.data_opt::<DataLoader<L, HashMapCache>>() {
-                loader.feed_many(models).await;
-            }
-            Ok(())
-        })
+        Box::pin(feed::<R, L>(ctx, rows, alias, self.id))
     }
 }
 
@@ -177,6 +165,26 @@ fn join_columns<R: EntityTrait>(
             Alias::new(format!("{alias}_{}", column.as_str())),
         );
     }
+}
+
+/// Puts the joined rows of `R` (prefix `{alias}_`, keyed by `id`) in the
+/// request's `Cached<L>`.
+async fn feed<R, L>(
+    ctx: &Context<'_>,
+    rows: &[QueryResult],
+    alias: &str,
+    id: R::Column,
+) -> AppResult<()>
+where
+    R: EntityTrait,
+    R::Model: FromQueryResult + Clone + Send + Sync,
+    L: Loader<Uuid, Value = R::Model> + Send + Sync,
+{
+    let models = joined_models::<R>(rows, alias, id)?;
+    if let Some(loader) = ctx.data_opt::<Cached<L>>() {
+        loader.feed_many(models).await;
+    }
+    Ok(())
 }
 
 /// The joined rows of `R` by id; rows whose lead pointed at none (a NULL id)

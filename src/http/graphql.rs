@@ -214,20 +214,23 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
 }
 
 fn parse_body(bytes: &Bytes) -> Result<Params, String> {
-    // Checked as JSON first, without building it, so that the errors say
-    // what is wrong with the body before what is wrong with a parameter.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-        .map_err(|e| format!("request body is not valid JSON: {e}"))?;
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => {
-            return Err(
-                "batched requests are not supported: send one operation per request".to_owned(),
-            );
-        }
-        Some(b'{') => {}
-        _ => return Err("request body must be a JSON object".to_owned()),
+    let not_json = |e: serde_json::Error| format!("request body is not valid JSON: {e}");
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        // The usual request: one pass, and a syntax error is told apart
+        // from a parameter of the wrong shape.
+        return serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => format!("invalid request parameters: {e}"),
+            _ => not_json(e),
+        });
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid request parameters: {e}"))
+    // Not an object: say why, what is wrong with the JSON first.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(not_json)?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(
+            "batched requests are not supported: send one operation per request".to_owned(),
+        );
+    }
+    Err("request body must be a JSON object".to_owned())
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries by URL, or a WebSocket upgrade.

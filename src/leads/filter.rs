@@ -15,7 +15,8 @@ use super::attributes::LeadAttributeFilter;
 use super::types::LeadStatus;
 use crate::error::{AppError, AppResult};
 use crate::graphql::filters::{
-    Combined, DateTimeFilter, IdFilter, IntFilter, StringFilter, checked_len, combine, like_escape,
+    ColumnFilter, Combined, DateTimeFilter, IdFilter, IntFilter, StringFilter, checked_len,
+    combine, like_escape,
 };
 
 /// Conditions on leads. All given fields must hold (an implicit AND).

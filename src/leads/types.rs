@@ -207,16 +207,9 @@ fn messages_limit_of(first: u64, page_size: u64) -> u64 {
 }
 
 fn messages_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
-    let first = field
-        .arguments()
-        .ok()?
-        .into_iter()
-        .find(|(name, _)| name.as_str() == "first")
-        .and_then(|(_, value)| match value {
-            async_graphql::Value::Number(n) => n.as_u64(),
-            _ => None,
-        })
-        .unwrap_or(DEFAULT_MESSAGES);
+    let first = page_args(field)
+        .first
+        .map_or(DEFAULT_MESSAGES, |n| u64::try_from(n).unwrap_or(0));
     Some(messages_limit_of(first, page_size))
 }
 
@@ -430,7 +423,7 @@ impl LeadRecord {
     async fn messages(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: u64,
+        #[graphql(default_with = "DEFAULT_MESSAGES")] first: u64,
     ) -> async_graphql::Result<Vec<crate::messaging::types::Message>> {
         let limit = messages_limit_of(first, shared(ctx).config.limits.page_size);
         Ok(Box::pin(crate::graphql::loaders::latest_children::<

@@ -14,9 +14,9 @@
 
 use entity::lead_scoring_rules;
 use entity::leads;
-use entity::sea_orm_active_enums::{LeadStatus, ScoringCondition};
+use entity::sea_orm_active_enums::ScoringCondition;
 
-use crate::attributes::{AttributeValue, ScoreKind, spellings};
+use crate::attributes::{AttributeValue, ScoreKind, spelling, spellings};
 use crate::leads::attributes::LEAD_ATTRIBUTES;
 use serde_json::Value;
 use uuid::Uuid;
@@ -81,20 +81,6 @@ enum Kind {
 /// The lowercase database spellings of `lead_status`.
 pub fn lead_statuses() -> Vec<String> {
     spellings::<crate::leads::types::LeadStatus>()
-}
-
-fn status_str(status: LeadStatus) -> &'static str {
-    match status {
-        LeadStatus::New => "new",
-        LeadStatus::Contacted => "contacted",
-        LeadStatus::FollowUp1 => "follow_up_1",
-        LeadStatus::FollowUp2 => "follow_up_2",
-        LeadStatus::Responded => "responded",
-        LeadStatus::Interested => "interested",
-        LeadStatus::NotInterested => "not_interested",
-        LeadStatus::Invalid => "invalid",
-        LeadStatus::Converted => "converted",
-    }
 }
 
 impl Criterion {
@@ -318,7 +304,9 @@ fn number(value: Option<f64>) -> Fact<'static> {
 
 fn fact<'a>(criterion: &Criterion, lead: &'a leads::Model, tags: &'a [String]) -> Fact<'a> {
     match criterion {
-        Criterion::Status => Fact::Text(status_str(lead.status).to_owned()),
+        Criterion::Status => {
+            Fact::Text(spelling(crate::leads::types::LeadStatus::from(lead.status)))
+        }
         Criterion::Attribute(index) => match (LEAD_ATTRIBUTES[*index].value)(lead) {
             AttributeValue::Missing => Fact::Missing,
             AttributeValue::Text(text) => Fact::Text(text),
@@ -481,7 +469,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use entity::sea_orm_active_enums::{BookingPotential, VerificationStatus};
+    use entity::sea_orm_active_enums::{BookingPotential, LeadStatus, VerificationStatus};
     use serde_json::json;
 
     use super::*;

@@ -18,11 +18,7 @@ const LEAD_COMPUTED_FIELDS: &[&str] = &["fullName", "status", "score", "tags", "
 
 /// Every field of `lead` a template may use.
 pub(crate) fn lead_fields() -> impl Iterator<Item = &'static str> {
-    LEAD_ATTRIBUTES
-        .iter()
-        .filter(|attribute| attribute.template)
-        .map(|attribute| attribute.name)
-        .chain(LEAD_COMPUTED_FIELDS.iter().copied())
+    template_fields(LEAD_ATTRIBUTES, LEAD_COMPUTED_FIELDS)
 }
 
 /// Fields of `company` besides its templated attributes
@@ -33,11 +29,19 @@ const COMPANY_OWN_FIELDS: &[&str] = &[
 
 /// Every field of `company` a template may use.
 pub(crate) fn company_fields() -> impl Iterator<Item = &'static str> {
-    COMPANY_ATTRIBUTES
+    template_fields(COMPANY_ATTRIBUTES, COMPANY_OWN_FIELDS)
+}
+
+/// The templated attributes' names, then the entity's `own` fields.
+fn template_fields<M>(
+    attributes: &'static [crate::attributes::Attribute<M>],
+    own: &'static [&'static str],
+) -> impl Iterator<Item = &'static str> {
+    attributes
         .iter()
         .filter(|attribute| attribute.template)
         .map(|attribute| attribute.name)
-        .chain(COMPANY_OWN_FIELDS.iter().copied())
+        .chain(own.iter().copied())
 }
 
 pub(crate) const SENDER_FIELDS: &[&str] = &["name", "email"];
