@@ -390,3 +390,114 @@ async fn company_presence_signals_are_typed_filterable_and_tenant_scoped() {
     assert_eq!(updated["hasWeekendHours"], false);
     assert_eq!(updated["googleReviewCount"], 212);
 }
+
+#[tokio::test]
+async fn leads_filter_by_project_source_and_upper_bounds_only_within_the_tenant() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let other = app.sign_up("globex").await;
+    let id_of = |response: &crate::helpers::Gql, field: &str| response.data(field)["id"].clone();
+    let project = app
+        .gql_as(
+            &owner.access_token,
+            "mutation { createProject(input: { name: \"Spring\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let project = id_of(&project, "createProject");
+    let source = app
+        .gql_as(
+            &owner.access_token,
+            "mutation { createLeadSource(input: { name: \"Site\", type: WEBSITE }) { id } }",
+            json!({}),
+        )
+        .await;
+    let source = id_of(&source, "createLeadSource");
+    let placed = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "placed@acme.example", "projectId": project, "sourceId": source,
+                "digitalMaturityScore": 30 }),
+    )
+    .await;
+    create_lead(
+        &app,
+        &owner,
+        json!({ "email": "loose@acme.example", "digitalMaturityScore": 80 }),
+    )
+    .await;
+
+    for filter in [
+        json!({ "projectId": { "eq": project } }),
+        json!({ "sourceId": { "in": [source] } }),
+        json!({ "digitalMaturityScore": { "lte": 30 } }),
+    ] {
+        assert_eq!(
+            lead_emails(&app, &owner, filter.clone()).await,
+            vec!["placed@acme.example"],
+            "{filter}"
+        );
+    }
+    assert_eq!(
+        lead_emails(&app, &owner, json!({ "projectId": { "isNull": true } })).await,
+        vec!["loose@acme.example"]
+    );
+
+    // Another tenant can neither point its leads at them nor find by them.
+    for (input, field) in [
+        (
+            json!({ "email": "x@globex.example", "projectId": project }),
+            "projectId",
+        ),
+        (
+            json!({ "email": "x@globex.example", "sourceId": source }),
+            "sourceId",
+        ),
+    ] {
+        let refused = app
+            .gql_as(
+                &other.access_token,
+                "mutation($i: CreateLeadInput!) { createLead(input: $i) { id } }",
+                json!({ "i": input }),
+            )
+            .await;
+        refused.expect_error("NOT_FOUND");
+        assert_eq!(
+            lead_emails(&app, &other, json!({ field: { "eq": input[field] } })).await,
+            Vec::<String>::new()
+        );
+    }
+
+    // `null` takes the lead out of its project and source again.
+    let cleared = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { updateLead(id: $id, input: { projectId: null, sourceId: null }) { project { id } source { id } } }",
+            json!({ "id": placed["id"] }),
+        )
+        .await;
+    assert_eq!(cleared.data("updateLead")["project"], Value::Null);
+    assert_eq!(cleared.data("updateLead")["source"], Value::Null);
+
+    // Ratings have an upper bound too.
+    for (name, rating) in [("Low", 3.9), ("High", 4.8)] {
+        app.gql_as(
+            &owner.access_token,
+            "mutation($i: CreateCompanyInput!) { createCompany(input: $i) { id } }",
+            json!({ "i": { "name": name, "googleRating": rating } }),
+        )
+        .await
+        .data("createCompany");
+    }
+    let low = app
+        .gql_as(
+            &owner.access_token,
+            "{ companies(first: 10, filter: { googleRating: { lte: 4.0 } }) { edges { node { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        low.data("companies")["edges"],
+        json!([{ "node": { "name": "Low" } }])
+    );
+}
