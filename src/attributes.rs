@@ -224,7 +224,7 @@ impl TextCheck for CountryRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 10)? {
             Some(code) => Ok(Some(
-                crate::companies::CountryCode::parse(&code, field)?.into_inner(),
+                crate::crm::companies::CountryCode::parse(&code, field)?.into_inner(),
             )),
             None => Ok(None),
         }

@@ -2,10 +2,10 @@
 
 use sea_orm::{EntityTrait, PaginatorTrait};
 
-use crate::app::Shared;
-use crate::auth::service::sign_up;
-use crate::auth::types::SignUpInput;
 use crate::error::AppResult;
+use crate::identity::auth::service::sign_up;
+use crate::identity::auth::types::SignUpInput;
+use crate::state::Shared;
 use crate::tenancy::RequestMeta;
 
 pub const DEMO_EMAIL: &str = "demo@promohub.local";

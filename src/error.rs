@@ -100,6 +100,14 @@ impl AppError {
     }
 }
 
+/// Maps a unique-constraint violation to `CONFLICT`, anything else to `INTERNAL`.
+pub fn on_unique(error: sea_orm::DbErr, message: &str) -> AppError {
+    match error.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::conflict(message),
+        _ => error.into(),
+    }
+}
+
 impl From<sea_orm::DbErr> for AppError {
     fn from(error: sea_orm::DbErr) -> Self {
         Self::Internal(error.into())

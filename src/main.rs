@@ -10,8 +10,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 
-use promohub::app::AppState;
 use promohub::config::Config;
+use promohub::state::AppState;
 use promohub::{db, demo, graphql, server, telemetry};
 
 #[derive(Parser)]

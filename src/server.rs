@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, router};
+use crate::app::router;
+use crate::state::AppState;
 
 /// Serves until `shutdown` resolves. Connect info gives handlers the peer
 /// address (audit log, login attempts).

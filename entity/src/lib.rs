@@ -8,6 +8,8 @@ pub mod audit_log;
 pub mod companies;
 pub mod custom_field_definitions;
 pub mod custom_variables;
+pub mod domain_event_sequences;
+pub mod domain_events;
 pub mod engagement_events;
 pub mod engagement_sequences;
 pub mod invites;

@@ -6,6 +6,8 @@ pub use super::audit_log::Entity as AuditLog;
 pub use super::companies::Entity as Companies;
 pub use super::custom_field_definitions::Entity as CustomFieldDefinitions;
 pub use super::custom_variables::Entity as CustomVariables;
+pub use super::domain_event_sequences::Entity as DomainEventSequences;
+pub use super::domain_events::Entity as DomainEvents;
 pub use super::engagement_events::Entity as EngagementEvents;
 pub use super::engagement_sequences::Entity as EngagementSequences;
 pub use super::invites::Entity as Invites;

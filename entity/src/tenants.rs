@@ -47,6 +47,10 @@ pub enum Relation {
     CustomFieldDefinitions,
     #[sea_orm(has_many = "super::custom_variables::Entity")]
     CustomVariables,
+    #[sea_orm(has_one = "super::domain_event_sequences::Entity")]
+    DomainEventSequences,
+    #[sea_orm(has_many = "super::domain_events::Entity")]
+    DomainEvents,
     #[sea_orm(has_many = "super::engagement_events::Entity")]
     EngagementEvents,
     #[sea_orm(has_one = "super::engagement_sequences::Entity")]
@@ -134,6 +138,18 @@ impl Related<super::custom_field_definitions::Entity> for Entity {
 impl Related<super::custom_variables::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::CustomVariables.def()
+    }
+}
+
+impl Related<super::domain_event_sequences::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::DomainEventSequences.def()
+    }
+}
+
+impl Related<super::domain_events::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::DomainEvents.def()
     }
 }
 

@@ -1,70 +1,40 @@
-//! The event hub: changes inside a tenant, published to live subscribers.
+//! Events (ARCHITECTURE.md, "Events"): the outbox of domain events, and the
+//! one hub through which every stored event, engagement or domain, reaches
+//! live subscribers on every node.
 //!
-//! In-process broadcast for now. Engagement streaming (with its replay from a
-//! cursor and PostgreSQL LISTEN/NOTIFY fan-out across nodes) builds on this.
+//! A change writes its events in its own transaction ([`outbox::record`],
+//! or [`commit_with`] which also commits and publishes), so an event exists
+//! exactly when the change committed. Consumers that must not miss one read
+//! the log from their own cursor ([`outbox::read_after`], the `domainEvents`
+//! query); live subscriptions use the hub.
 
+pub mod hub;
+pub mod kinds;
+pub mod outbox;
 mod resolver;
 
-use chrono::{DateTime, Utc};
-use tokio::sync::broadcast;
-use uuid::Uuid;
+use sea_orm::DatabaseTransaction;
 
-pub use resolver::EventSubscription;
+pub use hub::{Committed, EventHub, HubEvent, Stream};
+pub use kinds::DomainEventKind;
+pub use outbox::{NewDomainEvent, Origin};
+pub use resolver::{EventQuery, EventSubscription, TenantEventKind};
 
-/// What happened in a tenant.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TenantEventKind {
-    MemberInvited,
-    MemberJoined,
-    MemberRoleChanged,
-    MemberRemoved,
-    ApiKeyCreated,
-    ApiKeyRevoked,
-    TenantUpdated,
-}
+use crate::error::AppResult;
+use crate::state::Shared;
 
-/// One event. `tenant_id` routes it and never leaves the server.
-#[derive(Clone, Debug)]
-pub struct TenantEvent {
-    pub tenant_id: Uuid,
-    pub kind: TenantEventKind,
-    pub subject_id: Uuid,
-    pub actor_id: Option<Uuid>,
-    pub at: DateTime<Utc>,
-}
-
-/// Publishes events to every subscriber of this process.
-#[derive(Clone)]
-pub struct EventHub {
-    sender: broadcast::Sender<TenantEvent>,
-}
-
-impl EventHub {
-    /// `capacity` bounds memory: a subscriber more than that many events
-    /// behind loses the oldest ones (and is told so) rather than growing a queue.
-    pub fn new(capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
-    }
-
-    pub fn publish(
-        &self,
-        tenant_id: Uuid,
-        kind: TenantEventKind,
-        subject_id: Uuid,
-        actor_id: Option<Uuid>,
-    ) {
-        // No subscribers is not an error.
-        let _ = self.sender.send(TenantEvent {
-            tenant_id,
-            kind,
-            subject_id,
-            actor_id,
-            at: Utc::now(),
-        });
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<TenantEvent> {
-        self.sender.subscribe()
-    }
+/// Writes `events` as `txn`'s last step, commits, and publishes them: the
+/// end of every service call that changes something events describe.
+pub async fn commit_with(
+    shared: &Shared,
+    txn: DatabaseTransaction,
+    origin: impl Into<Origin>,
+    events: Vec<NewDomainEvent>,
+) -> AppResult<()> {
+    let written = outbox::record(&txn, origin, events).await?;
+    txn.commit().await?;
+    shared
+        .hub
+        .published_after_commit(&shared.db, written.into());
+    Ok(())
 }

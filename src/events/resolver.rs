@@ -1,30 +1,259 @@
-//! `tenantEvents`: the caller's tenant's membership and key changes, live.
+//! Reading the outbox: `domainEvents` (a query from a cursor, and a
+//! subscription that replays from a cursor and then goes live), and
+//! `tenantEvents`, the membership, API key and tenant changes among them.
 
-use async_graphql::{Context, ID, Object, Subscription};
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, SimpleObject, Subscription};
 use futures::{Stream, StreamExt};
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast::error::RecvError;
 
-use super::{TenantEvent, TenantEventKind};
-use crate::graphql::{caller, shared};
+use entity::domain_events;
 
-#[Object(name = "TenantEvent")]
+use super::hub::HubEvent;
+use super::kinds::DomainEventKind;
+use super::outbox;
+use crate::error::{AppError, AppResult};
+use crate::graphql::json::Json;
+use crate::graphql::{caller, shared, to_id};
+use crate::state::Shared;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{begin, end_read};
+
+/// Events read per round trip, and the most one `domainEvents` query returns.
+const BATCH: u64 = 500;
+
+/// How many `domainEvents` returns when `first` is not given.
+const DEFAULT_PAGE: i32 = 100;
+
+/// One domain event. `cursor` orders a tenant's events: pass the last one
+/// you handled as `after` to read on from there.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DomainEvent {
+    pub cursor: String,
+    pub kind: DomainEventKind,
+    /// The lead, member, invite, API key or tenant it is about.
+    pub subject_id: ID,
+    /// The user or API key that caused it; null for the system.
+    pub actor_id: Option<ID>,
+    /// What changed: for `LEAD_CHANGED`, `{"fields": [...]}` names the
+    /// changed fields; for `LEAD_MERGED`, `{"into": id}`.
+    pub payload: Json<serde_json::Value>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl DomainEvent {
+    /// `None` for a kind this release does not know (a newer node wrote it).
+    fn from_model(event: &domain_events::Model) -> Option<Self> {
+        Some(Self {
+            cursor: event.seq.to_string(),
+            kind: DomainEventKind::parse(&event.kind)?,
+            subject_id: to_id(event.subject_id),
+            actor_id: event.actor_id.map(to_id),
+            payload: Json(event.payload.clone()),
+            at: event.created_at.to_utc(),
+        })
+    }
+}
+
+/// The membership, API key and tenant kinds, as `tenantEvents` names them.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantEventKind {
+    MemberInvited,
+    MemberJoined,
+    MemberRoleChanged,
+    MemberRemoved,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    TenantUpdated,
+}
+
+impl TenantEventKind {
+    fn of(kind: DomainEventKind) -> Option<Self> {
+        Some(match kind {
+            DomainEventKind::MemberInvited => Self::MemberInvited,
+            DomainEventKind::MemberJoined => Self::MemberJoined,
+            DomainEventKind::MemberRoleChanged => Self::MemberRoleChanged,
+            DomainEventKind::MemberRemoved => Self::MemberRemoved,
+            DomainEventKind::ApiKeyCreated => Self::ApiKeyCreated,
+            DomainEventKind::ApiKeyRevoked => Self::ApiKeyRevoked,
+            DomainEventKind::TenantUpdated => Self::TenantUpdated,
+            DomainEventKind::LeadCreated
+            | DomainEventKind::LeadChanged
+            | DomainEventKind::LeadDeleted
+            | DomainEventKind::LeadRestored
+            | DomainEventKind::LeadMerged => return None,
+        })
+    }
+}
+
+/// A membership, invite, API key or tenant change.
+pub struct TenantEvent {
+    kind: TenantEventKind,
+    event: DomainEvent,
+}
+
+impl TenantEvent {
+    fn of(event: DomainEvent) -> Option<Self> {
+        Some(Self {
+            kind: TenantEventKind::of(event.kind)?,
+            event,
+        })
+    }
+}
+
+#[Object]
 impl TenantEvent {
     async fn kind(&self) -> TenantEventKind {
         self.kind
     }
 
     /// The member, invite, API key or tenant the event is about.
-    async fn subject_id(&self) -> ID {
-        ID(self.subject_id.to_string())
+    async fn subject_id(&self) -> &ID {
+        &self.event.subject_id
     }
 
     /// The user or API key that caused it.
-    async fn actor_id(&self) -> Option<ID> {
-        self.actor_id.map(|id| ID(id.to_string()))
+    async fn actor_id(&self) -> Option<&ID> {
+        self.event.actor_id.as_ref()
     }
 
     async fn at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.at
+        self.event.at
+    }
+}
+
+fn parse_cursor(cursor: &str) -> AppResult<i64> {
+    cursor
+        .parse::<i64>()
+        .ok()
+        .filter(|seq| *seq >= 0)
+        .ok_or_else(|| AppError::invalid("after", "is not a cursor this API gave out"))
+}
+
+#[derive(Default)]
+pub struct EventQuery;
+
+#[Object]
+impl EventQuery {
+    /// Your tenant's domain events after `after` (from the start when
+    /// absent), oldest first, at most `first` (default 100, at most 500). Keep the last
+    /// `cursor` you handled and pass it as `after` next time: nothing is
+    /// missed and nothing comes twice.
+    async fn domain_events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+        kinds: Option<Vec<DomainEventKind>>,
+    ) -> async_graphql::Result<Vec<DomainEvent>> {
+        let caller = caller(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        let after = after.as_deref().map(parse_cursor).transpose()?.unwrap_or(0);
+        if !(1..=BATCH as i32).contains(&first) {
+            return Err(
+                AppError::invalid("first", format!("must be between 1 and {BATCH}")).into(),
+            );
+        }
+        let events = read_after(
+            shared(ctx),
+            caller,
+            after,
+            first as u64,
+            &kinds.unwrap_or_default(),
+        )
+        .await?;
+        Ok(events.iter().filter_map(DomainEvent::from_model).collect())
+    }
+}
+
+async fn read_after(
+    shared: &Shared,
+    caller: &RequestCtx,
+    after: i64,
+    limit: u64,
+    kinds: &[DomainEventKind],
+) -> AppResult<Vec<domain_events::Model>> {
+    let txn = begin(&shared.db, caller).await?;
+    let events = outbox::read_after(&*txn, caller.tenant_id, after, limit, kinds).await?;
+    end_read(txn).await?;
+    Ok(events)
+}
+
+async fn last_seq(shared: &Shared, caller: &RequestCtx) -> AppResult<i64> {
+    let txn = begin(&shared.db, caller).await?;
+    let last = outbox::last_seq(&*txn, caller.tenant_id).await?;
+    end_read(txn).await?;
+    Ok(last)
+}
+
+/// The caller's tenant's domain events of `kinds` (all when empty): those
+/// stored after `after` first, when given, then live ones. A gap in the
+/// live sequence (a notification lost while the listener reconnected) is
+/// read from the table, so nothing is missed; a subscriber that falls too
+/// far behind is ended with a `LIMIT_EXCEEDED` error naming its cursor.
+fn domain_stream(
+    shared: Arc<Shared>,
+    caller: RequestCtx,
+    kinds: Vec<DomainEventKind>,
+    after: Option<i64>,
+) -> impl Stream<Item = AppResult<DomainEvent>> {
+    let wanted = move |event: &domain_events::Model| {
+        DomainEvent::from_model(event).filter(|view| kinds.is_empty() || kinds.contains(&view.kind))
+    };
+    async_stream::stream! {
+        // Subscribe before reading the last sequence number, so an event
+        // committed in between arrives live rather than falling in a crack.
+        let mut receiver = shared.hub.subscribe();
+        let mut seen = match last_seq(&shared, &caller).await {
+            Ok(seen) => seen,
+            Err(error) => { yield Err(error); return; }
+        };
+        let mut from = after.unwrap_or(seen).min(seen);
+        let mut up_to = seen;
+        loop {
+            // Replay `from < seq <= up_to` from the table.
+            while from < up_to {
+                let batch = match read_after(&shared, &caller, from, BATCH, &[]).await {
+                    Ok(batch) => batch,
+                    Err(error) => { yield Err(error); return; }
+                };
+                let Some(last) = batch.last().map(|event| event.seq) else { break };
+                for event in batch.iter().filter(|event| event.seq <= up_to) {
+                    if let Some(view) = wanted(event) {
+                        yield Ok(view);
+                    }
+                }
+                from = last;
+            }
+            let event = loop {
+                match receiver.recv().await {
+                    Ok(HubEvent::Domain(event)) if event.tenant_id == caller.tenant_id && event.seq > seen => {
+                        break event;
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        yield Err(AppError::limit_exceeded(format!(
+                            "this subscription fell too far behind and was closed; \
+                             subscribe again with after: \"{seen}\" to resume"
+                        )));
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            };
+            if event.seq > seen + 1 {
+                // The table has what the hub did not bring; then this one.
+                from = seen;
+                up_to = event.seq;
+                seen = event.seq;
+                continue;
+            }
+            seen = event.seq;
+            if let Some(view) = wanted(&event) {
+                yield Ok(view);
+            }
+        }
     }
 }
 
@@ -37,14 +266,39 @@ impl EventSubscription {
     async fn tenant_events(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = TenantEvent>> {
-        let tenant_id = caller(ctx)?.tenant_id;
-        let receiver = shared(ctx).hub.subscribe();
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TenantEvent>>> {
+        let caller = caller(ctx)?.clone();
+        let shared = ctx.data_unchecked::<Arc<Shared>>().clone();
+        let kinds = DomainEventKind::all()
+            .filter(|kind| TenantEventKind::of(*kind).is_some())
+            .collect();
         Ok(
-            BroadcastStream::new(receiver).filter_map(move |event| async move {
-                // A lagged receiver skips what it missed; only own-tenant events pass.
-                event.ok().filter(|event| event.tenant_id == tenant_id)
+            domain_stream(shared, caller, kinds, None).filter_map(|event| async move {
+                match event {
+                    Ok(event) => TenantEvent::of(event).map(Ok),
+                    Err(error) => Some(Err(error.into())),
+                }
             }),
+        )
+    }
+
+    /// Your tenant's domain events (leads created, changed, deleted and
+    /// merged; membership, API key and tenant changes), optionally of some
+    /// kinds only. With `after` (the `cursor` of the last event you saw),
+    /// first the stored events after it, then live ones: a consumer that
+    /// reconnects misses nothing and sees nothing twice.
+    async fn domain_events(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Option<Vec<DomainEventKind>>,
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<DomainEvent>>> {
+        let caller = caller(ctx)?.clone();
+        let shared = ctx.data_unchecked::<Arc<Shared>>().clone();
+        let after = after.as_deref().map(parse_cursor).transpose()?;
+        Ok(
+            domain_stream(shared, caller, kinds.unwrap_or_default(), after)
+                .map(|event| event.map_err(Into::into)),
         )
     }
 }

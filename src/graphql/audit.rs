@@ -14,8 +14,8 @@ use async_graphql::extensions::{
 use async_graphql::{ServerResult, Value, Variables};
 use uuid::Uuid;
 
-use crate::app::Shared;
-use crate::audit::{AuditRecord, Outcome};
+use crate::identity::audit::{AuditRecord, Outcome};
+use crate::state::Shared;
 use crate::tenancy::{Actor, RequestCtx, RequestMeta};
 
 /// Argument names whose values never reach the audit log.
@@ -131,7 +131,7 @@ impl Extension for AuditLogExtension {
         let meta = ctx.data_opt::<RequestMeta>().cloned().unwrap_or_default();
         let record = build_record(action, arguments, note, caller, &meta, &result);
         if let Some(record) = record
-            && let Err(error) = crate::audit::record(&shared.db, record).await
+            && let Err(error) = crate::identity::audit::record(&shared.db, record).await
         {
             tracing::error!(error = ?error, "writing the audit log failed");
         }

@@ -138,11 +138,11 @@ pub struct DateTimeFilter {
 #[derive(InputObject, Clone)]
 #[graphql(concrete(
     name = "VerificationStatusFilter",
-    params(crate::leads::types::VerificationStatus)
+    params(crate::crm::leads::types::VerificationStatus)
 ))]
 #[graphql(concrete(
     name = "BookingPotentialFilter",
-    params(crate::leads::types::BookingPotential)
+    params(crate::crm::leads::types::BookingPotential)
 ))]
 pub struct EnumFilter<T: EnumType + InputType + Copy> {
     pub eq: Option<T>,

@@ -12,12 +12,12 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::app::Shared;
 use crate::error::{AppError, AppResult};
-use crate::members::UserLoader;
+use crate::identity::members::UserLoader;
+use crate::identity::tenants::PlanLoader;
+use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{ReadScope, ReadTxn, TenantOwned, end_read, scoped};
-use crate::tenants::PlanLoader;
+use crate::tenancy::scoped::{ReadScope, ReadTxn, TenantOwned, TenantScoped, end_read, scoped};
 
 /// A loader with a per-request cache: a list resolver can prefetch a whole
 /// page's relations in one `load_many` (one registration, so exactly one
@@ -120,20 +120,20 @@ pub fn attach(
     if let (Some(ctx), Some(scope)) = (ctx, scope) {
         request = request.data(scope.clone());
         by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads);
-        request = request.data(cached(crate::activities::LatestActivitiesLoader::new(
+        request = request.data(cached(crate::crm::activities::LatestActivitiesLoader::new(
             scope.clone(),
         )));
-        request = request.data(cached(crate::leads::TagsLoader {
+        request = request.data(cached(crate::crm::leads::TagsLoader {
             scope: scope.clone(),
         }));
         request = request.data(cached(
-            crate::messaging::loader::EventsOfMessageLoader::new(scope.clone()),
+            crate::messaging::messages::loader::EventsOfMessageLoader::new(scope.clone()),
         ));
-        request = request.data(cached(crate::messaging::loader::MessagesOfLeadLoader::new(
-            scope.clone(),
-        )));
-        request = crate::notes::attach_loaders(request, &db, ctx);
-        request = crate::scoring::attach_loaders(request, &db, ctx);
+        request = request.data(cached(
+            crate::messaging::messages::loader::MessagesOfLeadLoader::new(scope.clone()),
+        ));
+        request = crate::crm::notes::attach_loaders(request, &db, ctx);
+        request = crate::crm::scoring::attach_loaders(request, &db, ctx);
     }
     request
 }

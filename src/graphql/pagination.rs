@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::db::all_with_literal_limits;
 use crate::error::{AppError, AppResult};
+use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, end_read};
 
@@ -185,6 +186,43 @@ impl<M> Page<M> {
             has_previous_page: self.has_previous_page,
         }
     }
+}
+
+/// Which way a list runs. Ids are UUIDv7, so by id is by creation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// A list field's answer: one page of `select` by `id_column`, read in the
+/// caller's transaction (the request's own for a query), and its
+/// `totalCount`, counted only if the client asks. Every plain list of the
+/// API goes through here; `select` carries the tenant scope and filters.
+pub async fn list_by_id<E>(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    select: Select<E>,
+    id_column: E::Column,
+    args: &PageArgs,
+    order: Order,
+) -> AppResult<(Page<E::Model>, Totals)>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let txn = begin(&shared.db, ctx).await?;
+    let page = page_by_id(
+        &txn,
+        select.clone(),
+        id_column,
+        args,
+        shared.config.limits.page_size,
+        order == Order::NewestFirst,
+    )
+    .await?;
+    end_read(txn).await?;
+    Ok((page, Totals::counting(&shared.db, ctx, select)))
 }
 
 /// Fetches one page of `select`, keyed and ordered by `id_column`.

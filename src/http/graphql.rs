@@ -25,11 +25,12 @@ use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::app::{AppState, REQUEST_ID};
+use crate::app::REQUEST_ID;
 use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
 use crate::http::observe::record_operation;
+use crate::state::AppState;
 use crate::tenancy::scoped::ReadScope;
 use crate::tenancy::{RequestCtx, RequestMeta};
 
@@ -312,13 +313,18 @@ async fn authenticate(
         return Ok(None);
     };
     let value = value.to_str().unwrap_or_default();
-    crate::auth::authenticate::from_header(&state.shared.db, &state.shared.jwt, value, keep_txn)
-        .await
-        .map(Some)
-        .map_err(|error| {
-            let code = error.code();
-            request_error(error.public_message(), code)
-        })
+    crate::identity::auth::authenticate::from_header(
+        &state.shared.db,
+        &state.shared.jwt,
+        value,
+        keep_txn,
+    )
+    .await
+    .map(Some)
+    .map_err(|error| {
+        let code = error.code();
+        request_error(error.public_message(), code)
+    })
 }
 
 async fn execute(

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use sea_orm::ConnectionTrait;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Alive, without touching the database: a slow database must not get a
 /// healthy process restarted.

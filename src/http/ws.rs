@@ -22,9 +22,9 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::app::AppState;
 use crate::graphql::limits::check_document;
 use crate::http::graphql::{prepare, request_meta};
+use crate::state::AppState;
 use crate::tenancy::{RequestCtx, RequestMeta};
 
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -248,7 +248,8 @@ impl Session {
             return Flow::Close(4403, "Forbidden: connection_init needs a token".to_owned());
         };
         let shared = &self.state.shared;
-        match crate::auth::authenticate::from_token(&shared.db, &shared.jwt, &token).await {
+        match crate::identity::auth::authenticate::from_token(&shared.db, &shared.jwt, &token).await
+        {
             Ok(ctx) => {
                 self.ctx = Some(ctx);
                 self.send(json!({ "type": "connection_ack" })).await

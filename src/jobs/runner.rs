@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use entity::jobs;
 
 use super::queue::{self, JobKind};
-use crate::app::Shared;
+use crate::state::Shared;
 
 /// How a job ended this time.
 #[derive(Debug)]
@@ -83,7 +83,7 @@ async fn run(shared: Arc<Shared>) {
 
 async fn execute(shared: &Shared, job: jobs::Model) {
     let outcome = match JobKind::parse(&job.kind) {
-        Some(JobKind::SendMessage) => crate::messaging::delivery::run(shared, &job).await,
+        Some(JobKind::SendMessage) => crate::messaging::messages::delivery::run(shared, &job).await,
         None => JobOutcome::Failed(format!("unknown job kind {:?}", job.kind)),
     };
     let recorded = match &outcome {

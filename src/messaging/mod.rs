@@ -1,13 +1,13 @@
-//! Messages: composing from templates, queuing with a durable delivery job,
-//! sending over SMTP with failover between sender accounts, and the message
-//! lifecycle.
+//! DOMAIN.md 4, messaging: templates and their variables, sender accounts,
+//! messages and their delivery (SMTP today; more channels to come), open
+//! and click tracking, provider webhooks, suppressions and engagement.
 
-pub mod compose;
-pub mod delivery;
-pub mod loader;
-mod resolver;
-pub mod service;
+pub mod custom_variables;
+pub mod engagement;
+pub mod messages;
+pub mod senders;
 pub mod smtp;
-pub mod types;
-
-pub use resolver::{MessageMutation, MessageQuery};
+pub mod suppressions;
+pub mod templates;
+pub mod tracking;
+pub mod webhooks;

@@ -12,8 +12,8 @@
 //! every read of the request ([`begin`], the loaders, the totals) runs in it.
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryFilter,
-    QuerySelect, RelationTrait, Select, Statement, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DeleteMany, EntityTrait, JoinType,
+    QueryFilter, QuerySelect, RelationTrait, Select, Statement, TransactionTrait, UpdateMany,
 };
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult};
 use std::sync::{Arc, Mutex};
@@ -27,19 +27,36 @@ use super::RequestCtx;
 use crate::db::is_postgres;
 use crate::error::{AppError, AppResult};
 
-/// An entity whose rows belong to one tenant (primary key `(tenant_id, id)`).
-pub trait TenantOwned: EntityTrait {
+/// An entity whose rows belong to one tenant: a `tenant_id` column that
+/// every read, update and delete outside this module reaches through
+/// [`scoped`], [`tenant_rows`], [`tenant_update`] or [`tenant_delete`].
+pub trait TenantScoped: EntityTrait {
     fn tenant_column() -> Self::Column;
+}
+
+/// A tenant's row with an id of its own (primary key `(tenant_id, id)`).
+pub trait TenantOwned: TenantScoped {
     fn id_column() -> Self::Column;
     fn id_of(model: &Self::Model) -> Uuid;
 }
 
-macro_rules! tenant_owned {
+macro_rules! tenant_scoped {
     ($($module:ident),* $(,)?) => {$(
-        impl TenantOwned for entity::$module::Entity {
+        impl TenantScoped for entity::$module::Entity {
             fn tenant_column() -> Self::Column {
                 entity::$module::Column::TenantId
             }
+        }
+    )*};
+}
+
+// Tables keyed by tenant and something other than an id of their own.
+tenant_scoped!(lead_tags, engagement_sequences, domain_event_sequences);
+
+macro_rules! tenant_owned {
+    ($($module:ident),* $(,)?) => {$(
+        tenant_scoped!($module);
+        impl TenantOwned for entity::$module::Entity {
             fn id_column() -> Self::Column {
                 entity::$module::Column::Id
             }
@@ -71,6 +88,7 @@ tenant_owned!(
     messages,
     message_links,
     engagement_events,
+    domain_events,
     sender_accounts,
     custom_variables,
     suppressions,
@@ -154,7 +172,7 @@ pub async fn soft_delete<E: SoftDeletable>(
 ) -> AppResult<E::Model> {
     find_live::<E>(conn, ctx, id).await?;
     let now = chrono::Utc::now().fixed_offset();
-    let mut update = E::update_many()
+    let mut update = tenant_update::<E>(ctx.tenant_id)
         .col_expr(E::deleted_at_column(), sea_orm::sea_query::Expr::value(now))
         .col_expr(E::updated_at_column(), sea_orm::sea_query::Expr::value(now));
     for column in [E::deleted_by_column(), E::updated_by_column()]
@@ -163,11 +181,7 @@ pub async fn soft_delete<E: SoftDeletable>(
     {
         update = update.col_expr(column, sea_orm::sea_query::Expr::value(ctx.user_id()));
     }
-    update
-        .filter(E::tenant_column().eq(ctx.tenant_id))
-        .filter(E::id_column().eq(id))
-        .exec(conn)
-        .await?;
+    update.filter(E::id_column().eq(id)).exec(conn).await?;
     find_owned::<E>(conn, ctx, id, E::NAME).await
 }
 
@@ -402,8 +416,26 @@ pub async fn end_read(txn: impl Into<ReadTxn>) -> AppResult<()> {
 }
 
 /// `SELECT … WHERE tenant_id = <caller's tenant>`: the start of every query.
-pub fn scoped<E: TenantOwned>(ctx: &RequestCtx) -> Select<E> {
-    E::find().filter(E::tenant_column().eq(ctx.tenant_id))
+pub fn scoped<E: TenantScoped>(ctx: &RequestCtx) -> Select<E> {
+    tenant_rows::<E>(ctx.tenant_id)
+}
+
+/// [`scoped`] for work that holds a tenant id rather than a caller: workers,
+/// the tracker, webhooks, authentication before its `RequestCtx` exists.
+pub fn tenant_rows<E: TenantScoped>(tenant_id: Uuid) -> Select<E> {
+    E::find().filter(E::tenant_column().eq(tenant_id))
+}
+
+/// `UPDATE … WHERE tenant_id = <tenant>`: the start of every bulk update,
+/// so a forgotten filter cannot reach another tenant's rows on SQLite
+/// (where there is no row-level security behind it).
+pub fn tenant_update<E: TenantScoped>(tenant_id: Uuid) -> UpdateMany<E> {
+    E::update_many().filter(E::tenant_column().eq(tenant_id))
+}
+
+/// `DELETE … WHERE tenant_id = <tenant>`, as [`tenant_update`].
+pub fn tenant_delete<E: TenantScoped>(tenant_id: Uuid) -> DeleteMany<E> {
+    E::delete_many().filter(E::tenant_column().eq(tenant_id))
 }
 
 /// One row of the caller's tenant; another tenant's id is `NOT_FOUND`.

@@ -84,7 +84,7 @@ async fn a_revoked_or_expired_key_stops_working_at_once() {
         .await;
     app.sql(&format!(
         "UPDATE api_keys SET expires_at = '2020-01-01T00:00:00+00:00' WHERE key_hash = '{}'",
-        promohub::auth::tokens::hash(&expired)
+        promohub::identity::auth::tokens::hash(&expired)
     ))
     .await;
 

@@ -2,7 +2,7 @@
 //! changed (the key stays) and deleted for good; viewers only read; another
 //! tenant's variables do not exist; rendering reads the active ones.
 
-use promohub::custom_variables::{active_values, keys};
+use promohub::messaging::custom_variables::{active_values, keys};
 use promohub::tenancy::scoped::begin_for;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -13,6 +13,7 @@ mod auth;
 mod companies;
 mod custom_fields;
 mod custom_variables;
+mod domain_events;
 mod http_protocol;
 mod json_values;
 mod leads;

@@ -1187,25 +1187,29 @@ async fn a_subscriber_that_falls_too_far_behind_is_closed_with_the_cursor_to_res
     let now = chrono::Utc::now().fixed_offset();
     app.state
         .shared
-        .engagement
-        .publish((1..=200).map(|seq| entity::engagement_events::Model {
-            tenant_id,
-            id: uuid::Uuid::now_v7(),
-            seq,
-            event_type: entity::sea_orm_active_enums::EngagementType::Opened,
-            message_id: uuid::Uuid::now_v7(),
-            lead_id: uuid::Uuid::now_v7(),
-            campaign_id: None,
-            template_id: None,
-            machine: false,
-            url: None,
-            ip: None,
-            user_agent: None,
-            source: "test".into(),
-            detail: json!({}),
-            occurred_at: now,
-            created_at: now,
-        }));
+        .hub
+        .publish(promohub::events::Committed::Engagement(
+            (1..=200)
+                .map(|seq| entity::engagement_events::Model {
+                    tenant_id,
+                    id: uuid::Uuid::now_v7(),
+                    seq,
+                    event_type: entity::sea_orm_active_enums::EngagementType::Opened,
+                    message_id: uuid::Uuid::now_v7(),
+                    lead_id: uuid::Uuid::now_v7(),
+                    campaign_id: None,
+                    template_id: None,
+                    machine: false,
+                    url: None,
+                    ip: None,
+                    user_agent: None,
+                    source: "test".into(),
+                    detail: json!({}),
+                    occurred_at: now,
+                    created_at: now,
+                })
+                .collect(),
+        ));
 
     // Either at once (`error`, which ends the operation) or after some
     // events (`next` with the error, then `complete`).

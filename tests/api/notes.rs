@@ -647,7 +647,7 @@ async fn another_tenants_notes_are_not_found_for_every_operation_and_stay_unchan
 #[tokio::test]
 async fn the_latest_notes_loader_batches_parents_and_skips_deleted_notes() {
     use async_graphql::dataloader::Loader;
-    use promohub::notes::{LatestNotesLoader, NotesOfCompany, NotesOfLead};
+    use promohub::crm::notes::{LatestNotesLoader, NotesOfCompany, NotesOfLead};
 
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
@@ -728,7 +728,7 @@ async fn moving_notes_to_another_lead_takes_them_all() {
     )
     .await;
 
-    let moved = promohub::notes::move_to_lead(&app.db, &ctx_of(&owner), from, to)
+    let moved = promohub::crm::notes::move_to_lead(&app.db, &ctx_of(&owner), from, to)
         .await
         .unwrap();
     let listed = app

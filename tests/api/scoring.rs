@@ -251,11 +251,11 @@ async fn recompute_walks_every_batch_and_counts_only_changes() {
     .await;
     let ctx = ctx_of(&owner);
 
-    let unchanged = promohub::scoring::recompute_all(&app.db, &ctx)
+    let unchanged = promohub::crm::scoring::recompute_all(&app.db, &ctx)
         .await
         .unwrap();
     app.sql("UPDATE leads SET score = 0").await;
-    let changed = promohub::scoring::recompute_all(&app.db, &ctx)
+    let changed = promohub::crm::scoring::recompute_all(&app.db, &ctx)
         .await
         .unwrap();
 
@@ -572,7 +572,7 @@ async fn another_tenants_rules_are_not_found_and_its_leads_are_never_rescored() 
 #[tokio::test]
 async fn the_request_rules_loader_answers_only_the_callers_tenant() {
     use async_graphql::dataloader::Loader;
-    use promohub::scoring::ActiveRulesLoader;
+    use promohub::crm::scoring::ActiveRulesLoader;
 
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;

@@ -3,8 +3,8 @@
 //! the delivery worker's `candidates` honours order, preference and limits.
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
+use promohub::messaging::senders::{candidates, record_use};
 use promohub::secrets::SecretBox;
-use promohub::senders::{candidates, record_use};
 use promohub::tenancy::scoped::begin_for;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -592,7 +592,7 @@ async fn candidates_follow_failover_order_preference_and_limits() {
         sent(&app, &owner.tenant_id, lead, id["mid-old"], now).await;
     }
     let tenant = Uuid::parse_str(&owner.tenant_id).unwrap();
-    let names_of = |list: &[promohub::senders::SenderCandidate]| {
+    let names_of = |list: &[promohub::messaging::senders::SenderCandidate]| {
         list.iter()
             .map(|c| c.account.name.clone())
             .collect::<Vec<_>>()

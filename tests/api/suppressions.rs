@@ -4,7 +4,7 @@
 //! entries do not exist; `suppress` is idempotent inside a transaction.
 
 use entity::sea_orm_active_enums::SuppressionReason;
-use promohub::suppressions::{is_suppressed, suppress};
+use promohub::messaging::suppressions::{is_suppressed, suppress};
 use promohub::tenancy::scoped::begin_for;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,0 +1,253 @@
+//! Folding duplicates into one lead (`mergeLeads`) and importing by email
+//! (`upsertLeads`), where each item stands or falls on its own.
+
+use async_graphql::MaybeUndefined;
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::ActivityType;
+use entity::{activities, leads};
+
+use super::events;
+use super::fields;
+use super::service::{create_in, find_live, insert_tags, rules, trash, update_in};
+use super::types::{CreateLeadInput, UpdateLeadInput};
+use crate::attributes::AttributeKind;
+use crate::crm::activities::record;
+use crate::error::{AppError, AppResult};
+use crate::events::commit_with;
+use crate::state::Shared;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{begin_write, scoped, tenant_update};
+
+/// Most duplicates merged at once, and most items in one upsert.
+pub const MAX_DUPLICATES: usize = 20;
+pub const MAX_UPSERT: usize = 500;
+
+/// Fills the primary's empty fields from the duplicates (in the order
+/// given), unions tags, sums engagement, and moves notes and activities to
+/// the primary; the duplicates go to the trash.
+pub async fn merge(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    primary_id: Uuid,
+    duplicate_ids: Vec<Uuid>,
+) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    if duplicate_ids.is_empty() || duplicate_ids.len() > MAX_DUPLICATES {
+        return Err(AppError::invalid(
+            "duplicateIds",
+            format!("give 1-{MAX_DUPLICATES} duplicates"),
+        ));
+    }
+    let mut seen = vec![primary_id];
+    for id in &duplicate_ids {
+        if seen.contains(id) {
+            return Err(AppError::invalid(
+                "duplicateIds",
+                "must be distinct and not include the primary",
+            ));
+        }
+        seen.push(*id);
+    }
+    let txn = begin_write(&shared.db, ctx).await?;
+    let primary = find_live(&txn, ctx, primary_id).await?;
+    let mut duplicates = Vec::new();
+    for id in &duplicate_ids {
+        duplicates.push(find_live(&txn, ctx, *id).await?);
+    }
+    let mut merged = primary.clone();
+    let mut tags = fields::stored_tags(&txn, ctx, primary.id).await?;
+    for dup in &duplicates {
+        super::attributes::fill_empty(&mut merged, dup);
+        macro_rules! fill {
+            ($($field:ident),*) => {$(
+                if merged.$field.is_none() {
+                    merged.$field = dup.$field;
+                }
+            )*};
+        }
+        fill!(
+            project_id,
+            company_id,
+            stage_id,
+            source_id,
+            owner_id,
+            last_responded_at,
+            converted_at
+        );
+        merged.last_contacted_at = merged.last_contacted_at.max(dup.last_contacted_at);
+        merged.emails_sent += dup.emails_sent;
+        merged.emails_opened += dup.emails_opened;
+        merged.emails_clicked += dup.emails_clicked;
+        merged.lifetime_value_cents += dup.lifetime_value_cents;
+        if let (Some(into), Some(from)) = (
+            merged.custom_fields.as_object_mut(),
+            dup.custom_fields.as_object(),
+        ) {
+            for (key, value) in from {
+                into.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        for tag in fields::stored_tags(&txn, ctx, dup.id).await? {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+    }
+    // Trash the duplicates first: the primary may take over an email, which
+    // must be free among live leads.
+    for dup in duplicates {
+        trash(&txn, ctx, dup, json!({ "mergedInto": primary.id })).await?;
+    }
+    let mut moved_notes = 0;
+    for duplicate in &duplicate_ids {
+        moved_notes += crate::crm::notes::move_to_lead(&txn, ctx, *duplicate, primary.id).await?;
+    }
+    let moved_activities = tenant_update::<activities::Entity>(ctx.tenant_id)
+        .col_expr(activities::Column::LeadId, Expr::value(primary.id))
+        .filter(activities::Column::LeadId.is_in(duplicate_ids.clone()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    insert_tags(&txn, ctx, primary.id, &tags).await?;
+    let rules = rules(&txn, ctx).await?;
+    fields::derive(&mut merged, &rules, &tags);
+    merged.updated_at = Utc::now().fixed_offset();
+    merged.updated_by = ctx.user_id();
+    let merged = leads::ActiveModel::from(merged)
+        .reset_all()
+        .update(&txn)
+        .await?;
+    record(
+        &txn,
+        ctx,
+        merged.id,
+        ActivityType::Merged,
+        format!("Merged {} duplicate(s)", duplicate_ids.len()),
+        json!({ "duplicates": duplicate_ids, "notesMoved": moved_notes, "activitiesMoved": moved_activities }),
+    )
+    .await?;
+    let mut written: Vec<_> = duplicate_ids
+        .iter()
+        .map(|duplicate| events::merged(*duplicate, merged.id))
+        .collect();
+    written.extend(events::changed(&primary, &merged, &["tags"]));
+    commit_with(shared, txn, ctx, written).await?;
+    Ok(merged)
+}
+
+/// The outcome of one upsert item.
+pub struct UpsertOutcome {
+    pub created: bool,
+    pub lead: Option<leads::Model>,
+    pub error: Option<AppError>,
+}
+
+/// A create input as an update: given fields are set, absent ones kept.
+fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
+    let set_id =
+        |v: Option<async_graphql::ID>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
+    let mut attributes = input.attributes.into_update();
+    // The email is the key: it finds the lead, it does not change it.
+    attributes.email = MaybeUndefined::Undefined;
+    let update = UpdateLeadInput {
+        attributes,
+        project_id: set_id(input.project_id),
+        company_id: set_id(input.company_id),
+        stage_id: input.stage_id,
+        source_id: set_id(input.source_id),
+        owner_id: set_id(input.owner_id),
+        status: input.status,
+        lifetime_value_cents: input.lifetime_value_cents,
+        currency: input.currency,
+        custom_fields: input.custom_fields,
+        enrichment: input.enrichment,
+    };
+    (update, input.tags.unwrap_or_default())
+}
+
+/// Creates or updates leads keyed by email. Each item runs in its own
+/// savepoint: a rejected item is reported and rolled back, the others stay.
+pub async fn upsert(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    inputs: Vec<CreateLeadInput>,
+) -> AppResult<Vec<UpsertOutcome>> {
+    ctx.require_writer()?;
+    if inputs.len() > MAX_UPSERT {
+        return Err(AppError::invalid(
+            "inputs",
+            format!("at most {MAX_UPSERT} leads per call"),
+        ));
+    }
+    let txn = begin_write(&shared.db, ctx).await?;
+    let rules = rules(&txn, ctx).await?;
+    let mut outcomes = Vec::with_capacity(inputs.len());
+    // Events of the items that stay, written once they are all through.
+    let mut written = Vec::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        let prefix = format!("inputs.{index}");
+        let savepoint = txn.begin().await?;
+        let result = async {
+            let email = <crate::attributes::Email as AttributeKind>::create(
+                input.attributes.email.clone(),
+                &format!("{prefix}.email"),
+            )?
+            .ok_or_else(|| AppError::invalid(format!("{prefix}.email"), "is required to upsert"))?;
+            let existing = scoped::<leads::Entity>(ctx)
+                .filter(leads::Column::DeletedAt.is_null())
+                .filter(sea_orm::sea_query::ExprTrait::eq(
+                    Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                        leads::Column::Email,
+                    ))),
+                    email.clone(),
+                ))
+                .one(&savepoint)
+                .await?;
+            match existing {
+                Some(current) => {
+                    let (update, tags) = as_update(input);
+                    let tags = fields::tags(tags, &format!("{prefix}.tags"))?;
+                    insert_tags(&savepoint, ctx, current.id, &tags).await?;
+                    let before = current.clone();
+                    let lead = update_in(&savepoint, ctx, current, update, &prefix, &rules).await?;
+                    let also: &[&str] = if tags.is_empty() { &[] } else { &["tags"] };
+                    let event = events::changed(&before, &lead, also);
+                    AppResult::Ok((lead, false, event))
+                }
+                None => {
+                    let lead = create_in(&savepoint, ctx, input, &prefix, &rules).await?;
+                    let event = Some(events::created(&lead));
+                    Ok((lead, true, event))
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok((lead, created, event)) => {
+                savepoint.commit().await?;
+                written.extend(event);
+                outcomes.push(UpsertOutcome {
+                    created,
+                    lead: Some(lead),
+                    error: None,
+                });
+            }
+            Err(AppError::Internal(cause)) => return Err(AppError::Internal(cause)),
+            Err(error) => {
+                savepoint.rollback().await?;
+                outcomes.push(UpsertOutcome {
+                    created: false,
+                    lead: None,
+                    error: Some(error),
+                });
+            }
+        }
+    }
+    commit_with(shared, txn, ctx, written).await?;
+    Ok(outcomes)
+}

@@ -1,0 +1,643 @@
+//! The rules of a lead's life: create, update, trash and restore, convert,
+//! assign, tag, move through the pipeline. Every change that matters writes a
+//! timeline entry in the same transaction and recomputes the score.
+
+use async_graphql::MaybeUndefined;
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::{ActivityType, LeadStatus as LeadStatusModel};
+use entity::{lead_scoring_rules, lead_stages, lead_tags, leads, tenants};
+
+use super::events;
+pub use super::fields::display_name;
+use super::fields::{self, derive};
+use super::types::{CreateLeadInput, UpdateLeadInput};
+use crate::crm::activities::record;
+use crate::error::{AppError, AppResult};
+use crate::events::commit_with;
+use crate::graphql::pagination::Totals;
+use crate::state::Shared;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped, tenant_delete};
+
+/// The scoring rules every write evaluates.
+pub async fn rules(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+) -> AppResult<Vec<lead_scoring_rules::Model>> {
+    crate::crm::scoring::active_rules(conn, ctx).await
+}
+
+/// A live lead of the caller's tenant; a trashed or foreign one is NOT_FOUND.
+pub async fn find_live(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<leads::Model> {
+    let lead = find_owned::<leads::Entity>(conn, ctx, id, "lead").await?;
+    if lead.deleted_at.is_some() {
+        return Err(AppError::not_found("lead"));
+    }
+    Ok(lead)
+}
+
+pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+    let txn = begin(&shared.db, ctx).await?;
+    let lead = find_live(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(lead)
+}
+
+/// The plan's lead limit counts live leads.
+async fn ensure_room(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<()> {
+    let limit = tenants::Entity::find_by_id(ctx.tenant_id)
+        .one(txn)
+        .await?
+        .map_or(i64::MAX, |t| i64::from(t.max_leads));
+    let live = scoped::<leads::Entity>(ctx)
+        .filter(leads::Column::DeletedAt.is_null())
+        .count(txn)
+        .await?;
+    if live as i64 >= limit {
+        return Err(AppError::limit_exceeded(format!(
+            "the plan allows {limit} leads"
+        )));
+    }
+    Ok(())
+}
+
+async fn default_stage(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<Option<Uuid>> {
+    Ok(crate::crm::pipeline::default_stage(txn, ctx)
+        .await?
+        .map(|stage| stage.id))
+}
+
+/// Replaces nothing: adds `tags` to the lead (existing ones are kept).
+pub async fn insert_tags(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    lead_id: Uuid,
+    tags: &[String],
+) -> AppResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now().fixed_offset();
+    lead_tags::Entity::insert_many(tags.iter().map(|tag| lead_tags::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        lead_id: Set(lead_id),
+        tag: Set(tag.clone()),
+        created_at: Set(now),
+    }))
+    .on_conflict_do_nothing_on([
+        lead_tags::Column::TenantId,
+        lead_tags::Column::LeadId,
+        lead_tags::Column::Tag,
+    ])
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates a lead inside `txn`; `prefix` names the input in errors
+/// (`input`, or `inputs.3` for a bulk upsert).
+pub async fn create_in(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    input: CreateLeadInput,
+    prefix: &str,
+    rules: &[lead_scoring_rules::Model],
+) -> AppResult<leads::Model> {
+    let f = |name: &str| format!("{prefix}.{name}");
+    let now = Utc::now().fixed_offset();
+    let mut row = leads::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        id: Set(Uuid::now_v7()),
+        score: Set(0),
+        emails_sent: Set(0),
+        emails_opened: Set(0),
+        emails_clicked: Set(0),
+        last_contacted_at: Set(None),
+        last_responded_at: Set(None),
+        search_text: Set(String::new()),
+        sort_name: Set(String::new()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(ctx.user_id()),
+        updated_by: Set(ctx.user_id()),
+        deleted_at: Set(None),
+        deleted_by: Set(None),
+        ..Default::default()
+    };
+    input.attributes.apply(&mut row, prefix)?;
+    let needs_contact = [&row.email, &row.first_name, &row.last_name, &row.phone]
+        .iter()
+        .all(|value| matches!(value, sea_orm::ActiveValue::Set(None)));
+    if needs_contact {
+        return Err(AppError::invalid(
+            f("email"),
+            "a lead needs a name, an email or a phone",
+        ));
+    }
+    let tags = fields::tags(input.tags.unwrap_or_default(), &f("tags"))?;
+    let custom_fields = fields::custom_fields(
+        txn,
+        ctx,
+        &input.custom_fields.map_or(json!({}), |j| j.0),
+        None,
+        &f("customFields"),
+    )
+    .await?;
+    if let sea_orm::ActiveValue::Set(Some(email)) = &row.email {
+        fields::ensure_email_free(txn, ctx, email, None, &f("email")).await?;
+    }
+    ensure_room(txn, ctx).await?;
+    let stage_id = match &input.stage_id {
+        Some(id) => Some(fields::stage(txn, ctx, id, &f("stageId")).await?),
+        None => default_stage(txn, ctx).await?,
+    };
+    let status: LeadStatusModel = input.status.map_or(LeadStatusModel::New, Into::into);
+    row.project_id = Set(match &input.project_id {
+        Some(id) => Some(fields::project(txn, ctx, id, &f("projectId")).await?),
+        None => None,
+    });
+    row.company_id = Set(match &input.company_id {
+        Some(id) => Some(fields::company(txn, ctx, id, &f("companyId")).await?),
+        None => None,
+    });
+    row.stage_id = Set(stage_id);
+    row.source_id = Set(match &input.source_id {
+        Some(id) => Some(fields::source(txn, ctx, id, &f("sourceId")).await?),
+        None => None,
+    });
+    row.owner_id = Set(match &input.owner_id {
+        Some(id) => Some(fields::owner(txn, ctx, id, &f("ownerId")).await?),
+        None => None,
+    });
+    row.converted_at = Set((status == LeadStatusModel::Converted).then_some(now));
+    row.status = Set(status);
+    row.lifetime_value_cents = Set(fields::non_negative(
+        input.lifetime_value_cents,
+        &f("lifetimeValueCents"),
+    )?
+    .unwrap_or(0));
+    row.currency = Set(fields::currency(
+        input.currency.as_deref().unwrap_or("EUR"),
+        &f("currency"),
+    )?);
+    row.custom_fields = Set(custom_fields);
+    row.enrichment = Set(match input.enrichment {
+        Some(j) => fields::json_object(j.0, &f("enrichment"))?,
+        None => json!({}),
+    });
+    // Every column is set above or by the attributes; one left out fails here.
+    let mut lead: leads::Model = sea_orm::TryIntoModel::try_into_model(row)?;
+    derive(&mut lead, rules, &tags);
+    let lead = leads::ActiveModel::from(lead)
+        .reset_all()
+        .insert(txn)
+        .await
+        .map_err(|e| unique_email(e, &f("email")))?;
+    insert_tags(txn, ctx, lead.id, &tags).await?;
+    record(
+        txn,
+        ctx,
+        lead.id,
+        ActivityType::LeadCreated,
+        "Lead created",
+        json!({ "tags": tags }),
+    )
+    .await?;
+    Ok(lead)
+}
+
+/// A race past `ensure_email_free` still ends as the same field error.
+fn unique_email(error: sea_orm::DbErr, field: &str) -> AppError {
+    match error.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::invalid(field, "a lead with this email already exists")
+        }
+        _ => error.into(),
+    }
+}
+
+pub async fn create(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: CreateLeadInput,
+) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let rules = rules(&txn, ctx).await?;
+    let lead = create_in(&txn, ctx, input, "input", &rules).await?;
+    commit_with(shared, txn, ctx, vec![events::created(&lead)]).await?;
+    Ok(lead)
+}
+
+/// Applies `input` to `current` inside `txn`, writing the timeline entries
+/// the change deserves. Returns the updated lead.
+pub async fn update_in(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    current: leads::Model,
+    input: UpdateLeadInput,
+    prefix: &str,
+    rules: &[lead_scoring_rules::Model],
+) -> AppResult<leads::Model> {
+    let f = |name: &str| format!("{prefix}.{name}");
+    let mut lead = current.clone();
+    let mut changed: Vec<&'static str> = Vec::new();
+    input.attributes.apply(&mut lead, prefix, &mut changed)?;
+    let mut note = |given: bool, name: &'static str| {
+        if given {
+            changed.push(name);
+        }
+    };
+    if let Some(v) = input.lifetime_value_cents {
+        lead.lifetime_value_cents =
+            fields::non_negative(Some(v), &f("lifetimeValueCents"))?.unwrap_or(0);
+        note(true, "lifetimeValueCents");
+    }
+    if let Some(v) = input.currency {
+        lead.currency = fields::currency(&v, &f("currency"))?;
+        note(true, "currency");
+    }
+    if let Some(v) = input.enrichment {
+        lead.enrichment = fields::json_object(v.0, &f("enrichment"))?;
+        note(true, "enrichment");
+    }
+    if let Some(v) = input.custom_fields {
+        lead.custom_fields = fields::custom_fields(
+            txn,
+            ctx,
+            &v.0,
+            Some(&current.custom_fields),
+            &f("customFields"),
+        )
+        .await?;
+        note(true, "customFields");
+    }
+    let project = input.project_id;
+    if let MaybeUndefined::Value(id) = &project {
+        lead.project_id = Some(fields::project(txn, ctx, id, &f("projectId")).await?);
+    } else if project.is_null() {
+        lead.project_id = None;
+    }
+    note(!project.is_undefined(), "projectId");
+    let company = input.company_id;
+    if let MaybeUndefined::Value(id) = &company {
+        lead.company_id = Some(fields::company(txn, ctx, id, &f("companyId")).await?);
+    } else if company.is_null() {
+        lead.company_id = None;
+    }
+    note(!company.is_undefined(), "companyId");
+    let source = input.source_id;
+    if let MaybeUndefined::Value(id) = &source {
+        lead.source_id = Some(fields::source(txn, ctx, id, &f("sourceId")).await?);
+    } else if source.is_null() {
+        lead.source_id = None;
+    }
+    note(!source.is_undefined(), "sourceId");
+    let owner = input.owner_id;
+    if let MaybeUndefined::Value(id) = &owner {
+        lead.owner_id = Some(fields::owner(txn, ctx, id, &f("ownerId")).await?);
+    } else if owner.is_null() {
+        lead.owner_id = None;
+    }
+    note(!owner.is_undefined(), "ownerId");
+    if let Some(id) = &input.stage_id {
+        lead.stage_id = Some(fields::stage(txn, ctx, id, &f("stageId")).await?);
+        note(true, "stageId");
+    }
+    if let Some(status) = input.status {
+        lead.status = status.into();
+        if lead.status == LeadStatusModel::Converted && lead.converted_at.is_none() {
+            lead.converted_at = Some(Utc::now().fixed_offset());
+        }
+        note(true, "status");
+    }
+    if lead.email.is_none()
+        && lead.first_name.is_none()
+        && lead.last_name.is_none()
+        && lead.phone.is_none()
+    {
+        return Err(AppError::invalid(
+            f("email"),
+            "a lead needs a name, an email or a phone",
+        ));
+    }
+    if let Some(email) = &lead.email
+        && current.email.as_deref() != Some(email)
+    {
+        fields::ensure_email_free(txn, ctx, email, Some(lead.id), &f("email")).await?;
+    }
+    save(txn, ctx, &current, lead, rules, &changed, &f("email")).await
+}
+
+/// Writes `lead` (recomputing derived columns and score) and the timeline
+/// entries for what differs from `before`.
+async fn save(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    before: &leads::Model,
+    mut lead: leads::Model,
+    rules: &[lead_scoring_rules::Model],
+    changed: &[&str],
+    email_field: &str,
+) -> AppResult<leads::Model> {
+    let tags = fields::stored_tags(txn, ctx, lead.id).await?;
+    derive(&mut lead, rules, &tags);
+    lead.updated_at = Utc::now().fixed_offset();
+    lead.updated_by = ctx.user_id();
+    let saved = leads::ActiveModel::from(lead)
+        .reset_all()
+        .update(txn)
+        .await
+        .map_err(|e| unique_email(e, email_field))?;
+    timeline(txn, ctx, before, &saved, changed).await?;
+    Ok(saved)
+}
+
+async fn timeline(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    before: &leads::Model,
+    after: &leads::Model,
+    changed: &[&str],
+) -> AppResult<()> {
+    if before.stage_id != after.stage_id {
+        record(
+            txn,
+            ctx,
+            after.id,
+            ActivityType::StageChanged,
+            "Stage changed",
+            json!({ "from": before.stage_id, "to": after.stage_id }),
+        )
+        .await?;
+    }
+    if before.status != after.status {
+        let kind = if after.status == LeadStatusModel::Converted {
+            ActivityType::Converted
+        } else {
+            ActivityType::StatusChanged
+        };
+        record(
+            txn,
+            ctx,
+            after.id,
+            kind,
+            "Status changed",
+            json!({ "from": before.status, "to": after.status }),
+        )
+        .await?;
+    }
+    if before.owner_id != after.owner_id {
+        record(
+            txn,
+            ctx,
+            after.id,
+            ActivityType::Assigned,
+            if after.owner_id.is_some() {
+                "Assigned"
+            } else {
+                "Unassigned"
+            },
+            json!({ "from": before.owner_id, "to": after.owner_id }),
+        )
+        .await?;
+    }
+    let others: Vec<&str> = changed
+        .iter()
+        .copied()
+        .filter(|name| !matches!(*name, "stageId" | "status" | "ownerId"))
+        .collect();
+    if !others.is_empty() {
+        record(
+            txn,
+            ctx,
+            after.id,
+            ActivityType::LeadUpdated,
+            "Lead updated",
+            json!({ "fields": others }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn update(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    input: UpdateLeadInput,
+) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let current = find_live(&txn, ctx, id).await?;
+    let rules = rules(&txn, ctx).await?;
+    let before = current.clone();
+    let lead = update_in(&txn, ctx, current, input, "input", &rules).await?;
+    let changed = events::changed(&before, &lead, &[]);
+    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    Ok(lead)
+}
+
+/// Moves a lead to the trash.
+pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let lead = find_live(&txn, ctx, id).await?;
+    let lead = trash(&txn, ctx, lead, json!({})).await?;
+    commit_with(shared, txn, ctx, vec![events::deleted(lead.id)]).await?;
+    Ok(lead)
+}
+
+pub async fn trash(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    lead: leads::Model,
+    detail: serde_json::Value,
+) -> AppResult<leads::Model> {
+    let now = Utc::now().fixed_offset();
+    let mut active: leads::ActiveModel = lead.into();
+    active.deleted_at = Set(Some(now));
+    active.deleted_by = Set(ctx.user_id());
+    active.updated_at = Set(now);
+    let lead = active.update(txn).await?;
+    record(
+        txn,
+        ctx,
+        lead.id,
+        ActivityType::Deleted,
+        "Moved to trash",
+        detail,
+    )
+    .await?;
+    Ok(lead)
+}
+
+/// Brings a lead back from the trash, unless a live lead took its email.
+pub async fn restore(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let lead = find_owned::<leads::Entity>(&txn, ctx, id, "lead").await?;
+    if lead.deleted_at.is_none() {
+        return Err(AppError::conflict("the lead is not in the trash"));
+    }
+    if let Some(email) = &lead.email {
+        fields::ensure_email_free(&txn, ctx, email, Some(lead.id), "id").await?;
+    }
+    ensure_room(&txn, ctx).await?;
+    let mut active: leads::ActiveModel = lead.into();
+    active.deleted_at = Set(None);
+    active.deleted_by = Set(None);
+    active.updated_at = Set(Utc::now().fixed_offset());
+    let lead = active.update(&txn).await?;
+    record(
+        &txn,
+        ctx,
+        lead.id,
+        ActivityType::Restored,
+        "Restored from trash",
+        json!({}),
+    )
+    .await?;
+    commit_with(shared, txn, ctx, vec![events::restored(lead.id)]).await?;
+    Ok(lead)
+}
+
+/// Marks the lead converted (now) and moves it to the won stage, if any.
+pub async fn convert(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let current = find_live(&txn, ctx, id).await?;
+    if current.status == LeadStatusModel::Converted {
+        return Err(AppError::conflict("the lead is already converted"));
+    }
+    let won = scoped::<lead_stages::Entity>(ctx)
+        .filter(lead_stages::Column::IsWon.eq(true))
+        .order_by_asc(lead_stages::Column::Position)
+        .one(&txn)
+        .await?;
+    let mut lead = current.clone();
+    lead.status = LeadStatusModel::Converted;
+    lead.converted_at = Some(Utc::now().fixed_offset());
+    if let Some(won) = won {
+        lead.stage_id = Some(won.id);
+    }
+    let rules = rules(&txn, ctx).await?;
+    let lead = save(&txn, ctx, &current, lead, &rules, &[], "id").await?;
+    let changed = events::changed(&current, &lead, &[]);
+    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    Ok(lead)
+}
+
+/// Assigns the lead to a member, or unassigns it with `None`.
+pub async fn assign(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    owner: Option<async_graphql::ID>,
+) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let current = find_live(&txn, ctx, id).await?;
+    let mut lead = current.clone();
+    lead.owner_id = match &owner {
+        Some(owner) => Some(fields::owner(&txn, ctx, owner, "ownerId").await?),
+        None => None,
+    };
+    let rules = rules(&txn, ctx).await?;
+    let lead = save(&txn, ctx, &current, lead, &rules, &[], "id").await?;
+    let changed = events::changed(&current, &lead, &[]);
+    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    Ok(lead)
+}
+
+/// Moves the lead to another stage of the pipeline.
+pub async fn move_to_stage(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    stage: async_graphql::ID,
+) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let current = find_live(&txn, ctx, id).await?;
+    let mut lead = current.clone();
+    lead.stage_id = Some(fields::stage(&txn, ctx, &stage, "stageId").await?);
+    let rules = rules(&txn, ctx).await?;
+    let lead = save(&txn, ctx, &current, lead, &rules, &[], "id").await?;
+    let changed = events::changed(&current, &lead, &[]);
+    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    Ok(lead)
+}
+
+/// Adds or removes tags; the score follows (rules may look at tags).
+pub async fn change_tags(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    tags: Vec<String>,
+    add: bool,
+) -> AppResult<leads::Model> {
+    ctx.require_writer()?;
+    let tags = fields::tags(tags, "tags")?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let current = find_live(&txn, ctx, id).await?;
+    if add {
+        let existing = fields::stored_tags(&txn, ctx, id).await?;
+        let total = existing
+            .iter()
+            .chain(tags.iter().filter(|t| !existing.contains(t)))
+            .count();
+        if total > fields::MAX_TAGS {
+            return Err(AppError::invalid(
+                "tags",
+                format!("a lead has at most {} tags", fields::MAX_TAGS),
+            ));
+        }
+        insert_tags(&txn, ctx, id, &tags).await?;
+    } else {
+        tenant_delete::<lead_tags::Entity>(ctx.tenant_id)
+            .filter(lead_tags::Column::LeadId.eq(id))
+            .filter(lead_tags::Column::Tag.is_in(tags.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    let (summary, key) = if add {
+        ("Tags added", "added")
+    } else {
+        ("Tags removed", "removed")
+    };
+    let mut detail = serde_json::Map::new();
+    detail.insert(key.to_owned(), json!(tags));
+    record(
+        &txn,
+        ctx,
+        id,
+        ActivityType::TagsChanged,
+        summary,
+        serde_json::Value::Object(detail),
+    )
+    .await?;
+    let rules = rules(&txn, ctx).await?;
+    let lead = save(&txn, ctx, &current, current.clone(), &rules, &[], "id").await?;
+    let changed = events::changed(&current, &lead, &["tags"]);
+    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    Ok(lead)
+}
+
+/// `lead.activities { totalCount }`, counted only when asked for.
+pub fn activity_totals(shared: &Shared, ctx: &RequestCtx, lead_id: Uuid) -> Totals {
+    let select = scoped::<entity::activities::Entity>(ctx)
+        .filter(entity::activities::Column::LeadId.eq(lead_id));
+    Totals::counting(&shared.db, ctx, select)
+}

@@ -1,0 +1,317 @@
+//! Delivering one queued message: the `send_message` job.
+//!
+//! Exactly-once, as far as SMTP allows: the job does nothing for a message
+//! that is no longer queued; the moment before the SMTP DATA command is
+//! committed on the message (`transfer_started_at`), so a worker that finds
+//! it set knows an earlier attempt died mid-transfer and marks the message
+//! failed with that reason instead of sending a second copy; and the
+//! Message-ID, fixed at queue time, is the same on every attempt.
+//!
+//! Accounts are tried in failover order (priority, then age), skipping those
+//! at their hourly or daily limit; an account that cannot be reached or
+//! answers with a transient or account error hands over to the next. When
+//! every account fails transiently the job is retried with backoff.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::{EngagementType, MessageStatus, SmtpTlsMode};
+use entity::{jobs, message_directory, messages};
+
+use crate::error::AppResult;
+use crate::jobs::JobOutcome;
+use crate::jobs::queue::backoff;
+use crate::messaging::engagement::recorder::{NewEvent, load_messages, record_now};
+use crate::messaging::senders::service::{self as senders, SenderCandidate};
+use crate::messaging::smtp::{self, OutgoingEmail, SendFailure, SmtpAccount, Stage, TlsMode};
+use crate::state::Shared;
+use crate::tenancy::scoped::{as_system, begin_for, begin_for_write, tenant_update};
+
+/// Why a message was not retried after a worker died mid-transfer.
+pub const OUTCOME_UNKNOWN: &str = "delivery outcome unknown: a worker stopped while handing the \
+     message to the SMTP server; not retried so the recipient cannot receive it twice";
+
+pub async fn run(shared: &Shared, job: &jobs::Model) -> JobOutcome {
+    match attempt(shared, job).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            tracing::warn!(?error, job = %job.id, "delivery attempt failed");
+            JobOutcome::RetryAfter(retry_delay(shared, job), format!("{error:?}"))
+        }
+    }
+}
+
+fn retry_delay(shared: &Shared, job: &jobs::Model) -> chrono::Duration {
+    let base = chrono::Duration::milliseconds(shared.config.messaging.retry_base_ms as i64);
+    backoff(base, job.attempts)
+}
+
+fn event(kind: EngagementType, message_id: Uuid) -> NewEvent {
+    NewEvent::new(kind, message_id, "smtp")
+}
+
+fn failed(message_id: Uuid, error: impl Into<String>) -> NewEvent {
+    NewEvent {
+        error: Some(error.into()),
+        ..event(EngagementType::Failed, message_id)
+    }
+}
+
+async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
+    let (Some(tenant_id), Some(message_id)) = (
+        job.tenant_id,
+        job.payload
+            .get("message_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| Uuid::parse_str(v).ok()),
+    ) else {
+        return Ok(JobOutcome::Failed("malformed send_message job".into()));
+    };
+
+    let txn = begin_for(&shared.db, tenant_id, None).await?;
+    let Some(message) = load_messages(&txn, tenant_id, [message_id])
+        .await?
+        .remove(&message_id)
+    else {
+        return Ok(JobOutcome::Done);
+    };
+    let candidates = senders::candidates(&txn, tenant_id, message.sender_id).await?;
+    let suppressed =
+        crate::messaging::suppressions::service::is_suppressed(&txn, tenant_id, &message.recipient)
+            .await?;
+    txn.commit().await?;
+
+    if message.status != MessageStatus::Queued {
+        // Sent, or settled otherwise, by an earlier run of this job.
+        return Ok(JobOutcome::Done);
+    }
+    if message.transfer_started_at.is_some() {
+        record_now(shared, tenant_id, vec![failed(message_id, OUTCOME_UNKNOWN)]).await?;
+        return Ok(JobOutcome::Done);
+    }
+    if let Some(suppression) = suppressed {
+        let reason = format!(
+            "the recipient is on the suppression list ({:?})",
+            suppression.reason
+        );
+        record_now(shared, tenant_id, vec![failed(message_id, reason)]).await?;
+        return Ok(JobOutcome::Done);
+    }
+
+    let mut last_failure = String::from(
+        "no sender account can send now: none is active, or all are at their hourly or daily limit",
+    );
+    for candidate in &candidates {
+        let account = match smtp_account(shared, candidate) {
+            Ok(account) => account,
+            Err(error) => {
+                last_failure = error;
+                senders::record_use(
+                    &shared.db,
+                    tenant_id,
+                    candidate.account.id,
+                    Err(last_failure.clone()),
+                )
+                .await?;
+                continue;
+            }
+        };
+        let email = outgoing(shared, &message, candidate);
+        let result = smtp::deliver(&account, &email, || {
+            mark_transfer_started(shared, tenant_id, message_id, candidate.account.id)
+        })
+        .await;
+        match result {
+            Ok(accepted) => {
+                let provider_id = accepted.provider_message_id.clone();
+                let sent = NewEvent {
+                    provider_message_id: provider_id.clone(),
+                    detail: serde_json::json!({ "sender": candidate.account.name, "response": accepted.response }),
+                    ..event(EngagementType::Sent, message_id)
+                };
+                record_sent(shared, tenant_id, message_id, sent, provider_id).await?;
+                senders::record_use(&shared.db, tenant_id, candidate.account.id, Ok(())).await?;
+                return Ok(JobOutcome::Done);
+            }
+            Err(failure) if failure.is_permanent_for_message() => {
+                let bounce = failure.stage == Stage::RcptTo;
+                let settled = NewEvent {
+                    error: Some(describe(&failure)),
+                    permanent: bounce,
+                    detail: serde_json::json!({ "code": failure.code, "stage": format!("{:?}", failure.stage) }),
+                    ..event(
+                        if bounce {
+                            EngagementType::Bounced
+                        } else {
+                            EngagementType::Failed
+                        },
+                        message_id,
+                    )
+                };
+                record_now(shared, tenant_id, vec![settled]).await?;
+                return Ok(JobOutcome::Done);
+            }
+            Err(failure) => {
+                // The server refused before taking the message: the marker
+                // (if it was set) no longer means "maybe sent".
+                clear_transfer_started(shared, tenant_id, message_id).await?;
+                last_failure = describe(&failure);
+                senders::record_use(
+                    &shared.db,
+                    tenant_id,
+                    candidate.account.id,
+                    Err(last_failure.clone()),
+                )
+                .await?;
+                if !failure.is_account_problem() {
+                    break;
+                }
+            }
+        }
+    }
+    if job.attempts >= job.max_attempts {
+        let error = format!("gave up after {} attempts: {last_failure}", job.attempts);
+        record_now(shared, tenant_id, vec![failed(message_id, error.clone())]).await?;
+        return Ok(JobOutcome::Failed(error));
+    }
+    Ok(JobOutcome::RetryAfter(
+        retry_delay(shared, job),
+        last_failure,
+    ))
+}
+
+fn describe(failure: &SendFailure) -> String {
+    match failure.code {
+        Some(code) => format!("{:?}: {code} {}", failure.stage, failure.message),
+        None => format!("{:?}: {}", failure.stage, failure.message),
+    }
+}
+
+fn smtp_account(shared: &Shared, candidate: &SenderCandidate) -> Result<SmtpAccount, String> {
+    let password = candidate.password(&shared.secrets).map_err(|_| {
+        format!(
+            "the password of sender account {:?} does not decrypt with the configured key",
+            candidate.account.name
+        )
+    })?;
+    Ok(SmtpAccount {
+        host: candidate.account.host.clone(),
+        port: candidate.account.port as u16,
+        tls: match candidate.account.tls_mode {
+            SmtpTlsMode::None => TlsMode::None,
+            SmtpTlsMode::Starttls => TlsMode::StartTls,
+            SmtpTlsMode::Tls => TlsMode::Tls,
+        },
+        username: candidate.account.username.clone(),
+        password,
+        timeout: std::time::Duration::from_secs(shared.config.messaging.smtp_timeout_secs),
+        hello_name: shared.config.messaging.mail_domain.clone(),
+    })
+}
+
+fn outgoing(shared: &Shared, message: &messages::Model, sender: &SenderCandidate) -> OutgoingEmail {
+    OutgoingEmail {
+        from_email: sender.account.from_email.clone(),
+        from_name: sender.account.from_name.clone(),
+        reply_to: sender.account.reply_to.clone(),
+        to: message.recipient.clone(),
+        subject: message.subject.clone().unwrap_or_default(),
+        text_body: message.text_body.clone().unwrap_or_default(),
+        html_body: message.html_body.clone(),
+        message_id: message.message_id_header.clone(),
+        unsubscribe_url: crate::messaging::tracking::links::unsubscribe_url(
+            shared,
+            message.tenant_id,
+            message.id,
+        ),
+        unsubscribe_mailto: None,
+    }
+}
+
+/// Commits "this attempt is about to transfer the message" and which
+/// account carries it. Refuses when another worker got there first.
+async fn mark_transfer_started(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    sender_id: Uuid,
+) -> anyhow::Result<()> {
+    let now = Utc::now().fixed_offset();
+    let txn = begin_for_write(&shared.db, tenant_id, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let updated = tenant_update::<messages::Entity>(tenant_id)
+        .col_expr(messages::Column::TransferStartedAt, Expr::val(now))
+        .col_expr(messages::Column::SenderId, Expr::val(sender_id))
+        .col_expr(
+            messages::Column::Attempts,
+            Expr::col(messages::Column::Attempts).add(1),
+        )
+        .col_expr(messages::Column::UpdatedAt, Expr::val(now))
+        .filter(messages::Column::Id.eq(message_id))
+        .filter(messages::Column::Status.eq(MessageStatus::Queued))
+        .filter(messages::Column::TransferStartedAt.is_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    if updated.rows_affected != 1 {
+        anyhow::bail!("the message is no longer waiting to be sent");
+    }
+    Ok(())
+}
+
+async fn clear_transfer_started(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+) -> AppResult<()> {
+    let txn = begin_for_write(&shared.db, tenant_id, None).await?;
+    tenant_update::<messages::Entity>(tenant_id)
+        .col_expr(
+            messages::Column::TransferStartedAt,
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
+        )
+        .filter(messages::Column::Id.eq(message_id))
+        .filter(messages::Column::Status.eq(MessageStatus::Queued))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Records `sent` and files the provider's id so its webhooks find the
+/// message, in one transaction.
+async fn record_sent(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    sent: NewEvent,
+    provider_id: Option<String>,
+) -> AppResult<()> {
+    let txn = begin_for_write(&shared.db, tenant_id, None).await?;
+    let mut messages = load_messages(&txn, tenant_id, [message_id]).await?;
+    let stored =
+        crate::messaging::engagement::recorder::record(&txn, tenant_id, &mut messages, vec![sent])
+            .await?;
+    if let Some(provider_id) = provider_id {
+        as_system(&txn, async {
+            message_directory::Entity::insert(message_directory::ActiveModel {
+                lookup_key: sea_orm::Set(provider_id),
+                tenant_id: sea_orm::Set(tenant_id),
+                message_id: sea_orm::Set(message_id),
+            })
+            .on_conflict_do_nothing_on([message_directory::Column::LookupKey])
+            .exec_without_returning(&txn)
+            .await?;
+            Ok(())
+        })
+        .await?;
+    }
+    txn.commit().await?;
+    shared
+        .hub
+        .published_after_commit(&shared.db, crate::events::Committed::Engagement(stored));
+    Ok(())
+}

@@ -1,0 +1,557 @@
+//! Queuing messages: `sendMessage` and `sendBulkMessages` render, check the
+//! suppression list and the tenant's daily cap, and store each message with
+//! its links and a delivery job in one transaction. Delivery happens in the
+//! job (see `delivery`).
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::{MessageChannel, MessageStatus};
+use entity::{leads, message_directory, message_links, message_templates, messages, tenants};
+
+use super::compose::{self, Audience, Recipient};
+use super::types::{MessageFilter, SendBulkMessagesInput, SendMessageInput, SkippedLead};
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
+use crate::graphql::parse_id;
+use crate::jobs::{JobKind, new_job};
+use crate::messaging::templates::context::DeclaredVariable;
+use crate::messaging::templates::render::{CompiledTemplate, TemplateParts};
+use crate::state::Shared;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{
+    as_system, begin, begin_write, find_live, find_owned, live, scoped, tenant_update,
+};
+
+/// Most leads one `sendBulkMessages` call takes.
+pub const MAX_BULK: usize = 10_000;
+
+type Provided = serde_json::Map<String, serde_json::Value>;
+
+/// Messages the tenant may still queue today (UTC).
+async fn remaining_today(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<i64> {
+    let tenant = tenants::Entity::find_by_id(ctx.tenant_id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::not_found("tenant"))?;
+    let midnight = crate::messaging::senders::service::start_of_utc_day(Utc::now());
+    let today = scoped::<messages::Entity>(ctx)
+        .filter(messages::Column::QueuedAt.gte(midnight.fixed_offset()))
+        .count(conn)
+        .await? as i64;
+    Ok(i64::from(tenant.max_emails_per_day) - today)
+}
+
+fn daily_cap_reached() -> AppError {
+    AppError::limit_exceeded(
+        "the tenant's daily email limit (max_emails_per_day of its plan) is reached; try again tomorrow",
+    )
+}
+
+/// The sender shown in `sender.*` and stored on the message: the chosen
+/// account, else the first in failover order.
+async fn choose_sender(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    sender_id: Option<Uuid>,
+    field: &str,
+) -> AppResult<crate::messaging::senders::service::SenderCandidate> {
+    let candidates =
+        crate::messaging::senders::service::candidates(conn, ctx.tenant_id, sender_id).await?;
+    if let Some(id) = sender_id
+        && candidates.first().is_none_or(|c| c.account.id != id)
+    {
+        return Err(AppError::invalid(
+            field,
+            "no active sender account with this id (or it is at its sending limit)",
+        ));
+    }
+    candidates.into_iter().next().ok_or_else(|| {
+        AppError::invalid(
+            field,
+            "no sender account can send: add one with createSenderAccount or raise its limits",
+        )
+    })
+}
+
+/// A template usable for email, or `NOT_FOUND` / a clear refusal.
+async fn email_template(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+    field: &str,
+) -> AppResult<message_templates::Model> {
+    let template = find_live::<message_templates::Entity>(conn, ctx, id).await?;
+    if template.channel != MessageChannel::Email {
+        return Err(AppError::invalid(field, "this template is not for email"));
+    }
+    if !template.is_active {
+        return Err(AppError::invalid(field, "this template is not active"));
+    }
+    Ok(template)
+}
+
+/// Everything one queued message needs stored.
+struct Queued {
+    message: messages::ActiveModel,
+    links: Vec<message_links::ActiveModel>,
+    directory: message_directory::ActiveModel,
+    job: entity::jobs::ActiveModel,
+}
+
+struct Common<'a> {
+    shared: &'a Shared,
+    ctx: &'a RequestCtx,
+    template_id: Option<Uuid>,
+    campaign_id: Option<Uuid>,
+    sender: &'a crate::messaging::senders::service::SenderCandidate,
+    tracking: bool,
+    provided: &'a Provided,
+}
+
+fn queue_one(
+    common: &Common,
+    compiled: &CompiledTemplate,
+    audience: &Audience,
+    recipient: &Recipient,
+    declared: &[DeclaredVariable],
+    email: String,
+) -> AppResult<Queued> {
+    let shared = common.shared;
+    let tenant_id = common.ctx.tenant_id;
+    let id = Uuid::now_v7();
+    let unsubscribe = crate::messaging::tracking::links::unsubscribe_url(shared, tenant_id, id);
+    let rendered = compose::render_for(
+        compiled,
+        audience,
+        recipient,
+        declared,
+        common.provided,
+        &unsubscribe,
+    )?;
+    let (html, links) = match (&rendered.html_body, common.tracking) {
+        (Some(html), true) => {
+            let (html, links) = compose::track(shared, tenant_id, id, html)?;
+            (Some(html), links)
+        }
+        (html, _) => (html.clone(), Vec::new()),
+    };
+    let now = Utc::now().fixed_offset();
+    let header = format!("{id}@{}", shared.config.messaging.mail_domain);
+    Ok(Queued {
+        message: messages::ActiveModel {
+            tenant_id: Set(tenant_id),
+            id: Set(id),
+            channel: Set(MessageChannel::Email),
+            lead_id: Set(recipient.lead.id),
+            campaign_id: Set(common.campaign_id),
+            template_id: Set(common.template_id),
+            sender_id: Set(Some(common.sender.account.id)),
+            recipient: Set(email),
+            from_email: Set(Some(common.sender.account.from_email.clone())),
+            from_name: Set(common.sender.account.from_name.clone()),
+            subject: Set(Some(rendered.subject)),
+            text_body: Set(Some(rendered.text_body)),
+            html_body: Set(html),
+            status: Set(MessageStatus::Queued),
+            message_id_header: Set(header.clone()),
+            provider_message_id: Set(None),
+            tracking: Set(common.tracking),
+            error: Set(None),
+            attempts: Set(0),
+            transfer_started_at: Set(None),
+            queued_at: Set(now),
+            sent_at: Set(None),
+            delivered_at: Set(None),
+            opened_at: Set(None),
+            clicked_at: Set(None),
+            replied_at: Set(None),
+            bounced_at: Set(None),
+            complained_at: Set(None),
+            failed_at: Set(None),
+            unsubscribed_at: Set(None),
+            open_count: Set(0),
+            click_count: Set(0),
+            credits_charged: Set(0),
+            variables: Set(serde_json::Value::Object(common.provided.clone())),
+            created_at: Set(now),
+            updated_at: Set(now),
+            created_by: Set(common.ctx.user_id()),
+        },
+        links: links
+            .into_iter()
+            .enumerate()
+            .map(|(position, url)| message_links::ActiveModel {
+                tenant_id: Set(tenant_id),
+                id: Set(Uuid::now_v7()),
+                message_id: Set(id),
+                position: Set(position as i32),
+                url: Set(url),
+                click_count: Set(0),
+            })
+            .collect(),
+        directory: message_directory::ActiveModel {
+            lookup_key: Set(header),
+            tenant_id: Set(tenant_id),
+            message_id: Set(id),
+        },
+        job: new_job(
+            tenant_id,
+            JobKind::SendMessage,
+            serde_json::json!({ "message_id": id }),
+            shared.config.messaging.send_max_attempts,
+        ),
+    })
+}
+
+async fn store(conn: &impl ConnectionTrait, queued: Vec<Queued>) -> AppResult<()> {
+    let mut messages_rows = Vec::new();
+    let mut links = Vec::new();
+    let mut directory = Vec::new();
+    let mut jobs = Vec::new();
+    for q in queued {
+        messages_rows.push(q.message);
+        links.extend(q.links);
+        directory.push(q.directory);
+        jobs.push(q.job);
+    }
+    // Chunks keep each statement under SQLite's bound-parameter limit.
+    for chunk in messages_rows.chunks(200) {
+        messages::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    for chunk in links.chunks(1000) {
+        message_links::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    // The directory and the job queue are shared by every tenant: only
+    // `promohub_system` may write them.
+    as_system(conn, async {
+        for chunk in directory.chunks(1000) {
+            message_directory::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(conn)
+                .await?;
+        }
+        crate::jobs::queue::insert(conn, jobs).await
+    })
+    .await
+}
+
+async fn bump_usage(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    template_id: Option<Uuid>,
+    n: i32,
+) -> AppResult<()> {
+    if let Some(id) = template_id {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        tenant_update::<message_templates::Entity>(ctx.tenant_id)
+            .col_expr(
+                message_templates::Column::UsageCount,
+                Expr::col(message_templates::Column::UsageCount).add(n),
+            )
+            .filter(message_templates::Column::Id.eq(id))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn optional_id(id: Option<&async_graphql::ID>, field: &str) -> AppResult<Option<Uuid>> {
+    id.map(|id| parse_id(id, field)).transpose()
+}
+
+/// `sendMessage`.
+pub async fn send(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: SendMessageInput,
+) -> AppResult<messages::Model> {
+    ctx.require_writer()?;
+    let lead_id = parse_id(&input.lead_id, "input.leadId")?;
+    let template_id = optional_id(input.template_id.as_ref(), "input.templateId")?;
+    let sender_id = optional_id(input.sender_id.as_ref(), "input.senderId")?;
+    let campaign_id = optional_id(input.campaign_id.as_ref(), "input.campaignId")?;
+    let provided = input
+        .variables
+        .map(|v| v.into_object("input.variables"))
+        .transpose()?
+        .unwrap_or_default();
+    let inline = input.subject.is_some() || input.text_body.is_some() || input.html_body.is_some();
+    if inline && template_id.is_some() {
+        return Err(AppError::invalid(
+            "input.templateId",
+            "give a template or inline content, not both",
+        ));
+    }
+    if !inline && template_id.is_none() {
+        return Err(AppError::invalid(
+            "input.templateId",
+            "give a template or inline subject and body",
+        ));
+    }
+
+    let txn = begin_write(&shared.db, ctx).await?;
+    let lead = find_live::<leads::Entity>(&txn, ctx, lead_id).await?;
+    let Some(email) = lead.email.clone() else {
+        return Err(AppError::invalid(
+            "input.leadId",
+            "this lead has no email address",
+        ));
+    };
+    if let Some(s) =
+        crate::messaging::suppressions::service::is_suppressed(&txn, ctx.tenant_id, &email).await?
+    {
+        return Err(AppError::invalid(
+            "input.leadId",
+            format!(
+                "{email} is on the suppression list ({:?}); it is never sent to",
+                s.reason
+            ),
+        ));
+    }
+    if remaining_today(&txn, ctx).await? < 1 {
+        return Err(daily_cap_reached());
+    }
+    let (parts_owned, declared) = match template_id {
+        Some(id) => {
+            let template = email_template(&txn, ctx, id, "input.templateId").await?;
+            let declared = crate::messaging::templates::service::declared(&template);
+            (
+                (
+                    template.subject.clone(),
+                    template.text_body.clone(),
+                    template.html_body.clone(),
+                ),
+                declared,
+            )
+        }
+        None => (
+            (input.subject, input.text_body, input.html_body),
+            Vec::new(),
+        ),
+    };
+    let parts = TemplateParts {
+        subject: parts_owned.0.as_deref(),
+        text_body: parts_owned.1.as_deref(),
+        html_body: parts_owned.2.as_deref(),
+    };
+    if template_id.is_none() {
+        let keys = crate::messaging::custom_variables::service::keys(&txn, ctx.tenant_id).await?;
+        crate::messaging::templates::service::validate(
+            &MessageChannel::Email,
+            &parts,
+            &[],
+            &keys,
+            "input.",
+        )?;
+    }
+    let compiled = CompiledTemplate::compile(&parts)?;
+    let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
+    let audience = Audience::load(
+        &txn,
+        ctx.tenant_id,
+        Some((
+            sender.account.from_name.clone(),
+            sender.account.from_email.clone(),
+        )),
+    )
+    .await?;
+    let recipient = compose::recipients(&txn, ctx, vec![lead]).await?.remove(0);
+    let common = Common {
+        shared,
+        ctx,
+        template_id,
+        campaign_id,
+        sender: &sender,
+        tracking: input.tracking.unwrap_or(true),
+        provided: &provided,
+    };
+    let queued = queue_one(&common, &compiled, &audience, &recipient, &declared, email)
+        .map_err(|e| e.with_field_prefix("input."))?;
+    let id = *queued.message.id.as_ref();
+    store(&txn, vec![queued]).await?;
+    bump_usage(&txn, ctx, template_id, 1).await?;
+    let message = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
+    txn.commit().await?;
+    shared.jobs.wake();
+    Ok(message)
+}
+
+/// `sendBulkMessages`: one template to many leads. The template is compiled
+/// once; leads without an address, suppressed or missing are skipped with a
+/// reason, the rest are queued together.
+pub async fn send_bulk(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: SendBulkMessagesInput,
+) -> AppResult<(i32, Vec<SkippedLead>)> {
+    ctx.require_writer()?;
+    if input.lead_ids.len() > MAX_BULK {
+        return Err(AppError::invalid(
+            "input.leadIds",
+            format!("at most {MAX_BULK} leads per call"),
+        ));
+    }
+    let template_id = parse_id(&input.template_id, "input.templateId")?;
+    let sender_id = optional_id(input.sender_id.as_ref(), "input.senderId")?;
+    let campaign_id = optional_id(input.campaign_id.as_ref(), "input.campaignId")?;
+    let mut lead_ids = Vec::with_capacity(input.lead_ids.len());
+    for (i, id) in input.lead_ids.iter().enumerate() {
+        lead_ids.push(parse_id(id, &format!("input.leadIds[{i}]"))?);
+    }
+    lead_ids.sort_unstable();
+    lead_ids.dedup();
+    let provided = input
+        .variables
+        .map(|v| v.into_object("input.variables"))
+        .transpose()?
+        .unwrap_or_default();
+
+    let txn = begin_write(&shared.db, ctx).await?;
+    let template = email_template(&txn, ctx, template_id, "input.templateId").await?;
+    let declared = crate::messaging::templates::service::declared(&template);
+    let compiled =
+        CompiledTemplate::compile(&crate::messaging::templates::service::parts(&template))?;
+    let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
+    let audience = Audience::load(
+        &txn,
+        ctx.tenant_id,
+        Some((
+            sender.account.from_name.clone(),
+            sender.account.from_email.clone(),
+        )),
+    )
+    .await?;
+    let mut leads_found = Vec::with_capacity(lead_ids.len());
+    for chunk in lead_ids.chunks(500) {
+        leads_found.extend(
+            live::<leads::Entity>(ctx)
+                .filter(leads::Column::Id.is_in(chunk.iter().copied()))
+                .all(&txn)
+                .await?,
+        );
+    }
+    let mut skipped = Vec::new();
+    let skip = |id: Uuid, code: &str, message: String| SkippedLead {
+        lead_id: crate::graphql::to_id(id),
+        code: code.to_owned(),
+        message,
+    };
+    let found: std::collections::HashSet<Uuid> = leads_found.iter().map(|l| l.id).collect();
+    for id in &lead_ids {
+        if !found.contains(id) {
+            skipped.push(skip(*id, "NOT_FOUND", "lead not found".into()));
+        }
+    }
+    let suppressed = crate::messaging::suppressions::service::suppressed_among(
+        &txn,
+        ctx.tenant_id,
+        leads_found.iter().filter_map(|l| l.email.clone()),
+    )
+    .await?;
+    let mut remaining = remaining_today(&txn, ctx).await?;
+    let recipients = compose::recipients(&txn, ctx, leads_found).await?;
+    let common = Common {
+        shared,
+        ctx,
+        template_id: Some(template_id),
+        campaign_id,
+        sender: &sender,
+        tracking: input.tracking.unwrap_or(true),
+        provided: &provided,
+    };
+    let mut queued = Vec::with_capacity(recipients.len());
+    for recipient in &recipients {
+        let id = recipient.lead.id;
+        let Some(email) = recipient.lead.email.clone() else {
+            skipped.push(skip(id, "NO_EMAIL", "the lead has no email address".into()));
+            continue;
+        };
+        if suppressed.contains(&email.to_lowercase()) {
+            skipped.push(skip(
+                id,
+                "SUPPRESSED",
+                format!("{email} is on the suppression list"),
+            ));
+            continue;
+        }
+        if remaining < 1 {
+            skipped.push(skip(
+                id,
+                "LIMIT_EXCEEDED",
+                "the tenant's daily email limit is reached".into(),
+            ));
+            continue;
+        }
+        match queue_one(&common, &compiled, &audience, recipient, &declared, email) {
+            Ok(q) => {
+                remaining -= 1;
+                queued.push(q);
+            }
+            Err(error) => skipped.push(skip(id, error.code(), error.public_message())),
+        }
+    }
+    let count = queued.len() as i32;
+    store(&txn, queued).await?;
+    bump_usage(&txn, ctx, Some(template_id), count).await?;
+    txn.commit().await?;
+    shared.jobs.wake();
+    Ok((count, skipped))
+}
+
+/// One page of messages, newest first.
+pub async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    args: &PageArgs,
+    filter: Option<MessageFilter>,
+) -> AppResult<(Page<messages::Model>, Totals)> {
+    let filter = filter.unwrap_or_default();
+    let mut select = scoped::<messages::Entity>(ctx);
+    if let Some(statuses) = filter.status {
+        select = select
+            .filter(messages::Column::Status.is_in(statuses.into_iter().map(MessageStatus::from)));
+    }
+    for (value, column, field) in [
+        (&filter.lead_id, messages::Column::LeadId, "filter.leadId"),
+        (
+            &filter.template_id,
+            messages::Column::TemplateId,
+            "filter.templateId",
+        ),
+        (
+            &filter.campaign_id,
+            messages::Column::CampaignId,
+            "filter.campaignId",
+        ),
+        (
+            &filter.sender_id,
+            messages::Column::SenderId,
+            "filter.senderId",
+        ),
+    ] {
+        if let Some(id) = optional_id(value.as_ref(), field)? {
+            select = select.filter(column.eq(id));
+        }
+    }
+    list_by_id(
+        shared,
+        ctx,
+        select,
+        messages::Column::Id,
+        args,
+        Order::NewestFirst,
+    )
+    .await
+}
+
+pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<messages::Model> {
+    let txn = begin(&shared.db, ctx).await?;
+    let message = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
+    txn.commit().await?;
+    Ok(message)
+}

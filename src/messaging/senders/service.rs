@@ -1,0 +1,610 @@
+//! Sender accounts: SMTP servers and credentials with limits and a failover
+//! order. Only admins write them (they hold credentials); every member reads
+//! them, without the password. The password is stored only sealed
+//! (AES-256-GCM under the server's key) with the account id as associated
+//! data, so a sealed value copied onto another account or tenant does not
+//! open.
+//!
+//! Recent usage (`sentLastHour`, `sentToday`) is counted from
+//! `messages.sent_at`, which the `(tenant_id, sender_id, sent_at)` index
+//! serves, rather than kept in counters: counters need a reset job and drift
+//! when a send is retried, the messages are the truth.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::SmtpTlsMode;
+use entity::{messages, sender_accounts};
+
+use super::host::smtp_host;
+use super::types::{CreateSenderAccountInput, UpdateSenderAccountInput};
+use crate::db::all_with_literal_limits;
+use crate::domain::{EmailAddress, optional_text, required_text};
+use crate::error::on_unique;
+use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{Cursor, Page, PageArgs, Totals, raw_window};
+use crate::secrets::SecretBox;
+use crate::state::Shared;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{
+    begin, begin_write, find_live, live, soft_delete, tenant_rows, tenant_update,
+};
+
+const DUPLICATE_NAME: &str = "a sender account with this name already exists";
+const MAX_NAME_CHARS: usize = 200;
+const MAX_PASSWORD_CHARS: usize = 1_024;
+/// SMTP replies can be long; the last error is for a person to read.
+const MAX_ERROR_CHARS: usize = 1_000;
+
+/// What an account sent recently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// In the last 60 minutes.
+    pub last_hour: i64,
+    /// Since 00:00 UTC.
+    pub today: i64,
+}
+
+/// An account with its recent usage: what the API shows.
+pub struct SenderRow {
+    pub account: sender_accounts::Model,
+    pub usage: Usage,
+}
+
+/// An account the delivery worker may send through now, in failover order.
+#[derive(Clone, Debug)]
+pub struct SenderCandidate {
+    /// Includes the sealed password (`password_encrypted`) and the limits.
+    pub account: sender_accounts::Model,
+    pub sent_last_hour: i64,
+    pub sent_today: i64,
+}
+
+impl SenderCandidate {
+    /// The SMTP password, opened with the server's key; `None` when the
+    /// account has none. Fails when the value was sealed under another key
+    /// or for another account.
+    pub fn password(&self, secrets: &SecretBox) -> anyhow::Result<Option<String>> {
+        self.account
+            .password_encrypted
+            .as_deref()
+            .map(|sealed| secrets.open(sealed, self.account.id.as_bytes()))
+            .transpose()
+    }
+}
+
+/// 00:00 UTC of `now`'s day: where "today" starts for sending limits and the
+/// tenant's daily cap.
+pub fn start_of_utc_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+}
+
+/// The starts of the two windows the limits count in.
+struct Windows {
+    hour_ago: DateTime<Utc>,
+    midnight: DateTime<Utc>,
+}
+
+impl Windows {
+    fn at(now: DateTime<Utc>) -> Self {
+        Self {
+            hour_ago: now - Duration::hours(1),
+            midnight: start_of_utc_day(now),
+        }
+    }
+}
+
+fn at(time: DateTime<Utc>) -> DateTime<FixedOffset> {
+    time.fixed_offset()
+}
+
+/// Messages of the tenant. `messages` is not in the `tenant_owned!` list
+/// yet (the messaging feature adds it), so the tenant filter is spelled out.
+fn tenant_messages(tenant_id: Uuid) -> sea_orm::Select<messages::Entity> {
+    tenant_rows::<messages::Entity>(tenant_id)
+}
+
+/// How many messages `sender_id` sent at or after `since`.
+pub async fn sent_since(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    sender_id: Uuid,
+    since: DateTime<Utc>,
+) -> AppResult<i64> {
+    let count = tenant_messages(ctx.tenant_id)
+        .filter(messages::Column::SenderId.eq(sender_id))
+        .filter(messages::Column::SentAt.gte(at(since)))
+        .count(conn)
+        .await?;
+    Ok(i64::try_from(count).unwrap_or(i64::MAX))
+}
+
+/// One account's usage (two index range counts).
+async fn usage(conn: &impl ConnectionTrait, ctx: &RequestCtx, sender_id: Uuid) -> AppResult<Usage> {
+    let windows = Windows::at(Utc::now());
+    Ok(Usage {
+        last_hour: sent_since(conn, ctx, sender_id, windows.hour_ago).await?,
+        today: sent_since(conn, ctx, sender_id, windows.midnight).await?,
+    })
+}
+
+/// The usage of many accounts in one grouped query; accounts that sent
+/// nothing are absent from the map.
+async fn usage_of(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> AppResult<HashMap<Uuid, Usage>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let windows = Windows::at(now);
+    // Just after midnight the last hour reaches into yesterday; read from
+    // whichever window starts earlier and count each window separately.
+    let start = Ord::min(windows.hour_ago, windows.midnight);
+    let sent_at = || Expr::col((messages::Entity, messages::Column::SentAt));
+    let counted = |since: DateTime<Utc>| {
+        Expr::expr(Func::count(Expr::expr(Expr::case(
+            sent_at().gte(at(since)),
+            Expr::val(1),
+        ))))
+    };
+    let rows: Vec<(Option<Uuid>, i64, i64)> = tenant_messages(tenant_id)
+        .select_only()
+        .column(messages::Column::SenderId)
+        .expr(counted(windows.hour_ago))
+        .expr(counted(windows.midnight))
+        .filter(messages::Column::SenderId.is_in(ids.iter().copied()))
+        .filter(messages::Column::SentAt.gte(at(start)))
+        .group_by(messages::Column::SenderId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, last_hour, today)| Some((id?, Usage { last_hour, today })))
+        .collect())
+}
+
+/// A cursor of the failover order: the priority and the id.
+pub fn cursor_of(row: &SenderRow) -> Cursor {
+    let (priority, id) = (row.account.priority, row.account.id);
+    Cursor::deferred(move || {
+        let mut bytes = priority.to_be_bytes().to_vec();
+        bytes.extend_from_slice(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    })
+}
+
+fn decode_cursor(cursor: &str, field: &str) -> AppResult<(i32, Uuid)> {
+    let bad = || AppError::invalid(field, "is not a valid cursor");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    if bytes.len() != 20 {
+        return Err(bad());
+    }
+    let (priority, id) = bytes.split_at(4);
+    let priority = i32::from_be_bytes(priority.try_into().map_err(|_| bad())?);
+    Ok((priority, Uuid::from_slice(id).map_err(|_| bad())?))
+}
+
+/// Rows after `(priority, id)` in failover order (priority descending, then
+/// id ascending), or before it when walking backwards.
+fn beyond(forward: bool, priority: i32, id: Uuid) -> Condition {
+    use sender_accounts::Column;
+    let (further_priority, further_id) = if forward {
+        (Column::Priority.lt(priority), Column::Id.gt(id))
+    } else {
+        (Column::Priority.gt(priority), Column::Id.lt(id))
+    };
+    Condition::any().add(further_priority).add(
+        Condition::all()
+            .add(Column::Priority.eq(priority))
+            .add(further_id),
+    )
+}
+
+/// One page of live accounts in failover order, with their usage.
+pub async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    args: &PageArgs,
+) -> AppResult<(Page<SenderRow>, Totals)> {
+    use sender_accounts::Column;
+    let window = raw_window(args, shared.config.limits.page_size)?;
+    let cursor = window
+        .cursor
+        .map(|c| decode_cursor(c, window.cursor_field))
+        .transpose()?;
+    let select = live::<sender_accounts::Entity>(ctx);
+    let mut query = select.clone();
+    if let Some((priority, id)) = cursor {
+        query = query.filter(beyond(window.forward, priority, id));
+    }
+    // Walking backwards is walking forwards in the opposite order, then reversing.
+    query = if window.forward {
+        query
+            .order_by_desc(Column::Priority)
+            .order_by_asc(Column::Id)
+    } else {
+        query
+            .order_by_asc(Column::Priority)
+            .order_by_desc(Column::Id)
+    };
+    let txn = begin(&shared.db, ctx).await?;
+    let rows = all_with_literal_limits(&txn, query.limit(window.size + 1)).await?;
+    let page = Page::from_fetched(rows, window.size, window.forward, cursor.is_some());
+    let ids: Vec<Uuid> = page.rows.iter().map(|account| account.id).collect();
+    let usage = usage_of(&txn, ctx.tenant_id, &ids, Utc::now()).await?;
+    txn.commit().await?;
+    let page = page.map(|account| SenderRow {
+        usage: usage.get(&account.id).copied().unwrap_or_default(),
+        account,
+    });
+    Ok((page, Totals::counting(&shared.db, ctx, select)))
+}
+
+pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<SenderRow> {
+    let txn = begin(&shared.db, ctx).await?;
+    let account = find_live::<sender_accounts::Entity>(&txn, ctx, id).await?;
+    let usage = usage(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(SenderRow { account, usage })
+}
+
+/// Refuses a name another live account has, ignoring case.
+async fn ensure_name_free(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    name: &str,
+    except: Option<Uuid>,
+) -> AppResult<()> {
+    let mut select = live::<sender_accounts::Entity>(ctx).filter(
+        Expr::expr(Func::lower(Expr::col(sender_accounts::Column::Name))).eq(name.to_lowercase()),
+    );
+    if let Some(id) = except {
+        select = select.filter(sender_accounts::Column::Id.ne(id));
+    }
+    if select.one(conn).await?.is_some() {
+        return Err(AppError::invalid(
+            "input.name",
+            "another sender account already has this name",
+        ));
+    }
+    Ok(())
+}
+
+fn port(value: i32, field: &str) -> AppResult<i32> {
+    if (1..=65_535).contains(&value) {
+        Ok(value)
+    } else {
+        Err(AppError::invalid(field, "must be between 1 and 65535"))
+    }
+}
+
+fn limit(value: Option<i32>, field: &str) -> AppResult<Option<i32>> {
+    match value {
+        Some(n) if n < 0 => Err(AppError::invalid(
+            field,
+            "must be at least 0 (null: unlimited)",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn provider(value: Option<String>) -> AppResult<String> {
+    Ok(optional_text(value, "input.provider", 100)?.unwrap_or_else(|| "custom".to_owned()))
+}
+
+/// A display name that ends up in a `From:` header: no line breaks, which
+/// would let one header smuggle in others.
+fn from_name(value: Option<String>) -> AppResult<Option<String>> {
+    let value = optional_text(value, "input.fromName", MAX_NAME_CHARS)?;
+    if value
+        .as_deref()
+        .is_some_and(|v| v.chars().any(char::is_control))
+    {
+        return Err(AppError::invalid(
+            "input.fromName",
+            "must not contain line breaks or control characters",
+        ));
+    }
+    Ok(value)
+}
+
+fn optional_email(value: Option<String>, field: &str) -> AppResult<Option<String>> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(email) => Ok(Some(EmailAddress::parse(email, field)?.into_inner())),
+    }
+}
+
+/// Seals a new password for account `id`. Passwords are taken as given
+/// (spaces may belong to them) but must not be empty or contain line breaks,
+/// which no SMTP AUTH exchange can carry.
+fn sealed_password(shared: &Shared, id: Uuid, password: &str) -> AppResult<String> {
+    const FIELD: &str = "input.password";
+    if password.is_empty() {
+        return Err(AppError::invalid(
+            FIELD,
+            "must not be empty (send null to remove the password)",
+        ));
+    }
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            FIELD,
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if password.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            FIELD,
+            "must not contain line breaks or control characters",
+        ));
+    }
+    Ok(shared.secrets.seal(password, id.as_bytes()))
+}
+
+pub async fn create(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: CreateSenderAccountInput,
+) -> AppResult<SenderRow> {
+    ctx.require_admin()?;
+    let id = Uuid::now_v7();
+    let name = required_text(&input.name, "input.name", MAX_NAME_CHARS)?;
+    let now = Utc::now().fixed_offset();
+    let account = sender_accounts::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        id: Set(id),
+        name: Set(name.clone()),
+        provider: Set(provider(input.provider)?),
+        host: Set(smtp_host(&input.host, "input.host")?),
+        port: Set(port(input.port, "input.port")?),
+        tls_mode: Set(input
+            .tls_mode
+            .map_or(SmtpTlsMode::Starttls, SmtpTlsMode::from)),
+        username: Set(optional_text(input.username, "input.username", 320)?),
+        password_encrypted: Set(input
+            .password
+            .map(|p| sealed_password(shared, id, &p))
+            .transpose()?),
+        from_email: Set(EmailAddress::parse(&input.from_email, "input.fromEmail")?.into_inner()),
+        from_name: Set(from_name(input.from_name)?),
+        reply_to: Set(optional_email(input.reply_to, "input.replyTo")?),
+        hourly_limit: Set(limit(input.hourly_limit, "input.hourlyLimit")?),
+        daily_limit: Set(limit(input.daily_limit, "input.dailyLimit")?),
+        priority: Set(input.priority.unwrap_or(0)),
+        is_active: Set(input.is_active.unwrap_or(true)),
+        total_sent: Set(0),
+        last_used_at: Set(None),
+        last_error: Set(None),
+        last_error_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(ctx.user_id()),
+        updated_by: Set(ctx.user_id()),
+        deleted_at: Set(None),
+        deleted_by: Set(None),
+    };
+    let txn = begin_write(&shared.db, ctx).await?;
+    ensure_name_free(&txn, ctx, &name, None).await?;
+    let account = account
+        .insert(&txn)
+        .await
+        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+    txn.commit().await?;
+    // A new account has sent nothing.
+    Ok(SenderRow {
+        account,
+        usage: Usage::default(),
+    })
+}
+
+pub async fn update(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    input: UpdateSenderAccountInput,
+) -> AppResult<SenderRow> {
+    ctx.require_admin()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let mut account = find_live::<sender_accounts::Entity>(&txn, ctx, id)
+        .await?
+        .into_active_model();
+    if let Some(name) = input.name {
+        let name = required_text(&name, "input.name", MAX_NAME_CHARS)?;
+        ensure_name_free(&txn, ctx, &name, Some(id)).await?;
+        account.name = Set(name);
+    }
+    if input.provider.is_some() {
+        account.provider = Set(provider(input.provider)?);
+    }
+    if let Some(host) = input.host {
+        account.host = Set(smtp_host(&host, "input.host")?);
+    }
+    if let Some(value) = input.port {
+        account.port = Set(port(value, "input.port")?);
+    }
+    if let Some(mode) = input.tls_mode {
+        account.tls_mode = Set(mode.into());
+    }
+    // Absent leaves a field alone; null clears it.
+    if let Some(username) = Option::<Option<String>>::from(input.username) {
+        account.username = Set(optional_text(username, "input.username", 320)?);
+    }
+    if let Some(password) = Option::<Option<String>>::from(input.password) {
+        account.password_encrypted = Set(password
+            .map(|p| sealed_password(shared, id, &p))
+            .transpose()?);
+    }
+    if let Some(email) = input.from_email {
+        account.from_email = Set(EmailAddress::parse(&email, "input.fromEmail")?.into_inner());
+    }
+    if let Some(name) = Option::<Option<String>>::from(input.from_name) {
+        account.from_name = Set(from_name(name)?);
+    }
+    if let Some(reply_to) = Option::<Option<String>>::from(input.reply_to) {
+        account.reply_to = Set(optional_email(reply_to, "input.replyTo")?);
+    }
+    if let Some(value) = Option::<Option<i32>>::from(input.hourly_limit) {
+        account.hourly_limit = Set(limit(value, "input.hourlyLimit")?);
+    }
+    if let Some(value) = Option::<Option<i32>>::from(input.daily_limit) {
+        account.daily_limit = Set(limit(value, "input.dailyLimit")?);
+    }
+    if let Some(priority) = input.priority {
+        account.priority = Set(priority);
+    }
+    if let Some(active) = input.is_active {
+        account.is_active = Set(active);
+    }
+    account.updated_at = Set(Utc::now().fixed_offset());
+    let account = account
+        .update(&txn)
+        .await
+        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+    let usage = usage(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(SenderRow { account, usage })
+}
+
+/// Soft-deletes an account: messages sent through it keep pointing at it,
+/// sending and lists forget it, and its name is free again.
+pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<SenderRow> {
+    ctx.require_admin()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let account = soft_delete::<sender_accounts::Entity>(&txn, ctx, id).await?;
+    let usage = usage(&txn, ctx, id).await?;
+    txn.commit().await?;
+    Ok(SenderRow { account, usage })
+}
+
+/// For the delivery worker: the tenant's active, live accounts that are
+/// under both limits, in failover order (priority descending, then the
+/// older account), with `preferred` moved to the front when it qualifies.
+/// Call it inside a transaction bound to `tenant_id` (row-level security on
+/// PostgreSQL).
+///
+/// The limits are soft: two workers reading at once may both take the last
+/// slot of an hour. Taking a lock per account for every message would cost
+/// more than the occasional extra message does.
+pub async fn candidates(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    preferred: Option<Uuid>,
+) -> AppResult<Vec<SenderCandidate>> {
+    use sender_accounts::Column;
+    let accounts = tenant_rows::<sender_accounts::Entity>(tenant_id)
+        .filter(Column::DeletedAt.is_null())
+        .filter(Column::IsActive.eq(true))
+        .order_by_desc(Column::Priority)
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await?;
+    let ids: Vec<Uuid> = accounts.iter().map(|account| account.id).collect();
+    let usage = usage_of(conn, tenant_id, &ids, Utc::now()).await?;
+    let under = |limit: Option<i32>, sent: i64| limit.is_none_or(|limit| sent < i64::from(limit));
+    let mut candidates: Vec<SenderCandidate> = accounts
+        .into_iter()
+        .map(|account| {
+            let used = usage.get(&account.id).copied().unwrap_or_default();
+            SenderCandidate {
+                account,
+                sent_last_hour: used.last_hour,
+                sent_today: used.today,
+            }
+        })
+        .filter(|c| {
+            under(c.account.hourly_limit, c.sent_last_hour)
+                && under(c.account.daily_limit, c.sent_today)
+        })
+        .collect();
+    if let Some(preferred) = preferred
+        && let Some(position) = candidates.iter().position(|c| c.account.id == preferred)
+    {
+        let chosen = candidates.remove(position);
+        candidates.insert(0, chosen);
+    }
+    Ok(candidates)
+}
+
+/// Records the outcome of a delivery attempt through account `id`: a
+/// success counts and stamps `last_used_at`; a failure keeps the error for
+/// the admin. A success does not clear the last error: `lastErrorAt` before
+/// `lastUsedAt` already says the account recovered.
+pub async fn record_use(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    ok: Result<(), String>,
+) -> AppResult<()> {
+    use sender_accounts::Column;
+    let now = Utc::now().fixed_offset();
+    let update = tenant_update::<sender_accounts::Entity>(tenant_id).filter(Column::Id.eq(id));
+    let update = match ok {
+        Ok(()) => update
+            .col_expr(Column::TotalSent, Expr::col(Column::TotalSent).add(1))
+            .col_expr(Column::LastUsedAt, Expr::value(now)),
+        Err(error) => update
+            .col_expr(
+                Column::LastError,
+                Expr::value(error.chars().take(MAX_ERROR_CHARS).collect::<String>()),
+            )
+            .col_expr(Column::LastErrorAt, Expr::value(now)),
+    };
+    update.exec(conn).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_day_window_starts_at_midnight_utc() {
+        let now = DateTime::parse_from_rfc3339("2026-03-04T00:20:00Z")
+            .unwrap()
+            .to_utc();
+        let windows = Windows::at(now);
+        assert_eq!(windows.midnight.to_rfc3339(), "2026-03-04T00:00:00+00:00");
+        assert_eq!(windows.hour_ago.to_rfc3339(), "2026-03-03T23:20:00+00:00");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = Uuid::now_v7();
+        let mut bytes = (-7i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(id.as_bytes());
+        let cursor = URL_SAFE_NO_PAD.encode(bytes);
+        assert_eq!(decode_cursor(&cursor, "after").unwrap(), (-7, id));
+        assert!(decode_cursor("nope", "after").is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode([0u8; 16]), "after").is_err());
+    }
+
+    #[test]
+    fn ports_and_limits_are_bounded_naming_the_field() {
+        assert_eq!(port(587, "input.port").unwrap(), 587);
+        for bad in [0, -1, 65_536] {
+            match port(bad, "input.port") {
+                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "input.port"),
+                other => panic!("{bad} gave {other:?}"),
+            }
+        }
+        assert_eq!(limit(None, "l").unwrap(), None);
+        assert_eq!(limit(Some(0), "l").unwrap(), Some(0));
+        assert!(limit(Some(-1), "l").is_err());
+    }
+}

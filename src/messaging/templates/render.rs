@@ -1,0 +1,578 @@
+//! Rendering message templates with minijinja. `check` runs when a template
+//! is saved, so a typo in a variable name is an error for the author rather
+//! than a blank in 10,000 sent emails; `CompiledTemplate` parses the parts
+//! once and renders them per lead when the template is sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+
+pub use super::context::{ContextInput, DeclaredVariable, build_context};
+use super::context::{RESERVED_NAMES, SENDER_FIELDS, TENANT_FIELDS, company_fields, lead_fields};
+use crate::error::AppError;
+
+// Template names double as the error field of each part.
+const SUBJECT: &str = "subject";
+const TEXT_BODY: &str = "textBody";
+const HTML_BODY: &str = "htmlBody";
+
+/// Line width of the text body derived from HTML: the customary plain-text
+/// email width, which leaves room for quoting in replies.
+const TEXT_WIDTH: usize = 78;
+
+/// Names the template language binds itself, so a declared variable of that
+/// name could never be read.
+const LANGUAGE_NAMES: &[&str] = &[
+    "true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else",
+    "loop", "self", "super", "caller", "varargs", "kwargs",
+];
+
+/// The three sources of a template; an email needs a subject and at least one
+/// body, which the caller checks.
+pub struct TemplateParts<'a> {
+    pub subject: Option<&'a str>,
+    pub text_body: Option<&'a str>,
+    pub html_body: Option<&'a str>,
+}
+
+impl TemplateParts<'_> {
+    fn named(&self) -> [(&'static str, Option<&str>); 3] {
+        [
+            (SUBJECT, self.subject),
+            (TEXT_BODY, self.text_body),
+            (HTML_BODY, self.html_body),
+        ]
+    }
+}
+
+/// One message, ready to send. `text_body` is derived from the HTML when the
+/// template has no text part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: Option<String>,
+}
+
+/// Checks a template before it is saved: the syntax of each part, the
+/// declared variables, and that every variable used is one the context
+/// provides (see `context.rs`), a declared one, or a tenant custom variable.
+pub fn check(
+    parts: &TemplateParts,
+    declared: &[DeclaredVariable],
+    custom_variable_keys: &BTreeSet<String>,
+) -> Result<(), AppError> {
+    let env = environment();
+    let globals: BTreeSet<&str> = env.globals().map(|(name, _)| name).collect();
+    check_declared(declared, &globals)?;
+    let scope = Scope {
+        declared,
+        custom_variable_keys,
+        globals,
+    };
+    for (part, source) in parts.named() {
+        let Some(source) = source else { continue };
+        let template = env
+            .template_from_named_str(part, source)
+            .map_err(|error| template_error(part, &error))?;
+        // Sorted, so the same template always reports the same variable first.
+        let used: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
+        if let Some(unknown) = used.iter().find(|path| !scope.knows(path)) {
+            return Err(AppError::invalid(
+                part,
+                format!("unknown variable \"{unknown}\""),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A template parsed once, to render for many leads (a bulk send renders one
+/// template for thousands of leads).
+#[derive(Debug, Clone)]
+pub struct CompiledTemplate {
+    env: Environment<'static>,
+}
+
+impl CompiledTemplate {
+    pub fn compile(parts: &TemplateParts) -> Result<Self, AppError> {
+        let mut env = environment();
+        for (part, source) in parts.named() {
+            if let Some(source) = source {
+                env.add_template_owned(part, source.to_owned())
+                    .map_err(|error| template_error(part, &error))?;
+            }
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders every part against a context from `build_context`.
+    pub fn render(&self, context: &serde_json::Value) -> Result<Rendered, AppError> {
+        let context = template_value(context);
+        let subject = self.render_part(SUBJECT, &context)?.unwrap_or_default();
+        let html_body = self.render_part(HTML_BODY, &context)?;
+        let text_body = match self.render_part(TEXT_BODY, &context)? {
+            Some(text) => text,
+            None => html_body
+                .as_deref()
+                .map(html_to_text)
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        Ok(Rendered {
+            subject: one_line(&subject),
+            text_body,
+            html_body,
+        })
+    }
+
+    fn render_part(&self, part: &str, context: &Value) -> Result<Option<String>, AppError> {
+        // Only absent parts are missing from the environment.
+        let Ok(template) = self.env.get_template(part) else {
+            return Ok(None);
+        };
+        template
+            .render(context)
+            .map(Some)
+            .map_err(|error| template_error(part, &error))
+    }
+}
+
+/// Compiles and renders in one go, for a single message or a preview.
+pub fn render_once(
+    parts: &TemplateParts,
+    context: &serde_json::Value,
+) -> Result<Rendered, AppError> {
+    CompiledTemplate::compile(parts)?.render(context)
+}
+
+/// The one environment configuration, shared by `check` and rendering so
+/// both agree on what a template means.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Only the HTML body is markup: a lead named `<b>` is text there, and the
+    // subject and text body must not show `&lt;b&gt;`.
+    env.set_auto_escape_callback(|name| {
+        if name == HTML_BODY {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    // Chainable rather than Lenient: a missing company or custom field stays
+    // undefined all the way down (`lead.custom.address.city`) and prints
+    // empty, instead of failing the send for that lead.
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    // `debug()` would print the whole context into an email.
+    env.remove_global("debug");
+    env
+}
+
+/// What a template may refer to, besides its own locals.
+struct Scope<'a> {
+    declared: &'a [DeclaredVariable],
+    custom_variable_keys: &'a BTreeSet<String>,
+    /// Functions the environment provides (`range`, `dict`, `namespace`).
+    globals: BTreeSet<&'a str>,
+}
+
+impl Scope<'_> {
+    /// Whether a dotted path (as minijinja reports it) names something the
+    /// context provides. Only the first two segments are checked: below a
+    /// known field (a custom field's sub-object, a string method) the value
+    /// itself decides, and a miss renders empty.
+    fn knows(&self, path: &str) -> bool {
+        let mut segments = path.split('.');
+        let root = segments.next().unwrap_or_default();
+        let Some(field) = segments.next() else {
+            return RESERVED_NAMES.contains(&root) || self.is_declared_or_global(root);
+        };
+        match root {
+            "lead" => lead_fields().any(|name| name == field),
+            "company" => company_fields().any(|name| name == field),
+            "sender" => SENDER_FIELDS.contains(&field),
+            "tenant" => TENANT_FIELDS.contains(&field),
+            "vars" => self.custom_variable_keys.contains(field),
+            "unsubscribeUrl" => false,
+            _ => self.is_declared_or_global(root),
+        }
+    }
+
+    fn is_declared_or_global(&self, name: &str) -> bool {
+        self.declared.iter().any(|variable| variable.name == name) || self.globals.contains(name)
+    }
+}
+
+fn check_declared(declared: &[DeclaredVariable], globals: &BTreeSet<&str>) -> Result<(), AppError> {
+    let mut seen = BTreeSet::new();
+    for (index, variable) in declared.iter().enumerate() {
+        let name = variable.name.as_str();
+        let field = format!("variables[{index}].name");
+        if !is_identifier(name) {
+            return Err(AppError::invalid(
+                field,
+                "must start with a letter or underscore and contain only letters, digits and underscores",
+            ));
+        }
+        if RESERVED_NAMES.contains(&name)
+            || LANGUAGE_NAMES.contains(&name)
+            || globals.contains(name)
+        {
+            return Err(AppError::invalid(
+                field,
+                format!("\"{name}\" is a reserved name"),
+            ));
+        }
+        if !seen.insert(name) {
+            return Err(AppError::invalid(
+                field,
+                format!("\"{name}\" is declared twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first == '_' || first.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// A minijinja error as bad input on the part it came from, e.g.
+/// `htmlBody: line 3: syntax error: unexpected end of input`.
+fn template_error(part: &str, error: &minijinja::Error) -> AppError {
+    let message = match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    };
+    match error.line() {
+        Some(line) => AppError::invalid(part, format!("line {line}: {message}")),
+        None => AppError::invalid(part, message),
+    }
+}
+
+/// JSON to a template value by hand (minijinja is built without its `serde`
+/// feature). Nulls become undefined, so they print empty and `default` applies.
+fn template_value(json: &serde_json::Value) -> Value {
+    use serde_json::Value as Json;
+    match json {
+        Json::Null => Value::UNDEFINED,
+        Json::Bool(flag) => Value::from(*flag),
+        Json::Number(number) => number
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| number.as_u64().map(Value::from))
+            .unwrap_or_else(|| Value::from(number.as_f64().unwrap_or(f64::NAN))),
+        Json::String(text) => Value::from(text.as_str()),
+        Json::Array(items) => items.iter().map(template_value).collect(),
+        Json::Object(members) => Value::from_object(
+            members
+                .iter()
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, value)| (key.clone(), template_value(value)))
+                .collect::<BTreeMap<String, Value>>(),
+        ),
+    }
+}
+
+/// Plain text for mail clients that show no HTML; links become numbered
+/// footnotes, unwrapped so they stay clickable.
+fn html_to_text(html: &str) -> Result<String, AppError> {
+    html2text::config::plain()
+        .no_link_wrapping()
+        .string_from_read(html.as_bytes(), TEXT_WIDTH)
+        .map_err(AppError::internal)
+}
+
+/// A subject is one header line: the line breaks `{% if %}` blocks leave
+/// behind become single spaces.
+fn one_line(subject: &str) -> String {
+    subject
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::messaging::templates::context::tests::{company, context_for, lead};
+
+    fn parts<'a>(
+        subject: &'a str,
+        text: Option<&'a str>,
+        html: Option<&'a str>,
+    ) -> TemplateParts<'a> {
+        TemplateParts {
+            subject: Some(subject),
+            text_body: text,
+            html_body: html,
+        }
+    }
+
+    fn full_context() -> serde_json::Value {
+        context_for(&lead(), Some(&company()))
+    }
+
+    fn check_html(html: &str) -> Result<(), AppError> {
+        check(&parts("Hi", None, Some(html)), &[], &BTreeSet::new())
+    }
+
+    fn bad_input(result: Result<impl std::fmt::Debug, AppError>) -> (String, String) {
+        match result {
+            Err(AppError::BadUserInput { field, message }) => (field, message),
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    }
+
+    fn var(name: &str, default: Option<&str>) -> DeclaredVariable {
+        DeclaredVariable {
+            name: name.into(),
+            default: default.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn renders_every_namespace() {
+        let source = "{{ lead.fullName }}|{{ lead.status }}|{{ lead.score }}|{{ lead.custom.plan }}|\
+                      {{ company.name }}|{{ company.size }}|{{ company.custom.segment }}|\
+                      {{ sender.name }}|{{ sender.email }}|{{ tenant.name }}|{{ unsubscribeUrl }}";
+
+        let rendered = render_once(&parts("s", Some(source), None), &full_context()).unwrap();
+
+        assert_eq!(
+            rendered.text_body,
+            "Ada Lovelace|follow_up_1|42|pro|Analytical Engines|small|b2b|\
+             Grace|grace@promohub.example|Acme|https://t.example/u/abc"
+        );
+    }
+
+    #[test]
+    fn missing_values_render_empty_and_take_defaults() {
+        let mut lead = lead();
+        lead.first_name = None;
+        let context = context_for(&lead, None);
+        let source = "[{{ lead.firstName }}][{{ company.name }}][{{ lead.custom.nickname }}]\
+                      [{{ lead.custom.address.city }}] Hi {{ lead.firstName | default(\"there\") }}";
+
+        let rendered = render_once(&parts("s", Some(source), None), &context).unwrap();
+
+        assert_eq!(rendered.text_body, "[][][][] Hi there");
+    }
+
+    #[test]
+    fn escapes_html_but_not_the_subject_or_text() {
+        let mut lead = lead();
+        lead.first_name = Some("<script>".into());
+        let context = context_for(&lead, None);
+        let template = parts(
+            "Hi {{ lead.firstName }}",
+            Some("Hi {{ lead.firstName }}"),
+            Some("<p>Hi {{ lead.firstName }}</p>"),
+        );
+
+        let rendered = render_once(&template, &context).unwrap();
+
+        assert_eq!(rendered.subject, "Hi <script>");
+        assert_eq!(rendered.text_body, "Hi <script>");
+        assert_eq!(rendered.html_body.unwrap(), "<p>Hi &lt;script&gt;</p>");
+    }
+
+    #[test]
+    fn derives_the_text_body_from_html() {
+        let html = "<h1>Hello {{ lead.firstName }}</h1><p>See <a href=\"https://promohub.example/offer\">our offer</a>.</p>";
+
+        let rendered = render_once(&parts("s", None, Some(html)), &full_context()).unwrap();
+
+        assert!(
+            rendered.text_body.contains("Hello Ada"),
+            "{}",
+            rendered.text_body
+        );
+        assert!(
+            rendered.text_body.contains("our offer"),
+            "{}",
+            rendered.text_body
+        );
+        assert!(
+            rendered
+                .text_body
+                .contains("https://promohub.example/offer"),
+            "{}",
+            rendered.text_body
+        );
+        assert!(!rendered.text_body.contains("<p>"));
+    }
+
+    #[test]
+    fn the_subject_is_one_line() {
+        let subject = "{% if lead.firstName %}\n  Hi {{ lead.firstName }}\n{% endif %}\n, news";
+
+        let rendered = render_once(&parts(subject, Some("x"), None), &full_context()).unwrap();
+
+        assert_eq!(rendered.subject, "Hi Ada , news");
+    }
+
+    #[test]
+    fn accepts_every_context_path_and_loop_locals() {
+        let keys = BTreeSet::from(["region".to_owned()]);
+        let html = "{{ lead.firstName }}{{ lead.custom.a.b }}{{ company.domain }}{{ company.custom.x }}\
+                    {{ sender.email }}{{ tenant.name }}{{ vars.region }}{{ unsubscribeUrl }}{{ offer.code }}\
+                    {% for t in lead.tags %}{{ t }}{{ loop.index }}{% endfor %}\
+                    {% set greeting = 'Hi' %}{{ greeting }}{% for i in range(2) %}{{ i }}{% endfor %}";
+
+        let result = check(&parts("s", None, Some(html)), &[var("offer", None)], &keys);
+
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn rejects_an_unknown_variable_naming_its_part() {
+        for (html, unknown) in [
+            ("{{ lead.nickname }}", "lead.nickname"),
+            ("{{ company.revenue }}", "company.revenue"),
+            ("{{ sender.phone }}", "sender.phone"),
+            ("{{ vars.region }}", "vars.region"),
+            ("{{ first_name }}", "first_name"),
+            ("{{ debug() }}", "debug"),
+        ] {
+            let (field, message) = bad_input(check_html(html));
+
+            assert_eq!(field, "htmlBody");
+            assert_eq!(message, format!("unknown variable \"{unknown}\""));
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_part_and_line() {
+        let template = parts("Hi", Some("line one\nline two {{ lead.firstName "), None);
+
+        let (field, message) = bad_input(check(&template, &[], &BTreeSet::new()));
+
+        assert_eq!(field, "textBody");
+        assert!(message.starts_with("line 2: syntax error"), "{message}");
+    }
+
+    #[test]
+    fn rejects_bad_declared_variables_by_position() {
+        for (declared, field) in [
+            (vec![var("1st", None)], "variables[0].name"),
+            (
+                vec![var("ok", None), var("has-dash", None)],
+                "variables[1].name",
+            ),
+            (vec![var("lead", None)], "variables[0].name"),
+            (vec![var("unsubscribeUrl", None)], "variables[0].name"),
+            (
+                vec![var("offer", None), var("offer", None)],
+                "variables[1].name",
+            ),
+        ] {
+            let (actual, _) = bad_input(check(
+                &parts("Hi", Some("x"), None),
+                &declared,
+                &BTreeSet::new(),
+            ));
+
+            assert_eq!(actual, field, "{declared:?}");
+        }
+    }
+
+    #[test]
+    fn a_declared_variable_takes_the_provided_value_else_its_default() {
+        let lead = lead();
+        let declared = [var("offer", Some("10%")), var("deadline", Some("Friday"))];
+        let provided = json!({ "offer": "25%" });
+        let context = build_context(&ContextInput {
+            lead: &lead,
+            lead_tags: &[],
+            company: None,
+            sender_name: None,
+            sender_email: None,
+            tenant_name: "Acme",
+            custom_variables: &[],
+            declared: &declared,
+            provided: provided.as_object().unwrap(),
+            unsubscribe_url: "",
+        });
+
+        let rendered = render_once(
+            &parts("{{ offer }} until {{ deadline }}", Some("x"), None),
+            &context,
+        )
+        .unwrap();
+
+        assert_eq!(rendered.subject, "25% until Friday");
+    }
+
+    #[test]
+    fn vars_prefer_lead_then_company_then_default() {
+        let (mut lead, mut company) = (lead(), company());
+        lead.custom_fields = json!({ "a": "lead" });
+        company.custom_fields = json!({ "a": "company", "b": "company" });
+        let variables = [
+            ("a".to_owned(), "default".to_owned()),
+            ("b".to_owned(), "default".to_owned()),
+            ("c".to_owned(), "default".to_owned()),
+        ];
+        let context = build_context(&ContextInput {
+            lead: &lead,
+            lead_tags: &[],
+            company: Some(&company),
+            sender_name: None,
+            sender_email: None,
+            tenant_name: "Acme",
+            custom_variables: &variables,
+            declared: &[],
+            provided: &serde_json::Map::new(),
+            unsubscribe_url: "",
+        });
+
+        let rendered = render_once(
+            &parts("{{ vars.a }} {{ vars.b }} {{ vars.c }}", Some("x"), None),
+            &context,
+        )
+        .unwrap();
+
+        assert_eq!(rendered.subject, "lead company default");
+    }
+
+    #[test]
+    fn a_render_time_error_names_the_part() {
+        let template = parts("Hi", Some("{{ lead.score + lead.firstName }}"), None);
+
+        let (field, _) = bad_input(render_once(&template, &full_context()));
+
+        assert_eq!(field, "textBody");
+    }
+
+    #[test]
+    fn a_compiled_template_renders_ten_thousand_times() {
+        let template = CompiledTemplate::compile(&parts(
+            "Hi {{ lead.firstName }}",
+            Some("Hello {{ lead.fullName }} at {{ company.name }}"),
+            Some("<p>Hello {{ lead.fullName }}{% for t in lead.tags %} #{{ t }}{% endfor %}</p>"),
+        ))
+        .unwrap();
+        let context = full_context();
+
+        for _ in 0..10_000 {
+            let rendered = template.render(&context).unwrap();
+            assert_eq!(rendered.subject, "Hi Ada");
+        }
+    }
+
+    #[test]
+    fn a_compiled_template_can_be_shared_between_send_tasks() {
+        fn shareable<T: Send + Sync>() {}
+
+        shareable::<CompiledTemplate>();
+    }
+}
