@@ -48,7 +48,7 @@ impl Stream {
     }
 
     /// The table that hands out the stream's sequence numbers.
-    fn sequences(self) -> &'static str {
+    pub fn sequences(self) -> &'static str {
         match self {
             Stream::Engagement => "engagement_sequences",
             Stream::Domain => "domain_event_sequences",

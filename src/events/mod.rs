@@ -12,6 +12,7 @@ pub mod hub;
 pub mod kinds;
 pub mod outbox;
 mod resolver;
+pub mod resume;
 
 use sea_orm::DatabaseTransaction;
 
@@ -19,6 +20,7 @@ pub use hub::{Committed, EventHub, HubEvent, Stream};
 pub use kinds::DomainEventKind;
 pub use outbox::{NewDomainEvent, Origin};
 pub use resolver::{EventQuery, EventSubscription, TenantEventKind};
+pub use resume::{parse_cursor, resumable};
 
 use crate::error::AppResult;
 use crate::state::Shared;

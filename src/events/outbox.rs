@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{domain_event_sequences, domain_events};
+use entity::domain_events;
 
 use super::hub::{Committed, Stream, allocate, notify};
 use super::kinds::DomainEventKind;
@@ -127,18 +127,19 @@ fn active(model: domain_events::Model) -> domain_events::ActiveModel {
     }
 }
 
-/// The tenant's events with `seq > after`, oldest first, at most `limit`,
-/// of the given kinds (all when empty). Call it in a transaction bound to
-/// the tenant.
+/// The tenant's events with `after < seq <= up_to`, oldest first, at most
+/// `limit`, of the given kinds (all when empty). Call it in a transaction
+/// bound to the tenant.
 pub async fn read_after(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
-    after: i64,
+    (after, up_to): (i64, i64),
     limit: u64,
     kinds: &[DomainEventKind],
 ) -> AppResult<Vec<domain_events::Model>> {
     let mut select = tenant_rows::<domain_events::Entity>(tenant_id)
-        .filter(domain_events::Column::Seq.gt(after));
+        .filter(domain_events::Column::Seq.gt(after))
+        .filter(domain_events::Column::Seq.lte(up_to));
     if !kinds.is_empty() {
         select = select
             .filter(domain_events::Column::Kind.is_in(kinds.iter().map(|kind| kind.spelling())));
@@ -148,12 +149,4 @@ pub async fn read_after(
         .limit(limit)
         .all(conn)
         .await?)
-}
-
-/// The tenant's last committed sequence number (0 before its first event).
-pub async fn last_seq(conn: &impl ConnectionTrait, tenant_id: Uuid) -> AppResult<i64> {
-    let row = domain_event_sequences::Entity::find_by_id(tenant_id)
-        .one(conn)
-        .await?;
-    Ok(row.map_or(0, |row| row.last_seq))
 }

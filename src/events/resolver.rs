@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, SimpleObject, Subscription};
 use futures::{Stream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
 
 use entity::domain_events;
 
-use super::hub::HubEvent;
+use super::hub::{HubEvent, Stream as EventStream};
 use super::kinds::DomainEventKind;
 use super::outbox;
+use super::resume::{REPLAY_BATCH, last_seq, parse_cursor, resumable};
 use crate::error::{AppError, AppResult};
 use crate::graphql::json::Json;
 use crate::graphql::{caller, shared, to_id};
@@ -20,8 +20,8 @@ use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, end_read};
 
-/// Events read per round trip, and the most one `domainEvents` query returns.
-const BATCH: u64 = 500;
+/// The most one `domainEvents` query returns.
+const MAX_FIRST: i32 = 500;
 
 /// How many `domainEvents` returns when `first` is not given.
 const DEFAULT_PAGE: i32 = 100;
@@ -123,14 +123,6 @@ impl TenantEvent {
     }
 }
 
-fn parse_cursor(cursor: &str) -> AppResult<i64> {
-    cursor
-        .parse::<i64>()
-        .ok()
-        .filter(|seq| *seq >= 0)
-        .ok_or_else(|| AppError::invalid("after", "is not a cursor this API gave out"))
-}
-
 #[derive(Default)]
 pub struct EventQuery;
 
@@ -150,15 +142,15 @@ impl EventQuery {
         let caller = caller(ctx)?;
         let first = first.unwrap_or(DEFAULT_PAGE);
         let after = after.as_deref().map(parse_cursor).transpose()?.unwrap_or(0);
-        if !(1..=BATCH as i32).contains(&first) {
+        if !(1..=MAX_FIRST).contains(&first) {
             return Err(
-                AppError::invalid("first", format!("must be between 1 and {BATCH}")).into(),
+                AppError::invalid("first", format!("must be between 1 and {MAX_FIRST}")).into(),
             );
         }
         let events = read_after(
             shared(ctx),
             caller,
-            after,
+            (after, i64::MAX),
             first as u64,
             &kinds.unwrap_or_default(),
         )
@@ -167,94 +159,54 @@ impl EventQuery {
     }
 }
 
+/// Stored events with `after < seq <= up_to` (a page or a replay batch).
 async fn read_after(
     shared: &Shared,
     caller: &RequestCtx,
-    after: i64,
+    range: (i64, i64),
     limit: u64,
     kinds: &[DomainEventKind],
 ) -> AppResult<Vec<domain_events::Model>> {
     let txn = begin(&shared.db, caller).await?;
-    let events = outbox::read_after(&*txn, caller.tenant_id, after, limit, kinds).await?;
+    let events = outbox::read_after(&*txn, caller.tenant_id, range, limit, kinds).await?;
     end_read(txn).await?;
     Ok(events)
 }
 
-async fn last_seq(shared: &Shared, caller: &RequestCtx) -> AppResult<i64> {
-    let txn = begin(&shared.db, caller).await?;
-    let last = outbox::last_seq(&*txn, caller.tenant_id).await?;
-    end_read(txn).await?;
-    Ok(last)
-}
-
-/// The caller's tenant's domain events of `kinds` (all when empty): those
-/// stored after `after` first, when given, then live ones. A gap in the
-/// live sequence (a notification lost while the listener reconnected) is
-/// read from the table, so nothing is missed; a subscriber that falls too
-/// far behind is ended with a `LIMIT_EXCEEDED` error naming its cursor.
-fn domain_stream(
+/// The caller's tenant's domain events of `kinds` (all when empty), stored
+/// after `after` first when given, then live (see [`resumable`]).
+async fn domain_stream(
     shared: Arc<Shared>,
     caller: RequestCtx,
     kinds: Vec<DomainEventKind>,
     after: Option<i64>,
-) -> impl Stream<Item = AppResult<DomainEvent>> {
+) -> AppResult<impl Stream<Item = AppResult<DomainEvent>>> {
+    // Subscribe before reading the last sequence number, so an event
+    // committed in between arrives live rather than falling in a crack.
+    let receiver = shared.hub.subscribe();
+    let seen = last_seq(&shared.db, &caller, EventStream::Domain).await?;
+    let tenant_id = caller.tenant_id;
     let wanted = move |event: &domain_events::Model| {
         DomainEvent::from_model(event).filter(|view| kinds.is_empty() || kinds.contains(&view.kind))
     };
-    async_stream::stream! {
-        // Subscribe before reading the last sequence number, so an event
-        // committed in between arrives live rather than falling in a crack.
-        let mut receiver = shared.hub.subscribe();
-        let mut seen = match last_seq(&shared, &caller).await {
-            Ok(seen) => seen,
-            Err(error) => { yield Err(error); return; }
-        };
-        let mut from = after.unwrap_or(seen).min(seen);
-        let mut up_to = seen;
-        loop {
-            // Replay `from < seq <= up_to` from the table.
-            while from < up_to {
-                let batch = match read_after(&shared, &caller, from, BATCH, &[]).await {
-                    Ok(batch) => batch,
-                    Err(error) => { yield Err(error); return; }
-                };
-                let Some(last) = batch.last().map(|event| event.seq) else { break };
-                for event in batch.iter().filter(|event| event.seq <= up_to) {
-                    if let Some(view) = wanted(event) {
-                        yield Ok(view);
-                    }
-                }
-                from = last;
-            }
-            let event = loop {
-                match receiver.recv().await {
-                    Ok(HubEvent::Domain(event)) if event.tenant_id == caller.tenant_id && event.seq > seen => {
-                        break event;
-                    }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {
-                        yield Err(AppError::limit_exceeded(format!(
-                            "this subscription fell too far behind and was closed; \
-                             subscribe again with after: \"{seen}\" to resume"
-                        )));
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            };
-            if event.seq > seen + 1 {
-                // The table has what the hub did not bring; then this one.
-                from = seen;
-                up_to = event.seq;
-                seen = event.seq;
-                continue;
-            }
-            seen = event.seq;
-            if let Some(view) = wanted(&event) {
-                yield Ok(view);
+    let read = {
+        let wanted = wanted.clone();
+        move |after: i64, up_to: i64| {
+            let (shared, caller, wanted) = (shared.clone(), caller.clone(), wanted.clone());
+            async move {
+                let batch = read_after(&shared, &caller, (after, up_to), REPLAY_BATCH, &[]).await?;
+                Ok(batch
+                    .iter()
+                    .map(|event| (event.seq, wanted(event)))
+                    .collect())
             }
         }
-    }
+    };
+    let pick = move |event: &HubEvent| match event {
+        HubEvent::Domain(event) if event.tenant_id == tenant_id => Some((event.seq, wanted(event))),
+        _ => None,
+    };
+    Ok(resumable(receiver, after.unwrap_or(seen), seen, read, pick))
 }
 
 #[derive(Default)]
@@ -272,14 +224,14 @@ impl EventSubscription {
         let kinds = DomainEventKind::all()
             .filter(|kind| TenantEventKind::of(*kind).is_some())
             .collect();
-        Ok(
-            domain_stream(shared, caller, kinds, None).filter_map(|event| async move {
+        Ok(domain_stream(shared, caller, kinds, None)
+            .await?
+            .filter_map(|event| async move {
                 match event {
                     Ok(event) => TenantEvent::of(event).map(Ok),
                     Err(error) => Some(Err(error.into())),
                 }
-            }),
-        )
+            }))
     }
 
     /// Your tenant's domain events (leads created, changed, deleted and
@@ -298,6 +250,7 @@ impl EventSubscription {
         let after = after.as_deref().map(parse_cursor).transpose()?;
         Ok(
             domain_stream(shared, caller, kinds.unwrap_or_default(), after)
+                .await?
                 .map(|event| event.map_err(Into::into)),
         )
     }

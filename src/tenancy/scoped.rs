@@ -163,6 +163,19 @@ pub async fn find_live<E: SoftDeletable>(
         .ok_or(AppError::not_found(E::NAME))
 }
 
+/// [`find_live`] in a read transaction of its own (the request's, for a
+/// query): what every feature's `get` is.
+pub async fn read_live<E: SoftDeletable>(
+    db: &DatabaseConnection,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<E::Model> {
+    let txn = begin(db, ctx).await?;
+    let row = find_live::<E>(&*txn, ctx, id).await?;
+    end_read(txn).await?;
+    Ok(row)
+}
+
 /// Moves a live row to the trash (stamping who and when) and returns it as
 /// it now is.
 pub async fn soft_delete<E: SoftDeletable>(

@@ -161,6 +161,49 @@ async fn bulk_changes_write_one_event_per_lead_they_reached() {
         assert_eq!(event["kind"], "LEAD_CHANGED");
         assert_eq!(event["payload"]["fields"], json!(["status", "tags"]));
     }
+
+    // A tag every lead already has changes nothing: no event. Where only
+    // one lead lacks it, only that lead's event names `tags`.
+    let last = events.last().unwrap()["cursor"].as_str().unwrap().to_owned();
+    app.gql_as(
+        &owner.access_token,
+        "mutation($ids: [ID!], $patch: LeadPatch!) { bulkUpdateLeads(ids: $ids, patch: $patch) }",
+        json!({ "ids": [a["id"], b["id"]], "patch": { "addTags": ["vip"] } }),
+    )
+    .await
+    .data("bulkUpdateLeads");
+    assert!(lead_events(&app, &owner, Some(&last)).await.is_empty());
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!, $tags: [String!]!) { addTags(id: $id, tags: $tags) { id } }",
+        json!({ "id": a["id"], "tags": ["vip"] }),
+    )
+    .await
+    .data("addTags");
+    assert!(lead_events(&app, &owner, Some(&last)).await.is_empty());
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!, $tags: [String!]!) { removeTags(id: $id, tags: $tags) { id } }",
+        json!({ "id": a["id"], "tags": ["vip"] }),
+    )
+    .await
+    .data("removeTags");
+    app.gql_as(
+        &owner.access_token,
+        "mutation($ids: [ID!], $patch: LeadPatch!) { bulkUpdateLeads(ids: $ids, patch: $patch) }",
+        json!({ "ids": [a["id"], b["id"]], "patch": { "addTags": ["vip"] } }),
+    )
+    .await
+    .data("bulkUpdateLeads");
+    let events = lead_events(&app, &owner, Some(&last)).await;
+    let summary: Vec<(&str, &Value)> = events
+        .iter()
+        .map(|e| (e["subjectId"].as_str().unwrap(), &e["payload"]["fields"]))
+        .collect();
+    let tags = json!(["tags"]);
+    let a_id = a["id"].as_str().unwrap();
+    // removeTags, then the bulk change that gave the tag back: `a` only.
+    assert_eq!(summary, [(a_id, &tags), (a_id, &tags)]);
 }
 
 #[tokio::test]

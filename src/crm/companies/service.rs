@@ -25,7 +25,7 @@ use crate::graphql::filters::combine;
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
+use crate::tenancy::scoped::{begin_write, find_live, live, read_live, soft_delete};
 
 const MAX_SEARCH_CHARS: usize = 200;
 const DUPLICATE_DOMAIN: &str = "another company already has this website's domain";
@@ -65,10 +65,7 @@ pub async fn list(
 }
 
 pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<companies::Model> {
-    let txn = begin(&shared.db, ctx).await?;
-    let company = find_live::<companies::Entity>(&txn, ctx, id).await?;
-    txn.commit().await?;
-    Ok(company)
+    read_live::<companies::Entity>(&shared.db, ctx, id).await
 }
 
 pub async fn create(

@@ -2,6 +2,8 @@
 //! numbers (`leadAnalytics`): set-based SQL, never a loop over leads.
 
 use async_graphql::{ID, MaybeUndefined};
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
@@ -137,30 +139,36 @@ pub async fn bulk_update(
             .all(&txn)
             .await?
     };
-    if !tags.is_empty() {
-        changed.push("tags");
-    }
+    let mut tagged = HashSet::new();
     for tag in &tags {
-        add_tag_to_matching(&txn, ctx, &target, tag).await?;
+        tagged.extend(add_tag_to_matching(&txn, ctx, &target, tag).await?);
     }
     // Rules may look at what changed: rescore the touched leads (only changed
     // scores are written).
     crate::crm::scoring::recompute_matching(&txn, ctx, target).await?;
+    // Each lead names the columns set and, if it got a tag it lacked, `tags`.
     let written = matched
         .iter()
-        .map(|id| events::fields_changed(*id, &changed))
+        .filter_map(|id| {
+            let mut fields = changed.clone();
+            if tagged.contains(id) {
+                fields.push("tags");
+            }
+            (!fields.is_empty()).then(|| events::fields_changed(*id, &fields))
+        })
         .collect();
     commit_with(shared, txn, ctx, written).await?;
     Ok(matched.len() as u64)
 }
 
-/// `INSERT INTO lead_tags SELECT … FROM leads WHERE <target> ON CONFLICT DO NOTHING`.
+/// `INSERT INTO lead_tags SELECT … FROM leads WHERE <target> ON CONFLICT DO
+/// NOTHING RETURNING lead_id`: the leads that did not have the tag yet.
 async fn add_tag_to_matching(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     target: &sea_orm::sea_query::Condition,
     tag: &str,
-) -> AppResult<()> {
+) -> AppResult<Vec<Uuid>> {
     let source = scoped::<leads::Entity>(ctx)
         .filter(leads::Column::DeletedAt.is_null())
         .filter(target.clone())
@@ -189,9 +197,13 @@ async fn add_tag_to_matching(
             .do_nothing()
             .to_owned(),
         )
+        .returning_col(lead_tags::Column::LeadId)
         .to_owned();
-    conn.execute(&insert).await?;
-    Ok(())
+    let rows = conn.query_all(&insert).await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get_by_index::<Uuid>(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Average as a float on both backends (PostgreSQL's AVG of an integer is

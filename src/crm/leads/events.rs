@@ -23,23 +23,25 @@ pub fn created(lead: &leads::Model) -> NewDomainEvent {
 }
 
 /// `LEAD_CHANGED` naming every field (as the API spells it) whose value
-/// differs between `before` and `after`, plus `also` (changes kept outside
-/// the row, such as `tags`); `None` when nothing changed.
+/// differs between `before` and `after`, and `tags` when the lead's tags
+/// (kept outside the row) changed too; no event when nothing changed.
 pub fn changed(
     before: &leads::Model,
     after: &leads::Model,
-    also: &[&str],
-) -> Option<NewDomainEvent> {
+    tags_changed: bool,
+) -> Vec<NewDomainEvent> {
     let mut fields: Vec<String> = leads::Column::iter()
         .filter(|column| !is_bookkeeping(*column))
         .filter(|column| before.get(*column) != after.get(*column))
         .map(|column| api_name(column.as_str()))
         .collect();
-    fields.extend(also.iter().map(|field| (*field).to_owned()));
-    if fields.is_empty() {
-        return None;
+    if tags_changed {
+        fields.push("tags".to_owned());
     }
-    Some(fields_changed(after.id, &fields))
+    if fields.is_empty() {
+        return Vec::new();
+    }
+    vec![fields_changed(after.id, &fields)]
 }
 
 /// `LEAD_CHANGED` for a set-based change whose fields are known up front.

@@ -113,7 +113,7 @@ pub async fn merge(
         .exec(&txn)
         .await?
         .rows_affected;
-    insert_tags(&txn, ctx, primary.id, &tags).await?;
+    let tags_added = insert_tags(&txn, ctx, primary.id, &tags).await?;
     let rules = rules(&txn, ctx).await?;
     fields::derive(&mut merged, &rules, &tags);
     merged.updated_at = Utc::now().fixed_offset();
@@ -135,7 +135,7 @@ pub async fn merge(
         .iter()
         .map(|duplicate| events::merged(*duplicate, merged.id))
         .collect();
-    written.extend(events::changed(&primary, &merged, &["tags"]));
+    written.extend(events::changed(&primary, &merged, tags_added > 0));
     commit_with(shared, txn, ctx, written).await?;
     Ok(merged)
 }
@@ -212,25 +212,24 @@ pub async fn upsert(
                 Some(current) => {
                     let (update, tags) = as_update(input);
                     let tags = fields::tags(tags, &format!("{prefix}.tags"))?;
-                    insert_tags(&savepoint, ctx, current.id, &tags).await?;
+                    let tags_added = insert_tags(&savepoint, ctx, current.id, &tags).await?;
                     let before = current.clone();
                     let lead = update_in(&savepoint, ctx, current, update, &prefix, &rules).await?;
-                    let also: &[&str] = if tags.is_empty() { &[] } else { &["tags"] };
-                    let event = events::changed(&before, &lead, also);
-                    AppResult::Ok((lead, false, event))
+                    let events = events::changed(&before, &lead, tags_added > 0);
+                    AppResult::Ok((lead, false, events))
                 }
                 None => {
                     let lead = create_in(&savepoint, ctx, input, &prefix, &rules).await?;
-                    let event = Some(events::created(&lead));
-                    Ok((lead, true, event))
+                    let events = vec![events::created(&lead)];
+                    Ok((lead, true, events))
                 }
             }
         }
         .await;
         match result {
-            Ok((lead, created, event)) => {
+            Ok((lead, created, events)) => {
                 savepoint.commit().await?;
-                written.extend(event);
+                written.extend(events);
                 outcomes.push(UpsertOutcome {
                     created,
                     lead: Some(lead),

@@ -79,17 +79,18 @@ async fn default_stage(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult
 }
 
 /// Replaces nothing: adds `tags` to the lead (existing ones are kept).
+/// Returns how many it did not have.
 pub async fn insert_tags(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     lead_id: Uuid,
     tags: &[String],
-) -> AppResult<()> {
+) -> AppResult<u64> {
     if tags.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let now = Utc::now().fixed_offset();
-    lead_tags::Entity::insert_many(tags.iter().map(|tag| lead_tags::ActiveModel {
+    let added = lead_tags::Entity::insert_many(tags.iter().map(|tag| lead_tags::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         lead_id: Set(lead_id),
         tag: Set(tag.clone()),
@@ -102,7 +103,11 @@ pub async fn insert_tags(
     ])
     .exec_without_returning(conn)
     .await?;
-    Ok(())
+    // Every row a conflict: nothing added.
+    Ok(match added {
+        sea_orm::TryInsertResult::Inserted(added) => added,
+        sea_orm::TryInsertResult::Empty | sea_orm::TryInsertResult::Conflicted => 0,
+    })
 }
 
 /// Creates a lead inside `txn`; `prefix` names the input in errors
@@ -444,8 +449,7 @@ pub async fn update(
     let rules = rules(&txn, ctx).await?;
     let before = current.clone();
     let lead = update_in(&txn, ctx, current, input, "input", &rules).await?;
-    let changed = events::changed(&before, &lead, &[]);
-    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    commit_with(shared, txn, ctx, events::changed(&before, &lead, false)).await?;
     Ok(lead)
 }
 
@@ -534,8 +538,7 @@ pub async fn convert(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<l
     }
     let rules = rules(&txn, ctx).await?;
     let lead = save(&txn, ctx, &current, lead, &rules, &[], "id").await?;
-    let changed = events::changed(&current, &lead, &[]);
-    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    commit_with(shared, txn, ctx, events::changed(&current, &lead, false)).await?;
     Ok(lead)
 }
 
@@ -556,8 +559,7 @@ pub async fn assign(
     };
     let rules = rules(&txn, ctx).await?;
     let lead = save(&txn, ctx, &current, lead, &rules, &[], "id").await?;
-    let changed = events::changed(&current, &lead, &[]);
-    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    commit_with(shared, txn, ctx, events::changed(&current, &lead, false)).await?;
     Ok(lead)
 }
 
@@ -575,8 +577,7 @@ pub async fn move_to_stage(
     lead.stage_id = Some(fields::stage(&txn, ctx, &stage, "stageId").await?);
     let rules = rules(&txn, ctx).await?;
     let lead = save(&txn, ctx, &current, lead, &rules, &[], "id").await?;
-    let changed = events::changed(&current, &lead, &[]);
-    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    commit_with(shared, txn, ctx, events::changed(&current, &lead, false)).await?;
     Ok(lead)
 }
 
@@ -592,7 +593,9 @@ pub async fn change_tags(
     let tags = fields::tags(tags, "tags")?;
     let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
-    if add {
+    // How many tags were added or removed (asking for one the lead has, or
+    // has not, changes nothing).
+    let touched = if add {
         let existing = fields::stored_tags(&txn, ctx, id).await?;
         let total = existing
             .iter()
@@ -604,14 +607,15 @@ pub async fn change_tags(
                 format!("a lead has at most {} tags", fields::MAX_TAGS),
             ));
         }
-        insert_tags(&txn, ctx, id, &tags).await?;
+        insert_tags(&txn, ctx, id, &tags).await?
     } else {
         tenant_delete::<lead_tags::Entity>(ctx.tenant_id)
             .filter(lead_tags::Column::LeadId.eq(id))
             .filter(lead_tags::Column::Tag.is_in(tags.clone()))
             .exec(&txn)
-            .await?;
-    }
+            .await?
+            .rows_affected
+    };
     let (summary, key) = if add {
         ("Tags added", "added")
     } else {
@@ -630,8 +634,8 @@ pub async fn change_tags(
     .await?;
     let rules = rules(&txn, ctx).await?;
     let lead = save(&txn, ctx, &current, current.clone(), &rules, &[], "id").await?;
-    let changed = events::changed(&current, &lead, &["tags"]);
-    commit_with(shared, txn, ctx, changed.into_iter().collect()).await?;
+    let changed = events::changed(&current, &lead, touched > 0);
+    commit_with(shared, txn, ctx, changed).await?;
     Ok(lead)
 }
 

@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
+use crate::tenancy::scoped::{begin_write, find_live, live, read_live, soft_delete};
 
 const MAX_TOPICS: usize = 50;
 const MAX_TOPIC_CHARS: usize = 100;
@@ -43,10 +43,7 @@ pub async fn list(
 }
 
 pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
-    let txn = begin(&shared.db, ctx).await?;
-    let project = find_live::<projects::Entity>(&txn, ctx, id).await?;
-    txn.commit().await?;
-    Ok(project)
+    read_live::<projects::Entity>(&shared.db, ctx, id).await
 }
 
 pub async fn create(

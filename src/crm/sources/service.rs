@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete};
+use crate::tenancy::scoped::{begin_write, find_live, live, read_live, soft_delete};
 
 const MAX_UTM_CHARS: usize = 200;
 const DUPLICATE_NAME: &str = "a lead source with this name already exists";
@@ -63,10 +63,7 @@ pub async fn list(
 }
 
 pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
-    let txn = begin(&shared.db, ctx).await?;
-    let source = find_live::<lead_sources::Entity>(&txn, ctx, id).await?;
-    txn.commit().await?;
-    Ok(source)
+    read_live::<lead_sources::Entity>(&shared.db, ctx, id).await
 }
 
 fn utm(value: Option<String>, field: &str) -> AppResult<Option<String>> {

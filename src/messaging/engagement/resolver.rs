@@ -5,17 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Context, Object, Subscription};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::MissedTickBehavior;
 
-use super::service::{self, EventMatcher, REPLAY_BATCH, StatsScope};
+use super::service::{self, EventMatcher, StatsScope};
 use super::types::{EngagementEventView, EngagementFilter, MessageStats, MessageStatsFilter};
-use crate::error::{AppError, AppResult};
+
 use crate::events::HubEvent;
+use crate::events::hub::Stream as EventStream;
+use crate::events::resume::{last_seq, parse_cursor, resumable};
 use crate::graphql::{caller, shared};
 use crate::state::Shared;
-use crate::tenancy::RequestCtx;
 
 #[derive(Default)]
 pub struct EngagementQuery;
@@ -52,56 +53,38 @@ impl EngagementSubscription {
         let caller = caller(ctx)?.clone();
         let shared = ctx.data_unchecked::<Arc<Shared>>().clone();
         let matcher = EventMatcher::parse(filter)?;
-        let after = after.as_deref().map(service::parse_cursor).transpose()?;
+        let after = after.as_deref().map(parse_cursor).transpose()?;
         // Subscribe before reading the last sequence number, so an event
         // committed in between arrives live rather than falling in a crack.
-        let mut receiver = shared.hub.subscribe();
-        let mut seen = service::last_seq(&shared.db, &caller).await?;
-        let replay_from = after.unwrap_or(seen).min(seen);
-        Ok(async_stream::stream! {
-            let mut pending = Vec::new();
-            if let Err(error) = replay(&shared, &caller, &matcher, replay_from, seen, &mut pending).await {
-                yield Err(error.into());
-                return;
-            }
-            for event in pending.drain(..) {
-                yield Ok(event);
-            }
-            loop {
-                match receiver.recv().await {
-                    Ok(HubEvent::Engagement(event)) => {
-                        if event.tenant_id != caller.tenant_id || event.seq <= seen {
-                            continue;
-                        }
-                        if event.seq > seen + 1 {
-                            // A notification went missing (listener reconnect,
-                            // out-of-order publish): the table has the rest.
-                            if let Err(error) = replay(&shared, &caller, &matcher, seen, event.seq - 1, &mut pending).await {
-                                yield Err(error.into());
-                                return;
-                            }
-                            for event in pending.drain(..) {
-                                yield Ok(event);
-                            }
-                        }
-                        seen = event.seq;
-                        if matcher.matches(&event) {
-                            yield Ok(EngagementEventView::from(&*event));
-                        }
-                    }
-                    Ok(HubEvent::Domain(_)) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        yield Err(AppError::limit_exceeded(format!(
-                            "this subscription fell too far behind and was closed; \
-                             subscribe again with after: \"{seen}\" to resume"
-                        ))
-                        .into());
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
+        let receiver = shared.hub.subscribe();
+        let seen = last_seq(&shared.db, &caller, EventStream::Engagement).await?;
+        let tenant_id = caller.tenant_id;
+        let read = {
+            let matcher = matcher.clone();
+            move |after: i64, up_to: i64| {
+                let (shared, caller, matcher) = (shared.clone(), caller.clone(), matcher.clone());
+                async move {
+                    // The matcher filters in SQL: every row read is wanted.
+                    let batch =
+                        service::replay_batch(&shared.db, &caller, &matcher, after, up_to).await?;
+                    Ok(batch
+                        .iter()
+                        .map(|event| (event.seq, Some(EngagementEventView::from(event))))
+                        .collect())
                 }
             }
-        })
+        };
+        let pick = move |event: &HubEvent| match event {
+            HubEvent::Engagement(event) if event.tenant_id == tenant_id => Some((
+                event.seq,
+                matcher
+                    .matches(event)
+                    .then(|| EngagementEventView::from(&**event)),
+            )),
+            _ => None,
+        };
+        Ok(resumable(receiver, after.unwrap_or(seen), seen, read, pick)
+            .map(|event| event.map_err(Into::into)))
     }
 
     /// Sent, delivered, opened, clicked, bounced, replied and unsubscribed
@@ -162,24 +145,4 @@ fn same_counts(a: &MessageStats, b: &MessageStats) -> bool {
         at: b.at,
         ..a.clone()
     } == *b
-}
-
-/// Collects matching stored events with `after < seq <= up_to` into `out`.
-async fn replay(
-    shared: &Shared,
-    caller: &RequestCtx,
-    matcher: &EventMatcher,
-    mut after: i64,
-    up_to: i64,
-    out: &mut Vec<EngagementEventView>,
-) -> AppResult<()> {
-    while after < up_to {
-        let events = service::replay_batch(&shared.db, caller, matcher, after, up_to).await?;
-        out.extend(events.iter().map(EngagementEventView::from));
-        match events.last() {
-            Some(last) if events.len() as u64 == REPLAY_BATCH => after = last.seq,
-            _ => break,
-        }
-    }
-    Ok(())
 }

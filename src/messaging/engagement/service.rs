@@ -3,22 +3,20 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use uuid::Uuid;
 
+use entity::engagement_events;
 use entity::sea_orm_active_enums::EngagementType as EngagementTypeModel;
-use entity::{engagement_events, engagement_sequences};
 
 use super::types::{EngagementFilter, EngagementType, MessageStats, MessageStatsFilter};
 use crate::error::{AppError, AppResult};
+use crate::events::resume::REPLAY_BATCH;
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, scoped};
-
-/// Events fetched per round trip while replaying.
-pub const REPLAY_BATCH: u64 = 500;
 
 /// A filter with its ids parsed, checked once per subscription.
 #[derive(Clone, Debug, Default)]
@@ -87,27 +85,7 @@ impl EventMatcher {
     }
 }
 
-/// A cursor as clients pass it back.
-pub fn parse_cursor(cursor: &str) -> AppResult<i64> {
-    cursor
-        .parse::<i64>()
-        .ok()
-        .filter(|seq| *seq >= 0)
-        .ok_or_else(|| AppError::invalid("after", "is not a cursor this API gave out"))
-}
-
-/// The tenant's last committed sequence number.
-pub async fn last_seq(db: &DatabaseConnection, ctx: &RequestCtx) -> AppResult<i64> {
-    let txn = begin(db, ctx).await?;
-    let row = engagement_sequences::Entity::find_by_id(ctx.tenant_id)
-        .one(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(row.map_or(0, |r| r.last_seq))
-}
-
 /// Matching events with `after < seq <= up_to`, at most one batch, in order.
-/// Also returns the last seq looked at, matching or not.
 pub async fn replay_batch(
     db: &DatabaseConnection,
     ctx: &RequestCtx,

@@ -22,7 +22,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, find_live, live, soft_delete, tenant_update};
+use crate::tenancy::scoped::{begin_write, find_live, live, read_live, soft_delete, tenant_update};
 
 const DUPLICATE_NAME: &str = "a template with this name already exists for this channel";
 const MAX_BODY_CHARS: usize = 200_000;
@@ -108,10 +108,7 @@ pub async fn get(
     ctx: &RequestCtx,
     id: Uuid,
 ) -> AppResult<message_templates::Model> {
-    let txn = begin(&shared.db, ctx).await?;
-    let template = find_live::<message_templates::Entity>(&txn, ctx, id).await?;
-    txn.commit().await?;
-    Ok(template)
+    read_live::<message_templates::Entity>(&shared.db, ctx, id).await
 }
 
 fn declared_input(variables: Vec<super::types::TemplateVariable>) -> Vec<DeclaredVariable> {
