@@ -15,10 +15,10 @@ use tower_http::trace::TraceLayer;
 use crate::http;
 use crate::state::AppState;
 
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The production router, used as-is by the tests.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let limits = &state.shared.config.limits;
     let cors = CorsLayer::new()
         .allow_origin(Any)

@@ -23,7 +23,7 @@ use crate::graphql::filters::{
 
 /// An attribute's value as templates and scoring rules see it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum AttributeValue {
+pub(crate) enum AttributeValue {
     Missing,
     Text(String),
     Int(i64),
@@ -33,7 +33,7 @@ pub enum AttributeValue {
 
 impl AttributeValue {
     /// The template variable: absent values are left out.
-    pub fn to_json(&self) -> Option<serde_json::Value> {
+    pub(crate) fn to_json(&self) -> Option<serde_json::Value> {
         match self {
             Self::Missing => None,
             Self::Text(text) => Some(text.clone().into()),
@@ -46,7 +46,7 @@ impl AttributeValue {
 
 /// The kind of value a scoring rule compares an attribute with.
 #[derive(Clone, Copy, Debug)]
-pub enum ScoreKind {
+pub(crate) enum ScoreKind {
     Text,
     Number,
     Bool,
@@ -56,7 +56,7 @@ pub enum ScoreKind {
 
 /// How one type of attribute value is shown, taken in, filtered, templated,
 /// scored and merged.
-pub trait AttributeKind {
+pub(crate) trait AttributeKind {
     /// The entity model's field.
     type Stored: Send + Sync;
     /// The GraphQL field.
@@ -107,7 +107,7 @@ fn as_update<T>(input: Option<T>) -> MaybeUndefined<T> {
 
 /// What an optional attribute holds and how its input is checked (and
 /// normalised); [`Optional`] makes the kind of it.
-pub trait Rule {
+pub(crate) trait Rule {
     /// The value, in the API and in the column alike.
     type Value: InputType + OutputType + Clone + Send + Sync;
     type Filter: ColumnFilter + InputType + Clone + Default;
@@ -120,7 +120,7 @@ pub trait Rule {
 
 /// An attribute that may be empty: absent on create is none, `null` on
 /// update clears it, a merge fills it from a duplicate when empty.
-pub struct Optional<R>(PhantomData<R>);
+pub(crate) struct Optional<R>(PhantomData<R>);
 
 impl<R: Rule> AttributeKind for Optional<R> {
     type Stored = Option<R::Value>;
@@ -154,14 +154,14 @@ impl<R: Rule> AttributeKind for Optional<R> {
 }
 
 /// How a text attribute's input is checked and normalised.
-pub trait TextCheck {
+pub(crate) trait TextCheck {
     /// The text as stored; `None` for blank input.
     fn check(value: String, field: &str) -> AppResult<Option<String>>;
 }
 
 /// Text that `C` checks: filtered ignoring case, compared as text by
 /// scoring rules, blank counting as none.
-pub struct Textual<C>(PhantomData<C>);
+pub(crate) struct Textual<C>(PhantomData<C>);
 
 impl<C: TextCheck> Rule for Textual<C> {
     type Value = String;
@@ -179,10 +179,10 @@ impl<C: TextCheck> Rule for Textual<C> {
 }
 
 /// Longest free text (names, job titles, cities, BANT answers).
-pub const MAX_TEXT: usize = 200;
+pub(crate) const MAX_TEXT: usize = 200;
 
 /// Free text of at most [`MAX_TEXT`] characters.
-pub struct Plain;
+pub(crate) struct Plain;
 impl TextCheck for Plain {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         optional_text(Some(value), field, MAX_TEXT)
@@ -190,7 +190,7 @@ impl TextCheck for Plain {
 }
 
 /// An email address, stored lowercase.
-pub struct EmailRule;
+pub(crate) struct EmailRule;
 impl TextCheck for EmailRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 254)? {
@@ -201,7 +201,7 @@ impl TextCheck for EmailRule {
 }
 
 /// A phone number: digits and `+-(). `, at least four digits.
-pub struct PhoneRule;
+pub(crate) struct PhoneRule;
 impl TextCheck for PhoneRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         let phone = optional_text(Some(value), field, 40)?;
@@ -219,7 +219,7 @@ impl TextCheck for PhoneRule {
 }
 
 /// ISO 3166 alpha-2, stored uppercase.
-pub struct CountryRule;
+pub(crate) struct CountryRule;
 impl TextCheck for CountryRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         match optional_text(Some(value), field, 10)? {
@@ -232,7 +232,7 @@ impl TextCheck for CountryRule {
 }
 
 /// An http(s) URL of at most 500 characters (a profile page).
-pub struct UrlRule;
+pub(crate) struct UrlRule;
 impl TextCheck for UrlRule {
     fn check(value: String, field: &str) -> AppResult<Option<String>> {
         let Some(url) = optional_text(Some(value), field, 500)? else {
@@ -248,7 +248,7 @@ impl TextCheck for UrlRule {
 }
 
 /// A whole number in `MIN..=MAX`.
-pub struct IntIn<const MIN: i32, const MAX: i32>;
+pub(crate) struct IntIn<const MIN: i32, const MAX: i32>;
 impl<const MIN: i32, const MAX: i32> Rule for IntIn<MIN, MAX> {
     type Value = i32;
     type Filter = IntFilter;
@@ -271,7 +271,7 @@ impl<const MIN: i32, const MAX: i32> Rule for IntIn<MIN, MAX> {
 }
 
 /// An amount in minor units of the row's currency, not negative.
-pub struct NonNegativeAmount;
+pub(crate) struct NonNegativeAmount;
 impl Rule for NonNegativeAmount {
     type Value = i64;
     type Filter = IntFilter;
@@ -288,7 +288,7 @@ impl Rule for NonNegativeAmount {
 }
 
 /// Yes or no.
-pub struct YesNo;
+pub(crate) struct YesNo;
 impl Rule for YesNo {
     type Value = bool;
     type Filter = BooleanFilter;
@@ -302,7 +302,7 @@ impl Rule for YesNo {
 }
 
 /// A star rating from 0 to 5, kept to two decimals.
-pub struct Stars;
+pub(crate) struct Stars;
 impl Rule for Stars {
     type Value = f64;
     type Filter = FloatFilter;
@@ -318,24 +318,24 @@ impl Rule for Stars {
     }
 }
 
-pub type Text = Optional<Textual<Plain>>;
-pub type Email = Optional<Textual<EmailRule>>;
-pub type Phone = Optional<Textual<PhoneRule>>;
-pub type Country = Optional<Textual<CountryRule>>;
-pub type Url = Optional<Textual<UrlRule>>;
+pub(crate) type Text = Optional<Textual<Plain>>;
+pub(crate) type Email = Optional<Textual<EmailRule>>;
+pub(crate) type Phone = Optional<Textual<PhoneRule>>;
+pub(crate) type Country = Optional<Textual<CountryRule>>;
+pub(crate) type Url = Optional<Textual<UrlRule>>;
 /// A whole number in `MIN..=MAX`, or none.
-pub type Between<const MIN: i32, const MAX: i32> = Optional<IntIn<MIN, MAX>>;
-pub type Percent = Between<0, 100>;
-pub type Count = Between<0, { i32::MAX }>;
+pub(crate) type Between<const MIN: i32, const MAX: i32> = Optional<IntIn<MIN, MAX>>;
+pub(crate) type Percent = Between<0, 100>;
+pub(crate) type Count = Between<0, { i32::MAX }>;
 /// An amount in minor units of the row's currency (not negative), or none.
-pub type MinorUnits = Optional<NonNegativeAmount>;
+pub(crate) type MinorUnits = Optional<NonNegativeAmount>;
 /// Yes, no, or not known.
-pub type Flag = Optional<YesNo>;
-pub type Rating = Optional<Stars>;
+pub(crate) type Flag = Optional<YesNo>;
+pub(crate) type Rating = Optional<Stars>;
 
 /// The lowercase spellings of a GraphQL enum's values, which are also the
 /// database's (`FOLLOW_UP_1` is stored `follow_up_1`).
-pub fn spellings<G: EnumType>() -> Vec<String> {
+pub(crate) fn spellings<G: EnumType>() -> Vec<String> {
     G::items()
         .iter()
         .map(|item| item.name.to_lowercase())
@@ -343,7 +343,7 @@ pub fn spellings<G: EnumType>() -> Vec<String> {
 }
 
 /// An optional choice: the API's enum `G` over the column's enum `M`.
-pub struct Choice<G, M>(PhantomData<(G, M)>);
+pub(crate) struct Choice<G, M>(PhantomData<(G, M)>);
 
 impl<G, M> AttributeKind for Choice<G, M>
 where
@@ -383,7 +383,7 @@ where
 
 /// A choice every row has: absent on create means `G::default()`, and it
 /// cannot be cleared.
-pub struct RequiredChoice<G, M>(PhantomData<(G, M)>);
+pub(crate) struct RequiredChoice<G, M>(PhantomData<(G, M)>);
 
 impl<G, M> AttributeKind for RequiredChoice<G, M>
 where
@@ -430,7 +430,7 @@ where
 
 /// The spelling of an enum value, which is the database's too
 /// (`follow_up_1`, not `FollowUp1`): see [`spellings`].
-pub fn spelling<G: EnumType + PartialEq>(value: G) -> String {
+pub(crate) fn spelling<G: EnumType + PartialEq>(value: G) -> String {
     G::items()
         .iter()
         .find(|item| item.value == value)
@@ -444,7 +444,7 @@ fn spelled<G: EnumType + PartialEq>(value: G) -> AttributeValue {
 
 /// One declared attribute, for the code that looks attributes up by name
 /// (template variables, scoring criteria).
-pub struct Attribute<M: 'static> {
+pub(crate) struct Attribute<M: 'static> {
     /// The GraphQL field name, which templates and scoring rules use too.
     pub name: &'static str,
     pub value: fn(&M) -> AttributeValue,
@@ -482,7 +482,7 @@ macro_rules! attributes {
         }
     ) => {
         /// The entity's declared attributes (merged into its GraphQL type).
-        pub struct $object(pub std::sync::Arc<$model>);
+        pub(crate) struct $object(pub std::sync::Arc<$model>);
 
         #[async_graphql::Object]
         impl $object {
@@ -496,7 +496,7 @@ macro_rules! attributes {
 
         /// The declared attributes of a new row (absent: the column's default).
         #[derive(async_graphql::InputObject, Clone, Default)]
-        pub struct $create {
+        pub(crate) struct $create {
             $(
                 $(#[$meta])*
                 pub $field: <$kind as $crate::attributes::AttributeKind>::Create,
@@ -506,7 +506,7 @@ macro_rules! attributes {
         /// Changes to the declared attributes: absent fields stay, `null`
         /// clears where the attribute may be empty.
         #[derive(async_graphql::InputObject, Clone, Default)]
-        pub struct $update {
+        pub(crate) struct $update {
             $(
                 $(#[$meta])*
                 pub $field: <$kind as $crate::attributes::AttributeKind>::Update,
@@ -516,7 +516,7 @@ macro_rules! attributes {
         impl $create {
             /// Sets every attribute of a new row from the input; `prefix`
             /// names the input in errors.
-            pub fn apply(
+            pub(crate) fn apply(
                 self,
                 row: &mut $entity::ActiveModel,
                 prefix: &str,
@@ -533,7 +533,9 @@ macro_rules! attributes {
             }
 
             /// The same values as an update: given ones set, absent ones kept.
-            pub fn into_update(self) -> $update {
+            // Generated for every entity; not every entity uses every piece.
+            #[allow(dead_code)]
+            pub(crate) fn into_update(self) -> $update {
                 $update {
                     $(
                         $field: <$kind as $crate::attributes::AttributeKind>::create_as_update(
@@ -547,7 +549,8 @@ macro_rules! attributes {
         impl $update {
             /// Applies the given attributes to `model`; pushes the GraphQL
             /// name of each given one onto `changed`.
-            pub fn apply(
+            #[allow(dead_code)]
+            pub(crate) fn apply(
                 self,
                 model: &mut $model,
                 prefix: &str,
@@ -566,7 +569,8 @@ macro_rules! attributes {
             }
 
             /// Applies the given attributes to a row being updated.
-            pub fn apply_to_row(
+            #[allow(dead_code)]
+            pub(crate) fn apply_to_row(
                 self,
                 row: &mut $entity::ActiveModel,
                 prefix: &str,
@@ -584,7 +588,7 @@ macro_rules! attributes {
         }
 
         /// Every declared attribute, by its GraphQL name.
-        pub static $table: &[$crate::attributes::Attribute<$model>] = &[
+        pub(crate) static $table: &[$crate::attributes::Attribute<$model>] = &[
             $(
                 $crate::attributes::Attribute {
                     name: $gql,
@@ -602,7 +606,8 @@ macro_rules! attributes {
         ];
 
         /// Fills `into`'s empty attributes from `from` (merging duplicates).
-        pub fn fill_empty(into: &mut $model, from: &$model) {
+        #[allow(dead_code)]
+        pub(crate) fn fill_empty(into: &mut $model, from: &$model) {
             $(
                 <$kind as $crate::attributes::AttributeKind>::fill_empty(
                     &mut into.$field,
@@ -617,7 +622,7 @@ macro_rules! attributes {
 
         impl $filter {
             /// All given conditions; `path` names the filter in errors.
-            pub fn condition(
+            pub(crate) fn condition(
                 &self,
                 path: &str,
             ) -> $crate::error::AppResult<sea_orm::sea_query::Condition> {
@@ -642,7 +647,7 @@ macro_rules! attribute_filter {
         /// Conditions on the filterable attributes (flattened into the
         /// entity's filter input).
         #[derive(async_graphql::InputObject, Clone, Default)]
-        pub struct $filter {
+        pub(crate) struct $filter {
             $($fields)*
         }
     };

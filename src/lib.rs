@@ -3,18 +3,20 @@
 
 // The merged GraphQL roots nest deeply enough to need more than the default.
 #![recursion_limit = "256"]
+// Items are `pub(crate)` unless the binary, the tests or the bench use them.
+#![warn(unreachable_pub)]
 
-pub mod app;
-pub mod attributes;
+pub(crate) mod app;
+pub(crate) mod attributes;
 pub mod config;
 pub mod crm;
 pub mod db;
 pub mod demo;
-pub mod domain;
+pub(crate) mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
-pub mod http;
+pub(crate) mod http;
 pub mod identity;
 pub mod jobs;
 pub mod messaging;

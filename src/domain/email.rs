@@ -3,11 +3,11 @@
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EmailAddress(String);
+pub(crate) struct EmailAddress(String);
 
 impl EmailAddress {
     /// Parses `raw`; `field` names the input in the error.
-    pub fn parse(raw: &str, field: &str) -> AppResult<Self> {
+    pub(crate) fn parse(raw: &str, field: &str) -> AppResult<Self> {
         let email = raw.trim().to_lowercase();
         let invalid = || AppError::invalid(field, "is not a valid email address");
         if email.len() > 254 {
@@ -33,11 +33,11 @@ impl EmailAddress {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn into_inner(self) -> String {
+    pub(crate) fn into_inner(self) -> String {
         self.0
     }
 }

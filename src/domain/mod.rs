@@ -5,7 +5,7 @@ mod password;
 mod slug;
 mod text;
 
-pub use email::EmailAddress;
-pub use password::Password;
-pub use slug::Slug;
-pub use text::{optional_text, required_text};
+pub(crate) use email::EmailAddress;
+pub(crate) use password::Password;
+pub(crate) use slug::Slug;
+pub(crate) use text::{optional_text, required_text};

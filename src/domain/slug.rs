@@ -3,7 +3,7 @@
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Slug(String);
+pub(crate) struct Slug(String);
 
 /// Subdomains the platform keeps for itself.
 const RESERVED: &[&str] = &[
@@ -11,7 +11,7 @@ const RESERVED: &[&str] = &[
 ];
 
 impl Slug {
-    pub fn parse(raw: &str, field: &str) -> AppResult<Self> {
+    pub(crate) fn parse(raw: &str, field: &str) -> AppResult<Self> {
         let slug = raw.trim().to_lowercase();
         let well_formed = (3..=63).contains(&slug.len())
             && slug
@@ -31,11 +31,11 @@ impl Slug {
         Ok(Self(slug))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn into_inner(self) -> String {
+    pub(crate) fn into_inner(self) -> String {
         self.0
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::{AppError, AppResult};
 
 /// A required text: trimmed, not blank, at most `max` characters.
-pub fn required_text(value: &str, field: &str, max: usize) -> AppResult<String> {
+pub(crate) fn required_text(value: &str, field: &str, max: usize) -> AppResult<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(AppError::invalid(field, "must not be blank"));
@@ -19,7 +19,11 @@ pub fn required_text(value: &str, field: &str, max: usize) -> AppResult<String> 
 }
 
 /// An optional text: trimmed; blank becomes `None`; at most `max` characters.
-pub fn optional_text(value: Option<String>, field: &str, max: usize) -> AppResult<Option<String>> {
+pub(crate) fn optional_text(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+) -> AppResult<Option<String>> {
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if v.is_empty() => Ok(None),
         Some(v) if v.chars().count() > max => Err(AppError::invalid(

@@ -29,7 +29,7 @@ const DEFAULT_PAGE: i32 = 100;
 /// One domain event. `cursor` orders a tenant's events: pass the last one
 /// you handled as `after` to read on from there.
 #[derive(SimpleObject, Clone, Debug)]
-pub struct DomainEvent {
+pub(super) struct DomainEvent {
     pub cursor: String,
     pub kind: DomainEventKind,
     /// The lead, member, invite, API key or tenant it is about.
@@ -88,7 +88,7 @@ impl TenantEventKind {
 }
 
 /// A membership, invite, API key or tenant change.
-pub struct TenantEvent {
+pub(super) struct TenantEvent {
     kind: TenantEventKind,
     event: DomainEvent,
 }

@@ -39,7 +39,7 @@ const APPLICATION_JSON: &str = "application/json";
 
 /// The response media type the client accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResponseFormat {
+pub(crate) enum ResponseFormat {
     GraphqlResponseJson,
     Json,
 }
@@ -55,7 +55,7 @@ impl ResponseFormat {
     /// Picks by `q` weight; a tie prefers `application/graphql-response+json`.
     /// No `Accept` at all means `application/json`, as the spec advises for
     /// legacy clients.
-    pub fn negotiate(headers: &HeaderMap) -> Option<Self> {
+    pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Self> {
         let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
             return Some(Self::Json);
         };
@@ -115,7 +115,7 @@ fn variables_object<'de, D: serde::Deserializer<'de>>(
 /// GET query string: `variables` arrives JSON-encoded.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GetParams {
+pub(crate) struct GetParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
@@ -147,7 +147,7 @@ fn not_acceptable() -> Response {
 }
 
 /// Request facts for logs and the audit log.
-pub fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestMeta {
+pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestMeta {
     let header = |name: &http::HeaderName| {
         headers
             .get(name)
@@ -168,7 +168,7 @@ fn peer_of(extensions: &http::Extensions) -> Option<SocketAddr> {
 }
 
 /// `POST /graphql`.
-pub async fn post(State(state): State<AppState>, request: Request) -> Response {
+pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Some(format) = ResponseFormat::negotiate(&parts.headers) else {
         return not_acceptable();
@@ -235,7 +235,7 @@ fn parse_body(bytes: &Bytes) -> Result<Params, String> {
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries by URL, or a WebSocket upgrade.
-pub async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> Response {
+pub(crate) async fn get_or_upgrade(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let is_upgrade = parts
         .headers
@@ -442,7 +442,7 @@ fn request_error_response(format: ResponseFormat, error: ServerError) -> Respons
 
 /// Executes with the per-request data every resolver may need. Shared by the
 /// HTTP and WebSocket transports.
-pub fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     state: &'a AppState,
     mut request: async_graphql::Request,
     operation: Option<OperationType>,

@@ -9,12 +9,12 @@ use crate::state::AppState;
 
 /// Alive, without touching the database: a slow database must not get a
 /// healthy process restarted.
-pub async fn health() -> impl IntoResponse {
+pub(crate) async fn health() -> impl IntoResponse {
     (StatusCode::OK, "ok")
 }
 
 /// Ready when the database answers.
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let probe = sea_orm::Statement::from_string(state.shared.db.get_database_backend(), "SELECT 1");
     match state.shared.db.execute_raw(probe).await {
         Ok(_) => (StatusCode::OK, "ready"),
@@ -26,7 +26,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text format. Pool gauges are read at scrape time.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (size, idle) = pool_usage(&state.shared.db);
     metrics::gauge!("promohub_db_pool_connections", "state" => "in_use")
         .set(size.saturating_sub(idle) as f64);

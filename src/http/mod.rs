@@ -1,6 +1,6 @@
 //! HTTP surface: the GraphQL endpoint (HTTP and WebSocket), health and metrics.
 
-pub mod graphql;
-pub mod health;
-pub mod observe;
-pub mod ws;
+pub(crate) mod graphql;
+pub(crate) mod health;
+pub(crate) mod observe;
+pub(crate) mod ws;

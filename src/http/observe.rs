@@ -9,7 +9,7 @@ use axum::response::Response;
 use crate::app::REQUEST_ID;
 
 /// The span every log line of a request is written in: it carries the id.
-pub fn request_span(request: &Request) -> tracing::Span {
+pub(crate) fn request_span(request: &Request) -> tracing::Span {
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -24,7 +24,7 @@ pub fn request_span(request: &Request) -> tracing::Span {
 }
 
 /// Counts requests and their latency by route and status class.
-pub async fn record_request(request: Request, next: Next) -> Response {
+pub(crate) async fn record_request(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -42,7 +42,7 @@ pub async fn record_request(request: Request, next: Next) -> Response {
 
 /// Records one GraphQL operation: `label` is bounded (`query:me`), never the
 /// client's free-form operation name.
-pub fn record_operation(label: &str, ok: bool, started: Instant) {
+pub(crate) fn record_operation(label: &str, ok: bool, started: Instant) {
     let outcome = if ok { "ok" } else { "error" };
     metrics::counter!("promohub_graphql_operations_total", "operation" => label.to_owned(), "outcome" => outcome)
         .increment(1);

@@ -27,14 +27,14 @@ use crate::http::graphql::{prepare, request_meta};
 use crate::state::AppState;
 use crate::tenancy::{RequestCtx, RequestMeta};
 
-pub const PROTOCOL: &str = "graphql-transport-ws";
+pub(crate) const PROTOCOL: &str = "graphql-transport-ws";
 
 /// Messages queued from subscriptions to the socket. Bounded: a subscription
 /// whose client reads too slowly waits instead of growing memory.
 const OUTGOING_BUFFER: usize = 256;
 
 /// `/graphql/ws` (and WebSocket upgrades on `/graphql`).
-pub async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
+pub(crate) async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let peer = parts
         .extensions
@@ -46,7 +46,7 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
     }
 }
 
-pub fn accept(upgrade: WebSocketUpgrade, state: AppState, meta: RequestMeta) -> Response {
+pub(crate) fn accept(upgrade: WebSocketUpgrade, state: AppState, meta: RequestMeta) -> Response {
     let max = state.shared.config.limits.ws_message_bytes;
     let upgrade = upgrade
         .protocols([PROTOCOL])

@@ -1,9 +1,9 @@
 //! DOMAIN.md 1, identity and access: sign-up and sessions, members and
 //! invites, API keys, tenants and their settings, the audit log.
 
-pub mod api_keys;
-pub mod audit;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub mod auth;
-pub mod members;
-pub mod settings;
-pub mod tenants;
+pub(crate) mod members;
+pub(crate) mod settings;
+pub(crate) mod tenants;

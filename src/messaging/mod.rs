@@ -3,11 +3,11 @@
 //! and click tracking, provider webhooks, suppressions and engagement.
 
 pub mod custom_variables;
-pub mod engagement;
-pub mod messages;
+pub(crate) mod engagement;
+pub(crate) mod messages;
 pub mod senders;
 pub mod smtp;
 pub mod suppressions;
-pub mod templates;
-pub mod tracking;
-pub mod webhooks;
+pub(crate) mod templates;
+pub(crate) mod tracking;
+pub(crate) mod webhooks;

@@ -164,7 +164,10 @@ async fn bulk_changes_write_one_event_per_lead_they_reached() {
 
     // A tag every lead already has changes nothing: no event. Where only
     // one lead lacks it, only that lead's event names `tags`.
-    let last = events.last().unwrap()["cursor"].as_str().unwrap().to_owned();
+    let last = events.last().unwrap()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.gql_as(
         &owner.access_token,
         "mutation($ids: [ID!], $patch: LeadPatch!) { bulkUpdateLeads(ids: $ids, patch: $patch) }",

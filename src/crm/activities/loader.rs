@@ -6,7 +6,7 @@ use entity::activities;
 
 use crate::graphql::loaders::{ChildRelation, LatestChildrenLoader};
 
-pub struct ActivitiesOfLead;
+pub(crate) struct ActivitiesOfLead;
 
 impl ChildRelation for ActivitiesOfLead {
     type Entity = activities::Entity;
@@ -20,4 +20,4 @@ impl ChildRelation for ActivitiesOfLead {
     }
 }
 
-pub type LatestActivitiesLoader = LatestChildrenLoader<ActivitiesOfLead>;
+pub(crate) type LatestActivitiesLoader = LatestChildrenLoader<ActivitiesOfLead>;

@@ -3,10 +3,10 @@
 
 mod loader;
 mod resolver;
-pub mod service;
+pub(crate) mod service;
 mod types;
 
-pub use loader::{ActivitiesOfLead, LatestActivitiesLoader};
-pub use resolver::ActivityMutation;
-pub use service::record;
-pub use types::{Activity, ActivityKind};
+pub(crate) use loader::{ActivitiesOfLead, LatestActivitiesLoader};
+pub(crate) use resolver::ActivityMutation;
+pub(crate) use service::record;
+pub(crate) use types::Activity;

@@ -8,7 +8,7 @@ use crate::graphql::audit::touch;
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct ActivityMutation;
+pub(crate) struct ActivityMutation;
 
 #[Object]
 impl ActivityMutation {

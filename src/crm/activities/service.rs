@@ -16,7 +16,7 @@ use crate::tenancy::{Actor, RequestCtx};
 
 /// Appends one entry to `lead_id`'s timeline, inside the caller's
 /// transaction so it commits (or not) with the change it describes.
-pub async fn record(
+pub(crate) async fn record(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     lead_id: Uuid,
@@ -58,7 +58,7 @@ async fn record_at(
 }
 
 /// What a person logs by hand.
-pub struct LogActivity {
+pub(crate) struct LogActivity {
     pub lead_id: Uuid,
     pub kind: ActivityType,
     pub summary: String,
@@ -79,7 +79,7 @@ fn is_manual(kind: ActivityType) -> bool {
 }
 
 /// `logActivity`: a call, meeting, email, task or other touch on a lead.
-pub async fn log(
+pub(crate) async fn log(
     shared: &Shared,
     ctx: &RequestCtx,
     input: LogActivity,
@@ -124,7 +124,7 @@ pub async fn log(
 }
 
 /// One page of a lead's timeline, newest first.
-pub async fn list_for_lead(
+pub(crate) async fn list_for_lead(
     shared: &Shared,
     ctx: &RequestCtx,
     lead_id: Uuid,

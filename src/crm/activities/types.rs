@@ -79,7 +79,7 @@ impl From<ActivityKind> for ActivityType {
 
 /// One entry of a lead's timeline.
 #[derive(SimpleObject)]
-pub struct Activity {
+pub(crate) struct Activity {
     pub id: ID,
     pub lead_id: ID,
     pub kind: ActivityKind,
@@ -114,7 +114,7 @@ impl From<activities::Model> for Activity {
 
 /// A call, meeting or other touch to put on a lead's timeline.
 #[derive(InputObject)]
-pub struct LogActivityInput {
+pub(super) struct LogActivityInput {
     pub lead_id: ID,
     /// CALL, MEETING, EMAIL, TASK or OTHER.
     pub kind: ActivityKind,

@@ -19,12 +19,12 @@ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
 /// A country as its ISO 3166-1 alpha-2 code, uppercase (`DE`, `US`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CountryCode(String);
+pub(crate) struct CountryCode(String);
 
 impl CountryCode {
     /// Parses `raw` (any case, surrounding spaces ignored); `field` names
     /// the input in the error.
-    pub fn parse(raw: &str, field: &str) -> AppResult<Self> {
+    pub(crate) fn parse(raw: &str, field: &str) -> AppResult<Self> {
         let code = raw.trim().to_ascii_uppercase();
         let assigned = code.len() == 2
             && code.chars().all(|c| c.is_ascii_uppercase())
@@ -39,11 +39,7 @@ impl CountryCode {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_inner(self) -> String {
+    pub(crate) fn into_inner(self) -> String {
         self.0
     }
 }
@@ -54,7 +50,7 @@ mod tests {
 
     #[test]
     fn accepts_assigned_codes_in_any_case() {
-        assert_eq!(CountryCode::parse(" de ", "c").unwrap().as_str(), "DE");
+        assert_eq!(CountryCode::parse(" de ", "c").unwrap().into_inner(), "DE");
         assert_eq!(CountryCode::parse("Us", "c").unwrap().into_inner(), "US");
         assert_eq!(CODES.split(' ').count(), 249);
     }

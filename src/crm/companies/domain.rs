@@ -5,7 +5,7 @@
 /// The host of `website`: lowercase, without scheme, credentials, port,
 /// path, query or a leading `www.`. `None` when there is no plausible host
 /// (a bare word, an email address, another scheme than http/https).
-pub fn normalize_domain(website: &str) -> Option<String> {
+pub(crate) fn normalize_domain(website: &str) -> Option<String> {
     let website = website.trim();
     let rest = match website.split_once("://") {
         Some((scheme, rest)) => {

@@ -3,14 +3,13 @@
 //! cannot create the same company twice), address, enrichment data and
 //! custom fields.
 
-pub mod attributes;
+pub(crate) mod attributes;
 mod country;
 mod domain;
 mod resolver;
 mod service;
 mod types;
 
-pub use country::CountryCode;
-pub use domain::normalize_domain;
-pub use resolver::{CompanyMutation, CompanyQuery};
-pub use types::{Company, CompanyAddress, CompanyFilter, CompanySize};
+pub(crate) use country::CountryCode;
+pub(crate) use resolver::{CompanyMutation, CompanyQuery};
+pub(crate) use types::Company;

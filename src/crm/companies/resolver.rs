@@ -9,7 +9,7 @@ use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct CompanyQuery;
+pub(crate) struct CompanyQuery;
 
 #[Object]
 impl CompanyQuery {
@@ -44,7 +44,7 @@ impl CompanyQuery {
 }
 
 #[derive(Default)]
-pub struct CompanyMutation;
+pub(crate) struct CompanyMutation;
 
 #[Object]
 impl CompanyMutation {

@@ -32,7 +32,7 @@ const DUPLICATE_DOMAIN: &str = "another company already has this website's domai
 
 /// One page of live companies, newest first; `search` matches the name or
 /// the domain, ignoring case; `filter` holds on every one.
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -64,11 +64,15 @@ pub async fn list(
     .await
 }
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<companies::Model> {
+pub(super) async fn get(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<companies::Model> {
     read_live::<companies::Entity>(&shared.db, ctx, id).await
 }
 
-pub async fn create(
+pub(super) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateCompanyInput,
@@ -128,7 +132,7 @@ pub async fn create(
     Ok(company)
 }
 
-pub async fn update(
+pub(super) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -209,7 +213,11 @@ pub async fn update(
 
 /// Soft-deletes a company: leads keep pointing at it, lists forget it and
 /// its domain is free again.
-pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<companies::Model> {
+pub(super) async fn delete(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<companies::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let company = soft_delete::<companies::Entity>(&txn, ctx, id).await?;

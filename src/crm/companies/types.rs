@@ -55,7 +55,7 @@ impl From<CompanySize> for CompanySizeModel {
 
 /// A company's postal address; any part may be missing.
 #[derive(SimpleObject, Clone, Debug, Default)]
-pub struct CompanyAddress {
+pub(crate) struct CompanyAddress {
     pub line1: Option<String>,
     pub line2: Option<String>,
     pub city: Option<String>,
@@ -67,12 +67,12 @@ pub struct CompanyAddress {
 
 /// An organisation your leads work for.
 #[derive(MergedObject)]
-pub struct Company(CompanyRecord, CompanyAttributes);
+pub(crate) struct Company(CompanyRecord, CompanyAttributes);
 
 /// A company's fields besides its attributes (`companies::attributes`).
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct CompanyRecord {
+pub(super) struct CompanyRecord {
     pub id: ID,
     pub name: String,
     pub website: Option<String>,
@@ -187,7 +187,7 @@ impl From<companies::Model> for CompanyRecord {
 
 /// A postal address for a new company.
 #[derive(InputObject, Default)]
-pub struct CompanyAddressInput {
+pub(super) struct CompanyAddressInput {
     pub line1: Option<String>,
     pub line2: Option<String>,
     pub city: Option<String>,
@@ -199,7 +199,7 @@ pub struct CompanyAddressInput {
 
 /// Changes to an address. Absent parts stay as they are; `null` clears one.
 #[derive(InputObject, Default)]
-pub struct UpdateCompanyAddressInput {
+pub(super) struct UpdateCompanyAddressInput {
     pub line1: MaybeUndefined<String>,
     pub line2: MaybeUndefined<String>,
     pub city: MaybeUndefined<String>,
@@ -210,7 +210,7 @@ pub struct UpdateCompanyAddressInput {
 
 /// A new company.
 #[derive(InputObject)]
-pub struct CreateCompanyInput {
+pub(super) struct CreateCompanyInput {
     #[graphql(flatten)]
     pub attributes: CreateCompanyAttributes,
     pub name: String,
@@ -231,7 +231,7 @@ pub struct CreateCompanyInput {
 /// Changes to a company. Absent fields stay as they are; `null` clears a
 /// nullable field (`address: null` clears the whole address).
 #[derive(InputObject)]
-pub struct UpdateCompanyInput {
+pub(super) struct UpdateCompanyInput {
     #[graphql(flatten)]
     pub attributes: UpdateCompanyAttributes,
     pub name: Option<String>,
@@ -250,7 +250,7 @@ pub struct UpdateCompanyInput {
 
 /// Conditions on companies. All given fields must hold (an implicit AND).
 #[derive(InputObject, Clone, Default)]
-pub struct CompanyFilter {
+pub(crate) struct CompanyFilter {
     pub and: Option<Vec<CompanyFilter>>,
     pub or: Option<Vec<CompanyFilter>>,
     pub not: Option<Box<CompanyFilter>>,

@@ -11,6 +11,5 @@ mod service;
 mod types;
 mod validate;
 
-pub use resolver::{CustomFieldMutation, CustomFieldQuery};
-pub use types::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType, CustomFieldValidation};
-pub use validate::{Rules, check, definitions, validate};
+pub(crate) use resolver::{CustomFieldMutation, CustomFieldQuery};
+pub(crate) use validate::validate;

@@ -12,7 +12,7 @@ use crate::graphql::audit::touch;
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct CustomFieldQuery;
+pub(crate) struct CustomFieldQuery;
 
 #[Object]
 impl CustomFieldQuery {
@@ -29,7 +29,7 @@ impl CustomFieldQuery {
 }
 
 #[derive(Default)]
-pub struct CustomFieldMutation;
+pub(crate) struct CustomFieldMutation;
 
 #[Object]
 impl CustomFieldMutation {

@@ -32,7 +32,7 @@ const MAX_REGEX_CHARS: usize = 1_000;
 const DUPLICATE_KEY: &str = "a custom field with this key already exists";
 
 /// The tenant's definitions, for one entity or all, in display order.
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     entity: Option<CustomFieldEntity>,
@@ -52,7 +52,7 @@ pub async fn list(
     Ok(rows)
 }
 
-pub async fn create(
+pub(super) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateCustomFieldDefinitionInput,
@@ -107,7 +107,7 @@ pub async fn create(
     Ok(definition)
 }
 
-pub async fn update(
+pub(super) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -163,7 +163,7 @@ pub async fn update(
 
 /// Removes a definition. Values already stored under its key are dropped
 /// the next time their record is written (see `validate`).
-pub async fn delete(
+pub(super) async fn delete(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,

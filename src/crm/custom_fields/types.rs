@@ -77,7 +77,7 @@ impl From<CustomFieldType> for CustomFieldTypeModel {
 /// Constraints on a field's values: `min`/`max` for NUMBER fields,
 /// `minLength`/`maxLength` (characters) and `regex` for TEXT fields.
 #[derive(SimpleObject, Clone, Debug, Default)]
-pub struct CustomFieldValidation {
+pub(crate) struct CustomFieldValidation {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub min_length: Option<i32>,
@@ -103,7 +103,7 @@ impl From<Rules> for CustomFieldValidation {
 /// A field your tenant added to leads or companies. Values are set through
 /// the record's `customFields` JSON object, keyed by `key`.
 #[derive(SimpleObject)]
-pub struct CustomFieldDefinition {
+pub(crate) struct CustomFieldDefinition {
     pub id: ID,
     pub entity: CustomFieldEntity,
     /// The JSON key of the value, e.g. `annualRevenue`. Never changes.
@@ -139,7 +139,7 @@ impl From<custom_field_definitions::Model> for CustomFieldDefinition {
 
 /// Constraints on a field's values (see `CustomFieldValidation`).
 #[derive(InputObject, Clone, Debug, Default)]
-pub struct CustomFieldValidationInput {
+pub(super) struct CustomFieldValidationInput {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub min_length: Option<i32>,
@@ -149,7 +149,7 @@ pub struct CustomFieldValidationInput {
 
 /// A new custom field. Admins only.
 #[derive(InputObject)]
-pub struct CreateCustomFieldDefinitionInput {
+pub(super) struct CreateCustomFieldDefinitionInput {
     pub entity: CustomFieldEntity,
     /// `^[a-z][a-zA-Z0-9_]{0,62}$`, unique per entity.
     pub key: String,
@@ -170,7 +170,7 @@ pub struct CreateCustomFieldDefinitionInput {
 /// values would stop meaning what they meant): delete and recreate instead.
 /// New rules apply to the next write of each record.
 #[derive(InputObject)]
-pub struct UpdateCustomFieldDefinitionInput {
+pub(super) struct UpdateCustomFieldDefinitionInput {
     pub label: Option<String>,
     pub required: Option<bool>,
     /// Replaces the options of a SELECT or MULTISELECT field.

@@ -19,7 +19,7 @@ use crate::tenancy::scoped::scoped;
 
 /// Longest text value, whatever the definition allows: custom fields are for
 /// short facts, not documents (notes are for those).
-pub const MAX_TEXT_CHARS: usize = 10_000;
+pub(super) const MAX_TEXT_CHARS: usize = 10_000;
 
 /// Size limit of a compiled pattern: a definition cannot make every write
 /// slow (matching itself is linear time with the `regex` crate).
@@ -28,7 +28,7 @@ pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// The stored `validation` object of a definition.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Rules {
+pub(crate) struct Rules {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +43,7 @@ pub struct Rules {
 
 impl Rules {
     /// Reads a definition's stored rules; anything unreadable counts as none.
-    pub fn of(definition: &custom_field_definitions::Model) -> Self {
+    pub(crate) fn of(definition: &custom_field_definitions::Model) -> Self {
         serde_json::from_value(definition.validation.clone()).unwrap_or_default()
     }
 }
@@ -63,7 +63,7 @@ pub(crate) fn options_of(definition: &custom_field_definitions::Model) -> Vec<St
 }
 
 /// The tenant's definitions for `entity`, in display order.
-pub async fn definitions(
+pub(crate) async fn definitions(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     entity: CustomFieldEntity,
@@ -82,7 +82,7 @@ pub async fn definitions(
 ///
 /// Stored keys whose definition has since been deleted are dropped rather
 /// than reported: the client could not fix them.
-pub async fn validate(
+pub(crate) async fn validate(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     entity: CustomFieldEntity,
@@ -127,7 +127,7 @@ fn merge(
 /// Checks `merged` (the values as they would be stored) against
 /// `definitions` (of one entity): every key is defined, every value has its
 /// definition's type and passes its rules, and required fields are present.
-pub fn check(
+pub(crate) fn check(
     definitions: &[custom_field_definitions::Model],
     merged: &Map<String, Value>,
     field_prefix: &str,

@@ -26,12 +26,12 @@ use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_update};
 
 /// Most ids in one `bulkUpdateLeads`.
-pub const MAX_BULK_IDS: usize = 1000;
+pub(super) const MAX_BULK_IDS: usize = 1000;
 
 /// Applies `patch` to the live leads named by `ids` or matched by `filter`
 /// (exactly one). The column changes are one UPDATE statement; each added tag
 /// is one INSERT … SELECT. Returns how many leads matched.
-pub async fn bulk_update(
+pub(super) async fn bulk_update(
     shared: &Shared,
     ctx: &RequestCtx,
     ids: Option<Vec<ID>>,
@@ -217,7 +217,7 @@ fn average_score(backend: DbBackend) -> Expr {
 
 /// Counts of live leads by status, stage, source and owner, the average
 /// score, and creations and conversions in `[from, to)` (last 30 days by default).
-pub async fn analytics(
+pub(super) async fn analytics(
     shared: &Shared,
     ctx: &RequestCtx,
     from: Option<DateTime<Utc>>,

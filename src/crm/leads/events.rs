@@ -18,14 +18,14 @@ fn is_bookkeeping(column: leads::Column) -> bool {
     matches!(column, UpdatedAt | UpdatedBy | SearchText | SortName)
 }
 
-pub fn created(lead: &leads::Model) -> NewDomainEvent {
+pub(crate) fn created(lead: &leads::Model) -> NewDomainEvent {
     NewDomainEvent::new(DomainEventKind::LeadCreated, lead.id)
 }
 
 /// `LEAD_CHANGED` naming every field (as the API spells it) whose value
 /// differs between `before` and `after`, and `tags` when the lead's tags
 /// (kept outside the row) changed too; no event when nothing changed.
-pub fn changed(
+pub(crate) fn changed(
     before: &leads::Model,
     after: &leads::Model,
     tags_changed: bool,
@@ -45,22 +45,22 @@ pub fn changed(
 }
 
 /// `LEAD_CHANGED` for a set-based change whose fields are known up front.
-pub fn fields_changed(lead_id: Uuid, fields: &[impl AsRef<str>]) -> NewDomainEvent {
+pub(crate) fn fields_changed(lead_id: Uuid, fields: &[impl AsRef<str>]) -> NewDomainEvent {
     let fields: Vec<&str> = fields.iter().map(AsRef::as_ref).collect();
     NewDomainEvent::new(DomainEventKind::LeadChanged, lead_id)
         .with_payload(json!({ "fields": fields }))
 }
 
-pub fn deleted(lead_id: Uuid) -> NewDomainEvent {
+pub(crate) fn deleted(lead_id: Uuid) -> NewDomainEvent {
     NewDomainEvent::new(DomainEventKind::LeadDeleted, lead_id)
 }
 
-pub fn restored(lead_id: Uuid) -> NewDomainEvent {
+pub(crate) fn restored(lead_id: Uuid) -> NewDomainEvent {
     NewDomainEvent::new(DomainEventKind::LeadRestored, lead_id)
 }
 
 /// `duplicate` was merged into `into` (and is in the trash).
-pub fn merged(duplicate: Uuid, into: Uuid) -> NewDomainEvent {
+pub(crate) fn merged(duplicate: Uuid, into: Uuid) -> NewDomainEvent {
     NewDomainEvent::new(DomainEventKind::LeadMerged, duplicate)
         .with_payload(json!({ "into": crate::graphql::id_string(into) }))
 }

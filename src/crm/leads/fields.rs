@@ -18,11 +18,11 @@ use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{TenantOwned, scoped};
 
 /// Most tags on one lead, and longest tag.
-pub const MAX_TAGS: usize = 50;
-pub const MAX_TAG_CHARS: usize = 50;
+pub(crate) const MAX_TAGS: usize = 50;
+pub(crate) const MAX_TAG_CHARS: usize = 50;
 
 /// "First Last", or the email or phone when there is no name.
-pub fn display_name(lead: &leads::Model) -> String {
+pub(crate) fn display_name(lead: &leads::Model) -> String {
     let name = [lead.first_name.as_deref(), lead.last_name.as_deref()]
         .into_iter()
         .flatten()
@@ -38,7 +38,11 @@ pub fn display_name(lead: &leads::Model) -> String {
 }
 
 /// Recomputes the denormalised columns after any change.
-pub fn derive(lead: &mut leads::Model, rules: &[lead_scoring_rules::Model], tags: &[String]) {
+pub(crate) fn derive(
+    lead: &mut leads::Model,
+    rules: &[lead_scoring_rules::Model],
+    tags: &[String],
+) {
     lead.sort_name = display_name(lead).to_lowercase();
     lead.search_text = [
         lead.first_name.as_deref(),
@@ -54,7 +58,7 @@ pub fn derive(lead: &mut leads::Model, rules: &[lead_scoring_rules::Model], tags
 }
 
 /// ISO 4217, stored uppercase.
-pub fn currency(value: &str, field: &str) -> AppResult<String> {
+pub(crate) fn currency(value: &str, field: &str) -> AppResult<String> {
     let code = value.trim().to_ascii_uppercase();
     if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
         Ok(code)
@@ -66,7 +70,7 @@ pub fn currency(value: &str, field: &str) -> AppResult<String> {
     }
 }
 
-pub fn non_negative(value: Option<i64>, field: &str) -> AppResult<Option<i64>> {
+pub(crate) fn non_negative(value: Option<i64>, field: &str) -> AppResult<Option<i64>> {
     match value {
         Some(v) if v < 0 => Err(AppError::invalid(field, "must not be negative")),
         other => Ok(other),
@@ -74,7 +78,7 @@ pub fn non_negative(value: Option<i64>, field: &str) -> AppResult<Option<i64>> {
 }
 
 /// Trimmed, non-blank, bounded and de-duplicated tags.
-pub fn tags(values: Vec<String>, field: &str) -> AppResult<Vec<String>> {
+pub(crate) fn tags(values: Vec<String>, field: &str) -> AppResult<Vec<String>> {
     let mut tags: Vec<String> = Vec::new();
     for (i, raw) in values.into_iter().enumerate() {
         let tag = raw.trim().to_owned();
@@ -94,7 +98,7 @@ pub fn tags(values: Vec<String>, field: &str) -> AppResult<Vec<String>> {
     Ok(tags)
 }
 
-pub fn json_object(value: serde_json::Value, field: &str) -> AppResult<serde_json::Value> {
+pub(crate) fn json_object(value: serde_json::Value, field: &str) -> AppResult<serde_json::Value> {
     if !value.is_object() {
         return Err(AppError::invalid(field, "must be a JSON object"));
     }
@@ -124,7 +128,7 @@ async fn live_ref<E: TenantOwned>(
     Ok(E::id_of(&row))
 }
 
-pub async fn project(
+pub(crate) async fn project(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     id: &ID,
@@ -133,7 +137,7 @@ pub async fn project(
     live_ref::<projects::Entity>(txn, ctx, id, field, "project", |p| p.deleted_at.is_some()).await
 }
 
-pub async fn company(
+pub(crate) async fn company(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     id: &ID,
@@ -142,7 +146,7 @@ pub async fn company(
     live_ref::<companies::Entity>(txn, ctx, id, field, "company", |c| c.deleted_at.is_some()).await
 }
 
-pub async fn source(
+pub(crate) async fn source(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     id: &ID,
@@ -154,7 +158,7 @@ pub async fn source(
     .await
 }
 
-pub async fn stage(
+pub(crate) async fn stage(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     id: &ID,
@@ -164,7 +168,7 @@ pub async fn stage(
 }
 
 /// A user who is a member of the caller's tenant.
-pub async fn owner(
+pub(crate) async fn owner(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     id: &ID,
@@ -180,7 +184,7 @@ pub async fn owner(
 }
 
 /// Email unique among the tenant's live leads, ignoring case.
-pub async fn ensure_email_free(
+pub(crate) async fn ensure_email_free(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     email: &str,
@@ -203,7 +207,7 @@ pub async fn ensure_email_free(
 }
 
 /// Custom field values validated against the tenant's definitions.
-pub async fn custom_fields(
+pub(crate) async fn custom_fields(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     patch: &serde_json::Value,
@@ -215,7 +219,7 @@ pub async fn custom_fields(
 }
 
 /// The lead's tags as stored.
-pub async fn stored_tags(
+pub(crate) async fn stored_tags(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     lead_id: Uuid,

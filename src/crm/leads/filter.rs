@@ -21,7 +21,7 @@ use crate::graphql::filters::{
 
 /// Conditions on leads. All given fields must hold (an implicit AND).
 #[derive(InputObject, Clone, Default)]
-pub struct LeadFilter {
+pub(crate) struct LeadFilter {
     pub and: Option<Vec<LeadFilter>>,
     pub or: Option<Vec<LeadFilter>>,
     pub not: Option<Box<LeadFilter>>,
@@ -45,7 +45,7 @@ pub struct LeadFilter {
 }
 
 #[derive(InputObject, Clone, Default)]
-pub struct StatusFilter {
+pub(crate) struct StatusFilter {
     pub eq: Option<LeadStatus>,
     pub ne: Option<LeadStatus>,
     #[graphql(name = "in")]
@@ -54,7 +54,7 @@ pub struct StatusFilter {
 
 /// Tag conditions.
 #[derive(InputObject, Clone, Default)]
-pub struct TagFilter {
+pub(crate) struct TagFilter {
     /// Has this tag.
     pub contains: Option<String>,
     /// Has at least one of these tags.
@@ -69,7 +69,7 @@ pub struct TagFilter {
 /// A condition on one custom field. Numbers compare numerically, other
 /// values as text (dates as `YYYY-MM-DD` text, which orders correctly).
 #[derive(InputObject, Clone)]
-pub struct CustomFieldFilter {
+pub(crate) struct CustomFieldFilter {
     pub key: String,
     pub eq: Option<Json<serde_json::Value>>,
     pub ne: Option<Json<serde_json::Value>>,
@@ -86,7 +86,7 @@ pub struct CustomFieldFilter {
 
 /// Compiles `filter` to a condition on `leads`. `path` names the argument in
 /// errors (e.g. `filter`).
-pub fn compile(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
+pub(crate) fn compile(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Condition> {
     combine(filter, backend, path)
 }
 
@@ -325,10 +325,10 @@ fn custom_field(f: &CustomFieldFilter, backend: DbBackend, path: &str) -> AppRes
 }
 
 /// Most companies a search matches by name (their leads match too).
-pub const MAX_SEARCH_COMPANIES: u64 = 500;
+pub(crate) const MAX_SEARCH_COMPANIES: u64 = 500;
 
 /// The LIKE pattern for a search text: lowercase, wildcards escaped.
-pub fn search_pattern(text: &str) -> String {
+pub(crate) fn search_pattern(text: &str) -> String {
     format!("%{}%", like_escape(&text.trim().to_lowercase()))
 }
 
@@ -337,7 +337,7 @@ pub fn search_pattern(text: &str) -> String {
 /// correlated subquery here ran once per lead and took seconds on 100k
 /// leads). On PostgreSQL the trigram index on `search_text` serves the text
 /// part.
-pub fn search(pattern: &str, companies: Vec<uuid::Uuid>) -> Condition {
+pub(crate) fn search(pattern: &str, companies: Vec<uuid::Uuid>) -> Condition {
     let like = sea_orm::sea_query::LikeExpr::new(pattern.to_owned()).escape('\\');
     let mut any = Condition::any().add(Expr::col((leads::Entity, Column::SearchText)).like(like));
     if !companies.is_empty() {

@@ -22,7 +22,7 @@ use crate::tenancy::scoped::{live, scoped};
 
 /// What the client asked for.
 #[derive(Default)]
-pub struct LeadQuery {
+pub(crate) struct LeadQuery {
     pub page: PageArgs,
     pub filter: Option<LeadFilter>,
     pub order: LeadOrder,
@@ -112,7 +112,7 @@ fn bind_value(value: &Value, field: LeadOrderField, arg: &str) -> AppResult<sea_
 
 /// The lead's cursor in `field` order: its sort value and id, encoded
 /// only if the client selects it.
-pub fn cursor(lead: &leads::Model, field: LeadOrderField) -> Cursor {
+pub(crate) fn cursor(lead: &leads::Model, field: LeadOrderField) -> Cursor {
     let id = lead.id;
     let value = SortValue::of(lead, field);
     Cursor::deferred(move || URL_SAFE_NO_PAD.encode(json!([value.to_json(), id]).to_string()))
@@ -156,7 +156,7 @@ fn after(field: LeadOrderField, order: Order, value: sea_orm::Value, id: Uuid) -
 }
 
 /// Live leads (or the trash) of the caller's tenant matching the filter and search.
-pub async fn matching(
+pub(crate) async fn matching(
     conn: &impl ConnectionTrait,
     shared: &Shared,
     ctx: &RequestCtx,
@@ -208,7 +208,7 @@ pub async fn matching(
 /// limited to the page (plus one, to know whether there is more). Its order
 /// is applied by whoever runs it ([`PagePlan::order_on`]), on the leads'
 /// table or on the page once relations are joined to it.
-pub struct PagePlan {
+pub(crate) struct PagePlan {
     pub select: Select<leads::Entity>,
     field: LeadOrderField,
     order: Order,
@@ -225,7 +225,7 @@ pub struct PagePlan {
 
 impl PagePlan {
     /// The page's order on `table`: the sort value, then the id.
-    pub fn order_on(&self, table: &DynIden) -> Vec<(SimpleExpr, Order)> {
+    pub(crate) fn order_on(&self, table: &DynIden) -> Vec<(SimpleExpr, Order)> {
         let mut order: Vec<(SimpleExpr, Order)> = sort_expr(self.field, table)
             .map(|expr| (expr, self.order.clone()))
             .into_iter()
@@ -235,14 +235,14 @@ impl PagePlan {
     }
 
     /// The page from the rows fetched in the plan's order.
-    pub fn page(&self, rows: Vec<leads::Model>) -> Page<leads::Model> {
+    pub(crate) fn page(&self, rows: Vec<leads::Model>) -> Page<leads::Model> {
         Page::from_fetched(rows, self.size, self.forward, self.had_cursor)
     }
 }
 
 /// Plans one page of `query` and its lazy total, reading (the search's
 /// companies) through `conn`.
-pub async fn plan(
+pub(crate) async fn plan(
     conn: &impl ConnectionTrait,
     shared: &Shared,
     ctx: &RequestCtx,

@@ -12,7 +12,7 @@ use entity::lead_tags;
 use crate::error::{AppError, AppResult};
 use crate::tenancy::scoped::{ReadScope, end_read, tenant_rows};
 
-pub struct TagsLoader {
+pub(crate) struct TagsLoader {
     pub scope: ReadScope,
 }
 

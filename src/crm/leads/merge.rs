@@ -24,13 +24,13 @@ use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin_write, scoped, tenant_update};
 
 /// Most duplicates merged at once, and most items in one upsert.
-pub const MAX_DUPLICATES: usize = 20;
-pub const MAX_UPSERT: usize = 500;
+pub(super) const MAX_DUPLICATES: usize = 20;
+pub(super) const MAX_UPSERT: usize = 500;
 
 /// Fills the primary's empty fields from the duplicates (in the order
 /// given), unions tags, sums engagement, and moves notes and activities to
 /// the primary; the duplicates go to the trash.
-pub async fn merge(
+pub(super) async fn merge(
     shared: &Shared,
     ctx: &RequestCtx,
     primary_id: Uuid,
@@ -141,7 +141,7 @@ pub async fn merge(
 }
 
 /// The outcome of one upsert item.
-pub struct UpsertOutcome {
+pub(super) struct UpsertOutcome {
     pub created: bool,
     pub lead: Option<leads::Model>,
     pub error: Option<AppError>,
@@ -172,7 +172,7 @@ fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
 
 /// Creates or updates leads keyed by email. Each item runs in its own
 /// savepoint: a rejected item is reported and rolled back, the others stay.
-pub async fn upsert(
+pub(super) async fn upsert(
     shared: &Shared,
     ctx: &RequestCtx,
     inputs: Vec<CreateLeadInput>,

@@ -2,19 +2,19 @@
 //! search, keyset pages), the timeline-writing changes, merging, importing,
 //! bulk changes and analytics.
 
-pub mod attributes;
+pub(crate) mod attributes;
 mod bulk;
-pub mod events;
-pub mod fields;
-pub mod filter;
-pub mod list;
+pub(crate) mod events;
+pub(crate) mod fields;
+pub(crate) mod filter;
+pub(crate) mod list;
 mod loader;
 mod merge;
 mod resolver;
-pub mod service;
-pub mod types;
+pub(crate) mod service;
+pub(crate) mod types;
 
-pub use list::LeadQuery;
-pub use loader::TagsLoader;
-pub use resolver::{LeadMutation, LeadQueryRoot, leads_connection};
-pub use types::Lead;
+pub(crate) use list::LeadQuery;
+pub(crate) use loader::TagsLoader;
+pub(crate) use resolver::{LeadMutation, LeadQueryRoot, leads_connection};
+pub(crate) use types::Lead;

@@ -18,7 +18,7 @@ use crate::graphql::{caller, parse_id, shared};
 use crate::tenancy::scoped::end_read;
 
 #[derive(Default)]
-pub struct LeadQueryRoot;
+pub(crate) struct LeadQueryRoot;
 
 #[Object]
 impl LeadQueryRoot {
@@ -74,7 +74,7 @@ impl LeadQueryRoot {
 }
 
 #[derive(Default)]
-pub struct LeadMutation;
+pub(crate) struct LeadMutation;
 
 #[Object]
 impl LeadMutation {
@@ -242,7 +242,7 @@ impl LeadMutation {
 
 /// A page of leads as a connection, in one statement with the to-one
 /// relations the selection asks for. Also serves `company.leads`.
-pub async fn leads_connection(
+pub(crate) async fn leads_connection(
     ctx: &Context<'_>,
     query: LeadQuery,
 ) -> async_graphql::Result<RelayConnection<Lead>> {

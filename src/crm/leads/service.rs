@@ -15,7 +15,7 @@ use entity::sea_orm_active_enums::{ActivityType, LeadStatus as LeadStatusModel};
 use entity::{lead_scoring_rules, lead_stages, lead_tags, leads, tenants};
 
 use super::events;
-pub use super::fields::display_name;
+pub(crate) use super::fields::display_name;
 use super::fields::{self, derive};
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::crm::activities::record;
@@ -27,7 +27,7 @@ use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped, tenant_delete};
 
 /// The scoring rules every write evaluates.
-pub async fn rules(
+pub(crate) async fn rules(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
 ) -> AppResult<Vec<lead_scoring_rules::Model>> {
@@ -35,7 +35,7 @@ pub async fn rules(
 }
 
 /// A live lead of the caller's tenant; a trashed or foreign one is NOT_FOUND.
-pub async fn find_live(
+pub(crate) async fn find_live(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     id: Uuid,
@@ -47,7 +47,7 @@ pub async fn find_live(
     Ok(lead)
 }
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
     let txn = begin(&shared.db, ctx).await?;
     let lead = find_live(&txn, ctx, id).await?;
     txn.commit().await?;
@@ -80,7 +80,7 @@ async fn default_stage(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult
 
 /// Replaces nothing: adds `tags` to the lead (existing ones are kept).
 /// Returns how many it did not have.
-pub async fn insert_tags(
+pub(crate) async fn insert_tags(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     lead_id: Uuid,
@@ -112,7 +112,7 @@ pub async fn insert_tags(
 
 /// Creates a lead inside `txn`; `prefix` names the input in errors
 /// (`input`, or `inputs.3` for a bulk upsert).
-pub async fn create_in(
+pub(crate) async fn create_in(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     input: CreateLeadInput,
@@ -232,7 +232,7 @@ fn unique_email(error: sea_orm::DbErr, field: &str) -> AppError {
     }
 }
 
-pub async fn create(
+pub(crate) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateLeadInput,
@@ -247,7 +247,7 @@ pub async fn create(
 
 /// Applies `input` to `current` inside `txn`, writing the timeline entries
 /// the change deserves. Returns the updated lead.
-pub async fn update_in(
+pub(crate) async fn update_in(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     current: leads::Model,
@@ -437,7 +437,7 @@ async fn timeline(
     Ok(())
 }
 
-pub async fn update(
+pub(crate) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -454,7 +454,7 @@ pub async fn update(
 }
 
 /// Moves a lead to the trash.
-pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+pub(crate) async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let lead = find_live(&txn, ctx, id).await?;
@@ -463,7 +463,7 @@ pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<le
     Ok(lead)
 }
 
-pub async fn trash(
+pub(crate) async fn trash(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     lead: leads::Model,
@@ -488,7 +488,11 @@ pub async fn trash(
 }
 
 /// Brings a lead back from the trash, unless a live lead took its email.
-pub async fn restore(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+pub(crate) async fn restore(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let lead = find_owned::<leads::Entity>(&txn, ctx, id, "lead").await?;
@@ -518,7 +522,11 @@ pub async fn restore(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<l
 }
 
 /// Marks the lead converted (now) and moves it to the won stage, if any.
-pub async fn convert(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<leads::Model> {
+pub(crate) async fn convert(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<leads::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live(&txn, ctx, id).await?;
@@ -543,7 +551,7 @@ pub async fn convert(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<l
 }
 
 /// Assigns the lead to a member, or unassigns it with `None`.
-pub async fn assign(
+pub(crate) async fn assign(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -564,7 +572,7 @@ pub async fn assign(
 }
 
 /// Moves the lead to another stage of the pipeline.
-pub async fn move_to_stage(
+pub(crate) async fn move_to_stage(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -582,7 +590,7 @@ pub async fn move_to_stage(
 }
 
 /// Adds or removes tags; the score follows (rules may look at tags).
-pub async fn change_tags(
+pub(crate) async fn change_tags(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -640,7 +648,7 @@ pub async fn change_tags(
 }
 
 /// `lead.activities { totalCount }`, counted only when asked for.
-pub fn activity_totals(shared: &Shared, ctx: &RequestCtx, lead_id: Uuid) -> Totals {
+pub(crate) fn activity_totals(shared: &Shared, ctx: &RequestCtx, lead_id: Uuid) -> Totals {
     let select = scoped::<entity::activities::Entity>(ctx)
         .filter(entity::activities::Column::LeadId.eq(lead_id));
     Totals::counting(&shared.db, ctx, select)

@@ -143,13 +143,7 @@ impl From<BookingPotentialModel> for BookingPotential {
 
 /// A person the tenant markets to.
 #[derive(MergedObject)]
-pub struct Lead(LeadAttributes, LeadRecord);
-
-impl Lead {
-    pub fn model(&self) -> &leads::Model {
-        &self.1.model
-    }
-}
+pub(crate) struct Lead(LeadAttributes, LeadRecord);
 
 impl From<leads::Model> for Lead {
     fn from(lead: leads::Model) -> Self {
@@ -160,7 +154,7 @@ impl From<leads::Model> for Lead {
 
 /// A lead's fields besides its attributes (`leads::attributes`): its
 /// identity, pipeline state, counters and relations.
-pub struct LeadRecord {
+pub(crate) struct LeadRecord {
     model: Arc<leads::Model>,
 }
 
@@ -222,7 +216,7 @@ impl Lead {
     /// newest activities and messages in one batch each
     /// (`graphql::joins`). The fields below read them through the same
     /// loaders either way.
-    pub const LOADS: NodeLoads<'static, leads::Entity> = NodeLoads {
+    pub(crate) const LOADS: NodeLoads<'static, leads::Entity> = NodeLoads {
         to_one: &[&COMPANY, &STAGE, &SOURCE, &PROJECT, &OWNER],
         batches: &[&TAGS, &SCORED_TAGS, &ACTIVITIES, &MESSAGES],
     };
@@ -453,7 +447,7 @@ impl LeadRecord {
 
 /// A new lead. It needs at least a name, an email or a phone.
 #[derive(InputObject, Clone, Default)]
-pub struct CreateLeadInput {
+pub(crate) struct CreateLeadInput {
     #[graphql(flatten)]
     pub attributes: CreateLeadAttributes,
     pub project_id: Option<ID>,
@@ -474,7 +468,7 @@ pub struct CreateLeadInput {
 
 /// Changes to a lead: absent fields stay, `null` clears a field.
 #[derive(InputObject, Default)]
-pub struct UpdateLeadInput {
+pub(crate) struct UpdateLeadInput {
     #[graphql(flatten)]
     pub attributes: UpdateLeadAttributes,
     pub project_id: MaybeUndefined<ID>,
@@ -509,7 +503,7 @@ pub enum SortDirection {
 }
 
 #[derive(InputObject, Clone, Copy, Default)]
-pub struct LeadOrder {
+pub(crate) struct LeadOrder {
     pub field: LeadOrderField,
     #[graphql(default_with = "SortDirection::Desc")]
     pub direction: SortDirection,
@@ -517,7 +511,7 @@ pub struct LeadOrder {
 
 /// One item of `upsertLeads`.
 #[derive(SimpleObject)]
-pub struct UpsertLeadResult {
+pub(crate) struct UpsertLeadResult {
     /// Position in the input list.
     pub index: i32,
     /// True when a new lead was created, false when an existing one was updated.
@@ -528,7 +522,7 @@ pub struct UpsertLeadResult {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     /// The input path, e.g. `inputs.3.email`.
     pub field: String,
     pub message: String,
@@ -537,7 +531,7 @@ pub struct FieldError {
 
 /// What `bulkUpdateLeads` changes on every matching lead.
 #[derive(InputObject, Default)]
-pub struct LeadPatch {
+pub(crate) struct LeadPatch {
     pub stage_id: Option<ID>,
     pub status: Option<LeadStatus>,
     /// `null` unassigns.
@@ -550,7 +544,7 @@ pub struct LeadPatch {
 
 /// A count per group in `leadAnalytics`.
 #[derive(SimpleObject)]
-pub struct StatusCount {
+pub(crate) struct StatusCount {
     pub status: LeadStatus,
     pub count: i64,
 }
@@ -558,7 +552,7 @@ pub struct StatusCount {
 /// Leads in one stage (`stage` is null for leads without one).
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct StageCount {
+pub(crate) struct StageCount {
     pub count: i64,
     #[graphql(skip)]
     pub stage_id: Option<Uuid>,
@@ -579,7 +573,7 @@ impl StageCount {
 /// Leads from one source.
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct SourceCount {
+pub(crate) struct SourceCount {
     pub count: i64,
     #[graphql(skip)]
     pub source_id: Option<Uuid>,
@@ -600,7 +594,7 @@ impl SourceCount {
 /// Leads assigned to one member (`owner` is null for unassigned leads).
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct OwnerCount {
+pub(crate) struct OwnerCount {
     pub count: i64,
     #[graphql(skip)]
     pub owner_id: Option<Uuid>,
@@ -620,7 +614,7 @@ impl OwnerCount {
 
 /// `getLeadAnalytics` (seed 003): the shape of the tenant's pipeline.
 #[derive(SimpleObject)]
-pub struct LeadAnalytics {
+pub(crate) struct LeadAnalytics {
     /// Live leads.
     pub total: i64,
     pub by_status: Vec<StatusCount>,

@@ -106,7 +106,7 @@ impl From<note_versions::Model> for NoteVersion {
 
 /// A new note: give exactly one of `leadId` and `companyId`.
 #[derive(InputObject)]
-pub struct CreateNoteInput {
+pub(super) struct CreateNoteInput {
     pub lead_id: Option<ID>,
     pub company_id: Option<ID>,
     /// 1 to 10,000 characters.
@@ -117,7 +117,7 @@ pub struct CreateNoteInput {
 
 /// Changes to a note; absent fields stay as they are.
 #[derive(InputObject)]
-pub struct UpdateNoteInput {
+pub(super) struct UpdateNoteInput {
     pub body: Option<String>,
     pub is_internal: Option<bool>,
 }

@@ -6,6 +6,6 @@ mod resolver;
 mod service;
 mod types;
 
-pub use resolver::{PipelineMutation, PipelineQuery};
-pub use service::{default_stage, seed_default};
-pub use types::LeadStage;
+pub(crate) use resolver::{PipelineMutation, PipelineQuery};
+pub(crate) use service::{default_stage, seed_default};
+pub(crate) use types::LeadStage;

@@ -9,7 +9,7 @@ use crate::graphql::audit::touch;
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct PipelineQuery;
+pub(crate) struct PipelineQuery;
 
 #[Object]
 impl PipelineQuery {
@@ -21,7 +21,7 @@ impl PipelineQuery {
 }
 
 #[derive(Default)]
-pub struct PipelineMutation;
+pub(crate) struct PipelineMutation;
 
 #[Object]
 impl PipelineMutation {

@@ -43,7 +43,7 @@ const DEFAULT_PIPELINE: [(&str, &str, bool, bool, bool); 6] = [
 /// Creates the default pipeline (New, Contacted, Qualified, Proposal, Won,
 /// Lost; New is the default) for a tenant being created, inside its
 /// transaction.
-pub async fn seed_default(conn: &impl ConnectionTrait, tenant_id: Uuid) -> AppResult<()> {
+pub(crate) async fn seed_default(conn: &impl ConnectionTrait, tenant_id: Uuid) -> AppResult<()> {
     let now = Utc::now().fixed_offset();
     let stages = DEFAULT_PIPELINE.iter().zip(0..).map(
         |(&(name, color, is_default, is_won, is_lost), position)| lead_stages::ActiveModel {
@@ -65,7 +65,7 @@ pub async fn seed_default(conn: &impl ConnectionTrait, tenant_id: Uuid) -> AppRe
 
 /// The stage new leads land in: the default one (or, should a pipeline ever
 /// lack one, its first stage). `None` only for a tenant without stages.
-pub async fn default_stage(
+pub(crate) async fn default_stage(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
 ) -> AppResult<Option<lead_stages::Model>> {
@@ -97,14 +97,14 @@ async fn pipeline_locked(
 }
 
 /// The pipeline in order.
-pub async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<lead_stages::Model>> {
+pub(super) async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<lead_stages::Model>> {
     let txn = begin(&shared.db, ctx).await?;
     let stages = in_order(ctx).all(&txn).await?;
     txn.commit().await?;
     Ok(stages)
 }
 
-pub async fn create(
+pub(super) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateLeadStageInput,
@@ -160,7 +160,7 @@ pub async fn create(
     Ok(stage)
 }
 
-pub async fn update(
+pub(super) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -229,7 +229,7 @@ pub async fn update(
 
 /// Puts the stages in the order of `ids`, which must name every stage of
 /// the pipeline exactly once.
-pub async fn reorder(
+pub(super) async fn reorder(
     shared: &Shared,
     ctx: &RequestCtx,
     ids: Vec<Uuid>,
@@ -271,7 +271,7 @@ pub async fn reorder(
 /// Deletes a stage. Its leads (deleted ones too) move to `move_to` in one
 /// UPDATE; a stage with leads cannot go without one. A deleted default
 /// passes the role to `move_to`, or else to the first remaining stage.
-pub async fn delete(
+pub(super) async fn delete(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,

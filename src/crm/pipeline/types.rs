@@ -8,7 +8,7 @@ use crate::graphql::to_id;
 
 /// A stage of your pipeline.
 #[derive(SimpleObject)]
-pub struct LeadStage {
+pub(crate) struct LeadStage {
     pub id: ID,
     /// Unique in your pipeline.
     pub name: String,
@@ -40,7 +40,7 @@ impl From<lead_stages::Model> for LeadStage {
 
 /// A new stage.
 #[derive(InputObject)]
-pub struct CreateLeadStageInput {
+pub(super) struct CreateLeadStageInput {
     pub name: String,
     /// `#rrggbb`.
     pub color: String,
@@ -54,7 +54,7 @@ pub struct CreateLeadStageInput {
 
 /// Changes to a stage. Absent fields stay as they are.
 #[derive(InputObject)]
-pub struct UpdateLeadStageInput {
+pub(super) struct UpdateLeadStageInput {
     pub name: Option<String>,
     pub color: Option<String>,
     /// Moves the stage to this place (0 = first); the others close up.

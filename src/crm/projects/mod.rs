@@ -6,5 +6,5 @@ mod resolver;
 mod service;
 mod types;
 
-pub use resolver::{ProjectMutation, ProjectQuery};
-pub use types::{Project, ProjectStatus};
+pub(crate) use resolver::{ProjectMutation, ProjectQuery};
+pub(crate) use types::Project;

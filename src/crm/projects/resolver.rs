@@ -9,7 +9,7 @@ use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct ProjectQuery;
+pub(crate) struct ProjectQuery;
 
 #[Object]
 impl ProjectQuery {
@@ -38,7 +38,7 @@ impl ProjectQuery {
 }
 
 #[derive(Default)]
-pub struct ProjectMutation;
+pub(crate) struct ProjectMutation;
 
 #[Object]
 impl ProjectMutation {

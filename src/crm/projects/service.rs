@@ -21,7 +21,7 @@ const MAX_TOPIC_CHARS: usize = 100;
 
 /// The tenant's live projects: deleted ones are gone for every reader.
 /// One page of live projects, newest first, optionally of one status.
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -42,11 +42,11 @@ pub async fn list(
     .await
 }
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
+pub(super) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
     read_live::<projects::Entity>(&shared.db, ctx, id).await
 }
 
-pub async fn create(
+pub(super) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateProjectInput,
@@ -89,7 +89,7 @@ pub async fn create(
     Ok(project)
 }
 
-pub async fn update(
+pub(super) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -133,7 +133,11 @@ pub async fn update(
 
 /// Soft-deletes a project: it leaves every list and its id becomes
 /// NOT_FOUND, while leads that point at it keep their history.
-pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<projects::Model> {
+pub(super) async fn delete(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<projects::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let project = soft_delete::<projects::Entity>(&txn, ctx, id).await?;

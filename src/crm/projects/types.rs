@@ -38,7 +38,7 @@ impl From<ProjectStatus> for ProjectStatusModel {
 
 /// A product or campaign line your tenant markets.
 #[derive(SimpleObject)]
-pub struct Project {
+pub(crate) struct Project {
     pub id: ID,
     pub name: String,
     pub description: Option<String>,
@@ -83,7 +83,7 @@ impl From<projects::Model> for Project {
 
 /// A new project.
 #[derive(InputObject)]
-pub struct CreateProjectInput {
+pub(super) struct CreateProjectInput {
     pub name: String,
     pub description: Option<String>,
     pub target_audience: Option<String>,
@@ -99,7 +99,7 @@ pub struct CreateProjectInput {
 /// Changes to a project. Absent fields stay as they are; `null` clears a
 /// nullable field.
 #[derive(InputObject)]
-pub struct UpdateProjectInput {
+pub(super) struct UpdateProjectInput {
     pub name: Option<String>,
     pub description: MaybeUndefined<String>,
     pub target_audience: MaybeUndefined<String>,

@@ -22,10 +22,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// Lowest and highest score.
-pub const SCORE_RANGE: std::ops::RangeInclusive<i32> = 0..=100;
+pub(super) const SCORE_RANGE: std::ops::RangeInclusive<i32> = 0..=100;
 
 /// Most elements an `IN` list may hold.
-pub const MAX_IN_VALUES: usize = 500;
+pub(super) const MAX_IN_VALUES: usize = 500;
 
 /// A lead's score and the rules that made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl RuleError {
 }
 
 /// The criteria a rule may use, for error messages.
-pub fn criteria_help() -> String {
+pub(super) fn criteria_help() -> String {
     let mut names: Vec<&str> = vec![
         "status",
         "stageId",

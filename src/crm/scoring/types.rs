@@ -98,7 +98,7 @@ impl From<lead_scoring_rules::Model> for ScoringRule {
 
 /// A new scoring rule.
 #[derive(InputObject)]
-pub struct CreateScoringRuleInput {
+pub(super) struct CreateScoringRuleInput {
     pub name: String,
     pub criteria: String,
     pub condition: ScoringCondition,
@@ -112,7 +112,7 @@ pub struct CreateScoringRuleInput {
 
 /// Changes to a scoring rule; absent fields stay as they are.
 #[derive(InputObject)]
-pub struct UpdateScoringRuleInput {
+pub(super) struct UpdateScoringRuleInput {
     pub name: Option<String>,
     pub criteria: Option<String>,
     pub condition: Option<ScoringCondition>,

@@ -6,5 +6,5 @@ mod resolver;
 mod service;
 mod types;
 
-pub use resolver::{LeadSourceMutation, LeadSourceQuery};
-pub use types::{LeadSource, LeadSourceType};
+pub(crate) use resolver::{LeadSourceMutation, LeadSourceQuery};
+pub(crate) use types::LeadSource;

@@ -10,7 +10,7 @@ use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct LeadSourceQuery;
+pub(crate) struct LeadSourceQuery;
 
 #[Object]
 impl LeadSourceQuery {
@@ -37,7 +37,7 @@ impl LeadSourceQuery {
 }
 
 #[derive(Default)]
-pub struct LeadSourceMutation;
+pub(crate) struct LeadSourceMutation;
 
 #[Object]
 impl LeadSourceMutation {

@@ -45,7 +45,7 @@ async fn ensure_name_free(
 }
 
 /// One page of live sources, newest first.
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -62,7 +62,11 @@ pub async fn list(
     .await
 }
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
+pub(super) async fn get(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<lead_sources::Model> {
     read_live::<lead_sources::Entity>(&shared.db, ctx, id).await
 }
 
@@ -70,7 +74,7 @@ fn utm(value: Option<String>, field: &str) -> AppResult<Option<String>> {
     optional_text(value, field, MAX_UTM_CHARS)
 }
 
-pub async fn create(
+pub(super) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateLeadSourceInput,
@@ -106,7 +110,7 @@ pub async fn create(
     Ok(source)
 }
 
-pub async fn update(
+pub(super) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -160,7 +164,11 @@ pub async fn update(
 
 /// Soft-deletes a source: leads keep pointing at it, lists forget it and its
 /// name is free again.
-pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<lead_sources::Model> {
+pub(super) async fn delete(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<lead_sources::Model> {
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let source = soft_delete::<lead_sources::Entity>(&txn, ctx, id).await?;

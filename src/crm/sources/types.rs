@@ -71,7 +71,7 @@ impl From<LeadSourceType> for LeadSourceTypeModel {
 
 /// A channel leads come from, with the UTM tags that identify it.
 #[derive(SimpleObject)]
-pub struct LeadSource {
+pub(crate) struct LeadSource {
     pub id: ID,
     /// Unique among your sources.
     pub name: String,
@@ -106,7 +106,7 @@ impl From<lead_sources::Model> for LeadSource {
 
 /// A new lead source.
 #[derive(InputObject)]
-pub struct CreateLeadSourceInput {
+pub(super) struct CreateLeadSourceInput {
     pub name: String,
     #[graphql(name = "type")]
     pub source_type: LeadSourceType,
@@ -122,7 +122,7 @@ pub struct CreateLeadSourceInput {
 /// Changes to a lead source. Absent fields stay as they are; `null` clears
 /// a UTM tag.
 #[derive(InputObject)]
-pub struct UpdateLeadSourceInput {
+pub(super) struct UpdateLeadSourceInput {
     pub name: Option<String>,
     #[graphql(name = "type")]
     pub source_type: Option<LeadSourceType>,

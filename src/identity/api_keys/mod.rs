@@ -4,4 +4,4 @@ mod resolver;
 mod service;
 mod types;
 
-pub use resolver::{ApiKeyMutation, ApiKeyQuery};
+pub(crate) use resolver::{ApiKeyMutation, ApiKeyQuery};

@@ -11,7 +11,7 @@ use crate::graphql::{caller, parse_id, shared};
 use crate::tenancy::Scope;
 
 #[derive(Default)]
-pub struct ApiKeyQuery;
+pub(crate) struct ApiKeyQuery;
 
 #[Object]
 impl ApiKeyQuery {
@@ -32,7 +32,7 @@ impl ApiKeyQuery {
 }
 
 #[derive(Default)]
-pub struct ApiKeyMutation;
+pub(crate) struct ApiKeyMutation;
 
 #[Object]
 impl ApiKeyMutation {

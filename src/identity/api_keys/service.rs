@@ -15,7 +15,7 @@ use crate::state::Shared;
 use crate::tenancy::scoped::{begin_write, find_owned, scoped};
 use crate::tenancy::{RequestCtx, Scope};
 
-pub async fn create(
+pub(super) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     name: &str,
@@ -65,7 +65,7 @@ pub async fn create(
     Ok((key, minted.token))
 }
 
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -84,7 +84,11 @@ pub async fn list(
 }
 
 /// Revokes a key; it stops working on the next request.
-pub async fn revoke(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<api_keys::Model> {
+pub(super) async fn revoke(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<api_keys::Model> {
     ctx.require_admin()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let key = find_owned::<api_keys::Entity>(&txn, ctx, id, "API key").await?;

@@ -11,7 +11,7 @@ use crate::tenancy::Scope;
 
 /// A partner's key. The secret itself is never shown again after creation.
 #[derive(SimpleObject)]
-pub struct ApiKey {
+pub(super) struct ApiKey {
     pub id: ID,
     pub name: String,
     /// Enough of the key to recognise it, e.g. `phk_…a1B2c3`.
@@ -40,7 +40,7 @@ impl From<api_keys::Model> for ApiKey {
 
 /// A new key: `key` is shown this once.
 #[derive(SimpleObject)]
-pub struct CreatedApiKey {
+pub(super) struct CreatedApiKey {
     pub api_key: ApiKey,
     /// Send as `Authorization: Bearer <key>`. Store it now: it cannot be shown again.
     pub key: String,

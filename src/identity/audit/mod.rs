@@ -2,8 +2,8 @@
 
 mod resolver;
 mod service;
-pub mod types;
+pub(crate) mod types;
 
-pub use resolver::AuditQuery;
-pub use service::{AuditRecord, Outcome, record};
-pub use types::AuditActorType;
+pub(crate) use resolver::AuditQuery;
+pub(crate) use service::{AuditRecord, Outcome, record};
+pub(crate) use types::AuditActorType;

@@ -8,7 +8,7 @@ use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, shared};
 
 #[derive(Default)]
-pub struct AuditQuery;
+pub(crate) struct AuditQuery;
 
 #[Object]
 impl AuditQuery {

@@ -15,13 +15,13 @@ use crate::state::Shared;
 use crate::tenancy::scoped::{begin_for_write, scoped};
 use crate::tenancy::{Actor, RequestCtx};
 
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success,
     /// Refused or failed, with the error code the client saw.
     Failure(String),
 }
 
-pub struct AuditRecord {
+pub(crate) struct AuditRecord {
     pub tenant_id: Uuid,
     pub actor: Option<Actor>,
     pub action: String,
@@ -34,7 +34,7 @@ pub struct AuditRecord {
 }
 
 /// Appends one row to the tenant's audit log.
-pub async fn record(db: &DatabaseConnection, record: AuditRecord) -> AppResult<()> {
+pub(crate) async fn record(db: &DatabaseConnection, record: AuditRecord) -> AppResult<()> {
     let (actor_type, actor_id) = match &record.actor {
         Some(Actor::User { user_id }) => (ActorType::User, Some(*user_id)),
         Some(Actor::ApiKey { key_id, .. }) => (ActorType::ApiKey, Some(*key_id)),
@@ -102,7 +102,7 @@ fn filtered(
 }
 
 /// The tenant's audit log, newest first. Admins only.
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     filter: AuditFilter,

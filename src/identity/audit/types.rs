@@ -32,7 +32,7 @@ impl From<AuditOutcomeKind> for AuditOutcome {
 /// One mutation attempt.
 #[derive(SimpleObject)]
 #[graphql(name = "AuditEntry")]
-pub struct AuditEntry {
+pub(crate) struct AuditEntry {
     pub id: ID,
     pub actor_type: AuditActorType,
     /// The user or API key that acted.
@@ -80,7 +80,7 @@ impl From<audit_log::Model> for AuditEntry {
 
 /// Narrows the audit log. All given conditions must hold.
 #[derive(InputObject, Default)]
-pub struct AuditFilter {
+pub(crate) struct AuditFilter {
     pub action: Option<String>,
     pub actor_id: Option<ID>,
     pub entity_type: Option<String>,

@@ -5,5 +5,5 @@ mod resolver;
 mod service;
 mod types;
 
-pub use loader::UserLoader;
-pub use resolver::{MemberMutation, MemberQuery};
+pub(crate) use loader::UserLoader;
+pub(crate) use resolver::{MemberMutation, MemberQuery};

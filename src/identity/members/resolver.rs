@@ -11,7 +11,7 @@ use crate::identity::auth::types::AuthPayload;
 use crate::tenancy::Role;
 
 #[derive(Default)]
-pub struct MemberQuery;
+pub(crate) struct MemberQuery;
 
 #[Object]
 impl MemberQuery {
@@ -47,7 +47,7 @@ impl MemberQuery {
 }
 
 #[derive(Default)]
-pub struct MemberMutation;
+pub(crate) struct MemberMutation;
 
 #[Object]
 impl MemberMutation {

@@ -35,7 +35,7 @@ use crate::tenancy::{RequestCtx, RequestMeta, Role};
 const INVITE_TTL_DAYS: i64 = 7;
 
 /// One page of the tenant's members, oldest first.
-pub async fn list(
+pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -53,7 +53,7 @@ pub async fn list(
 }
 
 /// Pending invites (including expired ones not yet cleaned), newest first.
-pub async fn list_invites(
+pub(super) async fn list_invites(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -99,7 +99,7 @@ async fn tenant_of(txn: &DatabaseTransaction, tenant_id: Uuid) -> AppResult<tena
 
 /// Invites `email` with `role`; returns the invite and its one-time token.
 /// A previous pending invite for the same email is revoked.
-pub async fn invite(
+pub(super) async fn invite(
     shared: &Shared,
     ctx: &RequestCtx,
     email: &str,
@@ -168,7 +168,7 @@ pub async fn invite(
 }
 
 /// Revokes a pending invite.
-pub async fn revoke_invite(
+pub(super) async fn revoke_invite(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -189,7 +189,7 @@ pub async fn revoke_invite(
 
 /// Accepts an invite: creates the account, or, for an existing account,
 /// checks its password. Signs in to the inviting tenant.
-pub async fn accept_invite(
+pub(super) async fn accept_invite(
     shared: &Shared,
     meta: &RequestMeta,
     token: &str,
@@ -305,7 +305,7 @@ fn ensure_owner_remains(owners: &[memberships::Model], leaving: Uuid) -> AppResu
 }
 
 /// Changes a member's role.
-pub async fn update_role(
+pub(super) async fn update_role(
     shared: &Shared,
     ctx: &RequestCtx,
     member_id: Uuid,
@@ -343,7 +343,7 @@ pub async fn update_role(
 
 /// Removes a member; their sessions in this tenant end with the membership
 /// (refresh tokens cascade, access tokens are checked against it per request).
-pub async fn remove(
+pub(super) async fn remove(
     shared: &Shared,
     ctx: &RequestCtx,
     member_id: Uuid,

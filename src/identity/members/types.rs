@@ -15,7 +15,7 @@ use crate::tenancy::Role;
 /// A person's membership in your tenant.
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct Member {
+pub(super) struct Member {
     /// The membership id (use it with `updateMemberRole` / `removeMember`).
     pub id: ID,
     pub role: Role,
@@ -57,7 +57,7 @@ pub enum InviteStatus {
 
 /// An invitation to join your tenant.
 #[derive(SimpleObject)]
-pub struct Invite {
+pub(super) struct Invite {
     pub id: ID,
     pub email: String,
     pub role: Role,
@@ -90,7 +90,7 @@ impl From<invites::Model> for Invite {
 
 /// A new invite and its token, shown this once.
 #[derive(SimpleObject)]
-pub struct CreatedInvite {
+pub(super) struct CreatedInvite {
     pub invite: Invite,
     /// Give this to the invitee; it is stored only as a hash.
     pub token: String,

@@ -3,8 +3,7 @@
 //! so features can add preferences without a migration.
 
 mod resolver;
-pub mod service;
+pub(crate) mod service;
 mod types;
 
-pub use resolver::{SettingMutation, SettingQuery};
-pub use types::Setting;
+pub(crate) use resolver::{SettingMutation, SettingQuery};

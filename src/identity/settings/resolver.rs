@@ -9,7 +9,7 @@ use crate::graphql::audit::touch;
 use crate::graphql::{caller, shared};
 
 #[derive(Default)]
-pub struct SettingQuery;
+pub(crate) struct SettingQuery;
 
 #[Object]
 impl SettingQuery {
@@ -32,7 +32,7 @@ impl SettingQuery {
 }
 
 #[derive(Default)]
-pub struct SettingMutation;
+pub(crate) struct SettingMutation;
 
 #[Object]
 impl SettingMutation {

@@ -14,15 +14,15 @@ use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_delete};
 
 /// Longest accepted value, serialised as JSON: settings are preferences, not
 /// a document store.
-pub const MAX_VALUE_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_VALUE_BYTES: usize = 16 * 1024;
 
 /// A setting key: `^[a-z][a-z0-9_.-]{0,63}$`. Parsed once at the edge.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettingKey(String);
+pub(crate) struct SettingKey(String);
 
 impl SettingKey {
     /// Parses `value`; `field` names the argument in the error.
-    pub fn parse(value: &str, field: &str) -> AppResult<Self> {
+    pub(crate) fn parse(value: &str, field: &str) -> AppResult<Self> {
         let mut chars = value.chars();
         let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
         let rest_ok = chars
@@ -38,13 +38,13 @@ impl SettingKey {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// Every setting of the caller's tenant, ordered by key. Any member.
-pub async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<settings::Model>> {
+pub(crate) async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<settings::Model>> {
     let txn = begin(&shared.db, ctx).await?;
     let rows = scoped::<settings::Entity>(ctx)
         .order_by_asc(settings::Column::Key)
@@ -55,7 +55,7 @@ pub async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<settings::
 }
 
 /// One setting, or `None` when it was never set. Any member.
-pub async fn get(
+pub(crate) async fn get(
     shared: &Shared,
     ctx: &RequestCtx,
     key: &str,
@@ -71,7 +71,7 @@ pub async fn get(
 }
 
 /// Creates or replaces a setting. Admins only.
-pub async fn set(
+pub(crate) async fn set(
     shared: &Shared,
     ctx: &RequestCtx,
     key: &str,
@@ -119,7 +119,11 @@ pub async fn set(
 
 /// Deletes a setting; the id of the deleted row, or `None` if it was not
 /// set. Admins only.
-pub async fn delete(shared: &Shared, ctx: &RequestCtx, key: &str) -> AppResult<Option<Uuid>> {
+pub(crate) async fn delete(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    key: &str,
+) -> AppResult<Option<Uuid>> {
     ctx.require_admin()?;
     let key = SettingKey::parse(key, "key")?;
     let txn = begin_write(&shared.db, ctx).await?;

@@ -8,7 +8,7 @@ use entity::settings;
 
 /// One setting of your tenant.
 #[derive(SimpleObject)]
-pub struct Setting {
+pub(crate) struct Setting {
     /// Lowercase, e.g. `mail.footer` or `ui.default_page_size`.
     pub key: String,
     pub value: Json<serde_json::Value>,

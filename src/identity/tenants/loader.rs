@@ -10,7 +10,7 @@ use uuid::Uuid;
 use entity::plans;
 
 /// Plans are a global table (no tenant), so this loader needs no tenant binding.
-pub struct PlanLoader {
+pub(crate) struct PlanLoader {
     pub db: DatabaseConnection,
 }
 

@@ -5,6 +5,6 @@ mod resolver;
 mod service;
 mod types;
 
-pub use loader::PlanLoader;
-pub use resolver::{TenantMutation, TenantQuery};
-pub use types::Tenant;
+pub(crate) use loader::PlanLoader;
+pub(crate) use resolver::{TenantMutation, TenantQuery};
+pub(crate) use types::Tenant;

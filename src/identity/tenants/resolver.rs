@@ -8,7 +8,7 @@ use crate::graphql::audit::touch;
 use crate::graphql::{caller, shared};
 
 #[derive(Default)]
-pub struct TenantQuery;
+pub(crate) struct TenantQuery;
 
 #[Object]
 impl TenantQuery {
@@ -19,7 +19,7 @@ impl TenantQuery {
 }
 
 #[derive(Default)]
-pub struct TenantMutation;
+pub(crate) struct TenantMutation;
 
 #[Object]
 impl TenantMutation {

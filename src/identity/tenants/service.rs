@@ -16,7 +16,7 @@ use crate::tenancy::scoped::{begin, begin_write};
 /// Largest branding or settings object, serialised.
 const MAX_JSON_BYTES: usize = 16 * 1024;
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx) -> AppResult<tenants::Model> {
+pub(super) async fn get(shared: &Shared, ctx: &RequestCtx) -> AppResult<tenants::Model> {
     let txn = begin(&shared.db, ctx).await?;
     let tenant = tenants::Entity::find_by_id(ctx.tenant_id)
         .one(&txn)
@@ -40,7 +40,7 @@ fn json_object(value: serde_json::Value, field: &str) -> AppResult<serde_json::V
 }
 
 /// Admins change the tenant's profile, branding and settings.
-pub async fn update(
+pub(super) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     input: UpdateTenantInput,

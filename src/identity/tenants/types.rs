@@ -22,7 +22,7 @@ pub enum PlanTier {
 
 /// A subscription plan: its limits and monthly credit grant.
 #[derive(SimpleObject)]
-pub struct Plan {
+pub(super) struct Plan {
     pub tier: PlanTier,
     pub name: String,
     pub monthly_credits: i64,
@@ -115,7 +115,7 @@ impl From<tenants::Model> for Tenant {
 /// Changes to the tenant. Absent fields stay as they are; `null` clears a
 /// nullable field.
 #[derive(InputObject)]
-pub struct UpdateTenantInput {
+pub(super) struct UpdateTenantInput {
     pub name: Option<String>,
     /// Replaces the branding object (logo URL, colors…).
     pub branding: Option<Json<serde_json::Value>>,

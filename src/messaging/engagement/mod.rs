@@ -2,9 +2,9 @@
 //! status change they describe, counted into message statistics, and
 //! streamed to subscribers on every node.
 
-pub mod recorder;
+pub(crate) mod recorder;
 mod resolver;
-pub mod service;
-pub mod types;
+pub(crate) mod service;
+pub(crate) mod types;
 
-pub use resolver::{EngagementQuery, EngagementSubscription};
+pub(crate) use resolver::{EngagementQuery, EngagementSubscription};

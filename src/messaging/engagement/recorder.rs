@@ -27,7 +27,7 @@ use crate::tenancy::scoped::{tenant_rows, tenant_update};
 
 /// An event about to be recorded against a message.
 #[derive(Clone, Debug)]
-pub struct NewEvent {
+pub(crate) struct NewEvent {
     pub kind: EngagementType,
     pub message_id: Uuid,
     /// Scanners, prefetchers, HEAD requests and clicks faster than a human:
@@ -50,7 +50,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(kind: EngagementType, message_id: Uuid, source: &'static str) -> Self {
+    pub(crate) fn new(kind: EngagementType, message_id: Uuid, source: &'static str) -> Self {
         Self {
             kind,
             message_id,
@@ -102,7 +102,7 @@ impl Deltas {
 /// `messages` must hold every message the events name, as loaded in this
 /// transaction; it is updated in place. Returns the stored events in
 /// sequence order.
-pub async fn record(
+pub(crate) async fn record(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
     messages: &mut HashMap<Uuid, messages::Model>,
@@ -540,7 +540,7 @@ async fn bump_lead(
 /// and counts the links in one round trip. The links' messages are locked
 /// in this transaction already, so two writers never update the same links
 /// at once. A click's own event is recorded by [`record`].
-pub async fn click_links(
+pub(crate) async fn click_links(
     txn: &DatabaseTransaction,
     tenant_id: Uuid,
     clicks: &BTreeMap<(Uuid, i32), i64>,
@@ -614,7 +614,7 @@ fn with_deltas<E: EntityTrait>(
 
 /// Records events in a transaction of their own and publishes them after
 /// commit. Events naming a message the tenant does not have are dropped.
-pub async fn record_now(
+pub(crate) async fn record_now(
     shared: &crate::state::Shared,
     tenant_id: Uuid,
     events: Vec<NewEvent>,
@@ -632,7 +632,7 @@ pub async fn record_now(
 /// The tenant's messages with these ids, by id, locked for this
 /// transaction on PostgreSQL (in id order, so two batches touching the same
 /// messages cannot deadlock): counters are written back as new values.
-pub async fn load_messages(
+pub(crate) async fn load_messages(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
     ids: impl IntoIterator<Item = Uuid>,
@@ -643,7 +643,7 @@ pub async fn load_messages(
 /// [`load_messages`] without the subject and bodies (they come back as
 /// `None`): what recording events needs, for a fraction of the bytes. Never
 /// save such a row whole; [`record`] writes only the event columns.
-pub async fn load_message_states(
+pub(crate) async fn load_message_states(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
     ids: impl IntoIterator<Item = Uuid>,

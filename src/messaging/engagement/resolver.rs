@@ -19,7 +19,7 @@ use crate::graphql::{caller, shared};
 use crate::state::Shared;
 
 #[derive(Default)]
-pub struct EngagementQuery;
+pub(crate) struct EngagementQuery;
 
 #[Object]
 impl EngagementQuery {
@@ -35,7 +35,7 @@ impl EngagementQuery {
 }
 
 #[derive(Default)]
-pub struct EngagementSubscription;
+pub(crate) struct EngagementSubscription;
 
 #[Subscription]
 impl EngagementSubscription {

@@ -20,7 +20,7 @@ use crate::tenancy::scoped::{begin, scoped};
 
 /// A filter with its ids parsed, checked once per subscription.
 #[derive(Clone, Debug, Default)]
-pub struct EventMatcher {
+pub(crate) struct EventMatcher {
     campaign_id: Option<Uuid>,
     lead_id: Option<Uuid>,
     message_id: Option<Uuid>,
@@ -30,7 +30,7 @@ pub struct EventMatcher {
 }
 
 impl EventMatcher {
-    pub fn parse(filter: Option<EngagementFilter>) -> AppResult<Self> {
+    pub(crate) fn parse(filter: Option<EngagementFilter>) -> AppResult<Self> {
         let filter = filter.unwrap_or_default();
         let id = |value: Option<async_graphql::ID>, field: &str| {
             value.map(|v| parse_id(&v, field)).transpose()
@@ -45,7 +45,7 @@ impl EventMatcher {
         })
     }
 
-    pub fn matches(&self, event: &engagement_events::Model) -> bool {
+    pub(crate) fn matches(&self, event: &engagement_events::Model) -> bool {
         (self.campaign_id.is_none() || event.campaign_id == self.campaign_id)
             && self.lead_id.is_none_or(|id| event.lead_id == id)
             && self.message_id.is_none_or(|id| event.message_id == id)
@@ -86,7 +86,7 @@ impl EventMatcher {
 }
 
 /// Matching events with `after < seq <= up_to`, at most one batch, in order.
-pub async fn replay_batch(
+pub(crate) async fn replay_batch(
     db: &DatabaseConnection,
     ctx: &RequestCtx,
     matcher: &EventMatcher,
@@ -106,28 +106,15 @@ pub async fn replay_batch(
     Ok(events)
 }
 
-/// A message's events, oldest first.
-pub async fn of_message(
-    conn: &impl ConnectionTrait,
-    ctx: &RequestCtx,
-    message_id: Uuid,
-) -> AppResult<Vec<engagement_events::Model>> {
-    Ok(scoped::<engagement_events::Entity>(ctx)
-        .filter(engagement_events::Column::MessageId.eq(message_id))
-        .order_by_asc(engagement_events::Column::Seq)
-        .all(conn)
-        .await?)
-}
-
 /// Which messages statistics cover.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsScope {
+pub(crate) struct StatsScope {
     pub campaign_id: Option<Uuid>,
     pub template_id: Option<Uuid>,
 }
 
 impl StatsScope {
-    pub fn parse(filter: Option<MessageStatsFilter>) -> AppResult<Self> {
+    pub(crate) fn parse(filter: Option<MessageStatsFilter>) -> AppResult<Self> {
         let filter = filter.unwrap_or_default();
         Ok(Self {
             campaign_id: filter
@@ -141,7 +128,7 @@ impl StatsScope {
         })
     }
 
-    pub fn covers(&self, event: &engagement_events::Model) -> bool {
+    pub(crate) fn covers(&self, event: &engagement_events::Model) -> bool {
         (self.campaign_id.is_none() || event.campaign_id == self.campaign_id)
             && (self.template_id.is_none() || event.template_id == self.template_id)
     }
@@ -170,7 +157,7 @@ impl StatsScope {
 
 /// Counts over the tenant's messages in scope: two aggregate queries (the
 /// messages' own timestamps for human figures, the events for raw ones).
-pub async fn stats(
+pub(crate) async fn stats(
     db: &DatabaseConnection,
     ctx: &RequestCtx,
     scope: StatsScope,

@@ -27,7 +27,7 @@ pub enum EngagementType {
 /// one you saw as `after` to resume without gaps or repeats.
 #[derive(SimpleObject, Clone)]
 #[graphql(name = "EngagementEvent")]
-pub struct EngagementEventView {
+pub(crate) struct EngagementEventView {
     pub cursor: String,
     pub id: ID,
     #[graphql(name = "type")]
@@ -69,7 +69,7 @@ impl From<&engagement_events::Model> for EngagementEventView {
 
 /// Which events a subscription or list wants; every field narrows.
 #[derive(InputObject, Clone, Default)]
-pub struct EngagementFilter {
+pub(crate) struct EngagementFilter {
     pub campaign_id: Option<ID>,
     pub lead_id: Option<ID>,
     pub message_id: Option<ID>,
@@ -82,7 +82,7 @@ pub struct EngagementFilter {
 /// Which messages statistics cover: a campaign, a template, or (neither)
 /// the whole tenant.
 #[derive(InputObject, Clone, Default)]
-pub struct MessageStatsFilter {
+pub(crate) struct MessageStatsFilter {
     pub campaign_id: Option<ID>,
     pub template_id: Option<ID>,
 }
@@ -91,7 +91,7 @@ pub struct MessageStatsFilter {
 /// `opened`/`clicked` count messages a human opened or clicked; the `…Raw`
 /// figures include scanners and prefetchers.
 #[derive(SimpleObject, Clone, Debug, PartialEq, Default)]
-pub struct MessageStats {
+pub(crate) struct MessageStats {
     pub queued: i64,
     pub sent: i64,
     pub delivered: i64,
@@ -117,7 +117,7 @@ pub struct MessageStats {
 
 /// `n / of`, rounded to four decimals; 0 when nothing was sent. The one
 /// definition of a rate for message statistics and template counters.
-pub fn rate(n: i64, of: i64) -> f64 {
+pub(crate) fn rate(n: i64, of: i64) -> f64 {
     if of == 0 {
         0.0
     } else {

@@ -20,7 +20,7 @@ use crate::tenancy::scoped::{begin, find_live, scoped};
 
 /// What stays the same for every lead of a send: the tenant, its custom
 /// variables and the sender shown in `sender.*`.
-pub struct Audience {
+pub(crate) struct Audience {
     pub tenant_name: String,
     pub custom_variables: Vec<(String, String)>,
     pub sender_name: Option<String>,
@@ -28,7 +28,7 @@ pub struct Audience {
 }
 
 impl Audience {
-    pub async fn load(
+    pub(crate) async fn load(
         conn: &impl ConnectionTrait,
         tenant_id: Uuid,
         sender: Option<(Option<String>, String)>,
@@ -50,14 +50,14 @@ impl Audience {
 }
 
 /// A lead with what its render context needs.
-pub struct Recipient {
+pub(crate) struct Recipient {
     pub lead: leads::Model,
     pub tags: Vec<String>,
     pub company: Option<companies::Model>,
 }
 
 /// Loads leads with their tags and companies: three queries for any number.
-pub async fn recipients(
+pub(crate) async fn recipients(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     leads: Vec<leads::Model>,
@@ -99,7 +99,7 @@ pub async fn recipients(
 }
 
 /// Renders one message for one recipient.
-pub fn render_for(
+pub(crate) fn render_for(
     template: &CompiledTemplate,
     audience: &Audience,
     recipient: &Recipient,
@@ -124,7 +124,7 @@ pub fn render_for(
 
 /// The HTML with click redirects and the open pixel, and the original links
 /// in order (stored so a click token can name a link by position).
-pub fn track(
+pub(crate) fn track(
     shared: &Shared,
     tenant_id: Uuid,
     message_id: Uuid,
@@ -145,7 +145,7 @@ pub fn track(
 }
 
 /// `previewTemplate`: the template rendered for a lead, untracked.
-pub async fn preview(
+pub(crate) async fn preview(
     shared: &Shared,
     ctx: &RequestCtx,
     template_id: Uuid,

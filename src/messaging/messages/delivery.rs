@@ -30,10 +30,10 @@ use crate::state::Shared;
 use crate::tenancy::scoped::{as_system, begin_for, begin_for_write, tenant_update};
 
 /// Why a message was not retried after a worker died mid-transfer.
-pub const OUTCOME_UNKNOWN: &str = "delivery outcome unknown: a worker stopped while handing the \
+pub(crate) const OUTCOME_UNKNOWN: &str = "delivery outcome unknown: a worker stopped while handing the \
      message to the SMTP server; not retried so the recipient cannot receive it twice";
 
-pub async fn run(shared: &Shared, job: &jobs::Model) -> JobOutcome {
+pub(crate) async fn run(shared: &Shared, job: &jobs::Model) -> JobOutcome {
     match attempt(shared, job).await {
         Ok(outcome) => outcome,
         Err(error) => {

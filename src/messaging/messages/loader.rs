@@ -7,7 +7,7 @@ use entity::{engagement_events, messages};
 use crate::graphql::loaders::{ChildRelation, LatestChildrenLoader};
 
 /// `message.events` on a page of messages: one query for the page.
-pub struct EventsOfMessage;
+pub(crate) struct EventsOfMessage;
 
 impl ChildRelation for EventsOfMessage {
     type Entity = engagement_events::Entity;
@@ -22,7 +22,7 @@ impl ChildRelation for EventsOfMessage {
 }
 
 /// `lead.messages` on a page of leads.
-pub struct MessagesOfLead;
+pub(crate) struct MessagesOfLead;
 
 impl ChildRelation for MessagesOfLead {
     type Entity = messages::Entity;
@@ -36,5 +36,5 @@ impl ChildRelation for MessagesOfLead {
     }
 }
 
-pub type EventsOfMessageLoader = LatestChildrenLoader<EventsOfMessage>;
-pub type MessagesOfLeadLoader = LatestChildrenLoader<MessagesOfLead>;
+pub(crate) type EventsOfMessageLoader = LatestChildrenLoader<EventsOfMessage>;
+pub(crate) type MessagesOfLeadLoader = LatestChildrenLoader<MessagesOfLead>;

@@ -2,11 +2,11 @@
 //! sending over SMTP with failover between sender accounts, and the message
 //! lifecycle.
 
-pub mod compose;
-pub mod delivery;
-pub mod loader;
+pub(crate) mod compose;
+pub(crate) mod delivery;
+pub(crate) mod loader;
 mod resolver;
-pub mod service;
-pub mod types;
+pub(crate) mod service;
+pub(crate) mod types;
 
-pub use resolver::{MessageMutation, MessageQuery};
+pub(crate) use resolver::{MessageMutation, MessageQuery};

@@ -11,7 +11,7 @@ use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct MessageQuery;
+pub(crate) struct MessageQuery;
 
 #[Object]
 impl MessageQuery {
@@ -39,7 +39,7 @@ impl MessageQuery {
 }
 
 #[derive(Default)]
-pub struct MessageMutation;
+pub(crate) struct MessageMutation;
 
 #[Object]
 impl MessageMutation {

@@ -25,7 +25,7 @@ use crate::tenancy::scoped::{
 };
 
 /// Most leads one `sendBulkMessages` call takes.
-pub const MAX_BULK: usize = 10_000;
+pub(crate) const MAX_BULK: usize = 10_000;
 
 type Provided = serde_json::Map<String, serde_json::Value>;
 
@@ -265,7 +265,7 @@ fn optional_id(id: Option<&async_graphql::ID>, field: &str) -> AppResult<Option<
 }
 
 /// `sendMessage`.
-pub async fn send(
+pub(crate) async fn send(
     shared: &Shared,
     ctx: &RequestCtx,
     input: SendMessageInput,
@@ -384,7 +384,7 @@ pub async fn send(
 /// `sendBulkMessages`: one template to many leads. The template is compiled
 /// once; leads without an address, suppressed or missing are skipped with a
 /// reason, the rest are queued together.
-pub async fn send_bulk(
+pub(crate) async fn send_bulk(
     shared: &Shared,
     ctx: &RequestCtx,
     input: SendBulkMessagesInput,
@@ -504,7 +504,7 @@ pub async fn send_bulk(
 }
 
 /// One page of messages, newest first.
-pub async fn list(
+pub(crate) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -549,7 +549,7 @@ pub async fn list(
     .await
 }
 
-pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<messages::Model> {
+pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<messages::Model> {
     let txn = begin(&shared.db, ctx).await?;
     let message = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
     txn.commit().await?;

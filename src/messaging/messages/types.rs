@@ -29,7 +29,7 @@ pub enum MessageStatus {
 /// One message to one lead, with a timestamp per step it reached.
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub struct Message {
+pub(crate) struct Message {
     pub id: ID,
     pub channel: MessageChannel,
     pub lead_id: ID,
@@ -141,7 +141,7 @@ impl Message {
 
 /// Which messages to list; every field narrows.
 #[derive(InputObject, Default)]
-pub struct MessageFilter {
+pub(crate) struct MessageFilter {
     pub status: Option<Vec<MessageStatus>>,
     pub lead_id: Option<ID>,
     pub template_id: Option<ID>,
@@ -152,7 +152,7 @@ pub struct MessageFilter {
 /// Content for `sendMessage`: a template, or inline subject and bodies
 /// (checked like a template).
 #[derive(InputObject)]
-pub struct SendMessageInput {
+pub(crate) struct SendMessageInput {
     pub lead_id: ID,
     pub template_id: Option<ID>,
     pub subject: Option<String>,
@@ -169,7 +169,7 @@ pub struct SendMessageInput {
 
 /// `sendBulkMessages`: one template to many leads.
 #[derive(InputObject)]
-pub struct SendBulkMessagesInput {
+pub(crate) struct SendBulkMessagesInput {
     pub template_id: ID,
     /// The leads, at most 10,000 per call.
     pub lead_ids: Vec<ID>,
@@ -181,14 +181,14 @@ pub struct SendBulkMessagesInput {
 
 /// A lead `sendBulkMessages` did not queue, and why.
 #[derive(SimpleObject, Clone)]
-pub struct SkippedLead {
+pub(crate) struct SkippedLead {
     pub lead_id: ID,
     pub code: String,
     pub message: String,
 }
 
 #[derive(SimpleObject)]
-pub struct BulkSendResult {
+pub(crate) struct BulkSendResult {
     pub queued: i32,
     pub skipped: Vec<SkippedLead>,
 }

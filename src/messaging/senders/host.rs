@@ -10,7 +10,7 @@ const MAX_HOST_CHARS: usize = 253;
 
 /// A host name (`smtp.example.com`, `localhost`) or an IP address (IPv6
 /// with or without brackets), trimmed and lowercased.
-pub fn smtp_host(raw: &str, field: &str) -> AppResult<String> {
+pub(super) fn smtp_host(raw: &str, field: &str) -> AppResult<String> {
     let host = raw.trim().to_ascii_lowercase();
     let invalid = || AppError::invalid(field, "is not a host name or IP address");
     if host.is_empty() || host.len() > MAX_HOST_CHARS {

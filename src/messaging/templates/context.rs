@@ -60,14 +60,14 @@ pub(crate) const RESERVED_NAMES: &[&str] = &[
 /// A variable a template declares, filled at send time (stored on the
 /// template as JSON `[{"name": .., "default": ..}]`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct DeclaredVariable {
+pub(crate) struct DeclaredVariable {
     pub name: String,
     #[serde(default)]
     pub default: Option<String>,
 }
 
 /// Everything one message's context is built from.
-pub struct ContextInput<'a> {
+pub(crate) struct ContextInput<'a> {
     pub lead: &'a leads::Model,
     pub lead_tags: &'a [String],
     pub company: Option<&'a companies::Model>,
@@ -85,7 +85,7 @@ pub struct ContextInput<'a> {
 /// The JSON context a template renders against. Absent values are left out
 /// rather than set to null, so templates see them as undefined: they print
 /// empty and `default(...)` applies.
-pub fn build_context(input: &ContextInput) -> Value {
+pub(crate) fn build_context(input: &ContextInput) -> Value {
     let lead_custom = custom_fields(&input.lead.custom_fields);
     let company_custom = input
         .company

@@ -1,10 +1,10 @@
 //! Message templates (DOMAIN.md section 4): CRUD per channel, declared
 //! variables, tenant custom variables, and rendering with minijinja.
 
-pub mod context;
-pub mod render;
+pub(crate) mod context;
+pub(crate) mod render;
 mod resolver;
-pub mod service;
-pub mod types;
+pub(crate) mod service;
+pub(crate) mod types;
 
-pub use resolver::{TemplateMutation, TemplateQuery};
+pub(crate) use resolver::{TemplateMutation, TemplateQuery};

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
-pub use super::context::{ContextInput, DeclaredVariable, build_context};
+pub(crate) use super::context::DeclaredVariable;
 use super::context::{RESERVED_NAMES, SENDER_FIELDS, TENANT_FIELDS, company_fields, lead_fields};
 use crate::error::AppError;
 
@@ -29,7 +29,7 @@ const LANGUAGE_NAMES: &[&str] = &[
 
 /// The three sources of a template; an email needs a subject and at least one
 /// body, which the caller checks.
-pub struct TemplateParts<'a> {
+pub(crate) struct TemplateParts<'a> {
     pub subject: Option<&'a str>,
     pub text_body: Option<&'a str>,
     pub html_body: Option<&'a str>,
@@ -48,7 +48,7 @@ impl TemplateParts<'_> {
 /// One message, ready to send. `text_body` is derived from the HTML when the
 /// template has no text part.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub subject: String,
     pub text_body: String,
     pub html_body: Option<String>,
@@ -57,7 +57,7 @@ pub struct Rendered {
 /// Checks a template before it is saved: the syntax of each part, the
 /// declared variables, and that every variable used is one the context
 /// provides (see `context.rs`), a declared one, or a tenant custom variable.
-pub fn check(
+pub(crate) fn check(
     parts: &TemplateParts,
     declared: &[DeclaredVariable],
     custom_variable_keys: &BTreeSet<String>,
@@ -90,12 +90,12 @@ pub fn check(
 /// A template parsed once, to render for many leads (a bulk send renders one
 /// template for thousands of leads).
 #[derive(Debug, Clone)]
-pub struct CompiledTemplate {
+pub(crate) struct CompiledTemplate {
     env: Environment<'static>,
 }
 
 impl CompiledTemplate {
-    pub fn compile(parts: &TemplateParts) -> Result<Self, AppError> {
+    pub(crate) fn compile(parts: &TemplateParts) -> Result<Self, AppError> {
         let mut env = environment();
         for (part, source) in parts.named() {
             if let Some(source) = source {
@@ -107,7 +107,7 @@ impl CompiledTemplate {
     }
 
     /// Renders every part against a context from `build_context`.
-    pub fn render(&self, context: &serde_json::Value) -> Result<Rendered, AppError> {
+    pub(crate) fn render(&self, context: &serde_json::Value) -> Result<Rendered, AppError> {
         let context = template_value(context);
         let subject = self.render_part(SUBJECT, &context)?.unwrap_or_default();
         let html_body = self.render_part(HTML_BODY, &context)?;
@@ -136,14 +136,6 @@ impl CompiledTemplate {
             .map(Some)
             .map_err(|error| template_error(part, &error))
     }
-}
-
-/// Compiles and renders in one go, for a single message or a preview.
-pub fn render_once(
-    parts: &TemplateParts,
-    context: &serde_json::Value,
-) -> Result<Rendered, AppError> {
-    CompiledTemplate::compile(parts)?.render(context)
 }
 
 /// The one environment configuration, shared by `check` and rendering so
@@ -303,6 +295,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::messaging::templates::context::{ContextInput, build_context};
+
+    /// Compiles and renders in one go.
+    fn render_once(
+        parts: &TemplateParts,
+        context: &serde_json::Value,
+    ) -> Result<Rendered, AppError> {
+        CompiledTemplate::compile(parts)?.render(context)
+    }
     use crate::messaging::templates::context::tests::{company, context_for, lead};
 
     fn parts<'a>(

@@ -14,7 +14,7 @@ use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
-pub struct TemplateQuery;
+pub(crate) struct TemplateQuery;
 
 #[Object]
 impl TemplateQuery {
@@ -85,7 +85,7 @@ impl TemplateQuery {
 }
 
 #[derive(Default)]
-pub struct TemplateMutation;
+pub(crate) struct TemplateMutation;
 
 #[Object]
 impl TemplateMutation {

@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, QueryFilter, Set};
 use uuid::Uuid;
 
 use entity::message_templates;
@@ -28,11 +26,11 @@ const DUPLICATE_NAME: &str = "a template with this name already exists for this 
 const MAX_BODY_CHARS: usize = 200_000;
 
 /// The variables a template declares.
-pub fn declared(template: &message_templates::Model) -> Vec<DeclaredVariable> {
+pub(crate) fn declared(template: &message_templates::Model) -> Vec<DeclaredVariable> {
     serde_json::from_value(template.variables.clone()).unwrap_or_default()
 }
 
-pub fn parts(template: &message_templates::Model) -> TemplateParts<'_> {
+pub(crate) fn parts(template: &message_templates::Model) -> TemplateParts<'_> {
     TemplateParts {
         subject: template.subject.as_deref(),
         text_body: template.text_body.as_deref(),
@@ -41,7 +39,7 @@ pub fn parts(template: &message_templates::Model) -> TemplateParts<'_> {
 }
 
 /// What every saved (or inline) email must have, then the template check.
-pub fn validate(
+pub(crate) fn validate(
     channel: &MessageChannel,
     parts: &TemplateParts,
     declared: &[DeclaredVariable],
@@ -76,7 +74,7 @@ pub fn validate(
     check(parts, declared, custom_keys).map_err(|e| e.with_field_prefix(prefix))
 }
 
-pub async fn list(
+pub(crate) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     args: &PageArgs,
@@ -103,7 +101,7 @@ pub async fn list(
     .await
 }
 
-pub async fn get(
+pub(crate) async fn get(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -135,7 +133,7 @@ async fn clear_other_defaults(
     Ok(())
 }
 
-pub async fn create(
+pub(crate) async fn create(
     shared: &Shared,
     ctx: &RequestCtx,
     input: CreateMessageTemplateInput,
@@ -197,7 +195,7 @@ pub async fn create(
     Ok(template)
 }
 
-pub async fn update(
+pub(crate) async fn update(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -262,7 +260,7 @@ pub async fn update(
 }
 
 /// Soft-deletes: messages sent from it keep their link and its counters.
-pub async fn delete(
+pub(crate) async fn delete(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
@@ -272,15 +270,4 @@ pub async fn delete(
     let template = soft_delete::<message_templates::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(template)
-}
-
-/// Live templates for a picker, ordered by name.
-pub async fn by_name(
-    conn: &impl ConnectionTrait,
-    ctx: &RequestCtx,
-) -> AppResult<Vec<message_templates::Model>> {
-    Ok(live::<message_templates::Entity>(ctx)
-        .order_by_asc(message_templates::Column::Name)
-        .all(conn)
-        .await?)
 }

@@ -41,7 +41,7 @@ pub enum TemplateCategory {
 /// A variable a template declares: senders may pass a value, else `default`.
 #[derive(SimpleObject, InputObject, Clone, Debug)]
 #[graphql(input_name = "TemplateVariableInput")]
-pub struct TemplateVariable {
+pub(crate) struct TemplateVariable {
     pub name: String,
     pub default: Option<String>,
 }
@@ -68,7 +68,7 @@ impl From<TemplateVariable> for DeclaredVariable {
 /// `sender`, `tenant`, `vars` (custom variables), `unsubscribeUrl` and the
 /// declared variables; an unknown name is refused when the template is saved.
 #[derive(SimpleObject)]
-pub struct MessageTemplate {
+pub(crate) struct MessageTemplate {
     pub id: ID,
     pub name: String,
     pub description: Option<String>,
@@ -134,7 +134,7 @@ impl From<message_templates::Model> for MessageTemplate {
 }
 
 #[derive(InputObject)]
-pub struct CreateMessageTemplateInput {
+pub(crate) struct CreateMessageTemplateInput {
     pub name: String,
     pub description: Option<String>,
     #[graphql(default_with = "MessageChannel::Email")]
@@ -152,7 +152,7 @@ pub struct CreateMessageTemplateInput {
 
 /// Absent fields stay; `null` clears a nullable one.
 #[derive(InputObject)]
-pub struct UpdateMessageTemplateInput {
+pub(crate) struct UpdateMessageTemplateInput {
     pub name: Option<String>,
     pub description: MaybeUndefined<String>,
     pub category: Option<TemplateCategory>,
@@ -166,7 +166,7 @@ pub struct UpdateMessageTemplateInput {
 
 /// A template rendered for one lead.
 #[derive(SimpleObject)]
-pub struct RenderedMessage {
+pub(crate) struct RenderedMessage {
     pub subject: String,
     pub text_body: String,
     pub html_body: Option<String>,

@@ -53,7 +53,7 @@ fn hit(kind: HitKind, token: TrackingToken, method: &Method, headers: &HeaderMap
 
 /// `GET|HEAD /t/o/{token}`: always the same pixel, valid token or not, so
 /// the response tells a prober nothing.
-pub async fn open(
+pub(crate) async fn open(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
@@ -94,7 +94,7 @@ fn not_found() -> Response {
 
 /// `GET|HEAD /t/c/{token}`: 302 to the stored URL for a genuine token; 404
 /// without a `Location` for anything else.
-pub async fn click(
+pub(crate) async fn click(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
@@ -148,7 +148,7 @@ fn invalid_unsubscribe_link() -> Response {
 
 /// `GET /u/{token}`: asks for confirmation. Unsubscribing on GET would let
 /// every link scanner unsubscribe people; the button POSTs.
-pub async fn unsubscribe_page(
+pub(crate) async fn unsubscribe_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Response {
@@ -174,7 +174,7 @@ pub async fn unsubscribe_page(
 
 /// `POST /u/{token}`: unsubscribes in one click (RFC 8058 `List-Unsubscribe=One-Click`
 /// from a mail client, or the confirmation button). Idempotent.
-pub async fn unsubscribe(
+pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(token): Path<String>,

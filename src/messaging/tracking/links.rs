@@ -22,7 +22,7 @@ fn token(tenant_id: Uuid, message_id: Uuid, position: u16) -> TrackingToken {
 }
 
 /// The open pixel.
-pub fn open_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
+pub(crate) fn open_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
     url(
         shared,
         "t/o",
@@ -32,7 +32,12 @@ pub fn open_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
 }
 
 /// The redirect for the message's link at `position`.
-pub fn click_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid, position: u16) -> String {
+pub(crate) fn click_url(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    position: u16,
+) -> String {
     url(
         shared,
         "t/c",
@@ -42,7 +47,7 @@ pub fn click_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid, position: u
 }
 
 /// The unsubscribe page (GET) and its one-click endpoint (POST, RFC 8058).
-pub fn unsubscribe_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
+pub(crate) fn unsubscribe_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> String {
     url(
         shared,
         "u",
@@ -52,7 +57,7 @@ pub fn unsubscribe_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid) -> St
 }
 
 /// Links that must not be turned into click redirects.
-pub fn is_unsubscribe_url(shared: &Shared, candidate: &str) -> bool {
+pub(crate) fn is_unsubscribe_url(shared: &Shared, candidate: &str) -> bool {
     candidate.starts_with(&format!(
         "{}/u/",
         shared.config.messaging.public_url.trim_end_matches('/')

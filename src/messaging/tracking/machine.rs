@@ -41,7 +41,7 @@ const MACHINE_AGENTS: &[&str] = &[
     "preview",
 ];
 
-pub fn is_machine_agent(user_agent: Option<&str>) -> bool {
+pub(crate) fn is_machine_agent(user_agent: Option<&str>) -> bool {
     let Some(agent) = user_agent else {
         // Real mail clients always send one.
         return true;

@@ -2,10 +2,10 @@
 //! unsubscribe (public routes), and the HTML rewriting that puts them into
 //! outgoing email.
 
-pub mod http;
-pub mod links;
-pub mod machine;
-pub mod rewrite;
-pub mod writer;
+pub(crate) mod http;
+pub(crate) mod links;
+pub(crate) mod machine;
+pub(crate) mod rewrite;
+pub(crate) mod writer;
 
-pub use writer::TrackingWriter;
+pub(crate) use writer::TrackingWriter;

@@ -14,7 +14,7 @@ use crate::error::AppError;
 
 /// An HTML body with tracking in place.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrackedHtml {
+pub(crate) struct TrackedHtml {
     pub html: String,
     /// The original URL of each tracked link, in document order; a link's
     /// position here is the position passed to `tracked_url`.
@@ -28,7 +28,7 @@ pub struct TrackedHtml {
 /// Left alone: mailto:, tel:, `#anchors`, relative URLs, links marked
 /// `data-no-track`, and URLs for which `keep_as_is` is true (the unsubscribe
 /// link, which must work without the tracker).
-pub fn add_tracking(
+pub(crate) fn add_tracking(
     html: &str,
     pixel_url: Option<&str>,
     keep_as_is: &dyn Fn(&str) -> bool,

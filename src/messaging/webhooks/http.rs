@@ -23,7 +23,7 @@ use crate::state::{AppState, Shared};
 use crate::tenancy::scoped::{as_system, begin_for_write, begin_system_write};
 
 /// The verifier's settings from the configuration.
-pub fn settings(config: &Messaging) -> WebhookSettings {
+pub(crate) fn settings(config: &Messaging) -> WebhookSettings {
     let defaults = WebhookSettings::default();
     WebhookSettings {
         standard_secret: config.webhook_secret.clone(),
@@ -51,7 +51,7 @@ struct Summary {
     unmatched: usize,
 }
 
-pub async fn receive(
+pub(crate) async fn receive(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     headers: HeaderMap,

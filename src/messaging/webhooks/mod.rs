@@ -1,5 +1,5 @@
 //! Email provider webhooks: delivery, bounce, complaint and reply events from
 //! Amazon SES (via SNS), SendGrid and the generic Standard Webhooks format.
 
-pub mod http;
-pub mod providers;
+pub(crate) mod http;
+pub(crate) mod providers;

@@ -118,7 +118,7 @@ pub(crate) fn bad_request(why: impl std::fmt::Display) -> WebhookError {
 
 /// The SNS signing certificate prefix used unless configured otherwise. URLs
 /// under it must also be `https` on an `sns.*.amazonaws.com` host.
-pub const DEFAULT_SNS_CERT_URL_PREFIX: &str = "https://sns.";
+pub(crate) const DEFAULT_SNS_CERT_URL_PREFIX: &str = "https://sns.";
 
 /// Secrets and limits for the providers. A provider whose secret is `None`
 /// refuses every request.
