@@ -13,7 +13,8 @@
 
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DeleteMany, EntityTrait, JoinType,
-    QueryFilter, QuerySelect, RelationTrait, Select, Statement, TransactionTrait, UpdateMany,
+    QueryFilter, QuerySelect, QueryTrait, RelationTrait, Select, Statement, TransactionTrait,
+    UpdateMany,
 };
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult};
 use std::sync::{Arc, Mutex};
@@ -444,6 +445,22 @@ pub fn tenant_rows<E: TenantScoped>(tenant_id: Uuid) -> Select<E> {
 /// (where there is no row-level security behind it).
 pub fn tenant_update<E: TenantScoped>(tenant_id: Uuid) -> UpdateMany<E> {
     E::update_many().filter(E::tenant_column().eq(tenant_id))
+}
+
+/// Runs a bulk update (from [`tenant_update`]) as one `UPDATE … RETURNING
+/// id` and returns the ids of the rows it changed: what the events of a
+/// set-based change name.
+pub(crate) async fn update_returning_ids<E: TenantOwned>(
+    conn: &impl ConnectionTrait,
+    update: UpdateMany<E>,
+) -> AppResult<Vec<Uuid>> {
+    let mut statement = update.into_query();
+    statement.returning_col(E::id_column());
+    let rows = conn.query_all(&statement).await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get_by_index::<Uuid>(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// `DELETE … WHERE tenant_id = <tenant>`, as [`tenant_update`].

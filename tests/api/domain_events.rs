@@ -279,3 +279,110 @@ async fn next_event(ws: &mut crate::helpers::Ws) -> Value {
     assert_eq!(message["type"], "next", "{message}");
     message["payload"]["data"]["domainEvents"].clone()
 }
+
+#[tokio::test]
+async fn set_based_changes_name_each_lead_they_changed() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let rival = app.sign_up("rival").await;
+    let rep = app.add_member(&owner, "rep@acme.example", "MEMBER").await;
+    let german = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "a@example.org", "country": "DE", "ownerId": rep.user_id }),
+    )
+    .await;
+    let other = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "b@example.org", "country": "FR" }),
+    )
+    .await;
+    create_lead(
+        &app,
+        &rival,
+        json!({ "email": "c@example.org", "country": "DE" }),
+    )
+    .await;
+    let since = |events: &[Value]| {
+        events.last().unwrap()["cursor"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let last = since(&lead_events(&app, &owner, None).await);
+    let rival_last = since(&lead_events(&app, &rival, None).await);
+
+    // A scoring rule rescores the tenant's leads: only the one whose score
+    // moved is named, with `score`.
+    app.gql_as(
+        &owner.access_token,
+        "mutation($input: CreateScoringRuleInput!) { createScoringRule(input: $input) { id } }",
+        json!({ "input": { "name": "Germany", "criteria": "country", "condition": "EQUALS", "value": "de", "points": 30 } }),
+    )
+    .await
+    .data("createScoringRule");
+    let events = lead_events(&app, &owner, Some(&last)).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["subjectId"], german["id"]);
+    assert_eq!(events[0]["payload"]["fields"], json!(["score"]));
+    let last = since(&events);
+
+    // Deleting a stage moves its leads: each moved lead is named, with `stageId`.
+    let stages = app
+        .gql_as(
+            &owner.access_token,
+            "{ leadStages { id isDefault } }",
+            json!({}),
+        )
+        .await
+        .data("leadStages")
+        .clone();
+    let stages = stages.as_array().unwrap();
+    let default = stages.iter().find(|s| s["isDefault"] == true).unwrap();
+    let heir = stages.iter().find(|s| s["isDefault"] != true).unwrap();
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!, $to: ID) { deleteLeadStage(id: $id, moveLeadsTo: $to) { id } }",
+        json!({ "id": default["id"], "to": heir["id"] }),
+    )
+    .await
+    .data("deleteLeadStage");
+    let events = lead_events(&app, &owner, Some(&last)).await;
+    let mut moved: Vec<&str> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["payload"]["fields"], json!(["stageId"]));
+            e["subjectId"].as_str().unwrap()
+        })
+        .collect();
+    moved.sort_unstable();
+    let mut expected = [
+        german["id"].as_str().unwrap(),
+        other["id"].as_str().unwrap(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(moved, expected);
+    let last = since(&events);
+
+    // Removing a member unassigns its leads: each is named, with `ownerId`.
+    let member = app.member_id(&owner, &rep.email).await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { removeMember(memberId: $id) { id } }",
+        json!({ "id": member }),
+    )
+    .await
+    .data("removeMember");
+    let events = lead_events(&app, &owner, Some(&last)).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["subjectId"], german["id"]);
+    assert_eq!(events[0]["payload"]["fields"], json!(["ownerId"]));
+
+    // None of it reached the other tenant, whose German lead the rule did not score.
+    assert!(
+        lead_events(&app, &rival, Some(&rival_last))
+            .await
+            .is_empty()
+    );
+}

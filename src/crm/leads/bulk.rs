@@ -23,7 +23,7 @@ use crate::events::commit_with;
 use crate::graphql::parse_id;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_update};
+use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_update, update_returning_ids};
 
 /// Most ids in one `bulkUpdateLeads`.
 pub(super) const MAX_BULK_IDS: usize = 1000;
@@ -117,18 +117,13 @@ pub(super) async fn bulk_update(
     // The ids the change reached, from the statement that made it (so the
     // events name exactly those leads, also under concurrent writes).
     let matched: Vec<Uuid> = if !changed.is_empty() {
-        let mut statement = update
+        let update = update
             .col_expr(
                 leads::Column::UpdatedAt,
                 Expr::value(Utc::now().fixed_offset()),
             )
-            .col_expr(leads::Column::UpdatedBy, Expr::value(ctx.user_id()))
-            .into_query();
-        statement.returning_col(leads::Column::Id);
-        let rows = txn.query_all(&statement).await?;
-        rows.iter()
-            .map(|row| row.try_get_by_index::<Uuid>(0))
-            .collect::<Result<_, _>>()?
+            .col_expr(leads::Column::UpdatedBy, Expr::value(ctx.user_id()));
+        update_returning_ids(&txn, update).await?
     } else {
         scoped::<leads::Entity>(ctx)
             .filter(leads::Column::DeletedAt.is_null())
@@ -145,14 +140,21 @@ pub(super) async fn bulk_update(
     }
     // Rules may look at what changed: rescore the touched leads (only changed
     // scores are written).
-    crate::crm::scoring::recompute_matching(&txn, ctx, target).await?;
-    // Each lead names the columns set and, if it got a tag it lacked, `tags`.
+    let rescored: HashSet<Uuid> = crate::crm::scoring::recompute_matching(&txn, ctx, target)
+        .await?
+        .into_iter()
+        .collect();
+    // Each lead names the columns set and, where they changed for it, its
+    // tags (a tag it lacked) and its score.
     let written = matched
         .iter()
         .filter_map(|id| {
             let mut fields = changed.clone();
             if tagged.contains(id) {
                 fields.push("tags");
+            }
+            if rescored.contains(id) {
+                fields.push("score");
             }
             (!fields.is_empty()).then(|| events::fields_changed(*id, &fields))
         })

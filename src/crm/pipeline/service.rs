@@ -23,9 +23,12 @@ use crate::db::is_postgres;
 use crate::domain::required_text;
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
+use crate::events::commit_with;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_delete, tenant_update};
+use crate::tenancy::scoped::{
+    begin, begin_write, scoped, tenant_delete, tenant_update, update_returning_ids,
+};
 
 const MAX_NAME_CHARS: usize = 100;
 const DUPLICATE_NAME: &str = "a stage with this name already exists";
@@ -308,6 +311,7 @@ pub(super) async fn delete(
     };
     let in_stage = scoped::<leads::Entity>(ctx).filter(leads::Column::StageId.eq(id));
     let lead_count = in_stage.count(&txn).await?;
+    let mut moved = Vec::new();
     if lead_count > 0 {
         let Some(target) = &target else {
             return Err(AppError::invalid(
@@ -316,13 +320,12 @@ pub(super) async fn delete(
             ));
         };
         let now = Utc::now().fixed_offset();
-        tenant_update::<leads::Entity>(ctx.tenant_id)
+        let move_leads = tenant_update::<leads::Entity>(ctx.tenant_id)
             .col_expr(leads::Column::StageId, Expr::value(target.id))
             .col_expr(leads::Column::UpdatedAt, Expr::value(now))
             .col_expr(leads::Column::UpdatedBy, Expr::value(ctx.user_id()))
-            .filter(leads::Column::StageId.eq(id))
-            .exec(&txn)
-            .await?;
+            .filter(leads::Column::StageId.eq(id));
+        moved = update_returning_ids(&txn, move_leads).await?;
     }
     tenant_delete::<lead_stages::Entity>(ctx.tenant_id)
         .filter(lead_stages::Column::Id.eq(id))
@@ -344,7 +347,11 @@ pub(super) async fn delete(
     }
     let order: Vec<Uuid> = remaining.iter().map(|s| s.id).collect();
     renumber(&txn, ctx, &remaining, &order).await?;
-    txn.commit().await?;
+    let written = moved
+        .iter()
+        .map(|lead| crate::crm::leads::events::fields_changed(*lead, &["stageId"]))
+        .collect();
+    commit_with(shared, txn, ctx, written).await?;
     Ok(stage)
 }
 

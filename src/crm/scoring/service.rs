@@ -20,11 +20,12 @@ use entity::{lead_scoring_rules, lead_tags, leads};
 use super::engine::{self, RuleError};
 use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
+use crate::events::{NewDomainEvent, commit_with};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
-    begin, begin_write, find_owned, scoped, tenant_delete, tenant_update,
+    begin, begin_write, find_owned, scoped, tenant_delete, tenant_update, update_returning_ids,
 };
 
 /// Leads rescored per round trip by `recompute_all`.
@@ -84,10 +85,18 @@ pub async fn active_rules(
 
 /// Rescores every live lead of the caller's tenant against the active rules,
 /// `RECOMPUTE_BATCH` leads at a time (keyset on id), writing only the scores
-/// that changed. Runs in the caller's transaction; returns how many leads
-/// changed.
-pub async fn recompute_all(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<u64> {
+/// that changed. Runs in the caller's transaction; returns the leads whose
+/// score changed.
+pub async fn recompute_all(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<Vec<Uuid>> {
     recompute_matching(conn, ctx, sea_orm::sea_query::Condition::all()).await
+}
+
+/// `LEAD_CHANGED` (`score`) for each rescored lead.
+fn score_changed(rescored: &[Uuid]) -> Vec<NewDomainEvent> {
+    rescored
+        .iter()
+        .map(|id| crate::crm::leads::events::fields_changed(*id, &["score"]))
+        .collect()
 }
 
 /// [`recompute_all`] restricted to the live leads matching `target` (a bulk
@@ -96,7 +105,7 @@ pub async fn recompute_matching(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     target: sea_orm::sea_query::Condition,
-) -> AppResult<u64> {
+) -> AppResult<Vec<Uuid>> {
     let rules = active_rules(conn, ctx).await?;
     if rules.is_empty() {
         // Without rules every score is 0: one statement, no scan.
@@ -104,13 +113,11 @@ pub async fn recompute_matching(
             .col_expr(leads::Column::Score, Expr::value(0))
             .filter(leads::Column::DeletedAt.is_null())
             .filter(leads::Column::Score.ne(0))
-            .filter(target)
-            .exec(conn)
-            .await?;
-        return Ok(reset.rows_affected);
+            .filter(target);
+        return update_returning_ids(conn, reset).await;
     }
     let compiled = engine::compile(&rules);
-    let mut changed = 0;
+    let mut changed = Vec::new();
     let mut cursor: Option<Uuid> = None;
     loop {
         let mut batch = scoped::<leads::Entity>(ctx)
@@ -149,12 +156,12 @@ pub async fn recompute_matching(
             }
         }
         for (score, ids) in by_score {
-            changed += ids.len() as u64;
             tenant_update::<leads::Entity>(ctx.tenant_id)
                 .col_expr(leads::Column::Score, Expr::value(score))
-                .filter(leads::Column::Id.is_in(ids))
+                .filter(leads::Column::Id.is_in(ids.iter().copied()))
                 .exec(conn)
                 .await?;
+            changed.extend(ids);
         }
         if (batch.len() as u64) < RECOMPUTE_BATCH {
             break;
@@ -220,8 +227,8 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    recompute_all(&txn, ctx).await?;
-    txn.commit().await?;
+    let rescored = recompute_all(&txn, ctx).await?;
+    commit_with(shared, txn, ctx, score_changed(&rescored)).await?;
     Ok(rule)
 }
 
@@ -265,10 +272,12 @@ pub async fn update(
     active.is_active = Set(is_active);
     active.updated_at = Set(Utc::now().fixed_offset());
     let rule = active.update(&txn).await?;
-    if rescore {
-        recompute_all(&txn, ctx).await?;
-    }
-    txn.commit().await?;
+    let rescored = if rescore {
+        recompute_all(&txn, ctx).await?
+    } else {
+        Vec::new()
+    };
+    commit_with(shared, txn, ctx, score_changed(&rescored)).await?;
     Ok(rule)
 }
 
@@ -281,7 +290,7 @@ pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Uu
         .filter(lead_scoring_rules::Column::Id.eq(rule.id))
         .exec(&txn)
         .await?;
-    recompute_all(&txn, ctx).await?;
-    txn.commit().await?;
+    let rescored = recompute_all(&txn, ctx).await?;
+    commit_with(shared, txn, ctx, score_changed(&rescored)).await?;
     Ok(rule.id)
 }

@@ -28,6 +28,7 @@ use crate::identity::auth::tokens::{self, TokenKind};
 use crate::state::Shared;
 use crate::tenancy::scoped::{
     begin_for_write, begin_write, find_owned, scoped, tenant_delete, tenant_rows, tenant_update,
+    update_returning_ids,
 };
 use crate::tenancy::{RequestCtx, RequestMeta, Role};
 
@@ -356,34 +357,34 @@ pub(super) async fn remove(
         ctx.require_role(Role::Owner)?;
         ensure_owner_remains(&owners, member.id)?;
     }
-    delete_membership(&txn, &member).await?;
-    commit_with(
-        shared,
-        txn,
-        ctx,
-        vec![NewDomainEvent::new(
-            DomainEventKind::MemberRemoved,
-            member.id,
-        )],
-    )
-    .await?;
+    let unassigned = delete_membership(&txn, &member).await?;
+    let mut written = vec![NewDomainEvent::new(
+        DomainEventKind::MemberRemoved,
+        member.id,
+    )];
+    written.extend(
+        unassigned
+            .iter()
+            .map(|lead| crate::crm::leads::events::fields_changed(*lead, &["ownerId"])),
+    );
+    commit_with(shared, txn, ctx, written).await?;
     Ok(member)
 }
 
+/// Deletes the membership; returns the leads it owned, now unassigned.
 async fn delete_membership(
     conn: &impl ConnectionTrait,
     member: &memberships::Model,
-) -> AppResult<()> {
+) -> AppResult<Vec<Uuid>> {
     // Leads reference their owner's membership; a departing member's leads
     // become unassigned rather than blocking the removal.
-    tenant_update::<leads::Entity>(member.tenant_id)
+    let unassign = tenant_update::<leads::Entity>(member.tenant_id)
         .col_expr(leads::Column::OwnerId, Expr::value(Option::<Uuid>::None))
-        .filter(leads::Column::OwnerId.eq(member.user_id))
-        .exec(conn)
-        .await?;
+        .filter(leads::Column::OwnerId.eq(member.user_id));
+    let unassigned = update_returning_ids(conn, unassign).await?;
     tenant_delete::<memberships::Entity>(member.tenant_id)
         .filter(memberships::Column::Id.eq(member.id))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(unassigned)
 }
