@@ -6,6 +6,12 @@
 //! Consumers that must not miss an event (segment upkeep, automation,
 //! outgoing webhooks) keep their own cursor and call [`read_after`]; live
 //! subscribers get the same events from the hub (`domainEvents`).
+//!
+//! A lead's engagement counters (`emailsSent`, `emailsOpened`,
+//! `emailsClicked`, last contacted and responded) are the one lead change
+//! not written here: the engagement events that move them are their record
+//! (`engagementEvents`), and the tracker's hot path does not write a second
+//! event per open or click.
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
