@@ -46,6 +46,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/ready", get(http::health::ready))
         .route("/metrics", get(http::health::metrics))
         .layer(axum::middleware::from_fn(http::observe::record_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::client::resolve,
+        ))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

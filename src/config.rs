@@ -110,11 +110,43 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR
+    /// ranges, comma-separated). From anyone else the header is ignored and
+    /// the client is the connection's peer, so a client cannot choose the
+    /// address the audit log, tracking and rate limits see.
+    #[arg(
+        long,
+        env = "PROMOHUB_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_proxy,
+        global = true
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Bearer token `/metrics` requires. Without one `/metrics` is open in
+    /// development and not served (404) in production.
+    #[arg(
+        long,
+        env = "PROMOHUB_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+
     #[command(flatten)]
     pub limits: Limits,
 
     #[command(flatten)]
     pub messaging: Messaging,
+}
+
+/// A trusted proxy: an address (`10.0.0.7`) or a range (`10.0.0.0/8`).
+fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR range"))
 }
 
 /// Every request limit, each with its documented default (README, "Limits").
@@ -145,6 +177,41 @@ pub struct Limits {
         global = true
     )]
     pub aliases: usize,
+    /// Deepest nesting of brackets (`{`, `[`, `(`) in a document, checked
+    /// by a scan before parsing: the parser recurses once per level.
+    #[arg(
+        long,
+        env = "PROMOHUB_MAX_NESTING",
+        default_value_t = 64,
+        global = true
+    )]
+    pub nesting: usize,
+    /// Most lexical tokens in one document, checked before parsing.
+    #[arg(
+        long,
+        env = "PROMOHUB_MAX_TOKENS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub tokens: usize,
+    /// Most directives in one document.
+    #[arg(
+        long,
+        env = "PROMOHUB_MAX_DIRECTIVES",
+        default_value_t = 50,
+        global = true
+    )]
+    pub directives: usize,
+    /// Most fields a document selects once every fragment spread is
+    /// expanded (`__typename` included): a 1 KB document spreading each
+    /// fragment twice per level would otherwise select 2^n fields.
+    #[arg(
+        long,
+        env = "PROMOHUB_MAX_SELECTIONS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub selections: usize,
     /// Largest page (`first` / `last`) of any connection.
     #[arg(
         long,
@@ -441,6 +508,14 @@ mod tests {
         assert!(config.check_production_safety().is_err());
         config.messaging.public_url = "https://track.example.com".into();
         assert!(config.check_production_safety().is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        assert_eq!(parse_proxy("10.0.0.7").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(parse_proxy(" ::1 ").unwrap().to_string(), "::1/128");
+        assert_eq!(parse_proxy("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert!(parse_proxy("proxy.internal").is_err());
     }
 
     #[test]

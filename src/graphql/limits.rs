@@ -1,6 +1,14 @@
 //! Document limits enforced by the transports (HTTP and WebSocket) before
-//! execution: size before parsing, then aliases after. Depth and complexity
-//! are async-graphql's own validation (configured in `graphql::build`).
+//! execution, cheapest first:
+//! 1. size, then a lexical scan (tokens, bracket nesting) before parsing:
+//!    the parser recurses once per nesting level, so a 4 KB document of
+//!    `[[[[…` would otherwise overflow the stack and end the process;
+//! 2. after parsing, counts over the document: aliases, directives, and the
+//!    fields it selects with every fragment spread expanded (a fragment that
+//!    spreads the previous one twice per level selects 2^n fields from a
+//!    1 KB document, and `__typename` costs nothing in complexity);
+//! 3. depth and complexity are async-graphql's own validation (configured in
+//!    `graphql::schema`); [`classify`] gives its errors their codes.
 //!
 //! The transports parse once here and hand the parsed document to the
 //! executor, so the limits cannot be bypassed and nothing is parsed twice.
@@ -9,12 +17,14 @@
 //! ([`DocumentCache`]): a copy of the parsed document costs a fraction of
 //! parsing it again (bench/README.md, "Costs behind the code").
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
+use async_graphql::{Name, Positioned};
 use async_graphql::{Pos, ServerError};
 use lru::LruCache;
 
@@ -29,6 +39,9 @@ const CACHED_DOCUMENTS: usize = 256;
 struct Parsed {
     document: ExecutableDocument,
     aliases: usize,
+    directives: usize,
+    /// Fields selected with every fragment spread expanded (saturating).
+    selections: usize,
 }
 
 /// Parsed documents by their exact text, least recently used out first.
@@ -51,19 +64,21 @@ impl DocumentCache {
         }
     }
 
-    fn parse(&self, query: &str) -> Result<Arc<Parsed>, ServerError> {
+    /// Parses `query` unless it is cached; a document not yet seen is
+    /// scanned first (`limits`), and one whose fragments spread themselves
+    /// is refused.
+    fn parse(&self, query: &str, limits: &Limits) -> Result<Arc<Parsed>, ServerError> {
         if let Some(parsed) = self.lock().get(query) {
             return Ok(parsed.clone());
         }
-        let document = async_graphql::parser::parse_query(query).map_err(|e| {
-            let mut error: ServerError = e.into();
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", "GRAPHQL_PARSE_FAILED");
-            error.extensions = Some(extensions);
-            error
-        })?;
+        scan(query, limits)?;
+        let document = async_graphql::parser::parse_query(query)
+            .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
+        let selections = count_selections(&document)?;
         let parsed = Arc::new(Parsed {
             aliases: count_aliases(&document),
+            directives: count_directives(&document),
+            selections,
             document,
         });
         self.lock().put(query.to_owned(), parsed.clone());
@@ -87,12 +102,100 @@ pub struct CheckedDocument {
     pub label: String,
 }
 
-fn limit_error(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "LIMIT_EXCEEDED");
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let mut extensions = error.extensions.take().unwrap_or_default();
+    extensions.set("code", code);
     error.extensions = Some(extensions);
     error
+}
+
+fn limit_error(message: String) -> ServerError {
+    with_code(ServerError::new(message, None), "LIMIT_EXCEEDED")
+}
+
+/// Reads a document as GraphQL's lexer would, without building anything,
+/// and stops at the first limit crossed: bracket nesting (`{ [ (`), which
+/// bounds the parser's recursion, and the token count. Anything it cannot
+/// make sense of counts as a token and is left to the parser to refuse.
+fn scan(query: &str, limits: &Limits) -> Result<(), ServerError> {
+    let bytes = query.as_bytes();
+    let at = |i: usize, pattern: &[u8]| bytes[i..].starts_with(pattern);
+    let is_name_start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let is_number = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    let (mut i, mut depth, mut tokens) = (0, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            // Ignored tokens: white space, line terminators, commas, the BOM.
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => i += 1,
+            0xEF if at(i, &[0xEF, 0xBB, 0xBF]) => i += 3,
+            b'#' => {
+                while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') {
+                    i += 1;
+                }
+            }
+            b'"' if at(i, b"\"\"\"") => {
+                tokens += 1;
+                i += 3;
+                while i < bytes.len() && !at(i, b"\"\"\"") {
+                    i += if at(i, b"\\\"\"\"") { 4 } else { 1 };
+                }
+                i += 3;
+            }
+            b'"' => {
+                tokens += 1;
+                i += 1;
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n' | b'\r') {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' => {
+                tokens += 1;
+                depth += 1;
+                if depth > limits.nesting {
+                    return Err(limit_error(format!(
+                        "document nests brackets deeper than {} levels, the limit",
+                        limits.nesting
+                    )));
+                }
+                i += 1;
+            }
+            b'}' | b']' | b')' => {
+                tokens += 1;
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'.' if at(i, b"...") => {
+                tokens += 1;
+                i += 3;
+            }
+            b if is_name_start(b) => {
+                tokens += 1;
+                while i < bytes.len() && is_name(bytes[i]) {
+                    i += 1;
+                }
+            }
+            b if b.is_ascii_digit() || b == b'-' => {
+                tokens += 1;
+                i += 1;
+                while i < bytes.len() && is_number(bytes[i]) {
+                    i += 1;
+                }
+            }
+            _ => {
+                tokens += 1;
+                i += 1;
+            }
+        }
+        if tokens > limits.tokens {
+            return Err(limit_error(format!(
+                "document has more than {} tokens, the limit",
+                limits.tokens
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the document size, parses (or takes the parsed document from
@@ -110,13 +213,27 @@ pub fn check_document(
             limits.document_bytes
         )));
     }
-    let parsed = cache.parse(query)?;
-    let aliases = parsed.aliases;
-    if aliases > limits.aliases {
-        return Err(limit_error(format!(
-            "document uses {aliases} aliases; the limit is {}",
-            limits.aliases
-        )));
+    let parsed = cache.parse(query, limits)?;
+    let counts = [
+        ("aliases", parsed.aliases, limits.aliases),
+        ("directives", parsed.directives, limits.directives),
+        (
+            "fields once fragments are expanded",
+            parsed.selections,
+            limits.selections,
+        ),
+    ];
+    for (what, count, limit) in counts {
+        if count > limit {
+            let count = if count == usize::MAX {
+                format!("more than {limit}")
+            } else {
+                count.to_string()
+            };
+            return Err(limit_error(format!(
+                "document uses {count} {what}; the limit is {limit}"
+            )));
+        }
     }
     let document = parsed.document.clone();
     let selected = match (&document.operations, operation_name) {
@@ -176,13 +293,145 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
     operations + fragments
 }
 
+/// Fields the document's operations select, each fragment spread counted
+/// as everything its fragment selects (memoised per fragment, so the count
+/// itself is linear). A fragment that spreads itself, directly or not, is
+/// refused here: the executor's own checks would walk such a cycle
+/// exponentially before validation names it.
+fn count_selections(document: &ExecutableDocument) -> Result<usize, ServerError> {
+    struct Counter<'a> {
+        document: &'a ExecutableDocument,
+        expanded: HashMap<&'a str, usize>,
+        visiting: Vec<&'a str>,
+    }
+    impl<'a> Counter<'a> {
+        fn set(&mut self, set: &'a SelectionSet) -> Result<usize, ServerError> {
+            let mut total = 0usize;
+            for item in &set.items {
+                let count = match &item.node {
+                    Selection::Field(field) => {
+                        1usize.saturating_add(self.set(&field.node.selection_set.node)?)
+                    }
+                    Selection::InlineFragment(fragment) => {
+                        self.set(&fragment.node.selection_set.node)?
+                    }
+                    Selection::FragmentSpread(spread) => {
+                        self.fragment(&spread.node.fragment_name)?
+                    }
+                };
+                total = total.saturating_add(count);
+            }
+            Ok(total)
+        }
+
+        fn fragment(&mut self, name: &'a Positioned<Name>) -> Result<usize, ServerError> {
+            let key = name.node.as_str();
+            if let Some(count) = self.expanded.get(key) {
+                return Ok(*count);
+            }
+            if self.visiting.contains(&key) {
+                return Err(with_code(
+                    ServerError::new(format!("fragment {key} spreads itself"), Some(name.pos)),
+                    "GRAPHQL_VALIDATION_FAILED",
+                ));
+            }
+            // An unknown fragment selects nothing here; validation names it.
+            let Some(fragment) = self.document.fragments.get(&name.node) else {
+                return Ok(0);
+            };
+            self.visiting.push(key);
+            let count = self.set(&fragment.node.selection_set.node)?;
+            self.visiting.pop();
+            self.expanded.insert(key, count);
+            Ok(count)
+        }
+    }
+    let mut counter = Counter {
+        document,
+        expanded: HashMap::new(),
+        visiting: Vec::new(),
+    };
+    let mut total = 0usize;
+    for (_, operation) in document.operations.iter() {
+        total = total.saturating_add(counter.set(&operation.node.selection_set.node)?);
+    }
+    // Fragments no operation uses are refused by validation; they are
+    // checked for cycles all the same.
+    for fragment in document.fragments.values() {
+        counter.set(&fragment.node.selection_set.node)?;
+    }
+    Ok(total)
+}
+
+/// Every directive written in the document, wherever it stands.
+fn count_directives(document: &ExecutableDocument) -> usize {
+    fn walk(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| {
+                let own = item.node.directives().len();
+                own + match &item.node {
+                    Selection::Field(field) => walk(&field.node.selection_set.node),
+                    Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node),
+                    Selection::FragmentSpread(_) => 0,
+                }
+            })
+            .sum()
+    }
+    let operations: usize = document
+        .operations
+        .iter()
+        .map(|(_, op)| {
+            let variables: usize = op
+                .node
+                .variable_definitions
+                .iter()
+                .map(|v| v.node.directives.len())
+                .sum();
+            op.node.directives.len() + variables + walk(&op.node.selection_set.node)
+        })
+        .sum();
+    let fragments: usize = document
+        .fragments
+        .values()
+        .map(|f| f.node.directives.len() + walk(&f.node.selection_set.node))
+        .sum();
+    operations + fragments
+}
+
+/// async-graphql's own request errors (its depth, complexity, recursion and
+/// directive limits, and validation) carry no code: give each the one the
+/// README documents. An error that already has a code keeps it.
+pub(crate) fn classify(errors: &mut [ServerError]) {
+    const LIMITS: [&str; 4] = [
+        "Query is too complex.",
+        "Query is nested too deep.",
+        "The recursion depth of the query cannot be greater than",
+        "The number of directives on the field",
+    ];
+    for error in errors.iter_mut() {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if LIMITS.iter().any(|m| error.message.starts_with(m)) {
+            "LIMIT_EXCEEDED"
+        } else if error.path.is_empty() {
+            "GRAPHQL_VALIDATION_FAILED"
+        } else {
+            // A field's input the executor could not coerce.
+            "BAD_USER_INPUT"
+        };
+        *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
+    }
+}
+
 /// A GraphQL error with a code and no position, for transport-level refusals.
 pub fn request_error(message: impl Into<String>, code: &str) -> ServerError {
-    let mut error = ServerError::new(message.into(), None::<Pos>);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
+    with_code(ServerError::new(message.into(), None::<Pos>), code)
 }
 
 #[cfg(test)]
@@ -218,11 +467,11 @@ mod tests {
     fn a_document_is_parsed_once_and_still_checked_on_every_use() {
         let cache = DocumentCache::with_capacity(2);
         let query = "query A { a: me { role } } mutation B { logout }";
-        let first = cache.parse(query).unwrap();
-        assert!(Arc::ptr_eq(&first, &cache.parse(query).unwrap()));
+        let mut limits = limits();
+        let first = cache.parse(query, &limits).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.parse(query, &limits).unwrap()));
 
         // The cached document serves each operation it holds, as parsed.
-        let mut limits = limits();
         let a = check_document(query, Some("A"), &limits, &cache).unwrap();
         assert_eq!(a.label, "query:me");
         let b = check_document(query, Some("B"), &limits, &cache).unwrap();
@@ -233,12 +482,144 @@ mod tests {
 
         // Least recently used out first; a document that fails to parse is
         // refused every time and never kept.
-        cache.parse("{ me { role } }").unwrap();
-        cache.parse("{ __typename }").unwrap();
-        assert!(!Arc::ptr_eq(&first, &cache.parse(query).unwrap()));
-        assert!(cache.parse("{ me { ").is_err());
+        limits.aliases = 30;
+        cache.parse("{ me { role } }", &limits).unwrap();
+        cache.parse("{ __typename }", &limits).unwrap();
+        assert!(!Arc::ptr_eq(&first, &cache.parse(query, &limits).unwrap()));
+        assert!(cache.parse("{ me { ", &limits).is_err());
         assert!(cache.lock().get("{ me { ").is_none());
         assert_eq!(cache.lock().len(), 2);
+    }
+
+    fn code(error: &ServerError) -> String {
+        crate::error::code_of(error)
+    }
+
+    #[test]
+    fn nesting_is_refused_before_the_parser_recurses() {
+        let limits = limits();
+        let cache = DocumentCache::default();
+        // 5,000 levels would overflow the parser's stack.
+        let deep = format!(
+            "{{ __typename @skip(if: {}true{}) }}",
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let error = check_document(&deep, None, &limits, &cache).err().unwrap();
+        assert_eq!(code(&error), "LIMIT_EXCEEDED");
+        assert!(error.message.contains("nest"), "{}", error.message);
+        let objects = format!(
+            "{{ leads(search: {}1{}) {{ totalCount }} }}",
+            "{a:".repeat(3000),
+            "}".repeat(3000)
+        );
+        assert!(check_document(&objects, None, &limits, &cache).is_err());
+
+        // Brackets inside strings and comments are not nesting.
+        let quoted = format!("{{ __typename @skip(if: false) }} # {}\n", "[".repeat(500));
+        assert!(check_document(&quoted, None, &limits, &cache).is_ok());
+        let in_string = format!(
+            "{{ leads(search: \"{}\") {{ totalCount }} }}",
+            "{[(".repeat(200)
+        );
+        assert!(check_document(&in_string, None, &limits, &cache).is_ok());
+    }
+
+    #[test]
+    fn token_count_is_limited_before_parsing() {
+        let mut limits = limits();
+        limits.tokens = 11;
+        let cache = DocumentCache::default();
+        // `{ me { role } }` is 6 tokens; a string counts once, however long.
+        assert!(check_document("{ me { role } }", None, &limits, &cache).is_ok());
+        let long = "{ a: __typename b: __typename c: __typename d: __typename }";
+        let error = check_document(long, None, &limits, &cache).err().unwrap();
+        assert_eq!(code(&error), "LIMIT_EXCEEDED");
+        assert!(error.message.contains("tokens"));
+        let strings = r#"{ leads(search: "a b c d e f g h") { totalCount } }"#;
+        assert!(check_document(strings, None, &limits, &cache).is_ok());
+    }
+
+    #[test]
+    fn fragment_spreads_count_every_field_they_expand_to() {
+        let limits = limits();
+        let cache = DocumentCache::default();
+        // Each level spreads the previous one twice: 2^levels fields.
+        let bomb = |levels: usize| {
+            let mut doc = String::from("query { ...F0 } fragment F0 on QueryRoot { __typename }");
+            for level in 1..=levels {
+                doc.push_str(&format!(
+                    " fragment F{level} on QueryRoot {{ ...F{p} ...F{p} }}",
+                    p = level - 1
+                ));
+            }
+            doc.replace("query { ...F0 }", &format!("query {{ ...F{levels} }}"))
+        };
+        assert!(check_document(&bomb(10), None, &limits, &cache).is_ok());
+        let error = check_document(&bomb(11), None, &limits, &cache)
+            .err()
+            .unwrap();
+        assert_eq!(code(&error), "LIMIT_EXCEEDED");
+        assert!(error.message.contains("2048 fields"), "{}", error.message);
+        // 100 levels: the count saturates instead of overflowing.
+        let error = check_document(&bomb(100), None, &limits, &cache)
+            .err()
+            .unwrap();
+        assert!(
+            error.message.contains("more than 2000 fields"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_fragment_that_spreads_itself_is_refused_at_once() {
+        let cycle = "query { ...A } fragment A on QueryRoot { ...B ...B } fragment B on QueryRoot { ...A ...A }";
+        let error = check_document(cycle, None, &limits(), &DocumentCache::default())
+            .err()
+            .unwrap();
+        assert_eq!(code(&error), "GRAPHQL_VALIDATION_FAILED");
+        assert!(error.message.contains("spreads itself"));
+    }
+
+    #[test]
+    fn directives_are_counted_everywhere() {
+        let mut limits = limits();
+        limits.directives = 3;
+        let cache = DocumentCache::default();
+        let three = "query Q @traced { me @skip(if: false) { role @include(if: true) } }";
+        assert!(check_document(three, None, &limits, &cache).is_ok());
+        let four = "query { me @skip(if: false) { role @include(if: true) ...F @skip(if: false) } } fragment F on Me { tenant @skip(if: false) { id } }";
+        let error = check_document(four, None, &limits, &cache).err().unwrap();
+        assert_eq!(code(&error), "LIMIT_EXCEEDED");
+        assert!(error.message.contains("4 directives"));
+    }
+
+    #[test]
+    fn request_errors_without_a_code_get_one() {
+        let mut errors = vec![
+            ServerError::new("Query is too complex.", None),
+            ServerError::new("Query is nested too deep.", None),
+            ServerError::new(
+                "The recursion depth of the query cannot be greater than `32`",
+                None,
+            ),
+            ServerError::new("Unknown field \"nope\" on type \"QueryRoot\".", None),
+            request_error("kept", "UNAUTHENTICATED"),
+        ];
+        classify(&mut errors);
+        let codes: Vec<String> = errors.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            [
+                "LIMIT_EXCEEDED",
+                "LIMIT_EXCEEDED",
+                "LIMIT_EXCEEDED",
+                "GRAPHQL_VALIDATION_FAILED",
+                "UNAUTHENTICATED"
+            ]
+        );
+        assert_eq!(errors[0].message, "Query is too complex.");
     }
 
     #[test]

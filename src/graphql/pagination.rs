@@ -51,12 +51,34 @@ impl PageArgs {
     }
 }
 
+tokio::task_local! {
+    /// The largest page of the server running this operation, for [`cost`]:
+    /// async-graphql's complexity functions see the arguments but not the
+    /// server's configuration.
+    static MAX_PAGE_SIZE: u64;
+}
+
+/// Runs an operation (its validation included) knowing the largest page.
+pub(crate) async fn with_max_page_size<F: std::future::Future>(
+    max: u64,
+    operation: F,
+) -> F::Output {
+    MAX_PAGE_SIZE.scope(max, operation).await
+}
+
 /// Complexity of a connection field: the page size times its children, so a
 /// client cannot fetch 100 × 100 × 100 nodes in one request.
+///
+/// A page larger than the server's largest costs one: its resolver refuses
+/// it (`BAD_USER_INPUT` on `first`) before reading anything, and that error
+/// says what to fix where "too complex" would not.
 pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let size = first
-        .or(last)
-        .map_or(DEFAULT_PAGE_SIZE as usize, |n| n.max(1) as usize);
+    let max = MAX_PAGE_SIZE.try_with(|max| *max).ok();
+    let size = match first.or(last) {
+        None => DEFAULT_PAGE_SIZE as usize,
+        Some(n) if max.is_some_and(|max| i64::from(n) > max as i64) => 1,
+        Some(n) => n.max(1) as usize,
+    };
     size.saturating_mul(child_complexity).saturating_add(1)
 }
 

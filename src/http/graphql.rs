@@ -12,7 +12,6 @@
 //!   request error (nothing executed) is 400, with the latter 200;
 //! - no batching: a JSON array body is 400.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +20,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -29,6 +28,7 @@ use crate::app::REQUEST_ID;
 use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
+use crate::http::client::ClientAddr;
 use crate::http::observe::record_operation;
 use crate::state::AppState;
 use crate::tenancy::scoped::ReadScope;
@@ -147,7 +147,7 @@ fn not_acceptable() -> Response {
 }
 
 /// Request facts for logs and the audit log.
-pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestMeta {
+pub(crate) fn request_meta(headers: &HeaderMap, client: ClientAddr) -> RequestMeta {
     let header = |name: &http::HeaderName| {
         headers
             .get(name)
@@ -156,15 +156,9 @@ pub(crate) fn request_meta(headers: &HeaderMap, peer: Option<SocketAddr>) -> Req
     };
     RequestMeta {
         request_id: header(&REQUEST_ID).unwrap_or_default(),
-        ip: peer.map(|addr| addr.ip().to_string()),
+        ip: client.0.map(|ip| ip.to_string()),
         user_agent: header(&header::USER_AGENT),
     }
-}
-
-fn peer_of(extensions: &http::Extensions) -> Option<SocketAddr> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0)
 }
 
 /// `POST /graphql`.
@@ -210,7 +204,7 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
             );
         }
     };
-    let meta = request_meta(&parts.headers, peer_of(&parts.extensions));
+    let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
     execute(&state, &parts.headers, meta, params, false, format).await
 }
 
@@ -245,7 +239,7 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, request: Reque
     if is_upgrade {
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(upgrade) => {
-                let meta = request_meta(&parts.headers, peer_of(&parts.extensions));
+                let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
                 crate::http::ws::accept(upgrade, state, meta)
             }
             Err(rejection) => rejection.into_response(),
@@ -289,7 +283,7 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, request: Reque
         operation_name: get.operation_name,
         variables,
     };
-    let meta = request_meta(&parts.headers, peer_of(&parts.extensions));
+    let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
     execute(&state, &parts.headers, meta, params, true, format).await
 }
 
@@ -414,10 +408,17 @@ async fn execute(
     }
     request.set_parsed_query(checked.document);
     let response = run(state, request, checked.operation, ctx, meta, variables).await;
-    record_operation(&checked.label, response.errors.is_empty(), started);
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    // The label names the document's first root field: only a document the
+    // schema validated has one from a bounded set.
+    let label = if is_request_error {
+        "invalid"
+    } else {
+        &checked.label
+    };
+    record_operation(label, response.errors.is_empty(), started);
     let status = if is_request_error && format == ResponseFormat::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
     } else {
@@ -492,7 +493,11 @@ async fn run(
         meta,
         variables,
     );
-    let response = schema.execute(request).await;
+    let max_page_size = state.shared.config.limits.page_size;
+    let mut response =
+        crate::graphql::pagination::with_max_page_size(max_page_size, schema.execute(request))
+            .await;
+    crate::graphql::limits::classify(&mut response.errors);
     if let Some(txn) = txn
         && let Err(error) = txn.finish().await
     {

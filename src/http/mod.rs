@@ -1,5 +1,6 @@
 //! HTTP surface: the GraphQL endpoint (HTTP and WebSocket), health and metrics.
 
+pub(crate) mod client;
 pub(crate) mod graphql;
 pub(crate) mod health;
 pub(crate) mod observe;

@@ -36,12 +36,9 @@ const OUTGOING_BUFFER: usize = 256;
 /// `/graphql/ws` (and WebSocket upgrades on `/graphql`).
 pub(crate) async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0);
+    let client = crate::http::client::ClientAddr::of(&parts.extensions);
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => accept(upgrade, state, request_meta(&parts.headers, peer)),
+        Ok(upgrade) => accept(upgrade, state, request_meta(&parts.headers, client)),
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -301,9 +298,11 @@ impl Session {
         let generation = self.generation;
         let tx = self.out_tx.clone();
         let task_id = id.clone();
-        let task = tokio::spawn(async move {
+        let max_page_size = self.state.shared.config.limits.page_size;
+        let operation = async move {
             let mut first = true;
-            while let Some(response) = stream.next().await {
+            while let Some(mut response) = stream.next().await {
+                crate::graphql::limits::classify(&mut response.errors);
                 let request_error =
                     first && response.data == async_graphql::Value::Null && response.is_err();
                 first = false;
@@ -330,7 +329,11 @@ impl Session {
                     generation,
                 })
                 .await;
-        });
+        };
+        let task = tokio::spawn(crate::graphql::pagination::with_max_page_size(
+            max_page_size,
+            operation,
+        ));
         self.active.insert(id, (generation, task.abort_handle()));
         Flow::Continue
     }

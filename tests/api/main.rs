@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod abuse;
 mod api_keys;
 mod attributes;
 mod audit;
@@ -14,6 +15,7 @@ mod companies;
 mod custom_fields;
 mod custom_variables;
 mod domain_events;
+mod fuzz;
 mod http_protocol;
 mod json_values;
 mod leads;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
@@ -14,6 +14,7 @@ use chrono::Utc;
 use entity::sea_orm_active_enums::EngagementType;
 
 use super::writer::{Hit, HitKind, HitResult};
+use crate::http::client::ClientAddr;
 use crate::messaging::engagement::recorder::{NewEvent, load_messages, record_now};
 use crate::secrets::{TokenKind, TrackingToken};
 use crate::state::{AppState, Shared};
@@ -26,12 +27,8 @@ const PIXEL: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-fn client_facts(headers: &HeaderMap) -> (Option<String>, Option<String>) {
-    let ip = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned());
+fn client_facts(headers: &HeaderMap, client: ClientAddr) -> (Option<String>, Option<String>) {
+    let ip = client.0.map(|ip| ip.to_string());
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -39,8 +36,14 @@ fn client_facts(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     (ip, agent)
 }
 
-fn hit(kind: HitKind, token: TrackingToken, method: &Method, headers: &HeaderMap) -> Hit {
-    let (ip, user_agent) = client_facts(headers);
+fn hit(
+    kind: HitKind,
+    token: TrackingToken,
+    method: &Method,
+    headers: &HeaderMap,
+    client: ClientAddr,
+) -> Hit {
+    let (ip, user_agent) = client_facts(headers, client);
     Hit {
         kind,
         token,
@@ -57,13 +60,14 @@ pub(crate) async fn open(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    Extension(client): Extension<ClientAddr>,
     Path(token): Path<String>,
 ) -> Response {
     let shared = &state.shared;
     if let Some(token) = shared.tracking.verify(TokenKind::Open, &token) {
         let result = shared
             .tracker
-            .submit(hit(HitKind::Open, token, &method, &headers))
+            .submit(hit(HitKind::Open, token, &method, &headers, client))
             .await;
         if result == HitResult::Failed {
             tracing::warn!("an open could not be recorded");
@@ -98,6 +102,7 @@ pub(crate) async fn click(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    Extension(client): Extension<ClientAddr>,
     Path(token): Path<String>,
 ) -> Response {
     let shared = &state.shared;
@@ -106,7 +111,7 @@ pub(crate) async fn click(
     };
     match shared
         .tracker
-        .submit(hit(HitKind::Click, token, &method, &headers))
+        .submit(hit(HitKind::Click, token, &method, &headers, client))
         .await
     {
         HitResult::Recorded { url: Some(url) } => Response::builder()
@@ -177,13 +182,14 @@ pub(crate) async fn unsubscribe_page(
 pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Extension(client): Extension<ClientAddr>,
     Path(token): Path<String>,
 ) -> Response {
     let shared = &state.shared;
     let Some(token) = shared.tracking.verify(TokenKind::Unsubscribe, &token) else {
         return invalid_unsubscribe_link();
     };
-    match unsubscribe_once(shared, token, &headers).await {
+    match unsubscribe_once(shared, token, &headers, client).await {
         Ok(true) => (
             [(header::CACHE_CONTROL, "no-store")],
             Html(page(
@@ -214,6 +220,7 @@ async fn unsubscribe_once(
     shared: &Arc<Shared>,
     token: TrackingToken,
     headers: &HeaderMap,
+    client: ClientAddr,
 ) -> crate::error::AppResult<bool> {
     let txn = begin_for(&shared.db, token.tenant_id, None).await?;
     let message = load_messages(&txn, token.tenant_id, [token.message_id])
@@ -224,7 +231,7 @@ async fn unsubscribe_once(
         return Ok(false);
     };
     if message.unsubscribed_at.is_none() {
-        let (ip, user_agent) = client_facts(headers);
+        let (ip, user_agent) = client_facts(headers, client);
         let event = NewEvent {
             ip,
             user_agent,
