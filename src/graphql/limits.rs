@@ -268,27 +268,39 @@ fn first_field(set: &SelectionSet) -> Option<&str> {
 }
 
 fn count_aliases(document: &ExecutableDocument) -> usize {
-    fn walk(set: &SelectionSet) -> usize {
+    sum_written(document, |selection| match selection {
+        Selection::Field(field) => usize::from(field.node.alias.is_some()),
+        _ => 0,
+    })
+}
+
+/// Sums `measure` over every selection written in the document: in its
+/// operations and its fragment definitions, each once (not expanded).
+fn sum_written(document: &ExecutableDocument, measure: impl Fn(&Selection) -> usize) -> usize {
+    fn walk(set: &SelectionSet, measure: &dyn Fn(&Selection) -> usize) -> usize {
         set.items
             .iter()
-            .map(|item| match &item.node {
-                Selection::Field(field) => {
-                    usize::from(field.node.alias.is_some()) + walk(&field.node.selection_set.node)
-                }
-                Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node),
-                Selection::FragmentSpread(_) => 0,
+            .map(|item| {
+                measure(&item.node)
+                    + match &item.node {
+                        Selection::Field(field) => walk(&field.node.selection_set.node, measure),
+                        Selection::InlineFragment(fragment) => {
+                            walk(&fragment.node.selection_set.node, measure)
+                        }
+                        Selection::FragmentSpread(_) => 0,
+                    }
             })
             .sum()
     }
     let operations: usize = document
         .operations
         .iter()
-        .map(|(_, op)| walk(&op.node.selection_set.node))
+        .map(|(_, op)| walk(&op.node.selection_set.node, &measure))
         .sum();
     let fragments: usize = document
         .fragments
         .values()
-        .map(|f| walk(&f.node.selection_set.node))
+        .map(|f| walk(&f.node.selection_set.node, &measure))
         .sum();
     operations + fragments
 }
@@ -365,20 +377,8 @@ fn count_selections(document: &ExecutableDocument) -> Result<usize, ServerError>
 
 /// Every directive written in the document, wherever it stands.
 fn count_directives(document: &ExecutableDocument) -> usize {
-    fn walk(set: &SelectionSet) -> usize {
-        set.items
-            .iter()
-            .map(|item| {
-                let own = item.node.directives().len();
-                own + match &item.node {
-                    Selection::Field(field) => walk(&field.node.selection_set.node),
-                    Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node),
-                    Selection::FragmentSpread(_) => 0,
-                }
-            })
-            .sum()
-    }
-    let operations: usize = document
+    let on_selections = sum_written(document, |selection| selection.directives().len());
+    let on_operations: usize = document
         .operations
         .iter()
         .map(|(_, op)| {
@@ -388,15 +388,15 @@ fn count_directives(document: &ExecutableDocument) -> usize {
                 .iter()
                 .map(|v| v.node.directives.len())
                 .sum();
-            op.node.directives.len() + variables + walk(&op.node.selection_set.node)
+            op.node.directives.len() + variables
         })
         .sum();
-    let fragments: usize = document
+    let on_fragments: usize = document
         .fragments
         .values()
-        .map(|f| f.node.directives.len() + walk(&f.node.selection_set.node))
+        .map(|f| f.node.directives.len())
         .sum();
-    operations + fragments
+    on_selections + on_operations + on_fragments
 }
 
 /// async-graphql's own request errors (its depth, complexity, recursion and

@@ -235,15 +235,7 @@ async fn metrics_label_only_operations_the_schema_knows() {
         .await
         .data("me");
 
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
 
     assert!(!text.contains("zzqUnknownFieldFromAnAttacker"));
     assert!(text.contains(r#"operation="invalid""#), "{text}");

@@ -310,6 +310,12 @@ impl TestApp {
     }
 
     /// Runs raw SQL against the test database.
+    /// The Prometheus text `/metrics` serves.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn sql(&self, sql: &str) -> Vec<sea_orm::QueryResult> {
         self.db
             .query_all_raw(Statement::from_string(

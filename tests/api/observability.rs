@@ -52,15 +52,7 @@ async fn metrics_count_operations_by_outcome_and_show_the_pool() {
         .await
         .expect_error("UNAUTHENTICATED");
 
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
 
     let line = |needle: &str| text.lines().any(|l| l.contains(needle));
     assert!(
