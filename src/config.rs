@@ -164,6 +164,16 @@ pub struct Limits {
         global = true
     )]
     pub ws_init_timeout_ms: u64,
+    /// How often a WebSocket with running operations checks its credential
+    /// again, in seconds (a revoked one closes it with 4403).
+    #[arg(
+        long,
+        env = "PROMOHUB_WS_REAUTH_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub ws_reauth_secs: u64,
     /// Longest HTTP request, in seconds.
     #[arg(
         long,
