@@ -174,6 +174,14 @@ pub struct Limits {
         global = true
     )]
     pub ws_reauth_secs: u64,
+    /// Most operations running at once on one WebSocket (`LIMIT_EXCEEDED` beyond it).
+    #[arg(
+        long,
+        env = "PROMOHUB_WS_MAX_OPERATIONS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub ws_max_operations: usize,
     /// Longest HTTP request, in seconds.
     #[arg(
         long,

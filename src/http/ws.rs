@@ -7,7 +7,9 @@
 //! Close codes: 4400 bad message, 4401 subscribe before ack, 4403 rejected,
 //! expired or revoked token or changed role, 4406 wrong subprotocol, 4408 no
 //! init in time, 4409 duplicate subscription id, 4429 second init; 1009 for
-//! an oversized message.
+//! an oversized message. A `subscribe` beyond `ws_max_operations` running
+//! ones gets an `error` (`LIMIT_EXCEEDED`) and the socket stays: each
+//! operation is a task and a copy of every event it follows.
 //!
 //! The token from `connection_init` is kept and checked again for every
 //! `subscribe` (each operation runs with the role the credential has now)
@@ -304,6 +306,19 @@ impl Session {
         }
         if self.active.contains_key(&id) {
             return Flow::Close(4409, format!("Subscriber for {id} already exists"));
+        }
+        let max = self.state.shared.config.limits.ws_max_operations;
+        if self.active.len() >= max {
+            let error = request_error(
+                format!(
+                    "at most {max} operations may run at once on one connection \
+                     (ws-max-operations); complete one first"
+                ),
+                "LIMIT_EXCEEDED",
+            );
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                .await;
         }
         let ctx = match self.recheck().await {
             Recheck::Valid(ctx) => ctx,

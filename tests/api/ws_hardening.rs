@@ -1,5 +1,6 @@
 //! `graphql-transport-ws` hardening (issue 20): a socket's credential is
-//! checked again for every operation and while subscriptions run.
+//! checked again for every operation and while subscriptions run, and one
+//! socket runs a bounded number of operations.
 
 use std::time::{Duration, Instant};
 
@@ -165,4 +166,42 @@ async fn a_database_failure_while_rechecking_refuses_the_operation_not_the_socke
     assert_eq!(error_code(&refused), Some("INTERNAL"), "{refused}");
     assert_eq!(answered["id"], "2");
     assert_eq!(answered["payload"]["data"]["tenant"]["slug"], "acme");
+}
+
+#[tokio::test]
+async fn a_subscribe_beyond_the_operation_limit_is_refused_until_one_completes() {
+    let app = TestApp::spawn_with(|c| c.limits.ws_max_operations = 3).await;
+    let owner = app.sign_up("acme").await;
+    let mut ws = app.ws("/graphql/ws").await;
+    ws.init(&owner.access_token).await;
+    for id in ["1", "2", "3"] {
+        subscribe(&mut ws, id, TENANT_EVENTS).await;
+    }
+
+    subscribe(&mut ws, "4", TENANT_EVENTS).await;
+    let refused = ws.next_json().await;
+    ws.send(json!({ "id": "1", "type": "complete" })).await;
+    subscribe(&mut ws, "5", TENANT_EVENTS).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation { updateTenant(input: { industry: \"Retail\" }) { industry } }",
+        json!({}),
+    )
+    .await
+    .data("updateTenant");
+    let mut delivered = Vec::new();
+    for _ in 0..3 {
+        let event = ws.next_json().await;
+        assert_eq!(event["type"], "next", "{event}");
+        delivered.push(event["id"].as_str().expect("id").to_owned());
+    }
+    delivered.sort();
+
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["id"], "4");
+    assert_eq!(error_code(&refused), Some("LIMIT_EXCEEDED"));
+    let message = refused["payload"][0]["message"].as_str().expect("message");
+    assert!(message.contains('3'), "{message}");
+    assert_eq!(delivered, ["2", "3", "5"]);
 }
