@@ -231,6 +231,24 @@ pub struct Limits {
         global = true
     )]
     pub ws_init_timeout_ms: u64,
+    /// How often a WebSocket with running operations checks its credential
+    /// again, in seconds (a revoked one closes it with 4403).
+    #[arg(
+        long,
+        env = "PROMOHUB_WS_REAUTH_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub ws_reauth_secs: u64,
+    /// Most operations running at once on one WebSocket (`LIMIT_EXCEEDED` beyond it).
+    #[arg(
+        long,
+        env = "PROMOHUB_WS_MAX_OPERATIONS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub ws_max_operations: usize,
     /// Longest HTTP request, in seconds.
     #[arg(
         long,

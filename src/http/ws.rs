@@ -4,9 +4,21 @@
 //! Written here rather than taken from async-graphql, whose handler closes
 //! with 1011/1002 where the protocol wants 4401/4403/4400, has no 4408 init
 //! timeout and silently replaces a duplicate subscription id instead of 4409.
-//! Close codes: 4400 bad message, 4401 subscribe before ack, 4403 rejected or
-//! expired token, 4406 wrong subprotocol, 4408 no init in time, 4409 duplicate
-//! subscription id, 4429 second init; 1009 for an oversized message.
+//! Close codes: 4400 bad message, 4401 subscribe before ack, 4403 rejected,
+//! expired or revoked token or changed role, 4406 wrong subprotocol, 4408 no
+//! init in time, 4409 duplicate subscription id, 4429 second init; 1009 for
+//! an oversized message. A `subscribe` beyond `ws_max_operations` running
+//! ones gets an `error` (`LIMIT_EXCEEDED`) and the socket stays: each
+//! operation is a task and a copy of every event it follows.
+//!
+//! The token from `connection_init` is kept and checked again for every
+//! `subscribe` (each operation runs with the role the credential has now)
+//! and every `ws_reauth_secs` while operations run, so a removed member or a
+//! revoked key loses the socket too, not only HTTP. A role that changed
+//! under running subscriptions closes with 4403 as well: they were started
+//! with the old role, and the client reconnects with the new one. A check
+//! the database could not answer is not a revocation: that operation gets
+//! an `error` (`INTERNAL`) and the socket stays.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +34,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::graphql::limits::check_document;
+use crate::error::AppError;
+use crate::graphql::limits::{check_document, request_error};
 use crate::http::graphql::{prepare, request_meta};
 use crate::state::AppState;
 use crate::tenancy::{RequestCtx, RequestMeta};
@@ -124,7 +137,13 @@ struct Session {
     socket: WebSocket,
     state: AppState,
     meta: RequestMeta,
+    /// The credential from `connection_init`, checked again before every
+    /// operation and periodically while operations run.
+    token: Option<String>,
+    /// The credential as last checked.
     ctx: Option<RequestCtx>,
+    /// When running operations next have their credential checked.
+    next_check: Instant,
     init_received: bool,
     /// Active operations by client id, with a generation so a stale message
     /// from a completed operation is never delivered under a reused id.
@@ -132,6 +151,17 @@ struct Session {
     generation: u64,
     out_tx: mpsc::Sender<Outgoing>,
     out_rx: mpsc::Receiver<Outgoing>,
+}
+
+/// A second look at the session's credential.
+enum Recheck {
+    /// Still good: the context the next operation runs with.
+    Valid(RequestCtx),
+    /// Revoked, expired, or a role that changed under running operations:
+    /// the reason to close with 4403.
+    Refused(String),
+    /// The database could not say (an internal error, already logged).
+    Unknown,
 }
 
 enum Flow {
@@ -149,7 +179,9 @@ impl Session {
             socket,
             state,
             meta,
+            token: None,
             ctx: None,
+            next_check: Instant::now(),
             init_received: false,
             active: HashMap::new(),
             generation: 0,
@@ -163,6 +195,10 @@ impl Session {
             + Duration::from_millis(self.state.shared.config.limits.ws_init_timeout_ms);
         loop {
             let expiry = self.expiry();
+            // An idle socket is not checked: it can do nothing without a
+            // `subscribe`, which checks the credential itself.
+            let check_due = self.ctx.is_some() && !self.active.is_empty();
+            let next_check = self.next_check;
             let flow = tokio::select! {
                 incoming = self.socket.recv() => match incoming {
                     None => break,
@@ -183,6 +219,10 @@ impl Session {
                 _ = tokio::time::sleep_until(expiry.unwrap_or(init_deadline)), if expiry.is_some() => {
                     Flow::Close(4403, "Forbidden: the token has expired".to_owned())
                 }
+                _ = tokio::time::sleep_until(next_check), if check_due => match self.recheck().await {
+                    Recheck::Valid(_) | Recheck::Unknown => Flow::Continue,
+                    Recheck::Refused(reason) => Flow::Close(4403, reason),
+                },
             };
             match flow {
                 Flow::Continue => {}
@@ -248,7 +288,9 @@ impl Session {
         match crate::identity::auth::authenticate::from_token(&shared.db, &shared.jwt, &token).await
         {
             Ok(ctx) => {
+                self.token = Some(token);
                 self.ctx = Some(ctx);
+                self.next_check = self.check_interval_from_now();
                 self.send(json!({ "type": "connection_ack" })).await
             }
             Err(error) => Flow::Close(4403, format!("Forbidden: {}", error.public_message())),
@@ -256,12 +298,38 @@ impl Session {
     }
 
     async fn on_subscribe(&mut self, id: String, payload: SubscribePayload) -> Flow {
-        let Some(ctx) = self.ctx.clone() else {
+        if self.ctx.is_none() {
             return Flow::Close(4401, "Unauthorized".to_owned());
-        };
+        }
         if self.active.contains_key(&id) {
             return Flow::Close(4409, format!("Subscriber for {id} already exists"));
         }
+        let max = self.state.shared.config.limits.ws_max_operations;
+        if self.active.len() >= max {
+            let error = request_error(
+                format!(
+                    "at most {max} operations may run at once on one connection \
+                     (ws-max-operations); complete one first"
+                ),
+                "LIMIT_EXCEEDED",
+            );
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                .await;
+        }
+        let ctx = match self.recheck().await {
+            Recheck::Valid(ctx) => ctx,
+            Recheck::Refused(reason) => return Flow::Close(4403, reason),
+            Recheck::Unknown => {
+                let error = request_error(
+                    "the credential could not be checked just now; try again",
+                    "INTERNAL",
+                );
+                return self
+                    .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                    .await;
+            }
+        };
         let checked = match check_document(
             &payload.query,
             payload.operation_name.as_deref(),
@@ -336,6 +404,43 @@ impl Session {
         ));
         self.active.insert(id, (generation, task.abort_handle()));
         Flow::Continue
+    }
+
+    /// Checks the kept token against the database again, as
+    /// `connection_init` did, and schedules the next periodic check.
+    async fn recheck(&mut self) -> Recheck {
+        self.next_check = self.check_interval_from_now();
+        let Some(token) = self.token.as_deref() else {
+            return Recheck::Refused("Forbidden: no credential".to_owned());
+        };
+        let shared = &self.state.shared;
+        let fresh =
+            match crate::identity::auth::authenticate::from_token(&shared.db, &shared.jwt, token)
+                .await
+            {
+                Ok(fresh) => fresh,
+                Err(AppError::Internal(cause)) => {
+                    tracing::error!(error = ?cause, "checking a WebSocket credential again failed");
+                    return Recheck::Unknown;
+                }
+                Err(error) => {
+                    return Recheck::Refused(format!("Forbidden: {}", error.public_message()));
+                }
+            };
+        let changed = self.ctx.as_ref().is_some_and(|old| {
+            old.tenant_id != fresh.tenant_id || old.role != fresh.role || old.actor != fresh.actor
+        });
+        if changed && !self.active.is_empty() {
+            return Recheck::Refused(
+                "Forbidden: the credential's role changed; reconnect to continue".to_owned(),
+            );
+        }
+        self.ctx = Some(fresh.clone());
+        Recheck::Valid(fresh)
+    }
+
+    fn check_interval_from_now(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.state.shared.config.limits.ws_reauth_secs)
     }
 
     async fn on_outgoing(&mut self, outgoing: Outgoing) -> Flow {

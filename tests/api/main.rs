@@ -39,4 +39,5 @@ mod suppressions;
 mod tenant;
 mod tenant_isolation;
 mod token_attacks;
+mod ws_hardening;
 mod ws_protocol;
