@@ -11,7 +11,6 @@ use uuid::Uuid;
 use entity::sea_orm_active_enums::{MemberRole, PlanTier};
 use entity::{memberships, plans, refresh_tokens, tenants, user_logins, users};
 
-use super::passwords;
 use super::tokens::{self, TokenKind};
 use super::types::{LoginInput, SignUpInput};
 use crate::domain::{EmailAddress, Password, Slug, required_text};
@@ -62,7 +61,7 @@ pub async fn sign_up(
     let name = person_name(&input.name, "input.name")?;
     let tenant_name = required_text(&input.tenant_name, "input.tenantName", 200)?;
     let slug = Slug::parse(&input.tenant_slug, "input.tenantSlug")?;
-    let password_hash = passwords::hash_blocking(password).await?;
+    let password_hash = shared.passwords.hash(password).await?;
 
     let (user_id, tenant_id) = (Uuid::now_v7(), Uuid::now_v7());
     let now = Utc::now().fixed_offset();
@@ -288,11 +287,13 @@ pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> Ap
     txn.commit().await?;
     // Verify outside the transaction: hashing takes tens of milliseconds and
     // must not hold a pooled connection.
-    let password_ok = passwords::verify_blocking(
-        input.password,
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await;
+    let password_ok = shared
+        .passwords
+        .verify(
+            input.password,
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await;
     let user = match user {
         Some(user) if password_ok && user.is_active => user,
         user => {
