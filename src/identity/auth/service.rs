@@ -182,11 +182,14 @@ pub async fn start_session(
 ) -> AppResult<Session> {
     let now = Utc::now();
     let minted = tokens::mint(TokenKind::Refresh, tenant.id);
+    // The family is the session: its access tokens name it, and work
+    // while one of its refresh tokens is unrevoked.
+    let family = family.unwrap_or_else(Uuid::now_v7);
     refresh_tokens::ActiveModel {
         tenant_id: Set(tenant.id),
         id: Set(Uuid::now_v7()),
         user_id: Set(user.id),
-        family_id: Set(family.unwrap_or_else(Uuid::now_v7)),
+        family_id: Set(family),
         token_hash: Set(minted.hash),
         expires_at: Set((now + Duration::days(shared.config.refresh_token_ttl_days)).fixed_offset()),
         revoked_at: Set(None),
@@ -199,7 +202,7 @@ pub async fn start_session(
     .await?;
     let (access_token, expires_at) = shared
         .jwt
-        .issue(user.id, tenant.id, role)
+        .issue(user.id, tenant.id, family, role)
         .map_err(AppError::internal)?;
     Ok(Session {
         access_token,
@@ -554,7 +557,9 @@ async fn revoke_family(
 }
 
 /// Ends sessions: the one the refresh token belongs to, or every session of
-/// the caller in this tenant when no token is given.
+/// the caller in this tenant when no token is given. Revoking a session's
+/// refresh tokens also ends its access tokens: authentication checks the
+/// session they name (`authenticate`).
 pub async fn logout(
     shared: &Shared,
     ctx: &RequestCtx,
