@@ -200,10 +200,9 @@ pub struct Limits {
 
 impl Limits {
     /// How many argon2 computations run at once, at least one. Each holds
-    /// its memory (19 MiB with the crate's defaults) while it runs, and a
-    /// flood of logins holding hundreds of them grew the process by a
-    /// gigabyte it never returned; beyond the cores they only take turns on
-    /// the CPU anyway.
+    /// its memory (`m_cost`) while it runs, and a flood of logins holding
+    /// hundreds of them grew the process by memory it never returned;
+    /// beyond the cores they only take turns on the CPU anyway.
     pub fn password_hash_concurrency(&self) -> usize {
         self.password_hash_concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

@@ -45,8 +45,8 @@ pub fn verify_against_dummy(candidate: &str) {
 /// (`Limits::password_hash_concurrency`).
 ///
 /// Every computation holds argon2's memory while it runs: unbounded, a
-/// flood of logins held hundreds of them at once and grew the process by a
-/// gigabyte the allocator never returned. Callers beyond the bound wait in
+/// flood of logins held hundreds of them at once and grew the process by
+/// memory the allocator never returned (issue 20). Callers beyond the bound wait in
 /// arrival order (tokio's semaphore is fair); none is refused, so a burst
 /// is slower, not failed.
 pub(crate) struct PasswordHashing {
