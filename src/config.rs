@@ -273,6 +273,26 @@ pub struct Limits {
         global = true
     )]
     pub login_window_secs: i64,
+    /// Password hashes and verifications computed at once; more wait their
+    /// turn. Default: the CPU cores (see `Limits::password_hash_concurrency`).
+    #[arg(
+        long = "password-hash-concurrency",
+        env = "PROMOHUB_PASSWORD_HASH_CONCURRENCY",
+        global = true
+    )]
+    pub password_hash_concurrency: Option<usize>,
+}
+
+impl Limits {
+    /// How many argon2 computations run at once, at least one. Each holds
+    /// its memory (`m_cost`) while it runs, and a flood of logins holding
+    /// hundreds of them grew the process by memory it never returned;
+    /// beyond the cores they only take turns on the CPU anyway.
+    pub fn password_hash_concurrency(&self) -> usize {
+        self.password_hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
 }
 
 /// Sending, tracking and provider webhooks.

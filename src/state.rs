@@ -33,6 +33,8 @@ pub struct Shared {
     pub tracker: crate::messaging::tracking::TrackingWriter,
     /// Parsed GraphQL documents by their text.
     pub documents: crate::graphql::limits::DocumentCache,
+    /// Hashes and verifies passwords, a bounded number at once.
+    pub(crate) passwords: crate::identity::auth::passwords::PasswordHashing,
 }
 
 /// What the HTTP handlers hold.
@@ -74,6 +76,9 @@ impl AppState {
                 },
             ),
             documents: Default::default(),
+            passwords: crate::identity::auth::passwords::PasswordHashing::new(
+                config.limits.password_hash_concurrency(),
+            ),
             db,
             config,
         });

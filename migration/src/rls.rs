@@ -32,8 +32,9 @@ pub const SHARED_TABLES: &[&str] = &[
 /// The role (as text) of the user `p_user` in the tenant `p_tenant`: NULL
 /// unless the membership, the user and the tenant are all active. The check
 /// that entering a tenant as a member makes, written once for the SQL
-/// functions that do it (`app_enter_as_member`; 000008's `app_lane_enter`
-/// until 000009 dropped it), whose parameters it names.
+/// functions that do it (`app_enter_as_member`, whose 000013 form also
+/// checks the session; 000008's `app_lane_enter` until 000009 dropped it),
+/// whose parameters it names.
 pub const ACTIVE_MEMBER_ROLE: &str = "(SELECT m.role::text \
      FROM public.memberships m \
      JOIN public.tenants t ON t.id = m.tenant_id \

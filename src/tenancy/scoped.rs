@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::MemberRole;
-use entity::{memberships, tenants, users};
+use entity::{memberships, refresh_tokens, tenants, users};
 
 use super::RequestCtx;
 use crate::db::is_postgres;
@@ -251,19 +251,31 @@ pub async fn begin_for(
 
 /// Opens a read transaction for `user_id` in `tenant_id` (bound as
 /// [`begin_for`] binds) and reads the user's role there: `None` unless the
-/// membership, the user and the tenant are all active.
+/// membership, the user and the tenant are all active and the session
+/// `session_id` (a refresh token family) is not revoked.
 ///
 /// Authentication does this on every request. On PostgreSQL it is one
-/// statement (`app_enter_as_member`, migration `m20261122_000006`) where
-/// binding and then reading were two round trips. SQLite reads the same
-/// membership with the same conditions.
+/// statement (`app_enter_as_member`, migrations `m20261122_000006` and
+/// `m20261206_000013`) where binding and then reading were two round trips.
+/// SQLite reads the same membership with the same conditions.
 pub async fn begin_as_member(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     user_id: Uuid,
+    session_id: Uuid,
 ) -> AppResult<(DatabaseTransaction, Option<MemberRole>)> {
     let txn = open(db, false).await?;
     if !is_postgres(&txn) {
+        use sea_orm::sea_query::{Expr, Query};
+        // The session lives while one of its refresh tokens is unrevoked.
+        let live_session = Query::select()
+            .expr(Expr::val(1))
+            .from(refresh_tokens::Entity)
+            .and_where(refresh_tokens::Column::TenantId.eq(tenant_id))
+            .and_where(refresh_tokens::Column::FamilyId.eq(session_id))
+            .and_where(refresh_tokens::Column::UserId.eq(user_id))
+            .and_where(refresh_tokens::Column::RevokedAt.is_null())
+            .to_owned();
         let role = memberships::Entity::find()
             .select_only()
             .column(memberships::Column::Role)
@@ -274,6 +286,7 @@ pub async fn begin_as_member(
             .filter(tenants::Column::IsActive.eq(true))
             .filter(tenants::Column::DeletedAt.is_null())
             .filter(users::Column::IsActive.eq(true))
+            .filter(Expr::exists(live_session))
             .into_tuple()
             .one(&txn)
             .await?;
@@ -282,8 +295,8 @@ pub async fn begin_as_member(
     let row = txn
         .query_one_raw(Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT app_enter_as_member($1, $2)",
-            [tenant_id.into(), user_id.into()],
+            "SELECT app_enter_as_member($1, $2, $3)",
+            [tenant_id.into(), user_id.into(), session_id.into()],
         ))
         .await?;
     let role: Option<MemberRole> = match row {

@@ -407,6 +407,19 @@ impl Session {
             role: text(&payload["role"]),
         }
     }
+
+    /// The session the access token belongs to (its `sid` claim).
+    pub fn session_id(&self) -> String {
+        use base64::Engine;
+        let payload = self.access_token.split('.').nth(1).expect("a JWT");
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("base64url"),
+        )
+        .expect("JSON claims");
+        claims["sid"].as_str().expect("a sid claim").to_owned()
+    }
 }
 
 /// A GraphQL response.

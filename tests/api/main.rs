@@ -11,6 +11,7 @@ mod api_keys;
 mod attributes;
 mod audit;
 mod auth;
+mod auth_hardening;
 mod companies;
 mod custom_fields;
 mod custom_variables;

@@ -171,11 +171,11 @@ async fn entering_as_a_member_binds_the_app_role_and_only_the_server_may_enter()
     let a = app.sign_up("alpha").await;
     let b = app.sign_up("beta").await;
     app.api_key(&b, &["READ"]).await;
-    let enter = |tenant: &str, user: &str| {
+    let enter = |tenant: &str, user: &str, session: &str| {
         Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT app_enter_as_member($1::uuid, $2::uuid) AS role",
-            [tenant.into(), user.into()],
+            "SELECT app_enter_as_member($1::uuid, $2::uuid, $3::uuid) AS role",
+            [tenant.into(), user.into(), session.into()],
         )
     };
 
@@ -183,7 +183,7 @@ async fn entering_as_a_member_binds_the_app_role_and_only_the_server_may_enter()
     // app role bound to that tenant: another tenant's rows are out of sight.
     let txn = app.db.begin().await.unwrap();
     let row = txn
-        .query_one_raw(enter(&a.tenant_id, &a.user_id))
+        .query_one_raw(enter(&a.tenant_id, &a.user_id, &a.session_id()))
         .await
         .unwrap()
         .unwrap();
@@ -200,7 +200,9 @@ async fn entering_as_a_member_binds_the_app_role_and_only_the_server_may_enter()
     assert_eq!(who.try_get::<String>("", "tenant").unwrap(), a.tenant_id);
     assert_eq!(count(&txn, "api_keys").await, 0, "beta's key is visible");
     // Once in, the request cannot move to another tenant with it.
-    let moved = txn.query_one_raw(enter(&b.tenant_id, &b.user_id)).await;
+    let moved = txn
+        .query_one_raw(enter(&b.tenant_id, &b.user_id, &b.session_id()))
+        .await;
     assert!(
         moved.is_err(),
         "the app role may not call app_enter_as_member"
@@ -210,7 +212,7 @@ async fn entering_as_a_member_binds_the_app_role_and_only_the_server_may_enter()
     // Not a member of beta: no role.
     let txn = app.db.begin().await.unwrap();
     let stranger = txn
-        .query_one_raw(enter(&b.tenant_id, &a.user_id))
+        .query_one_raw(enter(&b.tenant_id, &a.user_id, &a.session_id()))
         .await
         .unwrap()
         .unwrap();

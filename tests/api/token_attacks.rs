@@ -22,6 +22,7 @@ fn claims(app: &TestApp, session: &Session) -> Value {
     json!({
         "iss": app.config.jwt_issuer, "aud": app.config.jwt_audience,
         "sub": session.user_id, "tid": session.tenant_id, "role": "owner",
+        "sid": session.session_id(),
         "iat": now, "nbf": now, "exp": now + 600, "jti": uuid::Uuid::now_v7(),
     })
 }
@@ -83,6 +84,8 @@ async fn attacks(app: &TestApp) -> Vec<(&'static str, String)> {
         ("missing tenant", without("tid")),
         ("missing subject", without("sub")),
         ("missing expiry", without("exp")),
+        ("missing session", without("sid")),
+        ("another session", with("sid", json!(uuid::Uuid::now_v7()))),
         ("removed member", removed.access_token),
     ]
 }

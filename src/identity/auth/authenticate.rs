@@ -1,8 +1,8 @@
 //! Turns a bearer credential into a `RequestCtx`, or refuses it.
 //!
 //! Both kinds of credential are checked against the live database on every
-//! request: a removed member, a revoked key or a deactivated tenant stops
-//! working at once, not when the token expires.
+//! request: a removed member, a revoked key, a signed-out session or a
+//! deactivated tenant stops working at once, not when the token expires.
 //!
 //! The check runs in a transaction bound to the credential's tenant (and
 //! user), in the round trip that checks it. A query request keeps that
@@ -86,10 +86,11 @@ async fn access_token(
         tracing::debug!(error = %e, "access token refused");
         AppError::unauthenticated("invalid or expired access token")
     })?;
-    let (txn, role) = begin_as_member(db, grant.tenant_id, grant.user_id).await?;
+    let (txn, role) = begin_as_member(db, grant.tenant_id, grant.user_id, grant.session_id).await?;
     let role = role.ok_or_else(|| {
         AppError::unauthenticated(
-            "the membership, user or tenant of this token is no longer active",
+            "the session of this token has ended (signed out), or its membership, user or \
+             tenant is no longer active",
         )
     })?;
     let txn = keep_or_end(txn, keep_txn).await?;

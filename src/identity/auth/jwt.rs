@@ -35,6 +35,11 @@ pub struct AccessClaims {
     pub tid: Uuid,
     /// The role at issue time; authorisation re-reads the live membership.
     pub role: String,
+    /// The session the token belongs to: the family of refresh tokens of
+    /// its sign-in. Authentication refuses the token once that session is
+    /// revoked (logout, reuse of a rotated refresh token), not only when it
+    /// expires.
+    pub sid: Uuid,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -48,6 +53,8 @@ pub struct Grant {
     pub user_id: Uuid,
     /// The tenant the token acts in.
     pub tenant_id: Uuid,
+    /// The session (refresh token family) the token belongs to.
+    pub session_id: Uuid,
     pub not_before: i64,
     pub expires_at: i64,
 }
@@ -97,11 +104,13 @@ impl JwtKeys {
         }
     }
 
-    /// Issues a token for `user_id` acting in `tenant_id`; returns it and its expiry.
+    /// Issues a token for `user_id` acting in `tenant_id` within the
+    /// session `session_id`; returns it and its expiry.
     pub fn issue(
         &self,
         user_id: Uuid,
         tenant_id: Uuid,
+        session_id: Uuid,
         role: Role,
     ) -> anyhow::Result<(String, i64)> {
         let now = chrono::Utc::now().timestamp();
@@ -112,6 +121,7 @@ impl JwtKeys {
             sub: user_id,
             tid: tenant_id,
             role: role.as_str().to_owned(),
+            sid: session_id,
             iat: now,
             nbf: now,
             exp,
@@ -144,6 +154,7 @@ impl JwtKeys {
         let grant = Grant {
             user_id: claims.sub,
             tenant_id: claims.tid,
+            session_id: claims.sid,
             not_before: claims.nbf,
             expires_at: claims.exp,
         };
@@ -172,12 +183,17 @@ mod tests {
     #[test]
     fn a_verified_token_is_granted_again_and_an_altered_copy_never() {
         let keys = jwt_keys(900);
-        let (user, tenant) = (Uuid::now_v7(), Uuid::now_v7());
-        let (token, exp) = keys.issue(user, tenant, Role::Member).unwrap();
+        let (user, tenant, session) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (token, exp) = keys.issue(user, tenant, session, Role::Member).unwrap();
         let grant = keys.grant(&token).unwrap();
         assert_eq!(
-            (grant.user_id, grant.tenant_id, grant.expires_at),
-            (user, tenant, exp)
+            (
+                grant.user_id,
+                grant.tenant_id,
+                grant.session_id,
+                grant.expires_at
+            ),
+            (user, tenant, session, exp)
         );
         // Kept: the second use is the cache's.
         assert_eq!(keys.lock().get(&token).copied(), Some(grant));
@@ -197,7 +213,7 @@ mod tests {
     fn a_kept_grant_ends_when_its_token_expires() {
         let keys = jwt_keys(900);
         let (token, _) = keys
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::Member)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Role::Member)
             .unwrap();
         let mut grant = keys.grant(&token).unwrap();
         // As if the token had expired beyond the leeway while kept.
@@ -208,7 +224,7 @@ mod tests {
         // A token that did expire is refused, kept or not.
         let expired = jwt_keys(-(LEEWAY_SECS as i64) - 60);
         let (token, _) = expired
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::Member)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Role::Member)
             .unwrap();
         assert!(expired.grant(&token).is_err());
         let mut stale = grant;

@@ -59,7 +59,8 @@ impl AuthMutation {
     }
 
     /// Revokes the session of `refreshToken`, or all your sessions in this
-    /// tenant. Returns how many refresh tokens were revoked.
+    /// tenant: their refresh tokens and, at once, their access tokens.
+    /// Returns how many refresh tokens were revoked.
     async fn logout(
         &self,
         ctx: &Context<'_>,

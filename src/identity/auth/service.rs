@@ -3,17 +3,18 @@
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, Statement,
 };
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::{MemberRole, PlanTier};
 use entity::{memberships, plans, refresh_tokens, tenants, user_logins, users};
 
-use super::passwords;
 use super::tokens::{self, TokenKind};
 use super::types::{LoginInput, SignUpInput};
+use crate::db::is_postgres;
 use crate::domain::{EmailAddress, Password, Slug, required_text};
 use crate::error::{AppError, AppResult, on_unique};
 use crate::state::Shared;
@@ -25,9 +26,16 @@ use crate::tenancy::{RequestCtx, RequestMeta, Role};
 
 /// The message for every failed login: it never says whether the email exists.
 const INVALID_CREDENTIALS: &str = "invalid email or password";
-/// `user_logins.failure_reason` values; only wrong credentials count toward the limit.
+/// `user_logins.failure_reason` values. An attempt is recorded as
+/// `checking` before its password is verified and settled after; the
+/// attempts that count toward the limit are the wrong ones and those still
+/// being checked.
 const REASON_INVALID: &str = "invalid_credentials";
+const REASON_CHECKING: &str = "checking";
 const REASON_RATE_LIMITED: &str = "rate_limited";
+/// The password was right, but there was no tenant to sign in to (not a
+/// member of the one named, or it is deactivated).
+const REASON_NOT_ADMITTED: &str = "not_admitted";
 
 /// A signed-in session: what `AuthPayload` shows.
 pub struct Session {
@@ -62,7 +70,7 @@ pub async fn sign_up(
     let name = person_name(&input.name, "input.name")?;
     let tenant_name = required_text(&input.tenant_name, "input.tenantName", 200)?;
     let slug = Slug::parse(&input.tenant_slug, "input.tenantSlug")?;
-    let password_hash = passwords::hash_blocking(password).await?;
+    let password_hash = shared.passwords.hash(password).await?;
 
     let (user_id, tenant_id) = (Uuid::now_v7(), Uuid::now_v7());
     let now = Utc::now().fixed_offset();
@@ -174,11 +182,14 @@ pub async fn start_session(
 ) -> AppResult<Session> {
     let now = Utc::now();
     let minted = tokens::mint(TokenKind::Refresh, tenant.id);
+    // The family is the session: its access tokens name it, and work
+    // while one of its refresh tokens is unrevoked.
+    let family = family.unwrap_or_else(Uuid::now_v7);
     refresh_tokens::ActiveModel {
         tenant_id: Set(tenant.id),
         id: Set(Uuid::now_v7()),
         user_id: Set(user.id),
-        family_id: Set(family.unwrap_or_else(Uuid::now_v7)),
+        family_id: Set(family),
         token_hash: Set(minted.hash),
         expires_at: Set((now + Duration::days(shared.config.refresh_token_ttl_days)).fixed_offset()),
         revoked_at: Set(None),
@@ -191,7 +202,7 @@ pub async fn start_session(
     .await?;
     let (access_token, expires_at) = shared
         .jwt
-        .issue(user.id, tenant.id, role)
+        .issue(user.id, tenant.id, family, role)
         .map_err(AppError::internal)?;
     Ok(Session {
         access_token,
@@ -203,25 +214,25 @@ pub async fn start_session(
     })
 }
 
+/// Records an attempt for `email`; returns its id.
 async fn record_login(
     conn: &impl ConnectionTrait,
     email: &str,
-    user_id: Option<Uuid>,
-    tenant_id: Option<Uuid>,
     meta: &RequestMeta,
-    failure: Option<&str>,
-) -> AppResult<()> {
+    failure: &str,
+) -> AppResult<Uuid> {
     // Login attempts are shared by every tenant: only `promohub_system`
     // may read or write them.
+    let id = Uuid::now_v7();
     let attempt = user_logins::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(user_id),
-        tenant_id: Set(tenant_id),
+        id: Set(id),
+        user_id: Set(None),
+        tenant_id: Set(None),
         email: Set(email.to_owned()),
         ip: Set(meta.ip.clone()),
         user_agent: Set(meta.user_agent.clone()),
-        success: Set(failure.is_none()),
-        failure_reason: Set(failure.map(str::to_owned)),
+        success: Set(false),
+        failure_reason: Set(Some(failure.to_owned())),
         created_at: Set(Utc::now().fixed_offset()),
     };
     as_system(conn, async {
@@ -230,10 +241,73 @@ async fn record_login(
             .await?;
         Ok(())
     })
+    .await?;
+    Ok(id)
+}
+
+/// Settles a reserved attempt: a success (`failure` is `None`) or why not.
+async fn settle_login(
+    conn: &impl ConnectionTrait,
+    attempt_id: Uuid,
+    user_id: Option<Uuid>,
+    tenant_id: Option<Uuid>,
+    failure: Option<&str>,
+) -> AppResult<()> {
+    let update = user_logins::Entity::update_many()
+        .col_expr(user_logins::Column::Success, Expr::value(failure.is_none()))
+        .col_expr(
+            user_logins::Column::FailureReason,
+            Expr::value(failure.map(str::to_owned)),
+        )
+        .col_expr(user_logins::Column::UserId, Expr::value(user_id))
+        .col_expr(user_logins::Column::TenantId, Expr::value(tenant_id))
+        .filter(user_logins::Column::Id.eq(attempt_id));
+    as_system(conn, async {
+        update.exec(conn).await?;
+        Ok(())
+    })
     .await
 }
 
-/// Refuses the attempt if this email had too many wrong passwords in the window.
+/// [`settle_login`] for an attempt that failed, in a transaction of its own.
+async fn settle_failed_login(
+    shared: &Shared,
+    attempt_id: Uuid,
+    user_id: Option<Uuid>,
+    failure: &str,
+) -> AppResult<()> {
+    let txn = begin_global_write(&shared.db, None).await?;
+    settle_login(&txn, attempt_id, user_id, None, Some(failure)).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Holds, until `txn` ends, the lock on the login attempts of `email`: whoever
+/// holds it counts the attempts in the window and reserves one as a single
+/// step, so concurrent attempts cannot all see room under the limit.
+///
+/// On PostgreSQL it is a transaction-scoped advisory lock on a hash of the
+/// email, which every server process on the database shares (an in-process
+/// lock would leave one window per process); two emails whose hashes
+/// collide only wait for each other. On SQLite a write transaction begins
+/// `IMMEDIATE` and so already holds the database's single write lock.
+async fn lock_login_attempts(txn: &DatabaseTransaction, email: &str) -> AppResult<()> {
+    if !is_postgres(txn) {
+        return Ok(());
+    }
+    let digest = Sha256::digest(format!("promohub.login:{email}").as_bytes());
+    let key = i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 8 bytes"));
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Refuses the attempt if this email had too many wrong passwords in the
+/// window, counting the attempts whose password is still being checked.
 async fn check_login_rate(
     conn: &impl ConnectionTrait,
     shared: &Shared,
@@ -244,7 +318,7 @@ async fn check_login_rate(
     let failures = user_logins::Entity::find()
         .filter(user_logins::Column::Email.eq(email))
         .filter(user_logins::Column::Success.eq(false))
-        .filter(user_logins::Column::FailureReason.eq(REASON_INVALID))
+        .filter(user_logins::Column::FailureReason.is_in([REASON_INVALID, REASON_CHECKING]))
         .filter(user_logins::Column::CreatedAt.gt(window_start.fixed_offset()))
         .order_by_asc(user_logins::Column::CreatedAt);
     let (count, oldest) = as_system(conn, async {
@@ -272,49 +346,80 @@ async fn check_login_rate(
     })
 }
 
-/// Email and password, optionally into a named tenant (else the primary one).
-pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> AppResult<Session> {
-    let email = input.email.trim().to_lowercase();
+/// Reserves an attempt for `email` before its password is checked (or
+/// refuses it when the limit is reached), and finds the user.
+///
+/// The reservation is what bounds password checks: an attempt counts from
+/// the moment it is reserved, so of any number sent at once at most
+/// `login_max_failures` are verified per email and window, and none once
+/// the limit is reached, a right password included. An attempt whose
+/// server died mid-check stays `checking` and counts as a failure until the
+/// window passes it.
+async fn reserve_login(
+    shared: &Shared,
+    meta: &RequestMeta,
+    email: &str,
+) -> AppResult<(Uuid, Option<users::Model>)> {
     let txn = begin_global_write(&shared.db, None).await?;
-    if let Err(refusal) = check_login_rate(&txn, shared, &email).await {
-        record_login(&txn, &email, None, None, meta, Some(REASON_RATE_LIMITED)).await?;
+    lock_login_attempts(&txn, email).await?;
+    if let Err(refusal) = check_login_rate(&txn, shared, email).await {
+        record_login(&txn, email, meta, REASON_RATE_LIMITED).await?;
         txn.commit().await?;
         return Err(refusal);
     }
+    let attempt_id = record_login(&txn, email, meta, REASON_CHECKING).await?;
     let user = users::Entity::find()
-        .filter(user_email_is(&email))
+        .filter(user_email_is(email))
         .one(&txn)
         .await?;
     txn.commit().await?;
-    // Verify outside the transaction: hashing takes tens of milliseconds and
+    Ok((attempt_id, user))
+}
+
+/// Email and password, optionally into a named tenant (else the primary one).
+pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> AppResult<Session> {
+    let email = input.email.trim().to_lowercase();
+    let (attempt_id, user) = reserve_login(shared, meta, &email).await?;
+    // Verify outside any transaction: hashing takes tens of milliseconds and
     // must not hold a pooled connection.
-    let password_ok = passwords::verify_blocking(
-        input.password,
-        user.as_ref().map(|u| u.password_hash.clone()),
-    )
-    .await;
+    let password_ok = shared
+        .passwords
+        .verify(
+            input.password,
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await;
     let user = match user {
         Some(user) if password_ok && user.is_active => user,
         user => {
-            let txn = begin_global_write(&shared.db, None).await?;
-            record_login(
-                &txn,
-                &email,
-                user.map(|u| u.id),
-                None,
-                meta,
-                Some(REASON_INVALID),
-            )
-            .await?;
-            txn.commit().await?;
+            settle_failed_login(shared, attempt_id, user.map(|u| u.id), REASON_INVALID).await?;
             return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
         }
     };
+    let user_id = user.id;
+    match admit(shared, meta, input.tenant_slug.as_deref(), user, attempt_id).await {
+        Ok(session) => Ok(session),
+        Err(refusal) => {
+            // Settled apart: the refused transaction took its settling along.
+            settle_failed_login(shared, attempt_id, Some(user_id), REASON_NOT_ADMITTED).await?;
+            Err(refusal)
+        }
+    }
+}
 
+/// Signs a user whose password was right in to the tenant named by
+/// `tenant_slug` (else their primary one) and settles the attempt.
+async fn admit(
+    shared: &Shared,
+    meta: &RequestMeta,
+    tenant_slug: Option<&str>,
+    user: users::Model,
+    attempt_id: Uuid,
+) -> AppResult<Session> {
     let txn = begin_global_write(&shared.db, Some(user.id)).await?;
     // The user's memberships in every tenant, or in the one asked for.
     let mut candidates = memberships::Entity::find();
-    if let Some(slug) = input.tenant_slug.as_deref() {
+    if let Some(slug) = tenant_slug {
         let tenant = tenants::Entity::find()
             .filter(tenants::Column::Slug.eq(slug.trim().to_lowercase()))
             .one(&txn)
@@ -332,14 +437,14 @@ pub async fn login(shared: &Shared, meta: &RequestMeta, input: LoginInput) -> Ap
         .order_by_desc(memberships::Column::IsPrimary)
         .order_by_asc(memberships::Column::CreatedAt);
     let Some(membership) = candidates.one(&txn).await? else {
-        return Err(match input.tenant_slug {
+        return Err(match tenant_slug {
             Some(_) => AppError::invalid("input.tenantSlug", "you are not a member of that tenant"),
             None => AppError::forbidden("this account is not a member of any tenant"),
         });
     };
     let tenant = active_tenant(&txn, membership.tenant_id).await?;
     bind(&txn, Some(tenant.id), Some(user.id)).await?;
-    record_login(&txn, &email, Some(user.id), Some(tenant.id), meta, None).await?;
+    settle_login(&txn, attempt_id, Some(user.id), Some(tenant.id), None).await?;
     users::Entity::update_many()
         .col_expr(
             users::Column::LastLoginAt,
@@ -452,7 +557,9 @@ async fn revoke_family(
 }
 
 /// Ends sessions: the one the refresh token belongs to, or every session of
-/// the caller in this tenant when no token is given.
+/// the caller in this tenant when no token is given. Revoking a session's
+/// refresh tokens also ends its access tokens: authentication checks the
+/// session they name (`authenticate`).
 pub async fn logout(
     shared: &Shared,
     ctx: &RequestCtx,

@@ -20,7 +20,6 @@ use crate::domain::{EmailAddress, Password};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEventKind, NewDomainEvent, Origin, commit_with};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
-use crate::identity::auth::passwords;
 use crate::identity::auth::service::{
     Session, insert_membership, person_name, start_session, user_email_is,
 };
@@ -214,9 +213,10 @@ pub(super) async fn accept_invite(
         .await?;
     let user = match existing {
         Some(user) => {
-            let ok =
-                passwords::verify_blocking(password.to_owned(), Some(user.password_hash.clone()))
-                    .await;
+            let ok = shared
+                .passwords
+                .verify(password.to_owned(), Some(user.password_hash.clone()))
+                .await;
             if !ok || !user.is_active {
                 return Err(AppError::unauthenticated("invalid email or password"));
             }
@@ -224,8 +224,10 @@ pub(super) async fn accept_invite(
         }
         None => {
             let name = person_name(name, "name")?;
-            let password_hash =
-                passwords::hash_blocking(Password::parse(password, "password")?).await?;
+            let password_hash = shared
+                .passwords
+                .hash(Password::parse(password, "password")?)
+                .await?;
             let now = Utc::now().fixed_offset();
             users::ActiveModel {
                 id: Set(Uuid::now_v7()),
