@@ -110,6 +110,19 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// Whether outbound connections to addresses a tenant chose (SMTP
+    /// hosts) may go to loopback, private, link-local and other non-public
+    /// addresses. Default: allowed in development (local relays, tests),
+    /// refused in production. See `Config::allow_private_hosts`.
+    #[arg(
+        long = "allow-private-hosts",
+        env = "PROMOHUB_ALLOW_PRIVATE_HOSTS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub allow_private_hosts: Option<bool>,
+
     #[command(flatten)]
     pub limits: Limits,
 
@@ -342,6 +355,14 @@ impl Config {
         self.environment == Environment::Production
     }
 
+    /// Whether tenant-chosen outbound addresses may be non-public
+    /// (ARCHITECTURE.md, "Outbound requests"): as configured, else only
+    /// outside production.
+    pub fn allow_private_hosts(&self) -> bool {
+        self.allow_private_hosts
+            .unwrap_or_else(|| !self.is_production())
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
@@ -441,6 +462,25 @@ mod tests {
         assert!(config.check_production_safety().is_err());
         config.messaging.public_url = "https://track.example.com".into();
         assert!(config.check_production_safety().is_ok());
+    }
+
+    #[test]
+    fn private_hosts_are_allowed_in_development_and_refused_in_production_unless_configured() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("promohub").chain(args.iter().copied()))
+                .unwrap()
+                .config
+        };
+        assert!(parse(&[]).allow_private_hosts());
+        assert!(!parse(&["--env", "production"]).allow_private_hosts());
+        assert!(parse(&["--env", "production", "--allow-private-hosts"]).allow_private_hosts());
+        assert!(!parse(&["--allow-private-hosts", "false"]).allow_private_hosts());
     }
 
     #[test]

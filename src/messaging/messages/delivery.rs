@@ -208,6 +208,7 @@ fn smtp_account(shared: &Shared, candidate: &SenderCandidate) -> Result<SmtpAcco
         password,
         timeout: std::time::Duration::from_secs(shared.config.messaging.smtp_timeout_secs),
         hello_name: shared.config.messaging.mail_domain.clone(),
+        allow_private: shared.config.allow_private_hosts(),
     })
 }
 
