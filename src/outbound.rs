@@ -61,7 +61,8 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
     // Forms that carry an IPv4 address, which decides: mapped
     // (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d)
     // and 6to4 (2002:AABB:CCDD::).
-    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return non_public_v4(v4);
     }
@@ -144,7 +145,9 @@ fn is_localhost(host: &str) -> bool {
 }
 
 fn refusal(host: &str, ip: IpAddr, kind: &str) -> Refused {
-    let why = format!("{ip} is not a public address ({kind}); outbound connections go only to public addresses");
+    let why = format!(
+        "{ip} is not a public address ({kind}); outbound connections go only to public addresses"
+    );
     if literal(host).is_some() {
         Refused(why)
     } else {
@@ -245,7 +248,10 @@ mod tests {
             ("0.0.0.0", "unspecified"),
             ("0.1.2.3", "\"this network\" (0.0.0.0/8)"),
             ("100.64.0.1", "shared address space (CGNAT, 100.64.0.0/10)"),
-            ("100.127.255.254", "shared address space (CGNAT, 100.64.0.0/10)"),
+            (
+                "100.127.255.254",
+                "shared address space (CGNAT, 100.64.0.0/10)",
+            ),
             ("224.0.0.1", "multicast"),
             ("255.255.255.255", "reserved or broadcast"),
             ("::1", "loopback"),
@@ -300,7 +306,14 @@ mod tests {
         ] {
             assert_eq!(legacy_ipv4(raw), Some(addr.parse().unwrap()), "{raw}");
         }
-        for name in ["mail.example.com", "1.2.3.4.5", "256.1.1.1", "1.2.65536", "09.1", "x1"] {
+        for name in [
+            "mail.example.com",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.65536",
+            "09.1",
+            "x1",
+        ] {
             assert_eq!(legacy_ipv4(name), None, "{name}");
         }
     }
@@ -332,7 +345,10 @@ mod tests {
     #[tokio::test]
     async fn connect_time_resolution_returns_only_checked_addresses() {
         let refused = resolve("localhost", 25, false).await;
-        assert!(matches!(refused, Err(ResolveError::Refused(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(ResolveError::Refused(_))),
+            "{refused:?}"
+        );
         let addrs = resolve("127.0.0.1", 2525, true).await.unwrap();
         assert_eq!(addrs, vec!["127.0.0.1:2525".parse().unwrap()]);
         let addrs = resolve("203.0.113.7", 25, false).await.unwrap();

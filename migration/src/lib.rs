@@ -22,6 +22,7 @@ mod m20261206_000009_drop_lane_enter;
 mod m20261206_000010_lead_and_company_signals;
 mod m20261206_000011_shared_tables_role;
 mod m20261206_000012_domain_events;
+mod m20261206_000014_message_outcome_unknown;
 pub mod rls;
 
 pub use helpers::{
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_lead_and_company_signals::Migration),
             Box::new(m20261206_000011_shared_tables_role::Migration),
             Box::new(m20261206_000012_domain_events::Migration),
+            Box::new(m20261206_000014_message_outcome_unknown::Migration),
         ]
     }
 }

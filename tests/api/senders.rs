@@ -708,7 +708,11 @@ async fn with_private_hosts_refused_a_loopback_private_or_link_local_host_is_ref
     let moved = update(&app, &owner, &account["id"], json!({ "host": "127.0.0.1" })).await;
     assert_eq!(bad_field(&moved), "input.host");
     let kept = app
-        .gql_as(&owner.access_token, &get_query(), json!({ "id": account["id"] }))
+        .gql_as(
+            &owner.access_token,
+            &get_query(),
+            json!({ "id": account["id"] }),
+        )
         .await;
     assert_eq!(kept.data("senderAccount")["host"], "203.0.113.7");
 }
