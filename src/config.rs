@@ -133,6 +133,19 @@ pub struct Config {
     )]
     pub metrics_token: Option<String>,
 
+    /// Whether outbound connections to addresses a tenant chose (SMTP
+    /// hosts) may go to loopback, private, link-local and other non-public
+    /// addresses. Default: allowed in development (local relays, tests),
+    /// refused in production. See `Config::allow_private_hosts`.
+    #[arg(
+        long = "allow-private-hosts",
+        env = "PROMOHUB_ALLOW_PRIVATE_HOSTS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        global = true
+    )]
+    pub allow_private_hosts: Option<bool>,
+
     #[command(flatten)]
     pub limits: Limits,
 
@@ -447,6 +460,14 @@ impl Config {
         self.environment == Environment::Production
     }
 
+    /// Whether tenant-chosen outbound addresses may be non-public
+    /// (ARCHITECTURE.md, "Outbound requests"): as configured, else only
+    /// outside production.
+    pub fn allow_private_hosts(&self) -> bool {
+        self.allow_private_hosts
+            .unwrap_or_else(|| !self.is_production())
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
@@ -554,6 +575,25 @@ mod tests {
         assert_eq!(parse_proxy(" ::1 ").unwrap().to_string(), "::1/128");
         assert_eq!(parse_proxy("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
         assert!(parse_proxy("proxy.internal").is_err());
+    }
+
+    #[test]
+    fn private_hosts_are_allowed_in_development_and_refused_in_production_unless_configured() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("promohub").chain(args.iter().copied()))
+                .unwrap()
+                .config
+        };
+        assert!(parse(&[]).allow_private_hosts());
+        assert!(!parse(&["--env", "production"]).allow_private_hosts());
+        assert!(parse(&["--env", "production", "--allow-private-hosts"]).allow_private_hosts());
+        assert!(!parse(&["--allow-private-hosts", "false"]).allow_private_hosts());
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub(crate) mod http;
 pub mod identity;
 pub mod jobs;
 pub mod messaging;
+pub(crate) mod outbound;
 pub mod secrets;
 pub mod server;
 pub mod state;

@@ -130,6 +130,8 @@ pub enum EngagementType {
     Unsubscribed,
     #[sea_orm(string_value = "failed")]
     Failed,
+    #[sea_orm(string_value = "outcome_unknown")]
+    OutcomeUnknown,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "invite_status")]
@@ -256,6 +258,8 @@ pub enum MessageStatus {
     Complained,
     #[sea_orm(string_value = "failed")]
     Failed,
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "plan_tier")]

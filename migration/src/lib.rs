@@ -23,6 +23,7 @@ mod m20261206_000010_lead_and_company_signals;
 mod m20261206_000011_shared_tables_role;
 mod m20261206_000012_domain_events;
 mod m20261206_000013_session_revocation;
+mod m20261206_000014_message_outcome_unknown;
 pub mod rls;
 
 pub use helpers::{
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_shared_tables_role::Migration),
             Box::new(m20261206_000012_domain_events::Migration),
             Box::new(m20261206_000013_session_revocation::Migration),
+            Box::new(m20261206_000014_message_outcome_unknown::Migration),
         ]
     }
 }

@@ -19,6 +19,11 @@ pub enum DomainEventKind {
     ApiKeyCreated,
     ApiKeyRevoked,
     TenantUpdated,
+    /// An admin resent a message whose outcome was unknown or that failed;
+    /// the payload keeps what it was (`previousStatus`,
+    /// `previousMessageIdHeader`, `previousError`) and its new
+    /// `messageIdHeader`.
+    MessageResent,
 }
 
 impl DomainEventKind {
@@ -44,6 +49,7 @@ impl DomainEventKind {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::TenantUpdated => "tenant.updated",
+            Self::MessageResent => "message.resent",
         }
     }
 
@@ -67,7 +73,7 @@ mod tests {
         spellings.sort_unstable();
         spellings.dedup();
         assert_eq!(spellings.len(), DomainEventKind::all().count());
-        assert_eq!(spellings.len(), 12);
+        assert_eq!(spellings.len(), 13);
         assert_eq!(DomainEventKind::parse("form.submitted"), None);
     }
 }

@@ -82,7 +82,8 @@ impl TenantEventKind {
             | DomainEventKind::LeadChanged
             | DomainEventKind::LeadDeleted
             | DomainEventKind::LeadRestored
-            | DomainEventKind::LeadMerged => return None,
+            | DomainEventKind::LeadMerged
+            | DomainEventKind::MessageResent => return None,
         })
     }
 }

@@ -54,6 +54,9 @@ pub struct SmtpAccount {
     pub timeout: Duration,
     /// The name sent with EHLO; empty means this machine's hostname.
     pub hello_name: String,
+    /// Whether `host` may be (or resolve to) a loopback, private or
+    /// link-local address (`Config::allow_private_hosts`).
+    pub allow_private: bool,
 }
 
 /// Keeps the password out of logs.
@@ -67,6 +70,7 @@ impl fmt::Debug for SmtpAccount {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .field("hello_name", &self.hello_name)
+            .field("allow_private", &self.allow_private)
             .finish()
     }
 }
@@ -115,9 +119,14 @@ async fn connect(account: &SmtpAccount) -> Result<AsyncSmtpConnection, SendFailu
         }
     };
     let connecting = async {
+        // Resolved once and checked; the connection goes to these
+        // addresses, not to the name resolved again (DNS rebinding).
+        let addrs = crate::outbound::resolve(&account.host, account.port, account.allow_private)
+            .await
+            .map_err(|e| SendFailure::new(Stage::Connect, None, e.to_string()))?;
         match implicit_tls {
             Some(tls) => AsyncSmtpConnection::connect_tokio1(
-                (account.host.as_str(), account.port),
+                addrs.as_slice(),
                 Some(account.timeout),
                 &hello,
                 Some(tls),
@@ -131,7 +140,7 @@ async fn connect(account: &SmtpAccount) -> Result<AsyncSmtpConnection, SendFailu
                 // "." waits for the server's delayed ACK (~40 ms a message).
                 let refused =
                     |e: std::io::Error| SendFailure::new(Stage::Connect, None, e.to_string());
-                let stream = tokio::net::TcpStream::connect((account.host.as_str(), account.port))
+                let stream = tokio::net::TcpStream::connect(addrs.as_slice())
                     .await
                     .map_err(refused)?;
                 stream.set_nodelay(true).map_err(refused)?;
@@ -274,6 +283,7 @@ mod tests {
             password: Some("hunter2".into()),
             timeout: Duration::from_secs(1),
             hello_name: "promohub.test".into(),
+            allow_private: true,
         }
     }
 

@@ -336,13 +336,13 @@ async fn a_job_retried_after_a_crash_mid_transfer_never_sends_twice() {
     app.sql("UPDATE jobs SET status = 'running', locked_until = created_at")
         .await;
 
-    let failed = wait_for_status(&app, &owner, id, "FAILED").await;
+    let unknown = wait_for_status(&app, &owner, id, "UNKNOWN").await;
     assert!(
-        failed["error"]
+        unknown["error"]
             .as_str()
             .unwrap()
             .contains("outcome unknown"),
-        "{failed}"
+        "{unknown}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(smtp.received().len(), 1, "sent a second copy");
@@ -352,6 +352,151 @@ async fn a_job_retried_after_a_crash_mid_transfer_never_sends_twice() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(smtp.received().len(), 1);
+}
+
+const RESEND: &str =
+    "mutation($id: ID!) { resendMessage(id: $id) { id status messageIdHeader error } }";
+
+/// What a worker that died after handing over the data but before
+/// recording it leaves behind (the tenant has this one message): the
+/// message still queued with its transfer marker, and the job's lease run
+/// out. Waits until a worker has settled it.
+async fn crash_mid_transfer(app: &TestApp, owner: &Session, id: &str) -> Value {
+    app.sql(
+        "UPDATE messages SET status = 'queued', sent_at = NULL, transfer_started_at = created_at",
+    )
+    .await;
+    app.sql("UPDATE jobs SET status = 'running', locked_until = created_at")
+        .await;
+    wait_for_status(app, owner, id, "UNKNOWN").await
+}
+
+async fn stats(app: &TestApp, s: &Session) -> Value {
+    app.gql_as(
+        &s.access_token,
+        "{ messageStats { queued sent failed unknown } }",
+        json!({}),
+    )
+    .await
+    .data("messageStats")
+    .clone()
+}
+
+async fn listed(app: &TestApp, s: &Session, status: &str) -> Vec<String> {
+    app.gql_as(
+        &s.access_token,
+        "query($s: [MessageStatus!]) { messages(filter: { status: $s }) { edges { node { id } } } }",
+        json!({ "s": [status] }),
+    )
+    .await
+    .data("messages")["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_in_flight_at_a_crash_is_unknown_not_failed_and_only_an_admin_resends_it_once() {
+    // Arrange: delivered, then the worker "died" before recording it.
+    let Sent {
+        app,
+        owner,
+        smtp,
+        message,
+        ..
+    } = sent_message().await;
+    assert_eq!(smtp.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+    let id = message["id"].as_str().unwrap();
+    let original_header = message["messageIdHeader"].as_str().unwrap().to_owned();
+
+    // Act: a worker finds the marker.
+    let unknown = crash_mid_transfer(&app, &owner, id).await;
+
+    // Assert: unknown, not failed; counted and listed apart; not resent.
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("outcome unknown"),
+        "{unknown}"
+    );
+    let events: Vec<&str> = unknown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(events.last(), Some(&"OUTCOME_UNKNOWN"), "{unknown}");
+    assert_eq!(
+        stats(&app, &owner).await,
+        json!({ "queued": 0, "sent": 0, "failed": 0, "unknown": 1 })
+    );
+    assert_eq!(listed(&app, &owner, "UNKNOWN").await, vec![id.to_owned()]);
+    assert!(listed(&app, &owner, "FAILED").await.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), 1, "sent a second copy on its own");
+
+    // A member may not resend; another tenant's admin does not see it.
+    let member = app.add_member(&owner, "m@acme.example", "MEMBER").await;
+    app.gql_as(&member.access_token, RESEND, json!({ "id": id }))
+        .await
+        .expect_error("FORBIDDEN");
+    let other = app.sign_up("globex").await;
+    app.gql_as(&other.access_token, RESEND, json!({ "id": id }))
+        .await
+        .expect_error("NOT_FOUND");
+    assert_eq!(fetch_message(&app, &owner, id).await["status"], "UNKNOWN");
+
+    // An admin resends: queued under a new Message-ID, delivered once.
+    let resent = app
+        .gql_as(&owner.access_token, RESEND, json!({ "id": id }))
+        .await
+        .data("resendMessage")
+        .clone();
+    assert_eq!(resent["status"], "QUEUED");
+    let new_header = resent["messageIdHeader"].as_str().unwrap().to_owned();
+    assert_ne!(new_header, original_header);
+    let sent = wait_for_status(&app, &owner, id, "SENT").await;
+    assert!(sent["error"].is_null(), "{sent}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received = smtp.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "the original copy and exactly one resend"
+    );
+    assert_eq!(
+        received[1].header("Message-ID").unwrap(),
+        format!("<{new_header}>")
+    );
+    assert_eq!(
+        stats(&app, &owner).await,
+        json!({ "queued": 0, "sent": 1, "failed": 0, "unknown": 0 })
+    );
+
+    // A sent message is not resent again; the trace of what it was stays.
+    app.gql_as(&owner.access_token, RESEND, json!({ "id": id }))
+        .await
+        .expect_error("CONFLICT");
+    assert_eq!(
+        app.count(
+            "domain_events",
+            &format!(
+                "kind = 'message.resent' AND CAST(payload AS TEXT) LIKE '%{original_header}%'"
+            )
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("engagement_events", "event_type = 'outcome_unknown'")
+            .await,
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), 2);
 }
 
 #[tokio::test]

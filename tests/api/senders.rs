@@ -39,6 +39,12 @@ fn minimal(name: &str) -> Value {
     json!({ "name": name, "host": "smtp.example.com", "port": 587, "fromEmail": "news@acme.example" })
 }
 
+fn at_host(name: &str, host: &str) -> Value {
+    let mut input = minimal(name);
+    input["host"] = host.into();
+    input
+}
+
 async fn try_create(app: &TestApp, session: &Session, input: Value) -> Gql {
     app.gql_as(
         &session.access_token,
@@ -669,4 +675,44 @@ async fn candidates_follow_failover_order_preference_and_limits() {
     assert_eq!(failed["lastError"], "550 mailbox unavailable");
     assert!(failed["lastErrorAt"].is_string());
     assert_eq!(failed["totalSent"], 0);
+}
+
+#[tokio::test]
+async fn with_private_hosts_refused_a_loopback_private_or_link_local_host_is_refused_naming_the_field()
+ {
+    let app = TestApp::spawn_with(|c| c.allow_private_hosts = Some(false)).await;
+    let owner = app.sign_up("acme").await;
+
+    for host in [
+        "127.0.0.1",
+        "[::1]",
+        "::ffff:127.0.0.1",
+        "localhost",
+        "0x7f000001",
+        "10.0.0.25",
+        "172.16.5.4",
+        "192.168.1.10",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "fd00::25",
+        "fe80::1",
+    ] {
+        let refused = try_create(&app, &owner, at_host("local", host)).await;
+        assert_eq!(bad_field(&refused), "input.host", "{host}");
+    }
+    assert_eq!(app.count("sender_accounts", "true").await, 0);
+
+    // A public address is fine, and cannot be changed to a private one.
+    let account = create(&app, &owner, at_host("public", "203.0.113.7")).await;
+    let moved = update(&app, &owner, &account["id"], json!({ "host": "127.0.0.1" })).await;
+    assert_eq!(bad_field(&moved), "input.host");
+    let kept = app
+        .gql_as(
+            &owner.access_token,
+            &get_query(),
+            json!({ "id": account["id"] }),
+        )
+        .await;
+    assert_eq!(kept.data("senderAccount")["host"], "203.0.113.7");
 }

@@ -20,6 +20,7 @@ fn account(port: u16) -> SmtpAccount {
         password: None,
         timeout: PATIENCE,
         hello_name: "promohub.test".into(),
+        allow_private: true,
     }
 }
 
@@ -185,6 +186,37 @@ async fn a_refused_connection_is_a_transient_account_problem() {
     assert!(failure.is_transient());
     assert!(!failure.is_permanent_for_message());
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn with_private_hosts_refused_a_loopback_server_is_never_connected_to() {
+    // A host saved while it resolved to a public address can resolve to a
+    // private one later: the check runs again on every connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    for host in ["127.0.0.1", "localhost", "::ffff:127.0.0.1"] {
+        let account = SmtpAccount {
+            host: host.into(),
+            allow_private: false,
+            ..account(listener.local_addr().unwrap().port())
+        };
+
+        let failure = deliver(&account, &email(), go_ahead).await.unwrap_err();
+
+        assert_eq!(failure.stage, Stage::Connect, "{host}");
+        assert!(
+            failure.message.contains("not a public address")
+                || failure.message.contains("loopback"),
+            "{host}: {failure}"
+        );
+        assert!(failure.is_account_problem());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "something connected: {accepted:?}"
+    );
 }
 
 #[tokio::test]

@@ -70,20 +70,25 @@ impl NewEvent {
 
 /// How far along a message is; statuses only move forward, except the
 /// terminal ones (a bounce can arrive after "delivered").
+/// `Unknown` ranks just above `Queued`: a delivery report, open or click
+/// that arrives later settles it.
 fn rank(status: &MessageStatus) -> u8 {
     match status {
         MessageStatus::Queued => 0,
-        MessageStatus::Sent => 1,
-        MessageStatus::Delivered => 2,
-        MessageStatus::Opened => 3,
-        MessageStatus::Clicked => 4,
-        MessageStatus::Replied => 5,
-        MessageStatus::Failed | MessageStatus::Bounced | MessageStatus::Complained => 6,
+        MessageStatus::Unknown => 1,
+        MessageStatus::Sent => 2,
+        MessageStatus::Delivered => 3,
+        MessageStatus::Opened => 4,
+        MessageStatus::Clicked => 5,
+        MessageStatus::Replied => 6,
+        MessageStatus::Failed | MessageStatus::Bounced | MessageStatus::Complained => TERMINAL,
     }
 }
 
+const TERMINAL: u8 = 7;
+
 fn advance(message: &mut messages::Model, to: MessageStatus) {
-    if rank(&to) > rank(&message.status) || rank(&to) == 6 {
+    if rank(&to) > rank(&message.status) || rank(&to) == TERMINAL {
         message.status = to;
     }
 }
@@ -203,6 +208,13 @@ pub(crate) async fn record(
                 message.error = event.error.clone();
                 message.transfer_started_at = None;
                 advance(message, MessageStatus::Failed);
+            }
+            (EngagementType::OutcomeUnknown, _) => {
+                // Not failed: `failed_at` stays empty. The marker is
+                // cleared; the status keeps the job from sending again.
+                message.error = event.error.clone();
+                message.transfer_started_at = None;
+                advance(message, MessageStatus::Unknown);
             }
         }
         let suppression = match event.kind {

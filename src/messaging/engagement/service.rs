@@ -177,7 +177,8 @@ pub(crate) async fn stats(
         "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS queued, \
          {} AS sent, {} AS delivered, {} AS opened, {} AS clicked, {} AS replied, \
          {} AS bounced, {} AS complained, {} AS unsubscribed, \
-         COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed \
+         COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
+         COALESCE(SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END), 0) AS unknown \
          FROM messages WHERE tenant_id = {tenant}{conditions}",
         count("sent_at"),
         count("delivered_at"),
@@ -222,6 +223,7 @@ pub(crate) async fn stats(
         complained: get(&row, "complained")?,
         unsubscribed: get(&row, "unsubscribed")?,
         failed: get(&row, "failed")?,
+        unknown: get(&row, "unknown")?,
         opened_raw: get(&raw, "opened_raw")?,
         clicked_raw: get(&raw, "clicked_raw")?,
         at: Utc::now(),

@@ -21,6 +21,10 @@ pub enum EngagementType {
     Complained,
     Unsubscribed,
     Failed,
+    /// A worker stopped while handing the message to the SMTP server, so
+    /// whether it arrived is unknown; the message is not retried on its
+    /// own (see `MessageStatus.UNKNOWN`).
+    OutcomeUnknown,
 }
 
 /// One engagement event. `cursor` orders a tenant's events: pass the last
@@ -104,6 +108,9 @@ pub(crate) struct MessageStats {
     pub complained: i64,
     pub unsubscribed: i64,
     pub failed: i64,
+    /// Messages whose delivery outcome is unknown (status `UNKNOWN`): not
+    /// counted as failed, since some did arrive.
+    pub unknown: i64,
     pub delivery_rate: f64,
     pub open_rate: f64,
     pub open_rate_raw: f64,

@@ -4,8 +4,10 @@
 //! that is no longer queued; the moment before the SMTP DATA command is
 //! committed on the message (`transfer_started_at`), so a worker that finds
 //! it set knows an earlier attempt died mid-transfer and marks the message
-//! failed with that reason instead of sending a second copy; and the
-//! Message-ID, fixed at queue time, is the same on every attempt.
+//! `unknown` (not `failed`: it may well have arrived) instead of sending a
+//! second copy; and the Message-ID, fixed at queue time, is the same on
+//! every attempt. Only an admin's `resendMessage` sends such a message
+//! again, under a new Message-ID.
 //!
 //! Accounts are tried in failover order (priority, then age), skipping those
 //! at their hourly or daily limit; an account that cannot be reached or
@@ -31,7 +33,13 @@ use crate::tenancy::scoped::{as_system, begin_for, begin_for_write, tenant_updat
 
 /// Why a message was not retried after a worker died mid-transfer.
 pub(crate) const OUTCOME_UNKNOWN: &str = "delivery outcome unknown: a worker stopped while handing the \
-     message to the SMTP server; not retried so the recipient cannot receive it twice";
+     message to the SMTP server; not retried so the recipient cannot receive it twice \
+     (an admin may resend it)";
+
+/// Why a message was not retried after the connection broke during DATA.
+const LOST_DURING_DATA: &str = "delivery outcome unknown: the connection to the SMTP server broke \
+     while the message was being transferred; not retried so the recipient cannot receive it \
+     twice (an admin may resend it)";
 
 pub(crate) async fn run(shared: &Shared, job: &jobs::Model) -> JobOutcome {
     match attempt(shared, job).await {
@@ -50,6 +58,13 @@ fn retry_delay(shared: &Shared, job: &jobs::Model) -> chrono::Duration {
 
 fn event(kind: EngagementType, message_id: Uuid) -> NewEvent {
     NewEvent::new(kind, message_id, "smtp")
+}
+
+fn outcome_unknown(message_id: Uuid, error: &str) -> NewEvent {
+    NewEvent {
+        error: Some(error.to_owned()),
+        ..event(EngagementType::OutcomeUnknown, message_id)
+    }
 }
 
 fn failed(message_id: Uuid, error: impl Into<String>) -> NewEvent {
@@ -88,7 +103,12 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         return Ok(JobOutcome::Done);
     }
     if message.transfer_started_at.is_some() {
-        record_now(shared, tenant_id, vec![failed(message_id, OUTCOME_UNKNOWN)]).await?;
+        record_now(
+            shared,
+            tenant_id,
+            vec![outcome_unknown(message_id, OUTCOME_UNKNOWN)],
+        )
+        .await?;
         return Ok(JobOutcome::Done);
     }
     if let Some(suppression) = suppressed {
@@ -119,8 +139,11 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
             }
         };
         let email = outgoing(shared, &message, candidate);
-        let result = smtp::deliver(&account, &email, || {
-            mark_transfer_started(shared, tenant_id, message_id, candidate.account.id)
+        let marked = std::sync::atomic::AtomicBool::new(false);
+        let result = smtp::deliver(&account, &email, || async {
+            mark_transfer_started(shared, tenant_id, message_id, candidate.account.id).await?;
+            marked.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
         })
         .await;
         match result {
@@ -151,6 +174,20 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                     )
                 };
                 record_now(shared, tenant_id, vec![settled]).await?;
+                return Ok(JobOutcome::Done);
+            }
+            Err(failure)
+                if failure.stage == Stage::Data
+                    && failure.code.is_none()
+                    && marked.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                // The data went (perhaps all of it) and no reply came: the
+                // same as a worker stopping here.
+                let unknown = NewEvent {
+                    detail: serde_json::json!({ "sender": candidate.account.name, "failure": describe(&failure) }),
+                    ..outcome_unknown(message_id, LOST_DURING_DATA)
+                };
+                record_now(shared, tenant_id, vec![unknown]).await?;
                 return Ok(JobOutcome::Done);
             }
             Err(failure) => {
@@ -208,6 +245,7 @@ fn smtp_account(shared: &Shared, candidate: &SenderCandidate) -> Result<SmtpAcco
         password,
         timeout: std::time::Duration::from_secs(shared.config.messaging.smtp_timeout_secs),
         hello_name: shared.config.messaging.mail_domain.clone(),
+        allow_private: shared.config.allow_private_hosts(),
     })
 }
 

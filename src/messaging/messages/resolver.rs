@@ -1,4 +1,5 @@
-//! `messages`, `message`, `sendMessage`, `sendBulkMessages`.
+//! `messages`, `message`, `sendMessage`, `sendBulkMessages`,
+//! `resendMessage`.
 
 use async_graphql::{Context, ID, Object};
 
@@ -67,5 +68,15 @@ impl MessageMutation {
         touch(ctx, "message_template", template);
         let (queued, skipped) = service::send_bulk(shared(ctx), caller(ctx)?, input).await?;
         Ok(BulkSendResult { queued, skipped })
+    }
+
+    /// Admins only: sends again a message whose delivery outcome is
+    /// `UNKNOWN` (it may have arrived: the recipient may get two copies) or
+    /// that `FAILED`. It is queued again under a new Message-ID; the
+    /// `message.resent` domain event keeps what it was.
+    async fn resend_message(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Message> {
+        let id = parse_id(&id, "id")?;
+        touch(ctx, "message", id);
+        Ok(service::resend(shared(ctx), caller(ctx)?, id).await?.into())
     }
 }

@@ -13,6 +13,7 @@ use entity::{leads, message_directory, message_links, message_templates, message
 use super::compose::{self, Audience, Recipient};
 use super::types::{MessageFilter, SendBulkMessagesInput, SendMessageInput, SkippedLead};
 use crate::error::{AppError, AppResult};
+use crate::events::{DomainEventKind, NewDomainEvent, commit_with};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::graphql::parse_id;
 use crate::jobs::{JobKind, new_job};
@@ -553,5 +554,102 @@ pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResul
     let txn = begin(&shared.db, ctx).await?;
     let message = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
     txn.commit().await?;
+    Ok(message)
+}
+
+/// `resendMessage`: an admin's explicit choice to send again a message
+/// whose delivery outcome is unknown (it may have arrived) or that failed.
+/// The same message is queued again under a new Message-ID, the
+/// idempotency key of the new attempt, so the attempt is a delivery of its
+/// own and a reply or bounce to either copy still finds the message (both
+/// ids stay in the directory). What it was is kept: its engagement events
+/// stay, and a `message.resent` domain event records the previous status,
+/// error and Message-ID. Two concurrent resends queue one attempt.
+pub(crate) async fn resend(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<messages::Model> {
+    use sea_orm::sea_query::Expr;
+
+    ctx.require_admin()?;
+    const RESENDABLE: [MessageStatus; 2] = [MessageStatus::Unknown, MessageStatus::Failed];
+    let txn = begin_write(&shared.db, ctx).await?;
+    let before = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
+    if !RESENDABLE.contains(&before.status) {
+        return Err(AppError::conflict(
+            "only a message whose delivery outcome is unknown or that failed can be resent",
+        ));
+    }
+    if let Some(s) = crate::messaging::suppressions::service::is_suppressed(
+        &txn,
+        ctx.tenant_id,
+        &before.recipient,
+    )
+    .await?
+    {
+        return Err(AppError::invalid(
+            "id",
+            format!(
+                "{} is on the suppression list ({:?}); it is never sent to",
+                before.recipient, s.reason
+            ),
+        ));
+    }
+    let header = format!("{}@{}", Uuid::now_v7(), shared.config.messaging.mail_domain);
+    let now = Utc::now().fixed_offset();
+    let updated = tenant_update::<messages::Entity>(ctx.tenant_id)
+        .col_expr(messages::Column::Status, Expr::val(MessageStatus::Queued))
+        .col_expr(messages::Column::MessageIdHeader, Expr::val(header.clone()))
+        .col_expr(
+            messages::Column::TransferStartedAt,
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
+        )
+        .col_expr(
+            messages::Column::FailedAt,
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
+        )
+        .col_expr(messages::Column::Error, Expr::val(None::<String>))
+        .col_expr(messages::Column::UpdatedAt, Expr::val(now))
+        .filter(messages::Column::Id.eq(id))
+        .filter(messages::Column::Status.eq(before.status))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::conflict(
+            "the message changed meanwhile; load it again",
+        ));
+    }
+    let job = new_job(
+        ctx.tenant_id,
+        JobKind::SendMessage,
+        serde_json::json!({ "message_id": id }),
+        shared.config.messaging.send_max_attempts,
+    );
+    // The directory and the job queue are shared by every tenant: only
+    // `promohub_system` may write them.
+    as_system(&txn, async {
+        message_directory::Entity::insert(message_directory::ActiveModel {
+            lookup_key: Set(header.clone()),
+            tenant_id: Set(ctx.tenant_id),
+            message_id: Set(id),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        crate::jobs::queue::insert(&txn, vec![job]).await
+    })
+    .await?;
+    let message = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
+    let event = NewDomainEvent::new(DomainEventKind::MessageResent, id).with_payload(
+        serde_json::json!({
+            // As the API spells it (`UNKNOWN`, `FAILED`).
+            "previousStatus": async_graphql::Value::from(super::types::MessageStatus::from(before.status)),
+            "previousError": before.error,
+            "previousMessageIdHeader": before.message_id_header,
+            "messageIdHeader": header,
+        }),
+    );
+    commit_with(shared, txn, ctx, vec![event]).await?;
+    shared.jobs.wake();
     Ok(message)
 }

@@ -12,6 +12,9 @@ use crate::graphql::to_id;
 use crate::messaging::engagement::types::EngagementEventView;
 use crate::messaging::templates::types::MessageChannel;
 
+/// Where a message is. `FAILED` means it was not delivered; `UNKNOWN`
+/// means nobody can tell: a worker stopped while handing it to the SMTP
+/// server. Neither is retried on its own; an admin may `resendMessage`.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(remote = "db::MessageStatus")]
 pub enum MessageStatus {
@@ -24,6 +27,9 @@ pub enum MessageStatus {
     Bounced,
     Complained,
     Failed,
+    /// Delivery outcome unknown: it may or may not have arrived. A later
+    /// delivery report, open or click moves it on.
+    Unknown,
 }
 
 /// One message to one lead, with a timestamp per step it reached.

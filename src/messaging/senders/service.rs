@@ -331,6 +331,18 @@ fn optional_email(value: Option<String>, field: &str) -> AppResult<Option<String
     }
 }
 
+/// A well-formed host that outbound connections may go to: with private
+/// hosts not allowed, one that is or resolves to a loopback, private or
+/// link-local address is refused here, naming the field (the delivery
+/// checks again when it connects, as DNS can change).
+async fn allowed_host(shared: &Shared, raw: &str, field: &str) -> AppResult<String> {
+    let host = smtp_host(raw, field)?;
+    crate::outbound::check_host(&host, shared.config.allow_private_hosts())
+        .await
+        .map_err(|refused| AppError::invalid(field, refused.0))?;
+    Ok(host)
+}
+
 /// Seals a new password for account `id`. Passwords are taken as given
 /// (spaces may belong to them) but must not be empty or contain line breaks,
 /// which no SMTP AUTH exchange can carry.
@@ -365,13 +377,14 @@ pub async fn create(
     ctx.require_admin()?;
     let id = Uuid::now_v7();
     let name = required_text(&input.name, "input.name", MAX_NAME_CHARS)?;
+    let host = allowed_host(shared, &input.host, "input.host").await?;
     let now = Utc::now().fixed_offset();
     let account = sender_accounts::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(id),
         name: Set(name.clone()),
         provider: Set(provider(input.provider)?),
-        host: Set(smtp_host(&input.host, "input.host")?),
+        host: Set(host),
         port: Set(port(input.port, "input.port")?),
         tls_mode: Set(input
             .tls_mode
@@ -420,6 +433,11 @@ pub async fn update(
     input: UpdateSenderAccountInput,
 ) -> AppResult<SenderRow> {
     ctx.require_admin()?;
+    // Before the transaction: the check may wait on DNS.
+    let host = match &input.host {
+        Some(host) => Some(allowed_host(shared, host, "input.host").await?),
+        None => None,
+    };
     let txn = begin_write(&shared.db, ctx).await?;
     let mut account = find_live::<sender_accounts::Entity>(&txn, ctx, id)
         .await?
@@ -432,8 +450,8 @@ pub async fn update(
     if input.provider.is_some() {
         account.provider = Set(provider(input.provider)?);
     }
-    if let Some(host) = input.host {
-        account.host = Set(smtp_host(&host, "input.host")?);
+    if let Some(host) = host {
+        account.host = Set(host);
     }
     if let Some(value) = input.port {
         account.port = Set(port(value, "input.port")?);
