@@ -14,6 +14,7 @@ mod companies;
 mod custom_fields;
 mod custom_variables;
 mod domain_events;
+mod faults;
 mod http_protocol;
 mod json_values;
 mod leads;
