@@ -135,10 +135,30 @@ def load(base, state_path, seconds, rate, events):
     print(json.dumps(out))
 
 
+def upserts(base, state_path, batches, size):
+    """Sends `batches` upsertLeads batches of `size` leads one after
+    another (batch n's emails are at bN.faults.test) until the server goes
+    away; prints how many were answered."""
+    state = json.load(open(state_path))
+    answered = 0
+    for n in range(batches):
+        inputs = [{"firstName": f"L{i}", "email": f"l{i}@b{n}.faults.test"} for i in range(size)]
+        try:
+            status, _ = request(base, "POST", "/graphql",
+                                {"query": "mutation($i: [CreateLeadInput!]!) { upsertLeads(inputs: $i) { __typename } }",
+                                 "variables": {"i": inputs}}, state["token"])
+        except Exception:  # noqa: BLE001 - the server was killed
+            break
+        answered += status == 200
+    print(answered)
+
+
 if __name__ == "__main__":
     cmd, base, state = sys.argv[1:4]
     if cmd == "setup":
         setup(base, state)
+    elif cmd == "upserts":
+        upserts(base, state, int(sys.argv[4]), int(sys.argv[5]))
     else:
         events = [(float(a.split(":", 1)[0]), a.split(":", 1)[1]) for a in sys.argv[6:]]
         load(base, state, float(sys.argv[4]), float(sys.argv[5]), events)
