@@ -72,6 +72,54 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// True when `error` says the connection itself failed (closed, reset,
+/// terminated by the server: `pg_terminate_backend`, a restart), not the
+/// statement. sqlx drops such a connection when it comes back to the pool
+/// (its check of a returned connection fails), so another attempt gets
+/// another connection.
+pub fn is_connection_error(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    use sea_orm::{DbErr, RuntimeErr};
+    let (DbErr::Conn(RuntimeErr::SqlxError(error))
+    | DbErr::Exec(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))) = error
+    else {
+        return false;
+    };
+    match &**error {
+        Error::Io(_) | Error::Tls(_) | Error::Protocol(_) | Error::WorkerCrashed => true,
+        // 57P01 admin_shutdown (terminated, or the server shutting down),
+        // 57P02 crash_shutdown, 57P03 cannot_connect_now, and class 08,
+        // connection exceptions.
+        Error::Database(error) => error.code().is_some_and(|code| {
+            matches!(&*code, "57P01" | "57P02" | "57P03") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
+/// [`is_connection_error`] behind an [`crate::error::AppError`].
+pub fn is_connection_failure(error: &crate::error::AppError) -> bool {
+    match error {
+        crate::error::AppError::Internal(cause) => cause
+            .downcast_ref::<sea_orm::DbErr>()
+            .is_some_and(is_connection_error),
+        _ => false,
+    }
+}
+
+/// How many connections the pool may hold: the most dead ones a caller
+/// can meet in a row after the server dropped them all.
+pub fn pool_size(db: &DatabaseConnection) -> u32 {
+    if is_postgres(db) {
+        db.get_postgres_connection_pool()
+            .options()
+            .get_max_connections()
+    } else {
+        1
+    }
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     migration::Migrator::up(db, None).await?;

@@ -225,15 +225,65 @@ pub async fn begin_write(
     begin_for_write(db, ctx.tenant_id, ctx.user_id()).await
 }
 
-async fn open(db: &DatabaseConnection, write: bool) -> AppResult<DatabaseTransaction> {
+async fn open(db: &DatabaseConnection, write: bool) -> Result<DatabaseTransaction, DbErr> {
     if write && db.get_database_backend() == sea_orm::DbBackend::Sqlite {
         let options = sea_orm::TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        return Ok(db.begin_with_options(options).await?);
+        return db.begin_with_options(options).await;
     }
-    Ok(db.begin().await?)
+    db.begin().await
+}
+
+/// Runs `attempt` (open a transaction and run its first statement) again
+/// while it fails because the pooled connection it got was dead: killed
+/// by `pg_terminate_backend`, or left over from before a database restart.
+///
+/// Retrying is safe exactly here: nothing has run in the transaction yet,
+/// so another attempt cannot do anything twice. (A failure later in a
+/// transaction is not retried: a write may or may not have happened.)
+/// Each failed attempt retires its connection (sqlx drops a connection
+/// whose check on return fails), so after the server dropped every
+/// connection at most the pool's size of attempts meet a dead one; the
+/// next opens a fresh connection. Checking every connection before handing
+/// it out (`test_before_acquire`) would cost every request a round trip to
+/// spare the few that meet a dead one (see `db::connect`).
+async fn on_live_connection<T, F>(
+    db: &DatabaseConnection,
+    mut attempt: impl FnMut() -> F,
+) -> AppResult<T>
+where
+    F: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut retries = crate::db::pool_size(db);
+    loop {
+        match attempt().await {
+            Ok(opened) => return Ok(opened),
+            Err(error) if retries > 0 && crate::db::is_connection_error(&error) => {
+                retries -= 1;
+                metrics::counter!("promohub_db_dead_connections_total").increment(1);
+                tracing::info!(%error, "a pooled connection was dead; beginning on another");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Opens a transaction bound as [`bind_as`] binds, on a live connection.
+async fn open_bound(
+    db: &DatabaseConnection,
+    write: bool,
+    role: &'static str,
+    tenant_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    on_live_connection(db, || async move {
+        let txn = open(db, write).await?;
+        bind_statement(&txn, role, tenant_id, user_id).await?;
+        Ok(txn)
+    })
+    .await
 }
 
 /// Opens a transaction bound to a tenant that authentication has just proven
@@ -244,9 +294,7 @@ pub async fn begin_for(
     tenant_id: Uuid,
     user_id: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let txn = open(db, false).await?;
-    bind(&txn, Some(tenant_id), user_id).await?;
-    Ok(txn)
+    open_bound(db, false, migration::APP_ROLE, Some(tenant_id), user_id).await
 }
 
 /// Opens a read transaction for `user_id` in `tenant_id` (bound as
@@ -264,6 +312,14 @@ pub async fn begin_as_member(
     user_id: Uuid,
     session_id: Uuid,
 ) -> AppResult<(DatabaseTransaction, Option<MemberRole>)> {
+    on_live_connection(db, || enter_as_member(db, tenant_id, user_id)).await
+}
+
+async fn enter_as_member(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<(DatabaseTransaction, Option<MemberRole>), DbErr> {
     let txn = open(db, false).await?;
     if !is_postgres(&txn) {
         use sea_orm::sea_query::{Expr, Query};
@@ -312,9 +368,7 @@ pub async fn begin_for_write(
     tenant_id: Uuid,
     user_id: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let txn = open(db, true).await?;
-    bind(&txn, Some(tenant_id), user_id).await?;
-    Ok(txn)
+    open_bound(db, true, migration::APP_ROLE, Some(tenant_id), user_id).await
 }
 
 /// Opens a transaction in no tenant: only global tables (users, tenants,
@@ -324,9 +378,7 @@ pub async fn begin_global(
     db: &DatabaseConnection,
     user_id: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let txn = open(db, false).await?;
-    bind(&txn, None, user_id).await?;
-    Ok(txn)
+    open_bound(db, false, migration::APP_ROLE, None, user_id).await
 }
 
 /// Opens a transaction as `promohub_system`, for a change to the tables
@@ -334,9 +386,7 @@ pub async fn begin_global(
 /// directory, webhook receipts, login attempts), which the tenant role may
 /// not read. No tenant is bound, so every tenant-owned row stays hidden.
 pub async fn begin_system_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
-    let txn = open(db, true).await?;
-    bind_as(&txn, migration::SYSTEM_ROLE, None, None).await?;
-    Ok(txn)
+    open_bound(db, true, migration::SYSTEM_ROLE, None, None).await
 }
 
 /// Runs `work` (statements on the shared tables, in `conn`'s transaction,
@@ -378,9 +428,7 @@ pub async fn begin_global_write(
     db: &DatabaseConnection,
     user_id: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let txn = open(db, true).await?;
-    bind(&txn, None, user_id).await?;
-    Ok(txn)
+    open_bound(db, true, migration::APP_ROLE, None, user_id).await
 }
 
 /// (Re)binds an open transaction to a tenant and user, e.g. once login has
@@ -402,6 +450,15 @@ async fn bind_as(
     tenant_id: Option<Uuid>,
     user_id: Option<Uuid>,
 ) -> AppResult<()> {
+    Ok(bind_statement(txn, role, tenant_id, user_id).await?)
+}
+
+async fn bind_statement(
+    txn: &DatabaseTransaction,
+    role: &str,
+    tenant_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+) -> Result<(), DbErr> {
     if is_postgres(txn) {
         txn.execute_raw(Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,

@@ -152,6 +152,33 @@ impl TestApp {
                 (url, Some(dir))
             }
         };
+        Self::start(url, dir, adjust).await
+    }
+
+    /// Starts a server on a new, empty database of the PostgreSQL server
+    /// at `admin_url` (not `TEST_DATABASE_URL`'s: one a test may restart),
+    /// migrated by the server as it starts.
+    pub async fn spawn_on_postgres(admin_url: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let name = format!("ph_r_{}", Uuid::now_v7().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        admin
+            .execute_raw(Statement::from_string(
+                admin.get_database_backend(),
+                format!("CREATE DATABASE \"{name}\""),
+            ))
+            .await
+            .expect("create a database");
+        admin.close().await.expect("close admin connection");
+        Self::start(with_database(admin_url, &name), None, adjust).await
+    }
+
+    async fn start(
+        url: String,
+        dir: Option<tempfile::TempDir>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::for_database(url.clone());
         config.db_pool_size = Some(5);
         if let Some(pooler) = pgbouncer_url().filter(|_| dir.is_none()) {

@@ -17,6 +17,7 @@ mod custom_fields;
 mod custom_variables;
 mod domain_events;
 mod fuzz;
+mod faults;
 mod http_protocol;
 mod json_values;
 mod leads;

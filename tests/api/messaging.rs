@@ -153,7 +153,7 @@ async fn sent_message() -> Sent {
     }
 }
 
-fn token_in(html: &str, route: &str) -> String {
+pub fn token_in(html: &str, route: &str) -> String {
     let start = html
         .find(route)
         .unwrap_or_else(|| panic!("{route} in {html}"))

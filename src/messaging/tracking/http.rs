@@ -121,7 +121,7 @@ pub(crate) async fn click(
             .body(Body::empty())
             .unwrap_or_else(|_| not_found()),
         HitResult::Recorded { url: None } | HitResult::Unknown => not_found(),
-        HitResult::Failed => (
+        HitResult::Failed | HitResult::Queued => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
             "Please try again in a moment.",

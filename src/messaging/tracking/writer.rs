@@ -4,26 +4,62 @@
 //! reservation, one multi-row insert per tenant). Under load this turns
 //! thousands of small transactions into a few large ones, and no request is
 //! answered before its event is stored.
+//!
+//! A hit is kept until it is stored. While the database is unreachable (a
+//! restart, a failover, connections killed) the writer retries its batch
+//! with backoff, each attempt on a live connection (a dead one is retired by
+//! the pool; `tenancy::scoped` begins on another). Meanwhile hits queue in
+//! memory, in a bounded queue: when it is full a request waits
+//! [`ENQUEUE_WAIT`] for room and then gives its hit up, counted in
+//! `promohub_tracking_hits_lost_total` and logged as an error; a request
+//! whose hit is queued but not yet stored after [`ANSWER_WAIT`] is answered
+//! anyway (the pixel), and the hit is stored when the database is back.
+//! What is lost is what a crash of this process takes with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::EngagementType;
 
 use super::machine::is_machine_agent;
-use crate::error::AppResult;
+use crate::db::is_connection_failure;
+use crate::error::{AppError, AppResult};
 use crate::events::{Committed, EventHub};
 use crate::messaging::engagement::recorder::{NewEvent, click_links, load_message_states, record};
 use crate::secrets::TrackingToken;
-use crate::tenancy::scoped::{begin_global_write, bind};
+use crate::tenancy::scoped::{begin_for, begin_global_write, bind, end_read, tenant_rows};
 
 /// Hits recorded per transaction at most.
 const MAX_BATCH: usize = 2_000;
+
+/// Hits waiting for a writer at most (the memory an outage may fill): at a
+/// few hundred hits a second, tens of seconds of a database away.
+const QUEUE: usize = MAX_BATCH * 4;
+
+/// How long a request waits for room in a full queue before its hit is
+/// given up. A pixel is answered whatever happens; it must not hang.
+pub(crate) const ENQUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a request waits for its hit to be stored before it is answered
+/// anyway; the hit stays queued (a mail client gives up on a pixel after
+/// about half a minute).
+pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(20);
+
+/// The first and the longest pause between attempts at a batch.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+
+/// Attempts at a batch that fails for another reason than the database
+/// being out of reach (a deadlock broken by PostgreSQL, a bug): retrying
+/// without end would stall every hit behind it.
+const ATTEMPTS_ON_OTHER_ERRORS: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HitKind {
@@ -48,8 +84,12 @@ pub enum HitResult {
     Recorded { url: Option<String> },
     /// The token is genuine but names no message or link (deleted since).
     Unknown,
-    /// The database failed; nothing was stored.
+    /// Not stored: the queue stayed full, or the batch failed for a reason
+    /// other than the database being out of reach.
     Failed,
+    /// Queued but not yet stored when the request stopped waiting
+    /// ([`ANSWER_WAIT`]); the writer stores it when the database is back.
+    Queued,
 }
 
 type Pending = (Hit, oneshot::Sender<HitResult>);
@@ -67,7 +107,7 @@ impl TrackingWriter {
         machine_window_ms: i64,
         writers: usize,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel::<Pending>(MAX_BATCH * 4);
+        let (sender, receiver) = mpsc::channel::<Pending>(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
             let receiver = receiver.clone();
@@ -96,13 +136,27 @@ impl TrackingWriter {
         Self { sender }
     }
 
-    /// Records the hit and waits until it is committed.
+    /// Records the hit and waits until it is committed (at most
+    /// [`ENQUEUE_WAIT`] for room in the queue, then [`ANSWER_WAIT`]).
     pub async fn submit(&self, hit: Hit) -> HitResult {
         let (reply, answer) = oneshot::channel();
-        if self.sender.send((hit, reply)).await.is_err() {
-            return HitResult::Failed;
+        match self.sender.send_timeout((hit, reply), ENQUEUE_WAIT).await {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => {
+                metrics::counter!("promohub_tracking_hits_lost_total").increment(1);
+                tracing::error!(
+                    queued = QUEUE,
+                    "the tracking queue stayed full; a hit was not recorded"
+                );
+                return HitResult::Failed;
+            }
+            // The writers are gone: the server is shutting down.
+            Err(SendTimeoutError::Closed(_)) => return HitResult::Failed,
         }
-        answer.await.unwrap_or(HitResult::Failed)
+        match tokio::time::timeout(ANSWER_WAIT, answer).await {
+            Ok(result) => result.unwrap_or(HitResult::Failed),
+            Err(_) => HitResult::Queued,
+        }
     }
 }
 
@@ -115,23 +169,70 @@ async fn write_batch(db: &DatabaseConnection, hub: &EventHub, window_ms: i64, ba
             .or_default()
             .push(pending);
     }
-    // One retry: PostgreSQL may abort a batch to break a deadlock with
-    // another writer (a webhook touching the same lead); nothing of it was
-    // stored, so storing it again loses and doubles nothing.
-    let mut result = store(db, window_ms, &mut by_tenant).await;
-    if let Err(error) = &result {
-        tracing::warn!(?error, "recording tracking hits failed; retrying once");
-        result = store(db, window_ms, &mut by_tenant).await;
-    }
-    match result {
-        Ok((results, events)) => {
+    let mut pause = BACKOFF.0;
+    let mut other_errors = 0;
+    // A batch whose COMMIT got no answer may be stored. One of its events
+    // is looked up before the batch is stored again, so a commit that did
+    // land is not stored twice.
+    let mut unsure: Option<Stored> = None;
+    let outcome = loop {
+        let attempt = match unsure.take() {
+            Some(stored) => match was_committed(db, &stored).await {
+                Ok(true) => Ok(stored),
+                Ok(false) => store(db, window_ms, &by_tenant).await,
+                Err(error) => {
+                    unsure = Some(stored);
+                    Err(StoreError::Before(error))
+                }
+            },
+            None => store(db, window_ms, &by_tenant).await,
+        };
+        let error = match attempt {
+            Ok(stored) => break Ok(stored),
+            Err(StoreError::Commit(error, stored)) => {
+                if !stored.1.is_empty() {
+                    unsure = Some(stored);
+                }
+                error
+            }
+            Err(StoreError::Before(error)) => error,
+        };
+        // The database is out of reach: wait for it, however long. Other
+        // errors (PostgreSQL breaking a deadlock with another writer; nothing
+        // of the batch was stored) get a few attempts.
+        if !out_of_reach(&error) {
+            other_errors += 1;
+            if other_errors >= ATTEMPTS_ON_OTHER_ERRORS {
+                break Err(error);
+            }
+        }
+        metrics::counter!("promohub_tracking_write_retries_total").increment(1);
+        tracing::warn!(?error, retry_in = ?pause, "recording tracking hits failed; retrying");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(BACKOFF.1);
+    };
+    match outcome {
+        Ok((plans, events)) => {
             hub.published_after_commit(db, Committed::Engagement(events));
-            for (reply, result) in results {
-                let _ = reply.send(result);
+            let mut replies: HashMap<Uuid, Vec<Option<oneshot::Sender<HitResult>>>> = by_tenant
+                .into_iter()
+                .map(|(tenant, hits)| {
+                    (
+                        tenant,
+                        hits.into_iter().map(|(_, reply)| Some(reply)).collect(),
+                    )
+                })
+                .collect();
+            for (tenant_id, index, result) in plans {
+                if let Some(reply) = replies.get_mut(&tenant_id).and_then(|r| r[index].take()) {
+                    let _ = reply.send(result);
+                }
             }
         }
         Err(error) => {
-            tracing::error!(?error, "recording tracking hits failed");
+            let lost: usize = by_tenant.values().map(Vec::len).sum();
+            metrics::counter!("promohub_tracking_hits_lost_total").increment(lost as u64);
+            tracing::error!(?error, lost, "recording tracking hits failed");
             for (_, hits) in by_tenant {
                 for (_, reply) in hits {
                     let _ = reply.send(HitResult::Failed);
@@ -141,13 +242,54 @@ async fn write_batch(db: &DatabaseConnection, hub: &EventHub, window_ms: i64, ba
     }
 }
 
-type Replies = Vec<(oneshot::Sender<HitResult>, HitResult)>;
+/// The database is unreachable or dropped the connection (or the pool had
+/// none to give in time): worth waiting for.
+fn out_of_reach(error: &AppError) -> bool {
+    is_connection_failure(error)
+        || matches!(error, AppError::Internal(cause)
+            if matches!(cause.downcast_ref::<sea_orm::DbErr>(), Some(sea_orm::DbErr::ConnectionAcquire(_))))
+}
+
+/// Whether the batch of an unanswered COMMIT was stored: its events are
+/// stored together or not at all, so one of them tells.
+async fn was_committed(db: &DatabaseConnection, stored: &Stored) -> AppResult<bool> {
+    let Some(event) = stored.1.first() else {
+        return Ok(false);
+    };
+    let txn = begin_for(db, event.tenant_id, None).await?;
+    let found = tenant_rows::<entity::engagement_events::Entity>(event.tenant_id)
+        .filter(entity::engagement_events::Column::Id.eq(event.id))
+        .count(&txn)
+        .await?;
+    end_read(txn).await?;
+    Ok(found > 0)
+}
+
+/// What a batch came to: a result per hit (its tenant, its index among the
+/// tenant's hits) and the events stored.
+type Stored = (
+    Vec<(Uuid, usize, HitResult)>,
+    Vec<entity::engagement_events::Model>,
+);
+
+enum StoreError {
+    /// Failed before the commit: nothing was stored.
+    Before(AppError),
+    /// The commit failed: stored or not, as the database got it.
+    Commit(AppError, Stored),
+}
+
+impl From<AppError> for StoreError {
+    fn from(error: AppError) -> Self {
+        Self::Before(error)
+    }
+}
 
 async fn store(
     db: &DatabaseConnection,
     window_ms: i64,
-    by_tenant: &mut BTreeMap<Uuid, Vec<Pending>>,
-) -> AppResult<(Replies, Vec<entity::engagement_events::Model>)> {
+    by_tenant: &BTreeMap<Uuid, Vec<Pending>>,
+) -> Result<Stored, StoreError> {
     let txn = begin_global_write(db, None).await?;
     let mut plans = Vec::new();
     let mut stored = Vec::new();
@@ -220,22 +362,8 @@ async fn store(
         }
         stored.extend(record(&txn, *tenant_id, &mut messages, events).await?);
     }
-    txn.commit().await?;
-    let mut replies = Vec::with_capacity(plans.len());
-    let mut taken: HashMap<Uuid, Vec<Option<oneshot::Sender<HitResult>>>> =
-        std::mem::take(by_tenant)
-            .into_iter()
-            .map(|(tenant, hits)| {
-                (
-                    tenant,
-                    hits.into_iter().map(|(_, reply)| Some(reply)).collect(),
-                )
-            })
-            .collect();
-    for (tenant_id, index, result) in plans {
-        if let Some(reply) = taken.get_mut(&tenant_id).and_then(|r| r[index].take()) {
-            replies.push((reply, result));
-        }
+    match txn.commit().await {
+        Ok(()) => Ok((plans, stored)),
+        Err(error) => Err(StoreError::Commit(error.into(), (plans, stored))),
     }
-    Ok((replies, stored))
 }
