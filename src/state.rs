@@ -33,6 +33,8 @@ pub struct Shared {
     pub tracker: crate::messaging::tracking::TrackingWriter,
     /// Parsed GraphQL documents by their text.
     pub documents: crate::graphql::limits::DocumentCache,
+    /// Where message templates render, with their limits.
+    pub(crate) render_pool: crate::messaging::templates::pool::RenderPool,
 }
 
 /// What the HTTP handlers hold.
@@ -74,6 +76,7 @@ impl AppState {
                 },
             ),
             documents: Default::default(),
+            render_pool: crate::messaging::templates::pool::RenderPool::new(&config),
             db,
             config,
         });

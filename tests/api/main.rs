@@ -34,6 +34,7 @@ mod smtp_server;
 mod smtp_transport;
 mod sources;
 mod suppressions;
+mod template_limits;
 mod tenant;
 mod tenant_isolation;
 mod token_attacks;
