@@ -38,4 +38,5 @@ mod template_limits;
 mod tenant;
 mod tenant_isolation;
 mod token_attacks;
+mod webhook_errors;
 mod ws_protocol;
