@@ -286,6 +286,23 @@ pub struct Limits {
         global = true
     )]
     pub login_window_secs: i64,
+    /// Instructions one part of a message template (subject, text or HTML
+    /// body) may run per render: room for loops over thousands of items,
+    /// far from the 10^8 iterations that nested `range()` loops reach.
+    #[arg(
+        long,
+        env = "PROMOHUB_TEMPLATE_FUEL",
+        default_value_t = 1_000_000,
+        global = true
+    )]
+    pub template_fuel: u64,
+    /// Largest rendered part of a message template, in bytes.
+    #[arg(long, env = "PROMOHUB_TEMPLATE_OUTPUT_BYTES", default_value_t = 512 * 1024, global = true)]
+    pub template_output_bytes: usize,
+    /// Templates rendered at once (each on a blocking thread, never on the
+    /// threads that answer requests). Default: the CPU cores.
+    #[arg(long, env = "PROMOHUB_TEMPLATE_RENDER_THREADS", global = true)]
+    pub template_render_threads: Option<usize>,
     /// Password hashes and verifications computed at once; more wait their
     /// turn. Default: the CPU cores (see `Limits::password_hash_concurrency`).
     #[arg(
@@ -497,6 +514,17 @@ impl Config {
     /// is always left for what they and everything else do besides.
     pub fn read_slots(&self) -> usize {
         self.pool_size().saturating_sub(1).max(1) as usize
+    }
+
+    /// How many template renders run at once: as configured, else one per
+    /// core. Renders are CPU work with a bounded budget each; the bound
+    /// keeps a burst of expensive ones from queueing on every blocking
+    /// thread.
+    pub fn template_render_threads(&self) -> usize {
+        self.limits
+            .template_render_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
     }
 
     /// Refuses settings that are only safe on a developer's machine.

@@ -35,6 +35,8 @@ pub struct Shared {
     pub documents: crate::graphql::limits::DocumentCache,
     /// Hashes and verifies passwords, a bounded number at once.
     pub(crate) passwords: crate::identity::auth::passwords::PasswordHashing,
+    /// Where message templates render, with their limits.
+    pub(crate) render_pool: crate::messaging::templates::pool::RenderPool,
 }
 
 /// What the HTTP handlers hold.
@@ -79,6 +81,7 @@ impl AppState {
             passwords: crate::identity::auth::passwords::PasswordHashing::new(
                 config.limits.password_hash_concurrency(),
             ),
+            render_pool: crate::messaging::templates::pool::RenderPool::new(&config),
             db,
             config,
         });

@@ -122,6 +122,70 @@ pub(crate) fn render_for(
     template.render(&context)
 }
 
+/// One message to render: its recipient, its unsubscribe link (which names
+/// the message) and what the caller needs back with it (`key`).
+pub(crate) struct Draft<K> {
+    pub key: K,
+    pub recipient: Recipient,
+    pub unsubscribe_url: String,
+}
+
+/// What every message of a send shares.
+pub(crate) struct Batch {
+    pub template: CompiledTemplate,
+    pub audience: Audience,
+    pub declared: Vec<DeclaredVariable>,
+    pub provided: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A draft and its rendering; `None` when `max_rendered` was reached first.
+pub(crate) type RenderedDraft<K> = (Draft<K>, Option<AppResult<Rendered>>);
+
+/// Renders the drafts in order on the render pool (`templates::pool`), at
+/// most `max_rendered` successfully. A render over the template limits
+/// fails the whole batch with that error: it names the part to fix, and
+/// every further lead would spend the whole budget again.
+pub(crate) async fn render_drafts<K: Send + 'static>(
+    shared: &Shared,
+    batch: Batch,
+    drafts: Vec<Draft<K>>,
+    max_rendered: usize,
+) -> AppResult<Vec<RenderedDraft<K>>> {
+    shared
+        .render_pool
+        .run(move |abandoned| {
+            let mut results = Vec::with_capacity(drafts.len());
+            let mut rendered = 0;
+            for draft in drafts {
+                if abandoned.is_set() {
+                    return Err(AppError::internal(anyhow::anyhow!(
+                        "the request stopped waiting for its messages to render"
+                    )));
+                }
+                if rendered >= max_rendered {
+                    results.push((draft, None));
+                    continue;
+                }
+                let result = render_for(
+                    &batch.template,
+                    &batch.audience,
+                    &draft.recipient,
+                    &batch.declared,
+                    &batch.provided,
+                    &draft.unsubscribe_url,
+                );
+                match &result {
+                    Err(AppError::LimitExceeded(_)) => return result.map(|_| Vec::new()),
+                    Ok(_) => rendered += 1,
+                    Err(_) => {}
+                }
+                results.push((draft, Some(result)));
+            }
+            Ok(results)
+        })
+        .await?
+}
+
 /// The HTML with click redirects and the open pixel, and the original links
 /// in order (stored so a click token can name a link by position).
 pub(crate) fn track(
@@ -165,16 +229,24 @@ pub(crate) async fn preview(
     let audience = Audience::load(&txn, ctx.tenant_id, sender).await?;
     let recipient = recipients(&txn, ctx, vec![lead]).await?.remove(0);
     txn.commit().await?;
-    let compiled =
-        CompiledTemplate::compile(&crate::messaging::templates::service::parts(&template))?;
-    let declared = crate::messaging::templates::service::declared(&template);
-    let unsubscribe = links::unsubscribe_url(shared, ctx.tenant_id, Uuid::nil());
-    render_for(
-        &compiled,
-        &audience,
-        &recipient,
-        &declared,
-        provided,
-        &unsubscribe,
-    )
+    let batch = Batch {
+        template: CompiledTemplate::compile(
+            &crate::messaging::templates::service::parts(&template),
+            shared.render_pool.limits(),
+        )?,
+        audience,
+        declared: crate::messaging::templates::service::declared(&template),
+        provided: provided.clone(),
+    };
+    let draft = Draft {
+        key: (),
+        recipient,
+        unsubscribe_url: links::unsubscribe_url(shared, ctx.tenant_id, Uuid::nil()),
+    };
+    match render_drafts(shared, batch, vec![draft], 1).await?.pop() {
+        Some((_, Some(rendered))) => rendered,
+        _ => Err(AppError::internal(anyhow::anyhow!(
+            "the preview was not rendered"
+        ))),
+    }
 }

@@ -10,15 +10,14 @@ use uuid::Uuid;
 use entity::sea_orm_active_enums::{MessageChannel, MessageStatus};
 use entity::{leads, message_directory, message_links, message_templates, messages, tenants};
 
-use super::compose::{self, Audience, Recipient};
+use super::compose::{self, Audience, Batch, Draft, Recipient};
 use super::types::{MessageFilter, SendBulkMessagesInput, SendMessageInput, SkippedLead};
 use crate::error::{AppError, AppResult};
 use crate::events::{DomainEventKind, NewDomainEvent, commit_with};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::graphql::parse_id;
 use crate::jobs::{JobKind, new_job};
-use crate::messaging::templates::context::DeclaredVariable;
-use crate::messaging::templates::render::{CompiledTemplate, TemplateParts};
+use crate::messaging::templates::render::{CompiledTemplate, Rendered, TemplateParts};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
@@ -111,26 +110,31 @@ struct Common<'a> {
     provided: &'a Provided,
 }
 
-fn queue_one(
-    common: &Common,
-    compiled: &CompiledTemplate,
-    audience: &Audience,
-    recipient: &Recipient,
-    declared: &[DeclaredVariable],
+/// What a message being queued keeps beside its draft: its id and address.
+struct Outgoing {
+    id: Uuid,
     email: String,
-) -> AppResult<Queued> {
+}
+
+/// A message to render for `recipient`, with a fresh id (its unsubscribe
+/// link names it).
+fn draft(common: &Common, recipient: Recipient, email: String) -> Draft<Outgoing> {
+    let id = Uuid::now_v7();
+    Draft {
+        unsubscribe_url: crate::messaging::tracking::links::unsubscribe_url(
+            common.shared,
+            common.ctx.tenant_id,
+            id,
+        ),
+        key: Outgoing { id, email },
+        recipient,
+    }
+}
+
+fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> AppResult<Queued> {
     let shared = common.shared;
     let tenant_id = common.ctx.tenant_id;
-    let id = Uuid::now_v7();
-    let unsubscribe = crate::messaging::tracking::links::unsubscribe_url(shared, tenant_id, id);
-    let rendered = compose::render_for(
-        compiled,
-        audience,
-        recipient,
-        declared,
-        common.provided,
-        &unsubscribe,
-    )?;
+    let (id, email, recipient) = (draft.key.id, draft.key.email.clone(), &draft.recipient);
     let (html, links) = match (&rendered.html_body, common.tracking) {
         (Some(html), true) => {
             let (html, links) = compose::track(shared, tenant_id, id, html)?;
@@ -350,7 +354,7 @@ pub(crate) async fn send(
             "input.",
         )?;
     }
-    let compiled = CompiledTemplate::compile(&parts)?;
+    let compiled = CompiledTemplate::compile(&parts, shared.render_pool.limits())?;
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
         &txn,
@@ -371,7 +375,23 @@ pub(crate) async fn send(
         tracking: input.tracking.unwrap_or(true),
         provided: &provided,
     };
-    let queued = queue_one(&common, &compiled, &audience, &recipient, &declared, email)
+    let batch = Batch {
+        template: compiled,
+        audience,
+        declared,
+        provided: provided.clone(),
+    };
+    let drafts = vec![draft(&common, recipient, email)];
+    let Some((draft, Some(rendered))) = compose::render_drafts(shared, batch, drafts, 1)
+        .await?
+        .pop()
+    else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "the message was not rendered"
+        )));
+    };
+    let queued = rendered
+        .and_then(|rendered| queue_one(&common, &draft, rendered))
         .map_err(|e| e.with_field_prefix("input."))?;
     let id = *queued.message.id.as_ref();
     store(&txn, vec![queued]).await?;
@@ -415,8 +435,10 @@ pub(crate) async fn send_bulk(
     let txn = begin_write(&shared.db, ctx).await?;
     let template = email_template(&txn, ctx, template_id, "input.templateId").await?;
     let declared = crate::messaging::templates::service::declared(&template);
-    let compiled =
-        CompiledTemplate::compile(&crate::messaging::templates::service::parts(&template))?;
+    let compiled = CompiledTemplate::compile(
+        &crate::messaging::templates::service::parts(&template),
+        shared.render_pool.limits(),
+    )?;
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
         &txn,
@@ -454,7 +476,7 @@ pub(crate) async fn send_bulk(
         leads_found.iter().filter_map(|l| l.email.clone()),
     )
     .await?;
-    let mut remaining = remaining_today(&txn, ctx).await?;
+    let remaining = remaining_today(&txn, ctx).await?;
     let recipients = compose::recipients(&txn, ctx, leads_found).await?;
     let common = Common {
         shared,
@@ -465,8 +487,8 @@ pub(crate) async fn send_bulk(
         tracking: input.tracking.unwrap_or(true),
         provided: &provided,
     };
-    let mut queued = Vec::with_capacity(recipients.len());
-    for recipient in &recipients {
+    let mut drafts = Vec::with_capacity(recipients.len());
+    for recipient in recipients {
         let id = recipient.lead.id;
         let Some(email) = recipient.lead.email.clone() else {
             skipped.push(skip(id, "NO_EMAIL", "the lead has no email address".into()));
@@ -480,19 +502,29 @@ pub(crate) async fn send_bulk(
             ));
             continue;
         }
-        if remaining < 1 {
+        drafts.push(draft(&common, recipient, email));
+    }
+    let batch = Batch {
+        template: compiled,
+        audience,
+        declared,
+        provided: provided.clone(),
+    };
+    // Rendering stops at the daily limit: the rest are not rendered at all.
+    let max_rendered = usize::try_from(remaining).unwrap_or(0);
+    let mut queued = Vec::with_capacity(drafts.len());
+    for (draft, rendered) in compose::render_drafts(shared, batch, drafts, max_rendered).await? {
+        let id = draft.recipient.lead.id;
+        let Some(rendered) = rendered else {
             skipped.push(skip(
                 id,
                 "LIMIT_EXCEEDED",
                 "the tenant's daily email limit is reached".into(),
             ));
             continue;
-        }
-        match queue_one(&common, &compiled, &audience, recipient, &declared, email) {
-            Ok(q) => {
-                remaining -= 1;
-                queued.push(q);
-            }
+        };
+        match rendered.and_then(|rendered| queue_one(&common, &draft, rendered)) {
+            Ok(q) => queued.push(q),
             Err(error) => skipped.push(skip(id, error.code(), error.public_message())),
         }
     }

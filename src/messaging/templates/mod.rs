@@ -2,6 +2,7 @@
 //! variables, tenant custom variables, and rendering with minijinja.
 
 pub(crate) mod context;
+pub(crate) mod pool;
 pub(crate) mod render;
 mod resolver;
 pub(crate) mod service;

@@ -2,10 +2,16 @@
 //! is saved, so a typo in a variable name is an error for the author rather
 //! than a blank in 10,000 sent emails; `CompiledTemplate` parses the parts
 //! once and renders them per lead when the template is sent.
+//!
+//! A template is a program its author wrote: nested `range()` loops run for
+//! minutes. Every render therefore has a budget (`RenderLimits`: minijinja
+//! fuel, counted in instructions, and a cap on each part's output), and
+//! renders run on the render pool (`pool.rs`), not on the async workers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 pub(crate) use super::context::DeclaredVariable;
 use super::context::{RESERVED_NAMES, SENDER_FIELDS, TENANT_FIELDS, company_fields, lead_fields};
@@ -15,6 +21,30 @@ use crate::error::AppError;
 const SUBJECT: &str = "subject";
 const TEXT_BODY: &str = "textBody";
 const HTML_BODY: &str = "htmlBody";
+
+/// How deep loops, blocks and macro calls may nest (minijinja counts a loop
+/// as 1, a macro call as more). Emails nest a few levels; minijinja's own
+/// maximum (500) is sized for a main thread's stack, and renders run on
+/// blocking threads with smaller ones.
+const RECURSION_LIMIT: usize = 100;
+
+/// What rendering one part of a template may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RenderLimits {
+    /// minijinja fuel: roughly the instructions one render may run.
+    pub fuel: u64,
+    /// The most bytes one rendered part may have.
+    pub output_bytes: usize,
+}
+
+impl RenderLimits {
+    pub(crate) fn of(limits: &crate::config::Limits) -> Self {
+        Self {
+            fuel: limits.template_fuel,
+            output_bytes: limits.template_output_bytes,
+        }
+    }
+}
 
 /// Line width of the text body derived from HTML: the customary plain-text
 /// email width, which leaves room for quoting in replies.
@@ -87,23 +117,50 @@ pub(crate) fn check(
     Ok(())
 }
 
+/// Renders a saved template once against a sample context (declared
+/// variables at their defaults, every other value undefined) to refuse a
+/// template that exceeds its limits whatever the lead, such as nested
+/// `range()` loops. Only limit errors count: other render errors depend on
+/// the lead's values, which a sample does not have.
+pub(crate) fn trial(
+    parts: &TemplateParts,
+    declared: &[DeclaredVariable],
+    limits: RenderLimits,
+) -> Result<(), AppError> {
+    let sample: serde_json::Map<String, serde_json::Value> = declared
+        .iter()
+        .filter_map(|variable| {
+            let default = variable.default.clone()?;
+            Some((variable.name.clone(), default.into()))
+        })
+        .collect();
+    match CompiledTemplate::compile(parts, limits)?.render(&sample.into()) {
+        Err(error @ AppError::LimitExceeded(_)) => Err(error),
+        _ => Ok(()),
+    }
+}
+
 /// A template parsed once, to render for many leads (a bulk send renders one
 /// template for thousands of leads).
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledTemplate {
     env: Environment<'static>,
+    limits: RenderLimits,
 }
 
 impl CompiledTemplate {
-    pub(crate) fn compile(parts: &TemplateParts) -> Result<Self, AppError> {
+    pub(crate) fn compile(parts: &TemplateParts, limits: RenderLimits) -> Result<Self, AppError> {
         let mut env = environment();
+        // Fuel is counted per render, so each part of each message gets the
+        // whole budget.
+        env.set_fuel(Some(limits.fuel));
         for (part, source) in parts.named() {
             if let Some(source) = source {
                 env.add_template_owned(part, source.to_owned())
                     .map_err(|error| template_error(part, &error))?;
             }
         }
-        Ok(Self { env })
+        Ok(Self { env, limits })
     }
 
     /// Renders every part against a context from `build_context`.
@@ -131,10 +188,57 @@ impl CompiledTemplate {
         let Ok(template) = self.env.get_template(part) else {
             return Ok(None);
         };
-        template
-            .render(context)
-            .map(Some)
-            .map_err(|error| template_error(part, &error))
+        let mut output = CappedOutput::new(self.limits.output_bytes);
+        match template.render_captured_to(context, &mut output) {
+            Ok(_) => String::from_utf8(output.bytes)
+                .map(Some)
+                .map_err(AppError::internal),
+            Err(_) if output.overflowed => Err(AppError::limit_exceeded(format!(
+                "{part}: the rendered text is larger than {} bytes, the template output limit",
+                self.limits.output_bytes
+            ))),
+            Err(error) if error.kind() == ErrorKind::OutOfFuel => {
+                Err(AppError::limit_exceeded(format!(
+                    "{part}: the template needs more than {} steps to render, the template \
+                     fuel limit; loops over large ranges are the usual cause",
+                    self.limits.fuel
+                )))
+            }
+            Err(error) => Err(template_error(part, &error)),
+        }
+    }
+}
+
+/// A part's output, refused past the cap: the failed write stops minijinja
+/// at once, so a runaway template never holds more than the cap in memory.
+struct CappedOutput {
+    bytes: Vec<u8>,
+    cap: usize,
+    overflowed: bool,
+}
+
+impl CappedOutput {
+    fn new(cap: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            cap,
+            overflowed: false,
+        }
+    }
+}
+
+impl io::Write for CappedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.cap {
+            self.overflowed = true;
+            return Err(io::Error::other("template output limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -157,6 +261,7 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     // `debug()` would print the whole context into an email.
     env.remove_global("debug");
+    env.set_recursion_limit(RECURSION_LIMIT);
     env
 }
 
@@ -302,8 +407,14 @@ mod tests {
         parts: &TemplateParts,
         context: &serde_json::Value,
     ) -> Result<Rendered, AppError> {
-        CompiledTemplate::compile(parts)?.render(context)
+        CompiledTemplate::compile(parts, LIMITS)?.render(context)
     }
+
+    /// Generous enough for every test below but the ones about limits.
+    const LIMITS: RenderLimits = RenderLimits {
+        fuel: 1_000_000,
+        output_bytes: 512 * 1024,
+    };
     use crate::messaging::templates::context::tests::{company, context_for, lead};
 
     fn parts<'a>(
@@ -556,11 +667,16 @@ mod tests {
 
     #[test]
     fn a_compiled_template_renders_ten_thousand_times() {
-        let template = CompiledTemplate::compile(&parts(
-            "Hi {{ lead.firstName }}",
-            Some("Hello {{ lead.fullName }} at {{ company.name }}"),
-            Some("<p>Hello {{ lead.fullName }}{% for t in lead.tags %} #{{ t }}{% endfor %}</p>"),
-        ))
+        let template = CompiledTemplate::compile(
+            &parts(
+                "Hi {{ lead.firstName }}",
+                Some("Hello {{ lead.fullName }} at {{ company.name }}"),
+                Some(
+                    "<p>Hello {{ lead.fullName }}{% for t in lead.tags %} #{{ t }}{% endfor %}</p>",
+                ),
+            ),
+            LIMITS,
+        )
         .unwrap();
         let context = full_context();
 
@@ -568,6 +684,119 @@ mod tests {
             let rendered = template.render(&context).unwrap();
             assert_eq!(rendered.subject, "Hi Ada");
         }
+    }
+
+    /// Nested loops of 10^8 iterations in all that print nothing (so only
+    /// fuel stops them): minutes of work unbounded.
+    const NESTED_RANGES: &str =
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}";
+
+    fn limit_message(result: Result<impl std::fmt::Debug, AppError>) -> String {
+        match result {
+            Err(AppError::LimitExceeded(message)) => message,
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_render_that_runs_out_of_fuel_is_a_limit_error_naming_the_part() {
+        let template = parts("Hi", None, Some(NESTED_RANGES));
+        let started = std::time::Instant::now();
+
+        let message = limit_message(render_once(&template, &full_context()));
+
+        assert!(message.starts_with("htmlBody: "), "{message}");
+        assert!(message.contains("1000000 steps"), "{message}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn fuel_is_counted_per_render_and_leaves_room_for_real_loops() {
+        // Five hundred rows of a table, a few values each, in every message.
+        let rows = "{% for i in range(500) %}<tr><td>{{ i }}</td><td>{{ lead.fullName }}</td>\
+                    <td>{% if i is even %}{{ company.name | upper }}{% endif %}</td></tr>{% endfor %}";
+        let template =
+            CompiledTemplate::compile(&parts("{{ lead.firstName }}", None, Some(rows)), LIMITS)
+                .unwrap();
+        let context = full_context();
+
+        for _ in 0..3 {
+            let rendered = template.render(&context).unwrap();
+            assert!(rendered.html_body.unwrap().contains("ANALYTICAL ENGINES"));
+        }
+    }
+
+    #[test]
+    fn output_past_the_cap_is_a_limit_error_naming_the_part() {
+        let limits = RenderLimits {
+            fuel: 1_000_000,
+            output_bytes: 1024,
+        };
+        let text = "{% for i in range(1000) %}0123456789{% endfor %}";
+        let template = CompiledTemplate::compile(&parts("Hi", Some(text), None), limits).unwrap();
+
+        let message = limit_message(template.render(&full_context()));
+
+        assert!(message.starts_with("textBody: "), "{message}");
+        assert!(message.contains("1024 bytes"), "{message}");
+    }
+
+    #[test]
+    fn output_up_to_the_cap_renders() {
+        let limits = RenderLimits {
+            fuel: 1_000_000,
+            output_bytes: 10_000,
+        };
+        let text = "{% for i in range(1000) %}0123456789{% endfor %}";
+        let template = CompiledTemplate::compile(&parts("Hi", Some(text), None), limits).unwrap();
+
+        let rendered = template.render(&full_context()).unwrap();
+
+        assert_eq!(rendered.text_body.len(), 10_000);
+    }
+
+    #[test]
+    fn the_subject_has_the_same_limits() {
+        let template = parts(NESTED_RANGES, Some("x"), None);
+
+        let message = limit_message(render_once(&template, &full_context()));
+
+        assert!(message.starts_with("subject: "), "{message}");
+    }
+
+    #[test]
+    fn deep_recursion_is_an_error_not_a_stack_overflow() {
+        let source = "{% macro down(n) %}{% if n %}{{ down(n - 1) }}{% endif %}{% endmacro %}{{ down(100000) }}";
+        let template = CompiledTemplate::compile(&parts("Hi", Some(source), None), LIMITS).unwrap();
+
+        let result = std::thread::Builder::new()
+            // The size of tokio's blocking threads' stacks.
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || template.render(&full_context()).map(|_| ()))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn a_trial_render_refuses_a_template_over_its_limits_whatever_the_lead() {
+        let declared = [var("offer", Some("10%"))];
+
+        let bomb = trial(&parts("Hi", None, Some(NESTED_RANGES)), &declared, LIMITS);
+        let lead_dependent_error = trial(
+            &parts(
+                "Hi {{ offer }}",
+                Some("{{ lead.score + lead.firstName }}"),
+                None,
+            ),
+            &declared,
+            LIMITS,
+        );
+
+        assert!(limit_message(bomb).starts_with("htmlBody: "));
+        assert!(lead_dependent_error.is_ok(), "{lead_dependent_error:?}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Message templates: names unique per channel among live templates, one
 //! default per channel and category, and content checked on every save (an
-//! unknown variable is an error now, not a blank in someone's inbox later).
+//! unknown variable is an error now, not a blank in someone's inbox later;
+//! a template over its render limits for any lead is refused now, not at
+//! every send).
 
 use std::collections::BTreeSet;
 
@@ -12,7 +14,7 @@ use uuid::Uuid;
 use entity::message_templates;
 use entity::sea_orm_active_enums::MessageChannel;
 
-use super::render::{DeclaredVariable, TemplateParts, check};
+use super::render::{DeclaredVariable, TemplateParts, check, trial};
 use super::types::{CreateMessageTemplateInput, TemplateCategory, UpdateMessageTemplateInput};
 use crate::domain::{optional_text, required_text};
 use crate::error::on_unique;
@@ -72,6 +74,31 @@ pub(crate) fn validate(
         }
     }
     check(parts, declared, custom_keys).map_err(|e| e.with_field_prefix(prefix))
+}
+
+/// Renders the template once against a sample on the render pool
+/// (`render::trial`): nested loops that exceed the limits whatever the lead
+/// are `LIMIT_EXCEEDED` when saving, not a failure at every send.
+async fn trial_render(
+    shared: &Shared,
+    parts: &TemplateParts<'_>,
+    declared: &[DeclaredVariable],
+) -> AppResult<()> {
+    let owned = [parts.subject, parts.text_body, parts.html_body].map(|p| p.map(str::to_owned));
+    let declared = declared.to_vec();
+    let limits = shared.render_pool.limits();
+    shared
+        .render_pool
+        .run(move |_| {
+            let [subject, text_body, html_body] = &owned;
+            let parts = TemplateParts {
+                subject: subject.as_deref(),
+                text_body: text_body.as_deref(),
+                html_body: html_body.as_deref(),
+            };
+            trial(&parts, &declared, limits)
+        })
+        .await?
 }
 
 pub(crate) async fn list(
@@ -155,6 +182,7 @@ pub(crate) async fn create(
         &custom_keys(&txn, ctx).await?,
         "input.",
     )?;
+    trial_render(shared, &parts, &declared).await?;
     let now = Utc::now().fixed_offset();
     let template = message_templates::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
@@ -246,6 +274,7 @@ pub(crate) async fn update(
         &custom_keys(&txn, ctx).await?,
         "input.",
     )?;
+    trial_render(shared, &parts, &declared).await?;
     template.updated_at = Set(Utc::now().fixed_offset());
     template.updated_by = Set(ctx.user_id());
     let template = template

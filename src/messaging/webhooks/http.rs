@@ -2,6 +2,10 @@
 //! event once. The provider's event id is stored in the same transaction as
 //! the event, so a replay (providers retry until they see a 2xx) is
 //! acknowledged but changes nothing.
+//!
+//! A refusal is answered `{"error": {"code": .., "message": ..}}` in plain
+//! English: the provider's delivery log shows it to whoever set the webhook
+//! up.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,7 +19,7 @@ use uuid::Uuid;
 use entity::sea_orm_active_enums::EngagementType;
 use entity::{message_directory, webhook_receipts};
 
-use super::providers::{EventKind, MessageRef, ProviderEvent, WebhookSettings};
+use super::providers::{EventKind, MessageRef, ProviderEvent, WebhookError, WebhookSettings};
 use crate::config::Messaging;
 use crate::error::AppResult;
 use crate::messaging::engagement::recorder::{NewEvent, load_messages, record};
@@ -65,14 +69,15 @@ pub(crate) async fn receive(
     {
         Ok(parsed) => parsed,
         Err(error) => {
-            tracing::info!(%provider, ?error, "webhook refused");
-            return (error.status(), format!("{error:?}")).into_response();
+            tracing::info!(%provider, %error, "webhook refused");
+            return refusal(&error);
         }
     };
     if let Some(url) = &parsed.confirm_subscription
         && let Err(error) = shared.webhooks.confirm_subscription(url).await
     {
-        return (error.status(), format!("{error:?}")).into_response();
+        tracing::warn!(%provider, %error, "confirming an SNS subscription failed");
+        return refusal(&error);
     }
     let mut summary = Summary {
         received: parsed.events.len(),
@@ -86,11 +91,25 @@ pub(crate) async fn receive(
             Err(error) => {
                 // The provider retries on 5xx; receipts make the retry safe.
                 tracing::error!(?error, %provider, "recording a webhook event failed");
-                return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+                return error_body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the event could not be recorded; try again",
+                );
             }
         }
     }
     (StatusCode::OK, Json(summary)).into_response()
+}
+
+/// A refused webhook: its status, and its reason as a sentence.
+fn refusal(error: &WebhookError) -> Response {
+    error_body(error.status(), error.code(), &error.to_string())
+}
+
+fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, Json(body)).into_response()
 }
 
 enum Outcome {

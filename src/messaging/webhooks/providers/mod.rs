@@ -80,7 +80,7 @@ pub struct Parsed {
 /// Why a webhook request was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
-    #[error("unknown webhook provider")]
+    #[error("unknown webhook provider: use ses, sendgrid, sendgrid-inbound or standard")]
     UnknownProvider,
     /// Bad, missing or stale signature or credentials, or the provider is
     /// not configured.
@@ -104,6 +104,17 @@ impl WebhookError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable code of the error body (`http::refusal`), in the API's
+    /// `SCREAMING_SNAKE` style.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownProvider => "NOT_FOUND",
+            Self::Unauthorized(_) => "UNAUTHENTICATED",
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::Unavailable(_) => "UNAVAILABLE",
         }
     }
 }

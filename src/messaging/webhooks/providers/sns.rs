@@ -274,7 +274,7 @@ impl Envelope {
                     required("SubscribeURL", &self.subscribe_url)?,
                 ));
             }
-            other => return Err(bad_request(format!("unknown SNS message type {other:?}"))),
+            other => return Err(bad_request(format!("unknown SNS message type \"{other}\""))),
         }
         fields.push(("Timestamp", self.timestamp.clone()));
         if self.kind != "Notification" {

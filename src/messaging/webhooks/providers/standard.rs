@@ -121,7 +121,7 @@ fn to_event(id: &str, payload: Payload) -> Result<Option<ProviderEvent>, Webhook
             permanent: match data.bounce_type.as_deref() {
                 None | Some("hard") => true,
                 Some("soft") => false,
-                Some(other) => return Err(bad_request(format!("unknown bounce_type {other:?}"))),
+                Some(other) => return Err(bad_request(format!("unknown bounce_type \"{other}\""))),
             },
         },
         "email.complained" => EventKind::Complained,
