@@ -312,13 +312,14 @@ pub async fn begin_as_member(
     user_id: Uuid,
     session_id: Uuid,
 ) -> AppResult<(DatabaseTransaction, Option<MemberRole>)> {
-    on_live_connection(db, || enter_as_member(db, tenant_id, user_id)).await
+    on_live_connection(db, || enter_as_member(db, tenant_id, user_id, session_id)).await
 }
 
 async fn enter_as_member(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     user_id: Uuid,
+    session_id: Uuid,
 ) -> Result<(DatabaseTransaction, Option<MemberRole>), DbErr> {
     let txn = open(db, false).await?;
     if !is_postgres(&txn) {
