@@ -5,6 +5,9 @@ killed backends) run at given moments. Standard library only.
 
   faults_load.py setup BASE_URL STATE_JSON
   faults_load.py load BASE_URL STATE_JSON SECONDS RATE [AT:COMMAND ...]
+  faults_load.py sink PORT LOG_FILE DELAY_MS
+  faults_load.py bulk BASE_URL STATE_JSON SINK_PORT COUNT
+  faults_load.py upserts BASE_URL STATE_JSON BATCHES SIZE
 
 `load` prints one JSON line: answers by kind and status, latency
 percentiles, transport errors."""
@@ -77,7 +80,8 @@ def setup(base, state_path):
     html = message["htmlBody"]
     start = html.index("/t/o/") + 5
     pixel = "/t/o/" + "".join(c for c in _take(html[start:]))
-    json.dump({"token": token, "pixel": pixel, "message": message["id"]}, open(state_path, "w"))
+    json.dump({"token": token, "pixel": pixel, "message": message["id"], "template": template},
+              open(state_path, "w"))
 
 
 def _take(s):
@@ -135,6 +139,81 @@ def load(base, state_path, seconds, rate, events):
     print(json.dumps(out))
 
 
+def sink(port, log_path, delay_ms):
+    """A plain SMTP server that accepts every message, holds its final
+    reply for `delay_ms` (so some messages are always mid-transfer when the
+    server is killed) and appends each message's Message-ID to `log_path`
+    when it has taken the message."""
+    import socketserver
+
+    log = open(log_path, "a", buffering=1)
+    lock = threading.Lock()
+
+    class Session(socketserver.StreamRequestHandler):
+        def reply(self, line):
+            self.wfile.write(line.encode() + b"\r\n")
+            self.wfile.flush()
+
+        def handle(self):
+            self.reply("220 faults sink")
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                verb = line.decode("latin-1").strip().upper()
+                if verb.startswith("DATA"):
+                    self.reply("354 go ahead")
+                    message_id = None
+                    in_headers = True
+                    while True:
+                        data = self.rfile.readline()
+                        if not data:
+                            return  # the client went away mid-transfer
+                        if data in (b".\r\n", b".\n"):
+                            break
+                        text = data.decode("latin-1").rstrip("\r\n")
+                        if in_headers and text == "":
+                            in_headers = False
+                        elif in_headers and text.lower().startswith("message-id:"):
+                            message_id = text.split(":", 1)[1].strip().strip("<>")
+                    time.sleep(delay_ms / 1000)
+                    with lock:
+                        log.write(f"{message_id}\n")
+                    self.reply("250 2.0.0 queued")
+                elif verb.startswith("QUIT"):
+                    self.reply("221 bye")
+                    return
+                elif verb.startswith("EHLO"):
+                    self.reply("250 faults-sink")
+                else:
+                    self.reply("250 ok")
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    Server(("127.0.0.1", port), Session).serve_forever()
+
+
+def bulk(base, state_path, sink_port, count):
+    """Adds `count` leads and one bulk send of them through a sender at the
+    sink; prints how many messages were queued."""
+    state = json.load(open(state_path))
+    token = state["token"]
+    sender = gql(base, "mutation($input: CreateSenderAccountInput!) { createSenderAccount(input: $input) { id } }",
+                 {"input": {"name": "live sink", "host": "127.0.0.1", "port": sink_port, "tlsMode": "NONE",
+                            "fromEmail": "sales@faults.test", "fromName": "Faults", "priority": 1,
+                            "dailyLimit": 100000, "hourlyLimit": 100000}}, token)["createSenderAccount"]["id"]
+    inputs = [{"firstName": f"R{i}", "email": f"r{i}@send.faults.example"} for i in range(count)]
+    leads = gql(base, "mutation($i: [CreateLeadInput!]!) { upsertLeads(inputs: $i) { lead { id } } }",
+                {"i": inputs}, token)["upsertLeads"]
+    ids = [r["lead"]["id"] for r in leads if r.get("lead")]
+    result = gql(base, "mutation($input: SendBulkMessagesInput!) { sendBulkMessages(input: $input) { queued skipped { code message } } }",
+                 {"input": {"templateId": state["template"], "leadIds": ids, "senderId": sender,
+                            "tracking": False}}, token)["sendBulkMessages"]
+    print(json.dumps(result))
+
+
 def upserts(base, state_path, batches, size):
     """Sends `batches` upsertLeads batches of `size` leads one after
     another (batch n's emails are at bN.faults.test) until the server goes
@@ -155,8 +234,12 @@ def upserts(base, state_path, batches, size):
 
 if __name__ == "__main__":
     cmd, base, state = sys.argv[1:4]
-    if cmd == "setup":
+    if cmd == "sink":
+        sink(int(base), state, int(sys.argv[4]))
+    elif cmd == "setup":
         setup(base, state)
+    elif cmd == "bulk":
+        bulk(base, state, int(sys.argv[4]), int(sys.argv[5]))
     elif cmd == "upserts":
         upserts(base, state, int(sys.argv[4]), int(sys.argv[5]))
     else:
