@@ -153,6 +153,11 @@ pub struct Config {
     pub messaging: Messaging,
 }
 
+/// The CPU cores this process may use (one when that cannot be told).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// A trusted proxy: an address (`10.0.0.7`) or a range (`10.0.0.0/8`).
 fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
     let value = value.trim();
@@ -319,9 +324,7 @@ impl Limits {
     /// hundreds of them grew the process by memory it never returned;
     /// beyond the cores they only take turns on the CPU anyway.
     pub fn password_hash_concurrency(&self) -> usize {
-        self.password_hash_concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+        self.password_hash_concurrency.unwrap_or_else(cores).max(1)
     }
 }
 
@@ -503,8 +506,7 @@ impl Config {
             if self.is_sqlite() {
                 10
             } else {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                u32::try_from(2 * cores).unwrap_or(u32::MAX)
+                u32::try_from(2 * cores()).unwrap_or(u32::MAX)
             }
         })
     }
@@ -523,7 +525,7 @@ impl Config {
     pub fn template_render_threads(&self) -> usize {
         self.limits
             .template_render_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .unwrap_or_else(cores)
             .max(1)
     }
 

@@ -123,18 +123,23 @@ async fn postgres_template(admin_url: &str) -> &'static str {
 async fn fresh_postgres(admin_url: &str) -> String {
     let template = postgres_template(admin_url).await;
     let name = format!("ph_t_{}_{}", std::process::id(), Uuid::now_v7().simple());
+    create_database(admin_url, &name, &format!("TEMPLATE \"{template}\"")).await;
+    with_database(admin_url, &name)
+}
+
+/// `CREATE DATABASE name options` on the server at `admin_url`.
+async fn create_database(admin_url: &str, name: &str, options: &str) {
     let admin = Database::connect(admin_url)
         .await
         .expect("connect to PostgreSQL");
     admin
         .execute_raw(Statement::from_string(
             admin.get_database_backend(),
-            format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+            format!("CREATE DATABASE \"{name}\" {options}"),
         ))
         .await
-        .expect("clone the template");
+        .expect("create a database");
     admin.close().await.expect("close admin connection");
-    with_database(admin_url, &name)
 }
 
 impl TestApp {
@@ -160,17 +165,7 @@ impl TestApp {
     /// migrated by the server as it starts.
     pub async fn spawn_on_postgres(admin_url: &str, adjust: impl FnOnce(&mut Config)) -> Self {
         let name = format!("ph_r_{}", Uuid::now_v7().simple());
-        let admin = Database::connect(admin_url)
-            .await
-            .expect("connect to PostgreSQL");
-        admin
-            .execute_raw(Statement::from_string(
-                admin.get_database_backend(),
-                format!("CREATE DATABASE \"{name}\""),
-            ))
-            .await
-            .expect("create a database");
-        admin.close().await.expect("close admin connection");
+        create_database(admin_url, &name, "").await;
         Self::start(with_database(admin_url, &name), None, adjust).await
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, Ws};
+use crate::helpers::{Session, TestApp, Ws};
 
 const TENANT_EVENTS: &str = "subscription { tenantEvents { kind } }";
 const CREATE_ADMIN_KEY: &str =
@@ -25,6 +25,18 @@ fn error_code(message: &Value) -> Option<&str> {
 async fn subscribe(ws: &mut Ws, id: &str, query: &str) {
     ws.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query } }))
         .await;
+}
+
+/// The owner makes the member `email` a viewer, over HTTP.
+async fn demote_to_viewer(app: &TestApp, owner: &Session, email: &str) {
+    let member_id = app.member_id(owner, email).await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!, $role: Role!) { updateMemberRole(memberId: $id, role: $role) { id } }",
+        json!({ "id": member_id, "role": "VIEWER" }),
+    )
+    .await
+    .data("updateMemberRole");
 }
 
 #[tokio::test]
@@ -98,14 +110,7 @@ async fn a_downgraded_role_applies_to_the_next_operation_on_the_same_socket() {
     subscribe(&mut ws, "before", "{ me { role } }").await;
     let before = ws.next_json().await;
     ws.next_json().await; // complete
-    let member_id = app.member_id(&owner, "b@acme.example").await;
-    app.gql_as(
-        &owner.access_token,
-        "mutation($id: ID!, $role: Role!) { updateMemberRole(memberId: $id, role: $role) { id } }",
-        json!({ "id": member_id, "role": "VIEWER" }),
-    )
-    .await
-    .data("updateMemberRole");
+    demote_to_viewer(&app, &owner, "b@acme.example").await;
 
     subscribe(&mut ws, "after", "{ me { role } }").await;
     let after = ws.next_json().await;
@@ -129,15 +134,8 @@ async fn a_changed_role_ends_the_subscriptions_started_with_the_old_one() {
     ws.init(&admin.access_token).await;
     subscribe(&mut ws, "events", TENANT_EVENTS).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let member_id = app.member_id(&owner, "b@acme.example").await;
 
-    app.gql_as(
-        &owner.access_token,
-        "mutation($id: ID!, $role: Role!) { updateMemberRole(memberId: $id, role: $role) { id } }",
-        json!({ "id": member_id, "role": "VIEWER" }),
-    )
-    .await
-    .data("updateMemberRole");
+    demote_to_viewer(&app, &owner, "b@acme.example").await;
     let (code, reason) = ws.closed().await;
 
     assert_eq!(code, 4403);
