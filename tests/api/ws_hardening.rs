@@ -101,6 +101,27 @@ async fn a_revoked_api_keys_subscription_ends_within_the_recheck_interval() {
 }
 
 #[tokio::test]
+async fn a_logged_out_sessions_socket_closes_within_the_recheck_interval() {
+    let app = TestApp::spawn_with(|c| c.limits.ws_reauth_secs = 1).await;
+    let owner = app.sign_up("acme").await;
+    let mut ws = app.ws("/graphql/ws").await;
+    ws.init(&owner.access_token).await;
+    subscribe(&mut ws, "events", TENANT_EVENTS).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.gql_as(
+        &owner.access_token,
+        "mutation($t: String) { logout(refreshToken: $t) }",
+        json!({ "t": owner.refresh_token }),
+    )
+    .await
+    .data("logout");
+    let (code, _) = ws.closed().await;
+
+    assert_eq!(code, 4403);
+}
+
+#[tokio::test]
 async fn a_downgraded_role_applies_to_the_next_operation_on_the_same_socket() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
