@@ -8,6 +8,7 @@
 
 pub(crate) mod app;
 pub(crate) mod attributes;
+pub(crate) mod blocking;
 pub mod config;
 pub mod crm;
 pub mod db;

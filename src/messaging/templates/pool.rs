@@ -2,20 +2,20 @@
 //! decides, so it never runs on the async workers that answer requests (a
 //! render there stalls every request on that thread, `/health` included):
 //! it runs on tokio's blocking threads, at most
-//! `Config::template_render_threads` at once, so a burst of expensive
-//! renders queues here rather than taking every blocking thread and core.
+//! `Config::template_render_threads` at once (`blocking::BoundedBlocking`),
+//! so a burst of expensive renders queues here rather than taking every
+//! blocking thread and core.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Semaphore;
-
 use super::render::RenderLimits;
+use crate::blocking::BoundedBlocking;
 use crate::config::Config;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 pub(crate) struct RenderPool {
-    slots: Arc<Semaphore>,
+    slots: BoundedBlocking,
     limits: RenderLimits,
 }
 
@@ -41,7 +41,7 @@ impl Drop for MarkOnDrop {
 impl RenderPool {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
-            slots: Arc::new(Semaphore::new(config.template_render_threads())),
+            slots: BoundedBlocking::new(config.template_render_threads()),
             limits: RenderLimits::of(&config.limits),
         }
     }
@@ -58,20 +58,9 @@ impl RenderPool {
         &self,
         work: impl FnOnce(&Abandoned) -> T + Send + 'static,
     ) -> AppResult<T> {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)?;
         let flag = Arc::new(AtomicBool::new(false));
         let _mark = MarkOnDrop(flag.clone());
         let abandoned = Abandoned(flag);
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            work(&abandoned)
-        })
-        .await
-        .map_err(AppError::internal)
+        self.slots.run(move || work(&abandoned)).await
     }
 }
