@@ -284,16 +284,16 @@ impl Session {
         let Some(token) = payload.as_ref().and_then(token_from_payload) else {
             return Flow::Close(4403, "Forbidden: connection_init needs a token".to_owned());
         };
-        let shared = &self.state.shared;
-        match crate::identity::auth::authenticate::from_token(&shared.db, &shared.jwt, &token).await
-        {
-            Ok(ctx) => {
-                self.token = Some(token);
-                self.ctx = Some(ctx);
-                self.next_check = self.check_interval_from_now();
-                self.send(json!({ "type": "connection_ack" })).await
-            }
-            Err(error) => Flow::Close(4403, format!("Forbidden: {}", error.public_message())),
+        // The first check of the credential is the one every later check
+        // repeats.
+        self.token = Some(token);
+        match self.recheck().await {
+            Recheck::Valid(_) => self.send(json!({ "type": "connection_ack" })).await,
+            Recheck::Refused(reason) => Flow::Close(4403, reason),
+            Recheck::Unknown => Flow::Close(
+                4403,
+                "Forbidden: the credential could not be checked just now".to_owned(),
+            ),
         }
     }
 
@@ -406,8 +406,9 @@ impl Session {
         Flow::Continue
     }
 
-    /// Checks the kept token against the database again, as
-    /// `connection_init` did, and schedules the next periodic check.
+    /// Checks the kept token against the database (at `connection_init`,
+    /// then before every operation and periodically) and schedules the next
+    /// periodic check.
     async fn recheck(&mut self) -> Recheck {
         self.next_check = self.check_interval_from_now();
         let Some(token) = self.token.as_deref() else {
