@@ -304,10 +304,24 @@ pub struct Limits {
     /// Largest rendered part of a message template, in bytes.
     #[arg(long, env = "PROMOHUB_TEMPLATE_OUTPUT_BYTES", default_value_t = 512 * 1024, global = true)]
     pub template_output_bytes: usize,
-    /// Templates rendered at once (each on a blocking thread, never on the
-    /// threads that answer requests). Default: the CPU cores.
+    /// Templates rendered at once, each in its own render worker process
+    /// (never in the server); more wait their turn. Default: the CPU cores.
     #[arg(long, env = "PROMOHUB_TEMPLATE_RENDER_THREADS", global = true)]
     pub template_render_threads: Option<usize>,
+    /// Memory a render worker may use (its data segment, `setrlimit`): a
+    /// template that builds more ends its worker and is `LIMIT_EXCEEDED`.
+    #[arg(
+        long,
+        env = "PROMOHUB_TEMPLATE_MEMORY_BYTES",
+        default_value_t = 256 * 1024 * 1024,
+        global = true
+    )]
+    pub template_memory_bytes: u64,
+    /// The program started as a render worker (`<program> render-worker`).
+    /// Default: this executable; set it where the server runs inside
+    /// another program, as the tests do.
+    #[arg(long, env = "PROMOHUB_TEMPLATE_RENDER_WORKER", global = true)]
+    pub template_render_worker: Option<std::path::PathBuf>,
     /// Password hashes and verifications computed at once; more wait their
     /// turn. Default: the CPU cores (see `Limits::password_hash_concurrency`).
     #[arg(
@@ -518,10 +532,10 @@ impl Config {
         self.pool_size().saturating_sub(1).max(1) as usize
     }
 
-    /// How many template renders run at once: as configured, else one per
-    /// core. Renders are CPU work with a bounded budget each; the bound
-    /// keeps a burst of expensive ones from queueing on every blocking
-    /// thread.
+    /// How many template renders run at once (render worker processes): as
+    /// configured, else one per core. Renders are CPU work with a bounded
+    /// budget each; the bound keeps a burst of expensive ones from taking
+    /// every core.
     pub fn template_render_threads(&self) -> usize {
         self.limits
             .template_render_threads

@@ -27,3 +27,6 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod tenancy;
+
+/// `promohub render-worker`: see `messaging::templates::worker`.
+pub use messaging::templates::worker::run as run_render_worker;

@@ -1,4 +1,5 @@
-//! The `promohub` binary: serve | migrate | export-schema | seed-demo.
+//! The `promohub` binary: serve | worker | migrate | export-schema | seed-demo,
+//! and render-worker, which the server starts itself.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,14 @@ enum Command {
     },
     /// Create the demo tenant and owner.
     SeedDemo,
+    /// Render templates for a server over stdin and stdout (the server
+    /// starts these itself; see `messaging::templates::worker`).
+    #[command(hide = true)]
+    RenderWorker {
+        /// The memory this worker may use, in bytes.
+        #[arg(long)]
+        memory_bytes: u64,
+    },
 }
 
 /// `serve` settings; global so `promohub --port 9000` and
@@ -68,9 +77,20 @@ struct ServeArgs {
     no_demo: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::RenderWorker { memory_bytes }) = cli.command {
+        // No runtime and no logging: a worker is one thread, and its stdout
+        // is its answers alone.
+        return promohub::run_render_worker(memory_bytes);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     telemetry::init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
@@ -101,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", demo::credentials_banner());
             Ok(())
         }
+        Command::RenderWorker { .. } => unreachable!("handled before the runtime starts"),
     }
 }
 

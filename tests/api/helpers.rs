@@ -176,6 +176,9 @@ impl TestApp {
     ) -> Self {
         let mut config = Config::for_database(url.clone());
         config.db_pool_size = Some(5);
+        // Templates render in `promohub render-worker` processes; the test
+        // binary is not that program.
+        config.limits.template_render_worker = Some(env!("CARGO_BIN_EXE_promohub").into());
         if let Some(pooler) = pgbouncer_url().filter(|_| dir.is_none()) {
             // The server's pool goes through PgBouncer in transaction
             // pooling mode, as behind Supabase's pooler; LISTEN, a session

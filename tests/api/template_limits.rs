@@ -207,3 +207,138 @@ async fn health_answers_while_expensive_renders_run() {
         );
     }
 }
+
+/// Text that doubles `n` times (once by default, so the template saves):
+/// at n = 40 it would be a terabyte. Fuel does not stop it (40 steps);
+/// the render worker's memory cap does.
+const DOUBLING_N: &str = "<p>{% set ns = namespace(s='x') %}{% for i in range(n|int) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}</p>";
+
+/// Templates that build gigabytes whatever the lead: in a loop, in macro
+/// recursion (four copies a level, under the recursion limit), and in
+/// straight-line code.
+fn memory_bombs() -> [String; 3] {
+    [
+        DOUBLING_N.replace("n|int", "40"),
+        "{% macro grow(s, k) %}{% if k %}{{ grow(s ~ s ~ s ~ s, k - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ grow('x', 16) }}".to_owned(),
+        "{% set a = 'xxxxxxxxxxxxxxxx' %}".to_owned()
+            + &"{% set a = a ~ a %}".repeat(30)
+            + "{{ a|length }}",
+    ]
+}
+
+fn memory_message(response: &Gql) -> String {
+    let message = limit_message(response);
+    assert!(message.contains("MiB of memory"), "{message}");
+    message
+}
+
+#[tokio::test]
+async fn templates_that_build_gigabytes_are_refused_when_saved_and_the_server_carries_on() {
+    let app = TestApp::spawn_with(|c| c.limits.template_memory_bytes = 64 * 1024 * 1024).await;
+    let owner = app.sign_up("acme").await;
+
+    for (i, bomb) in memory_bombs().iter().enumerate() {
+        let created = create(
+            &app,
+            &owner,
+            json!({ "name": format!("Bomb {i}"), "subject": "Hi", "textBody": bomb }),
+        )
+        .await;
+        let message = memory_message(&created);
+        assert!(message.contains("64 MiB"), "{message}");
+    }
+    let fine = create(
+        &app,
+        &owner,
+        json!({ "name": "Fine", "subject": "Hi {{ lead.firstName }}", "textBody": DOUBLING_N,
+                "variables": [{ "name": "n", "default": "10" }] }),
+    )
+    .await;
+
+    assert!(fine.data("createMessageTemplate")["id"].is_string());
+    assert_eq!(app.count("message_templates", "name LIKE 'Bomb%'").await, 0);
+    assert_eq!(
+        app.http
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn previewing_or_sending_text_that_doubles_is_limit_exceeded_and_the_next_render_works() {
+    let app = spawn().await;
+    let owner = app.sign_up("acme").await;
+    create_sender(&app, &owner, "primary", closed_port(), 10).await;
+    let lead = create_lead(&app, &owner, "Ada", "ada@example.org").await;
+    let template = loops_of_n_template(&app, &owner, DOUBLING_N, "htmlBody").await;
+
+    let huge = preview(&app, &owner, &template, &lead, 40).await;
+    let small = preview(&app, &owner, &template, &lead, 3).await;
+    let bulk = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($l: ID!, $t: ID!) { sendBulkMessages(input: { leadIds: [$l], templateId: $t, variables: { n: 40 } }) { queued } }",
+            json!({ "l": lead, "t": template }),
+        )
+        .await;
+    let one = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($l: ID!, $t: ID!) { sendMessage(input: { leadId: $l, templateId: $t, variables: { n: 40 } }) { id } }",
+            json!({ "l": lead, "t": template }),
+        )
+        .await;
+
+    // The default cap, 256 MiB.
+    assert!(memory_message(&huge).contains("256 MiB"));
+    assert_eq!(small.data("previewTemplate")["htmlBody"], "<p>8</p>");
+    memory_message(&bulk);
+    memory_message(&one);
+    assert_eq!(app.count("messages", "true").await, 0);
+    // At least these three (the counter is the test process's, shared
+    // with other tests).
+    let over_memory = app
+        .metrics()
+        .await
+        .lines()
+        .find(|line| line.starts_with("promohub_template_renders_over_memory_total"))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok());
+    assert!(over_memory >= Some(3), "{over_memory:?}");
+}
+
+#[tokio::test]
+async fn a_render_whose_request_timed_out_stops_and_frees_its_turn() {
+    // One render at a time, each able to run for minutes; requests end
+    // after a second.
+    let app = TestApp::spawn_with(|c| {
+        c.limits.template_fuel = 50_000_000_000;
+        c.limits.template_render_threads = Some(1);
+        c.limits.request_timeout_secs = 1;
+    })
+    .await;
+    let owner = app.sign_up("acme").await;
+    let lead = create_lead(&app, &owner, "Ada", "ada@example.org").await;
+    let template = loops_of_n_template(&app, &owner, LOOPS_OF_N, "htmlBody").await;
+
+    let runaway = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&owner.access_token)
+        .json(&json!({ "query": PREVIEW,
+            "variables": { "t": template, "l": lead, "v": { "n": 100_000 } } }))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let next = preview(&app, &owner, &template, &lead, 3).await;
+    let waited = started.elapsed();
+
+    assert_ne!(runaway.status(), 200);
+    assert_eq!(next.data("previewTemplate")["htmlBody"], "<p>done</p>");
+    // The runaway would have held the only turn for minutes.
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+}

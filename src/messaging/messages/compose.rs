@@ -11,7 +11,7 @@ use entity::{companies, lead_tags, leads, message_templates, tenants};
 
 use crate::error::{AppError, AppResult};
 use crate::messaging::templates::context::{ContextInput, DeclaredVariable, build_context};
-use crate::messaging::templates::render::{CompiledTemplate, Rendered};
+use crate::messaging::templates::render::{Rendered, TemplateSource};
 use crate::messaging::tracking::links;
 use crate::messaging::tracking::rewrite::add_tracking;
 use crate::state::Shared;
@@ -98,16 +98,10 @@ pub(crate) async fn recipients(
         .collect())
 }
 
-/// Renders one message for one recipient.
-pub(crate) fn render_for(
-    template: &CompiledTemplate,
-    audience: &Audience,
-    recipient: &Recipient,
-    declared: &[DeclaredVariable],
-    provided: &serde_json::Map<String, serde_json::Value>,
-    unsubscribe_url: &str,
-) -> AppResult<Rendered> {
-    let context = build_context(&ContextInput {
+/// The render context of one recipient.
+fn context_for(batch: &Batch, draft: &Draft<impl Sized>) -> serde_json::Value {
+    let (audience, recipient) = (&batch.audience, &draft.recipient);
+    build_context(&ContextInput {
         lead: &recipient.lead,
         lead_tags: &recipient.tags,
         company: recipient.company.as_ref(),
@@ -115,11 +109,10 @@ pub(crate) fn render_for(
         sender_email: audience.sender_email.as_deref(),
         tenant_name: &audience.tenant_name,
         custom_variables: &audience.custom_variables,
-        declared,
-        provided,
-        unsubscribe_url,
-    });
-    template.render(&context)
+        declared: &batch.declared,
+        provided: &batch.provided,
+        unsubscribe_url: &draft.unsubscribe_url,
+    })
 }
 
 /// One message to render: its recipient, its unsubscribe link (which names
@@ -132,7 +125,7 @@ pub(crate) struct Draft<K> {
 
 /// What every message of a send shares.
 pub(crate) struct Batch {
-    pub template: CompiledTemplate,
+    pub template: TemplateSource,
     pub audience: Audience,
     pub declared: Vec<DeclaredVariable>,
     pub provided: serde_json::Map<String, serde_json::Value>,
@@ -141,49 +134,28 @@ pub(crate) struct Batch {
 /// A draft and its rendering; `None` when `max_rendered` was reached first.
 pub(crate) type RenderedDraft<K> = (Draft<K>, Option<AppResult<Rendered>>);
 
-/// Renders the drafts in order on the render pool (`templates::pool`), at
-/// most `max_rendered` successfully. A render over the template limits
+/// Renders the drafts in order in the render workers (`templates::pool`),
+/// at most `max_rendered` successfully. A render over the template limits
 /// fails the whole batch with that error: it names the part to fix, and
 /// every further lead would spend the whole budget again.
-pub(crate) async fn render_drafts<K: Send + 'static>(
+pub(crate) async fn render_drafts<K>(
     shared: &Shared,
     batch: Batch,
     drafts: Vec<Draft<K>>,
     max_rendered: usize,
 ) -> AppResult<Vec<RenderedDraft<K>>> {
-    shared
+    let contexts = drafts.iter().map(|draft| context_for(&batch, draft));
+    let mut outcomes = shared
         .render_pool
-        .run(move |abandoned| {
-            let mut results = Vec::with_capacity(drafts.len());
-            let mut rendered = 0;
-            for draft in drafts {
-                if abandoned.is_set() {
-                    return Err(AppError::internal(anyhow::anyhow!(
-                        "the request stopped waiting for its messages to render"
-                    )));
-                }
-                if rendered >= max_rendered {
-                    results.push((draft, None));
-                    continue;
-                }
-                let result = render_for(
-                    &batch.template,
-                    &batch.audience,
-                    &draft.recipient,
-                    &batch.declared,
-                    &batch.provided,
-                    &draft.unsubscribe_url,
-                );
-                match &result {
-                    Err(AppError::LimitExceeded(_)) => return result.map(|_| Vec::new()),
-                    Ok(_) => rendered += 1,
-                    Err(_) => {}
-                }
-                results.push((draft, Some(result)));
-            }
-            Ok(results)
-        })
-        .await?
+        .render(&batch.template, contexts, drafts.len(), max_rendered)
+        .await?;
+    let over_limits = outcomes
+        .iter()
+        .position(|outcome| matches!(outcome, Some(Err(AppError::LimitExceeded(_)))));
+    if let Some(Some(Err(error))) = over_limits.map(|at| outcomes.swap_remove(at)) {
+        return Err(error);
+    }
+    Ok(drafts.into_iter().zip(outcomes).collect())
 }
 
 /// The HTML with click redirects and the open pixel, and the original links
@@ -230,10 +202,7 @@ pub(crate) async fn preview(
     let recipient = recipients(&txn, ctx, vec![lead]).await?.remove(0);
     txn.commit().await?;
     let batch = Batch {
-        template: CompiledTemplate::compile(
-            &crate::messaging::templates::service::parts(&template),
-            shared.render_pool.limits(),
-        )?,
+        template: TemplateSource::of(&crate::messaging::templates::service::parts(&template)),
         audience,
         declared: crate::messaging::templates::service::declared(&template),
         provided: provided.clone(),

@@ -17,7 +17,7 @@ use crate::events::{DomainEventKind, NewDomainEvent, commit_with};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::graphql::parse_id;
 use crate::jobs::{JobKind, new_job};
-use crate::messaging::templates::render::{CompiledTemplate, Rendered, TemplateParts};
+use crate::messaging::templates::render::{Rendered, TemplateParts, TemplateSource};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
@@ -354,7 +354,7 @@ pub(crate) async fn send(
             "input.",
         )?;
     }
-    let compiled = CompiledTemplate::compile(&parts, shared.render_pool.limits())?;
+    let compiled = TemplateSource::of(&parts);
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
         &txn,
@@ -435,10 +435,7 @@ pub(crate) async fn send_bulk(
     let txn = begin_write(&shared.db, ctx).await?;
     let template = email_template(&txn, ctx, template_id, "input.templateId").await?;
     let declared = crate::messaging::templates::service::declared(&template);
-    let compiled = CompiledTemplate::compile(
-        &crate::messaging::templates::service::parts(&template),
-        shared.render_pool.limits(),
-    )?;
+    let compiled = TemplateSource::of(&crate::messaging::templates::service::parts(&template));
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
         &txn,

@@ -7,5 +7,6 @@ pub(crate) mod render;
 mod resolver;
 pub(crate) mod service;
 pub(crate) mod types;
+pub(crate) mod worker;
 
 pub(crate) use resolver::{TemplateMutation, TemplateQuery};

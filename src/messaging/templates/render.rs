@@ -6,12 +6,14 @@
 //! A template is a program its author wrote: nested `range()` loops run for
 //! minutes. Every render therefore has a budget (`RenderLimits`: minijinja
 //! fuel, counted in instructions, and a cap on each part's output), and
-//! renders run on the render pool (`pool.rs`), not on the async workers.
+//! renders run in the render workers (`worker.rs`, `pool.rs`), child
+//! processes with a memory cap, never in the server.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+use serde::{Deserialize, Serialize};
 
 pub(crate) use super::context::DeclaredVariable;
 use super::context::{RESERVED_NAMES, SENDER_FIELDS, TENANT_FIELDS, company_fields, lead_fields};
@@ -29,7 +31,8 @@ const HTML_BODY: &str = "htmlBody";
 const RECURSION_LIMIT: usize = 100;
 
 /// What rendering one part of a template may spend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct RenderLimits {
     /// minijinja fuel: roughly the instructions one render may run.
     pub fuel: u64,
@@ -75,9 +78,37 @@ impl TemplateParts<'_> {
     }
 }
 
+/// A template's sources, owned: what a render worker is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TemplateSource {
+    pub subject: Option<String>,
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+}
+
+impl TemplateSource {
+    pub(crate) fn of(parts: &TemplateParts) -> Self {
+        Self {
+            subject: parts.subject.map(str::to_owned),
+            text_body: parts.text_body.map(str::to_owned),
+            html_body: parts.html_body.map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn parts(&self) -> TemplateParts<'_> {
+        TemplateParts {
+            subject: self.subject.as_deref(),
+            text_body: self.text_body.as_deref(),
+            html_body: self.html_body.as_deref(),
+        }
+    }
+}
+
 /// One message, ready to send. `text_body` is derived from the HTML when the
 /// template has no text part.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Rendered {
     pub subject: String,
     pub text_body: String,
@@ -117,24 +148,26 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Renders a saved template once against a sample context (declared
-/// variables at their defaults, every other value undefined) to refuse a
-/// template that exceeds its limits whatever the lead, such as nested
-/// `range()` loops. Only limit errors count: other render errors depend on
-/// the lead's values, which a sample does not have.
-pub(crate) fn trial(
-    parts: &TemplateParts,
-    declared: &[DeclaredVariable],
-    limits: RenderLimits,
-) -> Result<(), AppError> {
-    let sample: serde_json::Map<String, serde_json::Value> = declared
+/// The context of the trial render a saved template gets (see
+/// `templates::service`): declared variables at their defaults, every other
+/// value undefined. It finds a template that exceeds its limits whatever the
+/// lead, such as nested `range()` loops; other render errors depend on the
+/// lead's values, which a sample does not have.
+pub(crate) fn sample_context(declared: &[DeclaredVariable]) -> serde_json::Value {
+    declared
         .iter()
         .filter_map(|variable| {
             let default = variable.default.clone()?;
             Some((variable.name.clone(), default.into()))
         })
-        .collect();
-    match CompiledTemplate::compile(parts, limits)?.render(&sample.into()) {
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// What a trial render's outcome means for saving: only an error of the
+/// limits refuses the template.
+pub(crate) fn trial_verdict(outcome: Result<Rendered, AppError>) -> Result<(), AppError> {
+    match outcome {
         Err(error @ AppError::LimitExceeded(_)) => Err(error),
         _ => Ok(()),
     }
@@ -770,7 +803,7 @@ mod tests {
         let template = CompiledTemplate::compile(&parts("Hi", Some(source), None), LIMITS).unwrap();
 
         let result = std::thread::Builder::new()
-            // The size of tokio's blocking threads' stacks.
+            // A quarter of the render worker's main thread stack.
             .stack_size(2 * 1024 * 1024)
             .spawn(move || template.render(&full_context()).map(|_| ()))
             .unwrap()
@@ -783,26 +816,23 @@ mod tests {
     #[test]
     fn a_trial_render_refuses_a_template_over_its_limits_whatever_the_lead() {
         let declared = [var("offer", Some("10%"))];
+        let sample = sample_context(&declared);
 
-        let bomb = trial(&parts("Hi", None, Some(NESTED_RANGES)), &declared, LIMITS);
-        let lead_dependent_error = trial(
+        let bomb = trial_verdict(render_once(
+            &parts("Hi", None, Some(NESTED_RANGES)),
+            &sample,
+        ));
+        let lead_dependent_error = trial_verdict(render_once(
             &parts(
                 "Hi {{ offer }}",
                 Some("{{ lead.score + lead.firstName }}"),
                 None,
             ),
-            &declared,
-            LIMITS,
-        );
+            &sample,
+        ));
 
+        assert_eq!(sample, serde_json::json!({ "offer": "10%" }));
         assert!(limit_message(bomb).starts_with("htmlBody: "));
         assert!(lead_dependent_error.is_ok(), "{lead_dependent_error:?}");
-    }
-
-    #[test]
-    fn a_compiled_template_can_be_shared_between_send_tasks() {
-        fn shareable<T: Send + Sync>() {}
-
-        shareable::<CompiledTemplate>();
     }
 }

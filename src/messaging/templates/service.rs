@@ -14,7 +14,9 @@ use uuid::Uuid;
 use entity::message_templates;
 use entity::sea_orm_active_enums::MessageChannel;
 
-use super::render::{DeclaredVariable, TemplateParts, check, trial};
+use super::render::{
+    DeclaredVariable, TemplateParts, TemplateSource, check, sample_context, trial_verdict,
+};
 use super::types::{CreateMessageTemplateInput, TemplateCategory, UpdateMessageTemplateInput};
 use crate::domain::{optional_text, required_text};
 use crate::error::on_unique;
@@ -76,29 +78,23 @@ pub(crate) fn validate(
     check(parts, declared, custom_keys).map_err(|e| e.with_field_prefix(prefix))
 }
 
-/// Renders the template once against a sample on the render pool
-/// (`render::trial`): nested loops that exceed the limits whatever the lead
-/// are `LIMIT_EXCEEDED` when saving, not a failure at every send.
+/// Renders the template once against a sample in a render worker
+/// (`render::sample_context`): nested loops that exceed the limits whatever
+/// the lead are `LIMIT_EXCEEDED` when saving, not a failure at every send.
 async fn trial_render(
     shared: &Shared,
     parts: &TemplateParts<'_>,
     declared: &[DeclaredVariable],
 ) -> AppResult<()> {
-    let owned = [parts.subject, parts.text_body, parts.html_body].map(|p| p.map(str::to_owned));
-    let declared = declared.to_vec();
-    let limits = shared.render_pool.limits();
-    shared
+    let sample = std::iter::once(sample_context(declared));
+    let outcome = shared
         .render_pool
-        .run(move |_| {
-            let [subject, text_body, html_body] = &owned;
-            let parts = TemplateParts {
-                subject: subject.as_deref(),
-                text_body: text_body.as_deref(),
-                html_body: html_body.as_deref(),
-            };
-            trial(&parts, &declared, limits)
-        })
+        .render(&TemplateSource::of(parts), sample, 1, 1)
         .await?
+        .pop()
+        .flatten()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("the trial render gave no answer")))?;
+    trial_verdict(outcome)
 }
 
 pub(crate) async fn list(
