@@ -6,7 +6,7 @@ use ::http::{HeaderName, Method, StatusCode, header};
 use axum::Router;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -20,10 +20,22 @@ pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id
 /// The production router, used as-is by the tests.
 pub(crate) fn router(state: AppState) -> Router {
     let limits = &state.shared.config.limits;
+    let origins = &state.shared.config.cors_origins;
     let cors = CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(if origins.is_empty() {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(origins.iter().cloned())
+        })
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            REQUEST_ID.clone(),
+        ])
+        // Browser code may read the id to quote it in a bug report.
+        .expose_headers([REQUEST_ID.clone()])
         .max_age(Duration::from_secs(600));
     Router::new()
         .route(

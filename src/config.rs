@@ -122,6 +122,17 @@ pub struct Config {
         global = true
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call the API (CORS), comma-separated
+    /// (`https://app.example.com,http://localhost:5173`). Default: any
+    /// origin; the API authenticates by bearer token, never by cookie.
+    #[arg(
+        long,
+        env = "PROMOHUB_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin,
+        global = true
+    )]
+    pub cors_origins: Vec<http::HeaderValue>,
 
     /// Bearer token `/metrics` requires. Without one `/metrics` is open in
     /// development and not served (404) in production.
@@ -165,6 +176,19 @@ fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
         .parse::<ipnet::IpNet>()
         .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR range"))
+}
+
+/// A browser origin as the `Origin` header spells it: scheme, host and an
+/// optional port, no path.
+fn parse_origin(value: &str) -> Result<http::HeaderValue, String> {
+    let value = value.trim().trim_end_matches('/');
+    let refuse = || format!("`{value}` is not an origin such as https://app.example.com");
+    let uri: http::Uri = value.parse().map_err(|_| refuse())?;
+    let web = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !web || uri.host().is_none() || uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err(refuse());
+    }
+    http::HeaderValue::from_str(value).map_err(|_| refuse())
 }
 
 /// Every request limit, each with its documented default (README, "Limits").
@@ -346,14 +370,10 @@ impl Limits {
 #[derive(Clone, Debug, Args)]
 pub struct Messaging {
     /// The address recipients reach this server at: tracking pixels, click
-    /// redirects and unsubscribe links are built on it.
-    #[arg(
-        long,
-        env = "PROMOHUB_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub public_url: String,
+    /// redirects and unsubscribe links are built on it. Default: the
+    /// address the server listens on (`Config::settle_public_url`).
+    #[arg(long, env = "PROMOHUB_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 
     /// AES-256-GCM key for SMTP passwords at rest: base64 of 32 random bytes.
     #[arg(long, env = "PROMOHUB_SECRETS_KEY", default_value = DEVELOPMENT_SECRETS_KEY, hide_default_value = true, global = true)]
@@ -543,6 +563,17 @@ impl Config {
             .max(1)
     }
 
+    /// The base of links in outgoing email, without a trailing slash.
+    /// Before `settle_public_url` runs (a configuration not yet serving),
+    /// the default listening address.
+    pub fn public_url(&self) -> &str {
+        self.messaging
+            .public_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8080")
+            .trim_end_matches('/')
+    }
+
     /// Refuses settings that are only safe on a developer's machine.
     pub fn check_production_safety(&self) -> anyhow::Result<()> {
         crate::secrets::SecretBox::new(&self.messaging.secrets_key)?;
@@ -557,9 +588,15 @@ impl Config {
         if self.jwt_secret.len() < 32 {
             anyhow::bail!("JWT_SECRET must be at least 32 bytes in production");
         }
-        if !self.messaging.public_url.starts_with("https://") {
+        if !self
+            .messaging
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+        {
             anyhow::bail!(
-                "PROMOHUB_PUBLIC_URL must be https in production (RFC 8058 one-click unsubscribe)"
+                "PROMOHUB_PUBLIC_URL must be set, and https, in production (RFC 8058 one-click \
+                 unsubscribe)"
             );
         }
         if self.messaging.secrets_key == DEVELOPMENT_SECRETS_KEY {
@@ -589,6 +626,23 @@ impl Config {
         config.database_url = database_url.into();
         config
     }
+
+    /// Unless `PROMOHUB_PUBLIC_URL` is set, links in outgoing email point at
+    /// the address the server listens on, so `--port 9000` moves them too.
+    /// An unspecified address (`0.0.0.0`, `::`) is reached at loopback.
+    pub fn settle_public_url(&mut self, listening: std::net::SocketAddr) {
+        if self.messaging.public_url.is_some() {
+            return;
+        }
+        let mut reachable = listening;
+        if reachable.ip().is_unspecified() {
+            reachable.set_ip(match reachable {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        self.messaging.public_url = Some(format!("http://{reachable}"));
+    }
 }
 
 #[cfg(test)]
@@ -609,8 +663,49 @@ mod tests {
         assert!(config.check_production_safety().is_err());
         config.messaging.tracking_secret = "a-real-tracking-secret-of-32-bytes-or-more".into();
         assert!(config.check_production_safety().is_err());
-        config.messaging.public_url = "https://track.example.com".into();
+        config.messaging.public_url = Some("http://track.example.com".into());
+        assert!(config.check_production_safety().is_err());
+        config.messaging.public_url = Some("https://track.example.com".into());
         assert!(config.check_production_safety().is_ok());
+    }
+
+    #[test]
+    fn the_public_url_follows_the_listening_address_unless_set() {
+        let mut config = Config::for_database("sqlite::memory:");
+        config.settle_public_url("127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.public_url(), "http://127.0.0.1:9000");
+
+        let mut everywhere = Config::for_database("sqlite::memory:");
+        everywhere.settle_public_url("0.0.0.0:9001".parse().unwrap());
+        assert_eq!(everywhere.public_url(), "http://127.0.0.1:9001");
+        let mut v6 = Config::for_database("sqlite::memory:");
+        v6.settle_public_url("[::]:9002".parse().unwrap());
+        assert_eq!(v6.public_url(), "http://[::1]:9002");
+
+        let mut set = Config::for_database("sqlite::memory:");
+        set.messaging.public_url = Some("https://track.example.com/".into());
+        set.settle_public_url("127.0.0.1:9000".parse().unwrap());
+        assert_eq!(set.public_url(), "https://track.example.com");
+    }
+
+    #[test]
+    fn cors_origins_are_scheme_host_and_port() {
+        assert_eq!(
+            parse_origin(" https://app.example.com/ ").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:5173").unwrap(),
+            "http://localhost:5173"
+        );
+        for bad in [
+            "app.example.com",
+            "ftp://x.example",
+            "https://x.example/app",
+            "*",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

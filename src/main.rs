@@ -97,6 +97,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config, cli.serve).await,
         Command::Worker => {
             config.check_production_safety()?;
+            if config.messaging.public_url.is_none() {
+                tracing::warn!(
+                    "PROMOHUB_PUBLIC_URL is not set: List-Unsubscribe links this worker sends \
+                     point at {}",
+                    config.public_url()
+                );
+            }
             let db = db::connect(&config).await?;
             let state = AppState::new(db, config);
             promohub::jobs::runner::start(state.shared.clone());
@@ -125,8 +132,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     config.check_production_safety()?;
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    config.settle_public_url(listener.local_addr()?);
     let db = db::connect(&config).await?;
     if !args.no_migrate {
         db::migrate(&db).await?;
@@ -141,7 +150,6 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     tracing::info!(
         "PromoHub listening on http://{}  (GraphiQL at /graphql)",
         listener.local_addr()?

@@ -16,7 +16,10 @@ pub fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_target(false);
     let result = match format {
-        LogFormat::Text => builder.try_init(),
+        // Colour codes only for a person at a terminal, not in a log file.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

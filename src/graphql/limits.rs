@@ -7,7 +7,9 @@
 //!    fields it selects with every fragment spread expanded (a fragment that
 //!    spreads the previous one twice per level selects 2^n fields from a
 //!    1 KB document, and `__typename` costs nothing in complexity);
-//! 3. depth and complexity are async-graphql's own validation (configured in
+//! 3. the depth of the schema's own fields (introspection's nesting does
+//!    not count: GraphiQL's and codegen's introspection query is 15 deep);
+//! 4. complexity is async-graphql's own validation (configured in
 //!    `graphql::schema`); [`classify`] gives its errors their codes.
 //!
 //! The transports parse once here and hand the parsed document to the
@@ -42,6 +44,8 @@ struct Parsed {
     directives: usize,
     /// Fields selected with every fragment spread expanded (saturating).
     selections: usize,
+    /// How deep the schema's fields nest (see [`measure_depth`]).
+    depth: usize,
 }
 
 /// Parsed documents by their exact text, least recently used out first.
@@ -74,10 +78,13 @@ impl DocumentCache {
         scan(query, limits)?;
         let document = async_graphql::parser::parse_query(query)
             .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
+        // First: it refuses fragments that spread themselves, which the
+        // other walks assume away.
         let selections = count_selections(&document)?;
         let parsed = Arc::new(Parsed {
             aliases: count_aliases(&document),
             directives: count_directives(&document),
+            depth: measure_depth(&document),
             selections,
             document,
         });
@@ -235,6 +242,13 @@ pub fn check_document(
             )));
         }
     }
+    if parsed.depth > limits.depth {
+        return Err(limit_error(format!(
+            "document nests fields {} deep; the limit is {} (introspection's own \
+             nesting is not counted)",
+            parsed.depth, limits.depth
+        )));
+    }
     let document = parsed.document.clone();
     let selected = match (&document.operations, operation_name) {
         (DocumentOperations::Single(op), _) => Some(op),
@@ -375,6 +389,64 @@ fn count_selections(document: &ExecutableDocument) -> Result<usize, ServerError>
     Ok(total)
 }
 
+/// How deep the operations' fields nest, fragments expanded: a root field is
+/// 1, as async-graphql counts. An introspection root (`__schema`, `__type`)
+/// counts 1 whatever it selects: its types' nesting (`ofType { ofType … }`)
+/// is the schema's shape, resolved from memory, and the standard
+/// introspection query that GraphiQL, codegen and graphql-inspector send is
+/// 15 deep. The selection count and the nesting scan still bound it.
+fn measure_depth(document: &ExecutableDocument) -> usize {
+    struct Depth<'a> {
+        document: &'a ExecutableDocument,
+        fragments: HashMap<&'a str, usize>,
+    }
+    impl<'a> Depth<'a> {
+        fn set(&mut self, set: &'a SelectionSet) -> usize {
+            let mut deepest = 0;
+            for item in &set.items {
+                let depth = match &item.node {
+                    Selection::Field(field) => match field.node.name.node.as_str() {
+                        "__schema" | "__type" => 1,
+                        _ => 1 + self.set(&field.node.selection_set.node),
+                    },
+                    Selection::InlineFragment(fragment) => {
+                        self.set(&fragment.node.selection_set.node)
+                    }
+                    Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name),
+                };
+                deepest = deepest.max(depth);
+            }
+            deepest
+        }
+
+        fn fragment(&mut self, name: &'a Positioned<Name>) -> usize {
+            let key = name.node.as_str();
+            if let Some(depth) = self.fragments.get(key) {
+                return *depth;
+            }
+            // Cycles were refused by `count_selections`; an unknown
+            // fragment is validation's to name.
+            self.fragments.insert(key, 0);
+            let depth = match self.document.fragments.get(&name.node) {
+                Some(fragment) => self.set(&fragment.node.selection_set.node),
+                None => 0,
+            };
+            self.fragments.insert(key, depth);
+            depth
+        }
+    }
+    let mut depth = Depth {
+        document,
+        fragments: HashMap::new(),
+    };
+    document
+        .operations
+        .iter()
+        .map(|(_, operation)| depth.set(&operation.node.selection_set.node))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Every directive written in the document, wherever it stands.
 fn count_directives(document: &ExecutableDocument) -> usize {
     let on_selections = sum_written(document, |selection| selection.directives().len());
@@ -493,6 +565,37 @@ mod tests {
 
     fn code(error: &ServerError) -> String {
         crate::error::code_of(error)
+    }
+
+    #[test]
+    fn depth_counts_the_schemas_fields_through_fragments_but_not_introspection() {
+        let mut limits = limits();
+        limits.depth = 3;
+        let cache = DocumentCache::default();
+        let depth_of =
+            |query: &str| measure_depth(&async_graphql::parser::parse_query(query).unwrap());
+
+        assert_eq!(depth_of("{ a { b { c } } }"), 3);
+        assert_eq!(
+            depth_of("{ a { ...F } } fragment F on A { b { c { d } } ... on A { e } }"),
+            4
+        );
+        assert_eq!(
+            depth_of("{ __schema { types { fields { type { ofType { name } } } } } }"),
+            1
+        );
+        let introspection = include_str!("../../tests/fixtures/introspection.graphql");
+        assert!(check_document(introspection, None, &limits, &cache).is_ok());
+        let error = check_document(
+            "{ a { ...F } } fragment F on A { b { c { d } } }",
+            None,
+            &limits,
+            &cache,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(code(&error), "LIMIT_EXCEEDED");
+        assert!(error.message.contains("4 deep"), "{}", error.message);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::graphql::audit::AuditTrail;
 use crate::graphql::is_admin;
 use crate::graphql::limits::{check_document, request_error};
 use crate::http::client::ClientAddr;
-use crate::http::observe::record_operation;
+use crate::http::observe::{AnsweredOperation, record_operation};
 use crate::state::AppState;
 use crate::tenancy::scoped::ReadScope;
 use crate::tenancy::{RequestCtx, RequestMeta};
@@ -402,6 +402,9 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    // The access log names the operation: the client's name for it when it
+    // gave one, else the bounded label.
+    let answered = AnsweredOperation::named(params.operation_name.as_deref(), &checked.label);
     let mut request = async_graphql::Request::new(query).variables(variables.clone());
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -430,6 +433,7 @@ async fn execute(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
+    http_response.extensions_mut().insert(answered);
     http_response
 }
 

@@ -188,6 +188,11 @@ impl TestApp {
             config.database_listen_url = Some(url);
         }
         adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.settle_public_url(addr);
         let mut db = promohub::db::connect(&config).await.expect("connect");
         let sql_log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = sql_log.clone();
@@ -201,10 +206,6 @@ impl TestApp {
         });
         promohub::db::migrate(&db).await.expect("migrate");
         let state = AppState::new(db.clone(), config.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let server_state = state.clone();
         tokio::spawn(async move {

@@ -231,3 +231,83 @@ async fn a_bad_token_is_401_with_www_authenticate() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 }
+
+/// A browser's preflight and request from `origin`.
+async fn from_origin(app: &TestApp, origin: &str) -> (reqwest::Response, reqwest::Response) {
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    let request = app
+        .http
+        .post(app.url("/graphql"))
+        .header("origin", origin)
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    (preflight, request)
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_origins_and_exposes_the_request_id() {
+    let app = TestApp::spawn_with(|c| {
+        c.cors_origins = vec![reqwest::header::HeaderValue::from_static(
+            "https://app.example.com",
+        )]
+    })
+    .await;
+
+    let (preflight, request) = from_origin(&app, "https://app.example.com").await;
+    let (other_preflight, other_request) = from_origin(&app, "https://evil.example").await;
+
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert!(
+        header(&preflight, "access-control-allow-headers")
+            .unwrap()
+            .contains("authorization")
+    );
+    assert_eq!(
+        header(&request, "access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        header(&request, "access-control-expose-headers"),
+        Some("x-request-id")
+    );
+    assert!(header(&request, "x-request-id").is_some());
+    assert_eq!(
+        header(&other_preflight, "access-control-allow-origin"),
+        None
+    );
+    assert_eq!(header(&other_request, "access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn without_configured_origins_any_origin_may_call() {
+    let app = TestApp::spawn().await;
+
+    let (preflight, request) = from_origin(&app, "http://localhost:5173").await;
+
+    assert_eq!(header(&preflight, "access-control-allow-origin"), Some("*"));
+    assert_eq!(header(&request, "access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        header(&request, "access-control-expose-headers"),
+        Some("x-request-id")
+    );
+}

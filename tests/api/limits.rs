@@ -162,3 +162,24 @@ async fn development_allows_introspection() {
     let data: &Value = response.data("__schema");
     assert_eq!(data["queryType"]["name"], "QueryRoot");
 }
+
+#[tokio::test]
+async fn the_standard_introspection_query_works_at_the_default_limits() {
+    // GraphiQL's Docs pane, graphql-codegen and graphql-inspector send it;
+    // it is 15 deep, past the default depth limit of 12, which counts the
+    // schema's own fields only.
+    let app = TestApp::spawn().await;
+    let query = include_str!("../fixtures/introspection.graphql");
+
+    let response = app.gql(query, json!({})).await;
+
+    let schema: &Value = response.data("__schema");
+    assert_eq!(schema["queryType"]["name"], "QueryRoot");
+    let lead = schema["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Lead")
+        .expect("the Lead type");
+    assert!(lead["fields"].as_array().unwrap().len() > 10);
+}

@@ -91,3 +91,104 @@ async fn a_database_failure_during_authentication_is_503_not_401() {
     );
     assert_eq!(response.code(), Some("INTERNAL"));
 }
+
+/// The release binary as a newcomer starts it (`cargo run`): SQLite, demo
+/// data, any free port, its stdout a pipe as when written to a file.
+struct Binary {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    async fn start() -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("first.db").display()
+        );
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_promohub"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env("DATABASE_URL", url)
+            .env_remove("RUST_LOG")
+            .env_remove("PROMOHUB_LOG_FORMAT")
+            .env_remove("PROMOHUB_PUBLIC_URL")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+                .await
+                .expect("the server starts within a minute")
+                .unwrap()
+                .expect("the server is still running");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Self {
+            child,
+            lines,
+            base,
+            _dir: dir,
+        }
+    }
+
+    /// The next line of the log that contains `wanted`.
+    async fn line_with(&mut self, wanted: &str) -> String {
+        loop {
+            let line =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.lines.next_line())
+                    .await
+                    .unwrap_or_else(|_| panic!("no log line with {wanted}"))
+                    .unwrap()
+                    .unwrap();
+            if line.contains(wanted) {
+                return line;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_binary_logs_one_plain_line_per_request_with_its_status_operation_and_id() {
+    let mut binary = Binary::start().await;
+    let http = reqwest::Client::new();
+
+    let response = http
+        .post(format!("{}/graphql", binary.base))
+        .header("x-request-id", "first-look-1")
+        .json(&json!({ "query": "query FirstLook { __typename }", "operationName": "FirstLook" }))
+        .send()
+        .await
+        .unwrap();
+    let missing = http
+        .get(format!("{}/nowhere", binary.base))
+        .send()
+        .await
+        .unwrap();
+    let answered = binary.line_with("first-look-1").await;
+    let not_found = binary.line_with("/nowhere").await;
+    binary.child.kill().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(missing.status(), 404);
+    for part in [
+        "INFO",
+        "answered",
+        "method=POST",
+        "path=/graphql",
+        "status=200",
+        "operation=\"FirstLook\"",
+        "latency_ms=",
+    ] {
+        assert!(answered.contains(part), "{part} missing in: {answered}");
+    }
+    assert!(not_found.contains("status=404"), "{not_found}");
+    // No colour codes: stdout is a pipe, not a terminal.
+    assert!(!answered.contains('\u{1b}'), "{answered:?}");
+}

@@ -8,7 +8,7 @@ use crate::state::Shared;
 fn url(shared: &Shared, path: &str, kind: TokenKind, token: TrackingToken) -> String {
     format!(
         "{}/{path}/{}",
-        shared.config.messaging.public_url.trim_end_matches('/'),
+        shared.config.public_url(),
         shared.tracking.sign(kind, token)
     )
 }
@@ -58,8 +58,5 @@ pub(crate) fn unsubscribe_url(shared: &Shared, tenant_id: Uuid, message_id: Uuid
 
 /// Links that must not be turned into click redirects.
 pub(crate) fn is_unsubscribe_url(shared: &Shared, candidate: &str) -> bool {
-    candidate.starts_with(&format!(
-        "{}/u/",
-        shared.config.messaging.public_url.trim_end_matches('/')
-    ))
+    candidate.starts_with(&format!("{}/u/", shared.config.public_url()))
 }
