@@ -147,7 +147,7 @@ pub(crate) async fn render_drafts<K>(
     let contexts = drafts.iter().map(|draft| context_for(&batch, draft));
     let mut outcomes = shared
         .render_pool
-        .render(&batch.template, contexts, drafts.len(), max_rendered)
+        .render(&batch.template, contexts, max_rendered)
         .await?;
     let over_limits = outcomes
         .iter()

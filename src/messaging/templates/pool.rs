@@ -54,8 +54,7 @@ impl RenderPool {
     pub(crate) async fn render(
         &self,
         source: &TemplateSource,
-        contexts: impl Iterator<Item = serde_json::Value>,
-        count: usize,
+        contexts: impl ExactSizeIterator<Item = serde_json::Value>,
         max_rendered: usize,
     ) -> AppResult<Vec<Outcome>> {
         let _turn = self.turns.acquire().await.map_err(AppError::internal)?;
@@ -66,7 +65,7 @@ impl RenderPool {
         let header = JobHeader {
             source: source.clone(),
             limits: self.limits,
-            count,
+            count: contexts.len(),
             max_rendered,
         };
         // If this future is dropped here (the caller stopped waiting), the

@@ -89,7 +89,7 @@ async fn trial_render(
     let sample = std::iter::once(sample_context(declared));
     let outcome = shared
         .render_pool
-        .render(&TemplateSource::of(parts), sample, 1, 1)
+        .render(&TemplateSource::of(parts), sample, 1)
         .await?
         .pop()
         .flatten()
