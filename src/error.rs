@@ -16,7 +16,12 @@ pub enum AppError {
         field: String,
         message: String,
     },
-    Conflict(String),
+    /// The request collides with the current state; `field` names the
+    /// input that holds a value already taken (an email, a name).
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
     LimitExceeded(String),
     RateLimited {
         message: String,
@@ -39,8 +44,21 @@ impl AppError {
         Self::Unauthenticated(message.into())
     }
 
+    /// A state that forbids the request (a lead already converted).
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict(message.into())
+        Self::Conflict {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A value that must be unique and is already taken, naming the field
+    /// path that holds it (`input.email`).
+    pub fn duplicate(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     pub fn limit_exceeded(message: impl Into<String>) -> Self {
@@ -63,12 +81,27 @@ impl AppError {
                 field: format!("{prefix}{field}"),
                 message,
             },
+            Self::Conflict {
+                field: Some(field),
+                message,
+            } => Self::duplicate(format!("{prefix}{field}"), message),
             other => other,
         }
     }
 
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(error.into())
+    }
+
+    /// The input path a client has to fix, when the error names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::BadUserInput { field, .. }
+            | Self::Conflict {
+                field: Some(field), ..
+            } => Some(field),
+            _ => None,
+        }
     }
 
     /// The stable code clients switch on.
@@ -78,7 +111,7 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
-            Self::Conflict(_) => "CONFLICT",
+            Self::Conflict { .. } => "CONFLICT",
             Self::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",
@@ -88,22 +121,33 @@ impl AppError {
     /// The message a client may see.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Unauthenticated(m)
-            | Self::Forbidden(m)
-            | Self::Conflict(m)
-            | Self::LimitExceeded(m) => m.clone(),
+            Self::Unauthenticated(m) | Self::Forbidden(m) | Self::LimitExceeded(m) => m.clone(),
+            Self::Conflict {
+                field: None,
+                message,
+            } => message.clone(),
             Self::RateLimited { message, .. } => message.clone(),
             Self::NotFound(entity) => format!("{entity} not found"),
-            Self::BadUserInput { field, message } => format!("{field}: {message}"),
+            Self::BadUserInput { field, message }
+            | Self::Conflict {
+                field: Some(field),
+                message,
+            } => format!("{field}: {message}"),
             Self::Internal(_) => "internal error".to_owned(),
         }
     }
 }
 
-/// Maps a unique-constraint violation to `CONFLICT`, anything else to `INTERNAL`.
-pub fn on_unique(error: sea_orm::DbErr, message: &str) -> AppError {
-    match error.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::conflict(message),
+/// Maps a unique-constraint violation to `CONFLICT` on `field` (the input
+/// that holds the taken value, when there is one), anything else to
+/// `INTERNAL`. Services check first and answer the same; this catches the
+/// race where two requests take the value at once.
+pub fn on_unique(error: sea_orm::DbErr, field: Option<&str>, message: &str) -> AppError {
+    match (error.sql_err(), field) {
+        (Some(sea_orm::SqlErr::UniqueConstraintViolation(_)), Some(field)) => {
+            AppError::duplicate(field, message)
+        }
+        (Some(sea_orm::SqlErr::UniqueConstraintViolation(_)), None) => AppError::conflict(message),
         _ => error.into(),
     }
 }
@@ -133,18 +177,16 @@ impl From<AppError> for async_graphql::Error {
         let mut gql = async_graphql::Error::new(error.public_message()).extend_with(|_, ext| {
             ext.set("code", code);
         });
-        match &error {
-            AppError::BadUserInput { field, .. } => {
-                let field = field.clone();
-                gql = gql.extend_with(move |_, ext| ext.set("field", field.as_str()));
-            }
-            AppError::RateLimited {
-                retry_after_secs, ..
-            } => {
-                let secs = *retry_after_secs;
-                gql = gql.extend_with(move |_, ext| ext.set("retryAfterSeconds", secs));
-            }
-            _ => {}
+        if let Some(field) = error.field() {
+            let field = field.to_owned();
+            gql = gql.extend_with(move |_, ext| ext.set("field", field.as_str()));
+        }
+        if let AppError::RateLimited {
+            retry_after_secs, ..
+        } = &error
+        {
+            let secs = *retry_after_secs;
+            gql = gql.extend_with(move |_, ext| ext.set("retryAfterSeconds", secs));
         }
         gql
     }

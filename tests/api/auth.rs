@@ -70,11 +70,11 @@ async fn sign_up_refuses_a_taken_email_or_slug() {
         .await;
 
     assert_eq!(
-        same_email.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        same_email.expect_error("CONFLICT")["extensions"]["field"],
         "input.email"
     );
     assert_eq!(
-        same_slug.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        same_slug.expect_error("CONFLICT")["extensions"]["field"],
         "input.tenantSlug"
     );
     assert_eq!(app.count("tenants", "1 = 1").await, 1);

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, Session, TestApp, bad_field};
+use crate::helpers::{Gql, Session, TestApp, bad_field, taken_field};
 
 const FIELDS: &str = "id name website domain industry size phone description address { line1 line2 city region postalCode country } enrichment customFields createdAt updatedAt";
 
@@ -140,14 +140,14 @@ async fn a_domain_another_live_company_has_is_refused_naming_that_company() {
     )
     .await;
 
-    assert_eq!(bad_field(&duplicate), "input.website");
+    assert_eq!(taken_field(&duplicate), "input.website");
     let message = duplicate.body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("Globex"), "{message}");
     assert!(
         message.contains(globex["id"].as_str().unwrap()),
         "{message}"
     );
-    assert_eq!(bad_field(&moved_onto), "input.website");
+    assert_eq!(taken_field(&moved_onto), "input.website");
     assert_eq!(same_company.data("updateCompany")["domain"], "globex.com");
     assert_eq!(app.count("companies", "domain = 'globex.com'").await, 1);
 }

@@ -7,7 +7,7 @@ use promohub::tenancy::scoped::begin_for;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Gql, Session, TestApp, bad_field};
+use crate::helpers::{Gql, Session, TestApp, bad_field, refusal};
 
 const FIELDS: &str =
     "id key label category description defaultValue isActive usageCount createdAt updatedAt";
@@ -131,18 +131,40 @@ async fn keys_are_identifiers_unique_per_tenant_ignoring_case() {
     let variable = create(&app, &owner, "firstLink").await;
 
     let mut refused = Vec::new();
-    for (input, field) in [
-        (json!({ "key": "2nd", "label": "x" }), "input.key"),
-        (json!({ "key": "has-dash", "label": "x" }), "input.key"),
-        (json!({ "key": "k".repeat(65), "label": "x" }), "input.key"),
-        (json!({ "key": "FIRSTLINK", "label": "x" }), "input.key"),
-        (json!({ "key": "ok", "label": " " }), "input.label"),
+    for (input, code, field) in [
+        (
+            json!({ "key": "2nd", "label": "x" }),
+            "BAD_USER_INPUT",
+            "input.key",
+        ),
+        (
+            json!({ "key": "has-dash", "label": "x" }),
+            "BAD_USER_INPUT",
+            "input.key",
+        ),
+        (
+            json!({ "key": "k".repeat(65), "label": "x" }),
+            "BAD_USER_INPUT",
+            "input.key",
+        ),
+        (
+            json!({ "key": "FIRSTLINK", "label": "x" }),
+            "CONFLICT",
+            "input.key",
+        ),
+        (
+            json!({ "key": "ok", "label": " " }),
+            "BAD_USER_INPUT",
+            "input.label",
+        ),
         (
             json!({ "key": "ok", "label": "x", "defaultValue": "v".repeat(501) }),
+            "BAD_USER_INPUT",
             "input.defaultValue",
         ),
     ] {
-        refused.push((bad_field(&try_create(&app, &owner, input).await), field));
+        let got = refusal(&try_create(&app, &owner, input).await);
+        refused.push((got, (code.to_owned(), field.to_owned())));
     }
     let blank_label = update(&app, &owner, &variable["id"], json!({ "label": "" })).await;
     let same_key_elsewhere =

@@ -496,6 +496,26 @@ pub fn bad_field(response: &Gql) -> String {
         .to_owned()
 }
 
+/// The input path a `CONFLICT` error names: a value already taken (panics
+/// on any other outcome).
+pub fn taken_field(response: &Gql) -> String {
+    response.expect_error("CONFLICT")["extensions"]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The input path a refusal names, with its code: `BAD_USER_INPUT` for a
+/// bad value, `CONFLICT` for a taken one.
+pub fn refusal(response: &Gql) -> (String, String) {
+    let code = response.code().unwrap_or_default().to_owned();
+    let field = response.body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (code, field)
+}
+
 /// A `graphql-transport-ws` client over a real socket.
 pub struct Ws {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,

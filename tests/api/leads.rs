@@ -157,7 +157,7 @@ async fn emails_are_unique_per_tenant_ignoring_case() {
     let elsewhere = create_lead(&app, &other, json!({ "email": "dup@example.com" })).await;
 
     assert_eq!(
-        again.expect_error("BAD_USER_INPUT")["extensions"]["field"],
+        again.expect_error("CONFLICT")["extensions"]["field"],
         "input.email"
     );
     assert_eq!(
@@ -261,7 +261,7 @@ async fn delete_moves_to_the_trash_and_restore_brings_back() {
     assert_eq!(listed.data("leads")["totalCount"], 0);
     assert_eq!(listed.data("trash")["totalCount"], 1);
     assert!(
-        blocked.expect_error("BAD_USER_INPUT")["message"]
+        blocked.expect_error("CONFLICT")["message"]
             .as_str()
             .unwrap()
             .contains("email")

@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Gql, Session, TestApp, bad_field};
+use crate::helpers::{Gql, Session, TestApp, bad_field, taken_field};
 
 const FIELDS: &str = "id name provider host port tlsMode username hasPassword fromEmail fromName \
      replyTo hourlyLimit dailyLimit priority isActive totalSent sentLastHour sentToday \
@@ -339,8 +339,8 @@ async fn names_are_unique_among_live_accounts_ignoring_case() {
         .data("deleteSenderAccount");
     let after_delete = try_create(&app, &owner, minimal("Main")).await;
 
-    assert_eq!(bad_field(&duplicate), "input.name");
-    assert_eq!(bad_field(&renamed_onto), "input.name");
+    assert_eq!(taken_field(&duplicate), "input.name");
+    assert_eq!(taken_field(&renamed_onto), "input.name");
     assert_eq!(same_name.data("updateSenderAccount")["name"], "Main");
     assert_eq!(after_delete.data("createSenderAccount")["name"], "Main");
 }

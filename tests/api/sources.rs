@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Gql, Session, TestApp, bad_field};
+use crate::helpers::{Gql, Session, TestApp, bad_field, taken_field};
 
 const FIELDS: &str =
     "id name type utmSource utmMedium utmCampaign utmTerm utmContent isActive createdAt";
@@ -136,8 +136,8 @@ async fn names_are_unique_among_live_sources_ignoring_case() {
     )
     .await;
 
-    assert_eq!(bad_field(&duplicate), "input.name");
-    assert_eq!(bad_field(&renamed_onto), "input.name");
+    assert_eq!(taken_field(&duplicate), "input.name");
+    assert_eq!(taken_field(&renamed_onto), "input.name");
     assert_eq!(same_name.data("updateLeadSource")["name"], "Website");
     assert_eq!(after_delete.data("createLeadSource")["name"], "Website");
 }

@@ -127,7 +127,7 @@ pub(super) async fn create(
     let company = company
         .insert(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_DOMAIN))?;
+        .map_err(|e| on_unique(e, Some("input.website"), DUPLICATE_DOMAIN))?;
     txn.commit().await?;
     Ok(company)
 }
@@ -206,7 +206,7 @@ pub(super) async fn update(
     let company = company
         .update(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_DOMAIN))?;
+        .map_err(|e| on_unique(e, Some("input.website"), DUPLICATE_DOMAIN))?;
     txn.commit().await?;
     Ok(company)
 }
@@ -236,7 +236,7 @@ async fn ensure_domain_free(
         select = select.filter(companies::Column::Id.ne(id));
     }
     if let Some(other) = select.one(conn).await? {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             "input.website",
             format!(
                 "{domain} is already the domain of company \"{}\" (id {})",

@@ -101,7 +101,7 @@ pub(super) async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| on_unique(e, DUPLICATE_KEY))?;
+    .map_err(|e| on_unique(e, Some("input.key"), DUPLICATE_KEY))?;
     renumber(&txn, ctx, &siblings, &order).await?;
     txn.commit().await?;
     Ok(definition)

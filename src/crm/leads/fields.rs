@@ -198,7 +198,7 @@ pub(crate) async fn ensure_email_free(
         select = select.filter(leads::Column::Id.ne(id));
     }
     if select.one(conn).await?.is_some() {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             field,
             "a lead with this email already exists",
         ));

@@ -217,7 +217,7 @@ impl LeadMutation {
                 errors: outcome
                     .error
                     .map(|e| FieldError {
-                        field: field_of(&e),
+                        field: e.field().unwrap_or_default().to_owned(),
                         message: e.public_message(),
                         code: e.code().to_owned(),
                     })
@@ -266,11 +266,4 @@ pub(crate) async fn leads_connection(
         |lead| list::cursor(lead, field),
         Lead::from,
     ))
-}
-
-fn field_of(error: &crate::error::AppError) -> String {
-    match error {
-        crate::error::AppError::BadUserInput { field, .. } => field.clone(),
-        _ => String::new(),
-    }
 }

@@ -226,7 +226,7 @@ pub(crate) async fn create_in(
 fn unique_email(error: sea_orm::DbErr, field: &str) -> AppError {
     match error.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::invalid(field, "a lead with this email already exists")
+            AppError::duplicate(field, "a lead with this email already exists")
         }
         _ => error.into(),
     }

@@ -156,7 +156,7 @@ pub(super) async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+    .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     renumber(&txn, ctx, &stages, &order).await?;
     let stage = reread(&txn, ctx, id).await?;
     txn.commit().await?;
@@ -218,7 +218,7 @@ pub(super) async fn update(
     active
         .update(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     if let Some(position) = input.position {
         let position = parse_position(position, "input.position")?;
         let mut order: Vec<Uuid> = stages.iter().map(|s| s.id).filter(|&s| s != id).collect();
@@ -367,7 +367,7 @@ fn ensure_name_free(
         .filter(|s| Some(s.id) != except)
         .any(|s| s.name.to_lowercase() == name.to_lowercase());
     if taken {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             "input.name",
             "another stage already has this name",
         ));

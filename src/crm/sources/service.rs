@@ -36,7 +36,7 @@ async fn ensure_name_free(
         select = select.filter(lead_sources::Column::Id.ne(id));
     }
     if select.one(conn).await?.is_some() {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             "input.name",
             "another lead source already has this name",
         ));
@@ -105,7 +105,7 @@ pub(super) async fn create(
     let source = source
         .insert(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     txn.commit().await?;
     Ok(source)
 }
@@ -157,7 +157,7 @@ pub(super) async fn update(
     let source = source
         .update(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     txn.commit().await?;
     Ok(source)
 }

@@ -81,7 +81,7 @@ pub async fn sign_up(
         .await?
         .is_some()
     {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             "input.email",
             "an account with this email already exists; sign in instead",
         ));
@@ -92,7 +92,7 @@ pub async fn sign_up(
         .await?
         .is_some()
     {
-        return Err(AppError::invalid("input.tenantSlug", "is already taken"));
+        return Err(AppError::duplicate("input.tenantSlug", "is already taken"));
     }
     let plan = plans::Entity::find()
         .filter(plans::Column::Tier.eq(PlanTier::Basic))
@@ -112,7 +112,13 @@ pub async fn sign_up(
     }
     .insert(&txn)
     .await
-    .map_err(|e| on_unique(e, "an account with this email already exists"))?;
+    .map_err(|e| {
+        on_unique(
+            e,
+            Some("input.email"),
+            "an account with this email already exists",
+        )
+    })?;
     let tenant = tenants::ActiveModel {
         id: Set(tenant_id),
         name: Set(tenant_name),
@@ -134,7 +140,7 @@ pub async fn sign_up(
     }
     .insert(&txn)
     .await
-    .map_err(|e| on_unique(e, "that tenant slug is already taken"))?;
+    .map_err(|e| on_unique(e, Some("input.tenantSlug"), "is already taken"))?;
     insert_membership(&txn, tenant_id, user_id, Role::Owner, true, None).await?;
     crate::crm::pipeline::seed_default(&txn, tenant_id).await?;
     let session = start_session(&txn, shared, meta, user, tenant, Role::Owner, None).await?;
@@ -166,7 +172,7 @@ pub async fn insert_membership(
     }
     .insert(conn)
     .await
-    .map_err(|e| on_unique(e, "already a member of this tenant"))
+    .map_err(|e| on_unique(e, None, "already a member of this tenant"))
 }
 
 /// Mints a refresh token (in `family`, or a new one) and an access token.

@@ -242,7 +242,9 @@ pub(super) async fn accept_invite(
             }
             .insert(&txn)
             .await
-            .map_err(|e| crate::error::on_unique(e, "an account with this email already exists"))?
+            .map_err(|e| {
+                crate::error::on_unique(e, None, "an account with this email already exists")
+            })?
         }
     };
     crate::tenancy::scoped::bind(&txn, Some(invite.tenant_id), Some(user.id)).await?;

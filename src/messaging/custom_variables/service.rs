@@ -145,7 +145,7 @@ async fn ensure_key_free(
         .one(conn)
         .await?;
     if taken.is_some() {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             "input.key",
             "another custom variable already has this key",
         ));
@@ -208,7 +208,7 @@ pub async fn create(
     let variable = variable
         .insert(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_KEY))?;
+        .map_err(|e| on_unique(e, Some("input.key"), DUPLICATE_KEY))?;
     txn.commit().await?;
     Ok(variable)
 }

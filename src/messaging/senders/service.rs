@@ -278,7 +278,7 @@ async fn ensure_name_free(
         select = select.filter(sender_accounts::Column::Id.ne(id));
     }
     if select.one(conn).await?.is_some() {
-        return Err(AppError::invalid(
+        return Err(AppError::duplicate(
             "input.name",
             "another sender account already has this name",
         ));
@@ -417,7 +417,7 @@ pub async fn create(
     let account = account
         .insert(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     txn.commit().await?;
     // A new account has sent nothing.
     Ok(SenderRow {
@@ -493,7 +493,7 @@ pub async fn update(
     let account = account
         .update(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     let usage = usage(&txn, ctx, id).await?;
     txn.commit().await?;
     Ok(SenderRow { account, usage })

@@ -211,7 +211,7 @@ pub(crate) async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+    .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     if template.is_default {
         clear_other_defaults(&txn, ctx, &template).await?;
     }
@@ -276,7 +276,7 @@ pub(crate) async fn update(
     let template = template
         .update(&txn)
         .await
-        .map_err(|e| on_unique(e, DUPLICATE_NAME))?;
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     if template.is_default {
         clear_other_defaults(&txn, ctx, &template).await?;
     }
