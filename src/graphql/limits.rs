@@ -253,6 +253,9 @@ pub fn check_document(
     let selected = match (&document.operations, operation_name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        // One named operation runs without `operationName` (GraphQL's
+        // GetOperation), as GraphiQL's introspection query does.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     };
     let operation = selected.map(|op| op.node.ty);
@@ -736,5 +739,18 @@ mod tests {
         .unwrap();
         assert_eq!(checked.operation, Some(OperationType::Mutation));
         assert_eq!(checked.label, "mutation:logout");
+
+        // A document's only operation is selected without a name; of two,
+        // none is.
+        let only = |query: &str| {
+            check_document(query, None, &limits(), &DocumentCache::default())
+                .unwrap()
+                .label
+        };
+        assert_eq!(only("query A { me { role } }"), "query:me");
+        assert_eq!(
+            only("query A { me { role } } mutation B { logout }"),
+            "unknown"
+        );
     }
 }

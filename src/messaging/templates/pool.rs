@@ -82,7 +82,7 @@ impl RenderPool {
     async fn start(&self) -> AppResult<Worker> {
         let program = match &self.program {
             Some(program) => program.clone(),
-            None => std::env::current_exe().map_err(AppError::internal)?,
+            None => super::worker::this_program().map_err(AppError::internal)?,
         };
         let mut child = Command::new(&program)
             .arg("render-worker")

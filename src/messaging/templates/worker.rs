@@ -129,10 +129,22 @@ fn restart_capped(memory_bytes: u64) -> anyhow::Result<()> {
     use rlimit::Resource;
     Resource::CORE.set(0, 0)?;
     Resource::DATA.set(memory_bytes, memory_bytes)?;
-    let error = std::process::Command::new(std::env::current_exe()?)
+    let error = std::process::Command::new(this_program()?)
         .args(std::env::args_os().skip(1))
         .exec();
     Err(error.into())
+}
+
+/// The program this process runs, to start again as a worker. On Linux,
+/// `/proc/self/exe`: it still names this build after a deploy replaced the
+/// file on disk (the path `current_exe` gives would then name the new build,
+/// or a deleted file).
+pub(crate) fn this_program() -> std::io::Result<std::path::PathBuf> {
+    let own = std::path::PathBuf::from("/proc/self/exe");
+    if own.exists() {
+        return Ok(own);
+    }
+    std::env::current_exe()
 }
 
 fn serve(mut input: impl BufRead, out: &mut impl Write) -> anyhow::Result<()> {
