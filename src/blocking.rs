@@ -1,7 +1,9 @@
-//! CPU-bound work whose cost callers decide (argon2, template renders) runs
-//! off the async workers, at most a configured number at once. Callers
-//! beyond the bound wait in arrival order (tokio's semaphore is fair); none
-//! is refused, so a burst is slower, not failed.
+//! CPU-bound work whose cost callers decide (argon2's hashes and
+//! verifications) runs off the async workers, at most a configured number
+//! at once. Callers beyond the bound wait in arrival order (tokio's
+//! semaphore is fair); none is refused, so a burst is slower, not failed.
+//! Template renders are bounded the same way but run in worker processes
+//! (`messaging::templates::pool`), since their memory must be capped too.
 
 use std::sync::Arc;
 

@@ -143,11 +143,11 @@ impl AppError {
 /// `INTERNAL`. Services check first and answer the same; this catches the
 /// race where two requests take the value at once.
 pub fn on_unique(error: sea_orm::DbErr, field: Option<&str>, message: &str) -> AppError {
-    match (error.sql_err(), field) {
-        (Some(sea_orm::SqlErr::UniqueConstraintViolation(_)), Some(field)) => {
-            AppError::duplicate(field, message)
-        }
-        (Some(sea_orm::SqlErr::UniqueConstraintViolation(_)), None) => AppError::conflict(message),
+    match error.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict {
+            field: field.map(str::to_owned),
+            message: message.to_owned(),
+        },
         _ => error.into(),
     }
 }

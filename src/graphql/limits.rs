@@ -44,7 +44,7 @@ struct Parsed {
     directives: usize,
     /// Fields selected with every fragment spread expanded (saturating).
     selections: usize,
-    /// How deep the schema's fields nest (see [`measure_depth`]).
+    /// How deep the schema's fields nest (see [`Expanded`]).
     depth: usize,
 }
 
@@ -78,14 +78,12 @@ impl DocumentCache {
         scan(query, limits)?;
         let document = async_graphql::parser::parse_query(query)
             .map_err(|e| with_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
-        // First: it refuses fragments that spread themselves, which the
-        // other walks assume away.
-        let selections = count_selections(&document)?;
+        let expanded = expand(&document)?;
         let parsed = Arc::new(Parsed {
             aliases: count_aliases(&document),
             directives: count_directives(&document),
-            depth: measure_depth(&document),
-            selections,
+            selections: expanded.fields,
+            depth: expanded.depth,
             document,
         });
         self.lock().put(query.to_owned(), parsed.clone());
@@ -322,24 +320,55 @@ fn sum_written(document: &ExecutableDocument, measure: impl Fn(&Selection) -> us
     operations + fragments
 }
 
-/// Fields the document's operations select, each fragment spread counted
-/// as everything its fragment selects (memoised per fragment, so the count
+/// What a document's operations select once every fragment spread is
+/// expanded.
+#[derive(Clone, Copy, Default)]
+struct Expanded {
+    /// Fields selected (saturating).
+    fields: usize,
+    /// How deep the schema's fields nest: a root field is 1, as
+    /// async-graphql counts. An introspection root (`__schema`, `__type`)
+    /// counts 1 whatever it selects: its types' nesting (`ofType { ofType
+    /// … }`) is the schema's shape, resolved from memory, and the standard
+    /// introspection query that GraphiQL, codegen and graphql-inspector send
+    /// is 15 deep. Its fields still count, and the nesting scan bounds it.
+    depth: usize,
+}
+
+impl Expanded {
+    /// Siblings: their fields add up, the deepest sets the depth.
+    fn beside(self, other: Expanded) -> Expanded {
+        Expanded {
+            fields: self.fields.saturating_add(other.fields),
+            depth: self.depth.max(other.depth),
+        }
+    }
+}
+
+/// Expands the document's operations, each fragment spread counted as
+/// everything its fragment selects (memoised per fragment, so the walk
 /// itself is linear). A fragment that spreads itself, directly or not, is
 /// refused here: the executor's own checks would walk such a cycle
 /// exponentially before validation names it.
-fn count_selections(document: &ExecutableDocument) -> Result<usize, ServerError> {
-    struct Counter<'a> {
+fn expand(document: &ExecutableDocument) -> Result<Expanded, ServerError> {
+    struct Walk<'a> {
         document: &'a ExecutableDocument,
-        expanded: HashMap<&'a str, usize>,
+        expanded: HashMap<&'a str, Expanded>,
         visiting: Vec<&'a str>,
     }
-    impl<'a> Counter<'a> {
-        fn set(&mut self, set: &'a SelectionSet) -> Result<usize, ServerError> {
-            let mut total = 0usize;
+    impl<'a> Walk<'a> {
+        fn set(&mut self, set: &'a SelectionSet) -> Result<Expanded, ServerError> {
+            let mut total = Expanded::default();
             for item in &set.items {
-                let count = match &item.node {
+                let expanded = match &item.node {
                     Selection::Field(field) => {
-                        1usize.saturating_add(self.set(&field.node.selection_set.node)?)
+                        let below = self.set(&field.node.selection_set.node)?;
+                        let introspection =
+                            matches!(field.node.name.node.as_str(), "__schema" | "__type");
+                        Expanded {
+                            fields: below.fields.saturating_add(1),
+                            depth: if introspection { 1 } else { below.depth + 1 },
+                        }
                     }
                     Selection::InlineFragment(fragment) => {
                         self.set(&fragment.node.selection_set.node)?
@@ -348,15 +377,15 @@ fn count_selections(document: &ExecutableDocument) -> Result<usize, ServerError>
                         self.fragment(&spread.node.fragment_name)?
                     }
                 };
-                total = total.saturating_add(count);
+                total = total.beside(expanded);
             }
             Ok(total)
         }
 
-        fn fragment(&mut self, name: &'a Positioned<Name>) -> Result<usize, ServerError> {
+        fn fragment(&mut self, name: &'a Positioned<Name>) -> Result<Expanded, ServerError> {
             let key = name.node.as_str();
-            if let Some(count) = self.expanded.get(key) {
-                return Ok(*count);
+            if let Some(expanded) = self.expanded.get(key) {
+                return Ok(*expanded);
             }
             if self.visiting.contains(&key) {
                 return Err(with_code(
@@ -366,88 +395,30 @@ fn count_selections(document: &ExecutableDocument) -> Result<usize, ServerError>
             }
             // An unknown fragment selects nothing here; validation names it.
             let Some(fragment) = self.document.fragments.get(&name.node) else {
-                return Ok(0);
+                return Ok(Expanded::default());
             };
             self.visiting.push(key);
-            let count = self.set(&fragment.node.selection_set.node)?;
+            let expanded = self.set(&fragment.node.selection_set.node)?;
             self.visiting.pop();
-            self.expanded.insert(key, count);
-            Ok(count)
+            self.expanded.insert(key, expanded);
+            Ok(expanded)
         }
     }
-    let mut counter = Counter {
+    let mut walk = Walk {
         document,
         expanded: HashMap::new(),
         visiting: Vec::new(),
     };
-    let mut total = 0usize;
+    let mut total = Expanded::default();
     for (_, operation) in document.operations.iter() {
-        total = total.saturating_add(counter.set(&operation.node.selection_set.node)?);
+        total = total.beside(walk.set(&operation.node.selection_set.node)?);
     }
     // Fragments no operation uses are refused by validation; they are
     // checked for cycles all the same.
     for fragment in document.fragments.values() {
-        counter.set(&fragment.node.selection_set.node)?;
+        walk.set(&fragment.node.selection_set.node)?;
     }
     Ok(total)
-}
-
-/// How deep the operations' fields nest, fragments expanded: a root field is
-/// 1, as async-graphql counts. An introspection root (`__schema`, `__type`)
-/// counts 1 whatever it selects: its types' nesting (`ofType { ofType … }`)
-/// is the schema's shape, resolved from memory, and the standard
-/// introspection query that GraphiQL, codegen and graphql-inspector send is
-/// 15 deep. The selection count and the nesting scan still bound it.
-fn measure_depth(document: &ExecutableDocument) -> usize {
-    struct Depth<'a> {
-        document: &'a ExecutableDocument,
-        fragments: HashMap<&'a str, usize>,
-    }
-    impl<'a> Depth<'a> {
-        fn set(&mut self, set: &'a SelectionSet) -> usize {
-            let mut deepest = 0;
-            for item in &set.items {
-                let depth = match &item.node {
-                    Selection::Field(field) => match field.node.name.node.as_str() {
-                        "__schema" | "__type" => 1,
-                        _ => 1 + self.set(&field.node.selection_set.node),
-                    },
-                    Selection::InlineFragment(fragment) => {
-                        self.set(&fragment.node.selection_set.node)
-                    }
-                    Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name),
-                };
-                deepest = deepest.max(depth);
-            }
-            deepest
-        }
-
-        fn fragment(&mut self, name: &'a Positioned<Name>) -> usize {
-            let key = name.node.as_str();
-            if let Some(depth) = self.fragments.get(key) {
-                return *depth;
-            }
-            // Cycles were refused by `count_selections`; an unknown
-            // fragment is validation's to name.
-            self.fragments.insert(key, 0);
-            let depth = match self.document.fragments.get(&name.node) {
-                Some(fragment) => self.set(&fragment.node.selection_set.node),
-                None => 0,
-            };
-            self.fragments.insert(key, depth);
-            depth
-        }
-    }
-    let mut depth = Depth {
-        document,
-        fragments: HashMap::new(),
-    };
-    document
-        .operations
-        .iter()
-        .map(|(_, operation)| depth.set(&operation.node.selection_set.node))
-        .max()
-        .unwrap_or(0)
 }
 
 /// Every directive written in the document, wherever it stands.
@@ -575,8 +546,11 @@ mod tests {
         let mut limits = limits();
         limits.depth = 3;
         let cache = DocumentCache::default();
-        let depth_of =
-            |query: &str| measure_depth(&async_graphql::parser::parse_query(query).unwrap());
+        let depth_of = |query: &str| {
+            expand(&async_graphql::parser::parse_query(query).unwrap())
+                .unwrap()
+                .depth
+        };
 
         assert_eq!(depth_of("{ a { b { c } } }"), 3);
         assert_eq!(

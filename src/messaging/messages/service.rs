@@ -354,7 +354,7 @@ pub(crate) async fn send(
             "input.",
         )?;
     }
-    let compiled = TemplateSource::of(&parts);
+    let source = TemplateSource::of(&parts);
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
         &txn,
@@ -376,7 +376,7 @@ pub(crate) async fn send(
         provided: &provided,
     };
     let batch = Batch {
-        template: compiled,
+        template: source,
         audience,
         declared,
         provided: provided.clone(),
@@ -435,7 +435,7 @@ pub(crate) async fn send_bulk(
     let txn = begin_write(&shared.db, ctx).await?;
     let template = email_template(&txn, ctx, template_id, "input.templateId").await?;
     let declared = crate::messaging::templates::service::declared(&template);
-    let compiled = TemplateSource::of(&crate::messaging::templates::service::parts(&template));
+    let source = TemplateSource::of(&crate::messaging::templates::service::parts(&template));
     let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
         &txn,
@@ -502,7 +502,7 @@ pub(crate) async fn send_bulk(
         drafts.push(draft(&common, recipient, email));
     }
     let batch = Batch {
-        template: compiled,
+        template: source,
         audience,
         declared,
         provided: provided.clone(),
