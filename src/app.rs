@@ -43,6 +43,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(http::graphql::get_or_upgrade).post(http::graphql::post),
         )
         .route("/graphql/ws", get(http::ws::upgrade))
+        .route("/graphql/assets/{name}", get(http::graphiql::asset))
         .route("/t/o/{token}", get(crate::messaging::tracking::http::open))
         .route("/t/c/{token}", get(crate::messaging::tracking::http::click))
         .route(

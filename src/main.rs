@@ -122,10 +122,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = db::connect(&config).await?;
             db::migrate(&db).await?;
             let state = AppState::new(db, config);
-            demo::seed(&state.shared)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.public_message()))?;
-            println!("{}", demo::credentials_banner());
+            demo::seed(&state).await.map_err(|e| match e {
+                promohub::error::AppError::Internal(inner) => inner,
+                other => anyhow::anyhow!(other.public_message()),
+            })?;
+            println!(
+                "{}",
+                demo::credentials_banner(&state.shared.config.public_url())
+            );
             Ok(())
         }
         Command::RenderWorker { .. } => unreachable!("handled before the runtime starts"),
@@ -142,12 +146,13 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     let state = AppState::new(db, config);
     if !args.no_demo && !state.shared.config.is_production() {
-        match demo::seed_if_empty(&state.shared).await {
-            Ok(true) => tracing::info!("{}", demo::credentials_banner()),
-            Ok(false) => {}
-            Err(error) => {
-                tracing::warn!("could not seed the demo tenant: {}", error.public_message())
+        match demo::seed_if_empty(&state).await {
+            Ok(_) if demo::is_present(&state).await => {
+                let public_url = state.shared.config.public_url();
+                tracing::info!("{}", demo::credentials_banner(&public_url));
             }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(?error, "could not seed the demo tenant"),
         }
     }
     tracing::info!(

@@ -26,6 +26,7 @@ pub mod message_templates;
 pub mod messages;
 pub mod note_versions;
 pub mod notes;
+pub mod outbox_emails;
 pub mod plans;
 pub mod projects;
 pub mod refresh_tokens;

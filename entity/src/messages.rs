@@ -64,6 +64,7 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
     pub created_by: Option<Uuid>,
+    pub next_attempt_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -88,6 +89,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     MessageTemplates,
+    #[sea_orm(has_many = "super::outbox_emails::Entity")]
+    OutboxEmails,
     #[sea_orm(
         belongs_to = "super::sender_accounts::Entity",
         from = "(Column::TenantId, Column::SenderId)",
@@ -127,6 +130,12 @@ impl Related<super::message_links::Entity> for Entity {
 impl Related<super::message_templates::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::MessageTemplates.def()
+    }
+}
+
+impl Related<super::outbox_emails::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::OutboxEmails.def()
     }
 }
 

@@ -24,6 +24,7 @@ pub use super::message_templates::Entity as MessageTemplates;
 pub use super::messages::Entity as Messages;
 pub use super::note_versions::Entity as NoteVersions;
 pub use super::notes::Entity as Notes;
+pub use super::outbox_emails::Entity as OutboxEmails;
 pub use super::plans::Entity as Plans;
 pub use super::projects::Entity as Projects;
 pub use super::refresh_tokens::Entity as RefreshTokens;

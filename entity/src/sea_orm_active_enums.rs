@@ -300,6 +300,14 @@ pub enum ScoringCondition {
     Exists,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "sender_transport")]
+pub enum SenderTransport {
+    #[sea_orm(string_value = "smtp")]
+    Smtp,
+    #[sea_orm(string_value = "outbox")]
+    Outbox,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "smtp_tls_mode")]
 pub enum SmtpTlsMode {
     #[sea_orm(string_value = "none")]

@@ -83,6 +83,8 @@ pub enum Relation {
     NoteVersions,
     #[sea_orm(has_many = "super::notes::Entity")]
     Notes,
+    #[sea_orm(has_many = "super::outbox_emails::Entity")]
+    OutboxEmails,
     #[sea_orm(
         belongs_to = "super::plans::Entity",
         from = "Column::PlanId",
@@ -234,6 +236,12 @@ impl Related<super::messages::Entity> for Entity {
 impl Related<super::note_versions::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::NoteVersions.def()
+    }
+}
+
+impl Related<super::outbox_emails::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::OutboxEmails.def()
     }
 }
 

@@ -24,6 +24,7 @@ mod m20261206_000011_shared_tables_role;
 mod m20261206_000012_domain_events;
 mod m20261206_000013_session_revocation;
 mod m20261206_000014_message_outcome_unknown;
+mod m20261207_000015_delivery_visibility_and_outbox;
 pub mod rls;
 
 pub use helpers::{
@@ -48,6 +49,7 @@ pub mod enums {
         SUPPRESSION_REASON, TEMPLATE_CATEGORY,
     };
     pub use crate::m20261206_000010_lead_and_company_signals::BOOKING_POTENTIAL;
+    pub use crate::m20261207_000015_delivery_visibility_and_outbox::SENDER_TRANSPORT;
 }
 
 /// Every migration, oldest first.
@@ -71,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_domain_events::Migration),
             Box::new(m20261206_000013_session_revocation::Migration),
             Box::new(m20261206_000014_message_outcome_unknown::Migration),
+            Box::new(m20261207_000015_delivery_visibility_and_outbox::Migration),
         ]
     }
 }

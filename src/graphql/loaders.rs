@@ -119,7 +119,7 @@ pub fn attach(
         }));
     if let (Some(ctx), Some(scope)) = (ctx, scope) {
         request = request.data(scope.clone());
-        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads);
+        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads, messages);
         request = request.data(cached(crate::crm::activities::LatestActivitiesLoader::new(
             scope.clone(),
         )));

@@ -32,6 +32,7 @@ pub struct QueryRoot(
     crate::messaging::senders::SenderAccountQuery,
     crate::messaging::custom_variables::CustomVariableQuery,
     crate::messaging::suppressions::SuppressionQuery,
+    crate::messaging::outbox::OutboxQuery,
     crate::events::EventQuery,
 );
 

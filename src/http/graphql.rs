@@ -21,7 +21,7 @@ use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Query, Request, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::app::REQUEST_ID;
@@ -68,8 +68,10 @@ impl ResponseFormat {
                 .find_map(|q| q.parse::<f32>().ok())
                 .unwrap_or(1.0);
             let format = match media.as_str() {
-                GRAPHQL_RESPONSE_JSON | "application/*" | "*/*" => Self::GraphqlResponseJson,
-                APPLICATION_JSON => Self::Json,
+                GRAPHQL_RESPONSE_JSON => Self::GraphqlResponseJson,
+                // GraphQL over HTTP: a client that takes anything gets
+                // application/json, which every client reads.
+                APPLICATION_JSON | "application/*" | "*/*" => Self::Json,
                 _ => continue,
             };
             if q <= 0.0 {
@@ -255,7 +257,7 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, request: Reque
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if get.query.is_none() && wants_html {
-        return Html(graphiql()).into_response();
+        return crate::http::graphiql::page();
     }
     let Some(format) = ResponseFormat::negotiate(&parts.headers) else {
         return not_acceptable();
@@ -285,14 +287,6 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, request: Reque
     };
     let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
     execute(&state, &parts.headers, meta, params, true, format).await
-}
-
-fn graphiql() -> String {
-    async_graphql::http::GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("PromoHub GraphiQL")
-        .finish()
 }
 
 /// Authenticates the caller from the `Authorization` header, if any; with
@@ -406,11 +400,17 @@ async fn execute(
     // gave one, else the bounded label.
     let answered = AnsweredOperation::named(params.operation_name.as_deref(), &checked.label);
     let mut request = async_graphql::Request::new(query).variables(variables.clone());
-    if let Some(name) = params.operation_name {
+    let document = checked.document.clone();
+    if let Some(name) = &params.operation_name {
         request = request.operation_name(name);
     }
     request.set_parsed_query(checked.document);
-    let response = run(state, request, checked.operation, ctx, meta, variables).await;
+    let mut response = run(state, request, checked.operation, ctx, meta, variables).await;
+    crate::graphql::order::restore_order(
+        &mut response.data,
+        &document,
+        params.operation_name.as_deref(),
+    );
     let is_request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -536,7 +536,12 @@ mod tests {
             accept("application/json, application/graphql-response+json;q=0.5"),
             Some(ResponseFormat::Json)
         );
-        assert_eq!(accept("*/*"), Some(ResponseFormat::GraphqlResponseJson));
+        assert_eq!(accept("*/*"), Some(ResponseFormat::Json));
+        assert_eq!(accept("application/*"), Some(ResponseFormat::Json));
+        assert_eq!(
+            accept("*/*;q=0.8, application/graphql-response+json"),
+            Some(ResponseFormat::GraphqlResponseJson)
+        );
         assert_eq!(accept("text/html"), None);
         assert_eq!(
             ResponseFormat::negotiate(&HeaderMap::new()),

@@ -1,6 +1,7 @@
 //! HTTP surface: the GraphQL endpoint (HTTP and WebSocket), health and metrics.
 
 pub(crate) mod client;
+pub(crate) mod graphiql;
 pub(crate) mod graphql;
 pub(crate) mod health;
 pub(crate) mod observe;

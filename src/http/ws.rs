@@ -168,8 +168,10 @@ enum Flow {
     Continue,
     /// Close the connection with this code and reason.
     Close(u16, String),
-    /// The peer is gone or said goodbye: stop without a close frame of our own.
+    /// The peer is gone: stop.
     Stop,
+    /// The peer started the closing handshake: answer it, then stop.
+    ClosedByPeer,
 }
 
 impl Session {
@@ -231,9 +233,23 @@ impl Session {
                     break;
                 }
                 Flow::Stop => break,
+                Flow::ClosedByPeer => {
+                    self.finish_closing_handshake().await;
+                    break;
+                }
             }
         }
         self.stop_all();
+    }
+
+    /// The peer sent a close frame. tungstenite has queued the reply RFC 6455
+    /// §5.5.1 requires but writes it only when the socket is next driven:
+    /// reading on until the connection ends sends it. Dropping the socket
+    /// instead left clients with 1006 (closed abnormally).
+    async fn finish_closing_handshake(&mut self) {
+        self.stop_all();
+        let drain = async { while let Some(Ok(_)) = self.socket.recv().await {} };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     }
 
     /// When the credential stops being valid, as an instant on the tokio clock.
@@ -249,7 +265,7 @@ impl Session {
             Message::Binary(_) => {
                 return Flow::Close(4400, "Binary messages are not supported".to_owned());
             }
-            Message::Close(_) => return Flow::Stop,
+            Message::Close(_) => return Flow::ClosedByPeer,
             Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
         };
         let parsed: ClientMessage = match serde_json::from_str(text.as_str()) {
@@ -345,6 +361,8 @@ impl Session {
         };
         let variables = payload.variables.unwrap_or_default();
         let mut request = async_graphql::Request::new(payload.query).variables(variables.clone());
+        let document = checked.document.clone();
+        let operation_name = payload.operation_name.clone();
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
         }
@@ -371,6 +389,11 @@ impl Session {
             let mut first = true;
             while let Some(mut response) = stream.next().await {
                 crate::graphql::limits::classify(&mut response.errors);
+                crate::graphql::order::restore_order(
+                    &mut response.data,
+                    &document,
+                    operation_name.as_deref(),
+                );
                 let request_error =
                     first && response.data == async_graphql::Value::Null && response.is_err();
                 first = false;

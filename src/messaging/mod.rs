@@ -5,6 +5,7 @@
 pub mod custom_variables;
 pub(crate) mod engagement;
 pub(crate) mod messages;
+pub(crate) mod outbox;
 pub mod senders;
 pub mod smtp;
 pub mod suppressions;

@@ -167,24 +167,7 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let limit = account.timeout;
-    if account.tls == TlsMode::StartTls {
-        if !connection.can_starttls() {
-            let refusal = "the server does not offer STARTTLS; not continuing in plaintext";
-            return Err(SendFailure::new(Stage::Tls, None, refusal));
-        }
-        let hello = hello_name(account);
-        let upgrade = connection.starttls(tls_parameters(account)?, &hello);
-        step(limit, Stage::Tls, upgrade).await?;
-    }
-    if let (Some(username), Some(password)) = (&account.username, &account.password) {
-        let credentials = Credentials::new(username.clone(), password.clone());
-        step(
-            limit,
-            Stage::Auth,
-            connection.auth(DEFAULT_MECHANISMS, &credentials),
-        )
-        .await?;
-    }
+    secure_and_authenticate(connection, account).await?;
 
     let envelope = message.envelope();
     let raw = message.formatted();
@@ -211,6 +194,91 @@ where
     let content = raw.strip_suffix(b"\r\n").unwrap_or(&raw);
     let reply = step(limit, Stage::Data, connection.message(content)).await?;
     Ok(Accepted::from_reply(&reply))
+}
+
+/// STARTTLS (refusing to go on in plaintext when the server does not offer
+/// it) and AUTH when the account has credentials. Returns whether it
+/// authenticated.
+async fn secure_and_authenticate(
+    connection: &mut AsyncSmtpConnection,
+    account: &SmtpAccount,
+) -> Result<bool, SendFailure> {
+    let limit = account.timeout;
+    if account.tls == TlsMode::StartTls {
+        if !connection.can_starttls() {
+            let refusal = "the server does not offer STARTTLS; not continuing in plaintext";
+            return Err(SendFailure::new(Stage::Tls, None, refusal));
+        }
+        let hello = hello_name(account);
+        let upgrade = connection.starttls(tls_parameters(account)?, &hello);
+        step(limit, Stage::Tls, upgrade).await?;
+    }
+    if let (Some(username), Some(password)) = (&account.username, &account.password) {
+        let credentials = Credentials::new(username.clone(), password.clone());
+        step(
+            limit,
+            Stage::Auth,
+            connection.auth(DEFAULT_MECHANISMS, &credentials),
+        )
+        .await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// What a handshake with the server found.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The name and extensions the server announced in its reply to EHLO
+    /// (after STARTTLS, the encrypted session's).
+    pub server: String,
+    pub encrypted: bool,
+    pub authenticated: bool,
+}
+
+/// Runs the start of a delivery without sending anything: connect,
+/// greeting, EHLO, STARTTLS or implicit TLS per the account, AUTH when it
+/// has credentials, then QUIT. What a user runs to check an account before
+/// sending through it.
+pub async fn handshake(account: &SmtpAccount) -> Result<Handshake, SendFailure> {
+    let mut connection = connect(account).await?;
+    let outcome = secure_and_authenticate(&mut connection, account)
+        .await
+        .map(|authenticated| Handshake {
+            server: describe_server(connection.server_info()),
+            encrypted: connection.is_encrypted(),
+            authenticated,
+        });
+    let _ = tokio::time::timeout(account.timeout, connection.quit()).await;
+    outcome
+}
+
+/// `name (8BITMIME, AUTH PLAIN LOGIN)`: the server's name and what it
+/// offered, in SMTP's own words.
+fn describe_server(info: &ServerInfo) -> String {
+    use lettre::transport::smtp::authentication::Mechanism;
+    let mut offered: Vec<String> = [
+        (Extension::EightBitMime, "8BITMIME"),
+        (Extension::SmtpUtfEight, "SMTPUTF8"),
+        (Extension::StartTls, "STARTTLS"),
+    ]
+    .into_iter()
+    .filter(|(extension, _)| info.supports_feature(*extension))
+    .map(|(_, name)| name.to_owned())
+    .collect();
+    let mechanisms: Vec<&str> = [
+        (Mechanism::Plain, "PLAIN"),
+        (Mechanism::Login, "LOGIN"),
+        (Mechanism::Xoauth2, "XOAUTH2"),
+    ]
+    .into_iter()
+    .filter(|(mechanism, _)| info.supports_auth_mechanism(*mechanism))
+    .map(|(_, name)| name)
+    .collect();
+    if !mechanisms.is_empty() {
+        offered.push(format!("AUTH {}", mechanisms.join(" ")));
+    }
+    format!("{} ({})", info.name(), offered.join(", "))
 }
 
 /// Runs one step under the time limit; an error keeps the server's code

@@ -93,6 +93,7 @@ tenant_owned!(
     sender_accounts,
     custom_variables,
     suppressions,
+    outbox_emails,
 );
 
 /// A tenant-owned entity with soft deletion: a `deleted_at` column, and

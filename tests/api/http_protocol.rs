@@ -112,7 +112,8 @@ async fn accept_selects_the_response_media_type() {
 
     assert!(content_type(&legacy).starts_with("application/json"));
     assert!(content_type(&modern).starts_with("application/graphql-response+json"));
-    assert!(content_type(&any).starts_with("application/graphql-response+json"));
+    // GraphQL over HTTP (graphql-http audit 47DE): */* gets application/json.
+    assert!(content_type(&any).starts_with("application/json"));
     assert_eq!(unacceptable.status(), 406);
 }
 
@@ -211,8 +212,18 @@ async fn browsers_get_graphiql() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.contains("graphiql") || html.contains("GraphiQL"));
-    assert!(html.contains("/graphql/ws"));
+    assert!(html.contains("PromoHub GraphiQL"));
+    // The script it loads subscribes over /graphql/ws.
+    let script = app
+        .http
+        .get(app.url("/graphql/assets/promohub-graphiql.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("/graphql/ws"));
 }
 
 #[tokio::test]
@@ -310,4 +321,39 @@ async fn without_configured_origins_any_origin_may_call() {
         header(&request, "access-control-expose-headers"),
         Some("x-request-id")
     );
+}
+
+#[tokio::test]
+async fn response_keys_follow_the_order_of_the_query() {
+    // Fields resolve concurrently; the response must still read in query
+    // order (spec §7.1), over HTTP and over WebSocket.
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let query = "{ z: tenant { slug } leads(first: 5) { totalCount nodes { id } pageInfo { hasNextPage } } a: me { role } companies(first: 1) { totalCount edges { cursor } } }";
+
+    let body = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&owner.access_token)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut ws = app.ws("/graphql/ws").await;
+    ws.init(&owner.access_token).await;
+    ws.send(serde_json::json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }))
+        .await;
+    let over_ws = ws.next_json().await["payload"].to_string();
+
+    for text in [&body, &over_ws] {
+        let at = |key: &str| text.find(key).unwrap_or_else(|| panic!("{key} in {text}"));
+        assert!(at("\"z\"") < at("\"leads\""), "{text}");
+        assert!(at("\"leads\"") < at("\"a\""), "{text}");
+        assert!(at("\"a\"") < at("\"companies\""), "{text}");
+        assert!(at("\"totalCount\"") < at("\"nodes\""), "{text}");
+        assert!(at("\"nodes\"") < at("\"pageInfo\""), "{text}");
+    }
 }

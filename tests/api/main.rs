@@ -17,6 +17,7 @@ mod custom_fields;
 mod custom_variables;
 mod domain_events;
 mod faults;
+mod first_run;
 mod fuzz;
 mod http_protocol;
 mod json_values;

@@ -205,3 +205,29 @@ async fn the_connection_closes_when_the_token_expires() {
     assert_eq!(code, 4403);
     assert!(reason.contains("expired"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_the_closing_handshake_answered() {
+    // RFC 6455 §5.5.1: the server answers a close frame with its own; a
+    // dropped connection reads as 1006 (abnormal) in browsers and graphql-ws.
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let mut ws = app.ws("/graphql/ws").await;
+    ws.init(&owner.access_token).await;
+
+    ws.stream
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await
+        .expect("close sent");
+
+    let (code, _) = ws.closed().await;
+    assert_eq!(code, 1000);
+}

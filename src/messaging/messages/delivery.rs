@@ -15,19 +15,19 @@
 //! every account fails transiently the job is retried with backoff.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use entity::sea_orm_active_enums::{EngagementType, MessageStatus, SmtpTlsMode};
-use entity::{jobs, message_directory, messages};
+use entity::sea_orm_active_enums::{EngagementType, MessageStatus, SenderTransport};
+use entity::{jobs, message_directory, messages, outbox_emails};
 
 use crate::error::AppResult;
 use crate::jobs::JobOutcome;
 use crate::jobs::queue::backoff;
 use crate::messaging::engagement::recorder::{NewEvent, load_messages, record_now};
 use crate::messaging::senders::service::{self as senders, SenderCandidate};
-use crate::messaging::smtp::{self, OutgoingEmail, SendFailure, SmtpAccount, Stage, TlsMode};
+use crate::messaging::smtp::{self, OutgoingEmail, SendFailure, Stage};
 use crate::state::Shared;
 use crate::tenancy::scoped::{as_system, begin_for, begin_for_write, tenant_update};
 
@@ -124,7 +124,23 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         "no sender account can send now: none is active, or all are at their hourly or daily limit",
     );
     for candidate in &candidates {
-        let account = match smtp_account(shared, candidate) {
+        if candidate.account.transport == SenderTransport::Outbox {
+            match store_in_outbox(shared, job, &message, candidate).await? {
+                Ok(()) => return Ok(JobOutcome::Done),
+                Err(refusal) => {
+                    last_failure = refusal;
+                    senders::record_use(
+                        &shared.db,
+                        tenant_id,
+                        candidate.account.id,
+                        Err(last_failure.clone()),
+                    )
+                    .await?;
+                    continue;
+                }
+            }
+        }
+        let account = match senders::smtp_account(shared, &candidate.account) {
             Ok(account) => account,
             Err(error) => {
                 last_failure = error;
@@ -141,7 +157,7 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         let email = outgoing(shared, &message, candidate);
         let marked = std::sync::atomic::AtomicBool::new(false);
         let result = smtp::deliver(&account, &email, || async {
-            mark_transfer_started(shared, tenant_id, message_id, candidate.account.id).await?;
+            mark_transfer_started(shared, job, tenant_id, message_id, candidate.account.id).await?;
             marked.store(true, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         })
@@ -154,7 +170,7 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                     detail: serde_json::json!({ "sender": candidate.account.name, "response": accepted.response }),
                     ..event(EngagementType::Sent, message_id)
                 };
-                record_sent(shared, tenant_id, message_id, sent, provider_id).await?;
+                record_sent(shared, tenant_id, message_id, sent, provider_id, None).await?;
                 senders::record_use(&shared.db, tenant_id, candidate.account.id, Ok(())).await?;
                 return Ok(JobOutcome::Done);
             }
@@ -173,6 +189,10 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                         message_id,
                     )
                 };
+                tracing::info!(
+                    job = %job.id, message = %message_id, sender = %candidate.account.name,
+                    error = %describe(&failure), "delivery refused for good",
+                );
                 record_now(shared, tenant_id, vec![settled]).await?;
                 return Ok(JobOutcome::Done);
             }
@@ -210,13 +230,116 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
     }
     if job.attempts >= job.max_attempts {
         let error = format!("gave up after {} attempts: {last_failure}", job.attempts);
+        tracing::warn!(job = %job.id, message = %message_id, %error, "delivery given up");
+        note_failed_attempt(shared, job, tenant_id, message_id, &error, None).await?;
         record_now(shared, tenant_id, vec![failed(message_id, error.clone())]).await?;
         return Ok(JobOutcome::Failed(error));
     }
-    Ok(JobOutcome::RetryAfter(
-        retry_delay(shared, job),
-        last_failure,
-    ))
+    let delay = retry_delay(shared, job);
+    let next_attempt_at = Utc::now() + delay;
+    tracing::info!(
+        job = %job.id, message = %message_id, attempt = job.attempts,
+        next_attempt_at = %next_attempt_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        error = %last_failure, "delivery attempt failed; will retry",
+    );
+    note_failed_attempt(
+        shared,
+        job,
+        tenant_id,
+        message_id,
+        &last_failure,
+        Some(next_attempt_at),
+    )
+    .await?;
+    Ok(JobOutcome::RetryAfter(delay, last_failure))
+}
+
+/// Shows on the message why its latest attempt failed, how many attempts
+/// there were and (unless given up) when the next one runs: where a user
+/// looks first, rather than only in the sender account's `lastError`.
+async fn note_failed_attempt(
+    shared: &Shared,
+    job: &jobs::Model,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    error: &str,
+    next_attempt_at: Option<chrono::DateTime<Utc>>,
+) -> AppResult<()> {
+    let txn = begin_for_write(&shared.db, tenant_id, None).await?;
+    tenant_update::<messages::Entity>(tenant_id)
+        .col_expr(messages::Column::Attempts, Expr::val(job.attempts))
+        .col_expr(messages::Column::Error, Expr::val(error))
+        .col_expr(
+            messages::Column::NextAttemptAt,
+            Expr::val(next_attempt_at.map(|at| at.fixed_offset())),
+        )
+        .col_expr(
+            messages::Column::UpdatedAt,
+            Expr::val(Utc::now().fixed_offset()),
+        )
+        .filter(messages::Column::Id.eq(message_id))
+        .filter(messages::Column::Status.eq(MessageStatus::Queued))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The development outbox: stores the message exactly as the SMTP transport
+/// would have sent it and records it sent, in one transaction. The inner
+/// `Err` is a refusal that hands over to the next account.
+async fn store_in_outbox(
+    shared: &Shared,
+    job: &jobs::Model,
+    message: &messages::Model,
+    candidate: &SenderCandidate,
+) -> AppResult<Result<(), String>> {
+    if shared.config.is_production() {
+        return Ok(Err(format!(
+            "sender account {:?} uses the development outbox, which production never uses",
+            candidate.account.name
+        )));
+    }
+    let email = outgoing(shared, message, candidate);
+    let raw = match smtp::build_message(&email) {
+        Ok(built) => String::from_utf8_lossy(&built.formatted()).into_owned(),
+        Err(failure) => return Ok(Err(describe(&failure))),
+    };
+    mark_transfer_started(
+        shared,
+        job,
+        message.tenant_id,
+        message.id,
+        candidate.account.id,
+    )
+    .await
+    .map_err(crate::error::AppError::Internal)?;
+    let stored = outbox_emails::ActiveModel {
+        tenant_id: sea_orm::Set(message.tenant_id),
+        id: sea_orm::Set(Uuid::now_v7()),
+        message_id: sea_orm::Set(message.id),
+        sender_id: sea_orm::Set(Some(candidate.account.id)),
+        envelope_from: sea_orm::Set(email.from_email.clone()),
+        recipient: sea_orm::Set(email.to.clone()),
+        subject: sea_orm::Set(email.subject.clone()),
+        raw: sea_orm::Set(raw),
+        created_at: sea_orm::Set(Utc::now().fixed_offset()),
+    };
+    let sent = NewEvent {
+        detail: serde_json::json!({ "sender": candidate.account.name, "response": "stored in the development outbox" }),
+        ..NewEvent::new(EngagementType::Sent, message.id, "outbox")
+    };
+    record_sent(
+        shared,
+        message.tenant_id,
+        message.id,
+        sent,
+        None,
+        Some(stored),
+    )
+    .await?;
+    senders::record_use(&shared.db, message.tenant_id, candidate.account.id, Ok(())).await?;
+    Ok(Ok(()))
 }
 
 fn describe(failure: &SendFailure) -> String {
@@ -224,29 +347,6 @@ fn describe(failure: &SendFailure) -> String {
         Some(code) => format!("{:?}: {code} {}", failure.stage, failure.message),
         None => format!("{:?}: {}", failure.stage, failure.message),
     }
-}
-
-fn smtp_account(shared: &Shared, candidate: &SenderCandidate) -> Result<SmtpAccount, String> {
-    let password = candidate.password(&shared.secrets).map_err(|_| {
-        format!(
-            "the password of sender account {:?} does not decrypt with the configured key",
-            candidate.account.name
-        )
-    })?;
-    Ok(SmtpAccount {
-        host: candidate.account.host.clone(),
-        port: candidate.account.port as u16,
-        tls: match candidate.account.tls_mode {
-            SmtpTlsMode::None => TlsMode::None,
-            SmtpTlsMode::Starttls => TlsMode::StartTls,
-            SmtpTlsMode::Tls => TlsMode::Tls,
-        },
-        username: candidate.account.username.clone(),
-        password,
-        timeout: std::time::Duration::from_secs(shared.config.messaging.smtp_timeout_secs),
-        hello_name: shared.config.messaging.mail_domain.clone(),
-        allow_private: shared.config.allow_private_hosts(),
-    })
 }
 
 fn outgoing(shared: &Shared, message: &messages::Model, sender: &SenderCandidate) -> OutgoingEmail {
@@ -272,6 +372,7 @@ fn outgoing(shared: &Shared, message: &messages::Model, sender: &SenderCandidate
 /// account carries it. Refuses when another worker got there first.
 async fn mark_transfer_started(
     shared: &Shared,
+    job: &jobs::Model,
     tenant_id: Uuid,
     message_id: Uuid,
     sender_id: Uuid,
@@ -283,9 +384,12 @@ async fn mark_transfer_started(
     let updated = tenant_update::<messages::Entity>(tenant_id)
         .col_expr(messages::Column::TransferStartedAt, Expr::val(now))
         .col_expr(messages::Column::SenderId, Expr::val(sender_id))
+        // The job counts its attempts, including those that failed before
+        // reaching the transfer.
+        .col_expr(messages::Column::Attempts, Expr::val(job.attempts))
         .col_expr(
-            messages::Column::Attempts,
-            Expr::col(messages::Column::Attempts).add(1),
+            messages::Column::NextAttemptAt,
+            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
         )
         .col_expr(messages::Column::UpdatedAt, Expr::val(now))
         .filter(messages::Column::Id.eq(message_id))
@@ -327,8 +431,14 @@ async fn record_sent(
     message_id: Uuid,
     sent: NewEvent,
     provider_id: Option<String>,
+    outbox_copy: Option<outbox_emails::ActiveModel>,
 ) -> AppResult<()> {
     let txn = begin_for_write(&shared.db, tenant_id, None).await?;
+    if let Some(copy) = outbox_copy {
+        outbox_emails::Entity::insert(copy)
+            .exec_without_returning(&txn)
+            .await?;
+    }
     let mut messages = load_messages(&txn, tenant_id, [message_id]).await?;
     let stored =
         crate::messaging::engagement::recorder::record(&txn, tenant_id, &mut messages, vec![sent])

@@ -166,6 +166,7 @@ fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> Ap
             error: Set(None),
             attempts: Set(0),
             transfer_started_at: Set(None),
+            next_attempt_at: Set(None),
             queued_at: Set(now),
             sent_at: Set(None),
             delivered_at: Set(None),

@@ -54,8 +54,14 @@ pub(crate) struct Message {
     pub message_id_header: String,
     pub provider_message_id: Option<String>,
     pub tracking: bool,
+    /// While `QUEUED`: why the latest attempt failed (`null` before the
+    /// first failure). Once settled: why it failed, bounced or is unknown.
     pub error: Option<String>,
+    /// Delivery attempts so far, including those that failed before the
+    /// message was handed over.
     pub attempts: i32,
+    /// While `QUEUED` after a failed attempt: when the next attempt runs.
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub queued_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
@@ -99,6 +105,7 @@ impl From<messages::Model> for Message {
             tracking: m.tracking,
             error: m.error,
             attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at.map(|at| at.to_utc()),
             queued_at: m.queued_at.to_utc(),
             sent_at: utc(m.sent_at),
             delivered_at: utc(m.delivered_at),

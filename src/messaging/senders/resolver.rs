@@ -4,7 +4,9 @@
 use async_graphql::{Context, ID, Object};
 
 use super::service;
-use super::types::{CreateSenderAccountInput, SenderAccount, UpdateSenderAccountInput};
+use super::types::{
+    CreateSenderAccountInput, SenderAccount, SenderTestResult, UpdateSenderAccountInput,
+};
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
 use crate::graphql::{caller, parse_id, shared};
@@ -74,6 +76,18 @@ impl SenderAccountMutation {
         Ok(service::update(shared(ctx), caller(ctx)?, id, input)
             .await?
             .into())
+    }
+
+    /// Runs the SMTP handshake with the account's server (connect,
+    /// greeting, EHLO, STARTTLS or TLS, AUTH, QUIT; nothing is sent) and
+    /// answers with what the server said. Admins only.
+    async fn test_sender_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<SenderTestResult> {
+        let id = parse_id(&id, "id")?;
+        Ok(service::test(shared(ctx), caller(ctx)?, id).await?)
     }
 
     /// Deletes an SMTP account (softly: messages sent through it keep it).

@@ -22,16 +22,17 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::sea_orm_active_enums::SmtpTlsMode;
+use entity::sea_orm_active_enums::{SenderTransport, SmtpTlsMode};
 use entity::{messages, sender_accounts};
 
 use super::host::smtp_host;
-use super::types::{CreateSenderAccountInput, UpdateSenderAccountInput};
+use super::types::{self, CreateSenderAccountInput, SenderTestResult, UpdateSenderAccountInput};
 use crate::db::all_with_literal_limits;
 use crate::domain::{EmailAddress, optional_text, required_text};
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Cursor, Page, PageArgs, Totals, raw_window};
+use crate::messaging::smtp::{SmtpAccount, TlsMode};
 use crate::secrets::SecretBox;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
@@ -69,17 +70,135 @@ pub struct SenderCandidate {
     pub sent_today: i64,
 }
 
+/// The SMTP password, opened with the server's key; `None` when the account
+/// has none. Fails when the value was sealed under another key or for
+/// another account.
+fn password(
+    account: &sender_accounts::Model,
+    secrets: &SecretBox,
+) -> anyhow::Result<Option<String>> {
+    account
+        .password_encrypted
+        .as_deref()
+        .map(|sealed| secrets.open(sealed, account.id.as_bytes()))
+        .transpose()
+}
+
 impl SenderCandidate {
-    /// The SMTP password, opened with the server's key; `None` when the
-    /// account has none. Fails when the value was sealed under another key
-    /// or for another account.
+    /// The account's SMTP password, opened (see [`password`]).
     pub fn password(&self, secrets: &SecretBox) -> anyhow::Result<Option<String>> {
-        self.account
-            .password_encrypted
-            .as_deref()
-            .map(|sealed| secrets.open(sealed, self.account.id.as_bytes()))
-            .transpose()
+        password(&self.account, secrets)
     }
+}
+
+/// How to reach the account's SMTP server, with its password opened. The
+/// error says why the account cannot be used.
+pub fn smtp_account(
+    shared: &Shared,
+    account: &sender_accounts::Model,
+) -> Result<SmtpAccount, String> {
+    let password = password(account, &shared.secrets).map_err(|_| {
+        format!(
+            "the password of sender account {:?} does not decrypt with the configured key",
+            account.name
+        )
+    })?;
+    Ok(SmtpAccount {
+        host: account.host.clone(),
+        port: account.port as u16,
+        tls: match account.tls_mode {
+            SmtpTlsMode::None => TlsMode::None,
+            SmtpTlsMode::Starttls => TlsMode::StartTls,
+            SmtpTlsMode::Tls => TlsMode::Tls,
+        },
+        username: account.username.clone(),
+        password,
+        timeout: std::time::Duration::from_secs(shared.config.messaging.smtp_timeout_secs),
+        hello_name: shared.config.messaging.mail_domain.clone(),
+        allow_private: shared.config.allow_private_hosts(),
+    })
+}
+
+/// Runs the SMTP handshake with the account's server (connect, EHLO,
+/// STARTTLS or TLS, AUTH; nothing is sent) and says how it went. A failure
+/// is an answer, not an error: it is what the user asked to see. Admins
+/// only: it uses the stored credentials.
+pub async fn test(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<SenderTestResult> {
+    ctx.require_admin()?;
+    let txn = begin(&shared.db, ctx).await?;
+    let account = find_live::<sender_accounts::Entity>(&txn, ctx, id).await?;
+    txn.commit().await?;
+    if account.transport == SenderTransport::Outbox {
+        return Ok(SenderTestResult {
+            ok: !shared.config.is_production(),
+            stage: None,
+            server: None,
+            encrypted: false,
+            authenticated: false,
+            message: if shared.config.is_production() {
+                "the development outbox is not used in production".to_owned()
+            } else {
+                "the development outbox stores messages instead of sending them: \
+                 nothing to connect to (read them with outboxEmails)"
+                    .to_owned()
+            },
+            elapsed_ms: 0,
+        });
+    }
+    let started = std::time::Instant::now();
+    let smtp = match smtp_account(shared, &account) {
+        Ok(smtp) => smtp,
+        Err(problem) => {
+            return Ok(SenderTestResult {
+                ok: false,
+                stage: Some("Auth".to_owned()),
+                server: None,
+                encrypted: false,
+                authenticated: false,
+                message: problem,
+                elapsed_ms: 0,
+            });
+        }
+    };
+    let outcome = crate::messaging::smtp::handshake(&smtp).await;
+    let elapsed_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    Ok(match outcome {
+        Ok(handshake) => SenderTestResult {
+            ok: true,
+            stage: None,
+            message: format!(
+                "connected to {}:{}{}{}",
+                account.host,
+                account.port,
+                if handshake.encrypted {
+                    ", encrypted"
+                } else {
+                    ", not encrypted"
+                },
+                if handshake.authenticated {
+                    ", authenticated"
+                } else {
+                    ""
+                },
+            ),
+            server: Some(handshake.server),
+            encrypted: handshake.encrypted,
+            authenticated: handshake.authenticated,
+            elapsed_ms,
+        },
+        Err(failure) => SenderTestResult {
+            ok: false,
+            stage: Some(format!("{:?}", failure.stage)),
+            server: None,
+            encrypted: false,
+            authenticated: false,
+            message: match failure.code {
+                Some(code) => format!("{code} {}", failure.message),
+                None => failure.message.clone(),
+            },
+            elapsed_ms,
+        },
+    })
 }
 
 /// 00:00 UTC of `now`'s day: where "today" starts for sending limits and the
@@ -294,6 +413,32 @@ fn port(value: i32, field: &str) -> AppResult<i32> {
     }
 }
 
+/// The usual port of each way of securing SMTP.
+fn default_port(tls_mode: SmtpTlsMode) -> i32 {
+    match tls_mode {
+        SmtpTlsMode::Starttls => 587,
+        SmtpTlsMode::Tls => 465,
+        SmtpTlsMode::None => 25,
+    }
+}
+
+/// SMTP unless asked; the development outbox only outside production, where
+/// a message that "sends" without leaving the machine would be lost.
+fn transport(
+    shared: &Shared,
+    requested: Option<types::SenderTransport>,
+    field: &str,
+) -> AppResult<SenderTransport> {
+    let transport = requested.map_or(SenderTransport::Smtp, SenderTransport::from);
+    if transport == SenderTransport::Outbox && shared.config.is_production() {
+        return Err(AppError::invalid(
+            field,
+            "the development outbox stores messages instead of sending them and is not available in production; use SMTP",
+        ));
+    }
+    Ok(transport)
+}
+
 fn limit(value: Option<i32>, field: &str) -> AppResult<Option<i32>> {
     match value {
         Some(n) if n < 0 => Err(AppError::invalid(
@@ -377,18 +522,35 @@ pub async fn create(
     ctx.require_admin()?;
     let id = Uuid::now_v7();
     let name = required_text(&input.name, "input.name", MAX_NAME_CHARS)?;
-    let host = allowed_host(shared, &input.host, "input.host").await?;
+    let transport = transport(shared, input.transport, "input.transport")?;
+    let tls_mode = input
+        .tls_mode
+        .map_or(SmtpTlsMode::Starttls, SmtpTlsMode::from);
+    let host = match (transport, &input.host) {
+        (SenderTransport::Smtp, None) => {
+            return Err(AppError::invalid(
+                "input.host",
+                "is required for an SMTP account",
+            ));
+        }
+        (SenderTransport::Outbox, None) => "localhost".to_owned(),
+        (SenderTransport::Outbox, Some(host)) => smtp_host(host, "input.host")?,
+        (SenderTransport::Smtp, Some(host)) => allowed_host(shared, host, "input.host").await?,
+    };
+    let port = match input.port {
+        Some(value) => port(value, "input.port")?,
+        None => default_port(tls_mode),
+    };
     let now = Utc::now().fixed_offset();
     let account = sender_accounts::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(id),
         name: Set(name.clone()),
         provider: Set(provider(input.provider)?),
+        transport: Set(transport),
         host: Set(host),
-        port: Set(port(input.port, "input.port")?),
-        tls_mode: Set(input
-            .tls_mode
-            .map_or(SmtpTlsMode::Starttls, SmtpTlsMode::from)),
+        port: Set(port),
+        tls_mode: Set(tls_mode),
         username: Set(optional_text(input.username, "input.username", 320)?),
         password_encrypted: Set(input
             .password
@@ -449,6 +611,9 @@ pub async fn update(
     }
     if input.provider.is_some() {
         account.provider = Set(provider(input.provider)?);
+    }
+    if input.transport.is_some() {
+        account.transport = Set(transport(shared, input.transport, "input.transport")?);
     }
     if let Some(host) = host {
         account.host = Set(host);

@@ -4,7 +4,9 @@
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use entity::sea_orm_active_enums::SmtpTlsMode as SmtpTlsModeModel;
+use entity::sea_orm_active_enums::{
+    SenderTransport as SenderTransportModel, SmtpTlsMode as SmtpTlsModeModel,
+};
 
 use super::service::SenderRow;
 use crate::graphql::to_id;
@@ -40,6 +42,35 @@ impl From<SmtpTlsMode> for SmtpTlsModeModel {
     }
 }
 
+/// How a sender account hands its messages over.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderTransport {
+    /// An SMTP conversation with `host`:`port` (the default).
+    Smtp,
+    /// Development only: the message is stored exactly as it would have
+    /// been sent, headers and tracking links included, and shown by
+    /// `outboxEmails`; nothing leaves the machine. Refused in production.
+    Outbox,
+}
+
+impl From<SenderTransportModel> for SenderTransport {
+    fn from(transport: SenderTransportModel) -> Self {
+        match transport {
+            SenderTransportModel::Smtp => Self::Smtp,
+            SenderTransportModel::Outbox => Self::Outbox,
+        }
+    }
+}
+
+impl From<SenderTransport> for SenderTransportModel {
+    fn from(transport: SenderTransport) -> Self {
+        match transport {
+            SenderTransport::Smtp => Self::Smtp,
+            SenderTransport::Outbox => Self::Outbox,
+        }
+    }
+}
+
 /// An SMTP account messages are sent through. Accounts are tried in
 /// failover order: higher `priority` first, then the older one.
 #[derive(SimpleObject)]
@@ -49,6 +80,8 @@ pub struct SenderAccount {
     pub name: String,
     /// Free text naming the service (`gmail`, `ses`, `sendgrid`, `custom`…).
     pub provider: String,
+    pub transport: SenderTransport,
+    /// Unused by `OUTBOX` accounts.
     pub host: String,
     pub port: i32,
     pub tls_mode: SmtpTlsMode,
@@ -86,6 +119,7 @@ impl From<SenderRow> for SenderAccount {
             id: to_id(account.id),
             name: account.name,
             provider: account.provider,
+            transport: account.transport.into(),
             host: account.host,
             port: account.port,
             tls_mode: account.tls_mode.into(),
@@ -116,9 +150,14 @@ pub struct CreateSenderAccountInput {
     pub name: String,
     /// `custom` when omitted.
     pub provider: Option<String>,
-    pub host: String,
-    /// 1–65535.
-    pub port: i32,
+    /// `SMTP` when omitted.
+    pub transport: Option<SenderTransport>,
+    /// Required for `SMTP`; `OUTBOX` accounts keep it only for show
+    /// (`localhost` when omitted).
+    pub host: Option<String>,
+    /// 1–65535. When omitted: 587 for `STARTTLS`, 465 for `TLS`, 25 for
+    /// `NONE`.
+    pub port: Option<i32>,
     /// `STARTTLS` when omitted.
     pub tls_mode: Option<SmtpTlsMode>,
     pub username: Option<String>,
@@ -144,6 +183,7 @@ pub struct CreateSenderAccountInput {
 pub struct UpdateSenderAccountInput {
     pub name: Option<String>,
     pub provider: Option<String>,
+    pub transport: Option<SenderTransport>,
     pub host: Option<String>,
     pub port: Option<i32>,
     pub tls_mode: Option<SmtpTlsMode>,
@@ -156,4 +196,24 @@ pub struct UpdateSenderAccountInput {
     pub daily_limit: MaybeUndefined<i32>,
     pub priority: Option<i32>,
     pub is_active: Option<bool>,
+}
+
+/// What `testSenderAccount` found: the SMTP handshake's outcome. Nothing
+/// is sent.
+#[derive(SimpleObject)]
+pub struct SenderTestResult {
+    /// The server greeted, upgraded to TLS as configured and accepted the
+    /// credentials (if any).
+    pub ok: bool,
+    /// Where it failed: `Connect`, `Greeting`, `Tls` or `Auth`; `null`
+    /// when it did not.
+    pub stage: Option<String>,
+    /// The server's name and the extensions it announced to EHLO.
+    pub server: Option<String>,
+    pub encrypted: bool,
+    pub authenticated: bool,
+    /// What happened, in words: the server's reply (code and text) when it
+    /// refused.
+    pub message: String,
+    pub elapsed_ms: i32,
 }
