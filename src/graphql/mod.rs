@@ -8,6 +8,7 @@ pub mod joins;
 pub mod json;
 pub mod limits;
 pub mod loaders;
+pub(crate) mod node;
 pub mod order;
 pub mod pagination;
 pub mod schema;

@@ -34,6 +34,7 @@ pub struct QueryRoot(
     crate::messaging::suppressions::SuppressionQuery,
     crate::messaging::outbox::OutboxQuery,
     crate::events::EventQuery,
+    crate::graphql::node::NodeQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -30,6 +30,7 @@ mod notes;
 mod observability;
 mod pipeline;
 mod projects;
+mod relay;
 mod rls;
 mod schema;
 mod scoring;

@@ -69,6 +69,15 @@ pub(crate) struct CompanyAddress {
 #[derive(MergedObject)]
 pub(crate) struct Company(CompanyRecord, CompanyAttributes);
 
+impl crate::graphql::node::NodeId for Company {
+    fn node_id(
+        &self,
+        _: &async_graphql::Context<'_>,
+    ) -> std::future::Ready<async_graphql::Result<ID>> {
+        std::future::ready(Ok(self.0.id.clone()))
+    }
+}
+
 /// A company's fields besides its attributes (`companies::attributes`).
 #[derive(SimpleObject)]
 #[graphql(complex)]

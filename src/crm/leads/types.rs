@@ -152,6 +152,12 @@ impl From<leads::Model> for Lead {
     }
 }
 
+impl crate::graphql::node::NodeId for Lead {
+    fn node_id(&self, _: &Context<'_>) -> std::future::Ready<async_graphql::Result<ID>> {
+        std::future::ready(Ok(to_id(self.1.model.id)))
+    }
+}
+
 /// A lead's fields besides its attributes (`leads::attributes`): its
 /// identity, pipeline state, counters and relations.
 pub(crate) struct LeadRecord {
