@@ -374,6 +374,32 @@ impl CursorType for Cursor {
 }
 
 /// Builds the connection from a page, converting rows to GraphQL nodes.
+/// How many rows a to-many connection of a node (`lead.notes`,
+/// `lead.messages`…) loads through its batched loader: the first page with
+/// no cursor, one row more than it shows to know `hasNextPage`. `None` when
+/// it pages with cursors, or asks for more than a page: it then reads on
+/// its own.
+pub fn inline_limit(args: &PageArgs, page_size: u64, default_first: u64) -> Option<u64> {
+    match (args.first, &args.after, args.last, &args.before) {
+        (None, None, None, None) => Some(default_first.min(page_size) + 1),
+        (Some(n), None, None, None) if n >= 0 && (n as u64) <= page_size => Some(n as u64 + 1),
+        _ => None,
+    }
+}
+
+/// The first page of such a connection from the rows its loader read with
+/// `limit` (from [`inline_limit`]).
+pub fn first_page<M>(mut rows: Vec<M>, limit: u64) -> Page<M> {
+    let shown = limit.saturating_sub(1);
+    let has_next_page = rows.len() as u64 > shown;
+    rows.truncate(shown as usize);
+    Page {
+        rows,
+        has_next_page,
+        has_previous_page: false,
+    }
+}
+
 pub fn connection<M, T: OutputType>(
     page: Page<M>,
     totals: Totals,

@@ -110,7 +110,7 @@ async fn the_demo_tenant_has_a_pipeline_an_outbox_and_engagement_to_look_at() {
         .gql_as(
             &demo.access_token,
             "{ leads(first: 100) { totalCount nodes { tags score customFields stage { name } company { name }
-                 notes { body } activities(first: 20) { totalCount } } }
+                 notes(first: 1) { nodes { body } } activities(first: 5) { totalCount } } }
                companies(first: 50) { totalCount }
                messageTemplates(first: 20) { totalCount }
                senderAccounts(first: 5) { nodes { transport } }
@@ -137,7 +137,7 @@ async fn the_demo_tenant_has_a_pipeline_an_outbox_and_engagement_to_look_at() {
     assert!(
         leads
             .iter()
-            .any(|l| !l["notes"].as_array().unwrap().is_empty())
+            .any(|l| !l["notes"]["nodes"].as_array().unwrap().is_empty())
     );
     assert!(
         leads

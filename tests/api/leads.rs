@@ -390,7 +390,7 @@ async fn merge_folds_duplicates_into_the_primary() {
     let merged = app
         .gql_as(
             &owner.access_token,
-            &format!("mutation($p: ID!, $d: [ID!]!) {{ mergeLeads(primaryId: $p, duplicateIds: $d) {{ {LEAD_FIELDS} city notes {{ body }} }} }}"),
+            &format!("mutation($p: ID!, $d: [ID!]!) {{ mergeLeads(primaryId: $p, duplicateIds: $d) {{ {LEAD_FIELDS} city notes {{ nodes {{ body }} }} }} }}"),
             json!({ "p": primary["id"], "d": [dup["id"]] }),
         )
         .await;
@@ -401,7 +401,7 @@ async fn merge_folds_duplicates_into_the_primary() {
     assert_eq!(merged["firstName"], "Ada", "the primary's own values win");
     assert_eq!(merged["city"], "London");
     assert_eq!(merged["tags"], json!(["a", "b"]));
-    assert_eq!(merged["notes"][0]["body"], "met at the fair");
+    assert_eq!(merged["notes"]["nodes"][0]["body"], "met at the fair");
     let kinds = timeline(&app, &owner, primary["id"].as_str().unwrap()).await;
     assert_eq!(kinds[0], "MERGED");
     assert!(

@@ -1189,7 +1189,7 @@ async fn a_page_of_messages_with_events_and_leads_costs_the_same_sql_for_2_as_fo
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let query = "query($n: Int) { messages(first: $n) { edges { node { id events { type } lead { id email messages(first: 3) { id status } } } } } }";
+    let query = "query($n: Int) { messages(first: $n) { edges { node { id events { type } lead { id email messages(first: 3) { nodes { id status } } } } } } }";
     let (_, two) = app
         .gql_counting(&owner.access_token, query, json!({ "n": 2 }))
         .await;

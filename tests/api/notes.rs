@@ -743,3 +743,52 @@ async fn moving_notes_to_another_lead_takes_them_all() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_leads_notes_page_like_any_connection() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let stranger = app.sign_up("other").await;
+    let lead = insert_lead(&app, "acme", &[("first_name", "'Ada'")]).await;
+    for body in ["one", "two", "three"] {
+        app.gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": { "leadId": lead.to_string(), "body": body } }),
+        )
+        .await
+        .data("createNote");
+    }
+    let page = "query($id: ID!, $after: String) { lead(id: $id) { notes(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { body } } } }";
+
+    let first = app
+        .gql_as(&owner.access_token, page, json!({ "id": lead.to_string() }))
+        .await;
+    let notes = &first.data("lead")["notes"];
+    let cursor = notes["pageInfo"]["endCursor"].clone();
+    let rest = app
+        .gql_as(
+            &owner.access_token,
+            page,
+            json!({ "id": lead.to_string(), "after": cursor }),
+        )
+        .await;
+    let theirs = app
+        .gql_as(
+            &stranger.access_token,
+            page,
+            json!({ "id": lead.to_string() }),
+        )
+        .await;
+
+    assert_eq!(notes["totalCount"], 3);
+    assert_eq!(
+        notes["nodes"],
+        json!([{ "body": "three" }, { "body": "two" }])
+    );
+    assert_eq!(notes["pageInfo"]["hasNextPage"], true);
+    let rest = &rest.data("lead")["notes"];
+    assert_eq!(rest["nodes"], json!([{ "body": "one" }]));
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+    theirs.expect_error("NOT_FOUND");
+}

@@ -110,7 +110,7 @@ export const badOrder: LeadsPageQueryVariables = { orderBy: { field: 'COLOUR', d
 
 // A lead with its notes.
 export function notesOf(result: LeadWithNotesQuery): string[] {
-  return result.lead.notes.map((note) => {
+  return result.lead.notes.nodes.map((note) => {
     const author = note.author?.name ?? 'API key';
     const edits = note.versions.length;
     return `${author} (v${note.version}, ${edits} earlier): ${note.body}`;

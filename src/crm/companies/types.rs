@@ -143,17 +143,24 @@ impl CompanyRecord {
         Box::pin(crate::crm::leads::leads_connection(ctx, query)).await
     }
 
-    /// Notes on the company, newest first.
+    /// Notes on the company, newest first (the first page of a page of
+    /// companies in one batched query).
+    #[graphql(complexity = "crate::graphql::pagination::cost(first, last, child_complexity)")]
     async fn notes(
         &self,
         ctx: &async_graphql::Context<'_>,
-        #[graphql(default = 20)] first: u64,
-    ) -> async_graphql::Result<Vec<crate::crm::notes::Note>> {
-        let limit = first.min(crate::graphql::shared(ctx).config.limits.page_size);
-        Box::pin(crate::crm::notes::latest_notes_of_company(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<crate::graphql::pagination::RelayConnection<crate::crm::notes::Note>>
+    {
+        let args = crate::graphql::pagination::PageArgs::new(first, after, last, before);
+        Box::pin(crate::crm::notes::notes_connection(
             ctx,
-            self.company_id,
-            limit,
+            crate::crm::notes::service::Subject::Company(self.company_id),
+            &args,
+            20,
         ))
         .await
     }

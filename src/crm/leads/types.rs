@@ -27,7 +27,9 @@ use crate::crm::scoring::ScoreContribution;
 use crate::crm::sources::LeadSource;
 use crate::graphql::joins::{GlobalRow, KeyedBatch, LatestBatch, NodeLoads, TenantRow, page_args};
 use crate::graphql::loaders::{load_by_id, loader_error};
-use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
+use crate::graphql::pagination::{
+    PageArgs, RelayConnection, connection, cost, first_page, inline_limit,
+};
 use crate::graphql::{caller, shared, to_id};
 use crate::identity::auth::types::User;
 use crate::identity::members::UserLoader;
@@ -187,34 +189,17 @@ fn lead_id(lead: &leads::Model) -> Uuid {
     lead.id
 }
 
-/// How many activities `activities(first: n)` loads through the batched
-/// loader (one more than it shows, to know `hasNextPage`); `None` when it
-/// pages with cursors and reads on its own.
-fn inline_limit(args: &PageArgs, page_size: u64) -> Option<u64> {
-    match (args.first, &args.after, args.last, &args.before) {
-        (Some(n), None, None, None) if n >= 0 && (n as u64) <= page_size => Some(n as u64 + 1),
-        _ => None,
-    }
-}
-
 fn inline_activities_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
-    inline_limit(&page_args(field), page_size)
-}
-
-/// How many messages `messages(first:)` shows (20 by default).
-fn messages_limit_of(first: u64, page_size: u64) -> u64 {
-    first.min(page_size)
+    inline_limit(&page_args(field), page_size, page_size)
 }
 
 fn messages_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
-    let first = page_args(field)
-        .first
-        .map_or(DEFAULT_MESSAGES, |n| u64::try_from(n).unwrap_or(0));
-    Some(messages_limit_of(first, page_size))
+    inline_limit(&page_args(field), page_size, DEFAULT_MESSAGES)
 }
 
-/// Messages `messages` shows when `first` is not given.
+/// Messages and notes a lead shows when `first` is not given.
 const DEFAULT_MESSAGES: u64 = 20;
+const DEFAULT_NOTES: u64 = 20;
 
 impl Lead {
     /// What a page of leads reads for its nodes when its selection asks:
@@ -374,21 +359,19 @@ impl LeadRecord {
         let args = PageArgs::new(first, after, last, before);
         // The common nested case (a page of leads, each with its newest few
         // entries) goes through one batched query for the whole page.
-        if let Some(limit) = inline_limit(&args, shared(ctx).config.limits.page_size) {
-            let mut rows = Box::pin(crate::graphql::loaders::latest_children::<
+        let page_size = shared(ctx).config.limits.page_size;
+        if let Some(limit) = inline_limit(&args, page_size, page_size) {
+            let rows = Box::pin(crate::graphql::loaders::latest_children::<
                 crate::crm::activities::ActivitiesOfLead,
             >(ctx, self.model.id, limit))
             .await?;
-            let shown = limit - 1;
-            let has_next = rows.len() as u64 > shown;
-            rows.truncate(shown as usize);
-            let page = crate::graphql::pagination::Page {
-                rows,
-                has_next_page: has_next,
-                has_previous_page: false,
-            };
             let totals = super::service::activity_totals(shared(ctx), caller(ctx)?, self.model.id);
-            return Ok(connection(page, totals, |row| row.id, Activity::from));
+            return Ok(connection(
+                first_page(rows, limit),
+                totals,
+                |row| row.id,
+                Activity::from,
+            ));
         }
         // Boxed, as are the other resolvers that run queries: async-graphql
         // moves every field's future, whose size is that of the largest field
@@ -404,35 +387,66 @@ impl LeadRecord {
         Ok(connection(page, totals, |row| row.id, Activity::from))
     }
 
-    /// Notes on the lead, newest first.
+    /// Notes on the lead, newest first (the first page of a page of leads
+    /// in one batched query).
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn notes(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: u64,
-    ) -> async_graphql::Result<Vec<crate::crm::notes::Note>> {
-        Box::pin(crate::crm::notes::latest_notes_of_lead(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<crate::crm::notes::Note>> {
+        let args = PageArgs::new(first, after, last, before);
+        Box::pin(crate::crm::notes::notes_connection(
             ctx,
-            self.model.id,
-            first.min(shared(ctx).config.limits.page_size),
+            crate::crm::notes::service::Subject::Lead(self.model.id),
+            &args,
+            DEFAULT_NOTES,
         ))
         .await
     }
 
-    /// Messages sent to the lead, newest first (one batched query for a
-    /// page of leads).
+    /// Messages sent to the lead, newest first (the first page of a page of
+    /// leads in one batched query).
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "DEFAULT_MESSAGES")] first: u64,
-    ) -> async_graphql::Result<Vec<crate::messaging::messages::types::Message>> {
-        let limit = messages_limit_of(first, shared(ctx).config.limits.page_size);
-        Ok(Box::pin(crate::graphql::loaders::latest_children::<
-            crate::messaging::messages::loader::MessagesOfLead,
-        >(ctx, self.model.id, limit))
-        .await?
-        .into_iter()
-        .map(crate::messaging::messages::types::Message::from)
-        .collect())
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<crate::messaging::messages::types::Message>> {
+        use crate::messaging::messages::types::Message;
+        let args = PageArgs::new(first, after, last, before);
+        let page_size = shared(ctx).config.limits.page_size;
+        if let Some(limit) = inline_limit(&args, page_size, DEFAULT_MESSAGES) {
+            let rows = Box::pin(crate::graphql::loaders::latest_children::<
+                crate::messaging::messages::loader::MessagesOfLead,
+            >(ctx, self.model.id, limit))
+            .await?;
+            let totals = crate::messaging::messages::service::totals_of_lead(
+                shared(ctx),
+                caller(ctx)?,
+                self.model.id,
+            );
+            return Ok(connection(
+                first_page(rows, limit),
+                totals,
+                |m| m.id,
+                Message::from,
+            ));
+        }
+        let (page, totals) = Box::pin(crate::messaging::messages::service::list_of_lead(
+            shared(ctx),
+            caller(ctx)?,
+            self.model.id,
+            &args,
+        ))
+        .await?;
+        Ok(connection(page, totals, |m| m.id, Message::from))
     }
 
     /// Which scoring rules make up the score, and how many points each gives.

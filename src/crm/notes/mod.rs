@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::graphql::loaders::loader_error;
+use crate::graphql::pagination::{PageArgs, RelayConnection, connection, first_page, inline_limit};
 use crate::tenancy::RequestCtx;
 
 pub use loader::{LatestNotesLoader, NoteVersionsLoader, NotesOfCompany, NotesOfLead};
@@ -43,41 +44,48 @@ pub fn attach_loaders(
         ))
 }
 
+/// A lead's or a company's notes as a connection: the first page through
+/// the batched loader (one query for a whole page of leads or companies),
+/// any other page through the notes list.
+pub async fn notes_connection(
+    ctx: &Context<'_>,
+    subject: service::Subject,
+    args: &PageArgs,
+    default_first: u64,
+) -> async_graphql::Result<RelayConnection<Note>> {
+    let shared = crate::graphql::shared(ctx);
+    let caller = crate::graphql::caller(ctx)?;
+    if let Some(limit) = inline_limit(args, shared.config.limits.page_size, default_first) {
+        let rows = match subject {
+            service::Subject::Lead(id) => latest_notes::<NotesOfLead>(ctx, id, limit).await?,
+            service::Subject::Company(id) => latest_notes::<NotesOfCompany>(ctx, id, limit).await?,
+        };
+        let totals = service::totals(shared, caller, subject);
+        return Ok(connection(
+            first_page(rows, limit),
+            totals,
+            |n| n.id,
+            Note::from,
+        ));
+    }
+    let (page, totals) = service::list(shared, caller, subject, args).await?;
+    Ok(connection(page, totals, |n| n.id, Note::from))
+}
+
 async fn latest_notes<R>(
     ctx: &Context<'_>,
     parent: Uuid,
     limit: u64,
-) -> async_graphql::Result<Vec<Note>>
+) -> async_graphql::Result<Vec<entity::notes::Model>>
 where
     R: crate::graphql::loaders::ChildRelation<Entity = entity::notes::Entity>,
 {
     let loader = ctx
         .data_opt::<DataLoader<LatestNotesLoader<R>>>()
         .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
-    let rows = loader
+    Ok(loader
         .load_one((parent, limit))
         .await
         .map_err(|e| loader_error(&e))?
-        .unwrap_or_default();
-    Ok(rows.into_iter().map(Note::from).collect())
-}
-
-/// The newest `limit` live notes of a lead, newest first, batched across a
-/// page of leads (one query for the whole page).
-pub async fn latest_notes_of_lead(
-    ctx: &Context<'_>,
-    lead_id: Uuid,
-    limit: u64,
-) -> async_graphql::Result<Vec<Note>> {
-    latest_notes::<NotesOfLead>(ctx, lead_id, limit).await
-}
-
-/// The newest `limit` live notes of a company, newest first, batched across
-/// a page of companies.
-pub async fn latest_notes_of_company(
-    ctx: &Context<'_>,
-    company_id: Uuid,
-    limit: u64,
-) -> async_graphql::Result<Vec<Note>> {
-    latest_notes::<NotesOfCompany>(ctx, company_id, limit).await
+        .unwrap_or_default())
 }

@@ -264,6 +264,17 @@ pub async fn list(
     .await
 }
 
+/// `totalCount` of a lead's or a company's live notes, counted only if
+/// asked.
+pub fn totals(shared: &Shared, ctx: &RequestCtx, subject: Subject) -> Totals {
+    let select = scoped::<notes::Entity>(ctx).filter(notes::Column::DeletedAt.is_null());
+    let select = match subject {
+        Subject::Lead(id) => select.filter(notes::Column::LeadId.eq(id)),
+        Subject::Company(id) => select.filter(notes::Column::CompanyId.eq(id)),
+    };
+    Totals::counting(&shared.db, ctx, select)
+}
+
 /// Moves every note of `from_lead` (deleted ones too) to `to_lead`, inside
 /// the caller's transaction; used when merging leads. The caller has checked
 /// both leads and the caller's rights. Returns how many notes moved.
