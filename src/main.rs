@@ -128,7 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             println!(
                 "{}",
-                demo::credentials_banner(&state.shared.config.public_url())
+                demo::credentials_banner(state.shared.config.public_url())
             );
             Ok(())
         }
@@ -149,7 +149,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         match demo::seed_if_empty(&state).await {
             Ok(_) if demo::is_present(&state).await => {
                 let public_url = state.shared.config.public_url();
-                tracing::info!("{}", demo::credentials_banner(&public_url));
+                tracing::info!("{}", demo::credentials_banner(public_url));
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(?error, "could not seed the demo tenant"),

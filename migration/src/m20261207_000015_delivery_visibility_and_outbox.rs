@@ -35,7 +35,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(Alias::new("messages"))
-                    .add_column(&mut timestamp_with_time_zone_null("next_attempt_at"))
+                    .add_column(timestamp_with_time_zone_null("next_attempt_at"))
                     .to_owned(),
             )
             .await?;
@@ -46,7 +46,7 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Alias::new("sender_accounts"))
                     .add_column(
-                        &mut enum_column(db, "sender_accounts", "transport", SENDER_TRANSPORT)
+                        enum_column(db, "sender_accounts", "transport", SENDER_TRANSPORT)
                             .default("smtp")
                             .to_owned(),
                     )

@@ -135,7 +135,7 @@ impl NodeQuery {
             .enumerate()
             .map(|(i, id)| parse_id(id, &format!("ids.{i}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(fetch(ctx, &ids).await?)
+        fetch(ctx, &ids).await
     }
 }
 

@@ -16,6 +16,7 @@ mod companies;
 mod custom_fields;
 mod custom_variables;
 mod domain_events;
+mod error_codes;
 mod faults;
 mod first_run;
 mod fuzz;
