@@ -270,23 +270,6 @@ impl<const MIN: i32, const MAX: i32> Rule for IntIn<MIN, MAX> {
     }
 }
 
-/// An amount in minor units of the row's currency, not negative.
-pub(crate) struct NonNegativeAmount;
-impl Rule for NonNegativeAmount {
-    type Value = i64;
-    type Filter = IntFilter;
-    const SCORE: ScoreKind = ScoreKind::Number;
-    fn check(value: i64, field: &str) -> AppResult<Option<i64>> {
-        if value < 0 {
-            return Err(AppError::invalid(field, "must not be negative"));
-        }
-        Ok(Some(value))
-    }
-    fn value(value: &i64) -> AttributeValue {
-        AttributeValue::Int(*value)
-    }
-}
-
 /// Yes or no.
 pub(crate) struct YesNo;
 impl Rule for YesNo {
@@ -327,8 +310,6 @@ pub(crate) type Url = Optional<Textual<UrlRule>>;
 pub(crate) type Between<const MIN: i32, const MAX: i32> = Optional<IntIn<MIN, MAX>>;
 pub(crate) type Percent = Between<0, 100>;
 pub(crate) type Count = Between<0, { i32::MAX }>;
-/// An amount in minor units of the row's currency (not negative), or none.
-pub(crate) type MinorUnits = Optional<NonNegativeAmount>;
 /// Yes, no, or not known.
 pub(crate) type Flag = Optional<YesNo>;
 pub(crate) type Rating = Optional<Stars>;

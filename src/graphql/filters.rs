@@ -123,13 +123,70 @@ pub struct StringFilter {
     pub is_null: Option<bool>,
 }
 
+/// A point in time (`2026-12-01T09:30:00Z`, RFC 3339) or a whole UTC day
+/// (`2026-12-01`). As a bound a day means all of it: `gte`/`from` a day is
+/// from its first instant, `lte`/`to` a day through its last, `eq` a day
+/// anywhere in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateOrDateTime {
+    At(DateTime<Utc>),
+    Day(chrono::NaiveDate),
+}
+
+#[async_graphql::Scalar(name = "DateOrDateTime")]
+impl async_graphql::ScalarType for DateOrDateTime {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        let async_graphql::Value::String(text) = &value else {
+            return Err(async_graphql::InputValueError::expected_type(value));
+        };
+        let text = text.trim();
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(Self::Day(day));
+        }
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| Self::At(at.to_utc()))
+            .map_err(|_| {
+                async_graphql::InputValueError::custom(format!(
+                    "{text:?} is neither a date (2026-12-01) nor an RFC 3339 timestamp \
+                     (2026-12-01T09:30:00Z)"
+                ))
+            })
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(match self {
+            Self::At(at) => at.to_rfc3339(),
+            Self::Day(day) => day.to_string(),
+        })
+    }
+}
+
+impl DateOrDateTime {
+    /// The first instant it covers.
+    pub fn start(self) -> DateTime<Utc> {
+        match self {
+            Self::At(at) => at,
+            Self::Day(day) => day.and_time(chrono::NaiveTime::MIN).and_utc(),
+        }
+    }
+
+    /// The end of a range that ends with it: an instant itself (inclusive),
+    /// a day's next midnight (exclusive).
+    pub fn end(self) -> (DateTime<Utc>, bool) {
+        match self {
+            Self::At(at) => (at, true),
+            Self::Day(_) => (self.start() + chrono::Duration::days(1), false),
+        }
+    }
+}
+
 #[derive(InputObject, Clone, Default)]
 pub struct DateTimeFilter {
-    pub eq: Option<DateTime<Utc>>,
-    pub lt: Option<DateTime<Utc>>,
-    pub lte: Option<DateTime<Utc>>,
-    pub gt: Option<DateTime<Utc>>,
-    pub gte: Option<DateTime<Utc>>,
+    pub eq: Option<DateOrDateTime>,
+    pub lt: Option<DateOrDateTime>,
+    pub lte: Option<DateOrDateTime>,
+    pub gt: Option<DateOrDateTime>,
+    pub gte: Option<DateOrDateTime>,
     pub is_null: Option<bool>,
 }
 
@@ -266,19 +323,34 @@ impl ColumnFilter for BooleanFilter {
 
 impl ColumnFilter for DateTimeFilter {
     fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
-        let at = |v: Option<DateTime<Utc>>| v.map(|v| v.fixed_offset());
+        let at = |v: DateTime<Utc>| v.fixed_offset();
+        // "Up to and including it": through an instant, before a day's
+        // next midnight.
+        let through = |v: DateOrDateTime| match v.end() {
+            (end, true) => expr.clone().lte(at(end)),
+            (end, false) => expr.clone().lt(at(end)),
+        };
+        // "After it": past an instant, from a day's next midnight.
+        let after = |v: DateOrDateTime| match v.end() {
+            (end, true) => expr.clone().gt(at(end)),
+            (end, false) => expr.clone().gte(at(end)),
+        };
         let mut c = Condition::all();
-        if let Some(v) = at(self.eq) {
-            c = c.add(expr.clone().eq(v));
+        if let Some(v) = self.eq {
+            c = c.add(expr.clone().gte(at(v.start()))).add(through(v));
         }
-        c = ordered(
-            c,
-            &expr,
-            at(self.lt),
-            at(self.lte),
-            at(self.gt),
-            at(self.gte),
-        );
+        if let Some(v) = self.gte {
+            c = c.add(expr.clone().gte(at(v.start())));
+        }
+        if let Some(v) = self.gt {
+            c = c.add(after(v));
+        }
+        if let Some(v) = self.lte {
+            c = c.add(through(v));
+        }
+        if let Some(v) = self.lt {
+            c = c.add(expr.clone().lt(at(v.start())));
+        }
         Ok(null_check(c, &expr, self.is_null))
     }
 }

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::db::build_select;
 use crate::error::{AppError, AppResult};
-use crate::graphql::loaders::{ByIdLoader, Cached, ChildRelation, LatestChildrenLoader};
+use crate::graphql::loaders::{ByIdLoader, Cached};
 use crate::graphql::pagination::PageArgs;
 use crate::tenancy::scoped::TenantOwned;
 
@@ -285,15 +285,16 @@ where
 
 /// The newest children of each row, as many as each occurrence of the
 /// field asks for (`limit` reads it the way the field's resolver does;
-/// `None`: that occurrence pages with cursors and reads on its own).
-pub struct LatestBatch<M, R> {
+/// `None`: that occurrence pages with cursors and reads on its own), read
+/// by the request's `Cached<L>` loader keyed `(parent, limit)`.
+pub struct LatestBatch<M, L> {
     field: &'static str,
     parent: fn(&M) -> Uuid,
     limit: fn(&SelectionField<'_>, u64) -> Option<u64>,
-    relation: PhantomData<fn() -> R>,
+    loader: PhantomData<fn() -> L>,
 }
 
-impl<M, R> LatestBatch<M, R> {
+impl<M, L> LatestBatch<M, L> {
     pub const fn new(
         field: &'static str,
         parent: fn(&M) -> Uuid,
@@ -303,16 +304,16 @@ impl<M, R> LatestBatch<M, R> {
             field,
             parent,
             limit,
-            relation: PhantomData,
+            loader: PhantomData,
         }
     }
 }
 
-impl<M, R> PageBatch<M> for LatestBatch<M, R>
+impl<M, L> PageBatch<M> for LatestBatch<M, L>
 where
     M: Sync,
-    R: ChildRelation,
-    <R::Entity as EntityTrait>::Model: Clone + Send + Sync,
+    L: Loader<(Uuid, u64), Error = std::sync::Arc<AppError>> + Send + Sync,
+    L::Value: Clone + Send + Sync,
 {
     fn field(&self) -> &'static str {
         self.field
@@ -327,7 +328,7 @@ where
                 .collect();
             limits.sort_unstable();
             limits.dedup();
-            let Some(loader) = ctx.data_opt::<Cached<LatestChildrenLoader<R>>>() else {
+            let Some(loader) = ctx.data_opt::<Cached<L>>() else {
                 return Ok(());
             };
             for limit in limits {

@@ -9,6 +9,7 @@ pub mod json;
 pub mod limits;
 pub mod loaders;
 pub(crate) mod node;
+pub mod numbers;
 pub mod order;
 pub mod pagination;
 pub mod schema;

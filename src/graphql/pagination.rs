@@ -322,8 +322,8 @@ impl Totals {
 #[Object]
 impl Totals {
     /// How many items match, across all pages.
-    async fn total_count(&self) -> async_graphql::Result<u64> {
-        Ok((self.count)().await?)
+    async fn total_count(&self) -> async_graphql::Result<crate::graphql::numbers::Count> {
+        Ok((self.count)().await?.into())
     }
 }
 

@@ -71,7 +71,7 @@ async fn a_lead_is_created_with_its_relations_default_stage_and_timeline() {
         json!({
             "firstName": "Ada", "lastName": "Lovelace", "email": "Ada@Example.com", "country": "gb",
             "companyId": company, "ownerId": owner.user_id, "tags": ["vip", " vip ", "b2b"],
-            "budgetCents": 500000, "authority": "CTO", "need": "analytics", "timeline": "Q3",
+            "budget": "5000", "authority": "CTO", "need": "analytics", "timeline": "Q3",
         }),
     )
     .await;
@@ -105,13 +105,14 @@ async fn lead_validation_names_the_field() {
             json!({ "firstName": "A", "qualityScore": 101 }),
             "input.qualityScore",
         ),
+        (json!({ "firstName": "A", "budget": "-1" }), "input.budget"),
         (
-            json!({ "firstName": "A", "budgetCents": -1 }),
-            "input.budgetCents",
+            json!({ "firstName": "A", "budget": "10.505" }),
+            "input.budget",
         ),
         (
-            json!({ "firstName": "A", "currency": "EURO" }),
-            "input.currency",
+            json!({ "firstName": "A", "currency": "JPY", "lifetimeValue": "1.5" }),
+            "input.lifetimeValue",
         ),
         (
             json!({ "firstName": "A", "phone": "call me maybe" }),

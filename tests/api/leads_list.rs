@@ -316,11 +316,11 @@ const LEAD_FIELDS: &[&str] = &[
     "score",
     "qualityScore",
     "verificationStatus",
-    "budgetCents",
+    "budget { amount currencyCode }",
     "authority",
     "need",
     "timeline",
-    "lifetimeValueCents",
+    "lifetimeValue { amount currencyCode }",
     "currency",
     "emailsSent",
     "emailsOpened",
@@ -412,8 +412,8 @@ async fn leads_with_relations(app: &TestApp) -> (Session, Value) {
                 "phone": "+44 20 0000", "jobTitle": "Analyst", "country": "GB", "city": "London",
                 "companyId": full, "stageId": stages[1]["id"], "ownerId": rep.user_id,
                 "status": "INTERESTED", "qualityScore": 90, "verificationStatus": "VALID",
-                "budgetCents": 500000, "authority": "CFO", "need": "Engines",
-                "timeline": "Q3", "lifetimeValueCents": 1200, "currency": "GBP",
+                "budget": "5000.00", "authority": "CFO", "need": "Engines",
+                "timeline": "Q3", "lifetimeValue": "12", "currency": "GBP",
                 "customFields": {}, "enrichment": { "source": "test" } }),
         json!({ "email": "bare@x.example", "companyId": bare }),
         json!({ "firstName": "Nobody" }),
@@ -746,4 +746,68 @@ async fn the_database_refuses_a_lead_pointing_into_another_tenant() {
             "{column}: the composite foreign key must refuse it"
         );
     }
+}
+
+#[tokio::test]
+async fn date_filters_take_a_whole_day_or_an_instant() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    for (email, at) in [
+        ("late@x.example", "2026-11-30T23:59:59+00:00"),
+        ("midnight@x.example", "2026-12-01T00:00:00+00:00"),
+        ("early@x.example", "2026-11-29T08:00:00+00:00"),
+    ] {
+        create_lead(&app, &owner, json!({ "email": email })).await;
+        app.sql(&format!(
+            "UPDATE leads SET created_at = '{at}' WHERE email = '{email}'"
+        ))
+        .await;
+    }
+    let emails = |filter: Value| {
+        let app = &app;
+        let token = owner.access_token.clone();
+        async move {
+            let page = app
+                .gql_as(
+                    &token,
+                    "query($f: LeadFilter) { leads(filter: $f) { nodes { email } } }",
+                    json!({ "f": filter }),
+                )
+                .await;
+            let mut emails = page.data("leads")["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>();
+            emails.sort();
+            emails
+        }
+    };
+
+    let on_the_day = emails(json!({ "createdAt": { "eq": "2026-11-30" } })).await;
+    let through_the_day = emails(json!({ "createdAt": { "lte": "2026-11-30" } })).await;
+    let after_the_day = emails(json!({ "createdAt": { "gt": "2026-11-30" } })).await;
+    let from_an_instant = emails(json!({ "createdAt": { "gte": "2026-11-30T23:59:59Z" } })).await;
+    let garbage = app
+        .gql_as(
+            &owner.access_token,
+            "{ leads(filter: { createdAt: { gte: \"30/11/2026\" } }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    let analytics = app
+        .gql_as(
+            &owner.access_token,
+            "{ leadAnalytics(from: \"2026-11-30\", to: \"2026-11-30\") { createdInPeriod } }",
+            json!({}),
+        )
+        .await;
+
+    assert_eq!(on_the_day, ["late@x.example"]);
+    assert_eq!(through_the_day, ["early@x.example", "late@x.example"]);
+    assert_eq!(after_the_day, ["midnight@x.example"]);
+    assert_eq!(from_an_instant, ["late@x.example", "midnight@x.example"]);
+    assert!(garbage.code().is_some() && garbage.body.to_string().contains("30/11/2026"));
+    assert_eq!(analytics.data("leadAnalytics")["createdInPeriod"], 1);
 }

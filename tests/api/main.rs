@@ -27,6 +27,7 @@ mod leads_list;
 mod limits;
 mod members;
 mod messaging;
+mod money;
 mod notes;
 mod observability;
 mod pipeline;

@@ -12,7 +12,7 @@ async fn the_tenant_shows_its_plan_and_limits() {
     let tenant = app
         .gql_as(
             &owner.access_token,
-            "{ tenant { name slug plan { tier monthlyCredits } limits { maxLeads maxEmailsPerDay maxUsers } creditBalance isActive } }",
+            "{ tenant { name slug plan { tier monthlyCredits price { amount currencyCode } } limits { maxLeads maxEmailsPerDay maxUsers } creditBalance isActive } }",
             json!({}),
         )
         .await;
@@ -22,6 +22,13 @@ async fn the_tenant_shows_its_plan_and_limits() {
     assert_eq!(tenant["plan"]["tier"], "BASIC");
     assert_eq!(tenant["limits"]["maxUsers"], 3);
     assert_eq!(tenant["creditBalance"], tenant["plan"]["monthlyCredits"]);
+    // 64-bit quantities travel as strings (BigInt), money as Money.
+    assert!(tenant["creditBalance"].is_string(), "{tenant}");
+    assert!(tenant["plan"]["price"]["amount"].is_string(), "{tenant}");
+    assert!(
+        tenant["plan"]["price"]["currencyCode"].is_string(),
+        "{tenant}"
+    );
 }
 
 #[tokio::test]

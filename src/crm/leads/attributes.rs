@@ -11,9 +11,7 @@ use entity::sea_orm_active_enums::{
 };
 
 use super::types::{BookingPotential, VerificationStatus};
-use crate::attributes::{
-    Choice, Country, Email, Flag, MinorUnits, Percent, Phone, RequiredChoice, Text, Url,
-};
+use crate::attributes::{Choice, Country, Email, Flag, Percent, Phone, RequiredChoice, Text, Url};
 
 crate::attributes! {
     model: leads::Model,
@@ -38,8 +36,6 @@ crate::attributes! {
         /// Result of verifying the lead's email address.
         verification_status: VerificationStatus = "verificationStatus",
             RequiredChoice<VerificationStatus, VerificationModel>, [false false true];
-        /// BANT: budget in minor units of `currency`.
-        budget_cents: BudgetCents = "budgetCents", MinorUnits, [false false true];
         /// BANT: who decides.
         authority: Authority = "authority", Text, [false false false];
         /// BANT: what they need.

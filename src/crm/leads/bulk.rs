@@ -1,6 +1,7 @@
 //! Changes to many leads at once (`bulkUpdateLeads`) and the pipeline's
 //! numbers (`leadAnalytics`): set-based SQL, never a loop over leads.
 
+use crate::graphql::numbers::Count;
 use async_graphql::{ID, MaybeUndefined};
 use std::collections::HashSet;
 
@@ -277,7 +278,7 @@ pub(super) async fn analytics(
         .into_iter()
         .map(|(status, count)| StatusCount {
             status: status.into(),
-            count,
+            count: Count(count),
         })
         .collect();
     by_status.sort_by_key(|group| std::cmp::Reverse(group.count));
@@ -286,23 +287,32 @@ pub(super) async fn analytics(
         rows
     };
     Ok(LeadAnalytics {
-        total,
+        total: Count(total),
         by_status,
         by_stage: sorted(by_stage)
             .into_iter()
-            .map(|(stage_id, count)| StageCount { count, stage_id })
+            .map(|(stage_id, count)| StageCount {
+                count: Count(count),
+                stage_id,
+            })
             .collect(),
         by_source: sorted(by_source)
             .into_iter()
-            .map(|(source_id, count)| SourceCount { count, source_id })
+            .map(|(source_id, count)| SourceCount {
+                count: Count(count),
+                source_id,
+            })
             .collect(),
         by_owner: sorted(by_owner)
             .into_iter()
-            .map(|(owner_id, count)| OwnerCount { count, owner_id })
+            .map(|(owner_id, count)| OwnerCount {
+                count: Count(count),
+                owner_id,
+            })
             .collect(),
         average_score: average.unwrap_or(0.0),
-        created_in_period,
-        conversions,
+        created_in_period: Count(created_in_period),
+        conversions: Count(conversions),
         conversion_rate: if created_in_period > 0 {
             conversions as f64 / created_in_period as f64
         } else {

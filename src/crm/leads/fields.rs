@@ -12,6 +12,7 @@ use entity::{
     companies, lead_scoring_rules, lead_sources, lead_stages, leads, memberships, projects,
 };
 
+use crate::domain::{CurrencyCode, Decimal};
 use crate::error::{AppError, AppResult};
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
@@ -58,23 +59,20 @@ pub(crate) fn derive(
 }
 
 /// ISO 4217, stored uppercase.
-pub(crate) fn currency(value: &str, field: &str) -> AppResult<String> {
-    let code = value.trim().to_ascii_uppercase();
-    if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
-        Ok(code)
-    } else {
-        Err(AppError::invalid(
-            field,
-            "must be a three-letter ISO 4217 currency code",
-        ))
+/// An amount in minor units of `currency`, not negative.
+pub(crate) fn amount(
+    value: Option<&Decimal>,
+    currency: CurrencyCode,
+    field: &str,
+) -> AppResult<Option<i64>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let units = value.to_minor(currency, field)?;
+    if units < 0 {
+        return Err(AppError::invalid(field, "must not be negative"));
     }
-}
-
-pub(crate) fn non_negative(value: Option<i64>, field: &str) -> AppResult<Option<i64>> {
-    match value {
-        Some(v) if v < 0 => Err(AppError::invalid(field, "must not be negative")),
-        other => Ok(other),
-    }
+    Ok(Some(units))
 }
 
 /// Trimmed, non-blank, bounded and de-duplicated tags.
@@ -238,12 +236,6 @@ pub(crate) async fn stored_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn currencies_are_codes() {
-        assert_eq!(currency("eur", "c").unwrap(), "EUR");
-        assert!(currency("EURO", "c").is_err());
-    }
 
     #[test]
     fn tags_are_trimmed_deduplicated_and_bounded() {

@@ -83,7 +83,12 @@ pub(super) async fn merge(
         merged.emails_sent += dup.emails_sent;
         merged.emails_opened += dup.emails_opened;
         merged.emails_clicked += dup.emails_clicked;
-        merged.lifetime_value_cents += dup.lifetime_value_cents;
+        // Amounts add up only in one currency; a duplicate's in another
+        // stays with it in the trash.
+        if merged.currency == dup.currency {
+            merged.lifetime_value_cents += dup.lifetime_value_cents;
+            merged.budget_cents = merged.budget_cents.or(dup.budget_cents);
+        }
         if let (Some(into), Some(from)) = (
             merged.custom_fields.as_object_mut(),
             dup.custom_fields.as_object(),
@@ -162,8 +167,11 @@ fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
         source_id: set_id(input.source_id),
         owner_id: set_id(input.owner_id),
         status: input.status,
-        lifetime_value_cents: input.lifetime_value_cents,
         currency: input.currency,
+        budget: input
+            .budget
+            .map_or(MaybeUndefined::Undefined, MaybeUndefined::Value),
+        lifetime_value: input.lifetime_value,
         custom_fields: input.custom_fields,
         enrichment: input.enrichment,
     };

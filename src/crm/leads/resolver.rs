@@ -1,7 +1,7 @@
 //! Leads: the list API, the lead itself, and every change to it.
 
+use crate::graphql::filters::DateOrDateTime;
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 
 use super::filter::LeadFilter;
 use super::list::{self, LeadQuery};
@@ -63,12 +63,20 @@ impl LeadQueryRoot {
 
     /// Counts by status, stage, source and owner, the average score, and
     /// creations and conversions in a period (the last 30 days by default).
+    /// `from` and `to` take instants or days (`to: "2026-12-31"` counts all
+    /// of that day).
     async fn lead_analytics(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
+        from: Option<DateOrDateTime>,
+        to: Option<DateOrDateTime>,
     ) -> async_graphql::Result<LeadAnalytics> {
+        let from = from.map(DateOrDateTime::start);
+        // `[from, to)`: an instant `to` is excluded, a day `to` included.
+        let to = to.map(|to| match to {
+            DateOrDateTime::At(at) => at,
+            day => day.end().0,
+        });
         Ok(bulk::analytics(shared(ctx), caller(ctx)?, from, to).await?)
     }
 }
@@ -235,8 +243,12 @@ impl LeadMutation {
         ids: Option<Vec<ID>>,
         filter: Option<LeadFilter>,
         patch: LeadPatch,
-    ) -> async_graphql::Result<u64> {
-        Ok(bulk::bulk_update(shared(ctx), caller(ctx)?, ids, filter, patch).await?)
+    ) -> async_graphql::Result<crate::graphql::numbers::Count> {
+        Ok(
+            bulk::bulk_update(shared(ctx), caller(ctx)?, ids, filter, patch)
+                .await?
+                .into(),
+        )
     }
 }
 

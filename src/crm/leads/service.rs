@@ -19,6 +19,7 @@ pub(crate) use super::fields::display_name;
 use super::fields::{self, derive};
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::crm::activities::record;
+use crate::domain::{CurrencyCode, rescale};
 use crate::error::{AppError, AppResult};
 use crate::events::commit_with;
 use crate::graphql::pagination::Totals;
@@ -187,15 +188,18 @@ pub(crate) async fn create_in(
     });
     row.converted_at = Set((status == LeadStatusModel::Converted).then_some(now));
     row.status = Set(status);
-    row.lifetime_value_cents = Set(fields::non_negative(
-        input.lifetime_value_cents,
-        &f("lifetimeValueCents"),
-    )?
-    .unwrap_or(0));
-    row.currency = Set(fields::currency(
-        input.currency.as_deref().unwrap_or("EUR"),
-        &f("currency"),
+    let currency = input.currency.unwrap_or(CurrencyCode::EUR);
+    row.currency = Set(currency.as_str().to_owned());
+    row.budget_cents = Set(fields::amount(
+        input.budget.as_ref(),
+        currency,
+        &f("budget"),
     )?);
+    row.lifetime_value_cents =
+        Set(
+            fields::amount(input.lifetime_value.as_ref(), currency, &f("lifetimeValue"))?
+                .unwrap_or(0),
+        );
     row.custom_fields = Set(custom_fields);
     row.enrichment = Set(match input.enrichment {
         Some(j) => fields::json_object(j.0, &f("enrichment"))?,
@@ -264,14 +268,33 @@ pub(crate) async fn update_in(
             changed.push(name);
         }
     };
-    if let Some(v) = input.lifetime_value_cents {
+    let stored = CurrencyCode::stored(&lead.currency)?;
+    let currency = input.currency.unwrap_or(stored);
+    if currency != stored {
         lead.lifetime_value_cents =
-            fields::non_negative(Some(v), &f("lifetimeValueCents"))?.unwrap_or(0);
-        note(true, "lifetimeValueCents");
-    }
-    if let Some(v) = input.currency {
-        lead.currency = fields::currency(&v, &f("currency"))?;
+            rescale(lead.lifetime_value_cents, stored, currency, &f("currency"))?;
+        lead.budget_cents = lead
+            .budget_cents
+            .map(|units| rescale(units, stored, currency, &f("currency")))
+            .transpose()?;
+        lead.currency = currency.as_str().to_owned();
         note(true, "currency");
+    }
+    if let Some(v) = input.lifetime_value {
+        lead.lifetime_value_cents =
+            fields::amount(Some(&v), currency, &f("lifetimeValue"))?.unwrap_or(0);
+        note(true, "lifetimeValue");
+    }
+    match input.budget {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => {
+            lead.budget_cents = None;
+            note(true, "budget");
+        }
+        MaybeUndefined::Value(v) => {
+            lead.budget_cents = fields::amount(Some(&v), currency, &f("budget"))?;
+            note(true, "budget");
+        }
     }
     if let Some(v) = input.enrichment {
         lead.enrichment = fields::json_object(v.0, &f("enrichment"))?;

@@ -25,8 +25,10 @@ use crate::crm::pipeline::LeadStage;
 use crate::crm::projects::Project;
 use crate::crm::scoring::ScoreContribution;
 use crate::crm::sources::LeadSource;
+use crate::domain::{CurrencyCode, Decimal, Money};
 use crate::graphql::joins::{GlobalRow, KeyedBatch, LatestBatch, NodeLoads, TenantRow, page_args};
-use crate::graphql::loaders::{load_by_id, loader_error};
+use crate::graphql::loaders::{LatestChildrenLoader, load_by_id, loader_error};
+use crate::graphql::numbers::Count;
 use crate::graphql::pagination::{
     PageArgs, RelayConnection, connection, cost, first_page, inline_limit,
 };
@@ -180,10 +182,18 @@ static OWNER: GlobalRow<leads::Entity, users::Entity, UserLoader> =
 static TAGS: KeyedBatch<leads::Model, TagsLoader> = KeyedBatch::new("tags", lead_id);
 static SCORED_TAGS: KeyedBatch<leads::Model, TagsLoader> =
     KeyedBatch::new("scoreBreakdown", lead_id);
-static ACTIVITIES: LatestBatch<leads::Model, crate::crm::activities::ActivitiesOfLead> =
-    LatestBatch::new("activities", lead_id, inline_activities_limit);
-static MESSAGES: LatestBatch<leads::Model, crate::messaging::messages::loader::MessagesOfLead> =
-    LatestBatch::new("messages", lead_id, messages_limit);
+static ACTIVITIES: LatestBatch<
+    leads::Model,
+    LatestChildrenLoader<crate::crm::activities::ActivitiesOfLead>,
+> = LatestBatch::new("activities", lead_id, inline_activities_limit);
+static MESSAGES: LatestBatch<
+    leads::Model,
+    LatestChildrenLoader<crate::messaging::messages::loader::MessagesOfLead>,
+> = LatestBatch::new("messages", lead_id, messages_limit);
+static NOTES: LatestBatch<
+    leads::Model,
+    crate::crm::notes::LatestNotesLoader<crate::crm::notes::NotesOfLead>,
+> = LatestBatch::new("notes", lead_id, notes_limit);
 
 fn lead_id(lead: &leads::Model) -> Uuid {
     lead.id
@@ -195,6 +205,10 @@ fn inline_activities_limit(field: &SelectionField<'_>, page_size: u64) -> Option
 
 fn messages_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
     inline_limit(&page_args(field), page_size, DEFAULT_MESSAGES)
+}
+
+fn notes_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
+    inline_limit(&page_args(field), page_size, DEFAULT_NOTES)
 }
 
 /// Messages and notes a lead shows when `first` is not given.
@@ -209,7 +223,7 @@ impl Lead {
     /// loaders either way.
     pub(crate) const LOADS: NodeLoads<'static, leads::Entity> = NodeLoads {
         to_one: &[&COMPANY, &STAGE, &SOURCE, &PROJECT, &OWNER],
-        batches: &[&TAGS, &SCORED_TAGS, &ACTIVITIES, &MESSAGES],
+        batches: &[&TAGS, &SCORED_TAGS, &ACTIVITIES, &MESSAGES, &NOTES],
     };
 }
 
@@ -237,12 +251,24 @@ impl LeadRecord {
         self.model.score
     }
 
-    async fn lifetime_value_cents(&self) -> i64 {
-        self.model.lifetime_value_cents
+    /// The currency of the lead's amounts.
+    async fn currency(&self) -> async_graphql::Result<CurrencyCode> {
+        Ok(CurrencyCode::stored(&self.model.currency)?)
     }
 
-    async fn currency(&self) -> &str {
-        &self.model.currency
+    /// BANT: the budget, if known.
+    async fn budget(&self) -> async_graphql::Result<Option<Money>> {
+        let currency = CurrencyCode::stored(&self.model.currency)?;
+        Ok(self
+            .model
+            .budget_cents
+            .map(|units| Money::from_minor(units, currency)))
+    }
+
+    /// What the lead has bought so far.
+    async fn lifetime_value(&self) -> async_graphql::Result<Money> {
+        let currency = CurrencyCode::stored(&self.model.currency)?;
+        Ok(Money::from_minor(self.model.lifetime_value_cents, currency))
     }
 
     async fn emails_sent(&self) -> i32 {
@@ -478,9 +504,12 @@ pub(crate) struct CreateLeadInput {
     /// A member of the tenant (user id).
     pub owner_id: Option<ID>,
     pub status: Option<LeadStatus>,
-    pub lifetime_value_cents: Option<i64>,
-    /// ISO 4217; `EUR` by default.
-    pub currency: Option<String>,
+    /// The currency of `budget` and `lifetimeValue`; `EUR` by default.
+    pub currency: Option<CurrencyCode>,
+    /// BANT: the budget, in `currency` (`"25000.00"`); not negative.
+    pub budget: Option<Decimal>,
+    /// What the lead has bought so far, in `currency`; not negative.
+    pub lifetime_value: Option<Decimal>,
     pub tags: Option<Vec<String>>,
     pub custom_fields: Option<Json<serde_json::Value>>,
     pub enrichment: Option<Json<serde_json::Value>>,
@@ -497,8 +526,12 @@ pub(crate) struct UpdateLeadInput {
     pub source_id: MaybeUndefined<ID>,
     pub owner_id: MaybeUndefined<ID>,
     pub status: Option<LeadStatus>,
-    pub lifetime_value_cents: Option<i64>,
-    pub currency: Option<String>,
+    /// A new currency re-expresses the stored amounts in it (refused when
+    /// one does not fit its decimals); amounts given with it are in it.
+    pub currency: Option<CurrencyCode>,
+    /// `null` clears it.
+    pub budget: MaybeUndefined<Decimal>,
+    pub lifetime_value: Option<Decimal>,
     /// Merged into the current values; a key set to null is removed.
     pub custom_fields: Option<Json<serde_json::Value>>,
     pub enrichment: Option<Json<serde_json::Value>>,
@@ -566,14 +599,14 @@ pub(crate) struct LeadPatch {
 #[derive(SimpleObject)]
 pub(crate) struct StatusCount {
     pub status: LeadStatus,
-    pub count: i64,
+    pub count: Count,
 }
 
 /// Leads in one stage (`stage` is null for leads without one).
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub(crate) struct StageCount {
-    pub count: i64,
+    pub count: Count,
     #[graphql(skip)]
     pub stage_id: Option<Uuid>,
 }
@@ -594,7 +627,7 @@ impl StageCount {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub(crate) struct SourceCount {
-    pub count: i64,
+    pub count: Count,
     #[graphql(skip)]
     pub source_id: Option<Uuid>,
 }
@@ -615,7 +648,7 @@ impl SourceCount {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub(crate) struct OwnerCount {
-    pub count: i64,
+    pub count: Count,
     #[graphql(skip)]
     pub owner_id: Option<Uuid>,
 }
@@ -636,16 +669,16 @@ impl OwnerCount {
 #[derive(SimpleObject)]
 pub(crate) struct LeadAnalytics {
     /// Live leads.
-    pub total: i64,
+    pub total: Count,
     pub by_status: Vec<StatusCount>,
     pub by_stage: Vec<StageCount>,
     pub by_source: Vec<SourceCount>,
     pub by_owner: Vec<OwnerCount>,
     pub average_score: f64,
     /// Leads created in the period.
-    pub created_in_period: i64,
+    pub created_in_period: Count,
     /// Leads converted in the period.
-    pub conversions: i64,
+    pub conversions: Count,
     /// conversions / created in the period (0 when nothing was created).
     pub conversion_rate: f64,
 }

@@ -30,14 +30,16 @@ pub fn attach_loaders(
     ctx: &RequestCtx,
 ) -> async_graphql::Request {
     request
-        .data(DataLoader::new(
-            LatestNotesLoader::<NotesOfLead>::new(db.clone(), ctx.clone()),
-            tokio::spawn,
-        ))
-        .data(DataLoader::new(
-            LatestNotesLoader::<NotesOfCompany>::new(db.clone(), ctx.clone()),
-            tokio::spawn,
-        ))
+        .data(crate::graphql::loaders::cached(LatestNotesLoader::<
+            NotesOfLead,
+        >::new(
+            db.clone(), ctx.clone()
+        )))
+        .data(crate::graphql::loaders::cached(LatestNotesLoader::<
+            NotesOfCompany,
+        >::new(
+            db.clone(), ctx.clone()
+        )))
         .data(DataLoader::new(
             NoteVersionsLoader::new(db.clone(), ctx.clone()),
             tokio::spawn,
@@ -81,7 +83,7 @@ where
     R: crate::graphql::loaders::ChildRelation<Entity = entity::notes::Entity>,
 {
     let loader = ctx
-        .data_opt::<DataLoader<LatestNotesLoader<R>>>()
+        .data_opt::<crate::graphql::loaders::Cached<LatestNotesLoader<R>>>()
         .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
     Ok(loader
         .load_one((parent, limit))

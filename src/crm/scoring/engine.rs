@@ -56,6 +56,7 @@ pub enum Criterion {
     /// A scored attribute of the lead: its index in `LEAD_ATTRIBUTES`.
     Attribute(usize),
     LifetimeValueCents,
+    BudgetCents,
     EmailsSent,
     EmailsOpened,
     EmailsClicked,
@@ -94,6 +95,7 @@ impl Criterion {
             "companyId" => Self::CompanyId,
             "ownerId" => Self::OwnerId,
             "lifetimeValueCents" => Self::LifetimeValueCents,
+            "budgetCents" => Self::BudgetCents,
             "emailsSent" => Self::EmailsSent,
             "emailsOpened" => Self::EmailsOpened,
             "emailsClicked" => Self::EmailsClicked,
@@ -129,6 +131,7 @@ impl Criterion {
                 Some(ScoreKind::Choice(spellings)) => Kind::Choice(spellings),
             },
             Self::LifetimeValueCents
+            | Self::BudgetCents
             | Self::EmailsSent
             | Self::EmailsOpened
             | Self::EmailsClicked => Kind::Number,
@@ -321,6 +324,7 @@ fn fact<'a>(criterion: &Criterion, lead: &'a leads::Model, tags: &'a [String]) -
         Criterion::CompanyId => id(lead.company_id),
         Criterion::OwnerId => id(lead.owner_id),
         Criterion::LifetimeValueCents => number(Some(lead.lifetime_value_cents as f64)),
+        Criterion::BudgetCents => number(lead.budget_cents.map(|cents| cents as f64)),
         Criterion::EmailsSent => number(Some(f64::from(lead.emails_sent))),
         Criterion::EmailsOpened => number(Some(f64::from(lead.emails_opened))),
         Criterion::EmailsClicked => number(Some(f64::from(lead.emails_clicked))),

@@ -65,8 +65,12 @@ impl AuthMutation {
         &self,
         ctx: &Context<'_>,
         refresh_token: Option<String>,
-    ) -> async_graphql::Result<u64> {
-        Ok(service::logout(shared(ctx), caller(ctx)?, refresh_token.as_deref()).await?)
+    ) -> async_graphql::Result<crate::graphql::numbers::Count> {
+        Ok(
+            service::logout(shared(ctx), caller(ctx)?, refresh_token.as_deref())
+                .await?
+                .into(),
+        )
     }
 
     /// A new session in another tenant you belong to.

@@ -10,7 +10,9 @@ use entity::sea_orm_active_enums::PlanTier as PlanTierModel;
 use entity::{plans, tenants};
 
 use super::PlanLoader;
+use crate::domain::{CurrencyCode, Money};
 use crate::error::AppError;
+use crate::graphql::numbers::BigInt;
 use crate::graphql::to_id;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,13 +24,25 @@ pub enum PlanTier {
 
 /// A subscription plan: its limits and monthly credit grant.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub(super) struct Plan {
     pub tier: PlanTier,
     pub name: String,
-    pub monthly_credits: i64,
-    /// Monthly price in minor units of `currency`.
+    /// Credits granted every month.
+    pub monthly_credits: BigInt,
+    #[graphql(skip)]
     pub price_cents: i64,
+    #[graphql(skip)]
     pub currency: String,
+}
+
+#[ComplexObject]
+impl Plan {
+    /// The monthly price.
+    async fn price(&self) -> async_graphql::Result<Money> {
+        let currency = CurrencyCode::stored(&self.currency)?;
+        Ok(Money::from_minor(self.price_cents, currency))
+    }
 }
 
 impl From<plans::Model> for Plan {
@@ -40,7 +54,7 @@ impl From<plans::Model> for Plan {
                 PlanTierModel::Enterprise => PlanTier::Enterprise,
             },
             name: plan.name,
-            monthly_credits: plan.monthly_credits,
+            monthly_credits: BigInt(plan.monthly_credits),
             price_cents: plan.price_cents,
             currency: plan.currency,
         }
@@ -69,7 +83,8 @@ pub struct Tenant {
     pub settings: Json<serde_json::Value>,
     pub industry: Option<String>,
     pub business_type: Option<String>,
-    pub credit_balance: i64,
+    /// Credits left (a `BigInt`: a string, as balances can pass 2^31).
+    pub credit_balance: BigInt,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -104,7 +119,7 @@ impl From<tenants::Model> for Tenant {
             settings: Json(tenant.settings),
             industry: tenant.industry,
             business_type: tenant.business_type,
-            credit_balance: tenant.credit_balance,
+            credit_balance: BigInt(tenant.credit_balance),
             is_active: tenant.is_active,
             created_at: tenant.created_at.to_utc(),
             plan_id: tenant.plan_id,

@@ -14,6 +14,7 @@ use entity::sea_orm_active_enums::EngagementType as EngagementTypeModel;
 use super::types::{EngagementFilter, EngagementType, MessageStats, MessageStatsFilter};
 use crate::error::{AppError, AppResult};
 use crate::events::resume::REPLAY_BATCH;
+use crate::graphql::numbers::Count;
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, scoped};
@@ -209,8 +210,8 @@ pub(crate) async fn stats(
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("aggregate returned no row")))?;
     txn.commit().await?;
-    let get = |row: &sea_orm::QueryResult, column: &str| -> AppResult<i64> {
-        Ok(row.try_get::<i64>("", column)?)
+    let get = |row: &sea_orm::QueryResult, column: &str| -> AppResult<Count> {
+        Ok(Count(row.try_get::<i64>("", column)?))
     };
     let mut stats = MessageStats {
         queued: get(&row, "queued")?,
@@ -229,8 +230,8 @@ pub(crate) async fn stats(
         at: Utc::now(),
         ..Default::default()
     };
-    let sent = stats.sent;
-    let rate = |n: i64| super::types::rate(n, sent);
+    let sent = stats.sent.0;
+    let rate = |n: Count| super::types::rate(n.0, sent);
     stats.delivery_rate = rate(stats.delivered);
     stats.open_rate = rate(stats.opened);
     stats.open_rate_raw = rate(stats.opened_raw);

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::engagement_events;
 use entity::sea_orm_active_enums::EngagementType as EngagementTypeModel;
 
+use crate::graphql::numbers::Count;
 use crate::graphql::to_id;
 
 /// What happened to a message.
@@ -96,21 +97,21 @@ pub(crate) struct MessageStatsFilter {
 /// figures include scanners and prefetchers.
 #[derive(SimpleObject, Clone, Debug, PartialEq, Default)]
 pub(crate) struct MessageStats {
-    pub queued: i64,
-    pub sent: i64,
-    pub delivered: i64,
-    pub opened: i64,
-    pub opened_raw: i64,
-    pub clicked: i64,
-    pub clicked_raw: i64,
-    pub replied: i64,
-    pub bounced: i64,
-    pub complained: i64,
-    pub unsubscribed: i64,
-    pub failed: i64,
+    pub queued: Count,
+    pub sent: Count,
+    pub delivered: Count,
+    pub opened: Count,
+    pub opened_raw: Count,
+    pub clicked: Count,
+    pub clicked_raw: Count,
+    pub replied: Count,
+    pub bounced: Count,
+    pub complained: Count,
+    pub unsubscribed: Count,
+    pub failed: Count,
     /// Messages whose delivery outcome is unknown (status `UNKNOWN`): not
     /// counted as failed, since some did arrive.
-    pub unknown: i64,
+    pub unknown: Count,
     pub delivery_rate: f64,
     pub open_rate: f64,
     pub open_rate_raw: f64,

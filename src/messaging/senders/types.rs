@@ -9,6 +9,7 @@ use entity::sea_orm_active_enums::{
 };
 
 use super::service::SenderRow;
+use crate::graphql::numbers::Count;
 use crate::graphql::to_id;
 
 /// How the SMTP connection is secured.
@@ -100,11 +101,11 @@ pub struct SenderAccount {
     /// Inactive accounts are never used for sending.
     pub is_active: bool,
     /// Messages sent through this account, ever.
-    pub total_sent: i64,
+    pub total_sent: Count,
     /// Messages sent through this account in the last 60 minutes.
-    pub sent_last_hour: i64,
+    pub sent_last_hour: Count,
     /// Messages sent through this account since 00:00 UTC.
-    pub sent_today: i64,
+    pub sent_today: Count,
     pub last_used_at: Option<DateTime<Utc>>,
     /// The last delivery failure the SMTP server reported.
     pub last_error: Option<String>,
@@ -132,9 +133,9 @@ impl From<SenderRow> for SenderAccount {
             daily_limit: account.daily_limit,
             priority: account.priority,
             is_active: account.is_active,
-            total_sent: account.total_sent,
-            sent_last_hour: usage.last_hour,
-            sent_today: usage.today,
+            total_sent: Count(account.total_sent),
+            sent_last_hour: Count(usage.last_hour),
+            sent_today: Count(usage.today),
             last_used_at: account.last_used_at.map(|at| at.to_utc()),
             last_error: account.last_error,
             last_error_at: account.last_error_at.map(|at| at.to_utc()),
