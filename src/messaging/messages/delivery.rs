@@ -265,18 +265,40 @@ async fn note_failed_attempt(
     error: &str,
     next_attempt_at: Option<chrono::DateTime<Utc>>,
 ) -> AppResult<()> {
+    update_while_queued(
+        shared,
+        tenant_id,
+        message_id,
+        vec![
+            (messages::Column::Attempts, Expr::val(job.attempts)),
+            (messages::Column::Error, Expr::val(error)),
+            (
+                messages::Column::NextAttemptAt,
+                Expr::val(next_attempt_at.map(|at| at.fixed_offset())),
+            ),
+            (
+                messages::Column::UpdatedAt,
+                Expr::val(Utc::now().fixed_offset()),
+            ),
+        ],
+    )
+    .await
+}
+
+/// Sets columns of a message that is still queued, in a transaction of its
+/// own (a message settled meanwhile is left as it is).
+async fn update_while_queued(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    columns: Vec<(messages::Column, Expr)>,
+) -> AppResult<()> {
     let txn = begin_for_write(&shared.db, tenant_id, None).await?;
-    tenant_update::<messages::Entity>(tenant_id)
-        .col_expr(messages::Column::Attempts, Expr::val(job.attempts))
-        .col_expr(messages::Column::Error, Expr::val(error))
-        .col_expr(
-            messages::Column::NextAttemptAt,
-            Expr::val(next_attempt_at.map(|at| at.fixed_offset())),
-        )
-        .col_expr(
-            messages::Column::UpdatedAt,
-            Expr::val(Utc::now().fixed_offset()),
-        )
+    let mut update = tenant_update::<messages::Entity>(tenant_id);
+    for (column, value) in columns {
+        update = update.col_expr(column, value);
+    }
+    update
         .filter(messages::Column::Id.eq(message_id))
         .filter(messages::Column::Status.eq(MessageStatus::Queued))
         .exec(&txn)
@@ -409,18 +431,14 @@ async fn clear_transfer_started(
     tenant_id: Uuid,
     message_id: Uuid,
 ) -> AppResult<()> {
-    let txn = begin_for_write(&shared.db, tenant_id, None).await?;
-    tenant_update::<messages::Entity>(tenant_id)
-        .col_expr(
-            messages::Column::TransferStartedAt,
-            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
-        )
-        .filter(messages::Column::Id.eq(message_id))
-        .filter(messages::Column::Status.eq(MessageStatus::Queued))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(())
+    let none = Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>);
+    update_while_queued(
+        shared,
+        tenant_id,
+        message_id,
+        vec![(messages::Column::TransferStartedAt, none)],
+    )
+    .await
 }
 
 /// Records `sent` and files the provider's id so its webhooks find the
