@@ -1,6 +1,10 @@
 //! The `promohub` binary: serve | worker | migrate | export-schema | seed-demo,
 //! and render-worker, which the server starts itself.
 
+// The schema's merged root types nest deeper than the default 128 when the
+// optimiser lays out their futures (release builds only); as in lib.rs.
+#![recursion_limit = "256"]
+
 use std::path::PathBuf;
 
 /// mimalloc: a page of leads allocates thousands of small strings and JSON
