@@ -209,7 +209,7 @@ impl Seeder<'_> {
             sources.insert(input["name"].as_str().unwrap_or_default().to_owned(), id);
         }
         let stages = self.run("Stages", json!({})).await?;
-        let stages: std::collections::HashMap<String, String> = stages["leadStages"]
+        let stages: std::collections::HashMap<String, String> = stages["leadStages"]["nodes"]
             .as_array()
             .into_iter()
             .flatten()

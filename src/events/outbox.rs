@@ -15,7 +15,7 @@
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -133,6 +133,15 @@ fn active(model: domain_events::Model) -> domain_events::ActiveModel {
     }
 }
 
+/// The tenant's events of the given kinds (all when empty).
+pub fn of_kinds(tenant_id: Uuid, kinds: &[DomainEventKind]) -> Select<domain_events::Entity> {
+    let select = tenant_rows::<domain_events::Entity>(tenant_id);
+    if kinds.is_empty() {
+        return select;
+    }
+    select.filter(domain_events::Column::Kind.is_in(kinds.iter().map(|kind| kind.spelling())))
+}
+
 /// The tenant's events with `after < seq <= up_to`, oldest first, at most
 /// `limit`, of the given kinds (all when empty). Call it in a transaction
 /// bound to the tenant.
@@ -143,15 +152,30 @@ pub async fn read_after(
     limit: u64,
     kinds: &[DomainEventKind],
 ) -> AppResult<Vec<domain_events::Model>> {
-    let mut select = tenant_rows::<domain_events::Entity>(tenant_id)
+    Ok(of_kinds(tenant_id, kinds)
         .filter(domain_events::Column::Seq.gt(after))
-        .filter(domain_events::Column::Seq.lte(up_to));
-    if !kinds.is_empty() {
-        select = select
-            .filter(domain_events::Column::Kind.is_in(kinds.iter().map(|kind| kind.spelling())));
+        .filter(domain_events::Column::Seq.lte(up_to))
+        .order_by_asc(domain_events::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
+/// The tenant's last `limit` events before `before` (all when `None`),
+/// newest first, of the given kinds: a page walked backwards.
+pub async fn read_before(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    before: Option<i64>,
+    limit: u64,
+    kinds: &[DomainEventKind],
+) -> AppResult<Vec<domain_events::Model>> {
+    let mut select = of_kinds(tenant_id, kinds);
+    if let Some(before) = before {
+        select = select.filter(domain_events::Column::Seq.lt(before));
     }
     Ok(select
-        .order_by_asc(domain_events::Column::Seq)
+        .order_by_desc(domain_events::Column::Seq)
         .limit(limit)
         .all(conn)
         .await?)

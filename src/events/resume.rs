@@ -19,12 +19,12 @@ use crate::tenancy::scoped::{begin, end_read};
 pub const REPLAY_BATCH: u64 = 500;
 
 /// A cursor as clients pass it back (`after`).
-pub fn parse_cursor(cursor: &str) -> AppResult<i64> {
+pub fn parse_cursor(cursor: &str, field: &str) -> AppResult<i64> {
     cursor
         .parse::<i64>()
         .ok()
         .filter(|seq| *seq >= 0)
-        .ok_or_else(|| AppError::invalid("after", "is not a cursor this API gave out"))
+        .ok_or_else(|| AppError::invalid(field, "is not a cursor this API gave out"))
 }
 
 /// The caller's tenant's last committed sequence number of `stream` (0

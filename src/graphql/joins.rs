@@ -340,6 +340,50 @@ where
     }
 }
 
+/// How many children each row has, when some occurrence of the field
+/// selects `totalCount`: one grouped count for the page through the
+/// request's `Cached<L>` (see `graphql::loaders::ChildCountLoader`).
+pub struct CountBatch<M, L> {
+    field: &'static str,
+    parent: fn(&M) -> Uuid,
+    loader: PhantomData<fn() -> L>,
+}
+
+impl<M, L> CountBatch<M, L> {
+    pub const fn new(field: &'static str, parent: fn(&M) -> Uuid) -> Self {
+        Self {
+            field,
+            parent,
+            loader: PhantomData,
+        }
+    }
+}
+
+impl<M, L> PageBatch<M> for CountBatch<M, L>
+where
+    M: Sync,
+    L: Loader<Uuid, Value = u64, Error = std::sync::Arc<AppError>> + Send + Sync,
+{
+    fn field(&self) -> &'static str {
+        self.field
+    }
+
+    fn load<'a>(&'a self, ctx: &'a Context<'_>, page: &'a [M]) -> BoxFuture<'a, AppResult<()>> {
+        Box::pin(async move {
+            let counted = node_fields(ctx, self.field)
+                .iter()
+                .any(|field| field.selection_set().any(|f| f.name() == "totalCount"));
+            if let (true, Some(loader)) = (counted, ctx.data_opt::<Cached<L>>()) {
+                loader
+                    .load_many(page.iter().map(self.parent))
+                    .await
+                    .map_err(from_loader)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// A loader's shared error as the request's own.
 fn from_loader(error: std::sync::Arc<AppError>) -> AppError {
     std::sync::Arc::try_unwrap(error)
@@ -399,13 +443,23 @@ where
     E::Model: FromQueryResult + Sync,
 {
     let rows = joined_page(ctx, conn, page, order, loads.to_one, literal_limit).await?;
-    let selected = loads
-        .batches
+    load_batches(ctx, &rows, loads.batches).await?;
+    Ok(rows)
+}
+
+/// Loads the batches the connection's selection asks for, for a page of
+/// `rows` read by any means.
+pub async fn load_batches<M: Sync>(
+    ctx: &Context<'_>,
+    rows: &[M],
+    batches: &[&dyn PageBatch<M>],
+) -> AppResult<()> {
+    let selected = batches
         .iter()
         .filter(|batch| nodes_select(ctx, batch.field()))
-        .map(|batch| batch.load(ctx, &rows));
+        .map(|batch| batch.load(ctx, rows));
     try_join_all(selected).await?;
-    Ok(rows)
+    Ok(())
 }
 
 async fn joined_page<E>(

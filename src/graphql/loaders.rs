@@ -9,15 +9,22 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use futures::future::BoxFuture;
 use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::graphql::pagination::{
+    CountSource, PageArgs, RelayConnection, Totals, connection, first_page, inline_limit,
+    page_by_id,
+};
 use crate::identity::members::UserLoader;
 use crate::identity::tenants::PlanLoader;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{ReadScope, ReadTxn, TenantOwned, TenantScoped, end_read, scoped};
+use crate::tenancy::scoped::{
+    ReadScope, ReadTxn, TenantOwned, TenantScoped, begin, end_read, scoped,
+};
 
 /// A loader with a per-request cache: a list resolver can prefetch a whole
 /// page's relations in one `load_many` (one registration, so exactly one
@@ -101,6 +108,17 @@ macro_rules! by_id_loaders {
     };
 }
 
+/// The newest-children and child-count loaders of each relation.
+macro_rules! child_loaders {
+    ($request:ident, $scope:ident; $($relation:ty),* $(,)?) => {
+        $(
+            $request = $request
+                .data(cached(LatestChildrenLoader::<$relation>::new($scope.clone())))
+                .data(cached(ChildCountLoader::<$relation>::new($scope.clone())));
+        )*
+    };
+}
+
 /// Adds every loader to the request. Tenant-scoped loaders need a caller
 /// and read through `scope` (which the request data carries too, for list
 /// services).
@@ -120,19 +138,18 @@ pub fn attach(
     if let (Some(ctx), Some(scope)) = (ctx, scope) {
         request = request.data(scope.clone());
         by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads, messages);
-        request = request.data(cached(crate::crm::activities::LatestActivitiesLoader::new(
-            scope.clone(),
-        )));
+        child_loaders!(request, scope;
+            crate::crm::activities::ActivitiesOfLead,
+            crate::crm::notes::NotesOfLead,
+            crate::crm::notes::NotesOfCompany,
+            crate::crm::notes::VersionsOfNote,
+            crate::crm::leads::LeadsOfCompany,
+            crate::messaging::messages::loader::EventsOfMessage,
+            crate::messaging::messages::loader::MessagesOfLead,
+        );
         request = request.data(cached(crate::crm::leads::TagsLoader {
             scope: scope.clone(),
         }));
-        request = request.data(cached(
-            crate::messaging::messages::loader::EventsOfMessageLoader::new(scope.clone()),
-        ));
-        request = request.data(cached(
-            crate::messaging::messages::loader::MessagesOfLeadLoader::new(scope.clone()),
-        ));
-        request = crate::crm::notes::attach_loaders(request, &db, ctx);
         request = crate::crm::scoring::attach_loaders(request, &db, ctx);
     }
     request
@@ -145,6 +162,11 @@ pub trait ChildRelation: Send + Sync + 'static {
     /// The child's column holding the parent id.
     fn parent_column() -> <Self::Entity as sea_orm::EntityTrait>::Column;
     fn parent_of(child: &<Self::Entity as sea_orm::EntityTrait>::Model) -> Uuid;
+    /// Which rows count as children (notes in the trash do not); every row
+    /// by default.
+    fn condition() -> sea_orm::Condition {
+        sea_orm::Condition::all()
+    }
 }
 
 /// The newest `limit` children of many parents in one query per distinct
@@ -204,6 +226,7 @@ where
                     .from(Alias::new(table.clone()))
                     .and_where(Expr::col(R::Entity::tenant_column()).eq(tenant_id))
                     .and_where(Expr::col(parent).is_in(parents.iter().copied()))
+                    .cond_where(R::condition())
                     .to_owned();
                 let outer = Query::select()
                     .column(Asterisk)
@@ -229,6 +252,131 @@ where
         };
         run.await.map_err(Arc::new)
     }
+}
+
+/// How many children each parent has: one grouped COUNT for a page of
+/// parents, for the `totalCount` of their nested connections.
+pub struct ChildCountLoader<R> {
+    scope: ReadScope,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R> ChildCountLoader<R> {
+    pub fn new(scope: ReadScope) -> Self {
+        Self {
+            scope,
+            relation: PhantomData,
+        }
+    }
+}
+
+impl<R: ChildRelation> Loader<Uuid> for ChildCountLoader<R> {
+    type Value = u64;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, u64>, Self::Error> {
+        use sea_orm::QuerySelect;
+        use sea_orm::sea_query::{Expr, ExprTrait};
+
+        let run = async {
+            let parent = R::parent_column();
+            let reader = self.scope.read().await?;
+            let counts: Vec<(Option<Uuid>, i64)> = scoped::<R::Entity>(self.scope.ctx())
+                .select_only()
+                .column(parent)
+                .expr(Expr::col(parent).count())
+                .filter(parent.is_in(keys.iter().copied()))
+                .filter(R::condition())
+                .group_by(parent)
+                .into_tuple()
+                .all(&reader)
+                .await?;
+            end_read(reader).await?;
+            let mut found: HashMap<Uuid, u64> = keys.iter().map(|key| (*key, 0)).collect();
+            for (parent, count) in counts {
+                if let Some(parent) = parent {
+                    found.insert(parent, u64::try_from(count).unwrap_or_default());
+                }
+            }
+            AppResult::Ok(found)
+        };
+        run.await.map_err(Arc::new)
+    }
+}
+
+/// `totalCount` of `parent`'s children, read through the request's grouped
+/// count when the client asks.
+pub fn children_totals<R: ChildRelation>(parent: Uuid) -> Totals {
+    Totals::in_request(ChildCount::<R> {
+        parent,
+        relation: PhantomData,
+    })
+}
+
+struct ChildCount<R> {
+    parent: Uuid,
+    relation: PhantomData<fn() -> R>,
+}
+
+impl<R: ChildRelation> CountSource for ChildCount<R> {
+    fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<u64>> {
+        Box::pin(async move {
+            let loader = ctx
+                .data_opt::<Cached<ChildCountLoader<R>>>()
+                .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
+            let count = loader
+                .load_one(self.parent)
+                .await
+                .map_err(|e| AppError::internal(anyhow::anyhow!("dataloader: {e:?}")))?;
+            Ok(count.unwrap_or_default())
+        })
+    }
+}
+
+/// A node's to-many relation as a connection, newest first: the first page
+/// through the batched loader (one query for a page of parents), any other
+/// page read on its own; `totalCount` through the grouped count.
+pub async fn children_connection<R, T>(
+    ctx: &Context<'_>,
+    parent: Uuid,
+    args: &PageArgs,
+    default_first: u64,
+    node: impl Fn(<R::Entity as sea_orm::EntityTrait>::Model) -> T,
+) -> async_graphql::Result<RelayConnection<T>>
+where
+    R: ChildRelation,
+    <R::Entity as sea_orm::EntityTrait>::Model: Clone + Send + Sync,
+    T: async_graphql::OutputType,
+{
+    let shared = crate::graphql::shared(ctx);
+    let caller = crate::graphql::caller(ctx)?;
+    let page_size = shared.config.limits.page_size;
+    let page = match inline_limit(args, page_size, default_first) {
+        Some(limit) => first_page(latest_children::<R>(ctx, parent, limit).await?, limit),
+        None => {
+            let select = scoped::<R::Entity>(caller)
+                .filter(R::parent_column().eq(parent))
+                .filter(R::condition());
+            let reader = begin(&shared.db, caller).await?;
+            let page = page_by_id(
+                &reader,
+                select,
+                R::Entity::id_column(),
+                args,
+                page_size,
+                true,
+            )
+            .await?;
+            end_read(reader).await?;
+            page
+        }
+    };
+    Ok(connection(
+        page,
+        children_totals::<R>(parent),
+        R::Entity::id_of,
+        node,
+    ))
 }
 
 /// The newest `limit` children of `parent` through the request's loader.

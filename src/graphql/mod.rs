@@ -6,6 +6,7 @@ pub mod audit;
 pub mod filters;
 pub mod joins;
 pub mod json;
+pub mod keyset;
 pub mod limits;
 pub mod loaders;
 pub(crate) mod node;

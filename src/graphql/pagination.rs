@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
-use async_graphql::{Object, OutputType};
+use async_graphql::{Context, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::BoxFuture;
@@ -286,9 +286,22 @@ where
 
 type CountFn = Arc<dyn Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync>;
 
+/// A count that reads through the request (its dataloaders), so the
+/// `totalCount`s of many nested connections share one grouped query.
+pub trait CountSource: Send + Sync {
+    fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<u64>>;
+}
+
 /// `totalCount` of a connection, counted only if asked for.
 pub struct Totals {
-    count: CountFn,
+    count: Count,
+}
+
+enum Count {
+    /// Counted on its own.
+    Alone(CountFn),
+    /// Counted with its siblings, through the request.
+    InRequest(Box<dyn CountSource>),
 }
 
 impl Totals {
@@ -296,7 +309,13 @@ impl Totals {
         count: impl Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync + 'static,
     ) -> Self {
         Self {
-            count: Arc::new(count),
+            count: Count::Alone(Arc::new(count)),
+        }
+    }
+
+    pub fn in_request(source: impl CountSource + 'static) -> Self {
+        Self {
+            count: Count::InRequest(Box::new(source)),
         }
     }
 
@@ -322,8 +341,15 @@ impl Totals {
 #[Object]
 impl Totals {
     /// How many items match, across all pages.
-    async fn total_count(&self) -> async_graphql::Result<crate::graphql::numbers::Count> {
-        Ok((self.count)().await?.into())
+    async fn total_count(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::graphql::numbers::Count> {
+        let count = match &self.count {
+            Count::Alone(count) => count().await?,
+            Count::InRequest(source) => source.count(ctx).await?,
+        };
+        Ok(count.into())
     }
 }
 
@@ -348,6 +374,11 @@ enum CursorSource {
 impl Cursor {
     pub fn of_id(id: Uuid) -> Self {
         Self(CursorSource::Id(id))
+    }
+
+    /// A cursor already in its final form.
+    pub fn of_text(cursor: String) -> Self {
+        Self(CursorSource::Encoded(cursor))
     }
 
     /// A cursor that `encode` writes if the client selects it; `encode`

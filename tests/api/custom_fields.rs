@@ -21,7 +21,7 @@ fn update_query() -> String {
 }
 
 const DELETE: &str = "mutation($id: ID!) { deleteCustomFieldDefinition(id: $id) { id key } }";
-const LIST: &str = "query($entity: CustomFieldEntity) { customFieldDefinitions(entity: $entity) { id entity key position } }";
+const LIST: &str = "query($entity: CustomFieldEntity) { customFieldDefinitions(entity: $entity) { nodes { id entity key position } } }";
 
 async fn try_create(app: &TestApp, session: &Session, input: Value) -> Gql {
     app.gql_as(
@@ -42,7 +42,7 @@ async fn create(app: &TestApp, session: &Session, input: Value) -> Value {
 async fn list(app: &TestApp, session: &Session, entity: Option<&str>) -> Vec<Value> {
     app.gql_as(&session.access_token, LIST, json!({ "entity": entity }))
         .await
-        .data("customFieldDefinitions")
+        .data("customFieldDefinitions")["nodes"]
         .as_array()
         .unwrap()
         .clone()
@@ -373,7 +373,7 @@ async fn only_admins_change_definitions_while_everyone_reads_them() {
             .await
             .expect_error("FORBIDDEN");
         let read = app.gql_as(token, LIST, json!({})).await;
-        assert_eq!(read.data("customFieldDefinitions")[0]["key"], "x");
+        assert_eq!(read.data("customFieldDefinitions")["nodes"][0]["key"], "x");
     }
     let by_admin_key = app
         .gql_as(

@@ -25,7 +25,7 @@ fn update_query() -> String {
 }
 
 const DELETE: &str = "mutation($id: ID!) { deleteCustomVariable(id: $id) { id key } }";
-const LIST: &str = "query($category: CustomVariableCategory) { customVariables(category: $category) { id key label category isActive defaultValue } }";
+const LIST: &str = "query($category: CustomVariableCategory) { customVariables(category: $category) { nodes { id key label category isActive defaultValue } } }";
 
 async fn try_create(app: &TestApp, session: &Session, input: Value) -> Gql {
     app.gql_as(
@@ -60,8 +60,7 @@ async fn listed_keys(app: &TestApp, session: &Session, category: Option<&str>) -
     let response = app
         .gql_as(&session.access_token, LIST, json!({ "category": category }))
         .await;
-    response
-        .data("customVariables")
+    response.data("customVariables")["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -248,7 +247,7 @@ async fn viewers_cannot_change_variables() {
             .await
             .expect_error("FORBIDDEN");
         let listed = app.gql_as(token, LIST, json!({})).await;
-        assert_eq!(listed.data("customVariables")[0]["key"], "v");
+        assert_eq!(listed.data("customVariables")["nodes"][0]["key"], "v");
     }
 
     assert_eq!(

@@ -10,7 +10,7 @@ use crate::helpers::{Session, TestApp};
 use crate::leads::create_lead;
 
 const READ: &str = "query($after: String, $first: Int, $kinds: [DomainEventKind!]) {
-    domainEvents(after: $after, first: $first, kinds: $kinds) { cursor kind subjectId actorId payload at } }";
+    domainEvents(after: $after, first: $first, kinds: $kinds) { nodes { cursor kind subjectId actorId payload at } } }";
 
 const LIVE: &str = "subscription($after: String, $kinds: [DomainEventKind!]) {
     domainEvents(after: $after, kinds: $kinds) { cursor kind subjectId payload } }";
@@ -18,7 +18,7 @@ const LIVE: &str = "subscription($after: String, $kinds: [DomainEventKind!]) {
 async fn read(app: &TestApp, session: &Session, variables: Value) -> Vec<Value> {
     app.gql_as(&session.access_token, READ, variables)
         .await
-        .data("domainEvents")
+        .data("domainEvents")["nodes"]
         .as_array()
         .expect("a list")
         .clone()
@@ -332,11 +332,11 @@ async fn set_based_changes_name_each_lead_they_changed() {
     let stages = app
         .gql_as(
             &owner.access_token,
-            "{ leadStages { id isDefault } }",
+            "{ leadStages { nodes { id isDefault } } }",
             json!({}),
         )
         .await
-        .data("leadStages")
+        .data("leadStages")["nodes"]
         .clone();
     let stages = stages.as_array().unwrap();
     let default = stages.iter().find(|s| s["isDefault"] == true).unwrap();
@@ -385,4 +385,66 @@ async fn set_based_changes_name_each_lead_they_changed() {
             .await
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn the_events_page_both_ways_and_an_edge_cursor_is_its_events_cursor() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    for i in 0..5 {
+        create_lead(
+            &app,
+            &owner,
+            json!({ "email": format!("l{i}@example.org") }),
+        )
+        .await;
+    }
+    let query = "query($first: Int, $after: String, $last: Int, $before: String) {
+        domainEvents(first: $first, after: $after, last: $last, before: $before, kinds: [LEAD_CREATED]) {
+            totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            edges { cursor node { cursor subjectId } } } }";
+    let page = |variables: Value| {
+        let app = &app;
+        let token = owner.access_token.clone();
+        async move {
+            app.gql_as(&token, query, variables)
+                .await
+                .data("domainEvents")
+                .clone()
+        }
+    };
+    let subjects = |page: &Value| -> Vec<String> {
+        page["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["cursor"], e["node"]["cursor"]);
+                e["node"]["subjectId"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+
+    let all = page(json!({ "first": 10 })).await;
+    assert_eq!(all["totalCount"], 5);
+    let all = subjects(&all);
+    let first = page(json!({ "first": 2 })).await;
+    assert_eq!(subjects(&first), all[0..2]);
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let next = page(json!({ "first": 2, "after": first["pageInfo"]["endCursor"] })).await;
+    assert_eq!(subjects(&next), all[2..4]);
+    assert_eq!(next["pageInfo"]["hasPreviousPage"], true);
+    let back = page(json!({ "last": 2, "before": next["pageInfo"]["startCursor"] })).await;
+    assert_eq!(subjects(&back), all[0..2]);
+    assert_eq!(back["pageInfo"]["hasPreviousPage"], false);
+    let newest = page(json!({ "last": 1 })).await;
+    assert_eq!(subjects(&newest), all[4..]);
+    let bad = app
+        .gql_as(
+            &owner.access_token,
+            query,
+            json!({ "last": 1, "before": "x" }),
+        )
+        .await;
+    assert_eq!(bad.body["errors"][0]["extensions"]["field"], "before");
 }

@@ -36,11 +36,14 @@ async fn stages(app: &TestApp, session: &Session) -> Vec<Value> {
     let response = app
         .gql_as(
             &session.access_token,
-            "{ leadStages { id name isDefault isWon } }",
+            "{ leadStages { nodes { id name isDefault isWon } } }",
             json!({}),
         )
         .await;
-    response.data("leadStages").as_array().unwrap().clone()
+    response.data("leadStages")["nodes"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn timeline(app: &TestApp, session: &Session, lead_id: &str) -> Vec<String> {

@@ -302,6 +302,106 @@ async fn a_nested_page_costs_the_same_statements_for_5_and_50_leads() {
     );
 }
 
+const NESTED_TOTALS: &str = "query($n: Int!) {
+  leads(first: $n) { nodes { email activities { totalCount } notes(first: 1) { totalCount nodes { body } } messages { totalCount } } }
+  companies(first: $n) { nodes { name leads(first: 2) { totalCount nodes { email } } notes { totalCount } } }
+}";
+
+#[tokio::test]
+async fn nested_total_counts_are_right_and_cost_one_grouped_count_per_relation() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let companies = [
+        create_company(&app, &owner, "One").await,
+        create_company(&app, &owner, "Two").await,
+    ];
+    let inputs: Vec<Value> = (0..30)
+        .map(|i| json!({ "email": format!("lead{i}@example.com"), "companyId": companies[i % 2] }))
+        .collect();
+    let created = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($i: [CreateLeadInput!]!) { upsertLeads(inputs: $i) { lead { id email } } }",
+            json!({ "i": inputs }),
+        )
+        .await;
+    let leads = created.data("upsertLeads").as_array().unwrap().clone();
+    let newest = leads.last().unwrap()["lead"].clone();
+    let note = "mutation($input: CreateNoteInput!) { createNote(input: $input) { id } }";
+    for input in [
+        json!({ "leadId": newest["id"], "body": "one" }),
+        json!({ "leadId": newest["id"], "body": "two" }),
+        json!({ "companyId": companies[1], "body": "about Two" }),
+    ] {
+        app.gql_as(&owner.access_token, note, json!({ "input": input }))
+            .await
+            .data("createNote");
+    }
+    // A lead in the trash leaves its company's count.
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { deleteLead(id: $id) { id } }",
+        json!({ "id": leads[0]["lead"]["id"] }),
+    )
+    .await
+    .data("deleteLead");
+
+    let (two, two_statements) = app
+        .gql_counting(&owner.access_token, NESTED_TOTALS, json!({ "n": 2 }))
+        .await;
+    let (all, all_statements) = app
+        .gql_counting(&owner.access_token, NESTED_TOTALS, json!({ "n": 30 }))
+        .await;
+
+    assert_eq!(two.data("leads")["nodes"].as_array().unwrap().len(), 2);
+    let lead_nodes = all.data("leads")["nodes"].as_array().unwrap().clone();
+    assert_eq!(lead_nodes.len(), 29);
+    let first = &lead_nodes[0];
+    assert_eq!(first["email"], newest["email"]);
+    assert_eq!(first["notes"]["totalCount"], 2);
+    assert_eq!(first["notes"]["nodes"], json!([{ "body": "two" }]));
+    // Created, then two notes added.
+    assert_eq!(first["activities"]["totalCount"], 3, "{first}");
+    assert!(
+        lead_nodes[1..]
+            .iter()
+            .all(|lead| lead["notes"]["totalCount"] == 0
+                && lead["activities"]["totalCount"] == 1
+                && lead["messages"]["totalCount"] == 0)
+    );
+    let by_name = |name: &str| {
+        all.data("companies")["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|company| company["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("One")["leads"]["totalCount"], 14);
+    assert_eq!(by_name("Two")["leads"]["totalCount"], 15);
+    assert_eq!(
+        by_name("Two")["leads"]["nodes"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(by_name("Two")["notes"]["totalCount"], 1);
+    assert_eq!(by_name("One")["notes"]["totalCount"], 0);
+
+    assert_eq!(
+        two_statements.len(),
+        all_statements.len(),
+        "statements must not grow with the page size:\n2: {two_statements:#?}\n30: {all_statements:#?}"
+    );
+    let counts = all_statements
+        .iter()
+        .filter(|sql| sql.contains("COUNT") && sql.contains("GROUP BY"))
+        .count();
+    assert_eq!(
+        counts, 5,
+        "one grouped count per relation: {all_statements:#?}"
+    );
+}
+
 /// Every field of a lead without arguments, then of its company, stage and owner.
 const LEAD_FIELDS: &[&str] = &[
     "id",
@@ -403,9 +503,13 @@ async fn leads_with_relations(app: &TestApp) -> (Session, Value) {
         .clone();
     let bare = create_company(app, &owner, "Bare").await;
     let stages = app
-        .gql_as(&owner.access_token, "{ leadStages { id } }", json!({}))
+        .gql_as(
+            &owner.access_token,
+            "{ leadStages { nodes { id } } }",
+            json!({}),
+        )
         .await
-        .data("leadStages")
+        .data("leadStages")["nodes"]
         .clone();
     let inputs = [
         json!({ "firstName": "Ada", "lastName": "Lovelace", "email": "ada@x.example",
@@ -593,9 +697,13 @@ async fn another_tenants_leads_are_not_found_and_never_referenced() {
     .await;
     let a_lead = create_lead(&app, &a, json!({ "email": "a@alpha.example" })).await;
     let b_stage = app
-        .gql_as(&b.access_token, "{ leadStages { id } }", json!({}))
+        .gql_as(
+            &b.access_token,
+            "{ leadStages { nodes { id } } }",
+            json!({}),
+        )
         .await
-        .data("leadStages")[0]["id"]
+        .data("leadStages")["nodes"][0]["id"]
         .clone();
     let id = b_lead["id"].clone();
     let by_b_id = [
@@ -716,9 +824,13 @@ async fn the_database_refuses_a_lead_pointing_into_another_tenant() {
         .data("createLeadSource")["id"]
         .clone();
     let b_stage = app
-        .gql_as(&b.access_token, "{ leadStages { id } }", json!({}))
+        .gql_as(
+            &b.access_token,
+            "{ leadStages { nodes { id } } }",
+            json!({}),
+        )
         .await
-        .data("leadStages")[0]["id"]
+        .data("leadStages")["nodes"][0]["id"]
         .clone();
     let uuid = |v: &Value| uuid::Uuid::parse_str(v.as_str().unwrap()).unwrap();
     let backend = app.db.get_database_backend();

@@ -77,8 +77,8 @@ pub(crate) fn ctx_of(session: &Session) -> RequestCtx {
     }
 }
 
-const CREATE: &str = "mutation($input: CreateNoteInput!) { createNote(input: $input) { id body isInternal version author { email } createdAt updatedAt versions { version } } }";
-const UPDATE: &str = "mutation($id: ID!, $input: UpdateNoteInput!) { updateNote(id: $id, input: $input) { id body isInternal version versions { version body isInternal editedBy createdAt } } }";
+const CREATE: &str = "mutation($input: CreateNoteInput!) { createNote(input: $input) { id body isInternal version author { email } createdAt updatedAt versions { totalCount nodes { version } } } }";
+const UPDATE: &str = "mutation($id: ID!, $input: UpdateNoteInput!) { updateNote(id: $id, input: $input) { id body isInternal version versions { totalCount nodes { id version body isInternal editedBy createdAt } } } }";
 const DELETE: &str = "mutation($id: ID!) { deleteNote(id: $id) }";
 const LIST: &str = "query($lead: ID, $company: ID, $first: Int, $after: String) { notes(leadId: $lead, companyId: $company, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id body isInternal author { email } } } } }";
 const GET: &str = "query($id: ID!) { note(id: $id) { id body version } }";
@@ -130,7 +130,7 @@ async fn a_note_on_a_lead_is_listed_newest_first_with_its_author_and_a_timeline_
     assert_eq!(first["isInternal"], false);
     assert_eq!(first["version"], 1);
     assert_eq!(first["author"]["email"], owner.email.as_str());
-    assert_eq!(first["versions"], json!([]));
+    assert_eq!(first["versions"], json!({ "totalCount": 0, "nodes": [] }));
     let notes = listed.data("notes");
     assert_eq!(notes["totalCount"], 2);
     let edges = notes["edges"].as_array().unwrap();
@@ -247,15 +247,16 @@ async fn editing_a_note_keeps_every_earlier_version() {
     assert_eq!(third["version"], 3);
     assert_eq!(third["body"], "v2");
     assert_eq!(third["isInternal"], true);
-    let versions = third["versions"].as_array().unwrap();
-    assert_eq!(versions.len(), 2, "oldest first, the current text excluded");
-    assert_eq!(versions[0]["version"], 1);
-    assert_eq!(versions[0]["body"], "v1");
-    assert_eq!(versions[0]["isInternal"], false);
-    assert_eq!(versions[0]["editedBy"], owner.user_id.as_str());
-    assert_eq!(versions[1]["version"], 2);
-    assert_eq!(versions[1]["body"], "v2");
+    let versions = third["versions"]["nodes"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "newest first, the current text excluded");
+    assert_eq!(third["versions"]["totalCount"], 2);
+    assert_eq!(versions[1]["version"], 1);
+    assert_eq!(versions[1]["body"], "v1");
+    assert_eq!(versions[1]["isInternal"], false);
     assert_eq!(versions[1]["editedBy"], owner.user_id.as_str());
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(versions[0]["body"], "v2");
+    assert_eq!(versions[0]["editedBy"], owner.user_id.as_str());
     assert_eq!(
         unchanged.data("updateNote")["version"],
         3,
@@ -647,7 +648,9 @@ async fn another_tenants_notes_are_not_found_for_every_operation_and_stay_unchan
 #[tokio::test]
 async fn the_latest_notes_loader_batches_parents_and_skips_deleted_notes() {
     use async_graphql::dataloader::Loader;
-    use promohub::crm::notes::{LatestNotesLoader, NotesOfCompany, NotesOfLead};
+    use promohub::crm::notes::{NotesOfCompany, NotesOfLead};
+    use promohub::graphql::loaders::{ChildCountLoader, LatestChildrenLoader};
+    use promohub::tenancy::scoped::ReadScope;
 
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
@@ -684,12 +687,17 @@ async fn the_latest_notes_loader_batches_parents_and_skips_deleted_notes() {
         .await;
     let ctx = ctx_of(&owner);
 
-    let by_lead = LatestNotesLoader::<NotesOfLead>::new(app.db.clone(), ctx.clone())
+    let scope = ReadScope::new(app.db.clone(), ctx);
+    let by_lead = LatestChildrenLoader::<NotesOfLead>::new(scope.clone())
         .load(&[(busy, 2), (quiet, 2), (foreign, 2), (busy, 10)])
         .await
         .unwrap();
-    let by_company = LatestNotesLoader::<NotesOfCompany>::new(app.db.clone(), ctx)
+    let by_company = LatestChildrenLoader::<NotesOfCompany>::new(scope.clone())
         .load(&[(company, 5)])
+        .await
+        .unwrap();
+    let counts = ChildCountLoader::<NotesOfLead>::new(scope)
+        .load(&[busy, quiet, foreign])
         .await
         .unwrap();
 
@@ -704,6 +712,9 @@ async fn the_latest_notes_loader_batches_parents_and_skips_deleted_notes() {
         "another tenant's lead has none"
     );
     assert_eq!(by_company[&(company, 5)].len(), 1);
+    assert_eq!(counts[&busy], 3, "live notes only");
+    assert_eq!(counts[&quiet], 0);
+    assert_eq!(counts[&foreign], 0, "another tenant's lead has none");
 }
 
 #[tokio::test]

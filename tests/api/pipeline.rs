@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Session, TestApp, bad_field, on_postgres};
 
-const STAGES: &str = "{ leadStages { id name position color isDefault isWon isLost } }";
+const STAGES: &str = "{ leadStages { nodes { id name position color isDefault isWon isLost } } }";
 const CREATE: &str = "mutation($input: CreateLeadStageInput!) { createLeadStage(input: $input) { id name position color isDefault isWon isLost } }";
 const UPDATE: &str = "mutation($id: ID!, $input: UpdateLeadStageInput!) { updateLeadStage(id: $id, input: $input) { id name position color isDefault isWon isLost } }";
 const REORDER: &str =
@@ -18,7 +18,7 @@ const DELETE: &str =
 async fn stages(app: &TestApp, session: &Session) -> Vec<Value> {
     app.gql_as(&session.access_token, STAGES, json!({}))
         .await
-        .data("leadStages")
+        .data("leadStages")["nodes"]
         .as_array()
         .unwrap()
         .clone()
@@ -583,4 +583,115 @@ async fn another_tenants_stages_are_not_found_and_unchanged() {
     assert_eq!(stages(&app, &beta).await, theirs);
     assert_eq!(stages(&app, &alpha).await, ours, "lists only our stages");
     assert_eq!(leads_in(&app, id_of(&ours, "Contacted")).await, 1);
+}
+
+const PAGE: &str = "query($first: Int, $after: String, $last: Int, $before: String) {
+    leadStages(first: $first, after: $after, last: $last, before: $before) {
+        totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { name position } } }";
+
+#[tokio::test]
+async fn stages_page_in_pipeline_order_both_ways_and_a_page_survives_a_reorder() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let all = names(&stages(&app, &owner).await)
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    let page = |variables: Value| {
+        let app = &app;
+        let token = owner.access_token.clone();
+        async move {
+            app.gql_as(&token, PAGE, variables)
+                .await
+                .data("leadStages")
+                .clone()
+        }
+    };
+    let page_names = |page: &Value| -> Vec<String> {
+        page["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let first = page(json!({ "first": 2 })).await;
+    assert_eq!(page_names(&first), all[0..2]);
+    assert_eq!(first["totalCount"], all.len());
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    assert_eq!(first["pageInfo"]["hasPreviousPage"], false);
+    let second = page(json!({ "first": 2, "after": first["pageInfo"]["endCursor"] })).await;
+    assert_eq!(page_names(&second), all[2..4]);
+    let back = page(json!({ "last": 2, "before": second["pageInfo"]["startCursor"] })).await;
+    assert_eq!(page_names(&back), all[0..2]);
+    assert_eq!(back["pageInfo"]["hasPreviousPage"], false);
+    let tail = page(json!({ "last": 2 })).await;
+    assert_eq!(page_names(&tail), all[all.len() - 2..]);
+
+    // Moving the stage a cursor points at does not lose or repeat the rest:
+    // the cursor holds its place in the order, not the row.
+    let current = stages(&app, &owner).await;
+    let mut reordered: Vec<Value> = current.iter().map(|s| s["id"].clone()).collect();
+    reordered.swap(0, 1);
+    app.gql_as(&owner.access_token, REORDER, json!({ "ids": reordered }))
+        .await
+        .data("reorderLeadStages");
+    let rest = page(json!({ "first": 10, "after": first["pageInfo"]["endCursor"] })).await;
+    assert_eq!(page_names(&rest), all[2..]);
+
+    // A cursor of another list, or garbage, names the argument.
+    let settings_cursor = {
+        app.gql_as(
+            &owner.access_token,
+            "mutation { setSetting(key: \"a.b\", value: 1) { key } }",
+            json!({}),
+        )
+        .await
+        .data("setSetting");
+        app.gql_as(
+            &owner.access_token,
+            "{ settings { edges { cursor } } }",
+            json!({}),
+        )
+        .await
+        .data("settings")["edges"][0]["cursor"]
+            .clone()
+    };
+    for cursor in [settings_cursor, json!("garbage")] {
+        let refused = app
+            .gql_as(
+                &owner.access_token,
+                PAGE,
+                json!({ "first": 2, "after": cursor }),
+            )
+            .await;
+        assert_eq!(bad_field(&refused), "after");
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_stages_are_not_in_the_page() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let stranger = app.sign_up("other").await;
+    app.gql_as(
+        &owner.access_token,
+        CREATE,
+        json!({ "input": { "name": "Ours only", "color": "#112233" } }),
+    )
+    .await
+    .data("createLeadStage");
+    let theirs = app
+        .gql_as(&stranger.access_token, PAGE, json!({ "first": 50 }))
+        .await;
+    let theirs = theirs.data("leadStages");
+    assert!(
+        theirs["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "Ours only")
+    );
+    assert_eq!(theirs["totalCount"], stages(&app, &stranger).await.len());
 }

@@ -7,7 +7,7 @@ use crate::helpers::{Gql, TestApp};
 
 const SET: &str = "mutation($key: String!, $value: JSON!) { setSetting(key: $key, value: $value) { key value updatedAt } }";
 const DELETE: &str = "mutation($key: String!) { deleteSetting(key: $key) }";
-const ALL: &str = "{ settings { key value updatedAt } }";
+const ALL: &str = "{ settings { nodes { key value updatedAt } } }";
 const ONE: &str = "query($key: String!) { setting(key: $key) { key value } }";
 
 fn field_of(response: &Gql) -> String {
@@ -54,7 +54,7 @@ async fn settings_are_upserted_listed_by_key_and_deleted() {
     );
     assert_eq!(replaced.data("setSetting")["value"], 50);
     assert_eq!(
-        all.data("settings")
+        all.data("settings")["nodes"]
             .as_array()
             .unwrap()
             .iter()
@@ -74,7 +74,7 @@ async fn settings_are_upserted_listed_by_key_and_deleted() {
     assert!(unset.body["data"]["setting"].is_null());
     assert_eq!(deleted.data("deleteSetting"), true);
     assert_eq!(deleted_again.body["data"]["deleteSetting"], false);
-    assert_eq!(after.data("settings").as_array().unwrap().len(), 1);
+    assert_eq!(after.data("settings")["nodes"].as_array().unwrap().len(), 1);
     assert_eq!(app.count("settings", "1 = 1").await, 1);
 }
 
@@ -175,7 +175,7 @@ async fn only_admins_write_settings_but_every_member_reads_them() {
             .await;
         assert_eq!(read.data("setting")["value"], "#f00");
         let all = app.gql_as(token, ALL, json!({})).await;
-        assert_eq!(all.data("settings").as_array().unwrap().len(), 3);
+        assert_eq!(all.data("settings")["nodes"].as_array().unwrap().len(), 3);
     }
     assert_eq!(app.count("settings", "1 = 1").await, 3);
 }
@@ -299,7 +299,7 @@ async fn another_tenants_settings_are_invisible_and_untouched() {
         .gql_as(&b.access_token, ONE, json!({ "key": "shared.name" }))
         .await;
 
-    assert_eq!(all.data("settings"), &json!([]));
+    assert_eq!(all.data("settings")["nodes"], json!([]));
     assert!(one.is_ok() && one.body["data"]["setting"].is_null());
     assert_eq!(deleted.body["data"]["deleteSetting"], false);
     assert_eq!(own.data("setSetting")["value"], "alpha's");

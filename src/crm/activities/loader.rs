@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use entity::activities;
 
-use crate::graphql::loaders::{ChildRelation, LatestChildrenLoader};
+use crate::graphql::loaders::ChildRelation;
 
 pub(crate) struct ActivitiesOfLead;
 
@@ -19,5 +19,3 @@ impl ChildRelation for ActivitiesOfLead {
         child.lead_id
     }
 }
-
-pub(crate) type LatestActivitiesLoader = LatestChildrenLoader<ActivitiesOfLead>;

@@ -6,7 +6,7 @@ mod resolver;
 pub(crate) mod service;
 mod types;
 
-pub(crate) use loader::{ActivitiesOfLead, LatestActivitiesLoader};
+pub(crate) use loader::ActivitiesOfLead;
 pub(crate) use resolver::ActivityMutation;
 pub(crate) use service::record;
 pub(crate) use types::Activity;

@@ -1,7 +1,7 @@
 //! Writing and reading timeline entries.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use uuid::Uuid;
 
 use entity::activities;
@@ -9,9 +9,8 @@ use entity::sea_orm_active_enums::{ActivityType, ActorType};
 
 use crate::domain::{optional_text, required_text};
 use crate::error::AppResult;
-use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
-use crate::tenancy::scoped::{begin_write, scoped};
+use crate::tenancy::scoped::begin_write;
 use crate::tenancy::{Actor, RequestCtx};
 
 /// Appends one entry to `lead_id`'s timeline, inside the caller's
@@ -121,23 +120,4 @@ pub(crate) async fn log(
     .await?;
     txn.commit().await?;
     Ok(activity)
-}
-
-/// One page of a lead's timeline, newest first.
-pub(crate) async fn list_for_lead(
-    shared: &Shared,
-    ctx: &RequestCtx,
-    lead_id: Uuid,
-    args: &PageArgs,
-) -> AppResult<(Page<activities::Model>, Totals)> {
-    let select = scoped::<activities::Entity>(ctx).filter(activities::Column::LeadId.eq(lead_id));
-    list_by_id(
-        shared,
-        ctx,
-        select,
-        activities::Column::Id,
-        args,
-        Order::NewestFirst,
-    )
-    .await
 }

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object};
 use super::service;
 use super::types::{Company, CompanyFilter, CreateCompanyInput, UpdateCompanyInput};
 use crate::graphql::audit::touch;
+use crate::graphql::joins::load_batches;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
@@ -33,6 +34,7 @@ impl CompanyQuery {
         let args = PageArgs::new(first, after, last, before);
         let (page, totals) =
             service::list(shared(ctx), caller(ctx)?, &args, search, filter).await?;
+        load_batches(ctx, &page.rows, Company::BATCHES).await?;
         Ok(connection(page, totals, |row| row.id, Company::from))
     }
 

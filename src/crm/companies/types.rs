@@ -2,7 +2,8 @@
 
 use crate::graphql::json::Json;
 use async_graphql::{
-    ComplexObject, Enum, ID, InputObject, MaybeUndefined, MergedObject, SimpleObject,
+    ComplexObject, Enum, ID, InputObject, MaybeUndefined, MergedObject, SelectionField,
+    SimpleObject,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -13,6 +14,9 @@ use entity::sea_orm_active_enums::CompanySize as CompanySizeModel;
 use super::attributes::{
     CompanyAttributeFilter, CompanyAttributes, CreateCompanyAttributes, UpdateCompanyAttributes,
 };
+use crate::graphql::joins::{CountBatch, LatestBatch, PageBatch, page_args};
+use crate::graphql::loaders::{ChildCountLoader, LatestChildrenLoader};
+use crate::graphql::pagination::inline_limit;
 use crate::graphql::to_id;
 
 /// Head-count band: SOLO (1), MICRO (2-10), SMALL (11-50), MEDIUM (51-200),
@@ -124,6 +128,22 @@ impl CompanyRecord {
         order_by: Option<crate::crm::leads::types::LeadOrder>,
     ) -> async_graphql::Result<crate::graphql::pagination::RelayConnection<crate::crm::leads::Lead>>
     {
+        let page = crate::graphql::pagination::PageArgs::new(first, after, last, before);
+        // Newest first, the common case on a page of companies, reads the
+        // first page of every company's leads in one batched query.
+        let Some(order) = order_by else {
+            return Box::pin(crate::graphql::loaders::children_connection::<
+                crate::crm::leads::LeadsOfCompany,
+                _,
+            >(
+                ctx,
+                self.company_id,
+                &page,
+                DEFAULT_LEADS,
+                crate::crm::leads::Lead::from,
+            ))
+            .await;
+        };
         let filter = crate::crm::leads::filter::LeadFilter {
             company_id: Some(crate::graphql::filters::IdFilter {
                 eq: Some(self.id.clone()),
@@ -132,15 +152,19 @@ impl CompanyRecord {
             ..Default::default()
         };
         let query = crate::crm::leads::LeadQuery {
-            page: crate::graphql::pagination::PageArgs::new(first, after, last, before),
+            page,
             filter: Some(filter),
-            order: order_by.unwrap_or_default(),
+            order,
             ..Default::default()
         };
         // Boxed: async-graphql moves every field's future, sized by the
         // largest field of the type, so an inline page of leads here made
         // each `name` of a company copy kilobytes.
-        Box::pin(crate::crm::leads::leads_connection(ctx, query)).await
+        let mut leads = Box::pin(crate::crm::leads::leads_connection(ctx, query)).await?;
+        leads.additional_fields = crate::graphql::loaders::children_totals::<
+            crate::crm::leads::LeadsOfCompany,
+        >(self.company_id);
+        Ok(leads)
     }
 
     /// Notes on the company, newest first (the first page of a page of
@@ -160,10 +184,60 @@ impl CompanyRecord {
             ctx,
             crate::crm::notes::service::Subject::Company(self.company_id),
             &args,
-            20,
+            DEFAULT_NOTES,
         ))
         .await
     }
+}
+
+static LEADS: LatestBatch<
+    companies::Model,
+    LatestChildrenLoader<crate::crm::leads::LeadsOfCompany>,
+> = LatestBatch::new("leads", company_id, leads_limit);
+static NOTES: LatestBatch<
+    companies::Model,
+    LatestChildrenLoader<crate::crm::notes::NotesOfCompany>,
+> = LatestBatch::new("notes", company_id, notes_limit);
+static LEAD_COUNTS: CountBatch<
+    companies::Model,
+    ChildCountLoader<crate::crm::leads::LeadsOfCompany>,
+> = CountBatch::new("leads", company_id);
+static NOTE_COUNTS: CountBatch<
+    companies::Model,
+    ChildCountLoader<crate::crm::notes::NotesOfCompany>,
+> = CountBatch::new("notes", company_id);
+
+/// Leads and notes a company shows when `first` is not given.
+const DEFAULT_LEADS: u64 = 20;
+const DEFAULT_NOTES: u64 = 20;
+
+fn company_id(company: &companies::Model) -> Uuid {
+    company.id
+}
+
+/// Only the newest-first order reads through the batch; another order
+/// pages on its own.
+fn leads_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
+    let ordered = field
+        .arguments()
+        .unwrap_or_default()
+        .iter()
+        .any(|(name, value)| name.as_str() == "orderBy" && *value != async_graphql::Value::Null);
+    if ordered {
+        return None;
+    }
+    inline_limit(&page_args(field), page_size, DEFAULT_LEADS)
+}
+
+fn notes_limit(field: &SelectionField<'_>, page_size: u64) -> Option<u64> {
+    inline_limit(&page_args(field), page_size, DEFAULT_NOTES)
+}
+
+impl Company {
+    /// What a page of companies loads for its nodes in one batch each
+    /// when the selection asks (see `Lead::LOADS`).
+    pub(crate) const BATCHES: &'static [&'static dyn PageBatch<companies::Model>] =
+        &[&LEADS, &NOTES, &LEAD_COUNTS, &NOTE_COUNTS];
 }
 
 impl From<companies::Model> for Company {

@@ -12,4 +12,5 @@ mod types;
 mod validate;
 
 pub(crate) use resolver::{CustomFieldMutation, CustomFieldQuery};
+pub(crate) use types::CustomFieldDefinition;
 pub(crate) use validate::validate;

@@ -9,6 +9,7 @@ use super::types::{
     UpdateCustomFieldDefinitionInput,
 };
 use crate::graphql::audit::touch;
+use crate::graphql::pagination::{PageArgs, RelayConnection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
@@ -18,13 +19,18 @@ pub(crate) struct CustomFieldQuery;
 impl CustomFieldQuery {
     /// Your tenant's custom fields of `entity` (all entities when omitted),
     /// in display order.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn custom_field_definitions(
         &self,
         ctx: &Context<'_>,
         entity: Option<CustomFieldEntity>,
-    ) -> async_graphql::Result<Vec<CustomFieldDefinition>> {
-        let rows = service::list(shared(ctx), caller(ctx)?, entity.map(Into::into)).await?;
-        Ok(rows.into_iter().map(CustomFieldDefinition::from).collect())
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<CustomFieldDefinition>> {
+        let args = PageArgs::new(first, after, last, before);
+        Ok(service::list(shared(ctx), caller(ctx)?, entity.map(Into::into), &args).await?)
     }
 }
 

@@ -3,10 +3,9 @@
 //! 0..n: inserting or moving one shifts the others, deleting one closes up.
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, IntoActiveModel, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, IntoActiveModel, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -14,42 +13,72 @@ use entity::custom_field_definitions;
 use entity::sea_orm_active_enums::{CustomFieldEntity, CustomFieldType};
 
 use super::types::{
-    CreateCustomFieldDefinitionInput, CustomFieldValidationInput, UpdateCustomFieldDefinitionInput,
+    CreateCustomFieldDefinitionInput, CustomFieldDefinition, CustomFieldValidationInput,
+    UpdateCustomFieldDefinitionInput,
 };
 use super::validate::{REGEX_SIZE_LIMIT, Rules, definitions, options_of};
 use crate::domain::required_text;
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
+use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, connection_by_keys};
+use crate::graphql::pagination::{PageArgs, RelayConnection};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{
-    begin, begin_write, find_owned, scoped, tenant_delete, tenant_update,
-};
+use crate::tenancy::scoped::{begin_write, find_owned, scoped, tenant_delete, tenant_update};
 
 const MAX_OPTIONS: usize = 200;
 const MAX_OPTION_CHARS: usize = 200;
 const MAX_REGEX_CHARS: usize = 1_000;
 const DUPLICATE_KEY: &str = "a custom field with this key already exists";
 
-/// The tenant's definitions, for one entity or all, in display order.
+/// Display order: lead fields before company fields (as text, so both
+/// backends agree), then by position, then id.
+fn order() -> KeyOrder<custom_field_definitions::Model> {
+    use custom_field_definitions::Column;
+    KeyOrder(vec![
+        SortKey::ascending(
+            Expr::col(Column::Entity).cast_as(Alias::new("text")),
+            KeyValue::Text(String::new()),
+            |field| {
+                KeyValue::Text(
+                    match field.entity {
+                        CustomFieldEntity::Lead => "lead",
+                        CustomFieldEntity::Company => "company",
+                    }
+                    .to_owned(),
+                )
+            },
+        ),
+        SortKey::ascending(Expr::col(Column::Position), KeyValue::Int(0), |field| {
+            KeyValue::Int(field.position.into())
+        }),
+        SortKey::ascending(Expr::col(Column::Id), KeyValue::Id(Uuid::nil()), |field| {
+            KeyValue::Id(field.id)
+        }),
+    ])
+}
+
+/// One page of the tenant's definitions, for one entity or all, in display
+/// order. Any member.
 pub(super) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     entity: Option<CustomFieldEntity>,
-) -> AppResult<Vec<custom_field_definitions::Model>> {
-    let txn = begin(&shared.db, ctx).await?;
+    args: &PageArgs,
+) -> AppResult<RelayConnection<CustomFieldDefinition>> {
     let mut select = scoped::<custom_field_definitions::Entity>(ctx);
     if let Some(entity) = entity {
         select = select.filter(custom_field_definitions::Column::Entity.eq(entity));
     }
-    let rows = select
-        .order_by_asc(custom_field_definitions::Column::Entity)
-        .order_by_asc(custom_field_definitions::Column::Position)
-        .order_by_asc(custom_field_definitions::Column::Id)
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(rows)
+    connection_by_keys(
+        shared,
+        ctx,
+        select,
+        order(),
+        args,
+        CustomFieldDefinition::from,
+    )
+    .await
 }
 
 pub(super) async fn create(

@@ -39,3 +39,22 @@ impl Loader<Uuid> for TagsLoader {
         run.await.map_err(Arc::new)
     }
 }
+
+/// A company's live leads, for the `totalCount` of `company.leads`.
+pub(crate) struct LeadsOfCompany;
+
+impl crate::graphql::loaders::ChildRelation for LeadsOfCompany {
+    type Entity = entity::leads::Entity;
+
+    fn parent_column() -> entity::leads::Column {
+        entity::leads::Column::CompanyId
+    }
+
+    fn parent_of(child: &entity::leads::Model) -> Uuid {
+        child.company_id.unwrap_or_default()
+    }
+
+    fn condition() -> sea_orm::Condition {
+        sea_orm::Condition::all().add(entity::leads::Column::DeletedAt.is_null())
+    }
+}

@@ -15,6 +15,6 @@ pub(crate) mod service;
 pub(crate) mod types;
 
 pub(crate) use list::LeadQuery;
-pub(crate) use loader::TagsLoader;
+pub(crate) use loader::{LeadsOfCompany, TagsLoader};
 pub(crate) use resolver::{LeadMutation, LeadQueryRoot, leads_connection};
 pub(crate) use types::Lead;

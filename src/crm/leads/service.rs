@@ -22,7 +22,6 @@ use crate::crm::activities::record;
 use crate::domain::{CurrencyCode, rescale};
 use crate::error::{AppError, AppResult};
 use crate::events::commit_with;
-use crate::graphql::pagination::Totals;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, begin_write, find_owned, scoped, tenant_delete};
@@ -668,11 +667,4 @@ pub(crate) async fn change_tags(
     let changed = events::changed(&current, &lead, touched > 0);
     commit_with(shared, txn, ctx, changed).await?;
     Ok(lead)
-}
-
-/// `lead.activities { totalCount }`, counted only when asked for.
-pub(crate) fn activity_totals(shared: &Shared, ctx: &RequestCtx, lead_id: Uuid) -> Totals {
-    let select = scoped::<entity::activities::Entity>(ctx)
-        .filter(entity::activities::Column::LeadId.eq(lead_id));
-    Totals::counting(&shared.db, ctx, select)
 }

@@ -26,13 +26,15 @@ use crate::crm::projects::Project;
 use crate::crm::scoring::ScoreContribution;
 use crate::crm::sources::LeadSource;
 use crate::domain::{CurrencyCode, Decimal, Money};
-use crate::graphql::joins::{GlobalRow, KeyedBatch, LatestBatch, NodeLoads, TenantRow, page_args};
-use crate::graphql::loaders::{LatestChildrenLoader, load_by_id, loader_error};
-use crate::graphql::numbers::Count;
-use crate::graphql::pagination::{
-    PageArgs, RelayConnection, connection, cost, first_page, inline_limit,
+use crate::graphql::joins::{
+    CountBatch, GlobalRow, KeyedBatch, LatestBatch, NodeLoads, TenantRow, page_args,
 };
-use crate::graphql::{caller, shared, to_id};
+use crate::graphql::loaders::{
+    ChildCountLoader, LatestChildrenLoader, children_connection, load_by_id, loader_error,
+};
+use crate::graphql::numbers::Count;
+use crate::graphql::pagination::{PageArgs, RelayConnection, cost, inline_limit};
+use crate::graphql::{shared, to_id};
 use crate::identity::auth::types::User;
 use crate::identity::members::UserLoader;
 
@@ -190,10 +192,18 @@ static MESSAGES: LatestBatch<
     leads::Model,
     LatestChildrenLoader<crate::messaging::messages::loader::MessagesOfLead>,
 > = LatestBatch::new("messages", lead_id, messages_limit);
-static NOTES: LatestBatch<
+static NOTES: LatestBatch<leads::Model, LatestChildrenLoader<crate::crm::notes::NotesOfLead>> =
+    LatestBatch::new("notes", lead_id, notes_limit);
+static ACTIVITY_COUNTS: CountBatch<
     leads::Model,
-    crate::crm::notes::LatestNotesLoader<crate::crm::notes::NotesOfLead>,
-> = LatestBatch::new("notes", lead_id, notes_limit);
+    ChildCountLoader<crate::crm::activities::ActivitiesOfLead>,
+> = CountBatch::new("activities", lead_id);
+static MESSAGE_COUNTS: CountBatch<
+    leads::Model,
+    ChildCountLoader<crate::messaging::messages::loader::MessagesOfLead>,
+> = CountBatch::new("messages", lead_id);
+static NOTE_COUNTS: CountBatch<leads::Model, ChildCountLoader<crate::crm::notes::NotesOfLead>> =
+    CountBatch::new("notes", lead_id);
 
 fn lead_id(lead: &leads::Model) -> Uuid {
     lead.id
@@ -223,7 +233,16 @@ impl Lead {
     /// loaders either way.
     pub(crate) const LOADS: NodeLoads<'static, leads::Entity> = NodeLoads {
         to_one: &[&COMPANY, &STAGE, &SOURCE, &PROJECT, &OWNER],
-        batches: &[&TAGS, &SCORED_TAGS, &ACTIVITIES, &MESSAGES, &NOTES],
+        batches: &[
+            &TAGS,
+            &SCORED_TAGS,
+            &ACTIVITIES,
+            &MESSAGES,
+            &NOTES,
+            &ACTIVITY_COUNTS,
+            &MESSAGE_COUNTS,
+            &NOTE_COUNTS,
+        ],
     };
 }
 
@@ -383,34 +402,18 @@ impl LeadRecord {
         before: Option<String>,
     ) -> async_graphql::Result<RelayConnection<Activity>> {
         let args = PageArgs::new(first, after, last, before);
-        // The common nested case (a page of leads, each with its newest few
-        // entries) goes through one batched query for the whole page.
         let page_size = shared(ctx).config.limits.page_size;
-        if let Some(limit) = inline_limit(&args, page_size, page_size) {
-            let rows = Box::pin(crate::graphql::loaders::latest_children::<
-                crate::crm::activities::ActivitiesOfLead,
-            >(ctx, self.model.id, limit))
-            .await?;
-            let totals = super::service::activity_totals(shared(ctx), caller(ctx)?, self.model.id);
-            return Ok(connection(
-                first_page(rows, limit),
-                totals,
-                |row| row.id,
-                Activity::from,
-            ));
-        }
         // Boxed, as are the other resolvers that run queries: async-graphql
         // moves every field's future, whose size is that of the largest field
         // of the type, so one inline query made each `id` or `email` of a
         // page copy kilobytes.
-        let (page, totals) = Box::pin(crate::crm::activities::service::list_for_lead(
-            shared(ctx),
-            caller(ctx)?,
-            self.model.id,
-            &args,
+        Box::pin(children_connection::<
+            crate::crm::activities::ActivitiesOfLead,
+            _,
+        >(
+            ctx, self.model.id, &args, page_size, Activity::from
         ))
-        .await?;
-        Ok(connection(page, totals, |row| row.id, Activity::from))
+        .await
     }
 
     /// Notes on the lead, newest first (the first page of a page of leads
@@ -445,34 +448,18 @@ impl LeadRecord {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<RelayConnection<crate::messaging::messages::types::Message>> {
-        use crate::messaging::messages::types::Message;
         let args = PageArgs::new(first, after, last, before);
-        let page_size = shared(ctx).config.limits.page_size;
-        if let Some(limit) = inline_limit(&args, page_size, DEFAULT_MESSAGES) {
-            let rows = Box::pin(crate::graphql::loaders::latest_children::<
-                crate::messaging::messages::loader::MessagesOfLead,
-            >(ctx, self.model.id, limit))
-            .await?;
-            let totals = crate::messaging::messages::service::totals_of_lead(
-                shared(ctx),
-                caller(ctx)?,
-                self.model.id,
-            );
-            return Ok(connection(
-                first_page(rows, limit),
-                totals,
-                |m| m.id,
-                Message::from,
-            ));
-        }
-        let (page, totals) = Box::pin(crate::messaging::messages::service::list_of_lead(
-            shared(ctx),
-            caller(ctx)?,
+        Box::pin(children_connection::<
+            crate::messaging::messages::loader::MessagesOfLead,
+            _,
+        >(
+            ctx,
             self.model.id,
             &args,
+            DEFAULT_MESSAGES,
+            crate::messaging::messages::types::Message::from,
         ))
-        .await?;
-        Ok(connection(page, totals, |m| m.id, Message::from))
+        .await
     }
 
     /// Which scoring rules make up the score, and how many points each gives.

@@ -1,15 +1,14 @@
 //! GraphQL shapes of notes.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use entity::{note_versions, notes};
 
-use super::loader::NoteVersionsLoader;
-use crate::error::AppError;
-use crate::graphql::loaders::loader_error;
+use super::loader::VersionsOfNote;
+use crate::graphql::loaders::children_connection;
+use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, PageArgs, RelayConnection, cost};
 use crate::graphql::to_id;
 use crate::identity::auth::types::User;
 
@@ -49,17 +48,25 @@ impl Note {
             .map(User::from))
     }
 
-    /// Earlier versions, oldest first; the current text is the note itself.
-    async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<NoteVersion>> {
-        let loader = ctx
-            .data_opt::<DataLoader<NoteVersionsLoader>>()
-            .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
-        let versions = loader
-            .load_one(self.note_id)
-            .await
-            .map_err(|e| loader_error(&e))?
-            .unwrap_or_default();
-        Ok(versions.into_iter().map(NoteVersion::from).collect())
+    /// Earlier versions, newest first; the current text is the note itself.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn versions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<NoteVersion>> {
+        let args = PageArgs::new(first, after, last, before);
+        Box::pin(children_connection::<VersionsOfNote, _>(
+            ctx,
+            self.note_id,
+            &args,
+            DEFAULT_PAGE_SIZE,
+            NoteVersion::from,
+        ))
+        .await
     }
 }
 
@@ -83,6 +90,7 @@ impl From<notes::Model> for Note {
 /// An earlier text of a note.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct NoteVersion {
+    pub id: ID,
     pub version: i32,
     pub body: String,
     pub is_internal: bool,
@@ -95,6 +103,7 @@ pub struct NoteVersion {
 impl From<note_versions::Model> for NoteVersion {
     fn from(row: note_versions::Model) -> Self {
         Self {
+            id: to_id(row.id),
             version: row.version,
             body: row.body,
             is_internal: row.is_internal,

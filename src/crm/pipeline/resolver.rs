@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, Object};
 use super::service;
 use super::types::{CreateLeadStageInput, LeadStage, UpdateLeadStageInput};
 use crate::graphql::audit::touch;
+use crate::graphql::pagination::{PageArgs, RelayConnection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
@@ -13,10 +14,18 @@ pub(crate) struct PipelineQuery;
 
 #[Object]
 impl PipelineQuery {
-    /// Your pipeline's stages in order (a pipeline is short: no paging).
-    async fn lead_stages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LeadStage>> {
-        let stages = service::list(shared(ctx), caller(ctx)?).await?;
-        Ok(stages.into_iter().map(LeadStage::from).collect())
+    /// Your pipeline's stages in order.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn lead_stages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<LeadStage>> {
+        let args = PageArgs::new(first, after, last, before);
+        Ok(service::list(shared(ctx), caller(ctx)?, &args).await?)
     }
 }
 

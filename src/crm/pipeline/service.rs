@@ -18,16 +18,18 @@ use uuid::Uuid;
 
 use entity::{lead_stages, leads};
 
-use super::types::{CreateLeadStageInput, UpdateLeadStageInput};
+use super::types::{CreateLeadStageInput, LeadStage, UpdateLeadStageInput};
 use crate::db::is_postgres;
 use crate::domain::required_text;
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
 use crate::events::commit_with;
+use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, connection_by_keys};
+use crate::graphql::pagination::{PageArgs, RelayConnection};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
-    begin, begin_write, scoped, tenant_delete, tenant_update, update_returning_ids,
+    begin_write, scoped, tenant_delete, tenant_update, update_returning_ids,
 };
 
 const MAX_NAME_CHARS: usize = 100;
@@ -80,10 +82,24 @@ pub(crate) async fn default_stage(
         .await?)
 }
 
+/// The pipeline's order: by position, then id.
+pub(super) fn order() -> KeyOrder<lead_stages::Model> {
+    KeyOrder(vec![
+        SortKey::ascending(
+            Expr::col(lead_stages::Column::Position),
+            KeyValue::Int(0),
+            |stage| KeyValue::Int(stage.position.into()),
+        ),
+        SortKey::ascending(
+            Expr::col(lead_stages::Column::Id),
+            KeyValue::Id(Uuid::nil()),
+            |stage| KeyValue::Id(stage.id),
+        ),
+    ])
+}
+
 fn in_order(ctx: &RequestCtx) -> sea_orm::Select<lead_stages::Entity> {
-    scoped::<lead_stages::Entity>(ctx)
-        .order_by_asc(lead_stages::Column::Position)
-        .order_by_asc(lead_stages::Column::Id)
+    order().sort(scoped::<lead_stages::Entity>(ctx))
 }
 
 /// The whole pipeline in order, its rows locked (PostgreSQL; SQLite
@@ -100,11 +116,14 @@ async fn pipeline_locked(
 }
 
 /// The pipeline in order.
-pub(super) async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<lead_stages::Model>> {
-    let txn = begin(&shared.db, ctx).await?;
-    let stages = in_order(ctx).all(&txn).await?;
-    txn.commit().await?;
-    Ok(stages)
+/// One page of the pipeline, in order. Any member.
+pub(super) async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    args: &PageArgs,
+) -> AppResult<RelayConnection<LeadStage>> {
+    let select = scoped::<lead_stages::Entity>(ctx);
+    connection_by_keys(shared, ctx, select, order(), args, LeadStage::from).await
 }
 
 pub(super) async fn create(

@@ -5,3 +5,4 @@ mod service;
 mod types;
 
 pub(crate) use resolver::{ApiKeyMutation, ApiKeyQuery};
+pub(crate) use types::ApiKey;

@@ -11,7 +11,7 @@ use crate::tenancy::Scope;
 
 /// A partner's key. The secret itself is never shown again after creation.
 #[derive(SimpleObject)]
-pub(super) struct ApiKey {
+pub(crate) struct ApiKey {
     pub id: ID,
     pub name: String,
     /// Enough of the key to recognise it, e.g. `phk_…a1B2c3`.

@@ -7,3 +7,4 @@ mod types;
 
 pub(crate) use loader::UserLoader;
 pub(crate) use resolver::{MemberMutation, MemberQuery};
+pub(crate) use types::{Invite, Member};

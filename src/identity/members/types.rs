@@ -15,7 +15,7 @@ use crate::tenancy::Role;
 /// A person's membership in your tenant.
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub(super) struct Member {
+pub(crate) struct Member {
     /// The membership id (use it with `updateMemberRole` / `removeMember`).
     pub id: ID,
     pub role: Role,
@@ -57,7 +57,7 @@ pub enum InviteStatus {
 
 /// An invitation to join your tenant.
 #[derive(SimpleObject)]
-pub(super) struct Invite {
+pub(crate) struct Invite {
     pub id: ID,
     pub email: String,
     pub role: Role,

@@ -7,3 +7,4 @@ pub(crate) mod service;
 mod types;
 
 pub(crate) use resolver::{SettingMutation, SettingQuery};
+pub(crate) use types::Setting;

@@ -6,6 +6,7 @@ use async_graphql::{Context, Object};
 use super::service;
 use super::types::Setting;
 use crate::graphql::audit::touch;
+use crate::graphql::pagination::{PageArgs, RelayConnection, cost};
 use crate::graphql::{caller, shared};
 
 #[derive(Default)]
@@ -13,10 +14,18 @@ pub(crate) struct SettingQuery;
 
 #[Object]
 impl SettingQuery {
-    /// Every setting of your tenant, ordered by key.
-    async fn settings(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Setting>> {
-        let rows = service::list(shared(ctx), caller(ctx)?).await?;
-        Ok(rows.into_iter().map(Setting::from).collect())
+    /// Your tenant's settings, ordered by key.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn settings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<Setting>> {
+        let args = PageArgs::new(first, after, last, before);
+        Ok(service::list(shared(ctx), caller(ctx)?, &args).await?)
     }
 
     /// One setting, or null if it is not set.

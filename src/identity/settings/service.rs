@@ -1,13 +1,16 @@
 //! Reading, upserting and deleting settings.
 
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use entity::settings;
 
+use super::types::Setting;
 use crate::error::{AppError, AppResult};
+use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, connection_by_keys};
+use crate::graphql::pagination::{PageArgs, RelayConnection};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_delete};
@@ -43,15 +46,26 @@ impl SettingKey {
     }
 }
 
-/// Every setting of the caller's tenant, ordered by key. Any member.
-pub(crate) async fn list(shared: &Shared, ctx: &RequestCtx) -> AppResult<Vec<settings::Model>> {
-    let txn = begin(&shared.db, ctx).await?;
-    let rows = scoped::<settings::Entity>(ctx)
-        .order_by_asc(settings::Column::Key)
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(rows)
+/// One page of the caller's tenant's settings, ordered by key. Any member.
+pub(crate) async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    args: &PageArgs,
+) -> AppResult<RelayConnection<Setting>> {
+    let order = KeyOrder(vec![
+        SortKey::ascending(
+            Expr::col(settings::Column::Key),
+            KeyValue::Text(String::new()),
+            |setting: &settings::Model| KeyValue::Text(setting.key.clone()),
+        ),
+        SortKey::ascending(
+            Expr::col(settings::Column::Id),
+            KeyValue::Id(Uuid::nil()),
+            |setting: &settings::Model| KeyValue::Id(setting.id),
+        ),
+    ]);
+    let select = scoped::<settings::Entity>(ctx);
+    connection_by_keys(shared, ctx, select, order, args, Setting::from).await
 }
 
 /// One setting, or `None` when it was never set. Any member.

@@ -2,7 +2,7 @@
 
 mod loader;
 mod resolver;
-mod service;
+pub(crate) mod service;
 mod types;
 
 pub(crate) use loader::PlanLoader;

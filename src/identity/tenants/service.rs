@@ -16,7 +16,7 @@ use crate::tenancy::scoped::{begin, begin_write};
 /// Largest branding or settings object, serialised.
 const MAX_JSON_BYTES: usize = 16 * 1024;
 
-pub(super) async fn get(shared: &Shared, ctx: &RequestCtx) -> AppResult<tenants::Model> {
+pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx) -> AppResult<tenants::Model> {
     let txn = begin(&shared.db, ctx).await?;
     let tenant = tenants::Entity::find_by_id(ctx.tenant_id)
         .one(&txn)

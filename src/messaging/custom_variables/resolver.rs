@@ -8,6 +8,7 @@ use super::types::{
     CreateCustomVariableInput, CustomVariable, CustomVariableCategory, UpdateCustomVariableInput,
 };
 use crate::graphql::audit::touch;
+use crate::graphql::pagination::{PageArgs, RelayConnection, cost};
 use crate::graphql::{caller, parse_id, shared};
 
 #[derive(Default)]
@@ -16,13 +17,18 @@ pub struct CustomVariableQuery;
 #[Object]
 impl CustomVariableQuery {
     /// Your tenant's custom variables (of one category when given), by key.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn custom_variables(
         &self,
         ctx: &Context<'_>,
         category: Option<CustomVariableCategory>,
-    ) -> async_graphql::Result<Vec<CustomVariable>> {
-        let rows = service::list(shared(ctx), caller(ctx)?, category).await?;
-        Ok(rows.into_iter().map(CustomVariable::from).collect())
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<CustomVariable>> {
+        let args = PageArgs::new(first, after, last, before);
+        Ok(service::list(shared(ctx), caller(ctx)?, category, &args).await?)
     }
 }
 

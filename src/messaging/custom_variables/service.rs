@@ -10,20 +10,24 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use entity::custom_variables::{self, Column};
 
-use super::types::{CreateCustomVariableInput, CustomVariableCategory, UpdateCustomVariableInput};
+use super::types::{
+    CreateCustomVariableInput, CustomVariable, CustomVariableCategory, UpdateCustomVariableInput,
+};
 use crate::domain::{optional_text, required_text};
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
+use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, connection_by_keys};
+use crate::graphql::pagination::{PageArgs, RelayConnection};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
-    begin, begin_write, find_owned, scoped, tenant_delete, tenant_rows, tenant_update,
+    begin_write, find_owned, scoped, tenant_delete, tenant_rows, tenant_update,
 };
 
 const DUPLICATE_KEY: &str = "a custom variable with this key already exists";
@@ -63,27 +67,40 @@ impl VariableKey {
 }
 
 /// Ordered by key the same way on both backends (PostgreSQL collations
-/// would otherwise sort case differently from SQLite).
-fn by_key(select: Select<custom_variables::Entity>) -> Select<custom_variables::Entity> {
-    select
-        .order_by_asc(Expr::expr(Func::lower(Expr::col(Column::Key))))
-        .order_by_asc(Column::Key)
+/// would otherwise sort case differently from SQLite), then by id.
+fn by_key() -> KeyOrder<custom_variables::Model> {
+    KeyOrder(vec![
+        SortKey::ascending(
+            Expr::expr(Func::lower(Expr::col(Column::Key))),
+            KeyValue::Text(String::new()),
+            |variable| KeyValue::Text(variable.key.to_lowercase()),
+        ),
+        SortKey::ascending(
+            Expr::col(Column::Key),
+            KeyValue::Text(String::new()),
+            |variable| KeyValue::Text(variable.key.clone()),
+        ),
+        SortKey::ascending(
+            Expr::col(Column::Id),
+            KeyValue::Id(Uuid::nil()),
+            |variable| KeyValue::Id(variable.id),
+        ),
+    ])
 }
 
-/// The tenant's variables, of one category or all, by key. Any member.
+/// One page of the tenant's variables, of one category or all, by key.
+/// Any member.
 pub async fn list(
     shared: &Shared,
     ctx: &RequestCtx,
     category: Option<CustomVariableCategory>,
-) -> AppResult<Vec<custom_variables::Model>> {
+    args: &PageArgs,
+) -> AppResult<RelayConnection<CustomVariable>> {
     let mut select = scoped::<custom_variables::Entity>(ctx);
     if let Some(category) = category {
         select = select.filter(Column::Category.eq(category.as_str()));
     }
-    let txn = begin(&shared.db, ctx).await?;
-    let rows = by_key(select).all(&txn).await?;
-    txn.commit().await?;
-    Ok(rows)
+    connection_by_keys(shared, ctx, select, by_key(), args, CustomVariable::from).await
 }
 
 /// For rendering: `(key, default value)` of the tenant's active variables,
@@ -94,7 +111,8 @@ pub async fn active_values(
 ) -> AppResult<Vec<(String, String)>> {
     let select =
         tenant_rows::<custom_variables::Entity>(tenant_id).filter(Column::IsActive.eq(true));
-    Ok(by_key(select)
+    Ok(by_key()
+        .sort(select)
         .select_only()
         .column(Column::Key)
         .column(Column::DefaultValue)

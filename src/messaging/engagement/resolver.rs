@@ -53,7 +53,10 @@ impl EngagementSubscription {
         let caller = caller(ctx)?.clone();
         let shared = ctx.data_unchecked::<Arc<Shared>>().clone();
         let matcher = EventMatcher::parse(filter)?;
-        let after = after.as_deref().map(parse_cursor).transpose()?;
+        let after = after
+            .as_deref()
+            .map(|cursor| parse_cursor(cursor, "after"))
+            .transpose()?;
         // Subscribe before reading the last sequence number, so an event
         // committed in between arrives live rather than falling in a crack.
         let receiver = shared.hub.subscribe();

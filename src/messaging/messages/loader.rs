@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use entity::{engagement_events, messages};
 
-use crate::graphql::loaders::{ChildRelation, LatestChildrenLoader};
+use crate::graphql::loaders::ChildRelation;
 
 /// `message.events` on a page of messages: one query for the page.
 pub(crate) struct EventsOfMessage;
@@ -35,6 +35,3 @@ impl ChildRelation for MessagesOfLead {
         child.lead_id
     }
 }
-
-pub(crate) type EventsOfMessageLoader = LatestChildrenLoader<EventsOfMessage>;
-pub(crate) type MessagesOfLeadLoader = LatestChildrenLoader<MessagesOfLead>;

@@ -535,26 +535,6 @@ pub(crate) async fn send_bulk(
 }
 
 /// One page of messages, newest first.
-/// A lead's messages, newest first (`lead.messages` past its first page).
-pub(crate) async fn list_of_lead(
-    shared: &Shared,
-    ctx: &RequestCtx,
-    lead_id: Uuid,
-    args: &PageArgs,
-) -> AppResult<(Page<messages::Model>, Totals)> {
-    let filter = MessageFilter {
-        lead_id: Some(crate::graphql::to_id(lead_id)),
-        ..MessageFilter::default()
-    };
-    list(shared, ctx, args, Some(filter)).await
-}
-
-/// `totalCount` of a lead's messages, counted only if asked.
-pub(crate) fn totals_of_lead(shared: &Shared, ctx: &RequestCtx, lead_id: Uuid) -> Totals {
-    let select = scoped::<messages::Entity>(ctx).filter(messages::Column::LeadId.eq(lead_id));
-    Totals::counting(&shared.db, ctx, select)
-}
-
 pub(crate) async fn list(
     shared: &Shared,
     ctx: &RequestCtx,

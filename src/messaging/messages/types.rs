@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::messages;
 use entity::sea_orm_active_enums as db;
 
-use crate::graphql::loaders::latest_children;
+use crate::graphql::loaders::children_connection;
+use crate::graphql::pagination::{DEFAULT_PAGE_SIZE, PageArgs, RelayConnection, cost};
 use crate::graphql::to_id;
 use crate::messaging::engagement::types::EngagementEventView;
 use crate::messaging::templates::types::MessageChannel;
@@ -122,21 +123,27 @@ impl From<messages::Model> for Message {
     }
 }
 
-/// Events per message a list shows inline at most.
-const EVENTS_PER_MESSAGE: u64 = 200;
-
 #[ComplexObject]
 impl Message {
-    /// What happened to the message, oldest first (the latest 200).
-    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EngagementEventView>> {
-        let mut events = latest_children::<super::loader::EventsOfMessage>(
+    /// What happened to the message, latest recorded first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<EngagementEventView>> {
+        let args = PageArgs::new(first, after, last, before);
+        Box::pin(children_connection::<super::loader::EventsOfMessage, _>(
             ctx,
             self.model_id,
-            EVENTS_PER_MESSAGE,
-        )
-        .await?;
-        events.sort_by_key(|e| e.seq);
-        Ok(events.iter().map(EngagementEventView::from).collect())
+            &args,
+            DEFAULT_PAGE_SIZE,
+            |event| EngagementEventView::from(&event),
+        ))
+        .await
     }
 
     async fn lead(

@@ -9,3 +9,4 @@ mod service;
 mod types;
 
 pub(crate) use resolver::OutboxQuery;
+pub(crate) use types::OutboxEmail;

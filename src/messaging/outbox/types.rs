@@ -11,7 +11,7 @@ use crate::messaging::messages::types::Message;
 /// One email the development outbox took instead of an SMTP server.
 #[derive(SimpleObject)]
 #[graphql(complex)]
-pub(super) struct OutboxEmail {
+pub(crate) struct OutboxEmail {
     pub id: ID,
     pub message_id: ID,
     pub sender_id: Option<ID>,

@@ -32,7 +32,7 @@ impl SenderAccountQuery {
         Ok(connection_with_cursors(
             page,
             totals,
-            service::cursor_of,
+            |row| service::failover_order().cursor_of(&row.account),
             SenderAccount::from,
         ))
     }

@@ -12,13 +12,11 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -27,11 +25,11 @@ use entity::{messages, sender_accounts};
 
 use super::host::smtp_host;
 use super::types::{self, CreateSenderAccountInput, SenderTestResult, UpdateSenderAccountInput};
-use crate::db::all_with_literal_limits;
 use crate::domain::{EmailAddress, optional_text, required_text};
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{Cursor, Page, PageArgs, Totals, raw_window};
+use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, page_by_keys};
+use crate::graphql::pagination::{Page, PageArgs, Totals};
 use crate::messaging::smtp::{SmtpAccount, TlsMode};
 use crate::secrets::SecretBox;
 use crate::state::Shared;
@@ -298,41 +296,19 @@ async fn usage_of(
         .collect())
 }
 
-/// A cursor of the failover order: the priority and the id.
-pub fn cursor_of(row: &SenderRow) -> Cursor {
-    let (priority, id) = (row.account.priority, row.account.id);
-    Cursor::deferred(move || {
-        let mut bytes = priority.to_be_bytes().to_vec();
-        bytes.extend_from_slice(id.as_bytes());
-        URL_SAFE_NO_PAD.encode(bytes)
-    })
-}
-
-fn decode_cursor(cursor: &str, field: &str) -> AppResult<(i32, Uuid)> {
-    let bad = || AppError::invalid(field, "is not a valid cursor");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    if bytes.len() != 20 {
-        return Err(bad());
-    }
-    let (priority, id) = bytes.split_at(4);
-    let priority = i32::from_be_bytes(priority.try_into().map_err(|_| bad())?);
-    Ok((priority, Uuid::from_slice(id).map_err(|_| bad())?))
-}
-
-/// Rows after `(priority, id)` in failover order (priority descending, then
-/// id ascending), or before it when walking backwards.
-fn beyond(forward: bool, priority: i32, id: Uuid) -> Condition {
+/// The failover order: higher priority first, then the older account.
+pub fn failover_order() -> KeyOrder<sender_accounts::Model> {
     use sender_accounts::Column;
-    let (further_priority, further_id) = if forward {
-        (Column::Priority.lt(priority), Column::Id.gt(id))
-    } else {
-        (Column::Priority.gt(priority), Column::Id.lt(id))
-    };
-    Condition::any().add(further_priority).add(
-        Condition::all()
-            .add(Column::Priority.eq(priority))
-            .add(further_id),
-    )
+    KeyOrder(vec![
+        SortKey::descending(Expr::col(Column::Priority), KeyValue::Int(0), |account| {
+            KeyValue::Int(account.priority.into())
+        }),
+        SortKey::ascending(
+            Expr::col(Column::Id),
+            KeyValue::Id(Uuid::nil()),
+            |account| KeyValue::Id(account.id),
+        ),
+    ])
 }
 
 /// One page of live accounts in failover order, with their usage.
@@ -341,30 +317,16 @@ pub async fn list(
     ctx: &RequestCtx,
     args: &PageArgs,
 ) -> AppResult<(Page<SenderRow>, Totals)> {
-    use sender_accounts::Column;
-    let window = raw_window(args, shared.config.limits.page_size)?;
-    let cursor = window
-        .cursor
-        .map(|c| decode_cursor(c, window.cursor_field))
-        .transpose()?;
     let select = live::<sender_accounts::Entity>(ctx);
-    let mut query = select.clone();
-    if let Some((priority, id)) = cursor {
-        query = query.filter(beyond(window.forward, priority, id));
-    }
-    // Walking backwards is walking forwards in the opposite order, then reversing.
-    query = if window.forward {
-        query
-            .order_by_desc(Column::Priority)
-            .order_by_asc(Column::Id)
-    } else {
-        query
-            .order_by_asc(Column::Priority)
-            .order_by_desc(Column::Id)
-    };
     let txn = begin(&shared.db, ctx).await?;
-    let rows = all_with_literal_limits(&txn, query.limit(window.size + 1)).await?;
-    let page = Page::from_fetched(rows, window.size, window.forward, cursor.is_some());
+    let page = page_by_keys(
+        &txn,
+        select.clone(),
+        &failover_order(),
+        args,
+        shared.config.limits.page_size,
+    )
+    .await?;
     let ids: Vec<Uuid> = page.rows.iter().map(|account| account.id).collect();
     let usage = usage_of(&txn, ctx.tenant_id, &ids, Utc::now()).await?;
     txn.commit().await?;
@@ -690,13 +652,10 @@ pub async fn candidates(
     preferred: Option<Uuid>,
 ) -> AppResult<Vec<SenderCandidate>> {
     use sender_accounts::Column;
-    let accounts = tenant_rows::<sender_accounts::Entity>(tenant_id)
+    let live_and_active = tenant_rows::<sender_accounts::Entity>(tenant_id)
         .filter(Column::DeletedAt.is_null())
-        .filter(Column::IsActive.eq(true))
-        .order_by_desc(Column::Priority)
-        .order_by_asc(Column::Id)
-        .all(conn)
-        .await?;
+        .filter(Column::IsActive.eq(true));
+    let accounts = failover_order().sort(live_and_active).all(conn).await?;
     let ids: Vec<Uuid> = accounts.iter().map(|account| account.id).collect();
     let usage = usage_of(conn, tenant_id, &ids, Utc::now()).await?;
     let under = |limit: Option<i32>, sent: i64| limit.is_none_or(|limit| sent < i64::from(limit));
@@ -764,17 +723,6 @@ mod tests {
         let windows = Windows::at(now);
         assert_eq!(windows.midnight.to_rfc3339(), "2026-03-04T00:00:00+00:00");
         assert_eq!(windows.hour_ago.to_rfc3339(), "2026-03-03T23:20:00+00:00");
-    }
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let id = Uuid::now_v7();
-        let mut bytes = (-7i32).to_be_bytes().to_vec();
-        bytes.extend_from_slice(id.as_bytes());
-        let cursor = URL_SAFE_NO_PAD.encode(bytes);
-        assert_eq!(decode_cursor(&cursor, "after").unwrap(), (-7, id));
-        assert!(decode_cursor("nope", "after").is_err());
-        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode([0u8; 16]), "after").is_err());
     }
 
     #[test]
