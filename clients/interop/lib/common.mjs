@@ -105,14 +105,14 @@ export async function replayPoint(token) {
   const before = await createLead(token, { firstName: 'Before' });
   const replayed = await createLead(token, { firstName: 'Replayed' });
   const data = await gql(
-    `query InteropEvents { domainEvents(first: 500, kinds: [LEAD_CREATED]) { cursor kind subjectId } }`,
+    `query InteropEvents { domainEvents(first: 500, kinds: [LEAD_CREATED]) { nodes { cursor kind subjectId } } }`,
     {},
     token,
   );
-  const event = data.domainEvents.find((e) => e.subjectId === before.id);
+  const event = data.domainEvents.nodes.find((e) => e.subjectId === before.id);
   assert.ok(event, `domainEvents lists the LEAD_CREATED event of ${before.id}`);
   assert.ok(
-    data.domainEvents.some((e) => e.subjectId === replayed.id),
+    data.domainEvents.nodes.some((e) => e.subjectId === replayed.id),
     `domainEvents lists the LEAD_CREATED event of ${replayed.id}`,
   );
   return { after: event.cursor, replayed };

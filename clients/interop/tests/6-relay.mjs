@@ -45,7 +45,8 @@ await runPart('relay-compiler', async (log) => {
   const LeadListQuery = require('./LeadListQuery.graphql.js');
   const LeadListPaginationQuery = require('./LeadListPaginationQuery.graphql.js');
   const LeadCardRefetchQuery = require('./LeadCardRefetchQuery.graphql.js');
-  log(`artifacts: ${[LeadListQuery, LeadListPaginationQuery, LeadCardRefetchQuery].map((a) => a.params.name).join(', ')}`);
+  const LeadNotesPaginationQuery = require('./LeadNotesPaginationQuery.graphql.js');
+  log(`artifacts: ${[LeadListQuery, LeadListPaginationQuery, LeadCardRefetchQuery, LeadNotesPaginationQuery].map((a) => a.params.name).join(', ')}`);
 
   // Data: three leads of one company.
   const s = suffix();
@@ -98,4 +99,17 @@ await runPart('relay-compiler', async (log) => {
   assert.equal(record.__typename, 'Lead');
   assert.equal(record.fullName, leads[1].fullName);
   log(`@refetchable: LeadCardRefetchQuery fetched ${record.__typename} ${leads[1].id} through node(id:)`);
+
+  // A nested connection paged through node(id:): two notes, one a page.
+  for (const body of ['first note', 'second note']) {
+    await gql(`mutation RelayNote($input: CreateNoteInput!) { createNote(input: $input) { id } }`, { input: { leadId: leads[0].id, body } }, token);
+  }
+  await fetchQuery(environment, LeadNotesPaginationQuery, { id: leads[0].id, count: 1 }).toPromise();
+  const notes = environment.getStore().getSource().get(
+    ConnectionHandler.getConnectionID(leads[0].id, 'LeadCard_notes'),
+  );
+  assert.ok(notes, 'the notes connection is in the store');
+  assert.equal(notes.totalCount, 2);
+  assert.equal(notes.edges.__refs.length, 1);
+  log(`nested @connection: LeadNotesPaginationQuery read 1 of ${notes.totalCount} notes of ${leads[0].id}`);
 });

@@ -90,7 +90,7 @@ export function leadCard(lead: LeadRowFragment): LeadCard {
 
 export function leadsPage(result: LeadsPageQuery): { cards: LeadCard[]; next: string | null; total: number } {
   const cards = result.leads.edges.map((edge) => leadCard(edge.node));
-  const stages: string[] = result.leadStages.map((stage) => `${stage.position}. ${stage.name}`);
+  const stages: string[] = result.leadStages.nodes.map((stage) => `${stage.position}. ${stage.name}`);
   void stages;
   return {
     cards,
@@ -112,7 +112,7 @@ export const badOrder: LeadsPageQueryVariables = { orderBy: { field: 'COLOUR', d
 export function notesOf(result: LeadWithNotesQuery): string[] {
   return result.lead.notes.nodes.map((note) => {
     const author = note.author?.name ?? 'API key';
-    const edits = note.versions.length;
+    const edits = note.versions.totalCount;
     return `${author} (v${note.version}, ${edits} earlier): ${note.body}`;
   });
 }

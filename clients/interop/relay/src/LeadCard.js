@@ -30,3 +30,29 @@ export const leadCardQuery = graphql`
     }
   }
 `;
+
+// A lead's notes paged in place: a nested connection refetched through
+// `node(id:)`, with each note's own history as a connection.
+export const leadNotesFragment = graphql`
+  fragment LeadCard_notes on Lead
+  @refetchable(queryName: "LeadNotesPaginationQuery")
+  @argumentDefinitions(count: { type: "Int", defaultValue: 5 }, cursor: { type: "String" }) {
+    id
+    notes(first: $count, after: $cursor) @connection(key: "LeadCard_notes") {
+      totalCount
+      edges {
+        node {
+          id
+          body
+          versions(first: 3) {
+            totalCount
+            nodes {
+              id
+              version
+            }
+          }
+        }
+      }
+    }
+  }
+`;
