@@ -147,15 +147,11 @@ pub async fn test(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Send
     let smtp = match smtp_account(shared, &account) {
         Ok(smtp) => smtp,
         Err(problem) => {
-            return Ok(SenderTestResult {
-                ok: false,
-                stage: Some("Auth".to_owned()),
-                server: None,
-                encrypted: false,
-                authenticated: false,
-                message: problem,
-                elapsed_ms: 0,
-            });
+            return Ok(SenderTestResult::failed(
+                Some("Auth".to_owned()),
+                problem,
+                0,
+            ));
         }
     };
     let outcome = crate::messaging::smtp::handshake(&smtp).await;
@@ -184,18 +180,14 @@ pub async fn test(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Send
             authenticated: handshake.authenticated,
             elapsed_ms,
         },
-        Err(failure) => SenderTestResult {
-            ok: false,
-            stage: Some(format!("{:?}", failure.stage)),
-            server: None,
-            encrypted: false,
-            authenticated: false,
-            message: match failure.code {
+        Err(failure) => SenderTestResult::failed(
+            Some(format!("{:?}", failure.stage)),
+            match failure.code {
                 Some(code) => format!("{code} {}", failure.message),
                 None => failure.message.clone(),
             },
             elapsed_ms,
-        },
+        ),
     })
 }
 

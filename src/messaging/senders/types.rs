@@ -218,3 +218,18 @@ pub struct SenderTestResult {
     pub message: String,
     pub elapsed_ms: i32,
 }
+
+impl SenderTestResult {
+    /// A test that did not get through: where it stopped, and why.
+    pub fn failed(stage: Option<String>, message: String, elapsed_ms: i32) -> Self {
+        Self {
+            ok: false,
+            stage,
+            server: None,
+            encrypted: false,
+            authenticated: false,
+            message,
+            elapsed_ms,
+        }
+    }
+}
