@@ -57,6 +57,12 @@ const LEADS_FILTERED_QUERY: &str = "query($stage: ID!) { leads(first: 50, \
      orderBy: { field: SCORE, direction: DESC }) { edges { node { id fullName score \
      company { name } stage { name } owner { email } } } } }";
 
+/// A page of 50 leads with their newest activities and notes, and how many
+/// of each they have: the nested connections and their grouped counts.
+const LEADS_NESTED_QUERY: &str = "{ leads(first: 50) { nodes { id fullName tags \
+     activities(first: 3) { totalCount nodes { kind occurredAt } } \
+     notes(first: 2) { totalCount nodes { body } } } } }";
+
 /// The dashboard aggregate.
 const LEAD_ANALYTICS_QUERY: &str = "{ leadAnalytics { total averageScore conversions \
      byStatus { status count } byStage { count stage { name } } byOwner { count } \
@@ -78,6 +84,9 @@ enum Scenario {
     Typename,
     /// `leads(first: 50)` with company, stage and owner.
     LeadsPage,
+    /// `leads(first: 50)` with activities and notes (first page and
+    /// `totalCount` of each).
+    LeadsNested,
     /// `leads(first: 50)` filtered by stage (--stage-id) and tag `vip`,
     /// ordered by score.
     LeadsFiltered,
@@ -95,6 +104,7 @@ impl Scenario {
             Scenario::Me => ME_QUERY,
             Scenario::Typename => TYPENAME_QUERY,
             Scenario::LeadsPage => LEADS_PAGE_QUERY,
+            Scenario::LeadsNested => LEADS_NESTED_QUERY,
             Scenario::LeadsFiltered => LEADS_FILTERED_QUERY,
             Scenario::LeadAnalytics => LEAD_ANALYTICS_QUERY,
             Scenario::LeadsSearch => LEADS_SEARCH_QUERY,
@@ -107,6 +117,7 @@ impl Scenario {
             Scenario::Me => "me",
             Scenario::Typename => "typename",
             Scenario::LeadsPage => "leads-page",
+            Scenario::LeadsNested => "leads-nested",
             Scenario::LeadsFiltered => "leads-filtered",
             Scenario::LeadAnalytics => "lead-analytics",
             Scenario::LeadsSearch => "leads-search",
