@@ -125,6 +125,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     Projects,
+    #[sea_orm(has_many = "super::segment_members::Entity")]
+    SegmentMembers,
     #[sea_orm(
         belongs_to = "super::tenants::Entity",
         from = "Column::TenantId",
@@ -186,6 +188,12 @@ impl Related<super::notes::Entity> for Entity {
 impl Related<super::projects::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Projects.def()
+    }
+}
+
+impl Related<super::segment_members::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SegmentMembers.def()
     }
 }
 

@@ -31,6 +31,8 @@ pub mod plans;
 pub mod projects;
 pub mod refresh_tokens;
 pub mod sea_orm_active_enums;
+pub mod segment_members;
+pub mod segments;
 pub mod sender_accounts;
 pub mod settings;
 pub mod suppressions;

@@ -28,6 +28,8 @@ pub use super::outbox_emails::Entity as OutboxEmails;
 pub use super::plans::Entity as Plans;
 pub use super::projects::Entity as Projects;
 pub use super::refresh_tokens::Entity as RefreshTokens;
+pub use super::segment_members::Entity as SegmentMembers;
+pub use super::segments::Entity as Segments;
 pub use super::sender_accounts::Entity as SenderAccounts;
 pub use super::settings::Entity as Settings;
 pub use super::suppressions::Entity as Suppressions;

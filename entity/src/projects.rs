@@ -35,6 +35,8 @@ pub struct Model {
 pub enum Relation {
     #[sea_orm(has_many = "super::leads::Entity")]
     Leads,
+    #[sea_orm(has_many = "super::segments::Entity")]
+    Segments,
     #[sea_orm(
         belongs_to = "super::tenants::Entity",
         from = "Column::TenantId",
@@ -48,6 +50,12 @@ pub enum Relation {
 impl Related<super::leads::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Leads.def()
+    }
+}
+
+impl Related<super::segments::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Segments.def()
     }
 }
 

@@ -300,6 +300,14 @@ pub enum ScoringCondition {
     Exists,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "segment_kind")]
+pub enum SegmentKind {
+    #[sea_orm(string_value = "static")]
+    Static,
+    #[sea_orm(string_value = "dynamic")]
+    Dynamic,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "sender_transport")]
 pub enum SenderTransport {
     #[sea_orm(string_value = "smtp")]

@@ -97,6 +97,10 @@ pub enum Relation {
     Projects,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
+    #[sea_orm(has_many = "super::segment_members::Entity")]
+    SegmentMembers,
+    #[sea_orm(has_many = "super::segments::Entity")]
+    Segments,
     #[sea_orm(has_many = "super::sender_accounts::Entity")]
     SenderAccounts,
     #[sea_orm(has_many = "super::settings::Entity")]
@@ -260,6 +264,18 @@ impl Related<super::projects::Entity> for Entity {
 impl Related<super::refresh_tokens::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::RefreshTokens.def()
+    }
+}
+
+impl Related<super::segment_members::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SegmentMembers.def()
+    }
+}
+
+impl Related<super::segments::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Segments.def()
     }
 }
 

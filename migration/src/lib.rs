@@ -25,6 +25,7 @@ mod m20261206_000012_domain_events;
 mod m20261206_000013_session_revocation;
 mod m20261206_000014_message_outcome_unknown;
 mod m20261207_000015_delivery_visibility_and_outbox;
+mod m20261207_000016_segments;
 pub mod rls;
 
 pub use helpers::{
@@ -50,6 +51,7 @@ pub mod enums {
     };
     pub use crate::m20261206_000010_lead_and_company_signals::BOOKING_POTENTIAL;
     pub use crate::m20261207_000015_delivery_visibility_and_outbox::SENDER_TRANSPORT;
+    pub use crate::m20261207_000016_segments::SEGMENT_KIND;
 }
 
 /// Every migration, oldest first.
@@ -74,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_session_revocation::Migration),
             Box::new(m20261206_000014_message_outcome_unknown::Migration),
             Box::new(m20261207_000015_delivery_visibility_and_outbox::Migration),
+            Box::new(m20261207_000016_segments::Migration),
         ]
     }
 }

@@ -9,4 +9,5 @@ pub mod notes;
 pub(crate) mod pipeline;
 pub(crate) mod projects;
 pub mod scoring;
+pub(crate) mod segments;
 pub(crate) mod sources;

@@ -103,6 +103,15 @@ struct DemoData {
     sender: Value,
     companies: Vec<DemoCompany>,
     leads_without_company: Vec<DemoLead>,
+    #[serde(default)]
+    segments: Vec<DemoSegment>,
+}
+
+/// A segment, and for a static one the filter that picks its members.
+#[derive(Deserialize)]
+struct DemoSegment {
+    input: Value,
+    members: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +301,15 @@ impl Seeder<'_> {
                 .await?;
             }
             to_send.extend(lead.messages.into_iter().map(|m| (lead_id.clone(), m)));
+        }
+        for segment in &data.segments {
+            let id = self
+                .id_of("CreateSegment", "createSegment", &segment.input)
+                .await?;
+            if let Some(filter) = &segment.members {
+                self.run("AddToSegment", json!({ "segmentId": id, "filter": filter }))
+                    .await?;
+            }
         }
         // Oldest first, so the outbox (newest first) reads as a timeline.
         to_send.sort_by_key(|(_, message)| std::cmp::Reverse(message.days_ago));

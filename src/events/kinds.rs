@@ -24,6 +24,12 @@ pub enum DomainEventKind {
     /// `previousMessageIdHeader`, `previousError`) and its new
     /// `messageIdHeader`.
     MessageResent,
+    SegmentCreated,
+    /// A segment's name, description, project or filter changed (payload
+    /// `fields`), or leads joined or left a static one (payload `added`,
+    /// `removed`).
+    SegmentChanged,
+    SegmentDeleted,
 }
 
 impl DomainEventKind {
@@ -50,6 +56,9 @@ impl DomainEventKind {
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::TenantUpdated => "tenant.updated",
             Self::MessageResent => "message.resent",
+            Self::SegmentCreated => "segment.created",
+            Self::SegmentChanged => "segment.changed",
+            Self::SegmentDeleted => "segment.deleted",
         }
     }
 

@@ -84,7 +84,10 @@ impl TenantEventKind {
             | DomainEventKind::LeadDeleted
             | DomainEventKind::LeadRestored
             | DomainEventKind::LeadMerged
-            | DomainEventKind::MessageResent => return None,
+            | DomainEventKind::MessageResent
+            | DomainEventKind::SegmentCreated
+            | DomainEventKind::SegmentChanged
+            | DomainEventKind::SegmentDeleted => return None,
         })
     }
 }

@@ -187,7 +187,25 @@ pub struct DateTimeFilter {
     pub lte: Option<DateOrDateTime>,
     pub gt: Option<DateOrDateTime>,
     pub gte: Option<DateOrDateTime>,
+    /// Within the last so many days, counted back from the moment the
+    /// filter runs (so a saved segment's "last 30 days" moves with time).
+    pub in_last_days: Option<i32>,
+    /// Longer ago than so many days, from the moment the filter runs.
+    pub before_last_days: Option<i32>,
     pub is_null: Option<bool>,
+}
+
+/// The longest relative period a date filter takes (100 years).
+const MAX_RELATIVE_DAYS: i32 = 36_500;
+
+fn days_ago(days: i32, path: &str) -> AppResult<DateTime<Utc>> {
+    if !(1..=MAX_RELATIVE_DAYS).contains(&days) {
+        return Err(AppError::invalid(
+            path,
+            format!("must be between 1 and {MAX_RELATIVE_DAYS}"),
+        ));
+    }
+    Ok(Utc::now() - chrono::Duration::days(i64::from(days)))
 }
 
 /// Conditions on an enum value; `ne` also keeps rows that have none.
@@ -322,7 +340,7 @@ impl ColumnFilter for BooleanFilter {
 }
 
 impl ColumnFilter for DateTimeFilter {
-    fn condition(&self, expr: Expr, _path: &str) -> AppResult<Condition> {
+    fn condition(&self, expr: Expr, path: &str) -> AppResult<Condition> {
         let at = |v: DateTime<Utc>| v.fixed_offset();
         // "Up to and including it": through an instant, before a day's
         // next midnight.
@@ -350,6 +368,14 @@ impl ColumnFilter for DateTimeFilter {
         }
         if let Some(v) = self.lt {
             c = c.add(expr.clone().lt(at(v.start())));
+        }
+        if let Some(days) = self.in_last_days {
+            let since = days_ago(days, &format!("{path}.inLastDays"))?;
+            c = c.add(expr.clone().gte(at(since)));
+        }
+        if let Some(days) = self.before_last_days {
+            let until = days_ago(days, &format!("{path}.beforeLastDays"))?;
+            c = c.add(expr.clone().lt(at(until)));
         }
         Ok(null_check(c, &expr, self.is_null))
     }

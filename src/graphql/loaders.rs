@@ -150,6 +150,12 @@ pub fn attach(
         request = request.data(cached(crate::crm::leads::TagsLoader {
             scope: scope.clone(),
         }));
+        request = request.data(cached(crate::crm::segments::SegmentCountLoader {
+            scope: scope.clone(),
+        }));
+        request = request.data(cached(crate::crm::segments::SegmentsOfLeadLoader {
+            scope: scope.clone(),
+        }));
         request = crate::crm::scoring::attach_loaders(request, &db, ctx);
     }
     request

@@ -27,6 +27,7 @@ use crate::crm::notes::{Note, NoteVersion};
 use crate::crm::pipeline::LeadStage;
 use crate::crm::projects::Project;
 use crate::crm::scoring::ScoringRule;
+use crate::crm::segments::Segment;
 use crate::crm::sources::LeadSource;
 use crate::error::{AppError, AppResult};
 use crate::graphql::{caller, parse_id};
@@ -78,6 +79,7 @@ pub(crate) enum Node {
     ApiKey(ApiKey),
     AuditEntry(AuditEntry),
     Setting(Setting),
+    Segment(Segment),
     Tenant(Tenant),
 }
 
@@ -118,6 +120,7 @@ node_id_field!(
     ApiKey,
     AuditEntry,
     Setting,
+    Segment,
     Tenant,
 );
 
@@ -347,6 +350,15 @@ static TABLES: &[NodeTable] = &[
             Box::pin(async move {
                 let row = read_owned::<entity::settings::Entity>(&shared, &caller, id).await?;
                 Ok(Node::Setting(row.into()))
+            })
+        },
+    },
+    NodeTable {
+        lookup: owned::<entity::segments::Entity>,
+        read: |shared, caller, id| {
+            Box::pin(async move {
+                let row = crate::crm::segments::service::get(&shared, &caller, id).await?;
+                Ok(Node::Segment(row.into()))
             })
         },
     },

@@ -210,6 +210,37 @@ impl<M> Page<M> {
     }
 }
 
+/// One page of a list a loader already holds whole, newest first by id
+/// (a lead's segments): the same cursors and page sizes as a list read by
+/// [`page_by_id`].
+pub fn page_of_loaded<M>(
+    rows: Vec<M>,
+    id_of: impl Fn(&M) -> Uuid,
+    args: &PageArgs,
+    max_page_size: u64,
+) -> AppResult<Page<M>> {
+    let window = window(args, max_page_size)?;
+    let mut walk: Vec<M> = rows
+        .into_iter()
+        .filter(|row| match window.cursor {
+            None => true,
+            Some(cursor) if window.forward => id_of(row) < cursor,
+            Some(cursor) => id_of(row) > cursor,
+        })
+        .collect();
+    // Walking backwards is walking forwards in the opposite order.
+    if !window.forward {
+        walk.reverse();
+    }
+    walk.truncate(window.size as usize + 1);
+    Ok(Page::from_fetched(
+        walk,
+        window.size,
+        window.forward,
+        window.cursor.is_some(),
+    ))
+}
+
 /// Which way a list runs. Ids are UUIDv7, so by id is by creation time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
@@ -311,6 +342,11 @@ impl Totals {
         Self {
             count: Count::Alone(Arc::new(count)),
         }
+    }
+
+    /// A count already known (the list was read whole).
+    pub fn exactly(count: u64) -> Self {
+        Self::new(move || Box::pin(std::future::ready(Ok(count))))
     }
 
     pub fn in_request(source: impl CountSource + 'static) -> Self {

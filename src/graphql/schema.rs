@@ -20,6 +20,7 @@ pub struct QueryRoot(
     crate::crm::projects::ProjectQuery,
     crate::crm::companies::CompanyQuery,
     crate::crm::sources::LeadSourceQuery,
+    crate::crm::segments::SegmentQuery,
     crate::crm::pipeline::PipelineQuery,
     crate::crm::custom_fields::CustomFieldQuery,
     crate::crm::notes::NoteQuery,
@@ -47,6 +48,7 @@ pub struct MutationRoot(
     crate::crm::projects::ProjectMutation,
     crate::crm::companies::CompanyMutation,
     crate::crm::sources::LeadSourceMutation,
+    crate::crm::segments::SegmentMutation,
     crate::crm::pipeline::PipelineMutation,
     crate::crm::custom_fields::CustomFieldMutation,
     crate::crm::notes::NoteMutation,
@@ -64,6 +66,7 @@ pub struct MutationRoot(
 pub struct SubscriptionRoot(
     crate::events::EventSubscription,
     crate::messaging::engagement::EngagementSubscription,
+    crate::crm::segments::SegmentSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

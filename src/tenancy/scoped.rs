@@ -52,7 +52,12 @@ macro_rules! tenant_scoped {
 }
 
 // Tables keyed by tenant and something other than an id of their own.
-tenant_scoped!(lead_tags, engagement_sequences, domain_event_sequences);
+tenant_scoped!(
+    lead_tags,
+    engagement_sequences,
+    domain_event_sequences,
+    segment_members
+);
 
 macro_rules! tenant_owned {
     ($($module:ident),* $(,)?) => {$(
@@ -94,6 +99,7 @@ tenant_owned!(
     custom_variables,
     suppressions,
     outbox_emails,
+    segments,
 );
 
 /// A tenant-owned entity with soft deletion: a `deleted_at` column, and
@@ -129,7 +135,7 @@ macro_rules! soft_deletable {
     )*};
 }
 
-soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template");
+soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment");
 
 impl SoftDeletable for entity::sender_accounts::Entity {
     const NAME: &'static str = "sender account";

@@ -115,10 +115,25 @@ async fn the_demo_tenant_has_a_pipeline_an_outbox_and_engagement_to_look_at() {
                messageTemplates(first: 20) { totalCount }
                senderAccounts(first: 5) { nodes { transport } }
                outboxEmails(first: 100) { totalCount nodes { raw message { sentAt openCount clickCount } } }
-               messageStats { sent opened clicked } }",
+               messageStats { sent opened clicked }
+               segments(first: 10) { nodes { name kind count } } }",
             json!({}),
         )
         .await;
+
+    let segments = seen.data("segments")["nodes"].as_array().unwrap().clone();
+    assert!(
+        segments
+            .iter()
+            .any(|s| s["kind"] == "STATIC" && s["count"].as_i64().unwrap() > 0),
+        "a static segment with members: {segments:?}"
+    );
+    assert!(
+        segments
+            .iter()
+            .any(|s| s["kind"] == "DYNAMIC" && s["count"].as_i64().unwrap() > 0),
+        "a dynamic segment with matches: {segments:?}"
+    );
 
     let leads = seen.data("leads")["nodes"].as_array().unwrap().clone();
     let stages: HashSet<&str> = leads

@@ -136,6 +136,7 @@ const EVERY_KIND: &str = "query($note: ID!) {
   apiKeys(first: 1) { nodes { id } }
   auditLog(first: 1) { nodes { id } }
   settings(first: 1) { nodes { id } }
+  segments(first: 1) { nodes { id } }
 }";
 
 #[tokio::test]
@@ -245,6 +246,7 @@ async fn every_node_type_is_refetched_by_id_within_its_tenant_and_role() {
         ("ApiKey", first(&["apiKeys", "nodes", "0", "id"])),
         ("AuditEntry", first(&["auditLog", "nodes", "0", "id"])),
         ("Setting", first(&["settings", "nodes", "0", "id"])),
+        ("Segment", first(&["segments", "nodes", "0", "id"])),
     ];
 
     // The test covers every type the schema says is a Node.

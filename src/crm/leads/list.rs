@@ -29,6 +29,8 @@ pub(crate) struct LeadQuery {
     pub search: Option<String>,
     /// List the trash instead of live leads.
     pub deleted: bool,
+    /// Only the members of this static segment.
+    pub in_segment: Option<Uuid>,
 }
 
 /// `last_contacted_at` may be NULL; ordering treats never-contacted leads as
@@ -172,6 +174,9 @@ pub(crate) async fn matching(
     if let Some(f) = &query.filter {
         select = select.filter(filter::compile(f, backend, "filter")?);
     }
+    if let Some(segment) = query.in_segment {
+        select = select.filter(crate::crm::segments::service::in_static_segment(segment));
+    }
     if let Some(text) = query
         .search
         .as_deref()
@@ -274,7 +279,9 @@ pub(crate) async fn plan(
         size: window.size,
         forward: window.forward,
         had_cursor: window.cursor.is_some(),
-        literal_limit: query.filter.is_none() && query.search.is_none(),
+        literal_limit: query.filter.is_none()
+            && query.search.is_none()
+            && query.in_segment.is_none(),
     };
     Ok((plan, totals))
 }

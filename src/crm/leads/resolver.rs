@@ -48,6 +48,7 @@ impl LeadQueryRoot {
             order,
             search,
             deleted,
+            in_segment: None,
         };
         leads_connection(ctx, query).await
     }

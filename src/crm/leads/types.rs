@@ -462,6 +462,42 @@ impl LeadRecord {
         .await
     }
 
+    /// The segments the lead is in: static ones it was added to, dynamic
+    /// ones whose filter it matches now; newest first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn segments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<crate::crm::segments::Segment>> {
+        use crate::crm::segments::{Segment, SegmentsOfLeadLoader};
+        let args = PageArgs::new(first, after, last, before);
+        let loader = ctx
+            .data_opt::<crate::graphql::loaders::Cached<SegmentsOfLeadLoader>>()
+            .ok_or_else(|| crate::error::AppError::unauthenticated("sign in or send an API key"))?;
+        let all = loader
+            .load_one(self.model.id)
+            .await
+            .map_err(|e| loader_error(&e))?
+            .unwrap_or_default();
+        let total = all.len() as u64;
+        let page = crate::graphql::pagination::page_of_loaded(
+            all,
+            |segment| segment.id,
+            &args,
+            shared(ctx).config.limits.page_size,
+        )?;
+        Ok(crate::graphql::pagination::connection(
+            page,
+            crate::graphql::pagination::Totals::exactly(total),
+            |segment| segment.id,
+            Segment::from,
+        ))
+    }
+
     /// Which scoring rules make up the score, and how many points each gives.
     async fn score_breakdown(
         &self,

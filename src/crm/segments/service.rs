@@ -1,0 +1,625 @@
+//! The rules of segments: names unique among a tenant's live segments
+//! (ignoring case); a dynamic segment's filter is the `leads` filter input,
+//! checked when saved and stored with the version of the filter language;
+//! only static segments take members by hand, by ids (a result per id) or
+//! by filter (one statement, whatever the count).
+
+use std::collections::HashSet;
+
+use async_graphql::{ID, InputType};
+use chrono::Utc;
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+};
+use uuid::Uuid;
+
+use entity::sea_orm_active_enums::SegmentKind as SegmentKindModel;
+use entity::{leads, projects, segment_members, segments};
+
+use super::types::{CreateSegmentInput, MembershipOutcome, SegmentKind, UpdateSegmentInput};
+use crate::crm::leads::LeadQuery;
+use crate::crm::leads::filter::{LeadFilter, compile};
+use crate::crm::leads::list::matching;
+use crate::domain::{optional_text, required_text};
+use crate::error::{AppError, AppResult, on_unique};
+use crate::events::{DomainEventKind, NewDomainEvent, commit_with};
+use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
+use crate::state::Shared;
+use crate::tenancy::RequestCtx;
+use crate::tenancy::scoped::{
+    begin, begin_write, end_read, find_live, live, read_live, scoped, soft_delete,
+};
+
+/// The filter language a saved filter is written in. A release that
+/// changes `LeadFilter` incompatibly bumps it and teaches [`saved_filter`]
+/// to read the older version.
+pub(crate) const FILTER_VERSION: i32 = 1;
+
+/// Most ids `addToSegment` / `removeFromSegment` take at once.
+pub(crate) const MAX_IDS: usize = 10_000;
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 2_000;
+const DUPLICATE_NAME: &str = "another segment already has this name";
+
+/// Rows per INSERT when adding by ids: well under SQLite's limit on bound
+/// parameters.
+const INSERT_CHUNK: usize = 1_000;
+
+/// A dynamic segment's saved filter, read back as the `leads` filter input.
+pub(crate) fn saved_filter(segment: &segments::Model) -> AppResult<Option<LeadFilter>> {
+    let Some(json) = &segment.filter else {
+        return Ok(None);
+    };
+    if segment.filter_version != FILTER_VERSION {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "segment {} has a filter of version {}, this release reads {FILTER_VERSION}",
+            segment.id,
+            segment.filter_version
+        )));
+    }
+    let value = async_graphql::Value::from_json(json.clone())
+        .map_err(|e| AppError::internal(anyhow::anyhow!("segment {}: {e}", segment.id)))?;
+    LeadFilter::parse(Some(value)).map(Some).map_err(|e| {
+        AppError::internal(anyhow::anyhow!(
+            "segment {}: {}",
+            segment.id,
+            e.into_server_error(Default::default()).message
+        ))
+    })
+}
+
+/// Checks a filter as `leads` would, naming the field at `path`, and
+/// returns it as stored.
+fn storable(filter: &LeadFilter, shared: &Shared, path: &str) -> AppResult<serde_json::Value> {
+    compile(filter, shared.db.get_database_backend(), path)?;
+    filter
+        .to_value()
+        .into_json()
+        .map_err(|e| AppError::internal(anyhow::anyhow!("storing a filter: {e}")))
+}
+
+/// `leads.id` is a member row of static segment `segment_id`.
+pub(crate) fn in_static_segment(segment_id: Uuid) -> SimpleExpr {
+    use segment_members::Column;
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(segment_members::Entity)
+            .and_where(
+                Expr::col((segment_members::Entity, Column::TenantId))
+                    .equals((leads::Entity, leads::Column::TenantId)),
+            )
+            .and_where(Expr::col((segment_members::Entity, Column::SegmentId)).eq(segment_id))
+            .and_where(
+                Expr::col((segment_members::Entity, Column::LeadId))
+                    .equals((leads::Entity, leads::Column::Id)),
+            )
+            .to_owned(),
+    )
+}
+
+/// What makes a lead a member of `segment`: a member row, or the filter.
+pub(crate) fn member_condition(
+    segment: &segments::Model,
+    backend: DbBackend,
+) -> AppResult<Condition> {
+    Ok(match saved_filter(segment)? {
+        None => Condition::all().add(in_static_segment(segment.id)),
+        Some(filter) => compile(&filter, backend, "filter")?,
+    })
+}
+
+/// The `leads` query that lists a segment's members: a static segment's
+/// member rows, or a dynamic segment's filter (and `filter` within either).
+pub(crate) fn members_query(
+    segment: &segments::Model,
+    page: PageArgs,
+    filter: Option<LeadFilter>,
+    search: Option<String>,
+) -> AppResult<LeadQuery> {
+    let query = LeadQuery {
+        page,
+        search,
+        ..Default::default()
+    };
+    Ok(match saved_filter(segment)? {
+        None => LeadQuery {
+            filter,
+            in_segment: Some(segment.id),
+            ..query
+        },
+        Some(saved) => LeadQuery {
+            filter: Some(match filter {
+                None => saved,
+                Some(filter) => LeadFilter {
+                    and: Some(vec![saved, filter]),
+                    ..Default::default()
+                },
+            }),
+            ..query
+        },
+    })
+}
+
+/// Refuses a name another live segment has, ignoring case.
+async fn ensure_name_free(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    name: &str,
+    except: Option<Uuid>,
+) -> AppResult<()> {
+    let mut select = live::<segments::Entity>(ctx)
+        .filter(Expr::expr(Func::lower(Expr::col(segments::Column::Name))).eq(name.to_lowercase()));
+    if let Some(id) = except {
+        select = select.filter(segments::Column::Id.ne(id));
+    }
+    if select.one(conn).await?.is_some() {
+        return Err(AppError::duplicate("input.name", DUPLICATE_NAME));
+    }
+    Ok(())
+}
+
+async fn project(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Option<&ID>,
+) -> AppResult<Option<Uuid>> {
+    let Some(id) = id else { return Ok(None) };
+    let id = crate::graphql::parse_id(id, "input.projectId")?;
+    find_live::<projects::Entity>(conn, ctx, id)
+        .await
+        .map_err(|_| AppError::invalid("input.projectId", "no project of yours has this id"))?;
+    Ok(Some(id))
+}
+
+/// One page of live segments, newest first, of one kind or both.
+pub(super) async fn list(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    args: &PageArgs,
+    kind: Option<SegmentKind>,
+) -> AppResult<(Page<segments::Model>, Totals)> {
+    let mut select = live::<segments::Entity>(ctx);
+    if let Some(kind) = kind {
+        select = select.filter(segments::Column::Kind.eq(SegmentKindModel::from(kind)));
+    }
+    list_by_id(
+        shared,
+        ctx,
+        select,
+        segments::Column::Id,
+        args,
+        Order::NewestFirst,
+    )
+    .await
+}
+
+pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<segments::Model> {
+    read_live::<segments::Entity>(&shared.db, ctx, id).await
+}
+
+pub(super) async fn create(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: CreateSegmentInput,
+) -> AppResult<segments::Model> {
+    ctx.require_writer()?;
+    let name = required_text(&input.name, "input.name", MAX_NAME_CHARS)?;
+    let description = optional_text(
+        input.description,
+        "input.description",
+        MAX_DESCRIPTION_CHARS,
+    )?;
+    let filter = match (input.kind, &input.filter) {
+        (SegmentKind::Dynamic, Some(filter)) => Some(storable(filter, shared, "input.filter")?),
+        (SegmentKind::Dynamic, None) => {
+            return Err(AppError::invalid(
+                "input.filter",
+                "a dynamic segment needs a filter",
+            ));
+        }
+        (SegmentKind::Static, Some(_)) => {
+            return Err(AppError::invalid(
+                "input.filter",
+                "a static segment has no filter: add leads with addToSegment",
+            ));
+        }
+        (SegmentKind::Static, None) => None,
+    };
+    let now = Utc::now().fixed_offset();
+    let txn = begin_write(&shared.db, ctx).await?;
+    ensure_name_free(&txn, ctx, &name, None).await?;
+    let segment = segments::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        id: Set(Uuid::now_v7()),
+        name: Set(name),
+        description: Set(description),
+        project_id: Set(project(&txn, ctx, input.project_id.as_ref()).await?),
+        kind: Set(input.kind.into()),
+        filter: Set(filter),
+        filter_version: Set(FILTER_VERSION),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(ctx.user_id()),
+        updated_by: Set(ctx.user_id()),
+        deleted_at: Set(None),
+        deleted_by: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
+    let created = NewDomainEvent::new(DomainEventKind::SegmentCreated, segment.id);
+    commit_with(shared, txn, ctx, vec![created]).await?;
+    Ok(segment)
+}
+
+pub(super) async fn update(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    input: UpdateSegmentInput,
+) -> AppResult<segments::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let current = find_live::<segments::Entity>(&txn, ctx, id).await?;
+    let kind = current.kind;
+    let mut segment = current.into_active_model();
+    let mut fields = Vec::new();
+    if let Some(name) = input.name {
+        let name = required_text(&name, "input.name", MAX_NAME_CHARS)?;
+        ensure_name_free(&txn, ctx, &name, Some(id)).await?;
+        segment.name = Set(name);
+        fields.push("name");
+    }
+    if let Some(description) = Option::<Option<String>>::from(input.description) {
+        segment.description = Set(optional_text(
+            description,
+            "input.description",
+            MAX_DESCRIPTION_CHARS,
+        )?);
+        fields.push("description");
+    }
+    if let Some(project_id) = Option::<Option<ID>>::from(input.project_id) {
+        segment.project_id = Set(project(&txn, ctx, project_id.as_ref()).await?);
+        fields.push("projectId");
+    }
+    if let Some(filter) = &input.filter {
+        fields.push("filter");
+        if kind == SegmentKindModel::Static {
+            return Err(AppError::invalid(
+                "input.filter",
+                "a static segment has no filter: add leads with addToSegment",
+            ));
+        }
+        segment.filter = Set(Some(storable(filter, shared, "input.filter")?));
+        segment.filter_version = Set(FILTER_VERSION);
+    }
+    segment.updated_at = Set(Utc::now().fixed_offset());
+    segment.updated_by = Set(ctx.user_id());
+    let segment = segment
+        .update(&txn)
+        .await
+        .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
+    let changed = NewDomainEvent::new(DomainEventKind::SegmentChanged, segment.id)
+        .with_payload(serde_json::json!({ "fields": fields }));
+    commit_with(shared, txn, ctx, vec![changed]).await?;
+    Ok(segment)
+}
+
+/// Moves a segment to the trash; its member rows stay, for a restore.
+pub(super) async fn delete(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<segments::Model> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let segment = soft_delete::<segments::Entity>(&txn, ctx, id).await?;
+    let deleted = NewDomainEvent::new(DomainEventKind::SegmentDeleted, segment.id);
+    commit_with(shared, txn, ctx, vec![deleted]).await?;
+    Ok(segment)
+}
+
+/// Which leads a membership change is about: ids (a result per id) or a
+/// filter (every live lead it matches).
+pub(super) enum Chosen {
+    Ids(Vec<ID>),
+    Filter(Box<LeadFilter>),
+}
+
+impl Chosen {
+    pub(super) fn of(lead_ids: Option<Vec<ID>>, filter: Option<LeadFilter>) -> AppResult<Self> {
+        match (lead_ids, filter) {
+            (Some(ids), None) => {
+                if ids.len() > MAX_IDS {
+                    return Err(AppError::invalid(
+                        "leadIds",
+                        format!("at most {MAX_IDS} ids at once"),
+                    ));
+                }
+                Ok(Self::Ids(ids))
+            }
+            (None, Some(filter)) => Ok(Self::Filter(Box::new(filter))),
+            _ => Err(AppError::invalid(
+                "leadIds",
+                "give either leadIds or filter",
+            )),
+        }
+    }
+}
+
+/// What a membership change did.
+pub(super) struct Changed {
+    pub changed: u64,
+    pub results: Vec<(ID, MembershipOutcome)>,
+    pub segment: segments::Model,
+}
+
+/// Commits a membership change, with its event when leads joined or left.
+async fn commit_members(
+    shared: &Shared,
+    txn: sea_orm::DatabaseTransaction,
+    ctx: &RequestCtx,
+    segment_id: Uuid,
+    added: u64,
+    removed: u64,
+) -> AppResult<()> {
+    let events = if added + removed > 0 {
+        vec![
+            NewDomainEvent::new(DomainEventKind::SegmentChanged, segment_id)
+                .with_payload(serde_json::json!({ "added": added, "removed": removed })),
+        ]
+    } else {
+        Vec::new()
+    };
+    commit_with(shared, txn, ctx, events).await
+}
+
+/// How many live leads are in a segment of the caller's tenant now.
+pub(crate) async fn count(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<u64> {
+    let txn = begin(&shared.db, ctx).await?;
+    let segment = find_live::<segments::Entity>(&*txn, ctx, id).await?;
+    let condition = member_condition(&segment, txn.get_database_backend())?;
+    let count = live::<leads::Entity>(ctx)
+        .filter(condition)
+        .count(&*txn)
+        .await?;
+    end_read(txn).await?;
+    Ok(count)
+}
+
+/// A static segment of the caller's tenant, for a membership change.
+async fn static_segment(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    id: Uuid,
+) -> AppResult<segments::Model> {
+    let segment = find_live::<segments::Entity>(conn, ctx, id).await?;
+    if segment.kind == SegmentKindModel::Dynamic {
+        return Err(AppError::invalid(
+            "segmentId",
+            "a dynamic segment's members are the leads its filter matches: change the filter",
+        ));
+    }
+    Ok(segment)
+}
+
+fn parse_ids(ids: &[ID]) -> AppResult<Vec<Uuid>> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| crate::graphql::parse_id(id, &format!("leadIds.{i}")))
+        .collect()
+}
+
+/// The live leads of the caller's tenant among `ids`.
+async fn live_leads(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    ids: &[Uuid],
+) -> AppResult<HashSet<Uuid>> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let rows: Vec<Uuid> = live::<leads::Entity>(ctx)
+            .filter(leads::Column::Id.is_in(chunk.iter().copied()))
+            .select_only()
+            .column(leads::Column::Id)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The members of `segment` among `ids`.
+async fn members_among(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    segment: Uuid,
+    ids: &[Uuid],
+) -> AppResult<HashSet<Uuid>> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let rows: Vec<Uuid> = scoped::<segment_members::Entity>(ctx)
+            .filter(segment_members::Column::SegmentId.eq(segment))
+            .filter(segment_members::Column::LeadId.is_in(chunk.iter().copied()))
+            .select_only()
+            .column(segment_members::Column::LeadId)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The ids of the live leads `filter` matches, as a subquery.
+async fn matched_ids(
+    conn: &impl ConnectionTrait,
+    shared: &Shared,
+    ctx: &RequestCtx,
+    filter: LeadFilter,
+) -> AppResult<sea_orm::sea_query::SelectStatement> {
+    let query = LeadQuery {
+        filter: Some(filter),
+        ..Default::default()
+    };
+    let mut select = matching(conn, shared, ctx, &query)
+        .await?
+        .select_only()
+        .column(leads::Column::Id)
+        .into_query();
+    Ok(std::mem::take(&mut select))
+}
+
+pub(super) async fn add(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    segment_id: Uuid,
+    chosen: Chosen,
+) -> AppResult<Changed> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let segment = static_segment(&txn, ctx, segment_id).await?;
+    let now = Utc::now().fixed_offset();
+    let member = |lead_id: Uuid| segment_members::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        segment_id: Set(segment_id),
+        lead_id: Set(lead_id),
+        added_by: Set(ctx.user_id()),
+        created_at: Set(now),
+    };
+    let on_conflict = || {
+        OnConflict::columns([
+            segment_members::Column::TenantId,
+            segment_members::Column::SegmentId,
+            segment_members::Column::LeadId,
+        ])
+        .do_nothing()
+        .to_owned()
+    };
+    let (changed, results) = match chosen {
+        Chosen::Ids(given) => {
+            let ids = parse_ids(&given)?;
+            let live = live_leads(&txn, ctx, &ids).await?;
+            let mut members = members_among(&txn, ctx, segment_id, &ids).await?;
+            let mut results = Vec::with_capacity(ids.len());
+            let mut joining = Vec::new();
+            for (id, given) in ids.iter().zip(given) {
+                let outcome = if !live.contains(id) {
+                    MembershipOutcome::NotFound
+                } else if members.insert(*id) {
+                    joining.push(*id);
+                    MembershipOutcome::Added
+                } else {
+                    MembershipOutcome::AlreadyMember
+                };
+                results.push((given, outcome));
+            }
+            for chunk in joining.chunks(INSERT_CHUNK) {
+                segment_members::Entity::insert_many(chunk.iter().map(|id| member(*id)))
+                    .on_conflict(on_conflict())
+                    .exec_without_returning(&txn)
+                    .await?;
+            }
+            (joining.len() as u64, results)
+        }
+        Chosen::Filter(filter) => {
+            compile(&filter, shared.db.get_database_backend(), "filter")?;
+            let matched = matched_ids(&txn, shared, ctx, *filter).await?;
+            let rows = Query::select()
+                .expr(Expr::val(ctx.tenant_id))
+                .expr(Expr::val(segment_id))
+                .column(Alias::new("id"))
+                .expr(Expr::val(ctx.user_id()))
+                .expr(Expr::val(now))
+                .from_subquery(matched, Alias::new("matched"))
+                // SQLite needs a WHERE between `SELECT` and `ON CONFLICT`.
+                .and_where(Expr::val(true).eq(true))
+                .to_owned();
+            let insert = Query::insert()
+                .into_table(segment_members::Entity)
+                .columns([
+                    segment_members::Column::TenantId,
+                    segment_members::Column::SegmentId,
+                    segment_members::Column::LeadId,
+                    segment_members::Column::AddedBy,
+                    segment_members::Column::CreatedAt,
+                ])
+                .select_from(rows)
+                .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
+                .on_conflict(on_conflict())
+                .to_owned();
+            let backend = txn.get_database_backend();
+            let done = txn.execute_raw(backend.build(&insert)).await?;
+            (done.rows_affected(), Vec::new())
+        }
+    };
+    commit_members(shared, txn, ctx, segment_id, changed, 0).await?;
+    Ok(Changed {
+        changed,
+        results,
+        segment,
+    })
+}
+
+pub(super) async fn remove(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    segment_id: Uuid,
+    chosen: Chosen,
+) -> AppResult<Changed> {
+    ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let segment = static_segment(&txn, ctx, segment_id).await?;
+    let of_segment = || {
+        segment_members::Entity::delete_many()
+            .filter(segment_members::Column::TenantId.eq(ctx.tenant_id))
+            .filter(segment_members::Column::SegmentId.eq(segment_id))
+    };
+    let (changed, results) = match chosen {
+        Chosen::Ids(given) => {
+            let ids = parse_ids(&given)?;
+            let mut members = members_among(&txn, ctx, segment_id, &ids).await?;
+            let live = live_leads(&txn, ctx, &ids).await?;
+            let mut results = Vec::with_capacity(ids.len());
+            let mut leaving = Vec::new();
+            for (id, given) in ids.iter().zip(given) {
+                let outcome = if members.remove(id) {
+                    leaving.push(*id);
+                    MembershipOutcome::Removed
+                } else if live.contains(id) {
+                    MembershipOutcome::NotMember
+                } else {
+                    MembershipOutcome::NotFound
+                };
+                results.push((given, outcome));
+            }
+            for chunk in leaving.chunks(INSERT_CHUNK) {
+                of_segment()
+                    .filter(segment_members::Column::LeadId.is_in(chunk.iter().copied()))
+                    .exec(&txn)
+                    .await?;
+            }
+            (leaving.len() as u64, results)
+        }
+        Chosen::Filter(filter) => {
+            compile(&filter, shared.db.get_database_backend(), "filter")?;
+            let matched = matched_ids(&txn, shared, ctx, *filter).await?;
+            let done = of_segment()
+                .filter(Expr::col(segment_members::Column::LeadId).in_subquery(matched))
+                .exec(&txn)
+                .await?;
+            (done.rows_affected, Vec::new())
+        }
+    };
+    commit_members(shared, txn, ctx, segment_id, 0, changed).await?;
+    Ok(Changed {
+        changed,
+        results,
+        segment,
+    })
+}
