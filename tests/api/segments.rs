@@ -567,3 +567,167 @@ async fn relative_dates_count_back_from_the_moment_the_filter_runs() {
         .await;
     assert_eq!(bad_field(&refused), "input.filter.createdAt.inLastDays");
 }
+
+#[tokio::test]
+async fn filters_name_segments_and_a_segment_never_contains_itself() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let stranger = app.sign_up("other").await;
+    let ada = lead(&app, &owner, "ada@example.org", &["vip"]).await;
+    let bob = lead(&app, &owner, "bob@example.org", &[]).await;
+    let cy = lead(&app, &owner, "cy@example.org", &["vip"]).await;
+    let list = segment(&app, &owner, json!({ "name": "List", "kind": "STATIC" })).await;
+    app.gql_as(
+        &owner.access_token,
+        ADD,
+        json!({ "s": list["id"], "ids": [bob] }),
+    )
+    .await
+    .data("addToSegment");
+    let vips = segment(
+        &app,
+        &owner,
+        json!({ "name": "VIPs", "kind": "DYNAMIC", "filter": { "tags": { "contains": "vip" } } }),
+    )
+    .await;
+    let leads = |filter: Value| {
+        let app = &app;
+        let token = owner.access_token.clone();
+        async move {
+            let read = app
+                .gql_as(
+                    &token,
+                    "query($f: LeadFilter) { leads(filter: $f, orderBy: { field: NAME, direction: ASC }) { nodes { email } } }",
+                    json!({ "f": filter }),
+                )
+                .await;
+            if read.body["errors"].is_array() {
+                return Err(read.body["errors"][0]["extensions"]["field"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned());
+            }
+            Ok(read.data("leads")["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| {
+                    n["email"]
+                        .as_str()
+                        .unwrap()
+                        .split('@')
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(
+        leads(json!({ "inSegments": [list["id"], vips["id"]] }))
+            .await
+            .unwrap(),
+        ["ada", "bob", "cy"]
+    );
+    assert_eq!(
+        leads(json!({ "notInSegments": [vips["id"]] }))
+            .await
+            .unwrap(),
+        ["bob"]
+    );
+    assert_eq!(
+        leads(json!({ "or": [{ "email": { "eq": "cy@example.org" } }, { "inSegments": [list["id"]] }] }))
+            .await
+            .unwrap(),
+        ["bob", "cy"]
+    );
+    // A segment of another tenant, or none, is named as the wrong field.
+    let theirs = segment(
+        &app,
+        &stranger,
+        json!({ "name": "Theirs", "kind": "STATIC" }),
+    )
+    .await;
+    assert_eq!(
+        leads(json!({ "inSegments": [theirs["id"]] }))
+            .await
+            .unwrap_err(),
+        "filter.inSegments.0"
+    );
+    assert_eq!(
+        leads(json!({ "not": { "inSegments": [] } }))
+            .await
+            .unwrap_err(),
+        "filter.not.inSegments"
+    );
+
+    // A dynamic segment built on others follows them.
+    let unlisted = segment(
+        &app,
+        &owner,
+        json!({ "name": "VIPs not listed", "kind": "DYNAMIC",
+                "filter": { "inSegments": [vips["id"]], "notInSegments": [list["id"]] } }),
+    )
+    .await;
+    assert_eq!(unlisted["count"], 2);
+    app.gql_as(
+        &owner.access_token,
+        ADD,
+        json!({ "s": list["id"], "ids": [cy] }),
+    )
+    .await
+    .data("addToSegment");
+    let (count, emails) = members(&app, &owner, &unlisted["id"], Value::Null).await;
+    assert_eq!(
+        (count, emails),
+        (json!(1), vec!["ada@example.org".to_owned()])
+    );
+    let lead_segments = app
+        .gql_as(
+            &owner.access_token,
+            "query($id: ID!) { lead(id: $id) { segments { nodes { name } } } }",
+            json!({ "id": ada }),
+        )
+        .await;
+    assert_eq!(
+        lead_segments.data("lead")["segments"]["nodes"],
+        json!([{ "name": "VIPs not listed" }, { "name": "VIPs" }])
+    );
+
+    // No segment may reach itself, directly or through another.
+    let update = "mutation($id: ID!, $input: UpdateSegmentInput!) { updateSegment(id: $id, input: $input) { id } }";
+    for (id, filter, field) in [
+        (
+            &vips["id"],
+            json!({ "inSegments": [vips["id"]] }),
+            "input.filter.inSegments.0",
+        ),
+        (
+            &vips["id"],
+            json!({ "and": [{ "notInSegments": [unlisted["id"]] }] }),
+            "input.filter.and.0.notInSegments.0",
+        ),
+    ] {
+        let refused = app
+            .gql_as(
+                &owner.access_token,
+                update,
+                json!({ "id": id, "input": { "filter": filter } }),
+            )
+            .await;
+        assert_eq!(bad_field(&refused), field, "{}", refused.body);
+    }
+
+    // A segment deleted later has no members for the filters that name it.
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { deleteSegment(id: $id) { id } }",
+        json!({ "id": list["id"] }),
+    )
+    .await
+    .data("deleteSegment");
+    assert_eq!(
+        members(&app, &owner, &unlisted["id"], Value::Null).await.0,
+        2
+    );
+}

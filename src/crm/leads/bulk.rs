@@ -24,7 +24,9 @@ use crate::events::commit_with;
 use crate::graphql::parse_id;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_update, update_returning_ids};
+use crate::tenancy::scoped::{
+    begin, begin_write, end_read, scoped, tenant_update, update_returning_ids,
+};
 
 /// Most ids in one `bulkUpdateLeads`.
 pub(super) const MAX_BULK_IDS: usize = 1000;
@@ -56,7 +58,22 @@ pub(super) async fn bulk_update(
                 .collect::<AppResult<Vec<Uuid>>>()?;
             sea_orm::sea_query::Condition::all().add(leads::Column::Id.is_in(ids))
         }
-        (None, Some(filter)) => filter::compile(&filter, backend, "filter")?,
+        (None, Some(filter)) => {
+            let mut filter = filter;
+            let reader = begin(&shared.db, ctx).await?;
+            let resolved = crate::crm::segments::service::resolve_segments(
+                &*reader,
+                ctx,
+                &mut filter,
+                "filter",
+                &mut Vec::new(),
+                crate::crm::segments::service::Missing::Refuse,
+            )
+            .await;
+            end_read(reader).await?;
+            resolved?;
+            filter::compile(&filter, backend, "filter")?
+        }
         _ => return Err(AppError::invalid("ids", "give either ids or a filter")),
     };
     let txn = begin_write(&shared.db, ctx).await?;

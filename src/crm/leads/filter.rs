@@ -42,6 +42,34 @@ pub(crate) struct LeadFilter {
     pub last_contacted_at: Option<DateTimeFilter>,
     /// Conditions on custom field values, by key.
     pub custom_fields: Option<Vec<CustomFieldFilter>>,
+    /// Leads in any of these segments (static: its members; dynamic: what
+    /// its filter matches).
+    pub in_segments: Option<Vec<async_graphql::ID>>,
+    /// Leads in none of these segments.
+    pub not_in_segments: Option<Vec<async_graphql::ID>>,
+    /// `in_segments` and `not_in_segments` as read from the database
+    /// (`segments::service::resolve_segments`), for `compile`.
+    #[graphql(skip)]
+    pub resolved: Option<ResolvedSegments>,
+}
+
+/// The segments a filter names, read and checked, with every dynamic
+/// segment's own filter resolved in turn.
+#[derive(Clone, Default)]
+pub(crate) struct ResolvedSegments {
+    pub in_segments: Vec<SegmentRef>,
+    pub not_in_segments: Vec<SegmentRef>,
+}
+
+/// One segment a filter names.
+#[derive(Clone)]
+pub(crate) enum SegmentRef {
+    /// A static segment: its member rows.
+    Static(uuid::Uuid),
+    /// A dynamic segment: its filter, resolved.
+    Dynamic(Box<LeadFilter>),
+    /// A segment deleted since the filter was saved: no members.
+    Gone,
 }
 
 #[derive(InputObject, Clone, Default)]
@@ -152,6 +180,46 @@ fn own(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Conditi
                 &format!("{path}.customFields.{i}"),
             )?);
         }
+    }
+    let resolved = filter.resolved.clone().unwrap_or_default();
+    for (named, refs, field, negate) in [
+        (
+            &filter.in_segments,
+            &resolved.in_segments,
+            "inSegments",
+            false,
+        ),
+        (
+            &filter.not_in_segments,
+            &resolved.not_in_segments,
+            "notInSegments",
+            true,
+        ),
+    ] {
+        let Some(named) = named else { continue };
+        let path = format!("{path}.{field}");
+        if named.is_empty() {
+            return Err(AppError::invalid(path, "name at least one segment"));
+        }
+        checked_len(named, &path)?;
+        if refs.len() != named.len() {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "{path}: the segments were not read before compiling"
+            )));
+        }
+        let mut any = Condition::any();
+        for (i, segment) in refs.iter().enumerate() {
+            any = any.add(match segment {
+                SegmentRef::Static(id) => {
+                    Condition::all().add(crate::crm::segments::service::in_static_segment(*id))
+                }
+                SegmentRef::Dynamic(saved) => {
+                    combine(saved.as_ref(), backend, &format!("{path}.{i}"))?
+                }
+                SegmentRef::Gone => Condition::all().add(Expr::val(1).eq(0)),
+            });
+        }
+        all = all.add(if negate { any.not() } else { any });
     }
     Ok(all)
 }

@@ -172,7 +172,17 @@ pub(crate) async fn matching(
         select.filter(Column::DeletedAt.is_null())
     };
     if let Some(f) = &query.filter {
-        select = select.filter(filter::compile(f, backend, "filter")?);
+        let mut f = f.clone();
+        crate::crm::segments::service::resolve_segments(
+            conn,
+            ctx,
+            &mut f,
+            "filter",
+            &mut Vec::new(),
+            crate::crm::segments::service::Missing::Refuse,
+        )
+        .await?;
+        select = select.filter(filter::compile(&f, backend, "filter")?);
     }
     if let Some(segment) = query.in_segment {
         select = select.filter(crate::crm::segments::service::in_static_segment(segment));

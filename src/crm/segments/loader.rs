@@ -31,7 +31,7 @@ impl Loader<Uuid> for SegmentCountLoader {
                 .filter(segments::Column::Id.is_in(keys.iter().copied()))
                 .all(&reader)
                 .await?;
-            let counts = union_rows(&reader, &found, |segment, condition| {
+            let counts = union_rows(&reader, self.scope.ctx(), &found, |segment, condition| {
                 Query::select()
                     .expr_as(
                         Expr::col((leads::Entity, leads::Column::Id)).count(),
@@ -75,7 +75,7 @@ impl Loader<Uuid> for SegmentsOfLeadLoader {
                 .order_by_desc(segments::Column::Id)
                 .all(&reader)
                 .await?;
-            let rows = union_rows(&reader, &all, |segment, condition| {
+            let rows = union_rows(&reader, self.scope.ctx(), &all, |segment, condition| {
                 Query::select()
                     .expr_as(
                         Expr::col((leads::Entity, leads::Column::Id)),
@@ -113,13 +113,14 @@ impl Loader<Uuid> for SegmentsOfLeadLoader {
 /// with its segment; returns each row with the segment it came from.
 async fn union_rows<'s>(
     reader: &ReadTxn,
+    ctx: &crate::tenancy::RequestCtx,
     segments: &'s [segments::Model],
     select: impl Fn(&segments::Model, sea_orm::Condition) -> SelectStatement,
 ) -> AppResult<Vec<(&'s segments::Model, sea_orm::QueryResult)>> {
     let backend = reader.get_database_backend();
     let mut parts = Vec::with_capacity(segments.len());
     for (index, segment) in segments.iter().enumerate() {
-        let mut part = select(segment, member_condition(segment, backend)?);
+        let mut part = select(segment, member_condition(&**reader, ctx, segment).await?);
         part.expr_as(Expr::val(index as i32), Alias::new("segment_index"));
         parts.push(part);
     }

@@ -10,8 +10,8 @@ use async_graphql::{ID, InputType};
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use entity::{leads, projects, segment_members, segments};
 
 use super::types::{CreateSegmentInput, MembershipOutcome, SegmentKind, UpdateSegmentInput};
 use crate::crm::leads::LeadQuery;
-use crate::crm::leads::filter::{LeadFilter, compile};
+use crate::crm::leads::filter::{LeadFilter, ResolvedSegments, SegmentRef, compile};
 use crate::crm::leads::list::matching;
 use crate::domain::{optional_text, required_text};
 use crate::error::{AppError, AppResult, on_unique};
@@ -71,14 +71,124 @@ pub(crate) fn saved_filter(segment: &segments::Model) -> AppResult<Option<LeadFi
     })
 }
 
-/// Checks a filter as `leads` would, naming the field at `path`, and
-/// returns it as stored.
-fn storable(filter: &LeadFilter, shared: &Shared, path: &str) -> AppResult<serde_json::Value> {
-    compile(filter, shared.db.get_database_backend(), path)?;
+/// Checks a filter as `leads` would, naming the field at `path` (the
+/// segments it names must be the caller's, and must not lead back to the
+/// segment being saved, `own`), and returns it as stored.
+async fn storable(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    filter: &LeadFilter,
+    path: &str,
+    own: Option<Uuid>,
+) -> AppResult<serde_json::Value> {
+    let mut checked = filter.clone();
+    let mut chain: Vec<Uuid> = own.into_iter().collect();
+    resolve_segments(conn, ctx, &mut checked, path, &mut chain, Missing::Refuse).await?;
+    compile(&checked, conn.get_database_backend(), path)?;
     filter
         .to_value()
         .into_json()
         .map_err(|e| AppError::internal(anyhow::anyhow!("storing a filter: {e}")))
+}
+
+/// Most segments deep a filter reaches through `inSegments` (a segment
+/// naming a segment naming another…).
+const MAX_SEGMENT_DEPTH: usize = 5;
+
+/// What a named segment that is not there (any more) means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// A filter being given or saved: a mistake, named.
+    Refuse,
+    /// A saved filter read later: the segment was deleted since, so it has
+    /// no members.
+    Empty,
+}
+
+/// Reads the segments `filter` names (`inSegments`, `notInSegments`, at any
+/// depth, and in turn those their filters name) into `filter.resolved`, so
+/// that it compiles. A segment on `chain` (the one being saved, and the
+/// ones on the way) is refused: a segment cannot contain itself.
+pub(crate) async fn resolve_segments(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    filter: &mut LeadFilter,
+    path: &str,
+    chain: &mut Vec<Uuid>,
+    missing: Missing,
+) -> AppResult<()> {
+    for (list, field) in [(&mut filter.and, "and"), (&mut filter.or, "or")] {
+        for (i, child) in list.iter_mut().flatten().enumerate() {
+            let at = format!("{path}.{field}.{i}");
+            Box::pin(resolve_segments(conn, ctx, child, &at, chain, missing)).await?;
+        }
+    }
+    if let Some(child) = filter.not.as_deref_mut() {
+        let at = format!("{path}.not");
+        Box::pin(resolve_segments(conn, ctx, child, &at, chain, missing)).await?;
+    }
+    if filter.resolved.is_some() {
+        return Ok(());
+    }
+    let mut resolved = ResolvedSegments::default();
+    for (named, refs, field) in [
+        (&filter.in_segments, &mut resolved.in_segments, "inSegments"),
+        (
+            &filter.not_in_segments,
+            &mut resolved.not_in_segments,
+            "notInSegments",
+        ),
+    ] {
+        for (i, id) in named.iter().flatten().enumerate() {
+            let at = format!("{path}.{field}.{i}");
+            let id = crate::graphql::parse_id(id, &at)?;
+            if chain.contains(&id) {
+                return Err(AppError::invalid(
+                    at,
+                    "names a segment that contains this one: a segment cannot contain itself",
+                ));
+            }
+            if chain.len() >= MAX_SEGMENT_DEPTH {
+                return Err(AppError::invalid(
+                    at,
+                    format!("segments name segments deeper than {MAX_SEGMENT_DEPTH}"),
+                ));
+            }
+            let segment = match find_live::<segments::Entity>(conn, ctx, id).await {
+                Ok(segment) => segment,
+                Err(AppError::NotFound(_)) if missing == Missing::Empty => {
+                    refs.push(SegmentRef::Gone);
+                    continue;
+                }
+                Err(AppError::NotFound(_)) => {
+                    return Err(AppError::invalid(at, "no segment of yours has this id"));
+                }
+                Err(error) => return Err(error),
+            };
+            refs.push(match saved_filter(&segment)? {
+                None => SegmentRef::Static(id),
+                Some(mut saved) => {
+                    chain.push(id);
+                    let done =
+                        Box::pin(resolve_segments(conn, ctx, &mut saved, &at, chain, missing))
+                            .await;
+                    chain.pop();
+                    // What is wrong lies in the named segment's own filter:
+                    // the field to change is the one naming it.
+                    done.map_err(|error| match error {
+                        AppError::BadUserInput { message, .. } => AppError::invalid(
+                            at.clone(),
+                            format!("names segment \"{}\", whose filter {message}", segment.name),
+                        ),
+                        other => other,
+                    })?;
+                    SegmentRef::Dynamic(Box::new(saved))
+                }
+            });
+        }
+    }
+    filter.resolved = Some(resolved);
+    Ok(())
 }
 
 /// `leads.id` is a member row of static segment `segment_id`.
@@ -101,20 +211,38 @@ pub(crate) fn in_static_segment(segment_id: Uuid) -> SimpleExpr {
     )
 }
 
-/// What makes a lead a member of `segment`: a member row, or the filter.
-pub(crate) fn member_condition(
+/// A dynamic segment's saved filter, with the segments it names read (a
+/// segment deleted since counts as empty).
+async fn resolved_filter(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
     segment: &segments::Model,
-    backend: DbBackend,
+) -> AppResult<Option<LeadFilter>> {
+    let Some(mut filter) = saved_filter(segment)? else {
+        return Ok(None);
+    };
+    let mut chain = vec![segment.id];
+    resolve_segments(conn, ctx, &mut filter, "filter", &mut chain, Missing::Empty).await?;
+    Ok(Some(filter))
+}
+
+/// What makes a lead a member of `segment`: a member row, or the filter.
+pub(crate) async fn member_condition(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    segment: &segments::Model,
 ) -> AppResult<Condition> {
-    Ok(match saved_filter(segment)? {
+    Ok(match resolved_filter(conn, ctx, segment).await? {
         None => Condition::all().add(in_static_segment(segment.id)),
-        Some(filter) => compile(&filter, backend, "filter")?,
+        Some(filter) => compile(&filter, conn.get_database_backend(), "filter")?,
     })
 }
 
 /// The `leads` query that lists a segment's members: a static segment's
 /// member rows, or a dynamic segment's filter (and `filter` within either).
-pub(crate) fn members_query(
+pub(crate) async fn members_query(
+    shared: &Shared,
+    ctx: &RequestCtx,
     segment: &segments::Model,
     page: PageArgs,
     filter: Option<LeadFilter>,
@@ -125,7 +253,10 @@ pub(crate) fn members_query(
         search,
         ..Default::default()
     };
-    Ok(match saved_filter(segment)? {
+    let txn = begin(&shared.db, ctx).await?;
+    let saved = resolved_filter(&*txn, ctx, segment).await;
+    end_read(txn).await?;
+    Ok(match saved? {
         None => LeadQuery {
             filter,
             in_segment: Some(segment.id),
@@ -213,8 +344,8 @@ pub(super) async fn create(
         "input.description",
         MAX_DESCRIPTION_CHARS,
     )?;
-    let filter = match (input.kind, &input.filter) {
-        (SegmentKind::Dynamic, Some(filter)) => Some(storable(filter, shared, "input.filter")?),
+    match (input.kind, &input.filter) {
+        (SegmentKind::Dynamic, Some(_)) | (SegmentKind::Static, None) => {}
         (SegmentKind::Dynamic, None) => {
             return Err(AppError::invalid(
                 "input.filter",
@@ -227,11 +358,14 @@ pub(super) async fn create(
                 "a static segment has no filter: add leads with addToSegment",
             ));
         }
-        (SegmentKind::Static, None) => None,
-    };
+    }
     let now = Utc::now().fixed_offset();
     let txn = begin_write(&shared.db, ctx).await?;
     ensure_name_free(&txn, ctx, &name, None).await?;
+    let filter = match &input.filter {
+        Some(given) => Some(storable(&txn, ctx, given, "input.filter", None).await?),
+        None => None,
+    };
     let segment = segments::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(Uuid::now_v7()),
@@ -294,7 +428,9 @@ pub(super) async fn update(
                 "a static segment has no filter: add leads with addToSegment",
             ));
         }
-        segment.filter = Set(Some(storable(filter, shared, "input.filter")?));
+        segment.filter = Set(Some(
+            storable(&txn, ctx, filter, "input.filter", Some(id)).await?,
+        ));
         segment.filter_version = Set(FILTER_VERSION);
     }
     segment.updated_at = Set(Utc::now().fixed_offset());
@@ -382,7 +518,7 @@ async fn commit_members(
 pub(crate) async fn count(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<u64> {
     let txn = begin(&shared.db, ctx).await?;
     let segment = find_live::<segments::Entity>(&*txn, ctx, id).await?;
-    let condition = member_condition(&segment, txn.get_database_backend())?;
+    let condition = member_condition(&*txn, ctx, &segment).await?;
     let count = live::<leads::Entity>(ctx)
         .filter(condition)
         .count(&*txn)
@@ -528,7 +664,6 @@ pub(super) async fn add(
             (joining.len() as u64, results)
         }
         Chosen::Filter(filter) => {
-            compile(&filter, shared.db.get_database_backend(), "filter")?;
             let matched = matched_ids(&txn, shared, ctx, *filter).await?;
             let rows = Query::select()
                 .expr(Expr::val(ctx.tenant_id))
@@ -607,7 +742,6 @@ pub(super) async fn remove(
             (leaving.len() as u64, results)
         }
         Chosen::Filter(filter) => {
-            compile(&filter, shared.db.get_database_backend(), "filter")?;
             let matched = matched_ids(&txn, shared, ctx, *filter).await?;
             let done = of_segment()
                 .filter(Expr::col(segment_members::Column::LeadId).in_subquery(matched))

@@ -97,7 +97,15 @@ impl Segment {
         search: Option<String>,
     ) -> async_graphql::Result<RelayConnection<Lead>> {
         let page = PageArgs::new(first, after, last, before);
-        let query = super::service::members_query(&self.model, page, filter, search)?;
+        let query = super::service::members_query(
+            crate::graphql::shared(ctx),
+            crate::graphql::caller(ctx)?,
+            &self.model,
+            page,
+            filter,
+            search,
+        )
+        .await?;
         let query = LeadQuery {
             order: order_by.unwrap_or_default(),
             ..query
