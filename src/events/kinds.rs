@@ -82,7 +82,7 @@ mod tests {
         spellings.sort_unstable();
         spellings.dedup();
         assert_eq!(spellings.len(), DomainEventKind::all().count());
-        assert_eq!(spellings.len(), 13);
+        assert_eq!(spellings.len(), 16);
         assert_eq!(DomainEventKind::parse("form.submitted"), None);
     }
 }

@@ -94,9 +94,8 @@ async fn graphiql_is_served_whole_by_the_binary_under_a_strict_policy() {
 
 // -------------------------------------------------------------- demo tenant
 
-#[tokio::test]
-async fn the_demo_tenant_has_a_pipeline_an_outbox_and_engagement_to_look_at() {
-    let app = TestApp::spawn().await;
+/// Seeds the demo tenant and signs in as its owner, as a newcomer would.
+pub async fn seeded_demo(app: &TestApp) -> Session {
     promohub::demo::seed(&app.state).await.expect("demo seeds");
     let login = app
         .gql(
@@ -105,6 +104,13 @@ async fn the_demo_tenant_has_a_pipeline_an_outbox_and_engagement_to_look_at() {
         )
         .await;
     let demo = Session::from_payload(login.data("login"), promohub::demo::DEMO_EMAIL);
+    demo
+}
+
+#[tokio::test]
+async fn the_demo_tenant_has_a_pipeline_an_outbox_and_engagement_to_look_at() {
+    let app = TestApp::spawn().await;
+    let demo = seeded_demo(&app).await;
 
     let seen = app
         .gql_as(

@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Session, TestApp};
+use crate::first_run::seeded_demo;
+use crate::helpers::TestApp;
 use crate::messaging::create_lead;
 
 const NODE: &str = "query($id: ID!) { node(id: $id) { __typename id ... on Lead { firstName } ... on Company { name } } }";
@@ -142,14 +143,7 @@ const EVERY_KIND: &str = "query($note: ID!) {
 #[tokio::test]
 async fn every_node_type_is_refetched_by_id_within_its_tenant_and_role() {
     let app = TestApp::spawn().await;
-    promohub::demo::seed(&app.state).await.expect("demo seeds");
-    let login = app
-        .gql(
-            "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken role tenant { id slug } user { id } } }",
-            json!({ "input": { "email": promohub::demo::DEMO_EMAIL, "password": promohub::demo::DEMO_PASSWORD } }),
-        )
-        .await;
-    let demo = Session::from_payload(login.data("login"), promohub::demo::DEMO_EMAIL);
+    let demo = seeded_demo(&app).await;
     let leads = app
         .gql_as(
             &demo.access_token,
