@@ -103,8 +103,7 @@ pub async fn seeded_demo(app: &TestApp) -> Session {
             json!({ "input": { "email": promohub::demo::DEMO_EMAIL, "password": promohub::demo::DEMO_PASSWORD } }),
         )
         .await;
-    let demo = Session::from_payload(login.data("login"), promohub::demo::DEMO_EMAIL);
-    demo
+    Session::from_payload(login.data("login"), promohub::demo::DEMO_EMAIL)
 }
 
 #[tokio::test]
