@@ -158,6 +158,30 @@ pub fn live<E: SoftDeletable>(ctx: &RequestCtx) -> Select<E> {
     scoped::<E>(ctx).filter(E::deleted_at_column().is_null())
 }
 
+/// Refuses `name` when another live row of the caller's tenant has it in
+/// `column`, ignoring case (two "LinkedIn" entries in one picker only
+/// confuse); `except` is the row being renamed. The conflict names
+/// `input.name`.
+pub async fn ensure_live_name_free<E: SoftDeletable>(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    column: E::Column,
+    name: &str,
+    except: Option<Uuid>,
+    message: &str,
+) -> AppResult<()> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let mut select =
+        live::<E>(ctx).filter(Expr::expr(Func::lower(Expr::col(column))).eq(name.to_lowercase()));
+    if let Some(id) = except {
+        select = select.filter(E::id_column().ne(id));
+    }
+    if select.one(conn).await?.is_some() {
+        return Err(AppError::duplicate("input.name", message));
+    }
+    Ok(())
+}
+
 /// One live row of the caller's tenant; a trashed or foreign one is `NOT_FOUND`.
 pub async fn find_live<E: SoftDeletable>(
     conn: &impl ConnectionTrait,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use async_graphql::{ID, InputType};
 use chrono::Utc;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QuerySelect, QueryTrait, Set,
@@ -29,7 +29,8 @@ use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
-    begin, begin_write, end_read, find_live, live, read_live, scoped, soft_delete,
+    begin, begin_write, end_read, ensure_live_name_free, find_live, live, read_live, scoped,
+    soft_delete,
 };
 
 /// The filter language a saved filter is written in. A release that
@@ -282,15 +283,15 @@ async fn ensure_name_free(
     name: &str,
     except: Option<Uuid>,
 ) -> AppResult<()> {
-    let mut select = live::<segments::Entity>(ctx)
-        .filter(Expr::expr(Func::lower(Expr::col(segments::Column::Name))).eq(name.to_lowercase()));
-    if let Some(id) = except {
-        select = select.filter(segments::Column::Id.ne(id));
-    }
-    if select.one(conn).await?.is_some() {
-        return Err(AppError::duplicate("input.name", DUPLICATE_NAME));
-    }
-    Ok(())
+    ensure_live_name_free::<segments::Entity>(
+        conn,
+        ctx,
+        segments::Column::Name,
+        name,
+        except,
+        DUPLICATE_NAME,
+    )
+    .await
 }
 
 async fn project(

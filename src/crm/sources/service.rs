@@ -3,45 +3,41 @@
 //! deleted source frees its name).
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel, Set};
 use uuid::Uuid;
 
 use entity::lead_sources;
 
 use super::types::{CreateLeadSourceInput, UpdateLeadSourceInput};
 use crate::domain::{optional_text, required_text};
+use crate::error::AppResult;
 use crate::error::on_unique;
-use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{Order, Page, PageArgs, Totals, list_by_id};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin_write, find_live, live, read_live, soft_delete};
+use crate::tenancy::scoped::{
+    begin_write, ensure_live_name_free, find_live, live, read_live, soft_delete,
+};
 
 const MAX_UTM_CHARS: usize = 200;
 const DUPLICATE_NAME: &str = "a lead source with this name already exists";
 
-/// Refuses a name another live source has, ignoring case ("LinkedIn" and
-/// "linkedin" in one picker would only confuse).
+/// Refuses a name another live source has, ignoring case.
 async fn ensure_name_free(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     name: &str,
     except: Option<Uuid>,
 ) -> AppResult<()> {
-    let mut select = live::<lead_sources::Entity>(ctx).filter(
-        Expr::expr(Func::lower(Expr::col(lead_sources::Column::Name))).eq(name.to_lowercase()),
-    );
-    if let Some(id) = except {
-        select = select.filter(lead_sources::Column::Id.ne(id));
-    }
-    if select.one(conn).await?.is_some() {
-        return Err(AppError::duplicate(
-            "input.name",
-            "another lead source already has this name",
-        ));
-    }
-    Ok(())
+    ensure_live_name_free::<lead_sources::Entity>(
+        conn,
+        ctx,
+        lead_sources::Column::Name,
+        name,
+        except,
+        "another lead source already has this name",
+    )
+    .await
 }
 
 /// One page of live sources, newest first.

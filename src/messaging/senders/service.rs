@@ -35,7 +35,8 @@ use crate::secrets::SecretBox;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{
-    begin, begin_write, find_live, live, soft_delete, tenant_rows, tenant_update,
+    begin, begin_write, ensure_live_name_free, find_live, live, soft_delete, tenant_rows,
+    tenant_update,
 };
 
 const DUPLICATE_NAME: &str = "a sender account with this name already exists";
@@ -344,19 +345,15 @@ async fn ensure_name_free(
     name: &str,
     except: Option<Uuid>,
 ) -> AppResult<()> {
-    let mut select = live::<sender_accounts::Entity>(ctx).filter(
-        Expr::expr(Func::lower(Expr::col(sender_accounts::Column::Name))).eq(name.to_lowercase()),
-    );
-    if let Some(id) = except {
-        select = select.filter(sender_accounts::Column::Id.ne(id));
-    }
-    if select.one(conn).await?.is_some() {
-        return Err(AppError::duplicate(
-            "input.name",
-            "another sender account already has this name",
-        ));
-    }
-    Ok(())
+    ensure_live_name_free::<sender_accounts::Entity>(
+        conn,
+        ctx,
+        sender_accounts::Column::Name,
+        name,
+        except,
+        "another sender account already has this name",
+    )
+    .await
 }
 
 fn port(value: i32, field: &str) -> AppResult<i32> {
