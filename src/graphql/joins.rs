@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::db::build_select;
 use crate::error::{AppError, AppResult};
-use crate::graphql::loaders::{ByIdLoader, Cached};
+use crate::graphql::loaders::{ByIdLoader, Cached, from_loader};
 use crate::graphql::pagination::PageArgs;
 use crate::tenancy::scoped::TenantOwned;
 
@@ -382,12 +382,6 @@ where
             Ok(())
         })
     }
-}
-
-/// A loader's shared error as the request's own.
-fn from_loader(error: std::sync::Arc<AppError>) -> AppError {
-    std::sync::Arc::try_unwrap(error)
-        .unwrap_or_else(|shared| AppError::internal(anyhow::anyhow!("dataloader: {shared:?}")))
 }
 
 /// The Relay arguments of a selected field, as its resolver gets them.

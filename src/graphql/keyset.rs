@@ -94,9 +94,18 @@ impl<M> KeyOrder<M> {
     }
 
     /// `select` sorted in this order (for reads that take the whole list).
-    pub fn sort<E: EntityTrait<Model = M>>(&self, mut select: Select<E>) -> Select<E> {
+    pub fn sort<E: EntityTrait<Model = M>>(&self, select: Select<E>) -> Select<E> {
+        self.sorted(select, false)
+    }
+
+    /// `select` in this order, or in the opposite one when `reversed`.
+    fn sorted<E: EntityTrait<Model = M>>(
+        &self,
+        mut select: Select<E>,
+        reversed: bool,
+    ) -> Select<E> {
         for key in &self.0 {
-            select = if key.descending {
+            select = if key.descending != reversed {
                 select.order_by_desc(key.expr.clone())
             } else {
                 select.order_by_asc(key.expr.clone())
@@ -165,13 +174,7 @@ where
         query = query.filter(order.beyond(values, window.forward));
     }
     // Walking backwards is walking forwards in the opposite order, then reversing.
-    for key in &order.0 {
-        query = if key.descending == window.forward {
-            query.order_by_desc(key.expr.clone())
-        } else {
-            query.order_by_asc(key.expr.clone())
-        };
-    }
+    query = order.sorted(query, !window.forward);
     let rows = all_with_literal_limits(conn, query.limit(window.size + 1)).await?;
     Ok(Page::from_fetched(
         rows,

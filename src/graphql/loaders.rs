@@ -78,16 +78,33 @@ where
     }
 }
 
+/// One value through the request's `Cached<L>`; the loaders are attached
+/// only for a signed-in caller, hence `UNAUTHENTICATED` without one.
+pub async fn load_one<L, K>(ctx: &Context<'_>, key: K) -> async_graphql::Result<Option<L::Value>>
+where
+    L: Loader<K, Error = Arc<AppError>> + Send + Sync + 'static,
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    L::Value: Send + Sync + Clone + 'static,
+{
+    let loader = ctx
+        .data_opt::<Cached<L>>()
+        .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
+    loader.load_one(key).await.map_err(|e| loader_error(&e))
+}
+
 /// Loads one row of the caller's tenant by id through the request's loader.
 pub async fn load_by_id<E>(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<E::Model>>
 where
     E: TenantOwned,
     E::Model: Clone + Send + Sync,
 {
-    let loader = ctx
-        .data_opt::<Cached<ByIdLoader<E>>>()
-        .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
-    loader.load_one(id).await.map_err(|e| loader_error(&e))
+    load_one::<ByIdLoader<E>, _>(ctx, id).await
+}
+
+/// A loader's shared error as the request's own.
+pub fn from_loader(error: Arc<AppError>) -> AppError {
+    Arc::try_unwrap(error)
+        .unwrap_or_else(|shared| AppError::internal(anyhow::anyhow!("dataloader: {shared:?}")))
 }
 
 /// A loader failure (a database error) as the client sees it: `INTERNAL`,
@@ -330,10 +347,7 @@ impl<R: ChildRelation> CountSource for ChildCount<R> {
             let loader = ctx
                 .data_opt::<Cached<ChildCountLoader<R>>>()
                 .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
-            let count = loader
-                .load_one(self.parent)
-                .await
-                .map_err(|e| AppError::internal(anyhow::anyhow!("dataloader: {e:?}")))?;
+            let count = loader.load_one(self.parent).await.map_err(from_loader)?;
             Ok(count.unwrap_or_default())
         })
     }
@@ -395,13 +409,8 @@ where
     R: ChildRelation,
     <R::Entity as sea_orm::EntityTrait>::Model: Clone + Send + Sync,
 {
-    let loader = ctx
-        .data_opt::<Cached<LatestChildrenLoader<R>>>()
-        .ok_or_else(|| AppError::unauthenticated("sign in or send an API key"))?;
-    Ok(loader
-        .load_one((parent, limit))
-        .await
-        .map_err(|e| loader_error(&e))?
+    Ok(load_one::<LatestChildrenLoader<R>, _>(ctx, (parent, limit))
+        .await?
         .unwrap_or_default())
 }
 

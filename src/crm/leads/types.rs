@@ -475,13 +475,8 @@ impl LeadRecord {
     ) -> async_graphql::Result<RelayConnection<crate::crm::segments::Segment>> {
         use crate::crm::segments::{Segment, SegmentsOfLeadLoader};
         let args = PageArgs::new(first, after, last, before);
-        let loader = ctx
-            .data_opt::<crate::graphql::loaders::Cached<SegmentsOfLeadLoader>>()
-            .ok_or_else(|| crate::error::AppError::unauthenticated("sign in or send an API key"))?;
-        let all = loader
-            .load_one(self.model.id)
-            .await
-            .map_err(|e| loader_error(&e))?
+        let all = crate::graphql::loaders::load_one::<SegmentsOfLeadLoader, _>(ctx, self.model.id)
+            .await?
             .unwrap_or_default();
         let total = all.len() as u64;
         let page = crate::graphql::pagination::page_of_loaded(

@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::SegmentKind as SegmentKindModel;
-use entity::{leads, projects, segment_members, segments};
+use entity::{leads, segment_members, segments};
 
 use super::types::{CreateSegmentInput, MembershipOutcome, SegmentKind, UpdateSegmentInput};
 use crate::crm::leads::LeadQuery;
@@ -294,17 +294,23 @@ async fn ensure_name_free(
     .await
 }
 
+/// The project a segment belongs to: a live one of the caller's tenant, as
+/// a lead's is; any other id is the wrong value of `input.projectId`.
 async fn project(
-    conn: &impl ConnectionTrait,
+    txn: &sea_orm::DatabaseTransaction,
     ctx: &RequestCtx,
     id: Option<&ID>,
 ) -> AppResult<Option<Uuid>> {
     let Some(id) = id else { return Ok(None) };
-    let id = crate::graphql::parse_id(id, "input.projectId")?;
-    find_live::<projects::Entity>(conn, ctx, id)
+    crate::crm::leads::fields::project(txn, ctx, id, "input.projectId")
         .await
-        .map_err(|_| AppError::invalid("input.projectId", "no project of yours has this id"))?;
-    Ok(Some(id))
+        .map(Some)
+        .map_err(|error| match error {
+            AppError::NotFound(_) => {
+                AppError::invalid("input.projectId", "no project of yours has this id")
+            }
+            other => other,
+        })
 }
 
 /// One page of live segments, newest first, of one kind or both.

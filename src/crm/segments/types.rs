@@ -10,7 +10,7 @@ use crate::crm::leads::filter::LeadFilter;
 use crate::crm::leads::types::LeadOrder;
 use crate::crm::leads::{Lead, LeadQuery, leads_connection};
 use crate::graphql::json::Json;
-use crate::graphql::loaders::loader_error;
+use crate::graphql::loaders::load_one;
 use crate::graphql::numbers::Count;
 use crate::graphql::pagination::{PageArgs, RelayConnection, cost};
 use crate::graphql::to_id;
@@ -67,15 +67,8 @@ pub(crate) struct Segment {
 impl Segment {
     /// How many live leads are in the segment now (exact).
     async fn count(&self, ctx: &Context<'_>) -> async_graphql::Result<Count> {
-        let loader = ctx
-            .data_opt::<crate::graphql::loaders::Cached<super::SegmentCountLoader>>()
-            .ok_or_else(|| crate::error::AppError::unauthenticated("sign in or send an API key"))?;
-        let count = loader
-            .load_one(self.model.id)
-            .await
-            .map_err(|e| loader_error(&e))?
-            .unwrap_or_default();
-        Ok(count.into())
+        let count = load_one::<super::SegmentCountLoader, _>(ctx, self.model.id).await?;
+        Ok(count.unwrap_or_default().into())
     }
 
     /// The segment's live leads, with the filters, search and orders of
