@@ -157,6 +157,18 @@ pub struct Config {
     )]
     pub allow_private_hosts: Option<bool>,
 
+    /// How often the segments whose filters count from now ("created in
+    /// the last 30 days", engagement periods) are re-checked over all of a
+    /// tenant's leads, in seconds. Lead changes move every segment's
+    /// members at once; only the clock needs this.
+    #[arg(
+        long,
+        env = "PROMOHUB_SEGMENT_SWEEP_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub segment_sweep_secs: u64,
+
     #[command(flatten)]
     pub limits: Limits,
 

@@ -32,6 +32,8 @@ pub mod projects;
 pub mod refresh_tokens;
 pub mod sea_orm_active_enums;
 pub mod segment_members;
+pub mod segment_memberships;
+pub mod segment_upkeep;
 pub mod segments;
 pub mod sender_accounts;
 pub mod settings;

@@ -29,6 +29,8 @@ pub use super::plans::Entity as Plans;
 pub use super::projects::Entity as Projects;
 pub use super::refresh_tokens::Entity as RefreshTokens;
 pub use super::segment_members::Entity as SegmentMembers;
+pub use super::segment_memberships::Entity as SegmentMemberships;
+pub use super::segment_upkeep::Entity as SegmentUpkeep;
 pub use super::segments::Entity as Segments;
 pub use super::sender_accounts::Entity as SenderAccounts;
 pub use super::settings::Entity as Settings;

@@ -40,6 +40,8 @@ pub enum Relation {
     Projects,
     #[sea_orm(has_many = "super::segment_members::Entity")]
     SegmentMembers,
+    #[sea_orm(has_many = "super::segment_memberships::Entity")]
+    SegmentMemberships,
     #[sea_orm(
         belongs_to = "super::tenants::Entity",
         from = "Column::TenantId",
@@ -59,6 +61,12 @@ impl Related<super::projects::Entity> for Entity {
 impl Related<super::segment_members::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::SegmentMembers.def()
+    }
+}
+
+impl Related<super::segment_memberships::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SegmentMemberships.def()
     }
 }
 

@@ -99,6 +99,10 @@ pub enum Relation {
     RefreshTokens,
     #[sea_orm(has_many = "super::segment_members::Entity")]
     SegmentMembers,
+    #[sea_orm(has_many = "super::segment_memberships::Entity")]
+    SegmentMemberships,
+    #[sea_orm(has_one = "super::segment_upkeep::Entity")]
+    SegmentUpkeep,
     #[sea_orm(has_many = "super::segments::Entity")]
     Segments,
     #[sea_orm(has_many = "super::sender_accounts::Entity")]
@@ -270,6 +274,18 @@ impl Related<super::refresh_tokens::Entity> for Entity {
 impl Related<super::segment_members::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::SegmentMembers.def()
+    }
+}
+
+impl Related<super::segment_memberships::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SegmentMemberships.def()
+    }
+}
+
+impl Related<super::segment_upkeep::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SegmentUpkeep.def()
     }
 }
 

@@ -26,6 +26,7 @@ mod m20261206_000013_session_revocation;
 mod m20261206_000014_message_outcome_unknown;
 mod m20261207_000015_delivery_visibility_and_outbox;
 mod m20261207_000016_segments;
+mod m20261207_000017_segment_upkeep;
 pub mod rls;
 
 pub use helpers::{
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_message_outcome_unknown::Migration),
             Box::new(m20261207_000015_delivery_visibility_and_outbox::Migration),
             Box::new(m20261207_000016_segments::Migration),
+            Box::new(m20261207_000017_segment_upkeep::Migration),
         ]
     }
 }

@@ -62,7 +62,10 @@ impl From<&RequestCtx> for Origin {
     fn from(ctx: &RequestCtx) -> Self {
         Self {
             tenant_id: ctx.tenant_id,
-            actor_id: Some(ctx.actor_id()),
+            actor_id: match ctx.actor {
+                crate::tenancy::Actor::System => None,
+                _ => Some(ctx.actor_id()),
+            },
         }
     }
 }

@@ -195,10 +195,17 @@ pub struct DateTimeFilter {
     pub is_null: Option<bool>,
 }
 
+impl DateTimeFilter {
+    /// Counted back from the moment the filter runs.
+    pub fn is_relative(&self) -> bool {
+        self.in_last_days.is_some() || self.before_last_days.is_some()
+    }
+}
+
 /// The longest relative period a date filter takes (100 years).
 const MAX_RELATIVE_DAYS: i32 = 36_500;
 
-fn days_ago(days: i32, path: &str) -> AppResult<DateTime<Utc>> {
+pub(crate) fn days_ago(days: i32, path: &str) -> AppResult<DateTime<Utc>> {
     if !(1..=MAX_RELATIVE_DAYS).contains(&days) {
         return Err(AppError::invalid(
             path,

@@ -33,8 +33,10 @@ impl JobSignal {
     }
 }
 
-/// Starts the worker loop; it runs until the process ends.
+/// Starts the worker loop and segment upkeep; they run until the process
+/// ends.
 pub fn start(shared: Arc<Shared>) {
+    crate::crm::segments::upkeep::start(shared.clone());
     tokio::spawn(async move { run(shared).await });
 }
 

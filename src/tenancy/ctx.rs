@@ -10,8 +10,16 @@ use crate::error::{AppError, AppResult};
 /// Who is acting: a signed-in person or a partner's API key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    User { user_id: Uuid },
-    ApiKey { key_id: Uuid, scopes: Vec<Scope> },
+    User {
+        user_id: Uuid,
+    },
+    ApiKey {
+        key_id: Uuid,
+        scopes: Vec<Scope>,
+    },
+    /// PromoHub itself, in the background (segment upkeep): no person, no
+    /// key, and never from a request.
+    System,
 }
 
 /// Facts about the HTTP request, present for every caller, signed in or not.
@@ -35,11 +43,22 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// PromoHub's own work in `tenant_id`, outside any request.
+    pub fn system(tenant_id: Uuid) -> Self {
+        Self {
+            tenant_id,
+            role: super::Role::Owner,
+            actor: Actor::System,
+            expires_at: None,
+            txn: RequestTxn::default(),
+        }
+    }
+
     /// The person acting, if it is a person.
     pub fn user_id(&self) -> Option<Uuid> {
         match self.actor {
             Actor::User { user_id } => Some(user_id),
-            Actor::ApiKey { .. } => None,
+            Actor::ApiKey { .. } | Actor::System => None,
         }
     }
 
@@ -72,10 +91,13 @@ impl RequestCtx {
         self.require_role(Role::Admin)
     }
 
+    /// Who acted, as events and audit rows record it (the nil id for the
+    /// system).
     pub fn actor_id(&self) -> Uuid {
         match &self.actor {
             Actor::User { user_id } => *user_id,
             Actor::ApiKey { key_id, .. } => *key_id,
+            Actor::System => Uuid::nil(),
         }
     }
 }

@@ -56,7 +56,9 @@ tenant_scoped!(
     lead_tags,
     engagement_sequences,
     domain_event_sequences,
-    segment_members
+    segment_members,
+    segment_memberships,
+    segment_upkeep
 );
 
 macro_rules! tenant_owned {

@@ -36,6 +36,7 @@ mod relay;
 mod rls;
 mod schema;
 mod scoring;
+mod segment_upkeep;
 mod segments;
 mod senders;
 mod settings;

@@ -932,7 +932,7 @@ async fn next_event(ws: &mut crate::helpers::Ws) -> Value {
     message["payload"]["data"]["engagementEvents"].clone()
 }
 
-async fn open_pixel(app: &TestApp, message: &Value) {
+pub async fn open_pixel(app: &TestApp, message: &Value) {
     let token = token_in(message["htmlBody"].as_str().unwrap(), "/t/o/");
     no_redirects()
         .get(app.url(&format!("/t/o/{token}")))

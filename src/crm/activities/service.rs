@@ -38,6 +38,7 @@ async fn record_at(
     let (actor_type, actor_id) = match &ctx.actor {
         Actor::User { user_id } => (ActorType::User, Some(*user_id)),
         Actor::ApiKey { key_id, .. } => (ActorType::ApiKey, Some(*key_id)),
+        Actor::System => (ActorType::System, None),
     };
     let now = Utc::now().fixed_offset();
     Ok(activities::ActiveModel {

@@ -9,14 +9,17 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, DbBackend};
 
 use entity::leads::Column;
-use entity::{lead_tags, leads};
+use entity::sea_orm_active_enums::EngagementType;
+
+use crate::messaging::engagement::types::EngagementType as EngagementKind;
+use entity::{engagement_events, lead_tags, leads};
 
 use super::attributes::LeadAttributeFilter;
 use super::types::LeadStatus;
 use crate::error::{AppError, AppResult};
 use crate::graphql::filters::{
     ColumnFilter, Combined, DateTimeFilter, IdFilter, IntFilter, StringFilter, checked_len,
-    combine, like_escape,
+    combine, days_ago, like_escape,
 };
 
 /// Conditions on leads. All given fields must hold (an implicit AND).
@@ -42,6 +45,11 @@ pub(crate) struct LeadFilter {
     pub last_contacted_at: Option<DateTimeFilter>,
     /// Conditions on custom field values, by key.
     pub custom_fields: Option<Vec<CustomFieldFilter>>,
+    /// Opened, clicked or replied to a message lately (`not: { engaged: … }`
+    /// for the leads that did not).
+    pub engaged: Option<EngagedFilter>,
+    /// `false`: never sent a message; `true`: sent at least one.
+    pub contacted: Option<bool>,
     /// Leads in any of these segments (static: its members; dynamic: what
     /// its filter matches).
     pub in_segments: Option<Vec<async_graphql::ID>>,
@@ -51,6 +59,66 @@ pub(crate) struct LeadFilter {
     /// (`segments::service::resolve_segments`), for `compile`.
     #[graphql(skip)]
     pub resolved: Option<ResolvedSegments>,
+}
+
+impl LeadFilter {
+    /// Every filter inside this one (`and`, `or`, `not`, and the filters of
+    /// the dynamic segments it names, once resolved), this one first.
+    fn walk<'a>(&'a self, seen: &mut Vec<&'a LeadFilter>) {
+        seen.push(self);
+        for child in self.and.iter().chain(&self.or).flatten() {
+            child.walk(seen);
+        }
+        if let Some(child) = &self.not {
+            child.walk(seen);
+        }
+        let resolved = self.resolved.iter();
+        for named in resolved.flat_map(|r| r.in_segments.iter().chain(&r.not_in_segments)) {
+            if let SegmentRef::Dynamic(saved) = named {
+                saved.walk(seen);
+            }
+        }
+    }
+
+    fn any(&self, test: impl Fn(&LeadFilter) -> bool) -> bool {
+        let mut all = Vec::new();
+        self.walk(&mut all);
+        all.into_iter().any(test)
+    }
+
+    /// Whether what the filter matches can change with no change to any
+    /// lead, as time passes: a relative date ("in the last 30 days") or an
+    /// engagement period. (Resolve it first to see into named segments.)
+    pub(crate) fn depends_on_clock(&self) -> bool {
+        let relative =
+            |f: &Option<DateTimeFilter>| f.as_ref().is_some_and(DateTimeFilter::is_relative);
+        self.any(|f| {
+            f.engaged.is_some()
+                || relative(&f.created_at)
+                || relative(&f.updated_at)
+                || relative(&f.converted_at)
+                || relative(&f.last_contacted_at)
+        })
+    }
+
+    /// Whether the filter names segment `id` (`inSegments`,
+    /// `notInSegments`), itself or through the segments it names.
+    pub(crate) fn names_segment(&self, id: uuid::Uuid) -> bool {
+        self.any(|f| {
+            f.in_segments
+                .iter()
+                .chain(&f.not_in_segments)
+                .flatten()
+                .any(|named| uuid::Uuid::parse_str(named).ok() == Some(id))
+        })
+    }
+
+    /// Whether engagement moves what the filter matches: `engaged` reads
+    /// engagement events, and a send sets the lead's last contact
+    /// (`contacted`, `lastContactedAt`) outside the lead events.
+    pub(crate) fn reads_engagement(&self) -> bool {
+        self.any(|f| f.engaged.is_some() || f.contacted.is_some() || f.last_contacted_at.is_some())
+    }
 }
 
 /// The segments a filter names, read and checked, with every dynamic
@@ -71,6 +139,23 @@ pub(crate) enum SegmentRef {
     /// A segment deleted since the filter was saved: no members.
     Gone,
 }
+
+/// Engagement with the messages sent to a lead: any of `kinds` (`OPENED`,
+/// `CLICKED`, `REPLIED`; all three when omitted) within the last
+/// `inLastDays` days, counted back from the moment the filter runs.
+/// Scanners' and prefetchers' opens and clicks do not count.
+#[derive(InputObject, Clone)]
+pub(crate) struct EngagedFilter {
+    pub kinds: Option<Vec<EngagementKind>>,
+    pub in_last_days: i32,
+}
+
+/// What counts as engaging with a message.
+const ENGAGING: [EngagementKind; 3] = [
+    EngagementKind::Opened,
+    EngagementKind::Clicked,
+    EngagementKind::Replied,
+];
 
 #[derive(InputObject, Clone, Default)]
 pub(crate) struct StatusFilter {
@@ -181,6 +266,13 @@ fn own(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Conditi
             )?);
         }
     }
+    if let Some(f) = &filter.engaged {
+        all = all.add(engaged(f, &format!("{path}.engaged"))?);
+    }
+    if let Some(contacted) = filter.contacted {
+        let never = Expr::col((leads::Entity, Column::LastContactedAt)).is_null();
+        all = all.add(if contacted { never.not() } else { never });
+    }
     let resolved = filter.resolved.clone().unwrap_or_default();
     for (named, refs, field, negate) in [
         (
@@ -222,6 +314,42 @@ fn own(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Conditi
         all = all.add(if negate { any.not() } else { any });
     }
     Ok(all)
+}
+
+/// The lead has a human engagement event of the kinds asked for within the
+/// period (the index on kind and time serves a whole tenant's count).
+fn engaged(f: &EngagedFilter, path: &str) -> AppResult<Condition> {
+    use engagement_events::Column as E;
+    let since = days_ago(f.in_last_days, &format!("{path}.inLastDays"))?;
+    let kinds = f.kinds.clone().unwrap_or_else(|| ENGAGING.to_vec());
+    if kinds.is_empty() {
+        return Err(AppError::invalid(
+            format!("{path}.kinds"),
+            "name at least one kind, or leave kinds out for all",
+        ));
+    }
+    if let Some(i) = kinds.iter().position(|kind| !ENGAGING.contains(kind)) {
+        return Err(AppError::invalid(
+            format!("{path}.kinds.{i}"),
+            "engagement is OPENED, CLICKED or REPLIED (for sends, filter on lastContactedAt)",
+        ));
+    }
+    let kinds: Vec<EngagementType> = kinds.into_iter().map(Into::into).collect();
+    let events = Query::select()
+        .expr(Expr::val(1))
+        .from(engagement_events::Entity)
+        .and_where(
+            Expr::col((engagement_events::Entity, E::TenantId))
+                .equals((leads::Entity, Column::TenantId)),
+        )
+        .and_where(
+            Expr::col((engagement_events::Entity, E::LeadId)).equals((leads::Entity, Column::Id)),
+        )
+        .and_where(Expr::col((engagement_events::Entity, E::EventType)).is_in(kinds))
+        .and_where(Expr::col((engagement_events::Entity, E::Machine)).eq(false))
+        .and_where(Expr::col((engagement_events::Entity, E::OccurredAt)).gte(since.fixed_offset()))
+        .to_owned();
+    Ok(Condition::all().add(Expr::exists(events)))
 }
 
 fn status(f: &StatusFilter) -> Condition {

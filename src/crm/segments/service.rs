@@ -11,14 +11,15 @@ use chrono::Utc;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QuerySelect, QueryTrait, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::SegmentKind as SegmentKindModel;
-use entity::{leads, segment_members, segments};
+use entity::{leads, segment_members, segment_memberships, segments};
 
 use super::types::{CreateSegmentInput, MembershipOutcome, SegmentKind, UpdateSegmentInput};
+use super::upkeep::{self, why};
 use crate::crm::leads::LeadQuery;
 use crate::crm::leads::filter::{LeadFilter, ResolvedSegments, SegmentRef, compile};
 use crate::crm::leads::list::matching;
@@ -86,10 +87,25 @@ async fn storable(
     let mut chain: Vec<Uuid> = own.into_iter().collect();
     resolve_segments(conn, ctx, &mut checked, path, &mut chain, Missing::Refuse).await?;
     compile(&checked, conn.get_database_backend(), path)?;
-    filter
+    let json = filter
         .to_value()
         .into_json()
-        .map_err(|e| AppError::internal(anyhow::anyhow!("storing a filter: {e}")))
+        .map_err(|e| AppError::internal(anyhow::anyhow!("storing a filter: {e}")))?;
+    Ok(without_nulls(json))
+}
+
+/// The filter as given: the input object spells out every field it does
+/// not use as null, which says nothing.
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(fields) => fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, without_nulls(v)))
+            .collect(),
+        serde_json::Value::Array(items) => items.into_iter().map(without_nulls).collect(),
+        other => other,
+    }
 }
 
 /// Most segments deep a filter reaches through `inSegments` (a segment
@@ -635,6 +651,15 @@ pub(super) async fn add(
         added_by: Set(ctx.user_id()),
         created_at: Set(now),
     };
+    let period = |lead_id: Uuid| segment_memberships::ActiveModel {
+        tenant_id: Set(ctx.tenant_id),
+        segment_id: Set(segment_id),
+        lead_id: Set(lead_id),
+        entered_at: Set(now),
+        entered_why: Set(why::ADDED.to_owned()),
+        left_at: Set(None),
+        left_why: Set(None),
+    };
     let on_conflict = || {
         OnConflict::columns([
             segment_members::Column::TenantId,
@@ -667,22 +692,29 @@ pub(super) async fn add(
                     .on_conflict(on_conflict())
                     .exec_without_returning(&txn)
                     .await?;
+                segment_memberships::Entity::insert_many(chunk.iter().map(|id| period(*id)))
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .exec_without_returning(&txn)
+                    .await?;
             }
             (joining.len() as u64, results)
         }
         Chosen::Filter(filter) => {
             let matched = matched_ids(&txn, shared, ctx, *filter).await?;
-            let rows = Query::select()
-                .expr(Expr::val(ctx.tenant_id))
-                .expr(Expr::val(segment_id))
-                .column(Alias::new("id"))
-                .expr(Expr::val(ctx.user_id()))
-                .expr(Expr::val(now))
-                .from_subquery(matched, Alias::new("matched"))
-                // SQLite needs a WHERE between `SELECT` and `ON CONFLICT`.
-                .and_where(Expr::val(true).eq(true))
-                .to_owned();
-            let insert = Query::insert()
+            let rows = |extra: Vec<SimpleExpr>| {
+                let mut rows = Query::select();
+                rows.expr(Expr::val(ctx.tenant_id))
+                    .expr(Expr::val(segment_id))
+                    .column(Alias::new("id"));
+                for expr in extra {
+                    rows.expr(expr);
+                }
+                rows.from_subquery(matched.clone(), Alias::new("matched"))
+                    // SQLite needs a WHERE between `SELECT` and `ON CONFLICT`.
+                    .and_where(Expr::val(true).eq(true))
+                    .to_owned()
+            };
+            let members = Query::insert()
                 .into_table(segment_members::Entity)
                 .columns([
                     segment_members::Column::TenantId,
@@ -691,12 +723,27 @@ pub(super) async fn add(
                     segment_members::Column::AddedBy,
                     segment_members::Column::CreatedAt,
                 ])
-                .select_from(rows)
+                .select_from(rows(vec![Expr::val(ctx.user_id()), Expr::val(now)]))
                 .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
                 .on_conflict(on_conflict())
                 .to_owned();
+            let periods = Query::insert()
+                .into_table(segment_memberships::Entity)
+                .columns([
+                    segment_memberships::Column::TenantId,
+                    segment_memberships::Column::SegmentId,
+                    segment_memberships::Column::LeadId,
+                    segment_memberships::Column::EnteredAt,
+                    segment_memberships::Column::EnteredWhy,
+                ])
+                .select_from(rows(vec![Expr::val(now), Expr::val(why::ADDED)]))
+                .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
+                // A lead already in the segment keeps its open period.
+                .on_conflict(OnConflict::new().do_nothing().to_owned())
+                .to_owned();
             let backend = txn.get_database_backend();
-            let done = txn.execute_raw(backend.build(&insert)).await?;
+            let done = txn.execute_raw(backend.build(&members)).await?;
+            txn.execute_raw(backend.build(&periods)).await?;
             (done.rows_affected(), Vec::new())
         }
     };
@@ -746,12 +793,17 @@ pub(super) async fn remove(
                     .exec(&txn)
                     .await?;
             }
+            upkeep::close(&txn, ctx, segment_id, &leaving, why::REMOVED).await?;
             (leaving.len() as u64, results)
         }
         Chosen::Filter(filter) => {
             let matched = matched_ids(&txn, shared, ctx, *filter).await?;
             let done = of_segment()
-                .filter(Expr::col(segment_members::Column::LeadId).in_subquery(matched))
+                .filter(Expr::col(segment_members::Column::LeadId).in_subquery(matched.clone()))
+                .exec(&txn)
+                .await?;
+            upkeep::closing(ctx, segment_id, why::REMOVED)
+                .filter(Expr::col(segment_memberships::Column::LeadId).in_subquery(matched))
                 .exec(&txn)
                 .await?;
             (done.rows_affected, Vec::new())
@@ -762,5 +814,117 @@ pub(super) async fn remove(
         changed,
         results,
         segment,
+    })
+}
+
+/// One clause of a dynamic segment's filter (a top-level field of it) and
+/// whether a lead meets it now.
+pub(crate) struct ClauseOutcome {
+    pub field: String,
+    pub condition: serde_json::Value,
+    pub matched: bool,
+}
+
+/// Why a lead is in a segment or not: now, clause by clause, and its
+/// periods in the segment so far, newest first.
+pub(crate) struct Explanation {
+    pub member: bool,
+    pub clauses: Vec<ClauseOutcome>,
+    pub periods: Vec<segment_memberships::Model>,
+}
+
+/// Most periods `explain` lists.
+const MAX_PERIODS: u64 = 100;
+
+/// Explains `lead_id`'s membership of a segment of the caller's tenant.
+/// The lead must be the caller's (live or in the trash): another tenant's
+/// id is as unknown as one never used.
+pub(crate) async fn explain(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    segment_id: Uuid,
+    lead_id: Uuid,
+) -> AppResult<Explanation> {
+    let txn = begin(&shared.db, ctx).await?;
+    let segment = find_live::<segments::Entity>(&*txn, ctx, segment_id).await?;
+    let backend = txn.get_database_backend();
+    let mut conditions = vec![member_condition(&*txn, ctx, &segment).await?];
+    let mut clauses = Vec::new();
+    if saved_filter(&segment)?.is_some()
+        && let Some(fields) = segment.filter.as_ref().and_then(|f| f.as_object())
+    {
+        // In field-name order (PostgreSQL's jsonb keeps no other); a filter
+        // saved before nulls were dropped spells out unused fields as null.
+        let mut fields: Vec<_> = fields.iter().filter(|(_, c)| !c.is_null()).collect();
+        fields.sort_by_key(|(field, _)| field.as_str());
+        for (field, condition) in fields {
+            let one = serde_json::json!({ field.clone(): condition.clone() });
+            let mut clause = LeadFilter::parse(Some(
+                async_graphql::Value::from_json(one)
+                    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?,
+            ))
+            .map_err(|e| {
+                AppError::internal(anyhow::anyhow!(
+                    "segment {segment_id}, clause {field}: {}",
+                    e.into_server_error(Default::default()).message
+                ))
+            })?;
+            let mut chain = vec![segment.id];
+            resolve_segments(
+                &*txn,
+                ctx,
+                &mut clause,
+                "filter",
+                &mut chain,
+                Missing::Empty,
+            )
+            .await?;
+            conditions.push(compile(&clause, backend, &format!("filter.{field}"))?);
+            clauses.push((field.clone(), without_nulls(condition.clone())));
+        }
+    }
+    let mut select = Query::select();
+    select
+        .expr(Expr::val(1))
+        .from(leads::Entity)
+        .and_where(Expr::col((leads::Entity, leads::Column::TenantId)).eq(ctx.tenant_id))
+        .and_where(Expr::col((leads::Entity, leads::Column::Id)).eq(lead_id));
+    for (i, condition) in conditions.into_iter().enumerate() {
+        // Membership needs a live lead; a clause is about the lead's data.
+        let condition = if i == 0 {
+            condition.add(Expr::col((leads::Entity, leads::Column::DeletedAt)).is_null())
+        } else {
+            condition
+        };
+        select.expr(Expr::case(condition, 1).finally(0));
+    }
+    let Some(row) = txn.query_one_raw(backend.build(&select)).await? else {
+        return Err(AppError::invalid("leadId", "no lead of yours has this id"));
+    };
+    let flag = |i: usize| row.try_get_by_index::<i32>(i).map(|v| v == 1);
+    let member = flag(1)?;
+    let clauses = clauses
+        .into_iter()
+        .enumerate()
+        .map(|(i, (field, condition))| {
+            Ok(ClauseOutcome {
+                field,
+                condition,
+                matched: flag(i + 2)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    let periods = scoped::<segment_memberships::Entity>(ctx)
+        .filter(segment_memberships::Column::SegmentId.eq(segment_id))
+        .filter(segment_memberships::Column::LeadId.eq(lead_id))
+        .order_by_desc(segment_memberships::Column::EnteredAt)
+        .limit(MAX_PERIODS)
+        .all(&*txn)
+        .await?;
+    end_read(txn).await?;
+    Ok(Explanation {
+        member,
+        clauses,
+        periods,
     })
 }

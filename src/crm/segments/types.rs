@@ -71,6 +71,46 @@ impl Segment {
         Ok(count.unwrap_or_default().into())
     }
 
+    /// Why a lead is in this segment or not: whether it is now, which of a
+    /// dynamic segment's clauses (the top-level fields of its filter) it
+    /// meets now, and since when it has been in the segment, with why it
+    /// entered and left before (newest first, at most 100 periods).
+    async fn explain(
+        &self,
+        ctx: &Context<'_>,
+        lead_id: ID,
+    ) -> async_graphql::Result<SegmentExplanation> {
+        let lead_id = crate::graphql::parse_id(&lead_id, "leadId")?;
+        let explanation = super::service::explain(
+            crate::graphql::shared(ctx),
+            crate::graphql::caller(ctx)?,
+            self.model.id,
+            lead_id,
+        )
+        .await?;
+        let periods: Vec<MembershipPeriod> =
+            explanation.periods.into_iter().map(Into::into).collect();
+        Ok(SegmentExplanation {
+            member: explanation.member,
+            // Upkeep opens the period shortly after the change that
+            // made the lead a member (static: at once).
+            since: periods
+                .first()
+                .filter(|p| explanation.member && p.left_at.is_none())
+                .map(|p| p.entered_at),
+            clauses: explanation
+                .clauses
+                .into_iter()
+                .map(|c| SegmentClause {
+                    field: c.field,
+                    condition: Json(c.condition),
+                    matched: c.matched,
+                })
+                .collect(),
+            periods,
+        })
+    }
+
     /// The segment's live leads, with the filters, search and orders of
     /// `leads`.
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -172,4 +212,57 @@ pub(crate) struct MembershipChange {
     /// leads).
     pub results: Vec<MembershipResult>,
     pub segment: Segment,
+}
+
+/// Why a lead is in a segment or not.
+#[derive(SimpleObject)]
+pub(crate) struct SegmentExplanation {
+    /// Whether the lead is in the segment now.
+    pub member: bool,
+    /// When the lead's current period in the segment began.
+    pub since: Option<DateTime<Utc>>,
+    /// A dynamic segment's clauses, one per top-level field of its filter
+    /// (all must hold), in field-name order, and whether the lead meets each
+    /// now; empty for a static segment.
+    pub clauses: Vec<SegmentClause>,
+    /// The lead's periods in the segment, newest first.
+    pub periods: Vec<MembershipPeriod>,
+}
+
+/// One clause of a dynamic segment's filter.
+#[derive(SimpleObject)]
+pub(crate) struct SegmentClause {
+    /// The filter field, e.g. `stageId`, `and`, `engaged`.
+    pub field: String,
+    /// The clause as saved.
+    pub condition: Json<serde_json::Value>,
+    /// Whether the lead meets it now.
+    pub matched: bool,
+}
+
+/// A time a lead spent in a segment.
+#[derive(SimpleObject)]
+pub(crate) struct MembershipPeriod {
+    pub entered_at: DateTime<Utc>,
+    /// `added` (by hand), `segment.filter` (the segment was created or its
+    /// filter changed), `lead.created`, `lead.changed`, `lead.restored`,
+    /// `lead.merged`, `engagement`, `time` (a relative date moved on),
+    /// `segment.named` (a segment its filter names changed).
+    pub entered_why: String,
+    /// Null while the lead is in the segment.
+    pub left_at: Option<DateTime<Utc>>,
+    /// As `enteredWhy`, plus `removed` (by hand), `lead.deleted` and
+    /// `segment.deleted`.
+    pub left_why: Option<String>,
+}
+
+impl From<entity::segment_memberships::Model> for MembershipPeriod {
+    fn from(row: entity::segment_memberships::Model) -> Self {
+        Self {
+            entered_at: row.entered_at.to_utc(),
+            entered_why: row.entered_why,
+            left_at: row.left_at.map(|at| at.to_utc()),
+            left_why: row.left_why,
+        }
+    }
 }

@@ -38,6 +38,7 @@ pub(crate) async fn record(db: &DatabaseConnection, record: AuditRecord) -> AppR
     let (actor_type, actor_id) = match &record.actor {
         Some(Actor::User { user_id }) => (ActorType::User, Some(*user_id)),
         Some(Actor::ApiKey { key_id, .. }) => (ActorType::ApiKey, Some(*key_id)),
+        Some(Actor::System) => (ActorType::System, None),
         None => (ActorType::Anonymous, None),
     };
     let (outcome, error_code) = match record.outcome {
