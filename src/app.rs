@@ -7,7 +7,6 @@ use axum::Router;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -55,6 +54,14 @@ pub(crate) fn router(state: AppState) -> Router {
             "/webhooks/email/{provider}",
             axum::routing::post(crate::messaging::webhooks::http::receive),
         )
+        .route(
+            "/imports",
+            axum::routing::post(crate::crm::imports::http::upload),
+        )
+        .route(
+            "/imports/{id}/failed.csv",
+            get(crate::crm::imports::http::failed_rows),
+        )
         .route("/health", get(http::health::health))
         .route("/ready", get(http::health::ready))
         .route("/metrics", get(http::health::metrics))
@@ -68,8 +75,12 @@ pub(crate) fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
         ))
-        // The GraphQL extractor would read any body size: bound it here.
-        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        // The GraphQL extractor would read any body size: bound it here
+        // (files to import have their own, larger bound).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::limits::body_limit,
+        ))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(http::observe::request_span))

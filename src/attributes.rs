@@ -433,6 +433,9 @@ pub(crate) struct Attribute<M: 'static> {
     pub template: bool,
     /// A scoring criterion, compared as this kind.
     pub score: Option<ScoreKind>,
+    /// What kind of value it is (text, number, flag, choice), for the code
+    /// that reads it from text (CSV imports).
+    pub kind: ScoreKind,
 }
 
 /// Declares an entity's attributes; see the module documentation. Each
@@ -582,6 +585,7 @@ macro_rules! attributes {
                     } else {
                         None
                     },
+                    kind: <$kind as $crate::attributes::AttributeKind>::SCORE,
                 },
             )*
         ];

@@ -169,6 +169,15 @@ pub struct Config {
     )]
     pub segment_sweep_secs: u64,
 
+    /// The largest CSV file an import takes, in megabytes.
+    #[arg(
+        long,
+        env = "PROMOHUB_IMPORT_MAX_MB",
+        default_value_t = 50,
+        global = true
+    )]
+    pub import_max_mb: u64,
+
     #[command(flatten)]
     pub limits: Limits,
 

@@ -213,6 +213,16 @@ pub async fn all_with_literal_limits<E: sea_orm::EntityTrait>(
     E::find().from_raw_sql(statement).all(conn).await
 }
 
+/// Between the write transactions of a long task (an import, a segment
+/// re-check) on SQLite: a short pause, so that a writer waiting for the
+/// one write lock (its busy handler sleeps and retries) gets its turn
+/// instead of meeting the next transaction. PostgreSQL needs none.
+pub async fn let_writers_in(db: &DatabaseConnection) {
+    if !is_postgres(db) {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{build_select, is_loopback};

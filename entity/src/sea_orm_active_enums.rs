@@ -134,6 +134,22 @@ pub enum EngagementType {
     OutcomeUnknown,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "import_status")]
+pub enum ImportStatus {
+    #[sea_orm(string_value = "uploading")]
+    Uploading,
+    #[sea_orm(string_value = "uploaded")]
+    Uploaded,
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "invite_status")]
 pub enum InviteStatus {
     #[sea_orm(string_value = "pending")]

@@ -59,6 +59,12 @@ pub enum Relation {
     Invites,
     #[sea_orm(has_many = "super::jobs::Entity")]
     Jobs,
+    #[sea_orm(has_many = "super::lead_batch_errors::Entity")]
+    LeadBatchErrors,
+    #[sea_orm(has_many = "super::lead_batch_parts::Entity")]
+    LeadBatchParts,
+    #[sea_orm(has_many = "super::lead_batches::Entity")]
+    LeadBatches,
     #[sea_orm(has_many = "super::lead_scoring_rules::Entity")]
     LeadScoringRules,
     #[sea_orm(has_many = "super::lead_sources::Entity")]
@@ -184,6 +190,24 @@ impl Related<super::invites::Entity> for Entity {
 impl Related<super::jobs::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Jobs.def()
+    }
+}
+
+impl Related<super::lead_batch_errors::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadBatchErrors.def()
+    }
+}
+
+impl Related<super::lead_batch_parts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadBatchParts.def()
+    }
+}
+
+impl Related<super::lead_batches::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LeadBatches.def()
     }
 }
 

@@ -27,6 +27,7 @@ mod m20261206_000014_message_outcome_unknown;
 mod m20261207_000015_delivery_visibility_and_outbox;
 mod m20261207_000016_segments;
 mod m20261207_000017_segment_upkeep;
+mod m20261207_000018_lead_imports;
 pub mod rls;
 
 pub use helpers::{
@@ -53,6 +54,7 @@ pub mod enums {
     pub use crate::m20261206_000010_lead_and_company_signals::BOOKING_POTENTIAL;
     pub use crate::m20261207_000015_delivery_visibility_and_outbox::SENDER_TRANSPORT;
     pub use crate::m20261207_000016_segments::SEGMENT_KIND;
+    pub use crate::m20261207_000018_lead_imports::IMPORT_STATUS;
 }
 
 /// Every migration, oldest first.
@@ -79,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_delivery_visibility_and_outbox::Migration),
             Box::new(m20261207_000016_segments::Migration),
             Box::new(m20261207_000017_segment_upkeep::Migration),
+            Box::new(m20261207_000018_lead_imports::Migration),
         ]
     }
 }

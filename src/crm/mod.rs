@@ -4,6 +4,7 @@
 pub(crate) mod activities;
 pub(crate) mod companies;
 pub(crate) mod custom_fields;
+pub(crate) mod imports;
 pub(crate) mod leads;
 pub mod notes;
 pub(crate) mod pipeline;

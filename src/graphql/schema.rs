@@ -21,6 +21,7 @@ pub struct QueryRoot(
     crate::crm::companies::CompanyQuery,
     crate::crm::sources::LeadSourceQuery,
     crate::crm::segments::SegmentQuery,
+    crate::crm::imports::ImportQuery,
     crate::crm::pipeline::PipelineQuery,
     crate::crm::custom_fields::CustomFieldQuery,
     crate::crm::notes::NoteQuery,
@@ -49,6 +50,7 @@ pub struct MutationRoot(
     crate::crm::companies::CompanyMutation,
     crate::crm::sources::LeadSourceMutation,
     crate::crm::segments::SegmentMutation,
+    crate::crm::imports::ImportMutation,
     crate::crm::pipeline::PipelineMutation,
     crate::crm::custom_fields::CustomFieldMutation,
     crate::crm::notes::NoteMutation,
@@ -67,6 +69,7 @@ pub struct SubscriptionRoot(
     crate::events::EventSubscription,
     crate::messaging::engagement::EngagementSubscription,
     crate::crm::segments::SegmentSubscription,
+    crate::crm::imports::ImportSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

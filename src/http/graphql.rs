@@ -169,18 +169,23 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
     let Some(format) = ResponseFormat::negotiate(&parts.headers) else {
         return not_acceptable();
     };
-    let is_json = parts
+    let media = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case(APPLICATION_JSON));
-    if !is_json {
+        .map(|media| media.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
+    if media == "multipart/form-data" {
+        return post_multipart(&state, &parts.headers, meta, body, format).await;
+    }
+    if media != APPLICATION_JSON {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format,
             &[request_error(
-                "Content-Type must be application/json",
+                "Content-Type must be application/json (or multipart/form-data to upload a file)",
                 "UNSUPPORTED_MEDIA_TYPE",
             )],
         );
@@ -188,13 +193,7 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
     // The body limit layer turns an oversized body into an error here.
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format,
-                &[request_error("request body is too large", "LIMIT_EXCEEDED")],
-            );
-        }
+        Err(_) => return too_large(format),
     };
     let params = match parse_body(&bytes) {
         Ok(params) => params,
@@ -206,8 +205,92 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
             );
         }
     };
-    let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
-    execute(&state, &parts.headers, meta, params, false, format).await
+    execute(
+        &state,
+        &parts.headers,
+        meta,
+        params,
+        Vec::new(),
+        false,
+        format,
+    )
+    .await
+}
+
+fn too_large(format: ResponseFormat) -> Response {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format,
+        &[request_error("request body is too large", "LIMIT_EXCEEDED")],
+    )
+}
+
+/// The GraphQL multipart request (github.com/jaydenseric/graphql-multipart-request-spec):
+/// `operations` and `map` fields, then the files, each written to a
+/// temporary file as it arrives. Only a file to import is expected: at
+/// most one, as large as an import may be. (A cross-site form cannot send
+/// the `Authorization` header, so such a request is never a signed-in one.)
+async fn post_multipart(
+    state: &AppState,
+    headers: &HeaderMap,
+    meta: RequestMeta,
+    body: axum::body::Body,
+    format: ResponseFormat,
+) -> Response {
+    use futures::TryStreamExt;
+    // A file is read to disk only for a caller who may send one.
+    match authenticate(state, headers, false).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let error = request_error("sign in to upload a file", "UNAUTHENTICATED");
+            let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        Err(error) => {
+            let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let max_file = usize::try_from(state.shared.config.import_max_mb)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20);
+    let reader = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(max_file)
+        .max_num_files(1);
+    let request = match async_graphql::http::receive_body(content_type, reader, options).await {
+        Ok(request) => request,
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => return too_large(format),
+        Err(error) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format,
+                &[request_error(
+                    format!("the multipart request could not be read: {error}"),
+                    "BAD_REQUEST",
+                )],
+            );
+        }
+    };
+    let params = Params {
+        query: Some(request.query),
+        operation_name: request.operation_name,
+        variables: Some(request.variables),
+    };
+    execute(state, headers, meta, params, request.uploads, false, format).await
 }
 
 fn parse_body(bytes: &Bytes) -> Result<Params, String> {
@@ -286,7 +369,16 @@ pub(crate) async fn get_or_upgrade(State(state): State<AppState>, request: Reque
         variables,
     };
     let meta = request_meta(&parts.headers, ClientAddr::of(&parts.extensions));
-    execute(&state, &parts.headers, meta, params, true, format).await
+    execute(
+        &state,
+        &parts.headers,
+        meta,
+        params,
+        Vec::new(),
+        true,
+        format,
+    )
+    .await
 }
 
 /// Authenticates the caller from the `Authorization` header, if any; with
@@ -320,6 +412,7 @@ async fn execute(
     headers: &HeaderMap,
     meta: RequestMeta,
     params: Params,
+    uploads: Vec<async_graphql::UploadValue>,
     by_get: bool,
     format: ResponseFormat,
 ) -> Response {
@@ -408,6 +501,7 @@ async fn execute(
         request = request.operation_name(name);
     }
     request.set_parsed_query(checked.document);
+    request.uploads = uploads;
     let mut response = run(state, request, checked.operation, ctx, meta, variables).await;
     crate::graphql::order::restore_order(
         &mut response.data,

@@ -22,18 +22,22 @@ use crate::tenancy::scoped::{as_system, begin_system_write};
 pub enum JobKind {
     /// Deliver one queued message: payload `{"message_id": …}`.
     SendMessage,
+    /// Work through an uploaded CSV file: payload `{"batch_id": …}`.
+    ImportLeads,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SendMessage => "send_message",
+            Self::ImportLeads => "import_leads",
         }
     }
 
     pub fn parse(kind: &str) -> Option<Self> {
         match kind {
             "send_message" => Some(Self::SendMessage),
+            "import_leads" => Some(Self::ImportLeads),
             _ => None,
         }
     }

@@ -99,6 +99,7 @@ pub async fn run_due(shared: &Shared, worker: &str) -> crate::error::AppResult<u
 async fn execute(shared: &Shared, job: jobs::Model) {
     let outcome = match JobKind::parse(&job.kind) {
         Some(JobKind::SendMessage) => crate::messaging::messages::delivery::run(shared, &job).await,
+        Some(JobKind::ImportLeads) => crate::crm::imports::service::run_job(shared, &job).await,
         None => JobOutcome::Failed(format!("unknown job kind {:?}", job.kind)),
     };
     let recorded = match &outcome {

@@ -58,7 +58,9 @@ tenant_scoped!(
     domain_event_sequences,
     segment_members,
     segment_memberships,
-    segment_upkeep
+    segment_upkeep,
+    lead_batch_parts,
+    lead_batch_errors
 );
 
 macro_rules! tenant_owned {
@@ -102,6 +104,7 @@ tenant_owned!(
     suppressions,
     outbox_emails,
     segments,
+    lead_batches,
 );
 
 /// A tenant-owned entity with soft deletion: a `deleted_at` column, and

@@ -21,6 +21,7 @@ mod faults;
 mod first_run;
 mod fuzz;
 mod http_protocol;
+mod imports;
 mod json_values;
 mod leads;
 mod leads_list;

@@ -79,7 +79,7 @@ async fn settled(
 }
 
 /// The lead's current period began for `why`.
-async fn entered(app: &TestApp, s: &Session, segment: &str, lead: &str, why: &str) -> Value {
+pub async fn entered(app: &TestApp, s: &Session, segment: &str, lead: &str, why: &str) -> Value {
     let explained = settled(app, s, segment, lead, |p| {
         p["enteredWhy"] == why && p["leftAt"].is_null()
     })

@@ -7,7 +7,7 @@ pub(crate) mod attributes;
 mod country;
 mod domain;
 mod resolver;
-mod service;
+pub(crate) mod service;
 mod types;
 
 pub(crate) use country::CountryCode;

@@ -8,7 +8,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction,
+    IntoActiveModel, QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -78,10 +79,24 @@ pub(super) async fn create(
     input: CreateCompanyInput,
 ) -> AppResult<companies::Model> {
     ctx.require_writer()?;
-    let name = required_text(&input.name, "input.name", 200)?;
-    let (website, domain) = website(input.website, "input.website")?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let company = create_in(&txn, ctx, input, "input").await?;
+    txn.commit().await?;
+    Ok(company)
+}
+
+/// Creates a company in `txn`, naming the fields under `prefix`.
+async fn create_in(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    input: CreateCompanyInput,
+    prefix: &str,
+) -> AppResult<companies::Model> {
+    let f = |name: &str| format!("{prefix}.{name}");
+    let name = required_text(&input.name, &f("name"), 200)?;
+    let (website, domain) = website(input.website, &f("website"))?;
     let address = input.address.unwrap_or_default();
-    let enrichment = json_object(input.enrichment, "input.enrichment")?;
+    let enrichment = json_object(input.enrichment, &f("enrichment"))?;
     let now = Utc::now().fixed_offset();
     let mut company = companies::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
@@ -89,14 +104,10 @@ pub(super) async fn create(
         name: Set(name),
         website: Set(website),
         domain: Set(domain.clone()),
-        industry: Set(optional_text(input.industry, "input.industry", 200)?),
+        industry: Set(optional_text(input.industry, &f("industry"), 200)?),
         size: Set(input.size.map(Into::into)),
-        phone: Set(phone(input.phone, "input.phone")?),
-        description: Set(optional_text(
-            input.description,
-            "input.description",
-            5_000,
-        )?),
+        phone: Set(phone(input.phone, &f("phone"))?),
+        description: Set(optional_text(input.description, &f("description"), 5_000)?),
         enrichment: Set(enrichment.unwrap_or_else(|| serde_json::json!({}))),
         created_at: Set(now),
         updated_at: Set(now),
@@ -107,29 +118,77 @@ pub(super) async fn create(
         ..Default::default()
     };
     set_address(&mut company, address)?;
-    input.attributes.apply(&mut company, "input")?;
-    let txn = begin_write(&shared.db, ctx).await?;
+    input.attributes.apply(&mut company, prefix)?;
     if let Some(domain) = &domain {
-        ensure_domain_free(&txn, ctx, domain, None).await?;
+        ensure_domain_free(txn, ctx, domain, None).await?;
     }
     let patch = input
         .custom_fields
         .map_or_else(|| serde_json::json!({}), |json| json.0);
     company.custom_fields = Set(crate::crm::custom_fields::validate(
-        &txn,
+        txn,
         ctx,
         CustomFieldEntity::Company,
         &patch,
         None,
-        "input.customFields",
+        &f("customFields"),
     )
     .await?);
-    let company = company
-        .insert(&txn)
+    company
+        .insert(txn)
         .await
-        .map_err(|e| on_unique(e, Some("input.website"), DUPLICATE_DOMAIN))?;
-    txn.commit().await?;
-    Ok(company)
+        .map_err(|e| on_unique(e, Some(&f("website")), DUPLICATE_DOMAIN))
+}
+
+/// The live company with `website`'s domain, else the one named `name`
+/// (ignoring case), else a new one with both: an import's lines name their
+/// company by these, never by id.
+pub(crate) async fn find_or_create(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    name: Option<&str>,
+    website_given: Option<&str>,
+    field: &str,
+) -> AppResult<Uuid> {
+    let (website, domain) = website(website_given.map(str::to_owned), field)?;
+    let found = match (&domain, name) {
+        (Some(domain), _) => {
+            live::<companies::Entity>(ctx)
+                .filter(companies::Column::Domain.eq(domain.as_str()))
+                .one(txn)
+                .await?
+        }
+        (None, Some(name)) => {
+            live::<companies::Entity>(ctx)
+                .filter(
+                    Expr::expr(Func::lower(Expr::col(companies::Column::Name)))
+                        .eq(name.to_lowercase()),
+                )
+                .one(txn)
+                .await?
+        }
+        (None, None) => None,
+    };
+    if let Some(company) = found {
+        return Ok(company.id);
+    }
+    let name = name.map(str::to_owned).or(domain).unwrap_or_default();
+    let mut fields = async_graphql::indexmap::IndexMap::new();
+    fields.insert(
+        async_graphql::Name::new("name"),
+        async_graphql::Value::String(name),
+    );
+    if let Some(website) = website {
+        fields.insert(
+            async_graphql::Name::new("website"),
+            async_graphql::Value::String(website),
+        );
+    }
+    let input = <CreateCompanyInput as async_graphql::InputType>::parse(Some(
+        async_graphql::Value::Object(fields),
+    ))
+    .map_err(|e| AppError::invalid(field, e.into_server_error(Default::default()).message))?;
+    Ok(create_in(txn, ctx, input, "row.company").await?.id)
 }
 
 pub(super) async fn update(

@@ -13,7 +13,7 @@ use entity::{activities, leads};
 
 use super::events;
 use super::fields;
-use super::service::{create_in, find_live, insert_tags, rules, trash, update_in};
+use super::service::{PlanRoom, create_in, find_live, insert_tags, rules, trash, update_in};
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::attributes::AttributeKind;
 use crate::crm::activities::record;
@@ -153,7 +153,7 @@ pub(super) struct UpsertOutcome {
 }
 
 /// A create input as an update: given fields are set, absent ones kept.
-fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
+pub(crate) fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
     let set_id =
         |v: Option<async_graphql::ID>| v.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value);
     let mut attributes = input.attributes.into_update();
@@ -227,7 +227,8 @@ pub(super) async fn upsert(
                     AppResult::Ok((lead, false, events))
                 }
                 None => {
-                    let lead = create_in(&savepoint, ctx, input, &prefix, &rules).await?;
+                    let lead =
+                        create_in(&savepoint, ctx, input, &prefix, &rules, PlanRoom::Check).await?;
                     let events = vec![events::created(&lead)];
                     Ok((lead, true, events))
                 }

@@ -9,7 +9,7 @@ pub(crate) mod fields;
 pub(crate) mod filter;
 pub(crate) mod list;
 mod loader;
-mod merge;
+pub(crate) mod merge;
 mod resolver;
 pub(crate) mod service;
 pub(crate) mod types;

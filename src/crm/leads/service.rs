@@ -54,8 +54,19 @@ pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResul
     Ok(lead)
 }
 
-/// The plan's lead limit counts live leads.
-async fn ensure_room(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<()> {
+/// Whether a create counts the tenant's live leads against the plan, or
+/// its caller has (an import counts once per chunk, not once per line).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlanRoom {
+    Check,
+    Counted,
+}
+
+/// How many more live leads the plan allows, and the plan's limit.
+pub(crate) async fn room_left(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+) -> AppResult<(i64, i64)> {
     let limit = tenants::Entity::find_by_id(ctx.tenant_id)
         .one(txn)
         .await?
@@ -64,7 +75,13 @@ async fn ensure_room(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<(
         .filter(leads::Column::DeletedAt.is_null())
         .count(txn)
         .await?;
-    if live as i64 >= limit {
+    Ok((limit.saturating_sub(live as i64), limit))
+}
+
+/// The plan's lead limit counts live leads.
+async fn ensure_room(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<()> {
+    let (left, limit) = room_left(txn, ctx).await?;
+    if left <= 0 {
         return Err(AppError::limit_exceeded(format!(
             "the plan allows {limit} leads"
         )));
@@ -118,6 +135,7 @@ pub(crate) async fn create_in(
     input: CreateLeadInput,
     prefix: &str,
     rules: &[lead_scoring_rules::Model],
+    room: PlanRoom,
 ) -> AppResult<leads::Model> {
     let f = |name: &str| format!("{prefix}.{name}");
     let now = Utc::now().fixed_offset();
@@ -162,7 +180,9 @@ pub(crate) async fn create_in(
     if let sea_orm::ActiveValue::Set(Some(email)) = &row.email {
         fields::ensure_email_free(txn, ctx, email, None, &f("email")).await?;
     }
-    ensure_room(txn, ctx).await?;
+    if room == PlanRoom::Check {
+        ensure_room(txn, ctx).await?;
+    }
     let stage_id = match &input.stage_id {
         Some(id) => Some(fields::stage(txn, ctx, id, &f("stageId")).await?),
         None => default_stage(txn, ctx).await?,
@@ -243,7 +263,7 @@ pub(crate) async fn create(
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let rules = rules(&txn, ctx).await?;
-    let lead = create_in(&txn, ctx, input, "input", &rules).await?;
+    let lead = create_in(&txn, ctx, input, "input", &rules, PlanRoom::Check).await?;
     commit_with(shared, txn, ctx, vec![events::created(&lead)]).await?;
     Ok(lead)
 }

@@ -535,6 +535,7 @@ async fn recheck_all(
         if (ids.len() as u64) < BATCH {
             return Ok(());
         }
+        crate::db::let_writers_in(db).await;
     }
 }
 
