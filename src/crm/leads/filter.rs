@@ -140,7 +140,7 @@ pub(crate) enum SegmentRef {
     Gone,
 }
 
-/// Engagement with the messages sent to a lead: any of `kinds` (`OPENED`,
+/// Engagement with the messages sent to a lead, of one of `kinds` (`OPENED`,
 /// `CLICKED`, `REPLIED`; all three when omitted) within the last
 /// `inLastDays` days, counted back from the moment the filter runs.
 /// Scanners' and prefetchers' opens and clicks do not count.
