@@ -82,7 +82,7 @@ for rows in $ROWS_LIST; do
         idle=$(proc_kb "$SERVER_PID" VmRSS)
         start_sampler "$SERVER_PID" "$WORK/peak"
         log "$backend: importing $rows rows"
-        result=$(python3 "$ROOT/bench/imports.py" run "http://127.0.0.1:$PORT" "$file" "bench$rows$backend")
+        result=$(python3 "$ROOT/bench/imports.py" run "http://127.0.0.1:$PORT" "$file" "bench$rows$backend" "$db_url")
         stop_sampler
         peak=$(cat "$WORK/peak")
         log "$backend $rows: $result"

@@ -6,11 +6,10 @@
 //! same code in a transaction it rolls back.
 
 use async_graphql::{InputType, Name, Value};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, DatabaseTransaction, QueryFilter, TransactionTrait};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use entity::{custom_field_definitions, lead_scoring_rules, leads};
+use entity::{custom_field_definitions, lead_scoring_rules};
 
 use super::mapping::{Mapping, RowError, Target, read_row};
 use crate::attributes::AttributeValue;
@@ -22,7 +21,6 @@ use crate::crm::leads::types::CreateLeadInput;
 use crate::error::{AppError, AppResult};
 use crate::events::NewDomainEvent;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::scoped;
 
 /// What to do with a line whose email a live lead already has.
 #[derive(
@@ -129,9 +127,7 @@ impl Lines<'_> {
         let existing = match &email {
             None => None,
             Some(email) => {
-                scoped::<leads::Entity>(self.ctx)
-                    .filter(leads::Column::DeletedAt.is_null())
-                    .filter(Expr::expr(Func::lower(Expr::col(leads::Column::Email))).eq(email))
+                crate::crm::leads::fields::live_with_email(self.ctx, email)
                     .one(txn)
                     .await?
             }

@@ -182,6 +182,17 @@ pub(crate) async fn owner(
 }
 
 /// Email unique among the tenant's live leads, ignoring case.
+/// The caller's live lead with this email, ignoring case: the lookup the
+/// unique index `leads_tenant_id_email_key` serves. Its conditions are
+/// spelled as the index's own (`email IS NOT NULL` too), or SQLite would
+/// not use the partial index and scan every lead, once per lookup.
+pub(crate) fn live_with_email(ctx: &RequestCtx, email: &str) -> sea_orm::Select<leads::Entity> {
+    scoped::<leads::Entity>(ctx)
+        .filter(leads::Column::Email.is_not_null())
+        .filter(leads::Column::DeletedAt.is_null())
+        .filter(Expr::expr(Func::lower(Expr::col(leads::Column::Email))).eq(email.to_lowercase()))
+}
+
 pub(crate) async fn ensure_email_free(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
@@ -189,9 +200,7 @@ pub(crate) async fn ensure_email_free(
     except: Option<Uuid>,
     field: &str,
 ) -> AppResult<()> {
-    let mut select = scoped::<leads::Entity>(ctx)
-        .filter(leads::Column::DeletedAt.is_null())
-        .filter(Expr::expr(Func::lower(Expr::col(leads::Column::Email))).eq(email.to_lowercase()));
+    let mut select = live_with_email(ctx, email);
     if let Some(id) = except {
         select = select.filter(leads::Column::Id.ne(id));
     }

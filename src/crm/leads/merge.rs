@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::events::commit_with;
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{begin_write, scoped, tenant_update};
+use crate::tenancy::scoped::{begin_write, tenant_update};
 
 /// Most duplicates merged at once, and most items in one upsert.
 pub(super) const MAX_DUPLICATES: usize = 20;
@@ -206,16 +206,7 @@ pub(super) async fn upsert(
                 &format!("{prefix}.email"),
             )?
             .ok_or_else(|| AppError::invalid(format!("{prefix}.email"), "is required to upsert"))?;
-            let existing = scoped::<leads::Entity>(ctx)
-                .filter(leads::Column::DeletedAt.is_null())
-                .filter(sea_orm::sea_query::ExprTrait::eq(
-                    Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
-                        leads::Column::Email,
-                    ))),
-                    email.clone(),
-                ))
-                .one(&savepoint)
-                .await?;
+            let existing = fields::live_with_email(ctx, &email).one(&savepoint).await?;
             match existing {
                 Some(current) => {
                     let (update, tags) = as_update(input);
