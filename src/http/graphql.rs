@@ -217,6 +217,15 @@ pub(crate) async fn post(State(state): State<AppState>, request: Request) -> Res
     .await
 }
 
+/// 401 with the challenge a bearer-token API answers.
+fn unauthorized(format: ResponseFormat, error: ServerError) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
 fn too_large(format: ResponseFormat) -> Response {
     refuse(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -243,19 +252,9 @@ async fn post_multipart(
         Ok(Some(_)) => {}
         Ok(None) => {
             let error = request_error("sign in to upload a file", "UNAUTHENTICATED");
-            let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
+            return unauthorized(format, error);
         }
-        Err(error) => {
-            let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+        Err(error) => return unauthorized(format, error),
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -446,13 +445,7 @@ async fn execute(
         Err(error) if crate::error::code_of(&error) == "INTERNAL" => {
             return refuse(StatusCode::SERVICE_UNAVAILABLE, format, &[error]);
         }
-        Err(error) => {
-            let mut response = refuse(StatusCode::UNAUTHORIZED, format, &[error]);
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+        Err(error) => return unauthorized(format, error),
     };
     let Some(query) = params.query else {
         return refuse(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Session, TestApp, bad_field};
 
-const IMPORT: &str = "query($id: ID!) { import(id: $id) { id fileName status encoding delimiter headers rowsTotal rowsDone created updated duplicatesSkipped failed error cancelRequested failedRowsUrl suggestedMapping { column field } mapping { column field } duplicatePolicy } }";
+const IMPORT: &str = "query($id: ID!) { import(id: $id) { id fileName status byteSize startedAt finishedAt encoding delimiter headers rowsTotal rowsDone created updated duplicatesSkipped failed error cancelRequested failedRowsUrl suggestedMapping { column field } mapping { column field } duplicatePolicy } }";
 const START: &str = "mutation($id: ID!, $mapping: [ImportColumnInput!]!, $options: ImportOptionsInput) { startImport(id: $id, mapping: $mapping, options: $options) { id status } }";
 const PREVIEW: &str = "mutation($id: ID!, $mapping: [ImportColumnInput!]!, $options: ImportOptionsInput) { previewImport(id: $id, mapping: $mapping, options: $options) { rowNumber outcome leadId column message } }";
 
@@ -121,6 +121,11 @@ async fn a_file_with_bad_rows_in_the_middle_keeps_every_good_row() {
     let id = uploaded(&app, &owner, "contacts.csv", file.as_bytes().to_vec()).await;
     let batch = import(&app, &owner, &id).await;
     assert_eq!(batch["status"], "UPLOADED");
+    assert_eq!(batch["byteSize"].as_f64(), Some(file.len() as f64));
+    assert_eq!(
+        (&batch["startedAt"], &batch["finishedAt"]),
+        (&Value::Null, &Value::Null)
+    );
     assert_eq!(batch["fileName"], "contacts.csv");
     assert_eq!(batch["encoding"], "utf-8");
     assert_eq!(batch["delimiter"], ";");
@@ -201,6 +206,11 @@ async fn a_file_with_bad_rows_in_the_middle_keeps_every_good_row() {
     start(&app, &owner, &id, map, json!({ "tags": ["imported"] })).await;
     let done = finished(&app, &owner, &id).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
+    let started: chrono::DateTime<chrono::Utc> =
+        done["startedAt"].as_str().unwrap().parse().unwrap();
+    let ended: chrono::DateTime<chrono::Utc> =
+        done["finishedAt"].as_str().unwrap().parse().unwrap();
+    assert!(started <= ended, "{done}");
     assert_eq!(
         (&done["rowsDone"], &done["created"], &done["failed"]),
         (&json!(6), &json!(3), &json!(2))

@@ -98,11 +98,14 @@ pub(crate) async fn upload(
             axum::Json(serde_json::json!({ "id": batch.id.to_string() })),
         )
             .into_response(),
-        Err(AppError::BadUserInput { message, .. }) if message.starts_with("is larger than") => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            body_of("file", "LIMIT_EXCEEDED", &message),
-        )
-            .into_response(),
+        Err(AppError::BadUserInput { field, message }) if message.starts_with("is larger than") => {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Some(field),
+                "LIMIT_EXCEEDED",
+                message,
+            )
+        }
         Err(e) => error(e),
     }
 }
@@ -158,12 +161,6 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<RequestCtx, Res
     .map_err(error)
 }
 
-fn body_of(field: &str, code: &str, message: &str) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "errors": [{ "field": field, "code": code, "message": message }]
-    }))
-}
-
 /// An error as JSON with the status that fits it; the field when one is at
 /// fault.
 fn error(error: AppError) -> Response {
@@ -180,13 +177,19 @@ fn error(error: AppError) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    let field = match &error {
-        AppError::BadUserInput { field, .. } => Some(field.clone()),
-        AppError::Conflict { field, .. } => field.clone(),
-        _ => None,
-    };
+    let message = error.public_message();
+    json_error(
+        status,
+        error.field().map(str::to_owned),
+        error.code(),
+        message,
+    )
+}
+
+/// `{"errors": [{"field", "code", "message"}]}` with `status`.
+fn json_error(status: StatusCode, field: Option<String>, code: &str, message: String) -> Response {
     let body = axum::Json(serde_json::json!({
-        "errors": [{ "field": field, "code": error.code(), "message": error.public_message() }]
+        "errors": [{ "field": field, "code": code, "message": message }]
     }));
     let mut response = (status, body).into_response();
     if status == StatusCode::UNAUTHORIZED {

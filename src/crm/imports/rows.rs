@@ -24,10 +24,19 @@ use crate::tenancy::RequestCtx;
 
 /// What to do with a line whose email a live lead already has.
 #[derive(
-    async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize,
+    async_graphql::Enum,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub enum DuplicatePolicy {
     /// Leave the lead as it is; the line counts as a duplicate skipped.
+    #[default]
     Skip,
     /// Overwrite the lead's fields with the line's non-empty cells.
     Update,
@@ -61,15 +70,42 @@ pub(crate) struct Lines<'a> {
     pub headers: &'a [String],
     pub mapping: &'a Mapping,
     pub definitions: &'a [custom_field_definitions::Model],
-    pub rules: &'a [lead_scoring_rules::Model],
     pub policy: DuplicatePolicy,
     pub extras: &'a Extras,
+    rules: Vec<lead_scoring_rules::Model>,
     /// How many more leads the plan allows.
-    pub room: i64,
-    pub limit: i64,
+    room: i64,
+    limit: i64,
 }
 
-impl Lines<'_> {
+impl<'a> Lines<'a> {
+    /// Ready to run lines in `txn`: the scoring rules and the room the plan
+    /// leaves are read now (once per preview, once per chunk).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn load(
+        txn: &DatabaseTransaction,
+        ctx: &'a RequestCtx,
+        headers: &'a [String],
+        mapping: &'a Mapping,
+        definitions: &'a [custom_field_definitions::Model],
+        policy: DuplicatePolicy,
+        extras: &'a Extras,
+    ) -> AppResult<Self> {
+        let rules = crate::crm::leads::service::rules(txn, ctx).await?;
+        let (room, limit) = crate::crm::leads::service::room_left(txn, ctx).await?;
+        Ok(Self {
+            ctx,
+            headers,
+            mapping,
+            definitions,
+            policy,
+            extras,
+            rules,
+            room,
+            limit,
+        })
+    }
+
     /// Does one line in a savepoint of `txn`; its events are returned to be
     /// written with the chunk. Errors other than the line's own (the
     /// database going away) end the chunk.
@@ -158,7 +194,7 @@ impl Lines<'_> {
             }
             let input = self.input(lead, tags, row.custom_fields)?;
             let created =
-                create_in(txn, self.ctx, input, "row", self.rules, PlanRoom::Counted).await?;
+                create_in(txn, self.ctx, input, "row", &self.rules, PlanRoom::Counted).await?;
             self.room -= 1;
             return Ok((
                 Outcome::Created(created.id),
@@ -189,7 +225,7 @@ impl Lines<'_> {
         let tags = crate::crm::leads::fields::tags(tags, "row.tags")?;
         let before = current.clone();
         let tags_added = insert_tags(txn, self.ctx, current.id, &tags).await?;
-        let updated = update_in(txn, self.ctx, current, update, "row", self.rules).await?;
+        let updated = update_in(txn, self.ctx, current, update, "row", &self.rules).await?;
         let changes = events::changed(&before, &updated, tags_added > 0);
         Ok((Outcome::Updated(updated.id), changes))
     }
@@ -221,15 +257,11 @@ impl Lines<'_> {
     /// A rule's error as the line's: the field `row.<target>` is the
     /// column mapped to that target.
     fn row_error(&self, error: AppError) -> RowError {
-        let (field, message) = match error {
-            AppError::BadUserInput { field, message } => (field, message),
-            AppError::Conflict { field, message } => (field.unwrap_or_default(), message),
-            AppError::NotFound(what) => (String::new(), format!("no such {what}")),
-            AppError::LimitExceeded(message)
-            | AppError::Forbidden(message)
-            | AppError::Unauthenticated(message) => (String::new(), message),
-            AppError::RateLimited { message, .. } => (String::new(), message),
-            AppError::Internal(_) => (String::new(), "internal error".to_owned()),
+        let field = error.field().unwrap_or_default().to_owned();
+        let message = match error {
+            // The column is named beside it: the message alone.
+            AppError::BadUserInput { message, .. } | AppError::Conflict { message, .. } => message,
+            other => other.public_message(),
         };
         let target = field.strip_prefix("row.").unwrap_or_default();
         let column = self

@@ -109,9 +109,16 @@ where
     let mut part = 0i32;
     let mut pending: Vec<u8> = Vec::with_capacity(PART_BYTES);
     let mut head: Vec<u8> = Vec::new();
-    let mut detected: Option<Detected> = None;
-    let mut records: Option<Records> = None;
+    // What the start of the file says, and its records counted as they
+    // arrive, once the start has been read.
+    let mut reading: Option<(Detected, Records)> = None;
     let mut rows: i64 = 0;
+    let look = |head: &[u8], whole: bool, rows: &mut i64| {
+        let found = detect(head, whole).map_err(|m| AppError::invalid(field, m))?;
+        let mut records = Records::new(found.encoding, found.delimiter);
+        *rows += records.feed(head, whole).len() as i64;
+        AppResult::Ok((found, records))
+    };
     let failure = async {
         while let Some(chunk) = body.next().await {
             let chunk = chunk
@@ -123,17 +130,14 @@ where
                     format!("is larger than {} MB", shared.config.import_max_mb),
                 ));
             }
-            if detected.is_none() {
-                head.extend_from_slice(&chunk);
-                if head.len() >= HEAD_BYTES {
-                    let found = detect(&head, false).map_err(|m| AppError::invalid(field, m))?;
-                    let mut reader = Records::new(found.encoding, found.delimiter);
-                    rows += reader.feed(&head, false).len() as i64;
-                    records = Some(reader);
-                    detected = Some(found);
+            match reading.as_mut() {
+                Some((_, records)) => rows += records.feed(&chunk, false).len() as i64,
+                None => {
+                    head.extend_from_slice(&chunk);
+                    if head.len() >= HEAD_BYTES {
+                        reading = Some(look(&head, false, &mut rows)?);
+                    }
                 }
-            } else if let Some(reader) = records.as_mut() {
-                rows += reader.feed(&chunk, false).len() as i64;
             }
             pending.extend_from_slice(&chunk);
             while pending.len() >= PART_BYTES {
@@ -149,13 +153,9 @@ where
                 part += 1;
             }
         }
-        if detected.is_none() {
-            let found = detect(&head, true).map_err(|m| AppError::invalid(field, m))?;
-            let mut reader = Records::new(found.encoding, found.delimiter);
-            rows += reader.feed(&head, true).len() as i64;
-            detected = Some(found);
-        } else if let Some(reader) = records.as_mut() {
-            rows += reader.feed(&[], true).len() as i64;
+        match reading.as_mut() {
+            Some((_, records)) => rows += records.feed(&[], true).len() as i64,
+            None => reading = Some(look(&head, true, &mut rows)?),
         }
         if !pending.is_empty() {
             store_part(shared, ctx, batch.id, part, std::mem::take(&mut pending)).await?;
@@ -163,6 +163,7 @@ where
         AppResult::Ok(())
     }
     .await;
+    let detected = reading.map(|(detected, _)| detected);
     let txn = begin_write(&shared.db, ctx).await?;
     let mut stored = batch.into_active_model();
     stored.byte_size = Set(size as i64);
@@ -182,11 +183,7 @@ where
         (outcome, _) => {
             // Nothing to import: the parts go, the batch stays as a record
             // of the failed upload.
-            lead_batch_parts::Entity::delete_many()
-                .filter(lead_batch_parts::Column::TenantId.eq(ctx.tenant_id))
-                .filter(lead_batch_parts::Column::BatchId.eq(*stored.id.as_ref()))
-                .exec(&txn)
-                .await?;
+            delete_file(&txn, ctx, *stored.id.as_ref()).await?;
             let error = match &outcome {
                 Err(AppError::BadUserInput { message, .. }) => message.clone(),
                 _ => "the upload failed".to_owned(),
@@ -411,19 +408,16 @@ pub(crate) async fn preview(
         mapping,
         stored,
     } = checked(&txn, ctx, id, given, options).await?;
-    let rules = crate::crm::leads::service::rules(&txn, ctx).await?;
-    let (room, limit) = crate::crm::leads::service::room_left(&txn, ctx).await?;
-    let mut lines = Lines {
+    let mut lines = Lines::load(
+        &txn,
         ctx,
-        headers: &headers,
-        mapping: &mapping,
-        definitions: &definitions,
-        rules: &rules,
-        policy: stored.policy,
-        extras: &stored.extras,
-        room,
-        limit,
-    };
+        &headers,
+        &mapping,
+        &definitions,
+        stored.policy,
+        &stored.extras,
+    )
+    .await?;
     let mut report = Vec::new();
     let mut file = FileReader::new(&batch);
     let mut row_number = 1;
@@ -705,19 +699,16 @@ async fn run(shared: &Shared, tenant_id: Uuid, batch_id: Uuid) -> AppResult<()> 
                 return Ok(());
             }
         };
-        let rules = crate::crm::leads::service::rules(&txn, &ctx).await?;
-        let (room, limit) = crate::crm::leads::service::room_left(&txn, &ctx).await?;
-        let mut lines = Lines {
-            ctx: &ctx,
-            headers: &headers,
-            mapping: &mapping,
-            definitions: &definitions,
-            rules: &rules,
-            policy: stored.policy,
-            extras: &stored.extras,
-            room,
-            limit,
-        };
+        let mut lines = Lines::load(
+            &txn,
+            &ctx,
+            &headers,
+            &mapping,
+            &definitions,
+            stored.policy,
+            &stored.extras,
+        )
+        .await?;
         let mut totals = ChunkTotals::default();
         let mut events = Vec::new();
         let mut errors = Vec::new();
@@ -821,6 +812,11 @@ async fn finish(
         .exec(txn)
         .await?;
     // The file is no longer needed; its failed lines are kept.
+    delete_file(txn, ctx, batch_id).await
+}
+
+/// Deletes a batch's stored file.
+async fn delete_file(txn: &DatabaseTransaction, ctx: &RequestCtx, batch_id: Uuid) -> AppResult<()> {
     lead_batch_parts::Entity::delete_many()
         .filter(lead_batch_parts::Column::TenantId.eq(ctx.tenant_id))
         .filter(lead_batch_parts::Column::BatchId.eq(batch_id))

@@ -46,7 +46,7 @@ pub(crate) struct ImportColumnInput {
 }
 
 /// How an import treats the file's lines.
-#[derive(InputObject, Clone)]
+#[derive(InputObject, Clone, Default)]
 pub(crate) struct ImportOptionsInput {
     /// A line whose email a live lead already has: skipped (the default),
     /// or that lead updated or merged.
@@ -64,14 +64,7 @@ pub(crate) struct ImportOptionsInput {
 
 impl From<Option<ImportOptionsInput>> for StartOptions {
     fn from(input: Option<ImportOptionsInput>) -> Self {
-        let input = input.unwrap_or(ImportOptionsInput {
-            duplicate_policy: DuplicatePolicy::Skip,
-            tags: None,
-            stage_id: None,
-            source_id: None,
-            project_id: None,
-            segment_id: None,
-        });
+        let input = input.unwrap_or_default();
         Self {
             policy: input.duplicate_policy,
             tags: input.tags.unwrap_or_default(),
@@ -88,6 +81,11 @@ pub(crate) fn pairs(mapping: &[ImportColumnInput]) -> Vec<(String, Option<String
         .iter()
         .map(|c| (c.column.clone(), c.field.clone()))
         .collect()
+}
+
+/// A stored tally (never negative) as a count.
+fn count(n: i32) -> Count {
+    Count::from(n.max(0) as u64)
 }
 
 /// An uploaded CSV file and its import into leads.
@@ -173,12 +171,12 @@ impl From<lead_batches::Model> for Import {
                     .collect()
             }),
             duplicate_policy: stored.map(|s| s.policy),
-            rows_total: Count::from(model.rows_total.max(0) as u64),
-            rows_done: Count::from(model.rows_done.max(0) as u64),
-            created: Count::from(model.created.max(0) as u64),
-            updated: Count::from(model.updated.max(0) as u64),
-            duplicates_skipped: Count::from(model.duplicates_skipped.max(0) as u64),
-            failed: Count::from(model.failed.max(0) as u64),
+            rows_total: count(model.rows_total),
+            rows_done: count(model.rows_done),
+            created: count(model.created),
+            updated: count(model.updated),
+            duplicates_skipped: count(model.duplicates_skipped),
+            failed: count(model.failed),
             error: model.error.clone(),
             cancel_requested: model.cancel_requested_at.is_some(),
             uploaded_by_id: model.uploaded_by.map(to_id),
@@ -269,7 +267,6 @@ impl From<&lead_batches::Model> for ImportProgress {
             0.0
         };
         let left = f64::from((batch.rows_total - batch.rows_done).max(0));
-        let count = |n: i32| Count::from(n.max(0) as u64);
         Self {
             status: batch.status.into(),
             rows_total: count(batch.rows_total),

@@ -158,14 +158,6 @@ struct Dynamic {
     condition: Condition,
 }
 
-impl Dynamic {
-    /// Engagement moves its members (`engaged`, `contacted`,
-    /// `lastContactedAt`), not only lead events.
-    fn reads_engagement(&self) -> bool {
-        self.filter.reads_engagement()
-    }
-}
-
 /// The tenant's live dynamic segments with their filters compiled (the
 /// segments they name read as of now).
 async fn dynamic_segments(
@@ -348,7 +340,7 @@ pub(crate) async fn catch_up(
         let engaging: Vec<&Dynamic> = rest
             .iter()
             .copied()
-            .filter(|s| s.reads_engagement())
+            .filter(|s| s.filter.reads_engagement())
             .collect();
         if !engaging.is_empty() {
             let engaged: Vec<(Uuid, &str)> = plan
