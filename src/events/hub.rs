@@ -147,14 +147,17 @@ impl EventHub {
     ) -> anyhow::Result<()> {
         // The listener keeps its connection for as long as it runs, so it
         // gets one of its own, outside the request pool: the pool's
-        // connections are all for units of work that end.
+        // connections are all for units of work that end. The announced
+        // ranges are read on a second connection of that small pool too, so
+        // relaying never waits behind (or holds up) requests.
         let options = match direct_url {
             Some(url) => url.parse()?,
             None => (*db.get_postgres_connection_pool().connect_options()).clone(),
         };
         let own = sea_orm::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
             .connect_lazy_with(options);
+        let reader = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(own.clone());
         let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&own).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         loop {
@@ -167,7 +170,7 @@ impl EventHub {
             if self.sender.receiver_count() == 0 {
                 continue;
             }
-            match read_range(db, range).await {
+            match read_range(&reader, range).await {
                 Ok(events) => self.publish(events),
                 Err(error) => tracing::warn!(%error, "reading announced events"),
             }
