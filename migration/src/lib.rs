@@ -28,6 +28,7 @@ mod m20261207_000015_delivery_visibility_and_outbox;
 mod m20261207_000016_segments;
 mod m20261207_000017_segment_upkeep;
 mod m20261207_000018_lead_imports;
+mod m20261207_000019_lead_email_index;
 pub mod rls;
 
 pub use helpers::{
@@ -82,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_segments::Migration),
             Box::new(m20261207_000017_segment_upkeep::Migration),
             Box::new(m20261207_000018_lead_imports::Migration),
+            Box::new(m20261207_000019_lead_email_index::Migration),
         ]
     }
 }

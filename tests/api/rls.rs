@@ -342,3 +342,67 @@ async fn the_tenant_role_reads_no_shared_table_and_the_system_role_keeps_them() 
         txn.rollback().await.unwrap();
     }
 }
+
+/// Under row-level security PostgreSQL may use a query's condition as an
+/// index condition only if its functions are leakproof; `lower(email)` is
+/// not, so the email lookup every lead write makes (the duplicate check)
+/// once scanned all the tenant's leads; emails are stored lowercase and
+/// looked up as they are. The statement the server really
+/// sends is planned here as the application role, generically (as a
+/// prepared statement is), with sequential scans priced out so that only an
+/// unusable index would show one.
+#[tokio::test]
+async fn a_lead_writes_email_lookup_uses_the_unique_index_as_the_app_role() {
+    if !on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("alpha").await;
+    let (created, statements) = app
+        .gql_counting(
+            &a.access_token,
+            "mutation { createLead(input: { email: \"Ada@Example.com\" }) { id email } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(created.data("createLead")["email"], "ada@example.com");
+    let lookup = statements
+        .iter()
+        .find(|sql| sql.starts_with("SELECT") && sql.contains("\"leads\".\"email\" ="))
+        .unwrap_or_else(|| panic!("no email lookup among {statements:#?}"))
+        .clone();
+    let parameters = (1..=lookup.matches('$').count())
+        .map(|_| "NULL")
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let txn = app.db.begin().await.unwrap();
+    as_app_role(&txn, Some(&a.tenant_id)).await;
+    for setup in [
+        "SET LOCAL plan_cache_mode = force_generic_plan",
+        "SET LOCAL enable_seqscan = off",
+    ] {
+        txn.execute_unprepared(setup).await.unwrap();
+    }
+    txn.execute_unprepared(&format!("PREPARE email_lookup AS {lookup}"))
+        .await
+        .unwrap();
+    let plan: Vec<String> = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("EXPLAIN EXECUTE email_lookup({parameters})"),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("leads_tenant_id_live_email_key"), "{plan}");
+    assert!(
+        plan.lines()
+            .any(|line| line.contains("Index Cond") && line.contains("email =")),
+        "{plan}"
+    );
+    txn.rollback().await.unwrap();
+}

@@ -3,7 +3,6 @@
 //! the derived columns (display name, sort key, search text, score).
 
 use async_graphql::ID;
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, QueryFilter};
 use uuid::Uuid;
 
@@ -181,16 +180,18 @@ pub(crate) async fn owner(
     Ok(user_id)
 }
 
-/// Email unique among the tenant's live leads, ignoring case.
 /// The caller's live lead with this email, ignoring case: the lookup the
-/// unique index `leads_tenant_id_email_key` serves. Its conditions are
-/// spelled as the index's own (`email IS NOT NULL` too), or SQLite would
-/// not use the partial index and scan every lead, once per lookup.
+/// unique index `leads_tenant_id_live_email_key` serves. Emails are stored
+/// lowercase, so it compares the column itself with plain equality, which
+/// PostgreSQL may use as an index condition under row-level security
+/// (`lower(email)` it may not), and it spells the partial index's own
+/// conditions (`email IS NOT NULL` too), without which SQLite would not use
+/// it. Either way round, every lookup scanned the tenant's leads.
 pub(crate) fn live_with_email(ctx: &RequestCtx, email: &str) -> sea_orm::Select<leads::Entity> {
     scoped::<leads::Entity>(ctx)
         .filter(leads::Column::Email.is_not_null())
         .filter(leads::Column::DeletedAt.is_null())
-        .filter(Expr::expr(Func::lower(Expr::col(leads::Column::Email))).eq(email.to_lowercase()))
+        .filter(leads::Column::Email.eq(email.to_lowercase()))
 }
 
 pub(crate) async fn ensure_email_free(
