@@ -8,5 +8,5 @@ mod types;
 
 pub(crate) use loader::ActivitiesOfLead;
 pub(crate) use resolver::ActivityMutation;
-pub(crate) use service::record;
+pub(crate) use service::{entry, record};
 pub(crate) use types::Activity;

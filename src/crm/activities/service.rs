@@ -35,13 +35,27 @@ async fn record_at(
     detail: serde_json::Value,
     occurred_at: DateTime<Utc>,
 ) -> AppResult<activities::Model> {
+    Ok(entry(ctx, lead_id, kind, summary, detail, occurred_at)
+        .insert(conn)
+        .await?)
+}
+
+/// A timeline entry by the caller, not yet written (a batch writes many
+/// with one statement).
+pub(crate) fn entry(
+    ctx: &RequestCtx,
+    lead_id: Uuid,
+    kind: ActivityType,
+    summary: String,
+    detail: serde_json::Value,
+    occurred_at: DateTime<Utc>,
+) -> activities::ActiveModel {
     let (actor_type, actor_id) = match &ctx.actor {
         Actor::User { user_id } => (ActorType::User, Some(*user_id)),
         Actor::ApiKey { key_id, .. } => (ActorType::ApiKey, Some(*key_id)),
         Actor::System => (ActorType::System, None),
     };
-    let now = Utc::now().fixed_offset();
-    Ok(activities::ActiveModel {
+    activities::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(Uuid::now_v7()),
         lead_id: Set(lead_id),
@@ -51,10 +65,8 @@ async fn record_at(
         summary: Set(summary),
         detail: Set(detail),
         occurred_at: Set(occurred_at.fixed_offset()),
-        created_at: Set(now),
+        created_at: Set(Utc::now().fixed_offset()),
     }
-    .insert(conn)
-    .await?)
 }
 
 /// What a person logs by hand.

@@ -13,4 +13,4 @@ mod validate;
 
 pub(crate) use resolver::{CustomFieldMutation, CustomFieldQuery};
 pub(crate) use types::CustomFieldDefinition;
-pub(crate) use validate::validate;
+pub(crate) use validate::{definitions, validate, validate_with};

@@ -94,8 +94,18 @@ pub(crate) async fn validate(
         return Err(AppError::invalid(field_prefix, "must be a JSON object"));
     };
     let definitions = definitions(conn, ctx, entity).await?;
-    let merged = merge(&definitions, patch, previous);
-    check(&definitions, &merged, field_prefix)?;
+    validate_with(&definitions, patch, previous, field_prefix)
+}
+
+/// [`validate`] against definitions already read (a batch reads them once).
+pub(crate) fn validate_with(
+    definitions: &[custom_field_definitions::Model],
+    patch: &Map<String, Value>,
+    previous: Option<&Value>,
+    field_prefix: &str,
+) -> AppResult<Value> {
+    let merged = merge(definitions, patch, previous);
+    check(definitions, &merged, field_prefix)?;
     Ok(Value::Object(merged))
 }
 

@@ -1,22 +1,28 @@
-//! One line of an import, done: read by the mapping, then created,
-//! updated, merged into the lead with the same email, or skipped as a
-//! duplicate, through the same lead rules as the API (`create_in`,
-//! `update_in`). Each line runs in a savepoint, so a rejected line is
-//! rolled back alone and the good ones around it stay. Preview runs the
-//! same code in a transaction it rolls back.
+//! A chunk of an import's lines, done: each read by the mapping, then
+//! created, updated, merged into the lead with the same email, or skipped
+//! as a duplicate, by the same lead rules as the API. New leads go through
+//! `createLead`'s own set-based path (`leads::create`: the chunk's
+//! references and duplicates read once, one insert per table), updates
+//! through `update_in`, each in a savepoint so a rejected line is rolled
+//! back alone and the good ones around it stay. Preview runs the same code
+//! in a transaction it rolls back.
+
+use std::collections::HashMap;
 
 use async_graphql::{InputType, Name, Value};
+use chrono::Utc;
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use entity::{custom_field_definitions, lead_scoring_rules};
+use entity::{custom_field_definitions, lead_scoring_rules, leads};
 
-use super::mapping::{Mapping, RowError, Target, read_row};
+use super::mapping::{Mapping, Row, RowError, Target, read_row};
 use crate::attributes::AttributeValue;
 use crate::crm::leads::attributes::LEAD_ATTRIBUTES;
+use crate::crm::leads::create::{self, NewLead, Refs};
 use crate::crm::leads::events;
 use crate::crm::leads::merge::as_update;
-use crate::crm::leads::service::{PlanRoom, create_in, insert_tags, update_in};
+use crate::crm::leads::service::{insert_tags, update_in};
 use crate::crm::leads::types::CreateLeadInput;
 use crate::error::{AppError, AppResult};
 use crate::events::NewDomainEvent;
@@ -64,6 +70,18 @@ pub(crate) enum Outcome {
     Blank,
 }
 
+/// A line read by the mapping, waiting for the chunk's lookups.
+struct ReadLine {
+    /// Its place among the chunk's outcomes.
+    at: usize,
+    row: Row,
+    company: Option<Uuid>,
+    /// Its email, lowercase.
+    email: Option<String>,
+    /// What it would create, or why it cannot.
+    input: AppResult<CreateLeadInput>,
+}
+
 /// Everything a line needs that stays the same for the whole import.
 pub(crate) struct Lines<'a> {
     pub ctx: &'a RequestCtx,
@@ -106,104 +124,201 @@ impl<'a> Lines<'a> {
         })
     }
 
-    /// Does one line in a savepoint of `txn`; its events are returned to be
-    /// written with the chunk. Errors other than the line's own (the
-    /// database going away) end the chunk.
-    pub(crate) async fn run(
+    /// Does a chunk of lines in `txn` and returns what each did, with the
+    /// events to write with the chunk. New leads are checked in memory
+    /// against what the whole chunk references (read once) and written
+    /// together at the end; a line that updates a lead runs in a savepoint
+    /// of its own, after the new leads before it are written. Errors other
+    /// than a line's own (the database going away, an email taken by a
+    /// concurrent write) end the chunk, which the job then retries whole.
+    pub(crate) async fn run_chunk(
         &mut self,
         txn: &DatabaseTransaction,
-        record: &[String],
-    ) -> AppResult<(Outcome, Vec<NewDomainEvent>)> {
-        if super::csv::is_blank(record) {
-            return Ok((Outcome::Blank, Vec::new()));
+        records: &[Vec<String>],
+    ) -> AppResult<(Vec<Outcome>, Vec<NewDomainEvent>)> {
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut read = Vec::with_capacity(records.len());
+        let mut companies: HashMap<(Option<String>, Option<String>), Result<Uuid, RowError>> =
+            HashMap::new();
+        for record in records {
+            if super::csv::is_blank(record) {
+                outcomes.push(Outcome::Blank);
+                continue;
+            }
+            let row = match read_row(self.mapping, self.headers, record, self.definitions) {
+                Ok(row) => row,
+                Err(error) => {
+                    outcomes.push(Outcome::Failed(error));
+                    continue;
+                }
+            };
+            let company = match (&row.company_name, &row.company_website) {
+                (None, None) => None,
+                (name, website) => {
+                    let key = (name.as_deref().map(str::to_lowercase), website.clone());
+                    let found = match companies.get(&key) {
+                        Some(found) => found.clone(),
+                        None => {
+                            let found = self.company(txn, name, website).await?;
+                            companies.insert(key, found.clone());
+                            found
+                        }
+                    };
+                    match found {
+                        Ok(id) => Some(id),
+                        Err(error) => {
+                            outcomes.push(Outcome::Failed(error));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let email = match row.lead.get("email") {
+                Some(Value::String(email)) => Some(email.trim().to_lowercase()),
+                _ => None,
+            };
+            let input = self.create_input(&row, company);
+            // Filled in below.
+            outcomes.push(Outcome::Blank);
+            read.push(ReadLine {
+                at: outcomes.len() - 1,
+                row,
+                company,
+                email,
+                input,
+            });
         }
+        let mut refs = Refs::load(
+            txn,
+            self.ctx,
+            read.iter().filter_map(|line| line.input.as_ref().ok()),
+            read.iter().filter_map(|line| line.email.clone()),
+        )
+        .await?;
+        let now = Utc::now().fixed_offset();
+        let mut pending: Vec<NewLead> = Vec::new();
+        let mut events = Vec::new();
+        for line in read {
+            let current = line
+                .email
+                .as_deref()
+                .and_then(|email| refs.lead_with_email(email))
+                .cloned();
+            outcomes[line.at] = match current {
+                Some(current) if self.policy == DuplicatePolicy::Skip => {
+                    Outcome::Skipped(current.id)
+                }
+                Some(current) => {
+                    // The lead may be one of this chunk's: written first.
+                    if pending.iter().any(|new| new.lead.id == current.id) {
+                        create::insert(txn, self.ctx, &pending).await?;
+                        pending.clear();
+                    }
+                    let savepoint = txn.begin().await?;
+                    match self
+                        .update(&savepoint, line.row, line.company, current)
+                        .await
+                    {
+                        Ok((updated, changes)) => {
+                            savepoint.commit().await?;
+                            events.extend(changes);
+                            refs.claim(&updated);
+                            Outcome::Updated(updated.id)
+                        }
+                        Err(AppError::Internal(cause)) => return Err(AppError::Internal(cause)),
+                        Err(error) => {
+                            savepoint.rollback().await?;
+                            Outcome::Failed(self.row_error(error))
+                        }
+                    }
+                }
+                None if self.room <= 0 => Outcome::Failed(RowError {
+                    column: None,
+                    message: format!(
+                        "the plan allows {} leads: this line was not imported",
+                        self.limit
+                    ),
+                }),
+                None => match line.input.and_then(|input| {
+                    create::prepare(self.ctx, input, "row", &self.rules, &refs, now)
+                }) {
+                    Ok(new) => {
+                        refs.claim(&new.lead);
+                        self.room -= 1;
+                        events.push(events::created(&new.lead));
+                        let id = new.lead.id;
+                        pending.push(new);
+                        Outcome::Created(id)
+                    }
+                    Err(error) => Outcome::Failed(self.row_error(error)),
+                },
+            };
+        }
+        create::insert(txn, self.ctx, &pending).await?;
+        Ok((outcomes, events))
+    }
+
+    /// The company a line names, found or created (in a savepoint: a
+    /// refused one fails the lines that name it, and only them).
+    async fn company(
+        &self,
+        txn: &DatabaseTransaction,
+        name: &Option<String>,
+        website: &Option<String>,
+    ) -> AppResult<Result<Uuid, RowError>> {
         let savepoint = txn.begin().await?;
-        match self.line(&savepoint, record).await {
-            Ok(done) => {
+        match crate::crm::companies::service::find_or_create(
+            &savepoint,
+            self.ctx,
+            name.as_deref(),
+            website.as_deref(),
+            "row.companyWebsite",
+        )
+        .await
+        {
+            Ok(id) => {
                 savepoint.commit().await?;
-                Ok(done)
+                Ok(Ok(id))
             }
             Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
             Err(error) => {
                 savepoint.rollback().await?;
-                Ok((Outcome::Failed(self.row_error(error)), Vec::new()))
+                Ok(Err(self.row_error(error)))
             }
         }
     }
 
-    async fn line(
-        &mut self,
+    /// A new lead's `createLead` input: the line, the options and the
+    /// company.
+    fn create_input(&self, row: &Row, company: Option<Uuid>) -> AppResult<CreateLeadInput> {
+        let mut lead = row.lead.clone();
+        let id = |v: Option<Uuid>| v.map(|id| Value::String(id.to_string()));
+        for (key, value) in [
+            ("stageId", id(self.extras.stage_id)),
+            ("sourceId", id(self.extras.source_id)),
+            ("projectId", id(self.extras.project_id)),
+            ("companyId", id(company)),
+        ] {
+            if let Some(value) = value {
+                lead.insert(Name::new(key), value);
+            }
+        }
+        let mut tags = row.tags.clone();
+        tags.extend(self.extras.tags.iter().cloned());
+        self.input(lead, tags, row.custom_fields.clone())
+    }
+
+    /// Updates the lead with the line's email under the duplicate policy.
+    async fn update(
+        &self,
         txn: &DatabaseTransaction,
-        record: &[String],
-    ) -> AppResult<(Outcome, Vec<NewDomainEvent>)> {
-        let row = match read_row(self.mapping, self.headers, record, self.definitions) {
-            Ok(row) => row,
-            Err(error) => return Ok((Outcome::Failed(error), Vec::new())),
-        };
+        row: Row,
+        company: Option<Uuid>,
+        current: leads::Model,
+    ) -> AppResult<(leads::Model, Vec<NewDomainEvent>)> {
         let mut lead = row.lead;
         let mut tags = row.tags;
         tags.extend(self.extras.tags.iter().cloned());
-        let company = match (&row.company_name, &row.company_website) {
-            (None, None) => None,
-            (name, website) => Some(
-                crate::crm::companies::service::find_or_create(
-                    txn,
-                    self.ctx,
-                    name.as_deref(),
-                    website.as_deref(),
-                    "row.companyWebsite",
-                )
-                .await?,
-            ),
-        };
-        let email = match lead.get("email") {
-            Some(Value::String(email)) => Some(email.to_lowercase()),
-            _ => None,
-        };
-        let existing = match &email {
-            None => None,
-            Some(email) => {
-                crate::crm::leads::fields::live_with_email(self.ctx, email)
-                    .one(txn)
-                    .await?
-            }
-        };
-        let Some(current) = existing else {
-            if self.room <= 0 {
-                return Ok((
-                    Outcome::Failed(RowError {
-                        column: None,
-                        message: format!(
-                            "the plan allows {} leads: this line was not imported",
-                            self.limit
-                        ),
-                    }),
-                    Vec::new(),
-                ));
-            }
-            let id = |v: Option<Uuid>| v.map(|id| Value::String(id.to_string()));
-            for (key, value) in [
-                ("stageId", id(self.extras.stage_id)),
-                ("sourceId", id(self.extras.source_id)),
-                ("projectId", id(self.extras.project_id)),
-                ("companyId", id(company)),
-            ] {
-                if let Some(value) = value {
-                    lead.insert(Name::new(key), value);
-                }
-            }
-            let input = self.input(lead, tags, row.custom_fields)?;
-            let created =
-                create_in(txn, self.ctx, input, "row", &self.rules, PlanRoom::Counted).await?;
-            self.room -= 1;
-            return Ok((
-                Outcome::Created(created.id),
-                vec![events::created(&created)],
-            ));
-        };
-        if self.policy == DuplicatePolicy::Skip {
-            return Ok((Outcome::Skipped(current.id), Vec::new()));
-        }
         let mut custom_fields = row.custom_fields;
         if self.policy == DuplicatePolicy::Merge {
             // Only what the lead does not have yet.
@@ -227,7 +342,7 @@ impl<'a> Lines<'a> {
         let tags_added = insert_tags(txn, self.ctx, current.id, &tags).await?;
         let updated = update_in(txn, self.ctx, current, update, "row", &self.rules).await?;
         let changes = events::changed(&before, &updated, tags_added > 0);
-        Ok((Outcome::Updated(updated.id), changes))
+        Ok((updated, changes))
     }
 
     /// The line as the `createLead` input, parsed as the API parses it.

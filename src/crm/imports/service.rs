@@ -43,10 +43,6 @@ const PART_BYTES: usize = 1 << 20;
 const HEAD_BYTES: usize = 64 * 1024;
 /// Most lines per committed chunk.
 pub(crate) const CHUNK_LINES: usize = 500;
-/// A chunk commits after this long, however few lines it holds: on SQLite
-/// its transaction holds the write lock, which every other change waits
-/// for.
-const CHUNK_TIME: std::time::Duration = std::time::Duration::from_millis(250);
 /// Lines `previewImport` runs.
 pub(crate) const PREVIEW_LINES: usize = 100;
 /// Attempts of an import job: it resumes where it stopped, so a crash or a
@@ -418,20 +414,24 @@ pub(crate) async fn preview(
         &stored.extras,
     )
     .await?;
-    let mut report = Vec::new();
     let mut file = FileReader::new(&batch);
-    let mut row_number = 1;
-    while report.len() < PREVIEW_LINES {
+    let mut records = Vec::new();
+    while records.len() < PREVIEW_LINES {
         let Some(record) = file.next(&txn, ctx).await? else {
             break;
         };
-        row_number += 1;
-        let (outcome, _) = lines.run(&txn, &record).await?;
-        report.push(PreviewLine {
-            row_number,
-            outcome,
-        });
+        records.push(record);
     }
+    let (outcomes, _) = lines.run_chunk(&txn, &records).await?;
+    let report = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, outcome)| PreviewLine {
+            // Line 1 is the header.
+            row_number: i as i32 + 2,
+            outcome,
+        })
+        .collect();
     // A dry run: whatever the lines did goes.
     txn.rollback().await?;
     Ok(report)
@@ -710,20 +710,21 @@ async fn run(shared: &Shared, tenant_id: Uuid, batch_id: Uuid) -> AppResult<()> 
         )
         .await?;
         let mut totals = ChunkTotals::default();
-        let mut events = Vec::new();
         let mut errors = Vec::new();
         let mut members = Vec::new();
         let mut ended = false;
-        let chunk_started = std::time::Instant::now();
-        while totals.lines < CHUNK_LINES && chunk_started.elapsed() < CHUNK_TIME {
+        let mut records = Vec::with_capacity(CHUNK_LINES);
+        while records.len() < CHUNK_LINES {
             let Some(record) = file.next(&txn, &ctx).await? else {
                 ended = true;
                 break;
             };
+            records.push(record);
+        }
+        let (outcomes, events) = lines.run_chunk(&txn, &records).await?;
+        for (outcome, record) in outcomes.into_iter().zip(&records) {
             row_number += 1;
             totals.lines += 1;
-            let (outcome, written) = lines.run(&txn, &record).await?;
-            events.extend(written);
             match outcome {
                 Outcome::Created(id) => {
                     totals.created += 1;
@@ -736,7 +737,7 @@ async fn run(shared: &Shared, tenant_id: Uuid, batch_id: Uuid) -> AppResult<()> 
                 Outcome::Skipped(_) => totals.skipped += 1,
                 Outcome::Failed(error) => {
                     totals.failed += 1;
-                    errors.push(error_row(&ctx, batch_id, row_number, &record, error));
+                    errors.push(error_row(&ctx, batch_id, row_number, record, error));
                 }
                 Outcome::Blank => {}
             }

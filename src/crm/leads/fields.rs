@@ -188,10 +188,22 @@ pub(crate) async fn owner(
 /// conditions (`email IS NOT NULL` too), without which SQLite would not use
 /// it. Either way round, every lookup scanned the tenant's leads.
 pub(crate) fn live_with_email(ctx: &RequestCtx, email: &str) -> sea_orm::Select<leads::Entity> {
+    live_with_an_email(ctx).filter(leads::Column::Email.eq(email.to_lowercase()))
+}
+
+/// The caller's live leads with one of `emails` (lowercase already), by
+/// the same index.
+pub(crate) fn live_with_emails(
+    ctx: &RequestCtx,
+    emails: &[String],
+) -> sea_orm::Select<leads::Entity> {
+    live_with_an_email(ctx).filter(leads::Column::Email.is_in(emails.iter().cloned()))
+}
+
+fn live_with_an_email(ctx: &RequestCtx) -> sea_orm::Select<leads::Entity> {
     scoped::<leads::Entity>(ctx)
         .filter(leads::Column::Email.is_not_null())
         .filter(leads::Column::DeletedAt.is_null())
-        .filter(leads::Column::Email.eq(email.to_lowercase()))
 }
 
 pub(crate) async fn ensure_email_free(

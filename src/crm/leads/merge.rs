@@ -13,7 +13,7 @@ use entity::{activities, leads};
 
 use super::events;
 use super::fields;
-use super::service::{PlanRoom, create_in, find_live, insert_tags, rules, trash, update_in};
+use super::service::{create_in, find_live, insert_tags, rules, trash, update_in};
 use super::types::{CreateLeadInput, UpdateLeadInput};
 use crate::attributes::AttributeKind;
 use crate::crm::activities::record;
@@ -218,8 +218,7 @@ pub(super) async fn upsert(
                     AppResult::Ok((lead, false, events))
                 }
                 None => {
-                    let lead =
-                        create_in(&savepoint, ctx, input, &prefix, &rules, PlanRoom::Check).await?;
+                    let lead = create_in(&savepoint, ctx, input, &prefix, &rules).await?;
                     let events = vec![events::created(&lead)];
                     Ok((lead, true, events))
                 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod attributes;
 mod bulk;
+pub(crate) mod create;
 pub(crate) mod events;
 pub(crate) mod fields;
 pub(crate) mod filter;

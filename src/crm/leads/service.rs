@@ -14,10 +14,10 @@ use uuid::Uuid;
 use entity::sea_orm_active_enums::{ActivityType, LeadStatus as LeadStatusModel};
 use entity::{lead_scoring_rules, lead_stages, lead_tags, leads, tenants};
 
-use super::events;
 pub(crate) use super::fields::display_name;
 use super::fields::{self, derive};
 use super::types::{CreateLeadInput, UpdateLeadInput};
+use super::{create, events};
 use crate::crm::activities::record;
 use crate::domain::{CurrencyCode, rescale};
 use crate::error::{AppError, AppResult};
@@ -54,14 +54,6 @@ pub(crate) async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResul
     Ok(lead)
 }
 
-/// Whether a create counts the tenant's live leads against the plan, or
-/// its caller has (an import counts once per chunk, not once per line).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PlanRoom {
-    Check,
-    Counted,
-}
-
 /// How many more live leads the plan allows, and the plan's limit.
 pub(crate) async fn room_left(
     txn: &DatabaseTransaction,
@@ -87,12 +79,6 @@ async fn ensure_room(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<(
         )));
     }
     Ok(())
-}
-
-async fn default_stage(txn: &DatabaseTransaction, ctx: &RequestCtx) -> AppResult<Option<Uuid>> {
-    Ok(crate::crm::pipeline::default_stage(txn, ctx)
-        .await?
-        .map(|stage| stage.id))
 }
 
 /// Replaces nothing: adds `tags` to the lead (existing ones are kept).
@@ -127,122 +113,22 @@ pub(crate) async fn insert_tags(
     })
 }
 
-/// Creates a lead inside `txn`; `prefix` names the input in errors
-/// (`input`, or `inputs.3` for a bulk upsert).
+/// Creates a lead inside `txn` (a chunk of one, see [`create`]); `prefix`
+/// names the input in errors (`input`, or `inputs.3` for a bulk upsert).
 pub(crate) async fn create_in(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     input: CreateLeadInput,
     prefix: &str,
     rules: &[lead_scoring_rules::Model],
-    room: PlanRoom,
 ) -> AppResult<leads::Model> {
-    let f = |name: &str| format!("{prefix}.{name}");
-    let now = Utc::now().fixed_offset();
-    let mut row = leads::ActiveModel {
-        tenant_id: Set(ctx.tenant_id),
-        id: Set(Uuid::now_v7()),
-        score: Set(0),
-        emails_sent: Set(0),
-        emails_opened: Set(0),
-        emails_clicked: Set(0),
-        last_contacted_at: Set(None),
-        last_responded_at: Set(None),
-        search_text: Set(String::new()),
-        sort_name: Set(String::new()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        created_by: Set(ctx.user_id()),
-        updated_by: Set(ctx.user_id()),
-        deleted_at: Set(None),
-        deleted_by: Set(None),
-        ..Default::default()
-    };
-    input.attributes.apply(&mut row, prefix)?;
-    let needs_contact = [&row.email, &row.first_name, &row.last_name, &row.phone]
-        .iter()
-        .all(|value| matches!(value, sea_orm::ActiveValue::Set(None)));
-    if needs_contact {
-        return Err(AppError::invalid(
-            f("email"),
-            "a lead needs a name, an email or a phone",
-        ));
-    }
-    let tags = fields::tags(input.tags.unwrap_or_default(), &f("tags"))?;
-    let custom_fields = fields::custom_fields(
-        txn,
-        ctx,
-        &input.custom_fields.map_or(json!({}), |j| j.0),
-        None,
-        &f("customFields"),
-    )
-    .await?;
-    if let sea_orm::ActiveValue::Set(Some(email)) = &row.email {
-        fields::ensure_email_free(txn, ctx, email, None, &f("email")).await?;
-    }
-    if room == PlanRoom::Check {
-        ensure_room(txn, ctx).await?;
-    }
-    let stage_id = match &input.stage_id {
-        Some(id) => Some(fields::stage(txn, ctx, id, &f("stageId")).await?),
-        None => default_stage(txn, ctx).await?,
-    };
-    let status: LeadStatusModel = input.status.map_or(LeadStatusModel::New, Into::into);
-    row.project_id = Set(match &input.project_id {
-        Some(id) => Some(fields::project(txn, ctx, id, &f("projectId")).await?),
-        None => None,
-    });
-    row.company_id = Set(match &input.company_id {
-        Some(id) => Some(fields::company(txn, ctx, id, &f("companyId")).await?),
-        None => None,
-    });
-    row.stage_id = Set(stage_id);
-    row.source_id = Set(match &input.source_id {
-        Some(id) => Some(fields::source(txn, ctx, id, &f("sourceId")).await?),
-        None => None,
-    });
-    row.owner_id = Set(match &input.owner_id {
-        Some(id) => Some(fields::owner(txn, ctx, id, &f("ownerId")).await?),
-        None => None,
-    });
-    row.converted_at = Set((status == LeadStatusModel::Converted).then_some(now));
-    row.status = Set(status);
-    let currency = input.currency.unwrap_or(CurrencyCode::EUR);
-    row.currency = Set(currency.as_str().to_owned());
-    row.budget_cents = Set(fields::amount(
-        input.budget.as_ref(),
-        currency,
-        &f("budget"),
-    )?);
-    row.lifetime_value_cents =
-        Set(
-            fields::amount(input.lifetime_value.as_ref(), currency, &f("lifetimeValue"))?
-                .unwrap_or(0),
-        );
-    row.custom_fields = Set(custom_fields);
-    row.enrichment = Set(match input.enrichment {
-        Some(j) => fields::json_object(j.0, &f("enrichment"))?,
-        None => json!({}),
-    });
-    // Every column is set above or by the attributes; one left out fails here.
-    let mut lead: leads::Model = sea_orm::TryIntoModel::try_into_model(row)?;
-    derive(&mut lead, rules, &tags);
-    let lead = leads::ActiveModel::from(lead)
-        .reset_all()
-        .insert(txn)
+    let refs = create::Refs::load(txn, ctx, [&input], []).await?;
+    let new = create::prepare(ctx, input, prefix, rules, &refs, Utc::now().fixed_offset())?;
+    ensure_room(txn, ctx).await?;
+    create::insert(txn, ctx, std::slice::from_ref(&new))
         .await
-        .map_err(|e| unique_email(e, &f("email")))?;
-    insert_tags(txn, ctx, lead.id, &tags).await?;
-    record(
-        txn,
-        ctx,
-        lead.id,
-        ActivityType::LeadCreated,
-        "Lead created",
-        json!({ "tags": tags }),
-    )
-    .await?;
-    Ok(lead)
+        .map_err(|e| unique_email(e, &format!("{prefix}.email")))?;
+    Ok(new.lead)
 }
 
 /// A race past `ensure_email_free` still ends as the same field error.
@@ -263,7 +149,7 @@ pub(crate) async fn create(
     ctx.require_writer()?;
     let txn = begin_write(&shared.db, ctx).await?;
     let rules = rules(&txn, ctx).await?;
-    let lead = create_in(&txn, ctx, input, "input", &rules, PlanRoom::Check).await?;
+    let lead = create_in(&txn, ctx, input, "input", &rules).await?;
     commit_with(shared, txn, ctx, vec![events::created(&lead)]).await?;
     Ok(lead)
 }
