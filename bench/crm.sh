@@ -34,6 +34,10 @@ TIMEOUT=${BENCH_TIMEOUT:-35}
 POOL_POSTGRES=${BENCH_POOL_POSTGRES:-$((2 * $(nproc)))}
 POOL_SQLITE=${BENCH_POOL_SQLITE:-10}
 SEARCH=${BENCH_SEARCH:-ovela}
+# Dynamic segments created before the scenarios (stage + vip + score +
+# engaged in 30 days; bench/segments.py): what `segment-count` counts and
+# what segment upkeep keeps current while `update-lead` runs. 0: none.
+DYNAMIC_SEGMENTS=${BENCH_DYNAMIC_SEGMENTS:-1}
 STAGE=${BENCH_STAGE:-Qualified}
 TARGET_P99_MS=${BENCH_TARGET_P99_MS:-25}
 SETTLE=${BENCH_SETTLE:-2}
@@ -273,6 +277,19 @@ bench_backend() {
     start_server "$db_url" "$pool" "$server_log" || return 1
     local url="http://127.0.0.1:$PORT/graphql"
 
+    BENCH_SEGMENT_ID=""
+    if ((DYNAMIC_SEGMENTS > 0)); then
+        local segments_line
+        log "$backend: creating $DYNAMIC_SEGMENTS dynamic segment(s), waiting for their upkeep"
+        segments_line=$(python3 "$ROOT/bench/segments.py" "$url" "$BENCH_TOKEN" "$BENCH_STAGE_ID" "$DYNAMIC_SEGMENTS") || {
+            log "$backend: creating the segments failed"
+            return 1
+        }
+        BENCH_SEGMENT_ID=$(json_str "$segments_line" segment_id)
+        NOTES+=("$backend: $DYNAMIC_SEGMENTS dynamic segment(s) (stage $BENCH_STAGE_NAME + vip + score + engaged in 30 days); the first counts $(json_num "$segments_line" count) leads; upkeep's first whole re-check moved $(json_num "$segments_line" members_moved) memberships in $(json_num "$segments_line" recheck_secs) s")
+        log "${NOTES[-1]}"
+    fi
+
     sleep "$SETTLE"
     local idle_kb
     idle_kb=$(proc_kb "$SERVER_PID" VmRSS)
@@ -294,7 +311,7 @@ bench_backend() {
                 fi
                 local t0 m0 s0 p0 t1 m1 s1 p1
                 p0=$(pg_backend_ticks) s0=$(cpu_ticks "$SERVER_PID") m0=$(machine_ticks) t0=$EPOCHREALTIME
-                if ! BENCH_TOKEN=$BENCH_TOKEN BENCH_STAGE_ID=$BENCH_STAGE_ID loadgen "$out" \
+                if ! BENCH_TOKEN=$BENCH_TOKEN BENCH_STAGE_ID=$BENCH_STAGE_ID BENCH_SEGMENT_ID=$BENCH_SEGMENT_ID loadgen "$out" \
                     --url "$url" --scenario "$scenario" --search "$SEARCH" "${sample[@]}" \
                     --connections "$c" --duration "$DURATION" --warmup "$WARMUP" \
                     --timeout "$TIMEOUT" --threads "$THREADS" --label "$backend"; then

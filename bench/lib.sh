@@ -149,6 +149,8 @@ wait_ready() {
 
 # Numeric field $2 of the flat JSON object $1 (empty if absent or null).
 json_num() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" <<<"$1"; }
+# String field $2 of the flat JSON object $1 (empty if absent).
+json_str() { sed -n "s/.*\"$2\": *\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
 
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 

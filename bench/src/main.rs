@@ -72,6 +72,13 @@ const LEAD_ANALYTICS_QUERY: &str = "{ leadAnalytics { total averageScore convers
 const LEADS_SEARCH_QUERY: &str = "query($q: String!) { leads(first: 20, search: $q) { totalCount \
      edges { node { id fullName email company { name } } } } }";
 
+/// A segment's exact count.
+const SEGMENT_COUNT_QUERY: &str = "query($segment: ID!) { segment(id: $segment) { count } }";
+
+/// A change of one lead's job title.
+const UPDATE_LEAD_QUERY: &str = "mutation($id: ID!, $title: String!) { \
+     updateLead(id: $id, input: { jobTitle: $title }) { id } }";
+
 /// The same search without `totalCount` (no count query).
 const LEADS_SEARCH_NO_TOTAL_QUERY: &str = "query($q: String!) { leads(first: 20, search: $q) { \
      edges { node { id fullName email company { name } } } } }";
@@ -96,6 +103,12 @@ enum Scenario {
     LeadsSearch,
     /// The same search without `totalCount`.
     LeadsSearchNoTotal,
+    /// `segment(id: --segment-id) { count }`: a dynamic segment's exact
+    /// count.
+    SegmentCount,
+    /// `updateLead` on the tenant's 100 newest leads in turn, changing each
+    /// one's job title every time (what segment upkeep follows).
+    UpdateLead,
 }
 
 impl Scenario {
@@ -109,6 +122,8 @@ impl Scenario {
             Scenario::LeadAnalytics => LEAD_ANALYTICS_QUERY,
             Scenario::LeadsSearch => LEADS_SEARCH_QUERY,
             Scenario::LeadsSearchNoTotal => LEADS_SEARCH_NO_TOTAL_QUERY,
+            Scenario::SegmentCount => SEGMENT_COUNT_QUERY,
+            Scenario::UpdateLead => UPDATE_LEAD_QUERY,
         }
     }
 
@@ -122,6 +137,8 @@ impl Scenario {
             Scenario::LeadAnalytics => "lead-analytics",
             Scenario::LeadsSearch => "leads-search",
             Scenario::LeadsSearchNoTotal => "leads-search-no-total",
+            Scenario::SegmentCount => "segment-count",
+            Scenario::UpdateLead => "update-lead",
         }
     }
 
@@ -137,6 +154,13 @@ impl Scenario {
             }
             Scenario::LeadsSearch | Scenario::LeadsSearchNoTotal => {
                 Some(json!({ "q": args.search }))
+            }
+            Scenario::SegmentCount => {
+                let segment = args
+                    .segment_id
+                    .as_deref()
+                    .context("--scenario segment-count needs --segment-id (or BENCH_SEGMENT_ID)")?;
+                Some(json!({ "segment": segment }))
             }
             _ => None,
         })
@@ -200,6 +224,10 @@ struct Args {
     /// Stage id for `--scenario leads-filtered`.
     #[arg(long, env = "BENCH_STAGE_ID")]
     stage_id: Option<String>,
+
+    /// Segment id for `--scenario segment-count`.
+    #[arg(long, env = "BENCH_SEGMENT_ID")]
+    segment_id: Option<String>,
 
     /// Search text for the `leads-search*` scenarios.
     #[arg(long, env = "BENCH_SEARCH", default_value = "ovela")]
@@ -309,7 +337,9 @@ struct Plan {
     /// empty: always the path of the target URL.
     paths: Vec<Uri>,
     next_path: AtomicUsize,
-    body: Bytes,
+    /// Bodies sent in turn, round robin over all workers like `paths`.
+    bodies: Vec<Bytes>,
+    next_body: AtomicUsize,
     authorization: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     /// The status of a successful response.
@@ -322,11 +352,11 @@ struct Plan {
 }
 
 impl Plan {
-    /// `POST` of the GraphQL `body` to the target URL, expecting 200 without
-    /// `errors`.
+    /// `POST` of the GraphQL `bodies` (in turn) to the target URL, expecting
+    /// 200 without `errors`.
     fn graphql(
         target: Target,
-        body: Bytes,
+        bodies: Vec<Bytes>,
         authorization: Option<HeaderValue>,
         measure_from: Instant,
         end: Instant,
@@ -337,7 +367,8 @@ impl Plan {
             method: Method::POST,
             paths: Vec::new(),
             next_path: AtomicUsize::new(0),
-            body,
+            bodies,
+            next_body: AtomicUsize::new(0),
             authorization,
             user_agent: None,
             expect: StatusCode::OK,
@@ -364,7 +395,8 @@ impl Plan {
             method: Method::GET,
             paths,
             next_path: AtomicUsize::new(0),
-            body: Bytes::new(),
+            bodies: vec![Bytes::new()],
+            next_body: AtomicUsize::new(0),
             authorization: None,
             user_agent,
             expect,
@@ -383,6 +415,11 @@ impl Plan {
         self.paths[n % self.paths.len()].clone()
     }
 
+    fn body(&self) -> Bytes {
+        let n = self.next_body.fetch_add(1, Ordering::Relaxed);
+        self.bodies[n % self.bodies.len()].clone()
+    }
+
     fn request(&self) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
             .method(self.method.clone())
@@ -398,7 +435,7 @@ impl Plan {
             builder = builder.header(USER_AGENT, agent.clone());
         }
         builder
-            .body(Full::new(self.body.clone()))
+            .body(Full::new(self.body()))
             .expect("static request parts are valid")
     }
 }
@@ -571,11 +608,41 @@ async fn run_workers(plan: &Arc<Plan>, connections: usize) -> Result<Vec<WorkerR
 
 /// One request outside the measurement, parsed in full, so a wrong token or
 /// query fails loudly instead of producing a table of errors.
+/// The `update-lead` variables: the tenant's 100 newest leads, each first
+/// with one job title and then with another, so that every request of a
+/// round changes its lead.
+async fn update_lead_variables(
+    target: &Target,
+    authorization: &Option<HeaderValue>,
+) -> Result<Vec<Value>> {
+    let leads = probe(
+        target,
+        Bytes::from(json!({ "query": "{ leads(first: 100) { nodes { id } } }" }).to_string()),
+        authorization.clone(),
+    )
+    .await
+    .context("reading the leads to update")?;
+    let ids: Vec<String> = leads["data"]["leads"]["nodes"]
+        .as_array()
+        .context("no leads to update")?
+        .iter()
+        .filter_map(|lead| lead["id"].as_str().map(str::to_owned))
+        .collect();
+    ensure!(!ids.is_empty(), "no leads to update");
+    Ok(["Bench title A", "Bench title B"]
+        .iter()
+        .flat_map(|title| {
+            ids.iter()
+                .map(move |id| json!({ "id": id, "title": title }))
+        })
+        .collect())
+}
+
 async fn probe(target: &Target, body: Bytes, authorization: Option<HeaderValue>) -> Result<Value> {
     let now = Instant::now();
     let plan = Plan::graphql(
         target.clone(),
-        body,
+        vec![body],
         authorization,
         now,
         now,
@@ -917,15 +984,25 @@ async fn run(args: Args) -> Result<()> {
             args.scenario.variables(&args)?,
         ),
     };
-    let body = Bytes::from(
-        match variables {
-            Some(variables) => json!({ "query": query, "variables": variables }),
-            None => json!({ "query": query }),
-        }
-        .to_string(),
-    );
+    let body = |variables: Option<Value>| {
+        Bytes::from(
+            match variables {
+                Some(variables) => json!({ "query": query, "variables": variables }),
+                None => json!({ "query": query }),
+            }
+            .to_string(),
+        )
+    };
+    let bodies = match (args.query.is_none(), args.scenario) {
+        (true, Scenario::UpdateLead) => update_lead_variables(&target, &authorization)
+            .await?
+            .into_iter()
+            .map(|variables| body(Some(variables)))
+            .collect(),
+        _ => vec![body(variables)],
+    };
 
-    let probed = probe(&target, body.clone(), authorization.clone())
+    let probed = probe(&target, bodies[0].clone(), authorization.clone())
         .await
         .context("probe request failed; not starting the load")?;
     let (edges, total_count) = result_shape(&probed);
@@ -935,7 +1012,8 @@ async fn run(args: Args) -> Result<()> {
         let now = Instant::now();
         let sample_plan = Plan::graphql(
             target.clone(),
-            body.clone(),
+            // From the second body on: the probe sent the first.
+            bodies[1..].iter().chain(&bodies[..1]).cloned().collect(),
             authorization.clone(),
             now,
             now,
@@ -951,7 +1029,7 @@ async fn run(args: Args) -> Result<()> {
     let start = Instant::now();
     let plan = Arc::new(Plan::graphql(
         target,
-        body,
+        bodies,
         authorization,
         start + warmup,
         start + warmup + duration,

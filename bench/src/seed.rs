@@ -825,10 +825,93 @@ async fn seed_tenant(
         )
         .await?;
     }
-    for t in temp_tables {
+    seed_engagement(&txn, d, tenant, now).await?;
+    for t in temp_tables.iter().chain(&["bench_sends"]) {
         exec(&txn, &format!("DROP TABLE {t}")).await?;
     }
     txn.commit().await?;
+    Ok(())
+}
+
+/// Engagement, for the `engaged` filter and segments: about 20 % of the
+/// leads with an email were sent one delivered email some time in the past
+/// 60 days; half of those opened it an hour later, a quarter clicked two
+/// hours later. The events are numbered 1.. in the tenant's engagement
+/// stream (and its sequence moved past them), as the application numbers
+/// them.
+async fn seed_engagement(
+    txn: &sea_orm::DatabaseTransaction,
+    d: Dialect,
+    tenant: &str,
+    now: i64,
+) -> Result<()> {
+    const DAY_MS: u64 = 86_400_000;
+    exec(
+        txn,
+        &format!(
+            "CREATE TEMP TABLE bench_sends AS \
+             SELECT tenant_id, id AS lead_id, email, {now} - {age} AS sent_ms, {hex} AS rh, \
+                 {r} AS r FROM leads \
+             WHERE tenant_id = {tenant} AND email IS NOT NULL AND {pick} < 20",
+            age = d.rand(60 * DAY_MS),
+            hex = d.rand_hex(),
+            r = d.rand(100),
+            pick = d.rand(100),
+        ),
+    )
+    .await?;
+    let sent = d.ts("sent_ms");
+    exec(
+        txn,
+        &format!(
+            "INSERT INTO messages (tenant_id, id, channel, lead_id, recipient, status, \
+                 message_id_header, tracking, attempts, queued_at, sent_at, delivered_at, \
+                 opened_at, clicked_at, open_count, click_count, credits_charged, variables, \
+                 created_at, updated_at) \
+             SELECT tenant_id, {id}, {channel}, lead_id, email, {status}, \
+                 '<' || rh || '@bench.test>', {yes}, 1, {sent}, {sent}, {sent}, \
+                 CASE WHEN r < 50 THEN {opened} END, CASE WHEN r < 25 THEN {clicked} END, \
+                 CASE WHEN r < 50 THEN 1 ELSE 0 END, CASE WHEN r < 25 THEN 1 ELSE 0 END, \
+                 1, '{{}}', {sent}, {sent} \
+             FROM bench_sends",
+            id = d.uuid_v7("sent_ms", "rh"),
+            channel = d.enum_value("'email'", "message_channel"),
+            status = d.enum_value("'delivered'", "message_status"),
+            yes = d.bool(true),
+            opened = d.ts("sent_ms + 3600000"),
+            clicked = d.ts("sent_ms + 7200000"),
+        ),
+    )
+    .await?;
+    // The message ids again (the same expression of the same row).
+    let message = d.uuid_v7("sent_ms", "rh");
+    exec(
+        txn,
+        &format!(
+            "INSERT INTO engagement_events (tenant_id, id, seq, event_type, message_id, lead_id, \
+                 machine, source, detail, occurred_at, created_at) \
+             SELECT tenant_id, {id}, ROW_NUMBER() OVER (ORDER BY at_ms, kind), {kind}, message_id, \
+                 lead_id, {no}, 'bench', '{{}}', {at}, {at} \
+             FROM (SELECT tenant_id, lead_id, {message} AS message_id, rh, 'opened' AS kind, \
+                       sent_ms + 3600000 AS at_ms FROM bench_sends WHERE r < 50 \
+                   UNION ALL \
+                   SELECT tenant_id, lead_id, {message}, rh, 'clicked', sent_ms + 7200000 \
+                   FROM bench_sends WHERE r < 25) e",
+            id = d.uuid_v7("at_ms", "rh"),
+            kind = d.enum_value("kind", "engagement_type"),
+            no = d.bool(false),
+            at = d.ts("at_ms"),
+        ),
+    )
+    .await?;
+    exec(
+        txn,
+        &format!(
+            "INSERT INTO engagement_sequences (tenant_id, last_seq) \
+             SELECT {tenant}, COUNT(*) FROM engagement_events WHERE tenant_id = {tenant}"
+        ),
+    )
+    .await?;
     Ok(())
 }
 
