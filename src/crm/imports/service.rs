@@ -43,6 +43,9 @@ const PART_BYTES: usize = 1 << 20;
 const HEAD_BYTES: usize = 64 * 1024;
 /// Most lines per committed chunk.
 pub(crate) const CHUNK_LINES: usize = 500;
+/// The tables an import grows, the leads first (their size decides when
+/// the statistics are refreshed, `db::GrowingTables`).
+const GROWING_TABLES: &[&str] = &["leads", "lead_tags", "activities", "companies"];
 /// Lines `previewImport` runs.
 pub(crate) const PREVIEW_LINES: usize = 100;
 /// Attempts of an import job: it resumes where it stopped, so a crash or a
@@ -667,6 +670,7 @@ async fn run(shared: &Shared, tenant_id: Uuid, batch_id: Uuid) -> AppResult<()> 
         txn.commit().await?;
     }
     let started = std::time::Instant::now();
+    let mut growing = crate::db::GrowingTables::new(GROWING_TABLES);
     loop {
         let txn = begin_for_write(&shared.db, tenant_id, ctx.user_id()).await?;
         // One chunk at a time per batch, whichever worker runs it: the row
@@ -780,6 +784,7 @@ async fn run(shared: &Shared, tenant_id: Uuid, batch_id: Uuid) -> AppResult<()> 
         }
         commit_with(shared, txn, &ctx, events).await?;
         metrics::counter!("promohub_import_rows_total").increment(totals.lines as u64);
+        growing.wrote(&shared.db, totals.created as u64).await;
         crate::db::let_writers_in(&shared.db).await;
         if ended {
             tracing::info!(%batch_id, rows = done, secs = started.elapsed().as_secs_f64(), "import completed");
