@@ -881,3 +881,57 @@ async fn leads_analyzed(app: &TestApp) -> i64 {
         .await;
     rows[0].try_get::<i64>("", "n").unwrap()
 }
+
+/// Imported lines move dynamic segments like any other lead write: a new
+/// lead enters with `lead.created`, an updated one enters or leaves with
+/// `lead.changed`.
+#[tokio::test]
+async fn imported_lines_move_dynamic_segment_members() {
+    let app = TestApp::spawn_with(|c| {
+        c.segment_sweep_secs = 1;
+        c.messaging.worker_poll_ms = 50;
+    })
+    .await;
+    let owner = app.sign_up("acme").await;
+    let parisians = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+            json!({ "input": { "name": "Paris", "kind": "DYNAMIC", "filter": { "city": { "eq": "Paris" } } } }),
+        )
+        .await
+        .data("createSegment")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = app
+        .gql_as(
+            &owner.access_token,
+            "mutation { createLead(input: { email: \"bob@example.org\", city: \"London\" }) { id } }",
+            json!({}),
+        )
+        .await
+        .data("createLead")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let map = mapping(&[("email", "email"), ("city", "city")]);
+    let import = |file: &'static str| {
+        let (app, owner, map) = (&app, &owner, map.clone());
+        async move {
+            let id = uploaded(app, owner, "cities.csv", file.as_bytes().to_vec()).await;
+            start(app, owner, &id, map, json!({ "duplicatePolicy": "UPDATE" })).await;
+            finished(app, owner, &id).await
+        }
+    };
+    import("email,city\nann@example.org,Paris\nbob@example.org,Paris\n").await;
+    let ann = lead_by_email(&app, &owner, "ann@example.org").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::segment_upkeep::entered(&app, &owner, &parisians, &ann, "lead.created").await;
+    crate::segment_upkeep::entered(&app, &owner, &parisians, &bob, "lead.changed").await;
+    import("email,city\nbob@example.org,Berlin\n").await;
+    crate::segment_upkeep::left(&app, &owner, &parisians, &bob, "lead.changed").await;
+    crate::segment_upkeep::entered(&app, &owner, &parisians, &ann, "lead.created").await;
+}

@@ -102,7 +102,7 @@ async fn inside(app: &TestApp, s: &Session, segment: &str, lead: &str) -> Value 
 }
 
 /// The lead's last period ended for `why`.
-async fn left(app: &TestApp, s: &Session, segment: &str, lead: &str, why: &str) -> Value {
+pub async fn left(app: &TestApp, s: &Session, segment: &str, lead: &str, why: &str) -> Value {
     let explained = settled(app, s, segment, lead, |p| p["leftWhy"] == why).await;
     assert_eq!(explained["member"], false, "{explained}");
     assert_eq!(explained["since"], Value::Null);
