@@ -8,7 +8,7 @@ pub(crate) struct EmailAddress(String);
 impl EmailAddress {
     /// Parses `raw`; `field` names the input in the error.
     pub(crate) fn parse(raw: &str, field: &str) -> AppResult<Self> {
-        let email = raw.trim().to_lowercase();
+        let email = Self::normalize(raw);
         let invalid = || AppError::invalid(field, "is not a valid email address");
         if email.len() > 254 {
             return Err(invalid());
@@ -31,6 +31,12 @@ impl EmailAddress {
         } else {
             Err(invalid())
         }
+    }
+
+    /// `raw` as addresses are stored and compared (what `parse` keeps, for
+    /// a lookup that must not wait for the address to be validated).
+    pub(crate) fn normalize(raw: &str) -> String {
+        raw.trim().to_lowercase()
     }
 
     pub(crate) fn as_str(&self) -> &str {

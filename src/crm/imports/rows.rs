@@ -24,6 +24,7 @@ use crate::crm::leads::events;
 use crate::crm::leads::merge::as_update;
 use crate::crm::leads::service::{insert_tags, update_in};
 use crate::crm::leads::types::CreateLeadInput;
+use crate::domain::EmailAddress;
 use crate::error::{AppError, AppResult};
 use crate::events::NewDomainEvent;
 use crate::tenancy::RequestCtx;
@@ -174,7 +175,7 @@ impl<'a> Lines<'a> {
                 }
             };
             let email = match row.lead.get("email") {
-                Some(Value::String(email)) => Some(email.trim().to_lowercase()),
+                Some(Value::String(email)) => Some(EmailAddress::normalize(email)),
                 _ => None,
             };
             let input = self.create_input(&row, company);

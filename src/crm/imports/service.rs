@@ -417,14 +417,9 @@ pub(crate) async fn preview(
         &stored.extras,
     )
     .await?;
-    let mut file = FileReader::new(&batch);
-    let mut records = Vec::new();
-    while records.len() < PREVIEW_LINES {
-        let Some(record) = file.next(&txn, ctx).await? else {
-            break;
-        };
-        records.push(record);
-    }
+    let records = FileReader::new(&batch)
+        .take(&txn, ctx, PREVIEW_LINES)
+        .await?;
     let (outcomes, _) = lines.run_chunk(&txn, &records).await?;
     let report = outcomes
         .into_iter()
@@ -602,6 +597,23 @@ impl FileReader {
             self.ready.extend(fed);
         }
     }
+
+    /// Up to `most` next data records; fewer only at the end of the file.
+    async fn take(
+        &mut self,
+        conn: &impl sea_orm::ConnectionTrait,
+        ctx: &RequestCtx,
+        most: usize,
+    ) -> AppResult<Vec<Vec<String>>> {
+        let mut records = Vec::with_capacity(most);
+        while records.len() < most {
+            let Some(record) = self.next(conn, ctx).await? else {
+                break;
+            };
+            records.push(record);
+        }
+        Ok(records)
+    }
 }
 
 /// Runs an import job: chunk after chunk from where the batch stands.
@@ -716,15 +728,9 @@ async fn run(shared: &Shared, tenant_id: Uuid, batch_id: Uuid) -> AppResult<()> 
         let mut totals = ChunkTotals::default();
         let mut errors = Vec::new();
         let mut members = Vec::new();
-        let mut ended = false;
-        let mut records = Vec::with_capacity(CHUNK_LINES);
-        while records.len() < CHUNK_LINES {
-            let Some(record) = file.next(&txn, &ctx).await? else {
-                ended = true;
-                break;
-            };
-            records.push(record);
-        }
+        let records = file.take(&txn, &ctx, CHUNK_LINES).await?;
+        // A short chunk is the file's last.
+        let ended = records.len() < CHUNK_LINES;
         let (outcomes, events) = lines.run_chunk(&txn, &records).await?;
         for (outcome, record) in outcomes.into_iter().zip(&records) {
             row_number += 1;

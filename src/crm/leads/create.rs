@@ -24,7 +24,7 @@ use entity::{
 
 use super::fields::{self, derive};
 use super::types::CreateLeadInput;
-use crate::domain::CurrencyCode;
+use crate::domain::{CurrencyCode, EmailAddress};
 use crate::error::{AppError, AppResult};
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
@@ -78,7 +78,7 @@ impl Refs {
                 }
             }
             if let Some(email) = &input.attributes.email {
-                emails.insert(email.trim().to_lowercase());
+                emails.insert(EmailAddress::normalize(email));
             }
         }
         let [stages, projects, companies, sources, owners] = wanted;

@@ -22,14 +22,11 @@ use crate::tenancy::scoped::{begin, begin_write, scoped, tenant_delete, tenant_r
 const MAX_DETAIL_CHARS: usize = 1_000;
 const MAX_SEARCH_CHARS: usize = 254;
 
-/// How addresses are compared: what `EmailAddress` stores, without refusing
-/// addresses it would not accept (a bounce may name an odd one).
-fn normalize(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
+/// The entry for `email` compared as `EmailAddress` stores it, without
+/// refusing an address it would not accept (a bounce may name an odd one).
 fn by_email(tenant_id: Uuid, email: &str) -> sea_orm::Select<suppressions::Entity> {
-    tenant_rows::<suppressions::Entity>(tenant_id).filter(Column::Email.eq(normalize(email)))
+    tenant_rows::<suppressions::Entity>(tenant_id)
+        .filter(Column::Email.eq(EmailAddress::normalize(email)))
 }
 
 /// The entry that keeps `email` from being sent to, if any. Call it inside
@@ -88,7 +85,8 @@ async fn insert_if_absent(
     detail: Option<String>,
     created_by: Option<Uuid>,
 ) -> AppResult<bool> {
-    let email = normalize(email);
+    // Not parsed: a bounce may name an address `parse` would refuse.
+    let email = EmailAddress::normalize(email);
     if email.is_empty() {
         return Err(AppError::invalid("email", "must not be empty"));
     }
