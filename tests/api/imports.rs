@@ -203,6 +203,7 @@ async fn a_file_with_bad_rows_in_the_middle_keeps_every_good_row() {
         .as_str()
         .unwrap()
         .to_owned();
+    crate::segment_upkeep::caught_up(&app, "acme").await;
     start(&app, &owner, &id, map, json!({ "tags": ["imported"] })).await;
     let done = finished(&app, &owner, &id).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
@@ -919,6 +920,7 @@ async fn imported_lines_move_dynamic_segment_members() {
     let import = |file: &'static str| {
         let (app, owner, map) = (&app, &owner, map.clone());
         async move {
+            crate::segment_upkeep::caught_up(app, "acme").await;
             let id = uploaded(app, owner, "cities.csv", file.as_bytes().to_vec()).await;
             start(app, owner, &id, map, json!({ "duplicatePolicy": "UPDATE" })).await;
             finished(app, owner, &id).await

@@ -78,6 +78,28 @@ async fn settled(
     );
 }
 
+/// Waits until segment upkeep has read every domain event of the tenant
+/// `slug` written so far: a segment saved before has had its first check,
+/// so a lead written after enters for its own write (`lead.created`), not
+/// for the segment's check (`segment.filter`), however fast the write.
+pub async fn caught_up(app: &TestApp, slug: &str) {
+    let sql = format!(
+        "SELECT (SELECT last_seq FROM domain_event_sequences WHERE tenant_id = t.id) AS last, \
+                (SELECT domain_seq FROM segment_upkeep WHERE tenant_id = t.id) AS done \
+         FROM tenants t WHERE t.slug = '{slug}'"
+    );
+    for _ in 0..400 {
+        let rows = app.sql(&sql).await;
+        let last: Option<i64> = rows[0].try_get("", "last").unwrap();
+        let done: Option<i64> = rows[0].try_get("", "done").unwrap();
+        if done.is_some() && done >= last {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("segment upkeep never caught up with {slug}");
+}
+
 /// The lead's current period began for `why`.
 pub async fn entered(app: &TestApp, s: &Session, segment: &str, lead: &str, why: &str) -> Value {
     let explained = settled(app, s, segment, lead, |p| {
