@@ -28,7 +28,7 @@ use crate::domain::{CurrencyCode, EmailAddress};
 use crate::error::{AppError, AppResult};
 use crate::graphql::parse_id;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{TenantOwned, scoped};
+use crate::tenancy::scoped::scoped;
 
 /// Most rows in one INSERT: SQLite binds at most 32,766 values and
 /// PostgreSQL 65,535, and a lead row has fewer than 50 columns.
@@ -84,7 +84,7 @@ impl Refs {
         let [stages, projects, companies, sources, owners] = wanted;
         let owners = owners.into_iter().collect::<Vec<_>>();
         let mut members = HashSet::new();
-        for chunk in owners.chunks(ROWS_PER_INSERT) {
+        for chunk in owners.chunks(fields::IDS_PER_LOOKUP) {
             members.extend(
                 scoped::<memberships::Entity>(ctx)
                     .filter(memberships::Column::UserId.is_in(chunk.iter().copied()))
@@ -96,7 +96,7 @@ impl Refs {
         }
         let emails = emails.into_iter().collect::<Vec<_>>();
         let mut by_email = HashMap::new();
-        for chunk in emails.chunks(ROWS_PER_INSERT) {
+        for chunk in emails.chunks(fields::IDS_PER_LOOKUP) {
             for lead in fields::live_with_emails(ctx, chunk).all(txn).await? {
                 if let Some(email) = lead.email.clone() {
                     by_email.insert(email, lead);
@@ -110,13 +110,19 @@ impl Refs {
                     .map(|stage| stage.id),
                 false => None,
             },
-            stages: live::<lead_stages::Entity>(txn, ctx, stages, |_| false).await?,
-            projects: live::<projects::Entity>(txn, ctx, projects, |p| p.deleted_at.is_some())
-                .await?,
-            companies: live::<companies::Entity>(txn, ctx, companies, |c| c.deleted_at.is_some())
-                .await?,
-            sources: live::<lead_sources::Entity>(txn, ctx, sources, |s| s.deleted_at.is_some())
-                .await?,
+            stages: fields::live_ids::<lead_stages::Entity>(txn, ctx, stages, |_| false).await?,
+            projects: fields::live_ids::<projects::Entity>(txn, ctx, projects, |p| {
+                p.deleted_at.is_some()
+            })
+            .await?,
+            companies: fields::live_ids::<companies::Entity>(txn, ctx, companies, |c| {
+                c.deleted_at.is_some()
+            })
+            .await?,
+            sources: fields::live_ids::<lead_sources::Entity>(txn, ctx, sources, |s| {
+                s.deleted_at.is_some()
+            })
+            .await?,
             owners: members,
             definitions: crate::crm::custom_fields::definitions(txn, ctx, CustomFieldEntity::Lead)
                 .await?,
@@ -135,29 +141,6 @@ impl Refs {
             self.by_email.insert(email.clone(), lead.clone());
         }
     }
-}
-
-/// Which of `ids` are live rows of the caller's tenant.
-async fn live<E: TenantOwned>(
-    txn: &DatabaseTransaction,
-    ctx: &RequestCtx,
-    ids: HashSet<Uuid>,
-    deleted: impl Fn(&E::Model) -> bool,
-) -> AppResult<HashSet<Uuid>> {
-    let ids = ids.into_iter().collect::<Vec<_>>();
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(ROWS_PER_INSERT) {
-        found.extend(
-            scoped::<E>(ctx)
-                .filter(E::id_column().is_in(chunk.iter().copied()))
-                .all(txn)
-                .await?
-                .iter()
-                .filter(|row| !deleted(row))
-                .map(E::id_of),
-        );
-    }
-    Ok(found)
 }
 
 /// `id`, if it names one of `known` (parsed with its field named).

@@ -2,6 +2,8 @@
 //! failing field named, references checked inside the caller's tenant, and
 //! the derived columns (display name, sort key, search text, score).
 
+use std::collections::HashSet;
+
 use async_graphql::ID;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, QueryFilter};
 use uuid::Uuid;
@@ -116,13 +118,40 @@ async fn live_ref<E: TenantOwned>(
     deleted: impl Fn(&E::Model) -> bool,
 ) -> AppResult<Uuid> {
     let id = parse_id(id, field)?;
-    let row = scoped::<E>(ctx)
-        .filter(E::id_column().eq(id))
-        .one(txn)
+    if !live_ids::<E>(txn, ctx, HashSet::from([id]), deleted)
         .await?
-        .filter(|row| !deleted(row))
-        .ok_or(AppError::not_found(what))?;
-    Ok(E::id_of(&row))
+        .contains(&id)
+    {
+        return Err(AppError::not_found(what));
+    }
+    Ok(id)
+}
+
+/// Most values in one `IN (…)` of a batch's lookups.
+pub(crate) const IDS_PER_LOOKUP: usize = 400;
+
+/// Which of `ids` are rows of the caller's tenant not in the trash (a
+/// batch checks all its references of one kind at once).
+pub(crate) async fn live_ids<E: TenantOwned>(
+    txn: &DatabaseTransaction,
+    ctx: &RequestCtx,
+    ids: HashSet<Uuid>,
+    deleted: impl Fn(&E::Model) -> bool,
+) -> AppResult<HashSet<Uuid>> {
+    let ids = ids.into_iter().collect::<Vec<_>>();
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(IDS_PER_LOOKUP) {
+        found.extend(
+            scoped::<E>(ctx)
+                .filter(E::id_column().is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?
+                .iter()
+                .filter(|row| !deleted(row))
+                .map(E::id_of),
+        );
+    }
+    Ok(found)
 }
 
 pub(crate) async fn project(
