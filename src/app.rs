@@ -65,6 +65,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/health", get(http::health::health))
         .route("/ready", get(http::health::ready))
         .route("/metrics", get(http::health::metrics))
+        .layer(cors)
+        // Public forms answer CORS by each form's own allowed origins.
+        .route(
+            "/f/{public_id}",
+            get(crate::capture::forms::http::show)
+                .post(crate::capture::forms::http::submit)
+                .options(crate::capture::forms::http::preflight),
+        )
+        .route(
+            "/f/{public_id}/embed",
+            get(crate::capture::forms::http::embed),
+        )
+        .route(
+            "/f/confirm/{token}",
+            get(crate::capture::forms::http::confirm),
+        )
         .layer(axum::middleware::from_fn(http::observe::record_request))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -81,7 +97,6 @@ pub(crate) fn router(state: AppState) -> Router {
             state.clone(),
             http::limits::body_limit,
         ))
-        .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(http::observe::request_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))

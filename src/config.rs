@@ -218,6 +218,26 @@ pub struct Limits {
     /// Largest HTTP request body, in bytes.
     #[arg(long, env = "PROMOHUB_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
     pub body_bytes: usize,
+    /// Largest public form submission (`POST /f/{publicId}`), in bytes.
+    #[arg(long, env = "PROMOHUB_FORM_BODY_LIMIT", default_value_t = 64 * 1024, global = true)]
+    pub form_body_bytes: usize,
+    /// Public form submissions one IP address may send per minute (all
+    /// forms together); more are answered 429 with `Retry-After`.
+    #[arg(
+        long,
+        env = "PROMOHUB_FORM_SUBMISSIONS_PER_IP",
+        default_value_t = 20,
+        global = true
+    )]
+    pub form_submissions_per_ip: u32,
+    /// Submissions one form takes per minute (from everyone).
+    #[arg(
+        long,
+        env = "PROMOHUB_FORM_SUBMISSIONS_PER_FORM",
+        default_value_t = 600,
+        global = true
+    )]
+    pub form_submissions_per_form: u32,
     /// Largest GraphQL document (the query text), in bytes, checked before parsing.
     #[arg(long, env = "PROMOHUB_MAX_DOCUMENT_BYTES", default_value_t = 16 * 1024, global = true)]
     pub document_bytes: usize,

@@ -91,6 +91,13 @@ pub enum TokenKind {
     Open,
     Click,
     Unsubscribe,
+    /// A public form as drawn: `message_id` is a v7 id minted at that
+    /// moment (its timestamp is when the form was drawn, for the minimum
+    /// fill time).
+    FormDrawn,
+    /// The double opt-in link of a form submission: `message_id` is the
+    /// submission's id.
+    OptInConfirmation,
 }
 
 impl TokenKind {
@@ -99,6 +106,8 @@ impl TokenKind {
             Self::Open => b'o',
             Self::Click => b'c',
             Self::Unsubscribe => b'u',
+            Self::FormDrawn => b'f',
+            Self::OptInConfirmation => b'd',
         }
     }
 }

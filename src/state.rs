@@ -37,6 +37,8 @@ pub struct Shared {
     pub(crate) passwords: crate::identity::auth::passwords::PasswordHashing,
     /// Where message templates render, with their limits.
     pub(crate) render_pool: crate::messaging::templates::pool::RenderPool,
+    /// The public forms' per-IP and per-form rate limits.
+    pub(crate) form_limits: crate::capture::forms::http::FormLimits,
 }
 
 /// What the HTTP handlers hold.
@@ -82,6 +84,7 @@ impl AppState {
                 config.limits.password_hash_concurrency(),
             ),
             render_pool: crate::messaging::templates::pool::RenderPool::new(&config),
+            form_limits: crate::capture::forms::http::FormLimits::new(&config.limits),
             db,
             config,
         });

@@ -28,6 +28,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::forms::Entity")]
+    Forms,
     #[sea_orm(has_many = "super::leads::Entity")]
     Leads,
     #[sea_orm(
@@ -38,6 +40,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+}
+
+impl Related<super::forms::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Forms.def()
+    }
 }
 
 impl Related<super::leads::Entity> for Entity {

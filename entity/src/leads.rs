@@ -2,6 +2,7 @@
 
 use super::sea_orm_active_enums::BookingPotential;
 use super::sea_orm_active_enums::LeadStatus;
+use super::sea_orm_active_enums::OptInStatus;
 use super::sea_orm_active_enums::VerificationStatus;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,8 @@ pub struct Model {
     pub digital_maturity_score: Option<i32>,
     #[sea_orm(column_type = "Text", nullable)]
     pub follow_up_stage: Option<String>,
+    pub opt_in_status: OptInStatus,
+    pub opt_in_confirmed_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -87,6 +90,8 @@ pub enum Relation {
         on_delete = "NoAction"
     )]
     Companies,
+    #[sea_orm(has_many = "super::form_submissions::Entity")]
+    FormSubmissions,
     #[sea_orm(
         belongs_to = "super::lead_sources::Entity",
         from = "(Column::TenantId, Column::SourceId)",
@@ -117,6 +122,8 @@ pub enum Relation {
     Messages,
     #[sea_orm(has_many = "super::notes::Entity")]
     Notes,
+    #[sea_orm(has_many = "super::page_views::Entity")]
+    PageViews,
     #[sea_orm(
         belongs_to = "super::projects::Entity",
         from = "(Column::TenantId, Column::ProjectId)",
@@ -137,6 +144,8 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+    #[sea_orm(has_many = "super::visitor_leads::Entity")]
+    VisitorLeads,
 }
 
 impl Related<super::activities::Entity> for Entity {
@@ -148,6 +157,12 @@ impl Related<super::activities::Entity> for Entity {
 impl Related<super::companies::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Companies.def()
+    }
+}
+
+impl Related<super::form_submissions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::FormSubmissions.def()
     }
 }
 
@@ -187,6 +202,12 @@ impl Related<super::notes::Entity> for Entity {
     }
 }
 
+impl Related<super::page_views::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PageViews.def()
+    }
+}
+
 impl Related<super::projects::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Projects.def()
@@ -208,6 +229,12 @@ impl Related<super::segment_memberships::Entity> for Entity {
 impl Related<super::tenants::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Tenants.def()
+    }
+}
+
+impl Related<super::visitor_leads::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::VisitorLeads.def()
     }
 }
 

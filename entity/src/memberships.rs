@@ -29,6 +29,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::forms::Entity")]
+    Forms,
     #[sea_orm(has_many = "super::leads::Entity")]
     Leads,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
@@ -49,6 +51,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Users,
+}
+
+impl Related<super::forms::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Forms.def()
+    }
 }
 
 impl Related<super::leads::Entity> for Entity {

@@ -47,6 +47,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::forms::Entity")]
+    Forms,
     #[sea_orm(has_many = "super::messages::Entity")]
     Messages,
     #[sea_orm(
@@ -57,6 +59,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+}
+
+impl Related<super::forms::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Forms.def()
+    }
 }
 
 impl Related<super::messages::Entity> for Entity {

@@ -38,6 +38,10 @@ pub enum ActivityType {
     Task,
     #[sea_orm(string_value = "other")]
     Other,
+    #[sea_orm(string_value = "form_submitted")]
+    FormSubmitted,
+    #[sea_orm(string_value = "opt_in_confirmed")]
+    OptInConfirmed,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "actor_type")]
@@ -110,6 +114,18 @@ pub enum CustomFieldType {
     Multiselect,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "device_type")]
+pub enum DeviceType {
+    #[sea_orm(string_value = "desktop")]
+    Desktop,
+    #[sea_orm(string_value = "mobile")]
+    Mobile,
+    #[sea_orm(string_value = "tablet")]
+    Tablet,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "engagement_type")]
 pub enum EngagementType {
     #[sea_orm(string_value = "sent")]
@@ -132,6 +148,50 @@ pub enum EngagementType {
     Failed,
     #[sea_orm(string_value = "outcome_unknown")]
     OutcomeUnknown,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "form_field_type")]
+pub enum FormFieldType {
+    #[sea_orm(string_value = "text")]
+    Text,
+    #[sea_orm(string_value = "email")]
+    Email,
+    #[sea_orm(string_value = "phone")]
+    Phone,
+    #[sea_orm(string_value = "number")]
+    Number,
+    #[sea_orm(string_value = "textarea")]
+    Textarea,
+    #[sea_orm(string_value = "select")]
+    Select,
+    #[sea_orm(string_value = "multiselect")]
+    Multiselect,
+    #[sea_orm(string_value = "checkbox")]
+    Checkbox,
+    #[sea_orm(string_value = "date")]
+    Date,
+    #[sea_orm(string_value = "hidden")]
+    Hidden,
+    #[sea_orm(string_value = "consent")]
+    Consent,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "form_status")]
+pub enum FormStatus {
+    #[sea_orm(string_value = "draft")]
+    Draft,
+    #[sea_orm(string_value = "published")]
+    Published,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "form_update_policy")]
+pub enum FormUpdatePolicy {
+    #[sea_orm(string_value = "fill_blanks")]
+    FillBlanks,
+    #[sea_orm(string_value = "overwrite")]
+    Overwrite,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "import_status")]
@@ -278,6 +338,16 @@ pub enum MessageStatus {
     Unknown,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "opt_in_status")]
+pub enum OptInStatus {
+    #[sea_orm(string_value = "none")]
+    None,
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "confirmed")]
+    Confirmed,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "plan_tier")]
 pub enum PlanTier {
     #[sea_orm(string_value = "basic")]
@@ -296,6 +366,14 @@ pub enum ProjectStatus {
     Paused,
     #[sea_orm(string_value = "archived")]
     Archived,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "public_id_kind")]
+pub enum PublicIdKind {
+    #[sea_orm(string_value = "form")]
+    Form,
+    #[sea_orm(string_value = "tracking_site")]
+    TrackingSite,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "scoring_condition")]
@@ -340,6 +418,14 @@ pub enum SmtpTlsMode {
     Starttls,
     #[sea_orm(string_value = "tls")]
     Tls,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "submission_outcome")]
+pub enum SubmissionOutcome {
+    #[sea_orm(string_value = "created")]
+    Created,
+    #[sea_orm(string_value = "updated")]
+    Updated,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "suppression_reason")]

@@ -55,6 +55,14 @@ pub enum Relation {
     EngagementEvents,
     #[sea_orm(has_one = "super::engagement_sequences::Entity")]
     EngagementSequences,
+    #[sea_orm(has_many = "super::form_daily_counts::Entity")]
+    FormDailyCounts,
+    #[sea_orm(has_many = "super::form_fields::Entity")]
+    FormFields,
+    #[sea_orm(has_many = "super::form_submissions::Entity")]
+    FormSubmissions,
+    #[sea_orm(has_many = "super::forms::Entity")]
+    Forms,
     #[sea_orm(has_many = "super::invites::Entity")]
     Invites,
     #[sea_orm(has_many = "super::jobs::Entity")]
@@ -91,6 +99,8 @@ pub enum Relation {
     Notes,
     #[sea_orm(has_many = "super::outbox_emails::Entity")]
     OutboxEmails,
+    #[sea_orm(has_many = "super::page_views::Entity")]
+    PageViews,
     #[sea_orm(
         belongs_to = "super::plans::Entity",
         from = "Column::PlanId",
@@ -101,6 +111,8 @@ pub enum Relation {
     Plans,
     #[sea_orm(has_many = "super::projects::Entity")]
     Projects,
+    #[sea_orm(has_many = "super::public_ids::Entity")]
+    PublicIds,
     #[sea_orm(has_many = "super::refresh_tokens::Entity")]
     RefreshTokens,
     #[sea_orm(has_many = "super::segment_members::Entity")]
@@ -117,8 +129,12 @@ pub enum Relation {
     Settings,
     #[sea_orm(has_many = "super::suppressions::Entity")]
     Suppressions,
+    #[sea_orm(has_many = "super::tracking_sites::Entity")]
+    TrackingSites,
     #[sea_orm(has_many = "super::user_logins::Entity")]
     UserLogins,
+    #[sea_orm(has_many = "super::visitor_leads::Entity")]
+    VisitorLeads,
 }
 
 impl Related<super::activities::Entity> for Entity {
@@ -178,6 +194,24 @@ impl Related<super::engagement_events::Entity> for Entity {
 impl Related<super::engagement_sequences::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::EngagementSequences.def()
+    }
+}
+
+impl Related<super::form_daily_counts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::FormDailyCounts.def()
+    }
+}
+
+impl Related<super::form_fields::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::FormFields.def()
+    }
+}
+
+impl Related<super::form_submissions::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::FormSubmissions.def()
     }
 }
 
@@ -289,6 +323,12 @@ impl Related<super::projects::Entity> for Entity {
     }
 }
 
+impl Related<super::public_ids::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PublicIds.def()
+    }
+}
+
 impl Related<super::refresh_tokens::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::RefreshTokens.def()
@@ -337,9 +377,27 @@ impl Related<super::suppressions::Entity> for Entity {
     }
 }
 
+impl Related<super::tracking_sites::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::TrackingSites.def()
+    }
+}
+
 impl Related<super::user_logins::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::UserLogins.def()
+    }
+}
+
+impl Related<super::visitor_leads::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::VisitorLeads.def()
+    }
+}
+
+impl Related<super::forms::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Forms.def()
     }
 }
 
@@ -352,6 +410,12 @@ impl Related<super::memberships::Entity> for Entity {
 impl Related<super::notes::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Notes.def()
+    }
+}
+
+impl Related<super::page_views::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::PageViews.def()
     }
 }
 

@@ -5,8 +5,10 @@
 //! `created_at` / `updated_at` defaults.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{timestamp_with_time_zone, uuid};
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::schema::{
+    timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
+};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::sea_query::extension::postgres::Type;
 
 /// A closed set of values, stored as a PostgreSQL enum type (so that
@@ -183,4 +185,65 @@ pub async fn exec(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
         .execute_unprepared(sql)
         .await
         .map(|_| ())
+}
+
+/// `created_at`, `updated_at`, `created_by`, `updated_by`, `deleted_at`,
+/// `deleted_by`: the audit and soft-deletion columns of user-facing records
+/// (DOMAIN.md).
+pub fn with_audit_columns(table: &mut TableCreateStatement, db: DbBackend) {
+    table
+        .col(created_at(db))
+        .col(updated_at(db))
+        .col(uuid_null("created_by"))
+        .col(uuid_null("updated_by"))
+        .col(timestamp_with_time_zone_null("deleted_at"))
+        .col(uuid_null("deleted_by"));
+}
+
+/// SQLite: replaces `from` with `to` in the stored definition of `table`
+/// (its enum column's `CHECK (… IN (…))`), inside the migration's
+/// transaction.
+pub async fn rewrite_check(
+    db: &SchemaManagerConnection<'_>,
+    table: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), DbErr> {
+    let sql_of = |table: &str| {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+            [table.into()],
+        )
+    };
+    let current: String = db
+        .query_one_raw(sql_of(table))
+        .await?
+        .ok_or_else(|| DbErr::Migration(format!("no table {table}")))?
+        .try_get("", "sql")?;
+    if current.matches(from).count() != 1 {
+        return Err(DbErr::Migration(format!(
+            "the CHECK constraint of {table} is not the expected one: {current}"
+        )));
+    }
+    let version: i64 = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA schema_version",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Migration("no schema_version".into()))?
+        .try_get_by_index(0)?;
+    db.execute_unprepared("PRAGMA writable_schema = ON").await?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+        [current.replacen(from, to, 1).into(), table.into()],
+    ))
+    .await?;
+    db.execute_unprepared(&format!("PRAGMA schema_version = {}", version + 1))
+        .await?;
+    db.execute_unprepared("PRAGMA writable_schema = OFF")
+        .await?;
+    Ok(())
 }

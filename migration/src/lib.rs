@@ -29,6 +29,7 @@ mod m20261207_000016_segments;
 mod m20261207_000017_segment_upkeep;
 mod m20261207_000018_lead_imports;
 mod m20261207_000019_lead_email_index;
+mod m20261207_000020_capture;
 pub mod rls;
 
 pub use helpers::{
@@ -56,6 +57,10 @@ pub mod enums {
     pub use crate::m20261207_000015_delivery_visibility_and_outbox::SENDER_TRANSPORT;
     pub use crate::m20261207_000016_segments::SEGMENT_KIND;
     pub use crate::m20261207_000018_lead_imports::IMPORT_STATUS;
+    pub use crate::m20261207_000020_capture::{
+        DEVICE_TYPE, FORM_FIELD_TYPE, FORM_STATUS, FORM_UPDATE_POLICY, OPT_IN_STATUS,
+        PUBLIC_ID_KIND, SUBMISSION_OUTCOME,
+    };
 }
 
 /// Every migration, oldest first.
@@ -84,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_segment_upkeep::Migration),
             Box::new(m20261207_000018_lead_imports::Migration),
             Box::new(m20261207_000019_lead_email_index::Migration),
+            Box::new(m20261207_000020_capture::Migration),
         ]
     }
 }

@@ -15,7 +15,7 @@ use sea_orm_migration::sea_orm::DbBackend;
 use crate::enums::ACTOR_TYPE;
 use crate::helpers::{
     PgEnum, create_enum, created_at, drop_enum, enum_column, enum_column_null, exec, index,
-    tenant_owned_table, tenant_ref, unique_key, updated_at,
+    tenant_owned_table, tenant_ref, unique_key, updated_at, with_audit_columns,
 };
 use crate::rls::{disable_tenant_rls, enable_tenant_rls};
 
@@ -176,16 +176,6 @@ impl MigrationTrait for Migration {
 
 /// Audit columns of user-facing records: who created and last changed the
 /// row, and soft deletion.
-fn with_audit_columns(table: &mut TableCreateStatement, db: DbBackend) {
-    table
-        .col(created_at(db))
-        .col(updated_at(db))
-        .col(uuid_null("created_by"))
-        .col(uuid_null("updated_by"))
-        .col(timestamp_with_time_zone_null("deleted_at"))
-        .col(uuid_null("deleted_by"));
-}
-
 async fn create_projects(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_database_backend();
     let mut table = tenant_owned_table("projects");

@@ -13,7 +13,16 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::rls::{APP_ROLE, SHARED_TABLES, SYSTEM_ROLE, create_role, exec_on_postgres};
+use crate::rls::{APP_ROLE, SYSTEM_ROLE, create_role, exec_on_postgres};
+
+/// The shared tables when this migration was written (later ones are
+/// given to the system role by their own migrations).
+const SHARED_TABLES: [&str; 4] = [
+    "jobs",
+    "message_directory",
+    "webhook_receipts",
+    "user_logins",
+];
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;

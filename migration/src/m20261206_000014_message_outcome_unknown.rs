@@ -15,7 +15,9 @@
 //! reference it.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::helpers::rewrite_check;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -86,52 +88,4 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
-}
-
-/// SQLite: replaces `from` with `to` in the stored definition of `table`
-/// (its enum column's `CHECK (… IN (…))`), inside the migration's
-/// transaction.
-async fn rewrite_check(
-    db: &SchemaManagerConnection<'_>,
-    table: &str,
-    from: &str,
-    to: &str,
-) -> Result<(), DbErr> {
-    let sql_of = |table: &str| {
-        Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-            [table.into()],
-        )
-    };
-    let current: String = db
-        .query_one_raw(sql_of(table))
-        .await?
-        .ok_or_else(|| DbErr::Migration(format!("no table {table}")))?
-        .try_get("", "sql")?;
-    if current.matches(from).count() != 1 {
-        return Err(DbErr::Migration(format!(
-            "the CHECK constraint of {table} is not the expected one: {current}"
-        )));
-    }
-    let version: i64 = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "PRAGMA schema_version",
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Migration("no schema_version".into()))?
-        .try_get_by_index(0)?;
-    db.execute_unprepared("PRAGMA writable_schema = ON").await?;
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-        [current.replacen(from, to, 1).into(), table.into()],
-    ))
-    .await?;
-    db.execute_unprepared(&format!("PRAGMA schema_version = {}", version + 1))
-        .await?;
-    db.execute_unprepared("PRAGMA writable_schema = OFF")
-        .await?;
-    Ok(())
 }

@@ -27,6 +27,7 @@ pub const SHARED_TABLES: &[&str] = &[
     "message_directory",
     "webhook_receipts",
     "user_logins",
+    "public_ids",
 ];
 
 /// The role (as text) of the user `p_user` in the tenant `p_tenant`: NULL

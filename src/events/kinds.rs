@@ -30,6 +30,9 @@ pub enum DomainEventKind {
     /// `removed`).
     SegmentChanged,
     SegmentDeleted,
+    /// A public form was submitted: payload `formId`, `submissionId`,
+    /// `leadId`, `outcome` (`created` or `updated`).
+    FormSubmitted,
 }
 
 impl DomainEventKind {
@@ -59,6 +62,7 @@ impl DomainEventKind {
             Self::SegmentCreated => "segment.created",
             Self::SegmentChanged => "segment.changed",
             Self::SegmentDeleted => "segment.deleted",
+            Self::FormSubmitted => "form.submitted",
         }
     }
 
@@ -82,7 +86,7 @@ mod tests {
         spellings.sort_unstable();
         spellings.dedup();
         assert_eq!(spellings.len(), DomainEventKind::all().count());
-        assert_eq!(spellings.len(), 16);
-        assert_eq!(DomainEventKind::parse("form.submitted"), None);
+        assert_eq!(spellings.len(), 17);
+        assert_eq!(DomainEventKind::parse("campaign.launched"), None);
     }
 }

@@ -87,7 +87,8 @@ impl TenantEventKind {
             | DomainEventKind::MessageResent
             | DomainEventKind::SegmentCreated
             | DomainEventKind::SegmentChanged
-            | DomainEventKind::SegmentDeleted => return None,
+            | DomainEventKind::SegmentDeleted
+            | DomainEventKind::FormSubmitted => return None,
         })
     }
 }

@@ -154,7 +154,7 @@ pub fn attach(
         }));
     if let (Some(ctx), Some(scope)) = (ctx, scope) {
         request = request.data(scope.clone());
-        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads, messages);
+        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads, messages, forms);
         child_loaders!(request, scope;
             crate::crm::activities::ActivitiesOfLead,
             crate::crm::notes::NotesOfLead,
@@ -171,6 +171,9 @@ pub fn attach(
             scope: scope.clone(),
         }));
         request = request.data(cached(crate::crm::segments::SegmentsOfLeadLoader {
+            scope: scope.clone(),
+        }));
+        request = request.data(cached(crate::capture::forms::FieldsOfFormLoader {
             scope: scope.clone(),
         }));
         request = crate::crm::scoring::attach_loaders(request, &db, ctx);

@@ -73,3 +73,26 @@ pub fn id_string(id: uuid::Uuid) -> String {
         .encode_lower(&mut uuid::Uuid::encode_buffer())
         .to_owned()
 }
+
+/// The two `From` conversions between a GraphQL enum and the database enum
+/// it mirrors, variant for variant: a variant added on one side and not the
+/// other does not compile.
+macro_rules! mirror_enum {
+    ($api:ident <=> $model:ident { $($variant:ident),* $(,)? }) => {
+        impl From<$model> for $api {
+            fn from(value: $model) -> Self {
+                match value {
+                    $($model::$variant => Self::$variant),*
+                }
+            }
+        }
+        impl From<$api> for $model {
+            fn from(value: $api) -> Self {
+                match value {
+                    $($api::$variant => Self::$variant),*
+                }
+            }
+        }
+    };
+}
+pub(crate) use mirror_enum;

@@ -22,6 +22,7 @@ pub struct QueryRoot(
     crate::crm::sources::LeadSourceQuery,
     crate::crm::segments::SegmentQuery,
     crate::crm::imports::ImportQuery,
+    crate::capture::forms::FormQuery,
     crate::crm::pipeline::PipelineQuery,
     crate::crm::custom_fields::CustomFieldQuery,
     crate::crm::notes::NoteQuery,
@@ -51,6 +52,7 @@ pub struct MutationRoot(
     crate::crm::sources::LeadSourceMutation,
     crate::crm::segments::SegmentMutation,
     crate::crm::imports::ImportMutation,
+    crate::capture::forms::FormMutation,
     crate::crm::pipeline::PipelineMutation,
     crate::crm::custom_fields::CustomFieldMutation,
     crate::crm::notes::NoteMutation,
@@ -70,6 +72,7 @@ pub struct SubscriptionRoot(
     crate::messaging::engagement::EngagementSubscription,
     crate::crm::segments::SegmentSubscription,
     crate::crm::imports::ImportSubscription,
+    crate::capture::forms::FormSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

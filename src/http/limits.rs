@@ -33,6 +33,8 @@ pub(crate) async fn body_limit(
             .unwrap_or(usize::MAX)
             .saturating_mul(1 << 20)
             .saturating_add(FORM_OVERHEAD)
+    } else if path.starts_with("/f/") {
+        config.limits.form_body_bytes
     } else {
         config.limits.body_bytes
     };

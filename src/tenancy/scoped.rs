@@ -60,7 +60,9 @@ tenant_scoped!(
     segment_memberships,
     segment_upkeep,
     lead_batch_parts,
-    lead_batch_errors
+    lead_batch_errors,
+    form_daily_counts,
+    visitor_leads
 );
 
 macro_rules! tenant_owned {
@@ -105,6 +107,11 @@ tenant_owned!(
     outbox_emails,
     segments,
     lead_batches,
+    forms,
+    form_fields,
+    form_submissions,
+    tracking_sites,
+    page_views,
 );
 
 /// A tenant-owned entity with soft deletion: a `deleted_at` column, and
@@ -140,7 +147,7 @@ macro_rules! soft_deletable {
     )*};
 }
 
-soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment");
+soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment", forms => "form");
 
 impl SoftDeletable for entity::sender_accounts::Entity {
     const NAME: &'static str = "sender account";

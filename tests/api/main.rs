@@ -19,6 +19,7 @@ mod domain_events;
 mod error_codes;
 mod faults;
 mod first_run;
+mod forms;
 mod fuzz;
 mod http_protocol;
 mod imports;

@@ -24,6 +24,10 @@ pub enum ActivityKind {
     Converted,
     Deleted,
     Restored,
+    /// A public form was submitted for the lead.
+    FormSubmitted,
+    /// The lead followed the double opt-in link.
+    OptInConfirmed,
     Call,
     Meeting,
     Email,
@@ -31,51 +35,11 @@ pub enum ActivityKind {
     Other,
 }
 
-impl From<ActivityType> for ActivityKind {
-    fn from(kind: ActivityType) -> Self {
-        match kind {
-            ActivityType::LeadCreated => Self::LeadCreated,
-            ActivityType::LeadUpdated => Self::LeadUpdated,
-            ActivityType::StageChanged => Self::StageChanged,
-            ActivityType::StatusChanged => Self::StatusChanged,
-            ActivityType::Assigned => Self::Assigned,
-            ActivityType::TagsChanged => Self::TagsChanged,
-            ActivityType::NoteAdded => Self::NoteAdded,
-            ActivityType::Merged => Self::Merged,
-            ActivityType::Converted => Self::Converted,
-            ActivityType::Deleted => Self::Deleted,
-            ActivityType::Restored => Self::Restored,
-            ActivityType::Call => Self::Call,
-            ActivityType::Meeting => Self::Meeting,
-            ActivityType::Email => Self::Email,
-            ActivityType::Task => Self::Task,
-            ActivityType::Other => Self::Other,
-        }
-    }
-}
-
-impl From<ActivityKind> for ActivityType {
-    fn from(kind: ActivityKind) -> Self {
-        match kind {
-            ActivityKind::LeadCreated => Self::LeadCreated,
-            ActivityKind::LeadUpdated => Self::LeadUpdated,
-            ActivityKind::StageChanged => Self::StageChanged,
-            ActivityKind::StatusChanged => Self::StatusChanged,
-            ActivityKind::Assigned => Self::Assigned,
-            ActivityKind::TagsChanged => Self::TagsChanged,
-            ActivityKind::NoteAdded => Self::NoteAdded,
-            ActivityKind::Merged => Self::Merged,
-            ActivityKind::Converted => Self::Converted,
-            ActivityKind::Deleted => Self::Deleted,
-            ActivityKind::Restored => Self::Restored,
-            ActivityKind::Call => Self::Call,
-            ActivityKind::Meeting => Self::Meeting,
-            ActivityKind::Email => Self::Email,
-            ActivityKind::Task => Self::Task,
-            ActivityKind::Other => Self::Other,
-        }
-    }
-}
+crate::graphql::mirror_enum!(ActivityKind <=> ActivityType {
+    LeadCreated, LeadUpdated, StageChanged, StatusChanged, Assigned, TagsChanged, NoteAdded,
+    Merged, Converted, Deleted, Restored, FormSubmitted, OptInConfirmed, Call, Meeting, Email,
+    Task, Other
+});
 
 /// One entry of a lead's timeline.
 #[derive(SimpleObject)]

@@ -7,9 +7,9 @@
 //! options, bounds and required flags are enforced.
 
 mod resolver;
-mod service;
-mod types;
-mod validate;
+pub(crate) mod service;
+pub(crate) mod types;
+pub(crate) mod validate;
 
 pub(crate) use resolver::{CustomFieldMutation, CustomFieldQuery};
 pub(crate) use types::CustomFieldDefinition;

@@ -315,7 +315,7 @@ fn parse_options(
 
 /// Rules that fit the field's type and are consistent (min ≤ max, a
 /// pattern that compiles).
-fn parse_rules(
+pub(crate) fn parse_rules(
     field_type: CustomFieldType,
     input: CustomFieldValidationInput,
     field: &str,

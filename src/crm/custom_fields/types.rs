@@ -139,7 +139,7 @@ impl From<custom_field_definitions::Model> for CustomFieldDefinition {
 
 /// Constraints on a field's values (see `CustomFieldValidation`).
 #[derive(InputObject, Clone, Debug, Default)]
-pub(super) struct CustomFieldValidationInput {
+pub(crate) struct CustomFieldValidationInput {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub min_length: Option<i32>,

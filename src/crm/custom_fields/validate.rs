@@ -19,7 +19,7 @@ use crate::tenancy::scoped::scoped;
 
 /// Longest text value, whatever the definition allows: custom fields are for
 /// short facts, not documents (notes are for those).
-pub(super) const MAX_TEXT_CHARS: usize = 10_000;
+pub(crate) const MAX_TEXT_CHARS: usize = 10_000;
 
 /// Size limit of a compiled pattern: a definition cannot make every write
 /// slow (matching itself is linear time with the `regex` crate).
@@ -175,9 +175,27 @@ fn check_value(
     value: &Value,
     field: &str,
 ) -> AppResult<()> {
+    check_typed_value(
+        definition.field_type,
+        &Rules::of(definition),
+        &options_of(definition),
+        value,
+        field,
+    )
+}
+
+/// Checks one value of type `field_type` against `rules` and, for select
+/// and multiselect, `options`: the rules of a custom field, and of a public
+/// form's field (which has the same kinds of value).
+pub(crate) fn check_typed_value(
+    field_type: CustomFieldType,
+    rules: &Rules,
+    options: &[String],
+    value: &Value,
+    field: &str,
+) -> AppResult<()> {
     let invalid = |message: String| Err(AppError::invalid(field, message));
-    let rules = Rules::of(definition);
-    match definition.field_type {
+    match field_type {
         CustomFieldType::Text => {
             let Some(text) = value.as_str() else {
                 return invalid("must be text".into());
@@ -230,7 +248,6 @@ fn check_value(
             }
         }
         CustomFieldType::Select => {
-            let options = options_of(definition);
             if !value
                 .as_str()
                 .is_some_and(|v| options.iter().any(|o| o == v))
@@ -239,7 +256,6 @@ fn check_value(
             }
         }
         CustomFieldType::Multiselect => {
-            let options = options_of(definition);
             let Some(items) = value.as_array() else {
                 return invalid("must be a list of options".into());
             };

@@ -65,7 +65,7 @@ impl Target {
     }
 }
 
-fn attribute(name: &str) -> Option<&'static Attribute<entity::leads::Model>> {
+pub(crate) fn attribute(name: &str) -> Option<&'static Attribute<entity::leads::Model>> {
     LEAD_ATTRIBUTES.iter().find(|a| a.name == name)
 }
 
@@ -301,7 +301,7 @@ pub(crate) fn read_row(
 }
 
 /// A cell as a value of the attribute's kind.
-fn typed(kind: ScoreKind, text: &str) -> Result<Value, String> {
+pub(crate) fn typed(kind: ScoreKind, text: &str) -> Result<Value, String> {
     match kind {
         ScoreKind::Text => Ok(Value::String(text.to_owned())),
         ScoreKind::Number => number(text).map(|n| Value::Number(n.into())),
@@ -345,7 +345,16 @@ fn custom_value(
     definition: &custom_field_definitions::Model,
     text: &str,
 ) -> Result<serde_json::Value, String> {
-    Ok(match definition.field_type {
+    typed_custom(definition.field_type, text)
+}
+
+/// Text as a value of a custom field type (a public form's fields have the
+/// same kinds of value).
+pub(crate) fn typed_custom(
+    field_type: CustomFieldType,
+    text: &str,
+) -> Result<serde_json::Value, String> {
+    Ok(match field_type {
         CustomFieldType::Number => {
             let number: f64 = text
                 .parse()

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{InputType, Name, Value};
+use async_graphql::{Name, Value};
 use chrono::Utc;
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
@@ -17,11 +17,9 @@ use uuid::Uuid;
 use entity::{custom_field_definitions, lead_scoring_rules, leads};
 
 use super::mapping::{Mapping, Row, RowError, Target, read_row};
-use crate::attributes::AttributeValue;
-use crate::crm::leads::attributes::LEAD_ATTRIBUTES;
 use crate::crm::leads::create::{self, NewLead, Refs};
 use crate::crm::leads::events;
-use crate::crm::leads::merge::as_update;
+use crate::crm::leads::merge::{as_update, create_input, only_blanks};
 use crate::crm::leads::service::{insert_tags, update_in};
 use crate::crm::leads::types::CreateLeadInput;
 use crate::domain::EmailAddress;
@@ -322,15 +320,7 @@ impl<'a> Lines<'a> {
         tags.extend(self.extras.tags.iter().cloned());
         let mut custom_fields = row.custom_fields;
         if self.policy == DuplicatePolicy::Merge {
-            // Only what the lead does not have yet.
-            lead.retain(|name, _| {
-                LEAD_ATTRIBUTES
-                    .iter()
-                    .find(|a| a.name == name.as_str())
-                    .is_none_or(|a| matches!((a.value)(&current), AttributeValue::Missing))
-            });
-            custom_fields
-                .retain(|key, _| current.custom_fields.get(key).is_none_or(|v| v.is_null()));
+            only_blanks(&mut lead, &mut custom_fields, &current);
         }
         let keep_company = self.policy == DuplicatePolicy::Merge && current.company_id.is_some();
         if let Some(company) = company.filter(|_| !keep_company) {
@@ -349,25 +339,11 @@ impl<'a> Lines<'a> {
     /// The line as the `createLead` input, parsed as the API parses it.
     fn input(
         &self,
-        mut lead: async_graphql::indexmap::IndexMap<Name, Value>,
+        lead: async_graphql::indexmap::IndexMap<Name, Value>,
         tags: Vec<String>,
         custom_fields: serde_json::Map<String, serde_json::Value>,
     ) -> AppResult<CreateLeadInput> {
-        if !tags.is_empty() {
-            lead.insert(
-                Name::new("tags"),
-                Value::List(tags.into_iter().map(Value::String).collect()),
-            );
-        }
-        if !custom_fields.is_empty() {
-            lead.insert(
-                Name::new("customFields"),
-                Value::from_json(serde_json::Value::Object(custom_fields))
-                    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?,
-            );
-        }
-        CreateLeadInput::parse(Some(Value::Object(lead)))
-            .map_err(|e| AppError::invalid("row", e.into_server_error(Default::default()).message))
+        create_input(lead, tags, custom_fields, "row")
     }
 
     /// A rule's error as the line's: the field `row.<target>` is the

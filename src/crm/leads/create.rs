@@ -196,6 +196,8 @@ pub(crate) fn prepare(
         updated_by: Set(ctx.user_id()),
         deleted_at: Set(None),
         deleted_by: Set(None),
+        opt_in_status: Set(entity::sea_orm_active_enums::OptInStatus::None),
+        opt_in_confirmed_at: Set(None),
         ..Default::default()
     };
     input.attributes.apply(&mut row, prefix)?;

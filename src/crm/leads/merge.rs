@@ -152,6 +152,52 @@ pub(super) struct UpsertOutcome {
     pub error: Option<AppError>,
 }
 
+/// A lead's fields as a CSV line or a form gives them (input values by
+/// field name, tags, custom field values) as the `createLead` input,
+/// parsed as the API parses it; a value that does not parse is `field`'s
+/// error.
+pub(crate) fn create_input(
+    mut lead: async_graphql::indexmap::IndexMap<async_graphql::Name, async_graphql::Value>,
+    tags: Vec<String>,
+    custom_fields: serde_json::Map<String, serde_json::Value>,
+    field: &str,
+) -> AppResult<CreateLeadInput> {
+    use async_graphql::{InputType, Name, Value};
+    if !tags.is_empty() {
+        lead.insert(
+            Name::new("tags"),
+            Value::List(tags.into_iter().map(Value::String).collect()),
+        );
+    }
+    if !custom_fields.is_empty() {
+        lead.insert(
+            Name::new("customFields"),
+            Value::from_json(serde_json::Value::Object(custom_fields))
+                .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?,
+        );
+    }
+    CreateLeadInput::parse(Some(Value::Object(lead)))
+        .map_err(|e| AppError::invalid(field, e.into_server_error(Default::default()).message))
+}
+
+/// Keeps of `lead` and `custom_fields` only what `current` does not have
+/// yet: an update that fills blanks and overwrites nothing.
+pub(crate) fn only_blanks(
+    lead: &mut async_graphql::indexmap::IndexMap<async_graphql::Name, async_graphql::Value>,
+    custom_fields: &mut serde_json::Map<String, serde_json::Value>,
+    current: &leads::Model,
+) {
+    use crate::attributes::AttributeValue;
+    use crate::crm::leads::attributes::LEAD_ATTRIBUTES;
+    lead.retain(|name, _| {
+        LEAD_ATTRIBUTES
+            .iter()
+            .find(|a| a.name == name.as_str())
+            .is_none_or(|a| matches!((a.value)(current), AttributeValue::Missing))
+    });
+    custom_fields.retain(|key, _| current.custom_fields.get(key).is_none_or(|v| v.is_null()));
+}
+
 /// A create input as an update: given fields are set, absent ones kept.
 pub(crate) fn as_update(input: CreateLeadInput) -> (UpdateLeadInput, Vec<String>) {
     let set_id =

@@ -520,6 +520,8 @@ mod tests {
             search_text: String::new(),
             sort_name: String::new(),
             converted_at: None,
+            opt_in_status: entity::sea_orm_active_enums::OptInStatus::None,
+            opt_in_confirmed_at: None,
             created_at: now,
             updated_at: now,
             created_by: None,

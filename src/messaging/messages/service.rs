@@ -277,6 +277,36 @@ pub(crate) async fn send(
     input: SendMessageInput,
 ) -> AppResult<messages::Model> {
     ctx.require_writer()?;
+    let txn = begin_write(&shared.db, ctx).await?;
+    let message = send_in(&txn, shared, ctx, input, Purpose::Outreach).await?;
+    txn.commit().await?;
+    shared.jobs.wake();
+    Ok(message)
+}
+
+/// Why a message is sent, for the rules that depend on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Anything the tenant sends a lead: never to a lead whose double
+    /// opt-in is pending.
+    Outreach,
+    /// The double opt-in confirmation itself.
+    OptInConfirmation,
+}
+
+fn opt_in_pending(lead: &leads::Model) -> bool {
+    lead.opt_in_status == entity::sea_orm_active_enums::OptInStatus::Pending
+}
+
+/// Queues a message in the caller's transaction (the caller commits and
+/// then wakes the job runner).
+pub(crate) async fn send_in(
+    txn: &sea_orm::DatabaseTransaction,
+    shared: &Shared,
+    ctx: &RequestCtx,
+    input: SendMessageInput,
+    purpose: Purpose,
+) -> AppResult<messages::Model> {
     let lead_id = parse_id(&input.lead_id, "input.leadId")?;
     let template_id = optional_id(input.template_id.as_ref(), "input.templateId")?;
     let sender_id = optional_id(input.sender_id.as_ref(), "input.senderId")?;
@@ -300,16 +330,21 @@ pub(crate) async fn send(
         ));
     }
 
-    let txn = begin_write(&shared.db, ctx).await?;
-    let lead = find_live::<leads::Entity>(&txn, ctx, lead_id).await?;
+    let lead = find_live::<leads::Entity>(txn, ctx, lead_id).await?;
     let Some(email) = lead.email.clone() else {
         return Err(AppError::invalid(
             "input.leadId",
             "this lead has no email address",
         ));
     };
+    if purpose == Purpose::Outreach && opt_in_pending(&lead) {
+        return Err(AppError::invalid(
+            "input.leadId",
+            "this lead has not yet confirmed their subscription (double opt-in)",
+        ));
+    }
     if let Some(s) =
-        crate::messaging::suppressions::service::is_suppressed(&txn, ctx.tenant_id, &email).await?
+        crate::messaging::suppressions::service::is_suppressed(txn, ctx.tenant_id, &email).await?
     {
         return Err(AppError::invalid(
             "input.leadId",
@@ -319,12 +354,12 @@ pub(crate) async fn send(
             ),
         ));
     }
-    if remaining_today(&txn, ctx).await? < 1 {
+    if remaining_today(txn, ctx).await? < 1 {
         return Err(daily_cap_reached());
     }
     let (parts_owned, declared) = match template_id {
         Some(id) => {
-            let template = email_template(&txn, ctx, id, "input.templateId").await?;
+            let template = email_template(txn, ctx, id, "input.templateId").await?;
             let declared = crate::messaging::templates::service::declared(&template);
             (
                 (
@@ -346,7 +381,7 @@ pub(crate) async fn send(
         html_body: parts_owned.2.as_deref(),
     };
     if template_id.is_none() {
-        let keys = crate::messaging::custom_variables::service::keys(&txn, ctx.tenant_id).await?;
+        let keys = crate::messaging::custom_variables::service::keys(txn, ctx.tenant_id).await?;
         crate::messaging::templates::service::validate(
             &MessageChannel::Email,
             &parts,
@@ -356,9 +391,9 @@ pub(crate) async fn send(
         )?;
     }
     let source = TemplateSource::of(&parts);
-    let sender = choose_sender(&txn, ctx, sender_id, "input.senderId").await?;
+    let sender = choose_sender(txn, ctx, sender_id, "input.senderId").await?;
     let audience = Audience::load(
-        &txn,
+        txn,
         ctx.tenant_id,
         Some((
             sender.account.from_name.clone(),
@@ -366,7 +401,7 @@ pub(crate) async fn send(
         )),
     )
     .await?;
-    let recipient = compose::recipients(&txn, ctx, vec![lead]).await?.remove(0);
+    let recipient = compose::recipients(txn, ctx, vec![lead]).await?.remove(0);
     let common = Common {
         shared,
         ctx,
@@ -395,12 +430,9 @@ pub(crate) async fn send(
         .and_then(|rendered| queue_one(&common, &draft, rendered))
         .map_err(|e| e.with_field_prefix("input."))?;
     let id = *queued.message.id.as_ref();
-    store(&txn, vec![queued]).await?;
-    bump_usage(&txn, ctx, template_id, 1).await?;
-    let message = find_owned::<messages::Entity>(&txn, ctx, id, "message").await?;
-    txn.commit().await?;
-    shared.jobs.wake();
-    Ok(message)
+    store(txn, vec![queued]).await?;
+    bump_usage(txn, ctx, template_id, 1).await?;
+    find_owned::<messages::Entity>(txn, ctx, id, "message").await
 }
 
 /// `sendBulkMessages`: one template to many leads. The template is compiled
@@ -492,6 +524,14 @@ pub(crate) async fn send_bulk(
             skipped.push(skip(id, "NO_EMAIL", "the lead has no email address".into()));
             continue;
         };
+        if opt_in_pending(&recipient.lead) {
+            skipped.push(skip(
+                id,
+                "OPT_IN_PENDING",
+                "the lead has not yet confirmed their subscription (double opt-in)".into(),
+            ));
+            continue;
+        }
         if suppressed.contains(&email.to_lowercase()) {
             skipped.push(skip(
                 id,

@@ -1,0 +1,5 @@
+//! Capture (DOMAIN.md section 3): how leads reach PromoHub from the
+//! tenant's own website: public forms and page-view tracking.
+
+pub(crate) mod forms;
+pub(crate) mod public_ids;

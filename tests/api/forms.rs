@@ -1,0 +1,643 @@
+//! Public forms: defined through GraphQL (fields checked against the lead's
+//! fields and custom fields), drawn and submitted on the public routes with
+//! no sign-in, each submission upserting its lead by email; bots dropped
+//! silently; never another tenant's data.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Session, TestApp, bad_field};
+
+const CREATE: &str = "mutation($input: CreateFormInput!) { createForm(input: $input) { id publicId status urls { json embed submit } fields { key type mapsTo required } } }";
+const UPDATE: &str = "mutation($id: ID!, $input: UpdateFormInput!) { updateForm(id: $id, input: $input) { id status } }";
+const SUBMISSIONS: &str = "query($f: FormSubmissionFilter) { formSubmissions(first: 20, filter: $f) { totalCount nodes { outcome data utm { source campaign } optIn lead { email firstName jobTitle tags } form { name } } } }";
+const STATS: &str =
+    "query($id: ID!) { form(id: $id) { stats { views submissions spamDropped conversionRate } } }";
+
+fn fields() -> Value {
+    json!([
+        { "key": "email", "type": "EMAIL", "label": "Email", "required": true, "mapsTo": "email" },
+        { "key": "first_name", "type": "TEXT", "label": "First name", "mapsTo": "firstName",
+          "validation": { "maxLength": 40 } },
+        { "key": "role", "type": "TEXT", "label": "Job title", "mapsTo": "jobTitle" },
+        { "key": "topic", "type": "SELECT", "label": "Topic",
+          "options": [{ "value": "demo", "label": "A demo" }, { "value": "pricing", "label": "Pricing" }] },
+        { "key": "terms", "type": "CONSENT", "label": "I agree to be contacted", "required": true }
+    ])
+}
+
+async fn form(app: &TestApp, s: &Session, extra: Value) -> Value {
+    let mut input = json!({
+        "name": "Contact us",
+        "status": "PUBLISHED",
+        "fields": fields(),
+        "minFillSeconds": 0,
+        "tags": ["web"],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    let created = app
+        .gql_as(&s.access_token, CREATE, json!({ "input": input }))
+        .await;
+    created.data("createForm").clone()
+}
+
+/// The form's JSON, as a page that draws its own fetches it.
+async fn drawn(app: &TestApp, public_id: &str) -> Value {
+    let response = app
+        .http
+        .get(app.url(&format!("/f/{public_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn post_json(app: &TestApp, public_id: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .http
+        .post(app.url(&format!("/f/{public_id}")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A human's submission: the drawn token and an empty honeypot.
+async fn submit(app: &TestApp, public_id: &str, values: Value) -> (u16, Value) {
+    let hidden = drawn(app, public_id).await["hidden"].clone();
+    let mut body = values;
+    for (k, v) in hidden.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    post_json(app, public_id, body).await
+}
+
+async fn submissions(app: &TestApp, s: &Session, filter: Value) -> Value {
+    app.gql_as(&s.access_token, SUBMISSIONS, json!({ "f": filter }))
+        .await
+        .data("formSubmissions")
+        .clone()
+}
+
+#[tokio::test]
+async fn a_submission_creates_its_lead_then_updates_it_by_email_never_twice() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let created = form(&app, &owner, json!({})).await;
+    let public_id = created["publicId"].as_str().unwrap();
+    assert!(public_id.len() >= 22, "an unguessable id: {public_id}");
+
+    let (status, body) = submit(
+        &app,
+        public_id,
+        json!({ "email": "Ada@Example.com", "first_name": "Ada", "topic": "demo", "terms": true }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true);
+
+    // Fill blanks (the default policy): the name stays, the job title is new.
+    let (status, _) = submit(
+        &app,
+        public_id,
+        json!({ "email": "ada@example.com", "first_name": "Other", "role": "CTO", "terms": "on" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let listed = submissions(&app, &owner, json!({})).await;
+    assert_eq!(listed["totalCount"], 2);
+    let nodes = listed["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["outcome"], "UPDATED");
+    assert_eq!(nodes[1]["outcome"], "CREATED");
+    assert_eq!(nodes[0]["lead"]["email"], "ada@example.com");
+    assert_eq!(nodes[0]["lead"]["firstName"], "Ada");
+    assert_eq!(nodes[0]["lead"]["jobTitle"], "CTO");
+    assert_eq!(nodes[0]["lead"]["tags"], json!(["web"]));
+    assert_eq!(nodes[1]["data"]["topic"], "demo");
+    assert_eq!(app.count("leads", "deleted_at IS NULL").await, 1);
+    assert_eq!(
+        app.count("activities", "activity_type = 'form_submitted'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("domain_events", "kind = 'form.submitted'").await,
+        2
+    );
+
+    // Overwrite replaces what the lead has.
+    app.gql_as(
+        &owner.access_token,
+        UPDATE,
+        json!({ "id": created["id"], "input": { "updatePolicy": "OVERWRITE" } }),
+    )
+    .await
+    .data("updateForm");
+    submit(
+        &app,
+        public_id,
+        json!({ "email": "ada@example.com", "first_name": "Augusta", "terms": true }),
+    )
+    .await;
+    let latest = submissions(&app, &owner, json!({})).await;
+    assert_eq!(latest["nodes"][0]["lead"]["firstName"], "Augusta");
+}
+
+#[tokio::test]
+async fn every_invalid_field_is_reported_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let created = form(&app, &owner, json!({})).await;
+    let public_id = created["publicId"].as_str().unwrap();
+
+    let (status, body) = submit(
+        &app,
+        public_id,
+        json!({ "email": "not-an-address", "first_name": "x".repeat(41), "topic": "gold" }),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["email", "first_name", "terms", "topic"]);
+    assert!(body["errors"][0]["message"].as_str().is_some());
+    assert_eq!(app.count("leads", "true").await, 0);
+    assert_eq!(app.count("form_submissions", "true").await, 0);
+
+    // Wrong content type, broken JSON.
+    let response = app
+        .http
+        .post(app.url(&format!("/f/{public_id}")))
+        .header("content-type", "text/plain")
+        .body("email=a@b.c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let response = app
+        .http
+        .post(app.url(&format!("/f/{public_id}")))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    // Too large a body.
+    let response = app
+        .http
+        .post(app.url(&format!("/f/{public_id}")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("email=a%40b.c&role={}", "x".repeat(70 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn bots_see_success_but_nothing_is_stored_and_the_spam_counter_grows() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let created = form(&app, &owner, json!({ "minFillSeconds": 30 })).await;
+    let public_id = created["publicId"].as_str().unwrap();
+    let good = json!({ "email": "bot@example.com", "terms": true });
+
+    // Filled the honeypot.
+    let mut with_honeypot = good.clone();
+    with_honeypot["_website"] = json!("http://spam.example");
+    let (status, body) = post_json(&app, public_id, with_honeypot).await;
+    assert_eq!((status, body["ok"].clone()), (200, json!(true)));
+    // No drawn token at all, and one drawn a moment ago (faster than 30 s).
+    let (status, _) = post_json(&app, public_id, good.clone()).await;
+    assert_eq!(status, 200);
+    let (status, _) = submit(&app, public_id, good.clone()).await;
+    assert_eq!(status, 200);
+    // A forged token.
+    let mut forged = good;
+    forged["_drawn"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    post_json(&app, public_id, forged).await;
+
+    assert_eq!(app.count("leads", "true").await, 0);
+    assert_eq!(app.count("form_submissions", "true").await, 0);
+    let stats = app
+        .gql_as(&owner.access_token, STATS, json!({ "id": created["id"] }))
+        .await
+        .data("form")["stats"]
+        .clone();
+    assert_eq!(stats["spamDropped"], 4);
+    assert_eq!(stats["submissions"], 0);
+    // Two drawings of the form: the `submit` above and none other.
+    assert_eq!(stats["views"], 1);
+}
+
+#[tokio::test]
+async fn the_html_form_works_without_javascript_and_escapes_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let created = form(
+        &app,
+        &owner,
+        json!({ "title": "<script>alert(1)</script>", "successMessage": "Thanks <b>you</b>" }),
+    )
+    .await;
+    let embed = app
+        .http
+        .get(created["urls"]["embed"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!embed.contains("<script>alert(1)</script>"));
+    assert!(embed.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(embed.contains("<label for=\"f-email\">"));
+    let drawn_token = embed
+        .split("name=\"_drawn\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // An error: the form again, with the message and the value kept (escaped).
+    let action = created["urls"]["submit"].as_str().unwrap();
+    let response = app
+        .http
+        .post(action)
+        .form(&[
+            ("email", "nope"),
+            ("first_name", "<img src=x onerror=alert(1)>"),
+            ("_drawn", &drawn_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("role=\"alert\""));
+    assert!(page.contains("aria-invalid=\"true\""));
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(!page.contains("<img src=x"));
+
+    // Fixed: stored as typed, answered with the success message (escaped).
+    let response = app
+        .http
+        .post(action)
+        .form(&[
+            ("email", "grace@example.com"),
+            ("first_name", "<img src=x onerror=alert(1)>"),
+            ("terms", "on"),
+            ("_drawn", &drawn_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Thanks &lt;b&gt;you&lt;/b&gt;")
+    );
+    let listed = submissions(&app, &owner, json!({})).await;
+    assert_eq!(
+        listed["nodes"][0]["lead"]["firstName"],
+        "<img src=x onerror=alert(1)>"
+    );
+
+    // Multipart works too.
+    let multipart = reqwest::multipart::Form::new()
+        .text("email", "alan@example.com")
+        .text("terms", "on")
+        .text("_drawn", drawn_token.clone());
+    let response = app
+        .http
+        .post(action)
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.count("leads", "deleted_at IS NULL").await, 2);
+}
+
+#[tokio::test]
+async fn a_form_is_checked_against_the_lead_fields_when_saved() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let try_fields =
+        |fields: Value| json!({ "name": uuid::Uuid::now_v7().to_string(), "fields": fields });
+    let refused = |r: &crate::helpers::Gql| bad_field(r);
+
+    let mut no_email = fields();
+    no_email.as_array_mut().unwrap().remove(0);
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": try_fields(no_email) }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.fields");
+
+    let mut unknown = fields();
+    unknown[1]["mapsTo"] = json!("favouriteColour");
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": try_fields(unknown) }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.fields.1.mapsTo");
+
+    let mut custom = fields();
+    custom[3]["mapsTo"] = json!("customFields.interest");
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": try_fields(custom.clone()) }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.fields.3.mapsTo");
+    // Once the custom field exists, a select's options must be its options.
+    app.gql_as(
+        &owner.access_token,
+        "mutation { createCustomFieldDefinition(input: { entity: LEAD, key: \"interest\", label: \"Interest\", type: SELECT, options: [\"demo\"] }) { id } }",
+        json!({}),
+    )
+    .await
+    .data("createCustomFieldDefinition");
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": try_fields(custom.clone()) }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.fields.3.mapsTo");
+    custom[3]["options"] = json!([{ "value": "demo", "label": "A demo" }]);
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": try_fields(custom) }),
+        )
+        .await;
+    assert!(r.is_ok(), "{:?}", r.body);
+
+    let mut twice = fields();
+    twice[2]["key"] = json!("first_name");
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": try_fields(twice) }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.fields.2.key");
+
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": { "name": "R", "fields": fields(), "redirectUrl": "javascript:alert(1)" } }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.redirectUrl");
+    let r = app
+        .gql_as(
+            &owner.access_token,
+            CREATE,
+            json!({ "input": { "name": "D", "fields": fields(), "doubleOptIn": true } }),
+        )
+        .await;
+    assert_eq!(refused(&r), "input.confirmationTemplateId");
+}
+
+#[tokio::test]
+async fn unpublished_deleted_and_unknown_forms_are_not_found() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let draft = form(&app, &owner, json!({ "status": "DRAFT" })).await;
+    let public_id = draft["publicId"].as_str().unwrap();
+    for path in [
+        format!("/f/{public_id}"),
+        format!("/f/{public_id}/embed"),
+        "/f/nope".into(),
+    ] {
+        let response = app.http.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let (status, _) = post_json(&app, public_id, json!({ "email": "a@b.co" })).await;
+    assert_eq!(status, 404);
+
+    app.gql_as(
+        &owner.access_token,
+        UPDATE,
+        json!({ "id": draft["id"], "input": { "status": "PUBLISHED" } }),
+    )
+    .await
+    .data("updateForm");
+    drawn(&app, public_id).await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { deleteForm(id: $id) { id } }",
+        json!({ "id": draft["id"] }),
+    )
+    .await
+    .data("deleteForm");
+    let response = app
+        .http
+        .get(app.url(&format!("/f/{public_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn cors_follows_the_forms_allowed_origins() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let created = form(
+        &app,
+        &owner,
+        json!({ "allowedOrigins": ["https://shop.example.com"] }),
+    )
+    .await;
+    let url = app.url(&format!("/f/{}", created["publicId"].as_str().unwrap()));
+
+    let allowed = app
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://shop.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
+    let refused = app
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let posted = app
+        .http
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .json(&json!({ "email": "a@b.co", "terms": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 403);
+    assert_eq!(app.count("form_submissions", "true").await, 0);
+}
+
+#[tokio::test]
+async fn too_many_submissions_from_one_address_get_429_with_retry_after() {
+    let app = TestApp::spawn_with(|config| config.limits.form_submissions_per_ip = 2).await;
+    let owner = app.sign_up("acme").await;
+    let created = form(&app, &owner, json!({})).await;
+    let public_id = created["publicId"].as_str().unwrap();
+    for i in 0..2 {
+        let (status, _) = submit(
+            &app,
+            public_id,
+            json!({ "email": format!("p{i}@example.com"), "terms": true }),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let response = app
+        .http
+        .post(app.url(&format!("/f/{public_id}")))
+        .json(&json!({ "email": "p3@example.com", "terms": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+}
+
+#[tokio::test]
+async fn utm_parameters_of_the_page_are_kept_and_name_the_lead_source() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let created = form(&app, &owner, json!({})).await;
+    let public_id = created["publicId"].as_str().unwrap();
+    let (status, _) = submit(
+        &app,
+        public_id,
+        json!({ "email": "u@example.com", "terms": true,
+                "_page": "https://acme.example/landing?utm_source=newsletter&utm_campaign=spring%20sale" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed = submissions(&app, &owner, json!({})).await;
+    assert_eq!(listed["nodes"][0]["utm"]["source"], "newsletter");
+    assert_eq!(listed["nodes"][0]["utm"]["campaign"], "spring sale");
+    assert_eq!(
+        app.count(
+            "lead_sources",
+            "name = 'newsletter' AND utm_source = 'newsletter'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "leads",
+            "source_id = (SELECT id FROM lead_sources WHERE name = 'newsletter')"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_form_never_reads_or_writes_another_tenants_data() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("acme").await;
+    let globex = app.sign_up("globex").await;
+    let theirs = form(&app, &globex, json!({})).await;
+    // Globex already has a lead with this email.
+    crate::leads::create_lead(
+        &app,
+        &globex,
+        json!({ "email": "shared@example.com", "firstName": "Globex" }),
+    )
+    .await;
+    let ours = form(&app, &acme, json!({})).await;
+
+    // Acme cannot see, change or delete Globex's form, nor list its
+    // submissions.
+    for (query, vars) in [
+        (
+            "query($id: ID!) { form(id: $id) { id } }",
+            json!({ "id": theirs["id"] }),
+        ),
+        (
+            UPDATE,
+            json!({ "id": theirs["id"], "input": { "name": "Mine" } }),
+        ),
+        (
+            "mutation($id: ID!) { deleteForm(id: $id) { id } }",
+            json!({ "id": theirs["id"] }),
+        ),
+    ] {
+        let r = app.gql_as(&acme.access_token, query, vars).await;
+        r.expect_error("NOT_FOUND");
+    }
+
+    // A submission to Acme's form makes an Acme lead, even with an email
+    // Globex's lead has; Globex's lead is untouched.
+    let (status, _) = submit(
+        &app,
+        ours["publicId"].as_str().unwrap(),
+        json!({ "email": "shared@example.com", "first_name": "Acme", "terms": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let acme_view = submissions(&app, &acme, json!({})).await;
+    assert_eq!(acme_view["totalCount"], 1);
+    assert_eq!(acme_view["nodes"][0]["outcome"], "CREATED");
+    let globex_view = submissions(&app, &globex, json!({})).await;
+    assert_eq!(globex_view["totalCount"], 0);
+    assert_eq!(
+        app.count(
+            "leads",
+            "first_name = 'Globex' AND email = 'shared@example.com'"
+        )
+        .await,
+        1
+    );
+    // Filtering by the other tenant's form finds nothing.
+    let filtered = submissions(&app, &acme, json!({ "formId": theirs["id"] })).await;
+    assert_eq!(filtered["totalCount"], 0);
+}
