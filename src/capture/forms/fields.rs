@@ -156,7 +156,11 @@ fn check_field(
         rules,
     };
     if let Some(default) = &field.default_value {
-        read_one(&field_view(&field), &[default.clone()], &at("defaultValue"))?;
+        read_one(
+            &field_view(&field),
+            std::slice::from_ref(default),
+            &at("defaultValue"),
+        )?;
     }
     if field.field_type == FormFieldType::Hidden && field.required && field.default_value.is_none()
     {

@@ -163,7 +163,7 @@ fn json_form(shared: &Shared, loaded: &Loaded, public_id: &str) -> serde_json::V
         "hidden": { DRAWN: submit::drawn_token(shared, form.tenant_id), HONEYPOT: "" },
         "fields": loaded.fields.iter().map(|f| json!({
             "key": f.key,
-            "type": crate::attributes::spelling(super::types::FormFieldType::from(f.field_type.clone())).to_uppercase(),
+            "type": crate::attributes::spelling(super::types::FormFieldType::from(f.field_type)).to_uppercase(),
             "label": f.label,
             "placeholder": f.placeholder,
             "helpText": f.help_text,

@@ -319,7 +319,7 @@ async fn submit_once(
         id: Set(submission_id),
         form_id: Set(form_id),
         lead_id: Set(lead.id),
-        outcome: Set(outcome.clone()),
+        outcome: Set(outcome),
         data: Set(serde_json::Value::Object(values.into_iter().collect())),
         page_url: Set(page_url),
         referrer: Set(posted.referrer.clone()),
@@ -511,16 +511,16 @@ pub(crate) async fn set_opt_in(
     confirmed_at: Option<DateTime<Utc>>,
 ) -> AppResult<leads::Model> {
     let mut rows = tenant_update::<leads::Entity>(ctx.tenant_id)
-        .col_expr(leads::Column::OptInStatus, Expr::val(status).into())
+        .col_expr(leads::Column::OptInStatus, Expr::val(status))
         .col_expr(
             leads::Column::UpdatedAt,
-            Expr::val(Utc::now().fixed_offset()).into(),
+            Expr::val(Utc::now().fixed_offset()),
         )
         .filter(leads::Column::Id.eq(lead_id));
     if let Some(at) = confirmed_at {
         rows = rows.col_expr(
             leads::Column::OptInConfirmedAt,
-            Expr::val(at.fixed_offset()).into(),
+            Expr::val(at.fixed_offset()),
         );
     }
     rows.exec_with_returning(txn)
@@ -556,7 +556,7 @@ pub(crate) async fn identify_visitor(
     .exec_without_returning(txn)
     .await?;
     tenant_update::<page_views::Entity>(tenant_id)
-        .col_expr(page_views::Column::LeadId, Expr::val(lead_id).into())
+        .col_expr(page_views::Column::LeadId, Expr::val(lead_id))
         .filter(page_views::Column::VisitorId.eq(visitor_id))
         .filter(page_views::Column::LeadId.is_null())
         .exec(txn)
