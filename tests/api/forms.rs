@@ -641,3 +641,198 @@ async fn a_form_never_reads_or_writes_another_tenants_data() {
     let filtered = submissions(&app, &acme, json!({ "formId": theirs["id"] })).await;
     assert_eq!(filtered["totalCount"], 0);
 }
+
+#[tokio::test]
+async fn double_opt_in_keeps_the_lead_pending_until_the_emailed_link_is_followed() {
+    let app = crate::messaging::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let smtp = crate::smtp_server::TestSmtpServer::start();
+    crate::messaging::create_sender(&app, &owner, "Main", smtp.port(), 1).await;
+    let template = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: CreateMessageTemplateInput!) { createMessageTemplate(input: $input) { id } }",
+            json!({ "input": {
+                "name": "Confirm", "category": "WELCOME",
+                "subject": "Please confirm",
+                "textBody": "Confirm here: {{ confirmationUrl }}",
+                "variables": [{ "name": "confirmationUrl" }]
+            }}),
+        )
+        .await
+        .data("createMessageTemplate")["id"]
+        .clone();
+    let created = form(
+        &app,
+        &owner,
+        json!({ "doubleOptIn": true, "confirmationTemplateId": template }),
+    )
+    .await;
+    let public_id = created["publicId"].as_str().unwrap();
+
+    let (status, _) = submit(
+        &app,
+        public_id,
+        json!({ "email": "dora@example.com", "terms": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lead_state = "query { leads(first: 1) { nodes { id optInStatus optInConfirmedAt } } }";
+    let lead = app
+        .gql_as(&owner.access_token, lead_state, json!({}))
+        .await
+        .data("leads")["nodes"][0]
+        .clone();
+    assert_eq!(lead["optInStatus"], "PENDING");
+    // Outreach waits for the confirmation.
+    let refused = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }",
+            json!({ "input": { "leadId": lead["id"], "subject": "Hi", "textBody": "Offer" } }),
+        )
+        .await;
+    assert_eq!(bad_field(&refused), "input.leadId");
+
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let text = mail[0].text_body().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/f/confirm/"))
+        .unwrap()
+        .to_owned();
+    // A tampered link is refused.
+    let tampered = format!("{}x", link);
+    assert_eq!(app.http.get(&tampered).send().await.unwrap().status(), 404);
+    let confirmed = app.http.get(&link).send().await.unwrap();
+    assert_eq!(confirmed.status(), 200);
+    // Following it again changes nothing.
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), 200);
+
+    let lead = app
+        .gql_as(&owner.access_token, lead_state, json!({}))
+        .await
+        .data("leads")["nodes"][0]
+        .clone();
+    assert_eq!(lead["optInStatus"], "CONFIRMED");
+    assert!(lead["optInConfirmedAt"].is_string());
+    let proof = submissions(&app, &owner, json!({ "optIn": "CONFIRMED" })).await;
+    assert_eq!(proof["totalCount"], 1);
+    let detail = app
+        .gql_as(
+            &owner.access_token,
+            "query { formSubmissions(first: 1) { nodes { confirmedAt confirmedIp consent confirmationMessageId } } }",
+            json!({}),
+        )
+        .await
+        .data("formSubmissions")["nodes"][0]
+        .clone();
+    assert!(detail["confirmedAt"].is_string());
+    assert!(detail["confirmationMessageId"].is_string());
+    assert_eq!(
+        detail["consent"]["fields"][0]["text"],
+        "I agree to be contacted"
+    );
+    assert_eq!(detail["consent"]["fields"][0]["agreed"], true);
+    assert_eq!(
+        app.count("activities", "activity_type = 'opt_in_confirmed'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn form_submissions_stream_live_to_the_forms_tenant_only() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("acme").await;
+    let globex = app.sign_up("globex").await;
+    let ours = form(&app, &acme, json!({})).await;
+    let theirs = form(&app, &globex, json!({})).await;
+    let subscription =
+        "subscription($f: ID!) { formSubmissions(formId: $f) { outcome lead { email } } }";
+
+    // Another tenant's form: NOT_FOUND.
+    let mut foreign = app.ws("/graphql/ws").await;
+    foreign.init(&acme.access_token).await;
+    foreign
+        .send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription, "variables": { "f": theirs["id"] } } }))
+        .await;
+    let refused = foreign.next_json().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+
+    let mut ws = app.ws("/graphql/ws").await;
+    ws.init(&acme.access_token).await;
+    ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscription, "variables": { "f": ours["id"] } } }))
+        .await;
+    // Give the subscription a moment to be live.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    submit(
+        &app,
+        theirs["publicId"].as_str().unwrap(),
+        json!({ "email": "g@example.com", "terms": true }),
+    )
+    .await;
+    submit(
+        &app,
+        ours["publicId"].as_str().unwrap(),
+        json!({ "email": "a@example.com", "terms": true }),
+    )
+    .await;
+    let next = ws.next_json().await;
+    assert_eq!(next["type"], "next", "{next}");
+    assert_eq!(
+        next["payload"]["data"]["formSubmissions"]["lead"]["email"],
+        "a@example.com"
+    );
+    assert_eq!(
+        next["payload"]["data"]["formSubmissions"]["outcome"],
+        "CREATED"
+    );
+}
+
+#[tokio::test]
+async fn lists_of_forms_and_submissions_load_their_relations_in_batches() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("acme").await;
+    for i in 0..6 {
+        let created = form(&app, &owner, json!({ "name": format!("Form {i}") })).await;
+        submit(
+            &app,
+            created["publicId"].as_str().unwrap(),
+            json!({ "email": format!("p{i}@example.com"), "terms": true }),
+        )
+        .await;
+    }
+    let nested = "query($n: Int!) { forms(first: $n) { nodes { name fields { key } submissions(first: 2) { totalCount } } } formSubmissions(first: $n) { nodes { form { name } lead { email tags } } } }";
+    let (two, two_statements) = app
+        .gql_counting(&owner.access_token, nested, json!({ "n": 2 }))
+        .await;
+    let (six, six_statements) = app
+        .gql_counting(&owner.access_token, nested, json!({ "n": 6 }))
+        .await;
+    assert_eq!(two.data("forms")["nodes"].as_array().unwrap().len(), 2);
+    let submitted = six.data("formSubmissions")["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(submitted.len(), 6);
+    assert!(
+        submitted
+            .iter()
+            .all(|n| n["lead"]["email"].is_string() && n["form"]["name"].is_string())
+    );
+    // `form.submissions` is a connection per form (a statement each, as
+    // every nested connection with its own page is); fields, forms and
+    // leads come in one statement each however many there are.
+    let per_form = |statements: &[String]| {
+        statements
+            .iter()
+            .filter(|sql| !sql.contains("set_config") && !sql.contains("form_submissions"))
+            .count()
+    };
+    assert_eq!(
+        per_form(&two_statements),
+        per_form(&six_statements),
+        "2 forms: {two_statements:#?}\n6 forms: {six_statements:#?}"
+    );
+}

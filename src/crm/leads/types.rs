@@ -323,6 +323,16 @@ impl LeadRecord {
         self.model.converted_at.map(|at| at.to_utc())
     }
 
+    /// Double opt-in: PENDING after a form that asks for it, until the
+    /// emailed link is followed (no outreach is sent meanwhile).
+    async fn opt_in_status(&self) -> crate::capture::forms::types::OptInStatus {
+        self.model.opt_in_status.into()
+    }
+
+    async fn opt_in_confirmed_at(&self) -> Option<DateTime<Utc>> {
+        self.model.opt_in_confirmed_at.map(|at| at.to_utc())
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at.to_utc()
     }
