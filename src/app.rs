@@ -81,6 +81,14 @@ pub(crate) fn router(state: AppState) -> Router {
             "/f/confirm/{token}",
             get(crate::capture::forms::http::confirm),
         )
+        // The tracker: any site may send views (open CORS, answered by the
+        // handlers).
+        .route("/t/p.js", get(crate::capture::page_views::http::script))
+        .route(
+            "/t/pv",
+            axum::routing::post(crate::capture::page_views::http::view),
+        )
+        .route("/t/pv.gif", get(crate::capture::page_views::http::pixel))
         .layer(axum::middleware::from_fn(http::observe::record_request))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

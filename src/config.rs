@@ -179,6 +179,9 @@ pub struct Config {
     pub import_max_mb: u64,
 
     #[command(flatten)]
+    pub capture: Capture,
+
+    #[command(flatten)]
     pub limits: Limits,
 
     #[command(flatten)]
@@ -210,6 +213,28 @@ fn parse_origin(value: &str) -> Result<http::HeaderValue, String> {
         return Err(refuse());
     }
     http::HeaderValue::from_str(value).map_err(|_| refuse())
+}
+
+/// Page-view tracking: where a visitor's country and city come from, and
+/// what of the address is kept.
+#[derive(Clone, Debug, Default, Args)]
+pub struct Capture {
+    /// A request header a trusted proxy sets to the visitor's country
+    /// (ISO 3166 alpha-2), e.g. `CF-IPCountry`. Only headers of requests
+    /// through `--trusted-proxies` count (anyone else could set it).
+    #[arg(long, env = "PROMOHUB_GEO_COUNTRY_HEADER", global = true)]
+    pub geo_country_header: Option<String>,
+    /// The same for the visitor's city, e.g. `CF-IPCity`.
+    #[arg(long, env = "PROMOHUB_GEO_CITY_HEADER", global = true)]
+    pub geo_city_header: Option<String>,
+    /// A MaxMind or DB-IP city or country database (`.mmdb`) to look
+    /// visitors' addresses up in, when no header says.
+    #[arg(long, env = "PROMOHUB_GEO_MMDB", global = true)]
+    pub geo_mmdb: Option<std::path::PathBuf>,
+    /// Keep visitors' full IP addresses; by default the last octet of IPv4
+    /// (the last 80 bits of IPv6) is zeroed before storing.
+    #[arg(long, env = "PROMOHUB_KEEP_FULL_IP", global = true)]
+    pub keep_full_ip: bool,
 }
 
 /// Every request limit, each with its documented default (README, "Limits").

@@ -29,5 +29,10 @@ pub mod state;
 pub mod telemetry;
 pub mod tenancy;
 
+/// Checks the capture configuration (the geo database opens) before serving.
+pub fn capture_check(config: &config::Config) -> anyhow::Result<()> {
+    capture::page_views::visitor::Geo::new(&config.capture).map(|_| ())
+}
+
 /// `promohub render-worker`: see `messaging::templates::worker`.
 pub use messaging::templates::worker::run as run_render_worker;

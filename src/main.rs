@@ -142,6 +142,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     config.check_production_safety()?;
+    // A geo database that cannot be read stops the start, not every view.
+    promohub::capture_check(&config)?;
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     config.settle_public_url(listener.local_addr()?);
     let db = db::connect(&config).await?;

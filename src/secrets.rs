@@ -98,6 +98,9 @@ pub enum TokenKind {
     /// The double opt-in link of a form submission: `message_id` is the
     /// submission's id.
     OptInConfirmation,
+    /// A tracked email link's landing page: `message_id` is the lead the
+    /// email went to, so the page's tracker learns who the visitor is.
+    VisitorLead,
 }
 
 impl TokenKind {
@@ -108,6 +111,7 @@ impl TokenKind {
             Self::Unsubscribe => b'u',
             Self::FormDrawn => b'f',
             Self::OptInConfirmation => b'd',
+            Self::VisitorLead => b'l',
         }
     }
 }

@@ -39,6 +39,12 @@ pub struct Shared {
     pub(crate) render_pool: crate::messaging::templates::pool::RenderPool,
     /// The public forms' per-IP and per-form rate limits.
     pub(crate) form_limits: crate::capture::forms::http::FormLimits,
+    /// Stores page views in batches.
+    pub(crate) page_views: crate::capture::page_views::writer::PageViewWriter,
+    /// Tracking sites by site key.
+    pub(crate) sites: crate::capture::page_views::SiteCache,
+    /// Visitors' country and city.
+    pub(crate) geo: crate::capture::page_views::visitor::Geo,
 }
 
 /// What the HTTP handlers hold.
@@ -85,6 +91,17 @@ impl AppState {
             ),
             render_pool: crate::messaging::templates::pool::RenderPool::new(&config),
             form_limits: crate::capture::forms::http::FormLimits::new(&config.limits),
+            page_views: crate::capture::page_views::writer::PageViewWriter::start(
+                db.clone(),
+                if config.is_sqlite() {
+                    1
+                } else {
+                    TRACKING_WRITERS_POSTGRES.min((config.pool_size() as usize / 3).max(1))
+                },
+            ),
+            sites: Default::default(),
+            geo: crate::capture::page_views::visitor::Geo::new(&config.capture)
+                .expect("PROMOHUB_GEO_MMDB is checked at startup"),
             db,
             config,
         });

@@ -163,6 +163,7 @@ pub fn attach(
             crate::crm::leads::LeadsOfCompany,
             crate::messaging::messages::loader::EventsOfMessage,
             crate::messaging::messages::loader::MessagesOfLead,
+            crate::capture::page_views::PageViewsOfLead,
         );
         request = request.data(cached(crate::crm::leads::TagsLoader {
             scope: scope.clone(),

@@ -24,7 +24,13 @@ impl ClientAddr {
     }
 }
 
-/// Middleware: puts the request's [`ClientAddr`] in its extensions.
+/// Whether the request reached us through a proxy the configuration
+/// trusts, so headers such proxies set (a visitor's country) mean something.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ViaTrustedProxy(pub(crate) bool);
+
+/// Middleware: puts the request's [`ClientAddr`] (and [`ViaTrustedProxy`])
+/// in its extensions.
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     mut request: Request,
@@ -39,7 +45,10 @@ pub(crate) async fn resolve(
         request.headers(),
         &state.shared.config.trusted_proxies,
     );
+    let trusted = &state.shared.config.trusted_proxies;
+    let via_proxy = peer.is_some_and(|peer| trusted.iter().any(|net| net.contains(&peer)));
     request.extensions_mut().insert(ClientAddr(addr));
+    request.extensions_mut().insert(ViaTrustedProxy(via_proxy));
     next.run(request).await
 }
 

@@ -147,7 +147,7 @@ macro_rules! soft_deletable {
     )*};
 }
 
-soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment", forms => "form");
+soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment", forms => "form", tracking_sites => "tracking site");
 
 impl SoftDeletable for entity::sender_accounts::Entity {
     const NAME: &'static str = "sender account";

@@ -32,6 +32,7 @@ mod messaging;
 mod money;
 mod notes;
 mod observability;
+mod page_views;
 mod pipeline;
 mod projects;
 mod relay;

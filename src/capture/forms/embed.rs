@@ -10,7 +10,7 @@ use std::fmt::Write;
 use entity::sea_orm_active_enums::FormFieldType;
 use entity::{form_fields, forms};
 
-use super::submit::{DRAWN, FieldError, HONEYPOT};
+use super::submit::{DRAWN, FieldError, HONEYPOT, PAGE, VISITOR};
 use super::types::options_of;
 
 /// Text as HTML text or attribute value.
@@ -121,10 +121,20 @@ pub(crate) fn form_page(
         body,
         "<div class=\"hp\" aria-hidden=\"true\"><label for=\"{HONEYPOT}\">Leave this empty</label>\
          <input type=\"text\" id=\"{HONEYPOT}\" name=\"{HONEYPOT}\" tabindex=\"-1\" autocomplete=\"off\"></div>\
-         <input type=\"hidden\" name=\"{DRAWN}\" value=\"{}\">\
-         <button type=\"submit\">Submit</button></form>",
+         <input type=\"hidden\" name=\"{DRAWN}\" value=\"{}\">",
         escape(drawn)
     );
+    // The page-view tracker's visitor and the page the form is on.
+    for name in [VISITOR, PAGE] {
+        if let Some(value) = given.get(name).and_then(|v| v.first()) {
+            let _ = write!(
+                body,
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                escape(value)
+            );
+        }
+    }
+    body.push_str("<button type=\"submit\">Submit</button></form>");
     page(title, branding, &body)
 }
 

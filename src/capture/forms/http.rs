@@ -193,9 +193,17 @@ pub(crate) async fn show(
 }
 
 /// `GET /f/{publicId}/embed`: the form as an HTML page.
+/// What the tracker adds to an embedded form's URL.
+#[derive(serde::Deserialize)]
+pub(crate) struct EmbedQuery {
+    visitor: Option<String>,
+    page: Option<String>,
+}
+
 pub(crate) async fn embed(
     State(state): State<AppState>,
     Path(public_id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<EmbedQuery>,
 ) -> Response {
     let shared = &state.shared;
     match load(shared, &public_id, true).await {
@@ -208,7 +216,13 @@ pub(crate) async fn embed(
                 &loaded.branding,
                 &action,
                 &drawn,
-                &BTreeMap::new(),
+                &[
+                    (submit::VISITOR.to_owned(), query.visitor),
+                    (submit::PAGE.to_owned(), query.page),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, vec![v.chars().take(2_000).collect()])))
+                .collect(),
                 &[],
             ))
             .into_response()

@@ -472,6 +472,31 @@ impl LeadRecord {
         .await
     }
 
+    /// The lead's page views on your tracked sites, newest first (from
+    /// when its visitor id became known, and the views before).
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn page_views(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<crate::capture::page_views::PageViewType>> {
+        let args = PageArgs::new(first, after, last, before);
+        Box::pin(children_connection::<
+            crate::capture::page_views::PageViewsOfLead,
+            _,
+        >(
+            ctx,
+            self.model.id,
+            &args,
+            DEFAULT_MESSAGES,
+            crate::capture::page_views::PageViewType::from,
+        ))
+        .await
+    }
+
     /// The segments the lead is in: static ones it was added to, dynamic
     /// ones whose filter it matches now; newest first.
     #[graphql(complexity = "cost(first, last, child_complexity)")]

@@ -114,13 +114,27 @@ pub(crate) async fn click(
         .submit(hit(HitKind::Click, token, &method, &headers, client))
         .await
     {
-        HitResult::Recorded { url: Some(url) } => Response::builder()
+        HitResult::Recorded {
+            url: Some(url),
+            lead_id,
+        } => Response::builder()
             .status(StatusCode::FOUND)
-            .header(header::LOCATION, url)
+            .header(
+                header::LOCATION,
+                match lead_id {
+                    Some(lead_id) => crate::capture::page_views::http::with_lead_token(
+                        shared,
+                        &url,
+                        token.tenant_id,
+                        lead_id,
+                    ),
+                    None => url,
+                },
+            )
             .header(header::CACHE_CONTROL, "no-store")
             .body(Body::empty())
             .unwrap_or_else(|_| not_found()),
-        HitResult::Recorded { url: None } | HitResult::Unknown => not_found(),
+        HitResult::Recorded { url: None, .. } | HitResult::Unknown => not_found(),
         HitResult::Failed | HitResult::Queued => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],

@@ -80,8 +80,12 @@ pub struct Hit {
 /// What became of a hit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HitResult {
-    /// Stored; for clicks, the URL to redirect to.
-    Recorded { url: Option<String> },
+    /// Stored; for clicks, the URL to redirect to, and the message's lead
+    /// (the landing page's tracker learns who the visitor is).
+    Recorded {
+        url: Option<String>,
+        lead_id: Option<Uuid>,
+    },
     /// The token is genuine but names no message or link (deleted since).
     Unknown,
     /// Not stored: the queue stayed full, or the batch failed for a reason
@@ -358,7 +362,14 @@ async fn store(
                     "tracker",
                 )
             });
-            plans.push((*tenant_id, index, HitResult::Recorded { url }));
+            plans.push((
+                *tenant_id,
+                index,
+                HitResult::Recorded {
+                    url,
+                    lead_id: Some(message.lead_id),
+                },
+            ));
         }
         stored.extend(record(&txn, *tenant_id, &mut messages, events).await?);
     }
