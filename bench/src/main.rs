@@ -15,6 +15,7 @@
 //! `promohub-bench seed` (see `seed.rs`) fills a database with the CRM
 //! dataset the `crm` suite measures.
 
+mod capture;
 mod fanout;
 mod messaging;
 mod seed;
@@ -187,6 +188,9 @@ enum Command {
     /// open/click load with a stored-event check, and the latency of events
     /// to many WebSocket subscribers (see bench/README.md).
     Messaging(messaging::MessagingArgs),
+    /// Public form submissions (new leads, updates) and page views, with a
+    /// stored-row check (see bench/README.md).
+    Capture(capture::CaptureArgs),
 }
 
 /// Load-generator options (the default command).
@@ -373,6 +377,34 @@ impl Plan {
             user_agent: None,
             expect: StatusCode::OK,
             graphql: true,
+            measure_from,
+            end,
+            timeout,
+        }
+    }
+
+    /// `POST` of `bodies` (in turn) to the target URL with no credential,
+    /// expecting `expect` (the public routes: forms, page views).
+    fn post(
+        target: Target,
+        bodies: Vec<Bytes>,
+        user_agent: Option<HeaderValue>,
+        expect: StatusCode,
+        measure_from: Instant,
+        end: Instant,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            target,
+            method: Method::POST,
+            paths: Vec::new(),
+            next_path: AtomicUsize::new(0),
+            bodies,
+            next_body: AtomicUsize::new(0),
+            authorization: None,
+            user_agent,
+            expect,
+            graphql: false,
             measure_from,
             end,
             timeout,
@@ -662,6 +694,15 @@ async fn probe(target: &Target, body: Bytes, authorization: Option<HeaderValue>)
         "response has no data: {text}"
     );
     Ok(value)
+}
+
+/// The JSON body of one request of `plan` (expecting its status).
+async fn fetch_json(plan: &Plan) -> Result<Value> {
+    let mut sender = connect(&plan.target).await?;
+    let (status, body) = exchange(&mut sender, plan.request()).await?;
+    let text = String::from_utf8_lossy(&body);
+    ensure!(status == plan.expect, "HTTP {status}: {text}");
+    serde_json::from_slice(&body).with_context(|| format!("response is not JSON: {text}"))
 }
 
 async fn login(target: &Target, email: &str, password: &str) -> Result<String> {
@@ -1088,6 +1129,13 @@ fn real_main() -> Result<()> {
                 .enable_all()
                 .build()?;
             return runtime.block_on(seed::run(seed_args));
+        }
+        Some(Command::Capture(args)) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads.clamp(1, 64))
+                .enable_all()
+                .build()?;
+            return runtime.block_on(capture::run(args));
         }
         Some(Command::Messaging(args)) => {
             ensure!(
