@@ -43,7 +43,11 @@ const BROWSER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebK
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
     /// GraphQL endpoint of the server (the public routes are beside it).
-    #[arg(long, env = "BENCH_URL", default_value = "http://127.0.0.1:8080/graphql")]
+    #[arg(
+        long,
+        env = "BENCH_URL",
+        default_value = "http://127.0.0.1:8080/graphql"
+    )]
     url: String,
 
     /// Access token of a tenant member.
@@ -78,7 +82,11 @@ pub struct CaptureArgs {
     new_emails: usize,
 
     /// Which runs: page-views, form-new, form-update (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "page-views,form-new,form-update")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "page-views,form-new,form-update"
+    )]
     runs: Vec<String>,
 
     #[arg(long, default_value = "")]
@@ -90,7 +98,10 @@ pub struct CaptureArgs {
 
 async fn count(db: &DatabaseConnection, sql: &str) -> Result<i64> {
     let row = db
-        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
         .await
         .with_context(|| format!("SQL failed: {sql}"))?
         .with_context(|| format!("no row: {sql}"))?;
@@ -116,7 +127,9 @@ async fn call(target: &Target, token: &str, query: &str, variables: Value) -> Re
     let value = probe(
         target,
         Bytes::from(body.to_string()),
-        Some(hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))?),
+        Some(hyper::header::HeaderValue::from_str(&format!(
+            "Bearer {token}"
+        ))?),
     )
     .await?;
     value.get("data").cloned().context("response without data")
@@ -184,7 +197,10 @@ impl Run<'_> {
             "{name} x{connections}: {ok_total} successful responses (warm-up included), {stored} stored"
         );
         if let Some(error) = first_error {
-            eprintln!("first error: {}", error.chars().take(500).collect::<String>());
+            eprintln!(
+                "first error: {}",
+                error.chars().take(500).collect::<String>()
+            );
         }
         Ok((ok_total, stored))
     }
@@ -197,22 +213,35 @@ pub async fn run(args: CaptureArgs) -> Result<()> {
         "--connections must be between 1 and 1024"
     );
     let mut options = ConnectOptions::new(args.database_url.clone());
-    options.max_connections(2).min_connections(1).sqlx_logging(false);
+    options
+        .max_connections(2)
+        .min_connections(1)
+        .sqlx_logging(false);
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
     let suffix = format!("{}", std::process::id());
-    let site = call(&target, &args.token, CREATE_SITE, json!({ "name": format!("bench site {suffix}") }))
-        .await
-        .context("createTrackingSite")?;
+    let site = call(
+        &target,
+        &args.token,
+        CREATE_SITE,
+        json!({ "name": format!("bench site {suffix}") }),
+    )
+    .await
+    .context("createTrackingSite")?;
     let key = site
         .pointer("/createTrackingSite/siteKey")
         .and_then(Value::as_str)
         .context("no site key")?
         .to_owned();
-    let form = call(&target, &args.token, CREATE_FORM, json!({ "name": format!("bench form {suffix}") }))
-        .await
-        .context("createForm")?;
+    let form = call(
+        &target,
+        &args.token,
+        CREATE_FORM,
+        json!({ "name": format!("bench form {suffix}") }),
+    )
+    .await
+    .context("createForm")?;
     let public_id = form
         .pointer("/createForm/publicId")
         .and_then(Value::as_str)
@@ -240,7 +269,10 @@ pub async fn run(args: CaptureArgs) -> Result<()> {
         .to_owned();
     eprintln!("site key {key}, form {public_id}");
 
-    let runner = Run { args: &args, db: &db };
+    let runner = Run {
+        args: &args,
+        db: &db,
+    };
     let pages = [
         "https://bench.example/?utm_source=google&utm_medium=cpc&utm_campaign=spring",
         "https://bench.example/pricing",
@@ -305,7 +337,14 @@ pub async fn run(args: CaptureArgs) -> Result<()> {
                         if update { "updated" } else { "created" }
                     );
                     let (_, stored) = runner
-                        .load(run, &form_target, bodies, StatusCode::OK, connections, &stored_sql)
+                        .load(
+                            run,
+                            &form_target,
+                            bodies,
+                            StatusCode::OK,
+                            connections,
+                            &stored_sql,
+                        )
                         .await?;
                     if !update {
                         made = Some((generation, usize::try_from(stored).unwrap_or(0)));

@@ -24,6 +24,9 @@ pub enum JobKind {
     SendMessage,
     /// Work through an uploaded CSV file: payload `{"batch_id": …}`.
     ImportLeads,
+    /// Email a member about a form submission: payload `{"submission_id":
+    /// …, "user_id": …}`.
+    NotifyFormSubmission,
 }
 
 impl JobKind {
@@ -31,6 +34,7 @@ impl JobKind {
         match self {
             Self::SendMessage => "send_message",
             Self::ImportLeads => "import_leads",
+            Self::NotifyFormSubmission => "notify_form_submission",
         }
     }
 
@@ -38,6 +42,7 @@ impl JobKind {
         match kind {
             "send_message" => Some(Self::SendMessage),
             "import_leads" => Some(Self::ImportLeads),
+            "notify_form_submission" => Some(Self::NotifyFormSubmission),
             _ => None,
         }
     }

@@ -836,3 +836,48 @@ async fn lists_of_forms_and_submissions_load_their_relations_in_batches() {
         "2 forms: {two_statements:#?}\n6 forms: {six_statements:#?}"
     );
 }
+
+#[tokio::test]
+async fn chosen_members_are_emailed_about_each_submission() {
+    let app = crate::messaging::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let smtp = crate::smtp_server::TestSmtpServer::start();
+    crate::messaging::create_sender(&app, &owner, "Main", smtp.port(), 1).await;
+    let created = form(
+        &app,
+        &owner,
+        json!({ "notifyUserIds": [owner.user_id], "name": "Demo request" }),
+    )
+    .await;
+    let (status, _) = submit(
+        &app,
+        created["publicId"].as_str().unwrap(),
+        json!({ "email": "nina@example.com", "first_name": "Nina", "topic": "pricing", "terms": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].header("To").unwrap(), owner.email);
+    assert_eq!(
+        mail[0].header("Subject").unwrap(),
+        "New submission: Demo request"
+    );
+    let text = mail[0].text_body().unwrap();
+    assert!(text.contains("first_name: Nina"), "{text}");
+    assert!(text.contains("topic: pricing"), "{text}");
+    // Once only.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.received().len(), 1);
+
+    // Another tenant's member cannot be chosen.
+    let globex = app.sign_up("globex").await;
+    let refused = app
+        .gql_as(
+            &owner.access_token,
+            UPDATE,
+            json!({ "id": created["id"], "input": { "notifyUserIds": [globex.user_id] } }),
+        )
+        .await;
+    assert_eq!(bad_field(&refused), "input.notifyUserIds.0");
+}

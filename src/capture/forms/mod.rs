@@ -6,6 +6,7 @@ mod embed;
 pub(crate) mod fields;
 pub(crate) mod http;
 mod loader;
+pub(crate) mod notify;
 pub(crate) mod opt_in;
 mod resolver;
 pub(crate) mod service;

@@ -362,8 +362,9 @@ async fn submit_once(
             "outcome": match outcome { SubmissionOutcome::Created => "created", SubmissionOutcome::Updated => "updated" },
         })),
     );
+    let notified = super::notify::enqueue(&txn, &form, submission_id).await?;
     commit_with(shared, txn, &ctx, events).await?;
-    if confirmation_message_id.is_some() {
+    if confirmation_message_id.is_some() || notified {
         shared.jobs.wake();
     }
     metrics::counter!("promohub_form_submissions_total").increment(1);
