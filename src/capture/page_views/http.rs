@@ -18,7 +18,7 @@ use uuid::Uuid;
 use entity::page_views;
 
 use super::visitor::{agent, stored_ip};
-use super::writer::{Stored, View};
+use super::writer::{Outcome, View};
 use crate::capture::forms::submit::utm_of;
 use crate::http::client::{ClientAddr, ViaTrustedProxy};
 use crate::secrets::{TokenKind, TrackingToken};
@@ -146,7 +146,7 @@ async fn record(
     headers: &HeaderMap,
     client: ClientAddr,
     via_proxy: bool,
-) -> Result<Option<Stored>, crate::error::AppError> {
+) -> Result<Option<Outcome>, crate::error::AppError> {
     let shared = &state.shared;
     let Some(key) = sent.k.filter(|k| k.len() <= 64) else {
         return Ok(None);
@@ -227,11 +227,11 @@ async fn record(
     ))
 }
 
-fn answered(stored: Result<Option<Stored>, crate::error::AppError>, body: Response) -> Response {
+fn answered(stored: Result<Option<Outcome>, crate::error::AppError>, body: Response) -> Response {
     match stored {
-        Ok(Some(Stored::Stored)) => body,
+        Ok(Some(Outcome::Stored)) => body,
         Ok(None) => (StatusCode::NOT_FOUND, "no such site").into_response(),
-        Ok(Some(Stored::Queued | Stored::Lost)) => (
+        Ok(Some(Outcome::Queued | Outcome::Lost)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "1")],
             "try again in a moment",

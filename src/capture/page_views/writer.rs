@@ -50,14 +50,14 @@ pub(crate) struct View {
 
 /// What became of a view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stored {
+pub(crate) enum Outcome {
     Stored,
     /// Queued, not stored yet when the request stopped waiting.
     Queued,
     Lost,
 }
 
-type Pending = (View, oneshot::Sender<Stored>);
+type Pending = (View, oneshot::Sender<Outcome>);
 
 #[derive(Clone)]
 pub(crate) struct PageViewWriter {
@@ -95,7 +95,7 @@ impl PageViewWriter {
     }
 
     /// Stores the view, waiting for the commit.
-    pub(crate) async fn submit(&self, view: View) -> Stored {
+    pub(crate) async fn submit(&self, view: View) -> Outcome {
         let (reply, answer) = oneshot::channel();
         match self.sender.send_timeout((view, reply), ENQUEUE_WAIT).await {
             Ok(()) => {}
@@ -105,19 +105,19 @@ impl PageViewWriter {
                     queued = QUEUE,
                     "the page-view queue stayed full; a view was not stored"
                 );
-                return Stored::Lost;
+                return Outcome::Lost;
             }
-            Err(SendTimeoutError::Closed(_)) => return Stored::Lost,
+            Err(SendTimeoutError::Closed(_)) => return Outcome::Lost,
         }
         match tokio::time::timeout(ANSWER_WAIT, answer).await {
-            Ok(result) => result.unwrap_or(Stored::Lost),
-            Err(_) => Stored::Queued,
+            Ok(result) => result.unwrap_or(Outcome::Lost),
+            Err(_) => Outcome::Queued,
         }
     }
 }
 
 async fn write_batch(db: &DatabaseConnection, batch: Vec<Pending>) {
-    let (views, replies): (Vec<View>, Vec<oneshot::Sender<Stored>>) = batch.into_iter().unzip();
+    let (views, replies): (Vec<View>, Vec<oneshot::Sender<Outcome>>) = batch.into_iter().unzip();
     // Tenants in order, so concurrent writers lock rows in one order.
     let mut by_tenant: BTreeMap<Uuid, Vec<&View>> = BTreeMap::new();
     for view in &views {
@@ -127,7 +127,7 @@ async fn write_batch(db: &DatabaseConnection, batch: Vec<Pending>) {
     let mut other_errors = 0;
     let outcome = loop {
         let error = match store(db, &by_tenant).await {
-            Ok(()) => break Stored::Stored,
+            Ok(()) => break Outcome::Stored,
             Err(error) => error,
         };
         if !is_connection_failure(&error)
@@ -138,7 +138,7 @@ async fn write_batch(db: &DatabaseConnection, batch: Vec<Pending>) {
             if other_errors >= ATTEMPTS_ON_OTHER_ERRORS {
                 metrics::counter!("promohub_page_views_lost_total").increment(views.len() as u64);
                 tracing::error!(?error, lost = views.len(), "storing page views failed");
-                break Stored::Lost;
+                break Outcome::Lost;
             }
         }
         metrics::counter!("promohub_page_view_write_retries_total").increment(1);
@@ -146,7 +146,7 @@ async fn write_batch(db: &DatabaseConnection, batch: Vec<Pending>) {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(BACKOFF.1);
     };
-    if outcome == Stored::Stored {
+    if outcome == Outcome::Stored {
         metrics::counter!("promohub_page_views_total").increment(views.len() as u64);
     }
     for reply in replies {
