@@ -65,39 +65,6 @@ trap cleanup EXIT
 trap 'log "interrupted (SIGINT)"; exit 130' INT
 trap 'log "terminated (SIGTERM)"; exit 143' TERM
 
-start_server() {
-    local db_url=$1 pool=$2 server_log=$3
-    PORT=$(free_port) || { log "no free port"; return 1; }
-    DATABASE_URL="$db_url" \
-        PROMOHUB_DB_POOL_SIZE="$pool" \
-        PROMOHUB_PUBLIC_URL="http://127.0.0.1:$PORT" \
-        PROMOHUB_FORM_SUBMISSIONS_PER_IP=100000000 \
-        PROMOHUB_FORM_SUBMISSIONS_PER_FORM=100000000 \
-        PROMOHUB_LOG_FORMAT=json \
-        RUST_LOG="${RUST_LOG:-warn}" \
-        PROMOHUB_ACCESS_TOKEN_TTL="${PROMOHUB_ACCESS_TOKEN_TTL:-7200}" \
-        "$SERVER" serve --port "$PORT" --host 127.0.0.1 --no-demo >>"$server_log" 2>&1 &
-    SERVER_PID=$!
-    if ! wait_ready "$PORT"; then
-        log "server did not become ready; last log lines:"
-        tail -n 20 "$server_log" >&2 || true
-        stop_server
-        return 1
-    fi
-}
-
-loadgen() {
-    local out=$1
-    shift
-    "$LOADGEN" "$@" >"$out" &
-    LOADGEN_PID=$!
-    local status=0
-    wait "$LOADGEN_PID" || status=$?
-    LOADGEN_PID=""
-    return "$status"
-}
-
-comma() { tr -s ' ' ',' <<<"$*" | sed 's/^,//; s/,$//'; }
 
 ROWS=()   # "| backend | run | connections | rps | p50 | p99 | errors | ok | stored | lost |"
 RSS_ROWS=()
@@ -131,7 +98,8 @@ bench_backend() {
     esac
     local server_log=$WORK/server-$backend.log
     log "$backend: starting server (migrations)"
-    start_server "$db_url" "$pool" "$server_log" || return 1
+    start_server "$db_url" "$pool" "$server_log" \
+        PROMOHUB_FORM_SUBMISSIONS_PER_IP=100000000 PROMOHUB_FORM_SUBMISSIONS_PER_FORM=100000000 || return 1
     local env_file=$WORK/seed-$backend.env seed_out=$WORK/seed-$backend.json
     BENCH_URL="http://127.0.0.1:$PORT/graphql" loadgen "$seed_out" seed \
         --database-url "$db_url" --tenants 1 --leads 1000 --companies 100 \
@@ -143,7 +111,8 @@ bench_backend() {
     source "$env_file"
     stop_server
     log "$backend: restarting the server (pool $pool)"
-    start_server "$db_url" "$pool" "$server_log" || return 1
+    start_server "$db_url" "$pool" "$server_log" \
+        PROMOHUB_FORM_SUBMISSIONS_PER_IP=100000000 PROMOHUB_FORM_SUBMISSIONS_PER_FORM=100000000 || return 1
     sleep "$SETTLE"
     local idle_kb
     idle_kb=$(proc_kb "$SERVER_PID" VmRSS)

@@ -90,24 +90,6 @@ trap 'log "terminated (SIGTERM)"; exit 143' TERM
 
 # Starts the server on $1 (database URL) with pool size $2 on a free port;
 # sets PORT. The log goes to $3.
-start_server() {
-    local db_url=$1 pool=$2 server_log=$3
-    PORT=$(free_port) || { log "no free port"; return 1; }
-    DATABASE_URL=$db_url \
-        PROMOHUB_DB_POOL_SIZE=$pool \
-        PROMOHUB_LOG_FORMAT=json \
-        RUST_LOG=${RUST_LOG:-warn} \
-        PROMOHUB_ACCESS_TOKEN_TTL=${PROMOHUB_ACCESS_TOKEN_TTL:-7200} \
-        "$SERVER" serve --port "$PORT" --host 127.0.0.1 --no-demo >>"$server_log" 2>&1 &
-    SERVER_PID=$!
-    if ! wait_ready "$PORT"; then
-        log "server did not become ready; last log lines:"
-        tail -n 20 "$server_log" >&2 || true
-        stop_server
-        return 1
-    fi
-}
-
 # Runs the load generator in the background (so Ctrl-C is handled at once);
 # its stdout goes to $1, its stderr to $1.err (copied to the terminal at the
 # end), or straight to the terminal with LOADGEN_LIVE_STDERR=1.

@@ -198,3 +198,43 @@ create_pg_db() {
     pg_admin -c "CREATE DATABASE \"$1\"" >/dev/null || return 1
     PG_DB=$1
 }
+
+# Starts the release server ($SERVER) on database URL $1 with pool size $2
+# on a free port, its log appended to $3; any further arguments are extra
+# VAR=value settings. Sets PORT and SERVER_PID.
+start_server() {
+    local db_url=$1 pool=$2 server_log=$3
+    shift 3
+    PORT=$(free_port) || { log "no free port"; return 1; }
+    env "$@" \
+        DATABASE_URL="$db_url" \
+        PROMOHUB_DB_POOL_SIZE="$pool" \
+        PROMOHUB_PUBLIC_URL="http://127.0.0.1:$PORT" \
+        PROMOHUB_LOG_FORMAT=json \
+        RUST_LOG="${RUST_LOG:-warn}" \
+        PROMOHUB_ACCESS_TOKEN_TTL="${PROMOHUB_ACCESS_TOKEN_TTL:-7200}" \
+        "$SERVER" serve --port "$PORT" --host 127.0.0.1 --no-demo >>"$server_log" 2>&1 &
+    SERVER_PID=$!
+    if ! wait_ready "$PORT"; then
+        log "server did not become ready; last log lines:"
+        tail -n 20 "$server_log" >&2 || true
+        stop_server
+        return 1
+    fi
+}
+
+# Runs the load generator ($LOADGEN) in the background (so Ctrl-C is
+# handled at once); its stdout goes to $1, its stderr to the terminal.
+loadgen() {
+    local out=$1
+    shift
+    "$LOADGEN" "$@" >"$out" &
+    LOADGEN_PID=$!
+    local status=0
+    wait "$LOADGEN_PID" || status=$?
+    LOADGEN_PID=""
+    return "$status"
+}
+
+# "a b c" -> "a,b,c"
+comma() { tr -s ' ' ',' <<<"$*" | sed 's/^,//; s/,$//'; }

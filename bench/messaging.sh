@@ -98,46 +98,13 @@ NOFILE=$(ulimit -n)
 # String field $2 of the flat JSON object $1 (empty if absent).
 json_str() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"; }
 
-# Starts the server on $1 (database URL) with pool size $2 on a free port;
-# sets PORT. The log goes to $3.
-start_server() {
-    local db_url=$1 pool=$2 server_log=$3
-    PORT=$(free_port) || { log "no free port"; return 1; }
-    local extra=()
-    [[ -z $WORKER_CONCURRENCY ]] || extra+=("PROMOHUB_WORKER_CONCURRENCY=$WORKER_CONCURRENCY")
-    [[ -z $WORKER_POLL_MS ]] || extra+=("PROMOHUB_WORKER_POLL_MS=$WORKER_POLL_MS")
-    env "${extra[@]}" \
-        DATABASE_URL="$db_url" \
-        PROMOHUB_DB_POOL_SIZE="$pool" \
-        PROMOHUB_PUBLIC_URL="http://127.0.0.1:$PORT" \
-        PROMOHUB_MACHINE_WINDOW_MS="$MACHINE_WINDOW_MS" \
-        PROMOHUB_LOG_FORMAT=json \
-        RUST_LOG="${RUST_LOG:-warn}" \
-        PROMOHUB_ACCESS_TOKEN_TTL="${PROMOHUB_ACCESS_TOKEN_TTL:-7200}" \
-        "$SERVER" serve --port "$PORT" --host 127.0.0.1 --no-demo >>"$server_log" 2>&1 &
-    SERVER_PID=$!
-    if ! wait_ready "$PORT"; then
-        log "server did not become ready; last log lines:"
-        tail -n 20 "$server_log" >&2 || true
-        stop_server
-        return 1
-    fi
+# The server's settings beyond lib.sh's start_server.
+server_settings() {
+    [[ -z $WORKER_CONCURRENCY ]] || echo "PROMOHUB_WORKER_CONCURRENCY=$WORKER_CONCURRENCY"
+    [[ -z $WORKER_POLL_MS ]] || echo "PROMOHUB_WORKER_POLL_MS=$WORKER_POLL_MS"
+    echo "PROMOHUB_MACHINE_WINDOW_MS=$MACHINE_WINDOW_MS"
 }
 
-# Runs the load generator in the background (so Ctrl-C is handled at once);
-# stdout to $1, stderr straight to the terminal.
-loadgen() {
-    local out=$1
-    shift
-    "$LOADGEN" "$@" >"$out" &
-    LOADGEN_PID=$!
-    local status=0
-    wait "$LOADGEN_PID" || status=$?
-    LOADGEN_PID=""
-    return "$status"
-}
-
-comma() { tr -s ' ' ',' <<<"$*" | sed 's/^,//; s/,$//'; }
 
 BULK_ROWS=()     # "| backend | call size | calls | queued | skipped | send s | per s | slowest | delivered | delivered/s | DATA ms |"
 TRACK_ROWS=()    # "| backend | route | connections | rps | p50 | p99 | errors | ok | stored | lost | human |"
@@ -179,7 +146,8 @@ bench_backend() {
 
     local server_log=$WORK/server-$backend.log
     log "$backend: starting server (migrations)"
-    start_server "$db_url" "$pool" "$server_log" || return 1
+    # shellcheck disable=SC2046 # one VAR=value per word
+    start_server "$db_url" "$pool" "$server_log" $(server_settings) || return 1
 
     log "$backend: seeding 1 tenant x $LEADS leads / $COMPANIES companies"
     local env_file=$WORK/seed-$backend.env seed_out=$WORK/seed-$backend.json
@@ -197,7 +165,8 @@ bench_backend() {
     # A fresh process for the measurement.
     stop_server
     log "$backend: restarting the server (pool $pool)"
-    start_server "$db_url" "$pool" "$server_log" || return 1
+    # shellcheck disable=SC2046 # one VAR=value per word
+    start_server "$db_url" "$pool" "$server_log" $(server_settings) || return 1
     local url="http://127.0.0.1:$PORT/graphql"
 
     sleep "$SETTLE"
