@@ -15,6 +15,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub site_key: String,
     #[sea_orm(column_type = "JsonBinary")]
+    pub domains: Json,
+    #[sea_orm(column_type = "JsonBinary")]
     pub demo_patterns: Json,
     #[sea_orm(column_type = "JsonBinary")]
     pub pricing_patterns: Json,

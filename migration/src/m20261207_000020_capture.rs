@@ -346,6 +346,11 @@ async fn create_tracking_sites(manager: &SchemaManager<'_>) -> Result<(), DbErr>
         .col(text("name"))
         // Public (it is in the page's source); `public_ids` routes it.
         .col(text("site_key"))
+        // The hosts whose pages carry the snippet (`acme.example`,
+        // `www.acme.example`): a tracked email link to one of them tells the
+        // landing page who the visitor is (`ph_lid`); other links are left
+        // as they are.
+        .col(json_binary("domains").default("[]"))
         // JSON arrays of URL patterns (`*` matches any run of characters)
         // marking funnel pages.
         .col(json_binary("demo_patterns").default("[]"))

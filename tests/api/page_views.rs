@@ -524,3 +524,97 @@ mod mmdb {
         file
     }
 }
+
+#[tokio::test]
+async fn a_tracked_email_link_to_a_tracked_site_tells_its_page_who_the_visitor_is() {
+    let app = crate::messaging::spawn().await;
+    let owner = app.sign_up("acme").await;
+    let smtp = crate::smtp_server::TestSmtpServer::start();
+    crate::messaging::create_sender(&app, &owner, "Main", smtp.port(), 1).await;
+    let key = app
+        .gql_as(
+            &owner.access_token,
+            "mutation { createTrackingSite(input: { name: \"Main\", domains: [\"acme.example\"] }) { siteKey domains } }",
+            json!({}),
+        )
+        .await
+        .data("createTrackingSite")["siteKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lead = crate::messaging::create_lead(&app, &owner, "Lena", "lena@example.com").await;
+    let sent = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) { htmlBody } }",
+            json!({ "input": { "leadId": lead, "subject": "Hi",
+                "htmlBody": "<p><a href=\"https://www.acme.example/offer?x=1#top\">Offer</a> <a href=\"https://other.example/page\">Other</a></p>" } }),
+        )
+        .await
+        .data("sendMessage")["htmlBody"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = crate::messaging::no_redirects();
+    let clicks: Vec<String> = sent
+        .split("/t/c/")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect()
+        })
+        .collect();
+    assert_eq!(clicks.len(), 2);
+    let ours = http
+        .get(app.url(&format!("/t/c/{}", clicks[0])))
+        .send()
+        .await
+        .unwrap();
+    let location = ours.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://www.acme.example/offer?x=1&ph_lid="),
+        "{location}"
+    );
+    assert!(location.ends_with("#top"));
+    // A link elsewhere is left exactly as written.
+    let other = http
+        .get(app.url(&format!("/t/c/{}", clicks[1])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.headers()["location"], "https://other.example/page");
+
+    let token = location
+        .split("ph_lid=")
+        .nth(1)
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap();
+    assert_eq!(
+        view(&app, json!({ "k": key, "v": "reader-1", "u": "https://www.acme.example/offer?x=1", "l": token }), CHROME, None).await,
+        204
+    );
+    view(
+        &app,
+        json!({ "k": key, "v": "reader-1", "u": "https://www.acme.example/pricing" }),
+        CHROME,
+        None,
+    )
+    .await;
+    // A forged token names nobody.
+    view(&app, json!({ "k": key, "v": "forger", "u": "https://www.acme.example/", "l": format!("{token}x") }), CHROME, None).await;
+
+    let identified = views(&app, &owner, json!({ "leadId": lead })).await;
+    assert_eq!(identified["totalCount"], 2);
+    assert_eq!(
+        app.count(
+            "visitor_leads",
+            "visitor_id = 'reader-1' AND identified_by = 'email_click'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.count("visitor_leads", "visitor_id = 'forger'").await, 0);
+}

@@ -108,19 +108,38 @@ impl Site {
 const CACHE_FOR: Duration = Duration::from_secs(30);
 const CACHE_ENTRIES: usize = 10_000;
 
-/// Sites by site key, so a page view costs no lookup of its own.
+/// Sites by site key, so a page view costs no lookup of its own; and each
+/// tenant's tracked domains, so a click costs none either.
 pub(crate) struct SiteCache {
     entries: std::sync::Mutex<lru::LruCache<String, (Instant, Option<Site>)>>,
+    domains: std::sync::Mutex<lru::LruCache<Uuid, (Instant, Vec<String>)>>,
 }
 
 impl Default for SiteCache {
     fn default() -> Self {
+        let size = std::num::NonZeroUsize::new(CACHE_ENTRIES).expect("not zero");
         Self {
-            entries: std::sync::Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(CACHE_ENTRIES).expect("not zero"),
-            )),
+            entries: std::sync::Mutex::new(lru::LruCache::new(size)),
+            domains: std::sync::Mutex::new(lru::LruCache::new(size)),
         }
     }
+}
+
+/// Whether `url`'s host is one of `domains` or below one.
+pub(crate) fn on_domains(url: &str, domains: &[String]) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    !host.is_empty()
+        && domains
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
 impl SiteCache {
@@ -154,8 +173,30 @@ impl SiteCache {
         Ok(site)
     }
 
-    fn forget(&self, key: &str) {
+    /// The domains of the tenant's live tracking sites.
+    pub(crate) async fn domains(&self, shared: &Shared, tenant_id: Uuid) -> AppResult<Vec<String>> {
+        if let Some((at, domains)) = self.domains.lock().expect("site cache").get(&tenant_id)
+            && at.elapsed() < CACHE_FOR
+        {
+            return Ok(domains.clone());
+        }
+        let txn = begin_for(&shared.db, tenant_id, None).await?;
+        let rows = tenant_rows::<tracking_sites::Entity>(tenant_id)
+            .filter(tracking_sites::Column::DeletedAt.is_null())
+            .all(&txn)
+            .await?;
+        end_read(txn).await?;
+        let domains: Vec<String> = rows.iter().flat_map(|row| patterns(&row.domains)).collect();
+        self.domains
+            .lock()
+            .expect("site cache")
+            .put(tenant_id, (Instant::now(), domains.clone()));
+        Ok(domains)
+    }
+
+    fn forget(&self, key: &str, tenant_id: Uuid) {
         self.entries.lock().expect("site cache").pop(key);
+        self.domains.lock().expect("site cache").pop(&tenant_id);
     }
 }
 
@@ -177,6 +218,40 @@ fn checked_patterns(values: Vec<String>, field: &str) -> AppResult<serde_json::V
     Ok(serde_json::json!(out))
 }
 
+const MAX_DOMAINS: usize = 50;
+
+/// Host names, lowercase, without scheme, port or path.
+fn checked_domains(values: Vec<String>, field: &str) -> AppResult<serde_json::Value> {
+    if values.len() > MAX_DOMAINS {
+        return Err(AppError::invalid(
+            field,
+            format!("at most {MAX_DOMAINS} domains"),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let domain = value.trim().trim_end_matches('.').to_lowercase();
+        let valid = !domain.is_empty()
+            && domain.len() <= 253
+            && domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !valid {
+            return Err(AppError::invalid(
+                format!("{field}.{i}"),
+                "must be a host name such as acme.example (no scheme, port or path)",
+            ));
+        }
+        if !out.contains(&domain) {
+            out.push(domain);
+        }
+    }
+    Ok(serde_json::json!(out))
+}
+
 /// A website whose page views PromoHub records.
 #[derive(SimpleObject, Clone)]
 #[graphql(complex)]
@@ -185,6 +260,9 @@ pub(crate) struct TrackingSite {
     pub name: String,
     /// Public: it is in the page's source.
     pub site_key: String,
+    /// The site's hosts: tracked email links to them tell the landing page
+    /// who the visitor is.
+    pub domains: Vec<String>,
     /// URL patterns (`*` for any characters; without one, a part of the
     /// URL) of demo-request pages.
     pub demo_patterns: Vec<String>,
@@ -200,6 +278,7 @@ impl From<tracking_sites::Model> for TrackingSite {
             id: to_id(row.id),
             name: row.name,
             site_key: row.site_key,
+            domains: patterns(&row.domains),
             demo_patterns: patterns(&row.demo_patterns),
             pricing_patterns: patterns(&row.pricing_patterns),
             contact_patterns: patterns(&row.contact_patterns),
@@ -225,6 +304,7 @@ impl TrackingSite {
 #[derive(InputObject)]
 pub(crate) struct TrackingSiteInput {
     pub name: Option<String>,
+    pub domains: Option<Vec<String>>,
     pub demo_patterns: Option<Vec<String>>,
     pub pricing_patterns: Option<Vec<String>>,
     pub contact_patterns: Option<Vec<String>>,
@@ -259,6 +339,10 @@ async fn create(
         id: Set(id),
         name: Set(name),
         site_key: Set(key.clone()),
+        domains: Set(checked_domains(
+            input.domains.unwrap_or_default(),
+            "input.domains",
+        )?),
         demo_patterns: Set(checked_patterns(
             input.demo_patterns.unwrap_or_default(),
             "input.demoPatterns",
@@ -311,6 +395,9 @@ async fn update(
         .await?;
         site.name = Set(name);
     }
+    if let Some(d) = input.domains {
+        site.domains = Set(checked_domains(d, "input.domains")?);
+    }
     if let Some(p) = input.demo_patterns {
         site.demo_patterns = Set(checked_patterns(p, "input.demoPatterns")?);
     }
@@ -327,7 +414,7 @@ async fn update(
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
     txn.commit().await?;
-    shared.sites.forget(&key);
+    shared.sites.forget(&key, ctx.tenant_id);
     Ok(site)
 }
 
@@ -337,7 +424,7 @@ async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<tracki
     let site = soft_delete::<tracking_sites::Entity>(&txn, ctx, id).await?;
     crate::capture::public_ids::unregister(&txn, &site.site_key).await?;
     txn.commit().await?;
-    shared.sites.forget(&site.site_key);
+    shared.sites.forget(&site.site_key, ctx.tenant_id);
     Ok(site)
 }
 

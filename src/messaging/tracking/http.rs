@@ -117,23 +117,39 @@ pub(crate) async fn click(
         HitResult::Recorded {
             url: Some(url),
             lead_id,
-        } => Response::builder()
-            .status(StatusCode::FOUND)
-            .header(
-                header::LOCATION,
-                match lead_id {
-                    Some(lead_id) => crate::capture::page_views::http::with_lead_token(
-                        shared,
-                        &url,
-                        token.tenant_id,
-                        lead_id,
-                    ),
-                    None => url,
+        } => {
+            // A link to one of the tenant's tracked sites tells its page
+            // who the visitor is; other links are left exactly as written.
+            let url = match lead_id {
+                Some(lead_id) => match shared.sites.domains(shared, token.tenant_id).await {
+                    Ok(domains)
+                        if crate::capture::page_views::sites::on_domains(&url, &domains) =>
+                    {
+                        crate::capture::page_views::http::with_lead_token(
+                            shared,
+                            &url,
+                            token.tenant_id,
+                            lead_id,
+                        )
+                    }
+                    Ok(_) => url,
+                    Err(error) => {
+                        tracing::warn!(
+                            ?error,
+                            "reading tracked domains failed; redirecting as written"
+                        );
+                        url
+                    }
                 },
-            )
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(Body::empty())
-            .unwrap_or_else(|_| not_found()),
+                None => url,
+            };
+            Response::builder()
+                .status(StatusCode::FOUND)
+                .header(header::LOCATION, url)
+                .header(header::CACHE_CONTROL, "no-store")
+                .body(Body::empty())
+                .unwrap_or_else(|_| not_found())
+        }
         HitResult::Recorded { url: None, .. } | HitResult::Unknown => not_found(),
         HitResult::Failed | HitResult::Queued => (
             StatusCode::SERVICE_UNAVAILABLE,
