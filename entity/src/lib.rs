@@ -45,3 +45,4 @@ pub mod tenants;
 pub mod user_logins;
 pub mod users;
 pub mod webhook_receipts;
+pub mod website_analyses;

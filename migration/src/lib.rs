@@ -29,6 +29,7 @@ mod m20261207_000016_segments;
 mod m20261207_000017_segment_upkeep;
 mod m20261207_000018_lead_imports;
 mod m20261207_000019_lead_email_index;
+mod m20261207_000021_website_analyses;
 pub mod rls;
 
 pub use helpers::{
@@ -56,6 +57,7 @@ pub mod enums {
     pub use crate::m20261207_000015_delivery_visibility_and_outbox::SENDER_TRANSPORT;
     pub use crate::m20261207_000016_segments::SEGMENT_KIND;
     pub use crate::m20261207_000018_lead_imports::IMPORT_STATUS;
+    pub use crate::m20261207_000021_website_analyses::{BOOKING_TOOL, WEBSITE_ANALYSIS_STATUS};
 }
 
 /// Every migration, oldest first.
@@ -84,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_segment_upkeep::Migration),
             Box::new(m20261207_000018_lead_imports::Migration),
             Box::new(m20261207_000019_lead_email_index::Migration),
+            Box::new(m20261207_000021_website_analyses::Migration),
         ]
     }
 }
