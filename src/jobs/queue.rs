@@ -24,6 +24,11 @@ pub enum JobKind {
     SendMessage,
     /// Work through an uploaded CSV file: payload `{"batch_id": …}`.
     ImportLeads,
+    /// Make a domain's website analysis fresh: payload `{"domain": …}`.
+    AnalyzeWebsite,
+    /// Bring a tenant's leads up to date with a website analysis: payload
+    /// `{"domain": …}` or `{"company_id": …}`.
+    ApplyWebsiteAnalysis,
 }
 
 impl JobKind {
@@ -31,6 +36,8 @@ impl JobKind {
         match self {
             Self::SendMessage => "send_message",
             Self::ImportLeads => "import_leads",
+            Self::AnalyzeWebsite => "analyze_website",
+            Self::ApplyWebsiteAnalysis => "apply_website_analysis",
         }
     }
 
@@ -38,6 +45,8 @@ impl JobKind {
         match kind {
             "send_message" => Some(Self::SendMessage),
             "import_leads" => Some(Self::ImportLeads),
+            "analyze_website" => Some(Self::AnalyzeWebsite),
+            "apply_website_analysis" => Some(Self::ApplyWebsiteAnalysis),
             _ => None,
         }
     }

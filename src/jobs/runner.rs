@@ -100,6 +100,12 @@ async fn execute(shared: &Shared, job: jobs::Model) {
     let outcome = match JobKind::parse(&job.kind) {
         Some(JobKind::SendMessage) => crate::messaging::messages::delivery::run(shared, &job).await,
         Some(JobKind::ImportLeads) => crate::crm::imports::service::run_job(shared, &job).await,
+        Some(JobKind::AnalyzeWebsite) => {
+            crate::capture::website_analysis::service::analyze_job(shared, &job).await
+        }
+        Some(JobKind::ApplyWebsiteAnalysis) => {
+            crate::capture::website_analysis::service::apply_job(shared, &job).await
+        }
         None => JobOutcome::Failed(format!("unknown job kind {:?}", job.kind)),
     };
     let recorded = match &outcome {
