@@ -754,6 +754,180 @@ async fn a_new_company_is_analysed_in_the_background_when_its_tenant_asks_for_it
 }
 
 #[tokio::test]
+async fn lead_filters_scoring_rules_and_segments_read_the_company_analysis() {
+    let fixture = Fixture::start().await;
+    fixture.site("bella-salon.test", "salon");
+    fixture.site("plumber.test", "plumber");
+    let app = spawn(&fixture, &["bella-salon.test", "plumber.test"], |c| {
+        c.segment_sweep_secs = 1;
+    })
+    .await;
+    let owner = app.sign_up("scored").await;
+    let salon = create_company(&app, &owner, "Bella", "bella-salon.test").await;
+    let plumber = create_company(&app, &owner, "Joe", "plumber.test").await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($input: CreateScoringRuleInput!) { createScoringRule(input: $input) { id } }",
+        json!({ "input": {
+            "name": "Books online with Calendly", "criteria": "websiteAnalysis.bookingTool",
+            "condition": "EQUALS", "value": "CALENDLY", "points": 30,
+        }}),
+    )
+    .await
+    .data("createScoringRule");
+    let segment = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: CreateSegmentInput!) { createSegment(input: $input) { id } }",
+            json!({ "input": {
+                "name": "Book online", "kind": "DYNAMIC",
+                "filter": { "websiteAnalysis": { "hasOnlineBooking": { "eq": true } } },
+            }}),
+        )
+        .await
+        .data("createSegment")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::segment_upkeep::caught_up(&app, "scored").await;
+    let early = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "ann@bella-salon.test", "companyId": salon }),
+    )
+    .await;
+    let other = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "joe@plumber.test", "companyId": plumber }),
+    )
+    .await;
+    assert_eq!(early["score"], 0, "no analysis yet");
+
+    analyze(&app, &owner, "bella-salon.test").await;
+    analyze(&app, &owner, "plumber.test").await;
+
+    // The analysis reaches the leads that were there before it.
+    let lead_query =
+        "query($id: ID!) { lead(id: $id) { score scoreBreakdown { ruleName points } } }";
+    let scored = eventually(
+        &app,
+        &owner,
+        lead_query,
+        json!({ "id": early["id"] }),
+        |d| d["lead"]["score"] == 30,
+    )
+    .await;
+    assert_eq!(
+        scored["lead"]["scoreBreakdown"],
+        json!([{ "ruleName": "Books online with Calendly", "points": 30 }])
+    );
+    crate::segment_upkeep::entered(
+        &app,
+        &owner,
+        &segment,
+        early["id"].as_str().unwrap(),
+        "lead.changed",
+    )
+    .await;
+    // A lead written after it is scored on it at once.
+    let later = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "bob@bella-salon.test", "companyId": salon }),
+    )
+    .await;
+    assert_eq!(later["score"], 30);
+    let filtered = app
+        .gql_as(
+            &owner.access_token,
+            "{ leads(first: 10, filter: { websiteAnalysis: { bookingTool: { in: [CALENDLY, ACUITY] }, bookingKeywordScore: { gte: 5 } } }) { edges { node { email } } } }",
+            json!({}),
+        )
+        .await;
+    let mut emails: Vec<&str> = filtered.data("leads")["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["email"].as_str().unwrap())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, vec!["ann@bella-salon.test", "bob@bella-salon.test"]);
+    let phone_only = app
+        .gql_as(
+            &owner.access_token,
+            "{ leads(first: 10, filter: { websiteAnalysis: { hasPhoneOnly: { eq: true } } }) { edges { node { id } } } companies(first: 10, filter: { websiteAnalysis: { status: { eq: COMPLETE }, hasPhoneOnly: { eq: true } } }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        phone_only.data("leads")["edges"],
+        json!([{ "node": { "id": other["id"] } }])
+    );
+    assert_eq!(
+        phone_only.data("companies")["edges"],
+        json!([{ "node": { "id": plumber } }])
+    );
+    let refused = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: CreateScoringRuleInput!) { createScoringRule(input: $input) { id } }",
+            json!({ "input": {
+                "name": "x", "criteria": "websiteAnalysis.bookingTool",
+                "condition": "EQUALS", "value": "wix", "points": 5,
+            }}),
+        )
+        .await;
+    assert_eq!(crate::helpers::bad_field(&refused), "input.value");
+}
+
+#[tokio::test]
+async fn a_companys_leads_follow_its_website_when_it_changes() {
+    let fixture = Fixture::start().await;
+    fixture.site("bella-salon.test", "salon");
+    fixture.site("plumber.test", "plumber");
+    let app = spawn(&fixture, &["bella-salon.test", "plumber.test"], |_| {}).await;
+    let owner = app.sign_up("moving").await;
+    analyze(&app, &owner, "bella-salon.test").await;
+    analyze(&app, &owner, "plumber.test").await;
+    let company = create_company(&app, &owner, "Bella", "bella-salon.test").await;
+    app.gql_as(
+        &owner.access_token,
+        "mutation($input: CreateScoringRuleInput!) { createScoringRule(input: $input) { id } }",
+        json!({ "input": {
+            "name": "Online booking", "criteria": "websiteAnalysis.hasOnlineBooking",
+            "condition": "EQUALS", "value": true, "points": 40,
+        }}),
+    )
+    .await
+    .data("createScoringRule");
+    let lead = create_lead(
+        &app,
+        &owner,
+        json!({ "email": "ann@bella-salon.test", "companyId": company }),
+    )
+    .await;
+    assert_eq!(lead["score"], 40);
+
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { updateCompany(id: $id, input: { website: \"plumber.test\" }) { id } }",
+        json!({ "id": company }),
+    )
+    .await
+    .data("updateCompany");
+
+    eventually(
+        &app,
+        &owner,
+        "query($id: ID!) { lead(id: $id) { score } }",
+        json!({ "id": lead["id"] }),
+        |d| d["lead"]["score"] == 0,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn requests_only_read_analyses_and_the_system_role_sees_only_which_tenant_has_which_domain() {
     if !crate::helpers::on_postgres() {
         eprintln!("roles exist on PostgreSQL only; run with TEST_DATABASE_URL");

@@ -39,3 +39,16 @@ impl Loader<String> for WebsiteAnalysisLoader {
         run.await.map_err(Arc::new)
     }
 }
+
+/// The website analysis of the caller's company `id`, through the
+/// request's loaders (a page of leads asks for its companies once).
+pub(crate) async fn of_company_in_request(
+    ctx: &async_graphql::Context<'_>,
+    id: uuid::Uuid,
+) -> async_graphql::Result<Option<website_analyses::Model>> {
+    let company = crate::graphql::loaders::load_by_id::<entity::companies::Entity>(ctx, id).await?;
+    let Some(domain) = company.and_then(|company| company.domain) else {
+        return Ok(None);
+    };
+    crate::graphql::loaders::load_one::<WebsiteAnalysisLoader, _>(ctx, domain).await
+}

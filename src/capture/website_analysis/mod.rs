@@ -27,6 +27,7 @@ pub(crate) mod service;
 mod signals;
 mod types;
 
-pub(crate) use loader::WebsiteAnalysisLoader;
+pub(crate) use loader::{WebsiteAnalysisLoader, of_company_in_request};
 pub(crate) use resolver::WebsiteAnalysisMutation;
+pub(crate) use signals::WEBSITE_SIGNALS;
 pub(crate) use types::{BookingTool, CompanyWebsite, WebsiteAnalysisFilter, WebsiteAnalysisStatus};

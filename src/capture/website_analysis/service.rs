@@ -15,6 +15,7 @@
 //! scores and dynamic segments follow the new signals like any other
 //! change.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -472,6 +473,42 @@ pub(crate) async fn company_website_changed(
         Some(domain) => company_created(conn, ctx, domain).await,
         None => Ok(()),
     }
+}
+
+/// The analyses of the caller's companies `ids` that have one, by company
+/// (one statement).
+pub(crate) async fn of_companies(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, website_analyses::Model>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(crate::crm::leads::fields::IDS_PER_LOOKUP) {
+        let rows = website_analyses::Entity::find()
+            .join(JoinType::InnerJoin, on_company_domain())
+            .select_also(companies::Entity)
+            .filter(companies::Column::TenantId.eq(ctx.tenant_id))
+            .filter(companies::Column::Id.is_in(chunk.iter().copied()))
+            .all(conn)
+            .await?;
+        for (analysis, company) in rows {
+            if let Some(company) = company {
+                found.insert(company.id, analysis);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `website_analyses.domain = companies.domain`.
+fn on_company_domain() -> sea_orm::RelationDef {
+    website_analyses::Entity::belongs_to(companies::Entity)
+        .from(website_analyses::Column::Domain)
+        .to(companies::Column::Domain)
+        .into()
 }
 
 /// The lead filter's `websiteAnalysis`: the lead's company's analysis
