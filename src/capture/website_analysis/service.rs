@@ -441,16 +441,19 @@ pub(crate) async fn company_created(
     ctx: &RequestCtx,
     domain: &str,
 ) -> AppResult<()> {
-    if !analyzes_new_companies(conn, ctx).await? {
-        return Ok(());
-    }
-    let job = new_job(
-        ctx.tenant_id,
-        JobKind::AnalyzeWebsite,
-        json!({ "domain": domain }),
-        JOB_ATTEMPTS,
-    );
-    crate::jobs::enqueue(conn, vec![job]).await
+    Box::pin(async move {
+        if !analyzes_new_companies(conn, ctx).await? {
+            return Ok(());
+        }
+        let job = new_job(
+            ctx.tenant_id,
+            JobKind::AnalyzeWebsite,
+            json!({ "domain": domain }),
+            JOB_ATTEMPTS,
+        );
+        crate::jobs::enqueue(conn, vec![job]).await
+    })
+    .await
 }
 
 /// A company's website changed (in `conn`'s transaction): its leads follow
@@ -468,7 +471,7 @@ pub(crate) async fn company_website_changed(
         json!({ "company_id": company_id.to_string() }),
         JOB_ATTEMPTS,
     );
-    crate::jobs::enqueue(conn, vec![apply]).await?;
+    Box::pin(crate::jobs::enqueue(conn, vec![apply])).await?;
     match domain {
         Some(domain) => company_created(conn, ctx, domain).await,
         None => Ok(()),
@@ -485,22 +488,28 @@ pub(crate) async fn of_companies(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let mut found = HashMap::new();
-    for chunk in ids.chunks(crate::crm::leads::fields::IDS_PER_LOOKUP) {
-        let rows = website_analyses::Entity::find()
-            .join(JoinType::InnerJoin, on_company_domain())
-            .select_also(companies::Entity)
-            .filter(companies::Column::TenantId.eq(ctx.tenant_id))
-            .filter(companies::Column::Id.is_in(chunk.iter().copied()))
-            .all(conn)
-            .await?;
-        for (analysis, company) in rows {
-            if let Some(company) = company {
-                found.insert(company.id, analysis);
+    // Boxed, as the hooks below: the lead and company write paths await
+    // this inside futures that are deep already, and a query's future is
+    // large (the demo seed ran out of a test thread's stack).
+    Box::pin(async move {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(crate::crm::leads::fields::IDS_PER_LOOKUP) {
+            let rows = website_analyses::Entity::find()
+                .join(JoinType::InnerJoin, on_company_domain())
+                .select_also(companies::Entity)
+                .filter(companies::Column::TenantId.eq(ctx.tenant_id))
+                .filter(companies::Column::Id.is_in(chunk.iter().copied()))
+                .all(conn)
+                .await?;
+            for (analysis, company) in rows {
+                if let Some(company) = company {
+                    found.insert(company.id, analysis);
+                }
             }
         }
-    }
-    Ok(found)
+        Ok(found)
+    })
+    .await
 }
 
 /// `website_analyses.domain = companies.domain`.
