@@ -22,8 +22,12 @@ impl WebsiteAnalysisMutation {
         ctx: &Context<'_>,
         domain: String,
     ) -> async_graphql::Result<WebsiteAnalysis> {
-        Ok(service::analyze(shared(ctx), caller(ctx)?, &domain)
-            .await?
-            .into())
+        // Boxed: a fetch's future is large, and async-graphql sizes every
+        // mutation's future by the largest field of the root.
+        Ok(
+            Box::pin(service::analyze(shared(ctx), caller(ctx)?, &domain))
+                .await?
+                .into(),
+        )
     }
 }

@@ -93,7 +93,9 @@ pub(crate) async fn analysis(
     loop {
         match claim(shared, domain).await? {
             Claim::Fresh(analysis) => return Ok(*analysis),
-            Claim::Mine => return run(shared, domain).await,
+            // Boxed: reading a site is a large future, and the job runner
+            // (and the demo seed through it) awaits it inline.
+            Claim::Mine => return Box::pin(run(shared, domain)).await,
             Claim::Taken => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_millis(500));
@@ -376,7 +378,7 @@ pub(crate) async fn apply_job(shared: &Shared, job: &jobs::Model) -> JobOutcome 
         (None, Some(id)) => Target::Company(id),
         (None, None) => return JobOutcome::Failed(format!("no target in {}", job.payload)),
     };
-    match apply(shared, tenant_id, target).await {
+    match Box::pin(apply(shared, tenant_id, target)).await {
         Ok(()) => JobOutcome::Done,
         Err(error) => JobOutcome::RetryAfter(chrono::Duration::seconds(10), format!("{error:?}")),
     }

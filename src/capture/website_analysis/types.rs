@@ -236,7 +236,8 @@ impl CompanyWebsite {
         let Some(domain) = &self.domain else {
             return Ok(None);
         };
-        let analysis = load_one::<WebsiteAnalysisLoader, _>(ctx, domain.clone()).await?;
+        // Boxed: a field's future sizes every field of `Company`.
+        let analysis = Box::pin(load_one::<WebsiteAnalysisLoader, _>(ctx, domain.clone())).await?;
         Ok(analysis.map(WebsiteAnalysis::from))
     }
 }

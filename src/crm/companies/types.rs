@@ -352,7 +352,8 @@ pub(crate) struct CompanyFilter {
     #[graphql(flatten)]
     pub attributes: CompanyAttributeFilter,
     /// The company's website analysis.
-    pub website_analysis: Option<WebsiteAnalysisFilter>,
+    // Boxed, as in `LeadFilter`.
+    pub website_analysis: Option<Box<WebsiteAnalysisFilter>>,
 }
 
 impl crate::graphql::filters::Combined for CompanyFilter {

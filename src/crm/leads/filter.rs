@@ -57,7 +57,9 @@ pub(crate) struct LeadFilter {
     /// Leads in none of these segments.
     pub not_in_segments: Option<Vec<async_graphql::ID>>,
     /// The website analysis of the lead's company.
-    pub website_analysis: Option<WebsiteAnalysisFilter>,
+    // Boxed: a filter is held by value in many resolvers' futures, which
+    // nest once per root type merged into the schema.
+    pub website_analysis: Option<Box<WebsiteAnalysisFilter>>,
     /// `in_segments` and `not_in_segments` as read from the database
     /// (`segments::service::resolve_segments`), for `compile`.
     #[graphql(skip)]

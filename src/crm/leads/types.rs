@@ -502,7 +502,10 @@ impl LeadRecord {
         let tags = tags_of(ctx, self.model.id).await?;
         let website = match self.model.company_id {
             Some(id) if crate::crm::scoring::reads_website(&rules) => {
-                crate::capture::website_analysis::of_company_in_request(ctx, id).await?
+                Box::pin(crate::capture::website_analysis::of_company_in_request(
+                    ctx, id,
+                ))
+                .await?
             }
             _ => None,
         };
