@@ -157,6 +157,43 @@ pub struct Config {
     )]
     pub allow_private_hosts: Option<bool>,
 
+    /// Non-public addresses that outbound requests to addresses a tenant
+    /// chose may reach even when private hosts are refused (addresses or
+    /// CIDR ranges, comma-separated), e.g. `127.0.0.0/8` for a local test
+    /// server. Website analysis honours it. Default: none.
+    #[arg(
+        long,
+        env = "PROMOHUB_OUTBOUND_ALLOW",
+        value_delimiter = ',',
+        value_parser = parse_proxy,
+        global = true
+    )]
+    pub outbound_allow: Vec<ipnet::IpNet>,
+
+    /// Fixed addresses for host names, `name=ip` or `name=ip:port`,
+    /// comma-separated (as curl's `--resolve`), for tests and development:
+    /// the address is still checked like a DNS answer. Website analysis
+    /// honours it. Default: none.
+    #[arg(
+        long,
+        env = "PROMOHUB_OUTBOUND_RESOLVE",
+        value_delimiter = ',',
+        value_parser = parse_pin,
+        global = true
+    )]
+    pub outbound_resolve: Vec<HostPin>,
+
+    /// Longest a website analysis may take, all its requests together
+    /// (robots.txt, the home page, a contact or booking page, redirects),
+    /// in milliseconds.
+    #[arg(
+        long,
+        env = "PROMOHUB_WEBSITE_ANALYSIS_TIMEOUT_MS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub website_analysis_timeout_ms: u64,
+
     /// How often the segments whose filters count from now ("created in
     /// the last 30 days", engagement periods) are re-checked over all of a
     /// tenant's leads, in seconds. Lead changes move every segment's
@@ -200,6 +237,34 @@ fn parse_proxy(value: &str) -> Result<ipnet::IpNet, String> {
         .parse::<ipnet::IpNet>()
         .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR range"))
+}
+
+/// A host name with a fixed address (`Config::outbound_resolve`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPin {
+    /// Lowercase, without a trailing dot.
+    pub name: String,
+    /// Port 0: the port the request asks for.
+    pub addr: std::net::SocketAddr,
+}
+
+/// `name=ip` or `name=ip:port` (`[v6]:port` for IPv6 with a port).
+fn parse_pin(value: &str) -> Result<HostPin, String> {
+    let refuse = || format!("`{value}` is not name=address, e.g. shop.test=127.0.0.1:8081");
+    let (name, addr) = value.trim().split_once('=').ok_or_else(refuse)?;
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let addr = addr.trim();
+    let addr = addr
+        .parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            addr.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, 0))
+        })
+        .map_err(|_| refuse())?;
+    if name.is_empty() || name.contains(['/', ':', ' ']) {
+        return Err(refuse());
+    }
+    Ok(HostPin { name, addr })
 }
 
 /// A browser origin as the `Origin` header spells it: scheme, host and an
@@ -588,6 +653,17 @@ impl Config {
             .unwrap_or_else(|| !self.is_production())
     }
 
+    /// What outbound requests to addresses a tenant chose may reach
+    /// (website analysis; SMTP hosts still take `allow_private_hosts`
+    /// alone).
+    pub(crate) fn outbound_policy(&self) -> crate::outbound::Policy {
+        crate::outbound::Policy {
+            allow_private: self.allow_private_hosts(),
+            allowed: self.outbound_allow.clone(),
+            pinned: self.outbound_resolve.clone(),
+        }
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
@@ -799,6 +875,25 @@ mod tests {
         assert!(!parse(&["--env", "production"]).allow_private_hosts());
         assert!(parse(&["--env", "production", "--allow-private-hosts"]).allow_private_hosts());
         assert!(!parse(&["--allow-private-hosts", "false"]).allow_private_hosts());
+    }
+
+    #[test]
+    fn outbound_pins_are_a_name_and_an_address() {
+        let pin = parse_pin(" Shop.Test.=127.0.0.1:8081 ").unwrap();
+        assert_eq!(pin.name, "shop.test");
+        assert_eq!(pin.addr, "127.0.0.1:8081".parse().unwrap());
+        assert_eq!(
+            parse_pin("v6.test=::1").unwrap().addr,
+            "[::1]:0".parse().unwrap()
+        );
+        for bad in [
+            "shop.test",
+            "=127.0.0.1",
+            "shop.test=localhost",
+            "a/b=1.2.3.4",
+        ] {
+            assert!(parse_pin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ impl std::fmt::Display for Refused {
     }
 }
 
+// An HTTP client's resolver reports it as the cause of a failed connection.
+impl std::error::Error for Refused {}
+
 /// What kind of non-public address `ip` is, or `None` for a public one.
 pub(crate) fn non_public(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -158,6 +161,100 @@ fn refusal(host: &str, ip: IpAddr, kind: &str) -> Refused {
 /// How long a save-time or connect-time lookup may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which addresses outbound connections may reach, and where some names
+/// point (`Config::outbound_policy`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Policy {
+    /// Every address, public or not (development's default).
+    pub allow_private: bool,
+    /// Non-public ranges allowed all the same: a test server on loopback,
+    /// a relay on the LAN. Everything else non-public stays refused, so a
+    /// test can show that a redirect to 169.254.169.254 is refused while
+    /// its own server on 127.0.0.1 is reached.
+    pub allowed: Vec<ipnet::IpNet>,
+    /// Fixed answers for names (curl's `--resolve`), checked like any DNS
+    /// answer: fixture sites under made-up names in tests.
+    pub pinned: Vec<crate::config::HostPin>,
+}
+
+impl Policy {
+    /// Public addresses only, or every address.
+    pub(crate) fn allowing_private(allow_private: bool) -> Self {
+        Self {
+            allow_private,
+            ..Self::default()
+        }
+    }
+
+    /// `None` when `ip` may be reached, else what kind of address it is.
+    fn refuses(&self, ip: IpAddr) -> Option<&'static str> {
+        if self.allow_private || self.allowed.iter().any(|net| net.contains(&ip)) {
+            return None;
+        }
+        non_public(ip)
+    }
+
+    /// Refuses a literal address that may not be reached; a client that
+    /// connects to literal addresses without a lookup checks them here.
+    pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
+        match self.refuses(ip) {
+            Some(kind) => Err(refusal(&ip.to_string(), ip, kind)),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves `host` once and checks every address: the addresses to
+    /// connect to, all of them allowed. A pinned name answers with its
+    /// pinned address (its port, unless that is 0, replacing `port`).
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, ResolveError> {
+        let pinned = self
+            .pinned
+            .iter()
+            .find(|pin| pin.name.eq_ignore_ascii_case(host.trim_end_matches('.')));
+        let addrs: Vec<SocketAddr> = if let Some(pin) = pinned {
+            let port = if pin.addr.port() == 0 {
+                port
+            } else {
+                pin.addr.port()
+            };
+            vec![SocketAddr::new(pin.addr.ip(), port)]
+        } else if is_localhost(host) && !self.allow_private {
+            // RFC 6761: loopback, whatever a resolver says.
+            let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+            if self.refuses(ip).is_some() {
+                return Err(ResolveError::Refused(Refused(format!(
+                    "{host} is this machine (loopback); outbound connections go only to public addresses"
+                ))));
+            }
+            vec![SocketAddr::new(ip, port)]
+        } else if let Some(ip) = literal(host) {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            let lookup = tokio::net::lookup_host((host, port));
+            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(e)) => return Err(ResolveError::Lookup(e.to_string())),
+                Err(_) => return Err(ResolveError::Lookup("DNS lookup timed out".into())),
+            }
+        };
+        if addrs.is_empty() {
+            return Err(ResolveError::Lookup(format!("{host} has no address")));
+        }
+        // Every answer, not just the first: a name that answers with one
+        // public and one private address must not reach the private one.
+        for addr in &addrs {
+            if let Some(kind) = self.refuses(addr.ip()) {
+                return Err(ResolveError::Refused(refusal(host, addr.ip(), kind)));
+            }
+        }
+        Ok(addrs)
+    }
+}
+
 /// Resolves `host` once and checks every address: the addresses to connect
 /// to, all of them allowed. With `allow_private` nothing is refused.
 pub(crate) async fn resolve(
@@ -165,35 +262,9 @@ pub(crate) async fn resolve(
     port: u16,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, ResolveError> {
-    if !allow_private && is_localhost(host) {
-        return Err(ResolveError::Refused(Refused(format!(
-            "{host} is this machine (loopback); outbound connections go only to public addresses"
-        ))));
-    }
-    let addrs: Vec<SocketAddr> = match literal(host) {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => {
-            let lookup = tokio::net::lookup_host((host, port));
-            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
-                Ok(Ok(addrs)) => addrs.collect(),
-                Ok(Err(e)) => return Err(ResolveError::Lookup(e.to_string())),
-                Err(_) => return Err(ResolveError::Lookup("DNS lookup timed out".into())),
-            }
-        }
-    };
-    if addrs.is_empty() {
-        return Err(ResolveError::Lookup(format!("{host} has no address")));
-    }
-    if !allow_private {
-        // Every answer, not just the first: a name that answers with one
-        // public and one private address must not reach the private one.
-        for addr in &addrs {
-            if let Some(kind) = non_public(addr.ip()) {
-                return Err(ResolveError::Refused(refusal(host, addr.ip(), kind)));
-            }
-        }
-    }
-    Ok(addrs)
+    Policy::allowing_private(allow_private)
+        .resolve(host, port)
+        .await
 }
 
 /// Why [`resolve`] gave no address.
@@ -353,5 +424,43 @@ mod tests {
         assert_eq!(addrs, vec!["127.0.0.1:2525".parse().unwrap()]);
         let addrs = resolve("203.0.113.7", 25, false).await.unwrap();
         assert_eq!(addrs, vec!["203.0.113.7:25".parse().unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn allowed_ranges_open_only_themselves_and_pins_answer_for_names() {
+        let policy = Policy {
+            allow_private: false,
+            allowed: vec!["127.0.0.0/8".parse().unwrap()],
+            pinned: vec![
+                crate::config::HostPin {
+                    name: "shop.test".into(),
+                    addr: "127.0.0.1:8081".parse().unwrap(),
+                },
+                crate::config::HostPin {
+                    name: "metadata.test".into(),
+                    addr: "169.254.169.254:0".parse().unwrap(),
+                },
+            ],
+        };
+        assert!(policy.check_ip(ip("127.0.0.1")).is_ok());
+        assert!(policy.check_ip(ip("10.0.0.1")).is_err());
+        assert!(policy.check_ip(ip("169.254.169.254")).is_err());
+        assert!(policy.check_ip(ip("8.8.8.8")).is_ok());
+        assert_eq!(
+            policy.resolve("Shop.Test.", 80).await.unwrap(),
+            vec!["127.0.0.1:8081".parse().unwrap()]
+        );
+        assert_eq!(
+            policy.resolve("localhost", 80).await.unwrap(),
+            vec!["127.0.0.1:80".parse().unwrap()]
+        );
+        assert!(matches!(
+            policy.resolve("metadata.test", 80).await,
+            Err(ResolveError::Refused(_))
+        ));
+        assert!(matches!(
+            policy.resolve("10.1.2.3", 80).await,
+            Err(ResolveError::Refused(_))
+        ));
     }
 }

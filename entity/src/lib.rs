@@ -53,3 +53,4 @@ pub mod user_logins;
 pub mod users;
 pub mod visitor_leads;
 pub mod webhook_receipts;
+pub mod website_analyses;

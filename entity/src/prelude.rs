@@ -50,3 +50,4 @@ pub use super::user_logins::Entity as UserLogins;
 pub use super::users::Entity as Users;
 pub use super::visitor_leads::Entity as VisitorLeads;
 pub use super::webhook_receipts::Entity as WebhookReceipts;
+pub use super::website_analyses::Entity as WebsiteAnalyses;

@@ -74,6 +74,64 @@ pub enum BookingPotential {
     High,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "booking_tool")]
+pub enum BookingTool {
+    #[sea_orm(string_value = "calendly")]
+    Calendly,
+    #[sea_orm(string_value = "acuity")]
+    Acuity,
+    #[sea_orm(string_value = "square")]
+    Square,
+    #[sea_orm(string_value = "simplybook")]
+    Simplybook,
+    #[sea_orm(string_value = "setmore")]
+    Setmore,
+    #[sea_orm(string_value = "booksy")]
+    Booksy,
+    #[sea_orm(string_value = "fresha")]
+    Fresha,
+    #[sea_orm(string_value = "vagaro")]
+    Vagaro,
+    #[sea_orm(string_value = "mindbody")]
+    Mindbody,
+    #[sea_orm(string_value = "schedulicity")]
+    Schedulicity,
+    #[sea_orm(string_value = "youcanbookme")]
+    Youcanbookme,
+    #[sea_orm(string_value = "hubspot_meetings")]
+    HubspotMeetings,
+    #[sea_orm(string_value = "google_calendar")]
+    GoogleCalendar,
+    #[sea_orm(string_value = "microsoft_bookings")]
+    MicrosoftBookings,
+    #[sea_orm(string_value = "zocdoc")]
+    Zocdoc,
+    #[sea_orm(string_value = "doctolib")]
+    Doctolib,
+    #[sea_orm(string_value = "opentable")]
+    Opentable,
+    #[sea_orm(string_value = "resy")]
+    Resy,
+    #[sea_orm(string_value = "treatwell")]
+    Treatwell,
+    #[sea_orm(string_value = "timely")]
+    Timely,
+    #[sea_orm(string_value = "appointy")]
+    Appointy,
+    #[sea_orm(string_value = "cal_com")]
+    CalCom,
+    #[sea_orm(string_value = "tidycal")]
+    Tidycal,
+    #[sea_orm(string_value = "savvycal")]
+    Savvycal,
+    #[sea_orm(string_value = "bookeo")]
+    Bookeo,
+    #[sea_orm(string_value = "picktime")]
+    Picktime,
+    #[sea_orm(string_value = "setster")]
+    Setster,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "company_size")]
 pub enum CompanySize {
     #[sea_orm(string_value = "solo")]
@@ -478,4 +536,20 @@ pub enum VerificationStatus {
     Risky,
     #[sea_orm(string_value = "unknown")]
     Unknown,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(
+    rs_type = "Enum",
+    db_type = "Enum",
+    enum_name = "website_analysis_status"
+)]
+pub enum WebsiteAnalysisStatus {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "complete")]
+    Complete,
+    #[sea_orm(string_value = "blocked")]
+    Blocked,
+    #[sea_orm(string_value = "failed")]
+    Failed,
 }

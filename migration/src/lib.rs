@@ -30,6 +30,7 @@ mod m20261207_000017_segment_upkeep;
 mod m20261207_000018_lead_imports;
 mod m20261207_000019_lead_email_index;
 mod m20261207_000020_capture;
+mod m20261207_000021_website_analyses;
 pub mod rls;
 
 pub use helpers::{
@@ -61,6 +62,7 @@ pub mod enums {
         DEVICE_TYPE, FORM_FIELD_TYPE, FORM_STATUS, FORM_UPDATE_POLICY, OPT_IN_STATUS,
         PUBLIC_ID_KIND, SUBMISSION_OUTCOME,
     };
+    pub use crate::m20261207_000021_website_analyses::{BOOKING_TOOL, WEBSITE_ANALYSIS_STATUS};
 }
 
 /// Every migration, oldest first.
@@ -90,6 +92,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_lead_imports::Migration),
             Box::new(m20261207_000019_lead_email_index::Migration),
             Box::new(m20261207_000020_capture::Migration),
+            Box::new(m20261207_000021_website_analyses::Migration),
         ]
     }
 }

@@ -226,6 +226,14 @@ pub(crate) fn days_ago(days: i32, path: &str) -> AppResult<DateTime<Utc>> {
     name = "BookingPotentialFilter",
     params(crate::crm::leads::types::BookingPotential)
 ))]
+#[graphql(concrete(
+    name = "BookingToolFilter",
+    params(crate::capture::website_analysis::BookingTool)
+))]
+#[graphql(concrete(
+    name = "WebsiteAnalysisStatusFilter",
+    params(crate::capture::website_analysis::WebsiteAnalysisStatus)
+))]
 pub struct EnumFilter<T: EnumType + InputType + Copy> {
     pub eq: Option<T>,
     pub ne: Option<T>,

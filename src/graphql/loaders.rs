@@ -177,6 +177,11 @@ pub fn attach(
         request = request.data(cached(crate::capture::forms::FieldsOfFormLoader {
             scope: scope.clone(),
         }));
+        request = request.data(cached(
+            crate::capture::website_analysis::WebsiteAnalysisLoader {
+                scope: scope.clone(),
+            },
+        ));
         request = crate::crm::scoring::attach_loaders(request, &db, ctx);
     }
     request

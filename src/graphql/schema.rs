@@ -67,6 +67,7 @@ pub struct MutationRoot(
     crate::messaging::senders::SenderAccountMutation,
     crate::messaging::custom_variables::CustomVariableMutation,
     crate::messaging::suppressions::SuppressionMutation,
+    crate::capture::website_analysis::WebsiteAnalysisMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -27,6 +27,11 @@ pub enum JobKind {
     /// Email a member about a form submission: payload `{"submission_id":
     /// …, "user_id": …}`.
     NotifyFormSubmission,
+    /// Make a domain's website analysis fresh: payload `{"domain": …}`.
+    AnalyzeWebsite,
+    /// Bring a tenant's leads up to date with a website analysis: payload
+    /// `{"domain": …}` or `{"company_id": …}`.
+    ApplyWebsiteAnalysis,
 }
 
 impl JobKind {
@@ -35,6 +40,8 @@ impl JobKind {
             Self::SendMessage => "send_message",
             Self::ImportLeads => "import_leads",
             Self::NotifyFormSubmission => "notify_form_submission",
+            Self::AnalyzeWebsite => "analyze_website",
+            Self::ApplyWebsiteAnalysis => "apply_website_analysis",
         }
     }
 
@@ -43,6 +50,8 @@ impl JobKind {
             "send_message" => Some(Self::SendMessage),
             "import_leads" => Some(Self::ImportLeads),
             "notify_form_submission" => Some(Self::NotifyFormSubmission),
+            "analyze_website" => Some(Self::AnalyzeWebsite),
+            "apply_website_analysis" => Some(Self::ApplyWebsiteAnalysis),
             _ => None,
         }
     }

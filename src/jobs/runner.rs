@@ -103,6 +103,12 @@ async fn execute(shared: &Shared, job: jobs::Model) {
         Some(JobKind::NotifyFormSubmission) => {
             crate::capture::forms::notify::run(shared, &job).await
         }
+        Some(JobKind::AnalyzeWebsite) => {
+            crate::capture::website_analysis::service::analyze_job(shared, &job).await
+        }
+        Some(JobKind::ApplyWebsiteAnalysis) => {
+            crate::capture::website_analysis::service::apply_job(shared, &job).await
+        }
         None => JobOutcome::Failed(format!("unknown job kind {:?}", job.kind)),
     };
     let recorded = match &outcome {

@@ -52,5 +52,6 @@ mod tenant;
 mod tenant_isolation;
 mod token_attacks;
 mod webhook_errors;
+mod website_analysis;
 mod ws_hardening;
 mod ws_protocol;

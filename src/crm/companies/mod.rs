@@ -11,5 +11,6 @@ pub(crate) mod service;
 mod types;
 
 pub(crate) use country::CountryCode;
+pub(crate) use domain::normalize_domain;
 pub(crate) use resolver::{CompanyMutation, CompanyQuery};
 pub(crate) use types::Company;

@@ -134,10 +134,14 @@ async fn create_in(
         &f("customFields"),
     )
     .await?);
-    company
+    let company = company
         .insert(txn)
         .await
-        .map_err(|e| on_unique(e, Some(&f("website")), DUPLICATE_DOMAIN))
+        .map_err(|e| on_unique(e, Some(&f("website")), DUPLICATE_DOMAIN))?;
+    if let Some(domain) = &domain {
+        crate::capture::website_analysis::service::company_created(txn, ctx, domain).await?;
+    }
+    Ok(company)
 }
 
 /// The live company with `website`'s domain, else the one named `name`
@@ -201,6 +205,7 @@ pub(super) async fn update(
     let txn = begin_write(&shared.db, ctx).await?;
     let current = find_live::<companies::Entity>(&txn, ctx, id).await?;
     let previous_custom_fields = current.custom_fields.clone();
+    let previous_domain = current.domain.clone();
     let mut company = current.into_active_model();
     input.attributes.apply_to_row(&mut company, "input")?;
     if let Some(name) = input.name {
@@ -266,6 +271,15 @@ pub(super) async fn update(
         .update(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.website"), DUPLICATE_DOMAIN))?;
+    if company.domain != previous_domain {
+        crate::capture::website_analysis::service::company_website_changed(
+            &txn,
+            ctx,
+            company.id,
+            company.domain.as_deref(),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(company)
 }

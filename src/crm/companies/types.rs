@@ -14,6 +14,7 @@ use entity::sea_orm_active_enums::CompanySize as CompanySizeModel;
 use super::attributes::{
     CompanyAttributeFilter, CompanyAttributes, CreateCompanyAttributes, UpdateCompanyAttributes,
 };
+use crate::capture::website_analysis::{CompanyWebsite, WebsiteAnalysisFilter};
 use crate::graphql::joins::{CountBatch, LatestBatch, PageBatch, page_args};
 use crate::graphql::loaders::{ChildCountLoader, LatestChildrenLoader};
 use crate::graphql::pagination::inline_limit;
@@ -71,7 +72,7 @@ pub(crate) struct CompanyAddress {
 
 /// An organisation your leads work for.
 #[derive(MergedObject)]
-pub(crate) struct Company(CompanyRecord, CompanyAttributes);
+pub(crate) struct Company(CompanyRecord, CompanyAttributes, CompanyWebsite);
 
 impl crate::graphql::node::NodeId for Company {
     fn node_id(
@@ -243,7 +244,10 @@ impl Company {
 impl From<companies::Model> for Company {
     fn from(company: companies::Model) -> Self {
         let attributes = CompanyAttributes(std::sync::Arc::new(company.clone()));
-        Self(CompanyRecord::from(company), attributes)
+        let website = CompanyWebsite {
+            domain: company.domain.clone(),
+        };
+        Self(CompanyRecord::from(company), attributes, website)
     }
 }
 
@@ -347,6 +351,9 @@ pub(crate) struct CompanyFilter {
     /// The filterable attributes (`companies::attributes`).
     #[graphql(flatten)]
     pub attributes: CompanyAttributeFilter,
+    /// The company's website analysis.
+    // Boxed, as in `LeadFilter`.
+    pub website_analysis: Option<Box<WebsiteAnalysisFilter>>,
 }
 
 impl crate::graphql::filters::Combined for CompanyFilter {
@@ -364,6 +371,15 @@ impl crate::graphql::filters::Combined for CompanyFilter {
         _backend: sea_orm::DbBackend,
         path: &str,
     ) -> crate::error::AppResult<sea_orm::sea_query::Condition> {
-        self.attributes.condition(path)
+        let mut all = self.attributes.condition(path)?;
+        if let Some(f) = &self.website_analysis {
+            all = all.add(
+                crate::capture::website_analysis::service::company_condition(
+                    f,
+                    &format!("{path}.websiteAnalysis"),
+                )?,
+            );
+        }
+        Ok(all)
     }
 }

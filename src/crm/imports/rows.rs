@@ -192,6 +192,7 @@ impl<'a> Lines<'a> {
             self.ctx,
             read.iter().filter_map(|line| line.input.as_ref().ok()),
             read.iter().filter_map(|line| line.email.clone()),
+            &self.rules,
         )
         .await?;
         let now = Utc::now().fixed_offset();

@@ -19,7 +19,7 @@ use entity::sea_orm_active_enums::{
 };
 use entity::{
     companies, custom_field_definitions, lead_scoring_rules, lead_sources, lead_stages, lead_tags,
-    leads, memberships, projects,
+    leads, memberships, projects, website_analyses,
 };
 
 use super::fields::{self, derive};
@@ -48,17 +48,21 @@ pub(crate) struct Refs {
     definitions: Vec<custom_field_definitions::Model>,
     /// Live leads by (lowercase) email; leads prepared since are added.
     by_email: HashMap<String, leads::Model>,
+    /// The website analyses of the referenced companies, when a scoring
+    /// rule reads them.
+    websites: HashMap<Uuid, website_analyses::Model>,
 }
 
 impl Refs {
-    /// Reads what `inputs` reference, and the live leads with their emails
-    /// or with one of `emails` (lowercase; an import's duplicate check reads
-    /// them with the rest).
+    /// Reads what `inputs` reference (and what of it `rules` read), and the
+    /// live leads with their emails or with one of `emails` (lowercase; an
+    /// import's duplicate check reads them with the rest).
     pub(crate) async fn load<'i>(
         txn: &DatabaseTransaction,
         ctx: &RequestCtx,
         inputs: impl IntoIterator<Item = &'i CreateLeadInput>,
         emails: impl IntoIterator<Item = String>,
+        rules: &[lead_scoring_rules::Model],
     ) -> AppResult<Self> {
         // Unparsable ids are left to `prepare`, which names their field.
         let mut wanted: [HashSet<Uuid>; 5] = Default::default();
@@ -103,7 +107,17 @@ impl Refs {
                 }
             }
         }
+        let companies =
+            fields::live_ids::<companies::Entity>(txn, ctx, companies, |c| c.deleted_at.is_some())
+                .await?;
+        let websites = if crate::crm::scoring::reads_website(rules) {
+            let ids: Vec<Uuid> = companies.iter().copied().collect();
+            crate::capture::website_analysis::service::of_companies(txn, ctx, &ids).await?
+        } else {
+            HashMap::new()
+        };
         Ok(Self {
+            websites,
             default_stage: match without_stage {
                 true => crate::crm::pipeline::default_stage(txn, ctx)
                     .await?
@@ -115,10 +129,7 @@ impl Refs {
                 p.deleted_at.is_some()
             })
             .await?,
-            companies: fields::live_ids::<companies::Entity>(txn, ctx, companies, |c| {
-                c.deleted_at.is_some()
-            })
-            .await?,
+            companies,
             sources: fields::live_ids::<lead_sources::Entity>(txn, ctx, sources, |s| {
                 s.deleted_at.is_some()
             })
@@ -283,7 +294,12 @@ pub(crate) fn prepare(
     });
     // Every column is set above or by the attributes; one left out fails here.
     let mut lead: leads::Model = sea_orm::TryIntoModel::try_into_model(row)?;
-    derive(&mut lead, rules, &tags);
+    let website = lead.company_id.and_then(|id| refs.websites.get(&id));
+    derive(
+        &mut lead,
+        rules,
+        crate::crm::scoring::LeadFacts::new(&tags, website),
+    );
     Ok(NewLead { lead, tags })
 }
 

@@ -43,7 +43,7 @@ pub(crate) fn display_name(lead: &leads::Model) -> String {
 pub(crate) fn derive(
     lead: &mut leads::Model,
     rules: &[lead_scoring_rules::Model],
-    tags: &[String],
+    facts: crate::crm::scoring::LeadFacts<'_>,
 ) {
     lead.sort_name = display_name(lead).to_lowercase();
     lead.search_text = [
@@ -56,7 +56,7 @@ pub(crate) fn derive(
     .collect::<Vec<_>>()
     .join(" ")
     .to_lowercase();
-    lead.score = crate::crm::scoring::evaluate(rules, lead, tags).score;
+    lead.score = crate::crm::scoring::evaluate(rules, lead, facts).score;
 }
 
 /// ISO 4217, stored uppercase.

@@ -11,6 +11,7 @@ use sea_orm::{ColumnTrait, DbBackend};
 use entity::leads::Column;
 use entity::sea_orm_active_enums::EngagementType;
 
+use crate::capture::website_analysis::WebsiteAnalysisFilter;
 use crate::messaging::engagement::types::EngagementType as EngagementKind;
 use entity::{engagement_events, lead_tags, leads};
 
@@ -55,6 +56,10 @@ pub(crate) struct LeadFilter {
     pub in_segments: Option<Vec<async_graphql::ID>>,
     /// Leads in none of these segments.
     pub not_in_segments: Option<Vec<async_graphql::ID>>,
+    /// The website analysis of the lead's company.
+    // Boxed: a filter is held by value in many resolvers' futures, which
+    // nest once per root type merged into the schema.
+    pub website_analysis: Option<Box<WebsiteAnalysisFilter>>,
     /// `in_segments` and `not_in_segments` as read from the database
     /// (`segments::service::resolve_segments`), for `compile`.
     #[graphql(skip)]
@@ -268,6 +273,12 @@ fn own(filter: &LeadFilter, backend: DbBackend, path: &str) -> AppResult<Conditi
     }
     if let Some(f) = &filter.engaged {
         all = all.add(engaged(f, &format!("{path}.engaged"))?);
+    }
+    if let Some(f) = &filter.website_analysis {
+        all = all.add(crate::capture::website_analysis::service::lead_condition(
+            f,
+            &format!("{path}.websiteAnalysis"),
+        )?);
     }
     if let Some(contacted) = filter.contacted {
         let never = Expr::col((leads::Entity, Column::LastContactedAt)).is_null();

@@ -120,7 +120,12 @@ pub(super) async fn merge(
         .rows_affected;
     let tags_added = insert_tags(&txn, ctx, primary.id, &tags).await?;
     let rules = rules(&txn, ctx).await?;
-    fields::derive(&mut merged, &rules, &tags);
+    let website = crate::crm::scoring::website_of(&txn, ctx, &rules, merged.company_id).await?;
+    fields::derive(
+        &mut merged,
+        &rules,
+        crate::crm::scoring::LeadFacts::new(&tags, website.as_ref()),
+    );
     merged.updated_at = Utc::now().fixed_offset();
     merged.updated_by = ctx.user_id();
     let merged = leads::ActiveModel::from(merged)

@@ -122,7 +122,7 @@ pub(crate) async fn create_in(
     prefix: &str,
     rules: &[lead_scoring_rules::Model],
 ) -> AppResult<leads::Model> {
-    let refs = create::Refs::load(txn, ctx, [&input], []).await?;
+    let refs = create::Refs::load(txn, ctx, [&input], [], rules).await?;
     let new = create::prepare(ctx, input, prefix, rules, &refs, Utc::now().fixed_offset())?;
     ensure_room(txn, ctx).await?;
     create::insert(txn, ctx, std::slice::from_ref(&new))
@@ -285,7 +285,12 @@ async fn save(
     email_field: &str,
 ) -> AppResult<leads::Model> {
     let tags = fields::stored_tags(txn, ctx, lead.id).await?;
-    derive(&mut lead, rules, &tags);
+    let website = crate::crm::scoring::website_of(txn, ctx, rules, lead.company_id).await?;
+    derive(
+        &mut lead,
+        rules,
+        crate::crm::scoring::LeadFacts::new(&tags, website.as_ref()),
+    );
     lead.updated_at = Utc::now().fixed_offset();
     lead.updated_by = ctx.user_id();
     let saved = leads::ActiveModel::from(lead)

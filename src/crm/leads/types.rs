@@ -535,7 +535,17 @@ impl LeadRecord {
     ) -> async_graphql::Result<Vec<ScoreContribution>> {
         let rules = Box::pin(crate::crm::scoring::active_rules_for_request(ctx)).await?;
         let tags = tags_of(ctx, self.model.id).await?;
-        let outcome = crate::crm::scoring::evaluate(&rules, &self.model, &tags);
+        let website = match self.model.company_id {
+            Some(id) if crate::crm::scoring::reads_website(&rules) => {
+                Box::pin(crate::capture::website_analysis::of_company_in_request(
+                    ctx, id,
+                ))
+                .await?
+            }
+            _ => None,
+        };
+        let facts = crate::crm::scoring::LeadFacts::new(&tags, website.as_ref());
+        let outcome = crate::crm::scoring::evaluate(&rules, &self.model, facts);
         Ok(outcome
             .contributions
             .iter()

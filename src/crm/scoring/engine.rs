@@ -10,13 +10,17 @@
 //!   "has this tag", `NOT_EQUALS` "lacks it", `IN` "has any of them",
 //!   `EXISTS` "has at least one";
 //! - the score is the sum of the matching active rules' points, clamped to
-//!   0..=100.
+//!   0..=100;
+//! - `websiteAnalysis.<signal>` reads the analysis of the lead's company's
+//!   website; a lead without one has no value (as a missing field).
 
 use entity::lead_scoring_rules;
 use entity::leads;
 use entity::sea_orm_active_enums::ScoringCondition;
+use entity::website_analyses;
 
-use crate::attributes::{AttributeValue, ScoreKind, spelling, spellings};
+use crate::attributes::{Attribute, AttributeValue, ScoreKind, spelling, spellings};
+use crate::capture::website_analysis::WEBSITE_SIGNALS;
 use crate::crm::leads::attributes::LEAD_ATTRIBUTES;
 use serde_json::Value;
 use uuid::Uuid;
@@ -55,6 +59,9 @@ pub enum Criterion {
     OwnerId,
     /// A scored attribute of the lead: its index in `LEAD_ATTRIBUTES`.
     Attribute(usize),
+    /// `websiteAnalysis.<signal>`: a signal of the lead's company's website
+    /// analysis, its index in `WEBSITE_SIGNALS`.
+    Website(usize),
     LifetimeValueCents,
     BudgetCents,
     EmailsSent,
@@ -79,6 +86,40 @@ enum Kind {
     Custom,
 }
 
+/// The prefix of the criteria on the lead's company's website analysis.
+const WEBSITE: &str = "websiteAnalysis.";
+
+/// What a lead is scored on besides its own row.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LeadFacts<'a> {
+    /// Its tags.
+    pub tags: &'a [String],
+    /// The website analysis of its company, when a rule reads one
+    /// ([`reads_website`]).
+    pub website: Option<&'a website_analyses::Model>,
+}
+
+impl<'a> LeadFacts<'a> {
+    pub fn new(tags: &'a [String], website: Option<&'a website_analyses::Model>) -> Self {
+        Self { tags, website }
+    }
+}
+
+/// Whether an active rule reads the lead's company's website analysis: the
+/// callers load it only then.
+pub fn reads_website(rules: &[lead_scoring_rules::Model]) -> bool {
+    compile(rules)
+        .iter()
+        .any(|rule| matches!(rule.criterion, Criterion::Website(_)))
+}
+
+/// A scored attribute's index in `table`.
+fn scored<M>(table: &[Attribute<M>], name: &str) -> Option<usize> {
+    table
+        .iter()
+        .position(|a| a.name == name && a.score.is_some())
+}
+
 /// The lowercase database spellings of `lead_status`.
 pub fn lead_statuses() -> Vec<String> {
     spellings::<crate::crm::leads::types::LeadStatus>()
@@ -101,11 +142,11 @@ impl Criterion {
             "emailsClicked" => Self::EmailsClicked,
             "tags" => Self::Tags,
             other => {
-                if let Some(index) = LEAD_ATTRIBUTES
-                    .iter()
-                    .position(|a| a.name == other && a.score.is_some())
-                {
+                if let Some(index) = scored(LEAD_ATTRIBUTES, other) {
                     return Some(Self::Attribute(index));
+                }
+                if let Some(signal) = other.strip_prefix(WEBSITE) {
+                    return scored(WEBSITE_SIGNALS, signal).map(Self::Website);
                 }
                 let key = other.strip_prefix("custom.")?;
                 let valid = !key.is_empty()
@@ -124,12 +165,8 @@ impl Criterion {
             Self::StageId | Self::SourceId | Self::ProjectId | Self::CompanyId | Self::OwnerId => {
                 Kind::Id
             }
-            Self::Attribute(index) => match LEAD_ATTRIBUTES[*index].score {
-                Some(ScoreKind::Text) | None => Kind::Text,
-                Some(ScoreKind::Number) => Kind::Number,
-                Some(ScoreKind::Bool) => Kind::Bool,
-                Some(ScoreKind::Choice(spellings)) => Kind::Choice(spellings),
-            },
+            Self::Attribute(index) => Kind::of(LEAD_ATTRIBUTES[*index].score),
+            Self::Website(index) => Kind::of(WEBSITE_SIGNALS[*index].score),
             Self::LifetimeValueCents
             | Self::BudgetCents
             | Self::EmailsSent
@@ -137,6 +174,17 @@ impl Criterion {
             | Self::EmailsClicked => Kind::Number,
             Self::Tags => Kind::Tags,
             Self::Custom(_) => Kind::Custom,
+        }
+    }
+}
+
+impl Kind {
+    fn of(score: Option<ScoreKind>) -> Self {
+        match score {
+            Some(ScoreKind::Text) | None => Self::Text,
+            Some(ScoreKind::Number) => Self::Number,
+            Some(ScoreKind::Bool) => Self::Bool,
+            Some(ScoreKind::Choice(spellings)) => Self::Choice(spellings),
         }
     }
 }
@@ -181,6 +229,12 @@ pub(super) fn criteria_help() -> String {
         "emailsClicked",
         "tags",
     ]);
+    let website: Vec<String> = WEBSITE_SIGNALS
+        .iter()
+        .filter(|a| a.score.is_some())
+        .map(|a| format!("{WEBSITE}{}", a.name))
+        .collect();
+    names.extend(website.iter().map(String::as_str));
     format!("{} or custom.<key>", names.join(", "))
 }
 
@@ -305,19 +359,26 @@ fn number(value: Option<f64>) -> Fact<'static> {
     value.map_or(Fact::Missing, Fact::Number)
 }
 
-fn fact<'a>(criterion: &Criterion, lead: &'a leads::Model, tags: &'a [String]) -> Fact<'a> {
+fn attribute(value: AttributeValue) -> Fact<'static> {
+    match value {
+        AttributeValue::Missing => Fact::Missing,
+        AttributeValue::Text(text) => Fact::Text(text),
+        // Amounts in cents stay below 2^53, where f64 is exact.
+        AttributeValue::Int(n) => Fact::Number(n as f64),
+        AttributeValue::Float(x) => Fact::Number(x),
+        AttributeValue::Bool(b) => Fact::Bool(b),
+    }
+}
+
+fn fact<'a>(criterion: &Criterion, lead: &'a leads::Model, facts: LeadFacts<'a>) -> Fact<'a> {
     match criterion {
         Criterion::Status => Fact::Text(spelling(crate::crm::leads::types::LeadStatus::from(
             lead.status,
         ))),
-        Criterion::Attribute(index) => match (LEAD_ATTRIBUTES[*index].value)(lead) {
-            AttributeValue::Missing => Fact::Missing,
-            AttributeValue::Text(text) => Fact::Text(text),
-            // Amounts in cents stay below 2^53, where f64 is exact.
-            AttributeValue::Int(n) => Fact::Number(n as f64),
-            AttributeValue::Float(x) => Fact::Number(x),
-            AttributeValue::Bool(b) => Fact::Bool(b),
-        },
+        Criterion::Attribute(index) => attribute((LEAD_ATTRIBUTES[*index].value)(lead)),
+        Criterion::Website(index) => facts.website.map_or(Fact::Missing, |analysis| {
+            attribute((WEBSITE_SIGNALS[*index].value)(analysis))
+        }),
         Criterion::StageId => id(lead.stage_id),
         Criterion::SourceId => id(lead.source_id),
         Criterion::ProjectId => id(lead.project_id),
@@ -328,7 +389,7 @@ fn fact<'a>(criterion: &Criterion, lead: &'a leads::Model, tags: &'a [String]) -
         Criterion::EmailsSent => number(Some(f64::from(lead.emails_sent))),
         Criterion::EmailsOpened => number(Some(f64::from(lead.emails_opened))),
         Criterion::EmailsClicked => number(Some(f64::from(lead.emails_clicked))),
-        Criterion::Tags => Fact::Tags(tags),
+        Criterion::Tags => Fact::Tags(facts.tags),
         Criterion::Custom(key) => match lead.custom_fields.get(key) {
             None | Some(Value::Null) => Fact::Missing,
             Some(value) => Fact::Json(value),
@@ -417,8 +478,8 @@ impl CompiledRule<'_> {
         &self.criterion
     }
 
-    fn matches(&self, lead: &leads::Model, tags: &[String]) -> bool {
-        let fact = fact(&self.criterion, lead, tags);
+    fn matches(&self, lead: &leads::Model, facts: LeadFacts<'_>) -> bool {
+        let fact = fact(&self.criterion, lead, facts);
         let value = &self.rule.value;
         match self.rule.condition {
             ScoringCondition::Equals => equals(&fact, value),
@@ -438,11 +499,11 @@ impl CompiledRule<'_> {
 pub(crate) fn score(
     rules: &[CompiledRule<'_>],
     lead: &leads::Model,
-    tags: &[String],
+    facts: LeadFacts<'_>,
 ) -> ScoreOutcome {
     let contributions: Vec<Contribution> = rules
         .iter()
-        .filter(|rule| rule.matches(lead, tags))
+        .filter(|rule| rule.matches(lead, facts))
         .map(|rule| Contribution {
             rule_id: rule.rule.id,
             rule_name: rule.rule.name.clone(),
@@ -460,14 +521,15 @@ pub(crate) fn score(
     }
 }
 
-/// Scores `lead` (with its `tags`) against `rules`: the sum of the points of
-/// every matching active rule, clamped to 0..=100, and which rules matched.
+/// Scores `lead` (with its tags and company's website analysis) against
+/// `rules`: the sum of the points of every matching active rule, clamped to
+/// 0..=100, and which rules matched.
 pub fn evaluate(
     rules: &[lead_scoring_rules::Model],
     lead: &leads::Model,
-    tags: &[String],
+    facts: LeadFacts<'_>,
 ) -> ScoreOutcome {
-    score(&compile(rules), lead, tags)
+    score(&compile(rules), lead, facts)
 }
 
 #[cfg(test)]
@@ -563,7 +625,11 @@ mod tests {
         tags: &[&str],
     ) -> bool {
         let tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
-        let outcome = evaluate(&[rule(criteria, condition, value, 10)], &lead(), &tags);
+        let outcome = evaluate(
+            &[rule(criteria, condition, value, 10)],
+            &lead(),
+            LeadFacts::new(&tags, None),
+        );
         outcome.score == 10
     }
 
@@ -633,7 +699,11 @@ mod tests {
         lead.stage_id = Some(stage);
         let upper = stage.to_string().to_uppercase();
         let value = validate_rule("stageId", Equals, Some(json!(upper))).unwrap();
-        let outcome = evaluate(&[rule("stageId", Equals, value, 5)], &lead, &[]);
+        let outcome = evaluate(
+            &[rule("stageId", Equals, value, 5)],
+            &lead,
+            LeadFacts::default(),
+        );
         assert_eq!(outcome.score, 5);
     }
 
@@ -692,9 +762,9 @@ mod tests {
             rule("emailsOpened", Gt, json!(1), -15),
         ];
 
-        let high = evaluate(&high, &lead, &[]);
-        let low = evaluate(&low, &lead, &[]);
-        let mixed = evaluate(&mixed, &lead, &[]);
+        let high = evaluate(&high, &lead, LeadFacts::default());
+        let low = evaluate(&low, &lead, LeadFacts::default());
+        let mixed = evaluate(&mixed, &lead, LeadFacts::default());
 
         assert_eq!(high.score, 100);
         assert_eq!(
@@ -721,7 +791,11 @@ mod tests {
         let unknown = rule("shoeSize", Equals, json!(42), 30);
         let active = rule("country", Equals, json!("DE"), 10);
 
-        let outcome = evaluate(&[inactive, unknown, active.clone()], &lead(), &[]);
+        let outcome = evaluate(
+            &[inactive, unknown, active.clone()],
+            &lead(),
+            LeadFacts::default(),
+        );
 
         assert_eq!(outcome.score, 10);
         assert_eq!(
@@ -737,7 +811,7 @@ mod tests {
     #[test]
     fn no_rules_score_zero() {
         assert_eq!(
-            evaluate(&[], &lead(), &[]),
+            evaluate(&[], &lead(), LeadFacts::default()),
             ScoreOutcome {
                 score: 0,
                 contributions: vec![]
@@ -845,5 +919,106 @@ mod tests {
             validate_rule("verificationStatus", In, Some(json!(["VALID", "Risky"]))),
             Ok(json!(["valid", "risky"]))
         );
+    }
+
+    fn analysis() -> website_analyses::Model {
+        let now = Utc::now().fixed_offset();
+        website_analyses::Model {
+            domain: "salon.example".into(),
+            status: entity::sea_orm_active_enums::WebsiteAnalysisStatus::Complete,
+            error: None,
+            has_booking_keywords: Some(true),
+            booking_keyword_score: Some(7),
+            booking_keywords: json!(["book now"]),
+            booking_tool: Some(entity::sea_orm_active_enums::BookingTool::Calendly),
+            has_online_booking: Some(true),
+            has_appointment_form: Some(false),
+            has_calendar: None,
+            has_pricing: Some(true),
+            has_gallery: Some(false),
+            has_reviews: Some(true),
+            has_contact_form: Some(false),
+            has_phone_only: Some(false),
+            has_multiple_locations: Some(false),
+            services_count: Some(5),
+            languages: json!(["en"]),
+            pages: json!([]),
+            analyzed_at: Some(now),
+            expires_at: Some(now),
+            claimed_until: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn website_criteria_read_the_company_analysis_and_match_nothing_without_one() {
+        let site = analysis();
+        let with = |criteria: &str, condition, value: Value| {
+            let rules = [rule(criteria, condition, value, 10)];
+            evaluate(&rules, &lead(), LeadFacts::new(&[], Some(&site))).score == 10
+        };
+        assert!(with("websiteAnalysis.bookingKeywordScore", Gt, json!(5)));
+        assert!(!with("websiteAnalysis.bookingKeywordScore", Lt, json!(5)));
+        assert!(with(
+            "websiteAnalysis.bookingTool",
+            Equals,
+            json!("calendly")
+        ));
+        assert!(with(
+            "websiteAnalysis.bookingTool",
+            In,
+            json!(["acuity", "calendly"])
+        ));
+        assert!(with(
+            "websiteAnalysis.hasOnlineBooking",
+            Equals,
+            json!(true)
+        ));
+        assert!(!with("websiteAnalysis.hasCalendar", Exists, Value::Null));
+        assert!(with("websiteAnalysis.servicesCount", Gt, json!(3)));
+
+        let rules = [rule(
+            "websiteAnalysis.hasOnlineBooking",
+            Equals,
+            json!(true),
+            10,
+        )];
+        assert_eq!(evaluate(&rules, &lead(), LeadFacts::default()).score, 0);
+        assert!(reads_website(&rules));
+        assert!(!reads_website(&[rule("country", Exists, Value::Null, 1)]));
+    }
+
+    #[test]
+    fn website_criteria_are_validated_like_attributes() {
+        assert_eq!(
+            validate_rule(
+                "websiteAnalysis.bookingTool",
+                Equals,
+                Some(json!("CALENDLY"))
+            ),
+            Ok(json!("calendly"))
+        );
+        assert_eq!(
+            field_of(validate_rule(
+                "websiteAnalysis.bookingTool",
+                Equals,
+                Some(json!("wix"))
+            )),
+            "value"
+        );
+        assert_eq!(
+            field_of(validate_rule(
+                "websiteAnalysis.hasPricing",
+                Gt,
+                Some(json!(1))
+            )),
+            "condition"
+        );
+        assert_eq!(
+            field_of(validate_rule("websiteAnalysis.domain", Exists, None)),
+            "criteria"
+        );
+        assert!(criteria_help().contains("websiteAnalysis.bookingKeywordScore"));
     }
 }

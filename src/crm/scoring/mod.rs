@@ -21,10 +21,12 @@ use crate::graphql::loaders::loader_error;
 use crate::tenancy::RequestCtx;
 
 pub use engine::{
-    Contribution, Criterion, RuleError, ScoreOutcome, evaluate, lead_statuses, validate_rule,
+    Contribution, Criterion, LeadFacts, RuleError, ScoreOutcome, evaluate, lead_statuses,
+    reads_website, validate_rule,
 };
 pub use loader::ActiveRulesLoader;
 pub use resolver::{ScoringMutation, ScoringQuery};
+pub(crate) use service::website_of;
 pub use service::{active_rules, recompute_all, recompute_matching};
 pub use types::{ScoreContribution, ScoringCondition, ScoringRule};
 

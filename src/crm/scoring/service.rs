@@ -17,7 +17,7 @@ use uuid::Uuid;
 use entity::sea_orm_active_enums::ScoringCondition;
 use entity::{lead_scoring_rules, lead_tags, leads};
 
-use super::engine::{self, RuleError};
+use super::engine::{self, LeadFacts, RuleError};
 use crate::domain::required_text;
 use crate::error::{AppError, AppResult};
 use crate::events::{NewDomainEvent, commit_with};
@@ -91,6 +91,25 @@ pub async fn recompute_all(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> App
     recompute_matching(conn, ctx, sea_orm::sea_query::Condition::all()).await
 }
 
+/// The website analysis of the company `company_id` when an active rule
+/// reads one (no query otherwise): what a lead's score needs besides its
+/// row and tags.
+pub(crate) async fn website_of(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    rules: &[lead_scoring_rules::Model],
+    company_id: Option<Uuid>,
+) -> AppResult<Option<entity::website_analyses::Model>> {
+    match company_id {
+        Some(id) if engine::reads_website(rules) => Ok(
+            crate::capture::website_analysis::service::of_companies(conn, ctx, &[id])
+                .await?
+                .remove(&id),
+        ),
+        _ => Ok(None),
+    }
+}
+
 /// `LEAD_CHANGED` (`score`) for each rescored lead.
 fn score_changed(rescored: &[Uuid]) -> Vec<NewDomainEvent> {
     rescored
@@ -146,11 +165,26 @@ pub async fn recompute_matching(
                 tags.entry(row.lead_id).or_default().push(row.tag);
             }
         }
+        let websites = if compiled
+            .iter()
+            .any(|rule| matches!(rule.criterion(), engine::Criterion::Website(_)))
+        {
+            let companies: Vec<Uuid> = batch
+                .iter()
+                .filter_map(|lead| lead.company_id)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            crate::capture::website_analysis::service::of_companies(conn, ctx, &companies).await?
+        } else {
+            HashMap::new()
+        };
         // One UPDATE per distinct new score (at most 101), not one per lead.
         let mut by_score: BTreeMap<i32, Vec<Uuid>> = BTreeMap::new();
         for lead in &batch {
             let lead_tags = tags.get(&lead.id).map_or(&[][..], Vec::as_slice);
-            let outcome = engine::score(&compiled, lead, lead_tags);
+            let website = lead.company_id.and_then(|id| websites.get(&id));
+            let outcome = engine::score(&compiled, lead, LeadFacts::new(lead_tags, website));
             if outcome.score != lead.score {
                 by_score.entry(outcome.score).or_default().push(lead.id);
             }

@@ -67,7 +67,9 @@ pub struct ScoringRule {
     /// `companyId`, `ownerId`, `country`, `city`, `jobTitle`, `email`,
     /// `verificationStatus`, `qualityScore`, `budgetCents`,
     /// `lifetimeValueCents`, `emailsSent`, `emailsOpened`, `emailsClicked`,
-    /// `tags` or `custom.<key>`.
+    /// `tags`, `custom.<key>`, or a signal of the website analysis of the
+    /// lead's company, `websiteAnalysis.<signal>` (`bookingKeywordScore`,
+    /// `bookingTool`, `hasOnlineBooking`, … as `WebsiteAnalysis` names them).
     pub criteria: String,
     pub condition: ScoringCondition,
     /// What to compare with; null for EXISTS, an array for IN. Statuses are
