@@ -333,46 +333,38 @@ async fn the_html_form_works_without_javascript_and_escapes_what_was_typed() {
     assert_eq!(app.count("leads", "deleted_at IS NULL").await, 2);
 }
 
+/// `createForm` with these fields (and a fresh name): the response.
+async fn create_with(app: &TestApp, s: &Session, fields: Value) -> crate::helpers::Gql {
+    let input = json!({ "name": uuid::Uuid::now_v7().to_string(), "fields": fields });
+    app.gql_as(&s.access_token, CREATE, json!({ "input": input }))
+        .await
+}
+
 #[tokio::test]
 async fn a_form_is_checked_against_the_lead_fields_when_saved() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
-    let try_fields =
-        |fields: Value| json!({ "name": uuid::Uuid::now_v7().to_string(), "fields": fields });
-    let refused = |r: &crate::helpers::Gql| bad_field(r);
 
     let mut no_email = fields();
     no_email.as_array_mut().unwrap().remove(0);
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": try_fields(no_email) }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.fields");
+    assert_eq!(
+        bad_field(&create_with(&app, &owner, no_email).await),
+        "input.fields"
+    );
 
     let mut unknown = fields();
     unknown[1]["mapsTo"] = json!("favouriteColour");
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": try_fields(unknown) }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.fields.1.mapsTo");
+    assert_eq!(
+        bad_field(&create_with(&app, &owner, unknown).await),
+        "input.fields.1.mapsTo"
+    );
 
     let mut custom = fields();
     custom[3]["mapsTo"] = json!("customFields.interest");
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": try_fields(custom.clone()) }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.fields.3.mapsTo");
+    assert_eq!(
+        bad_field(&create_with(&app, &owner, custom.clone()).await),
+        "input.fields.3.mapsTo"
+    );
     // Once the custom field exists, a select's options must be its options.
     app.gql_as(
         &owner.access_token,
@@ -381,51 +373,40 @@ async fn a_form_is_checked_against_the_lead_fields_when_saved() {
     )
     .await
     .data("createCustomFieldDefinition");
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": try_fields(custom.clone()) }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.fields.3.mapsTo");
+    assert_eq!(
+        bad_field(&create_with(&app, &owner, custom.clone()).await),
+        "input.fields.3.mapsTo"
+    );
     custom[3]["options"] = json!([{ "value": "demo", "label": "A demo" }]);
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": try_fields(custom) }),
-        )
-        .await;
+    let r = create_with(&app, &owner, custom).await;
     assert!(r.is_ok(), "{:?}", r.body);
 
     let mut twice = fields();
     twice[2]["key"] = json!("first_name");
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": try_fields(twice) }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.fields.2.key");
+    assert_eq!(
+        bad_field(&create_with(&app, &owner, twice).await),
+        "input.fields.2.key"
+    );
 
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": { "name": "R", "fields": fields(), "redirectUrl": "javascript:alert(1)" } }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.redirectUrl");
-    let r = app
-        .gql_as(
-            &owner.access_token,
-            CREATE,
-            json!({ "input": { "name": "D", "fields": fields(), "doubleOptIn": true } }),
-        )
-        .await;
-    assert_eq!(refused(&r), "input.confirmationTemplateId");
+    for (extra, field) in [
+        (
+            json!({ "redirectUrl": "javascript:alert(1)" }),
+            "input.redirectUrl",
+        ),
+        (
+            json!({ "doubleOptIn": true }),
+            "input.confirmationTemplateId",
+        ),
+    ] {
+        let mut input = json!({ "name": uuid::Uuid::now_v7().to_string(), "fields": fields() });
+        for (k, v) in extra.as_object().unwrap() {
+            input[k] = v.clone();
+        }
+        let r = app
+            .gql_as(&owner.access_token, CREATE, json!({ "input": input }))
+            .await;
+        assert_eq!(bad_field(&r), field);
+    }
 }
 
 #[tokio::test]
