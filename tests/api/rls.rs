@@ -315,6 +315,10 @@ async fn the_tenant_role_reads_no_shared_table_and_the_system_role_keeps_them() 
         ),
         "INSERT INTO webhook_receipts (provider, event_id, received_at) VALUES ('probe', 'e1', now())"
             .to_owned(),
+        format!(
+            "INSERT INTO public_ids (public_id, kind, tenant_id, target_id) \
+             VALUES ('probe', 'form', {tenant}, gen_random_uuid())"
+        ),
     ] {
         app.sql(&sql).await;
     }
