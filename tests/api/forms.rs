@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Session, TestApp, bad_field};
 
-const CREATE: &str = "mutation($input: CreateFormInput!) { createForm(input: $input) { id publicId status urls { json embed submit } fields { key type mapsTo required } } }";
+const CREATE: &str = "mutation($input: CreateFormInput!) { createForm(input: $input) { id publicId status publishedAt roundRobinOwnerIds urls { json embed submit } fields { key type mapsTo required placeholder helpText } } }";
 const UPDATE: &str = "mutation($id: ID!, $input: UpdateFormInput!) { updateForm(id: $id, input: $input) { id status } }";
 const SUBMISSIONS: &str = "query($f: FormSubmissionFilter) { formSubmissions(first: 20, filter: $f) { totalCount nodes { outcome data utm { source campaign } optIn lead { email firstName jobTitle tags } form { name } } } }";
 const STATS: &str =
@@ -90,6 +90,10 @@ async fn a_submission_creates_its_lead_then_updates_it_by_email_never_twice() {
     let created = form(&app, &owner, json!({})).await;
     let public_id = created["publicId"].as_str().unwrap();
     assert!(public_id.len() >= 22, "an unguessable id: {public_id}");
+    assert!(created["publishedAt"].is_string());
+    assert_eq!(created["roundRobinOwnerIds"], json!([]));
+    assert_eq!(created["fields"][0]["placeholder"], Value::Null);
+    assert_eq!(created["fields"][0]["helpText"], Value::Null);
 
     let (status, body) = submit(
         &app,
@@ -543,6 +547,40 @@ async fn utm_parameters_of_the_page_are_kept_and_name_the_lead_source() {
     let listed = submissions(&app, &owner, json!({})).await;
     assert_eq!(listed["nodes"][0]["utm"]["source"], "newsletter");
     assert_eq!(listed["nodes"][0]["utm"]["campaign"], "spring sale");
+    let one = app
+        .gql_as(
+            &owner.access_token,
+            "query { formSubmissions(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await
+        .data("formSubmissions")["nodes"][0]["id"]
+        .clone();
+    let detail = app
+        .gql_as(
+            &owner.access_token,
+            "query($id: ID!) { formSubmission(id: $id) { pageUrl referrer } }",
+            json!({ "id": one }),
+        )
+        .await
+        .data("formSubmission")
+        .clone();
+    assert!(
+        detail["pageUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://acme.example/landing")
+    );
+    assert_eq!(detail["referrer"], Value::Null);
+    // Another tenant cannot read it.
+    let globex = app.sign_up("globex").await;
+    app.gql_as(
+        &globex.access_token,
+        "query($id: ID!) { formSubmission(id: $id) { id } }",
+        json!({ "id": one }),
+    )
+    .await
+    .expect_error("NOT_FOUND");
     assert_eq!(
         app.count(
             "lead_sources",

@@ -11,7 +11,7 @@ const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
-const VIEWS: &str = "query($f: PageViewFilter) { pageViews(first: 50, filter: $f) { totalCount nodes { visitorId leadId url path title utm { source medium campaign } country city deviceType browser isBot isDemoPage isPricingPage isContactPage ip screenWidth } } }";
+const VIEWS: &str = "query($f: PageViewFilter) { pageViews(first: 50, filter: $f) { totalCount nodes { visitorId leadId url path title referrer os screenHeight viewedAt utm { source medium campaign term } country city deviceType browser isBot isDemoPage isPricingPage isContactPage ip screenWidth } } }";
 
 async fn site(app: &TestApp, s: &Session) -> Value {
     app.gql_as(
@@ -162,7 +162,24 @@ async fn a_view_is_stored_with_utm_device_funnel_and_a_truncated_address() {
     assert_eq!(pricing["title"], "Pricing");
     assert_eq!(
         pricing["utm"],
-        json!({ "source": "google", "medium": "cpc", "campaign": "spring" })
+        json!({ "source": "google", "medium": "cpc", "campaign": "spring", "term": null })
+    );
+    assert_eq!(pricing["screenHeight"], 844);
+    assert!(pricing["os"].is_string());
+    assert!(pricing["viewedAt"].is_string());
+    assert_eq!(pricing["referrer"], Value::Null);
+    // The funnel filters.
+    assert_eq!(
+        views(&app, &owner, json!({ "pricingPage": true })).await["totalCount"],
+        1
+    );
+    assert_eq!(
+        views(&app, &owner, json!({ "demoPage": true })).await["totalCount"],
+        1
+    );
+    assert_eq!(
+        views(&app, &owner, json!({ "contactPage": true })).await["totalCount"],
+        0
     );
     assert_eq!(pricing["deviceType"], "MOBILE");
     assert_eq!(pricing["isPricingPage"], true);
@@ -183,7 +200,7 @@ async fn a_view_is_stored_with_utm_device_funnel_and_a_truncated_address() {
     let stats = app
         .gql_as(
             &owner.access_token,
-            "query { pageViewStats { views visitors bots topPages { value views } utmSources { value views } devices { value views } countries { value views } } }",
+            "query { pageViewStats { views visitors bots topPages { value views } utmSources { value views } utmCampaigns { value views } devices { value views } countries { value views } } }",
             json!({}),
         )
         .await
@@ -384,6 +401,16 @@ async fn a_site_key_only_ever_reaches_its_own_tenant() {
     .await;
 
     assert_eq!(views(&app, &acme, json!({})).await["totalCount"], 1);
+    let listed = app
+        .gql_as(
+            &acme.access_token,
+            "query { trackingSites(first: 10) { nodes { id } } }",
+            json!({}),
+        )
+        .await
+        .data("trackingSites")["nodes"]
+        .clone();
+    assert_eq!(listed, json!([{ "id": acme_site["id"] }]));
     assert_eq!(
         views(&app, &globex, json!({})).await["nodes"][0]["visitorId"],
         "g"
