@@ -10,6 +10,7 @@ pub(crate) mod app;
 pub(crate) mod attributes;
 pub(crate) mod blocking;
 pub(crate) mod capture;
+pub mod clock;
 pub mod config;
 pub mod crm;
 pub mod db;

@@ -15,6 +15,8 @@ use crate::secrets::{SecretBox, TrackingSigner};
 pub struct Shared {
     pub db: DatabaseConnection,
     pub config: Config,
+    /// "Now" for every time-dependent rule; tests move it.
+    pub clock: crate::clock::Clock,
     pub jwt: JwtKeys,
     /// Every stored event (engagement and domain), for live subscribers.
     pub hub: EventHub,
@@ -61,6 +63,7 @@ impl AppState {
         hub.listen(db.clone(), config.database_listen_url.clone());
         let shared = Arc::new(Shared {
             jwt: JwtKeys::new(&config),
+            clock: Default::default(),
             hub: hub.clone(),
             jobs: crate::jobs::JobSignal::default(),
             secrets: SecretBox::new(&config.messaging.secrets_key)
