@@ -107,8 +107,9 @@ pub async fn claim(
     worker: &str,
     limit: u64,
     lease: Duration,
+    now: chrono::DateTime<Utc>,
 ) -> AppResult<Vec<jobs::Model>> {
-    let now = Utc::now().fixed_offset();
+    let now = now.fixed_offset();
     let txn = begin_system_write(db).await?;
     let due = jobs::Entity::find()
         .filter(
@@ -145,38 +146,80 @@ pub async fn claim(
 
 /// The job is finished.
 pub async fn complete(db: &DatabaseConnection, id: Uuid) -> AppResult<()> {
-    finish(db, id, JobStatus::Done, None, None).await
+    Finish::new(JobStatus::Done, None, None).write(db, id).await
 }
 
-/// Runs the job again after `delay`.
+/// Runs the job again at `at` (after a failed attempt).
 pub async fn retry(
     db: &DatabaseConnection,
     id: Uuid,
-    delay: Duration,
+    at: chrono::DateTime<Utc>,
     error: &str,
 ) -> AppResult<()> {
-    finish(
-        db,
-        id,
-        JobStatus::Pending,
-        Some(Utc::now() + delay),
-        Some(error),
-    )
+    Finish::new(JobStatus::Pending, Some(at), Some(error))
+        .write(db, id)
+        .await
+}
+
+/// Runs the job again at `at` and gives back the attempt this run took:
+/// waiting is not failing.
+pub async fn run_again_at(
+    db: &DatabaseConnection,
+    job: &jobs::Model,
+    at: chrono::DateTime<Utc>,
+    note: &str,
+) -> AppResult<()> {
+    let note = (!note.is_empty()).then_some(note);
+    Finish {
+        attempts: Some((job.attempts - 1).max(0)),
+        ..Finish::new(JobStatus::Pending, Some(at), note)
+    }
+    .write(db, job.id)
     .await
 }
 
 /// Gives up on the job for good.
 pub async fn bury(db: &DatabaseConnection, id: Uuid, error: &str) -> AppResult<()> {
-    finish(db, id, JobStatus::Dead, None, Some(error)).await
+    Finish::new(JobStatus::Dead, None, Some(error))
+        .write(db, id)
+        .await
 }
 
-async fn finish(
-    db: &DatabaseConnection,
-    id: Uuid,
+/// How a run of a job ends: its new status, when it runs next, the error
+/// to keep and (for a deferral) the attempt count to restore.
+struct Finish<'a> {
     status: JobStatus,
     run_at: Option<chrono::DateTime<Utc>>,
-    error: Option<&str>,
-) -> AppResult<()> {
+    error: Option<&'a str>,
+    attempts: Option<i32>,
+}
+
+impl<'a> Finish<'a> {
+    fn new(
+        status: JobStatus,
+        run_at: Option<chrono::DateTime<Utc>>,
+        error: Option<&'a str>,
+    ) -> Self {
+        Self {
+            status,
+            run_at,
+            error,
+            attempts: None,
+        }
+    }
+
+    async fn write(self, db: &DatabaseConnection, id: Uuid) -> AppResult<()> {
+        finish(db, id, self).await
+    }
+}
+
+async fn finish(db: &DatabaseConnection, id: Uuid, end: Finish<'_>) -> AppResult<()> {
+    let Finish {
+        status,
+        run_at,
+        error,
+        attempts,
+    } = end;
     let now = Utc::now().fixed_offset();
     let txn = begin_system_write(db).await?;
     let mut update = jobs::Entity::update_many()
@@ -193,6 +236,9 @@ async fn finish(
     }
     if let Some(error) = error {
         update = update.col_expr(jobs::Column::LastError, Expr::val(error.to_owned()));
+    }
+    if let Some(attempts) = attempts {
+        update = update.col_expr(jobs::Column::Attempts, Expr::val(attempts));
     }
     update.exec(&txn).await?;
     txn.commit().await?;

@@ -21,6 +21,10 @@ pub enum JobOutcome {
     RetryAfter(chrono::Duration, String),
     /// Never try again.
     Failed(String),
+    /// Run again at the given instant without using up an attempt: the
+    /// job is not failing, it has to wait (a sender's rate limit, a
+    /// provider's throttling, the next due step of a recurring job).
+    RunAgainAt(chrono::DateTime<chrono::Utc>, String),
 }
 
 /// Wakes the workers of this process when a job is queued.
@@ -51,7 +55,7 @@ async fn run(shared: Arc<Shared>) {
         let claimed = if free == 0 {
             Vec::new()
         } else {
-            match queue::claim(&shared.db, &worker, free, lease).await {
+            match queue::claim(&shared.db, &worker, free, lease, shared.clock.now()).await {
                 Ok(jobs) => jobs,
                 Err(error) => {
                     tracing::warn!(?error, "claiming jobs failed");
@@ -88,7 +92,7 @@ async fn run(shared: Arc<Shared>) {
 /// can give them a history). Returns how many ran.
 pub async fn run_due(shared: &Shared, worker: &str) -> crate::error::AppResult<usize> {
     let lease = chrono::Duration::seconds(shared.config.messaging.job_lease_secs.max(5) as i64);
-    let claimed = queue::claim(&shared.db, worker, 100, lease).await?;
+    let claimed = queue::claim(&shared.db, worker, 100, lease, shared.clock.now()).await?;
     let count = claimed.len();
     for job in claimed {
         execute(shared, job).await;
@@ -114,8 +118,9 @@ async fn execute(shared: &Shared, job: jobs::Model) {
     let recorded = match &outcome {
         JobOutcome::Done => queue::complete(&shared.db, job.id).await,
         JobOutcome::RetryAfter(delay, error) if job.attempts < job.max_attempts => {
-            queue::retry(&shared.db, job.id, *delay, error).await
+            queue::retry(&shared.db, job.id, shared.clock.now() + *delay, error).await
         }
+        JobOutcome::RunAgainAt(at, note) => queue::run_again_at(&shared.db, &job, *at, note).await,
         JobOutcome::RetryAfter(_, error) | JobOutcome::Failed(error) => {
             queue::bury(&shared.db, job.id, error).await
         }
@@ -128,6 +133,7 @@ async fn execute(shared: &Shared, job: jobs::Model) {
     metrics::counter!("promohub_jobs_total", "kind" => job.kind.clone(), "outcome" => match outcome {
         JobOutcome::Done => "done",
         JobOutcome::RetryAfter(..) => "retry",
+        JobOutcome::RunAgainAt(..) => "deferred",
         JobOutcome::Failed(_) => "failed",
     })
     .increment(1);
