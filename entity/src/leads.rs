@@ -76,12 +76,16 @@ pub struct Model {
     pub follow_up_stage: Option<String>,
     pub opt_in_status: OptInStatus,
     pub opt_in_confirmed_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
     #[sea_orm(has_many = "super::activities::Entity")]
     Activities,
+    #[sea_orm(has_many = "super::campaign_enrollments::Entity")]
+    CampaignEnrollments,
     #[sea_orm(
         belongs_to = "super::companies::Entity",
         from = "(Column::TenantId, Column::CompanyId)",
@@ -151,6 +155,12 @@ pub enum Relation {
 impl Related<super::activities::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Activities.def()
+    }
+}
+
+impl Related<super::campaign_enrollments::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignEnrollments.def()
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::campaign_step_variants::Entity")]
+    CampaignStepVariants,
     #[sea_orm(has_many = "super::forms::Entity")]
     Forms,
     #[sea_orm(has_many = "super::messages::Entity")]
@@ -59,6 +61,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+}
+
+impl Related<super::campaign_step_variants::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignStepVariants.def()
+    }
 }
 
 impl Related<super::forms::Entity> for Entity {

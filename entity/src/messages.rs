@@ -11,7 +11,7 @@ pub struct Model {
     #[sea_orm(
         primary_key,
         auto_increment = false,
-        unique_key = "messages_tenant_id_message_id_header_key"
+        unique_key = "messages_enrollment_step_key"
     )]
     pub tenant_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
@@ -65,10 +65,31 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     pub created_by: Option<Uuid>,
     pub next_attempt_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(unique_key = "messages_enrollment_step_key")]
+    pub enrollment_id: Option<Uuid>,
+    #[sea_orm(unique_key = "messages_enrollment_step_key")]
+    pub step_id: Option<Uuid>,
+    pub variant_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::campaign_enrollments::Entity",
+        from = "(Column::TenantId, Column::EnrollmentId)",
+        to = "(super::campaign_enrollments::Column::TenantId, super::campaign_enrollments::Column::Id)",
+        on_update = "NoAction",
+        on_delete = "SetNull"
+    )]
+    CampaignEnrollments,
+    #[sea_orm(
+        belongs_to = "super::campaigns::Entity",
+        from = "(Column::TenantId, Column::CampaignId)",
+        to = "(super::campaigns::Column::TenantId, super::campaigns::Column::Id)",
+        on_update = "NoAction",
+        on_delete = "NoAction"
+    )]
+    Campaigns,
     #[sea_orm(has_many = "super::engagement_events::Entity")]
     EngagementEvents,
     #[sea_orm(
@@ -107,6 +128,18 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+}
+
+impl Related<super::campaign_enrollments::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignEnrollments.def()
+    }
+}
+
+impl Related<super::campaigns::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Campaigns.def()
+    }
 }
 
 impl Related<super::engagement_events::Entity> for Entity {

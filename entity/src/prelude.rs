@@ -3,6 +3,11 @@
 pub use super::activities::Entity as Activities;
 pub use super::api_keys::Entity as ApiKeys;
 pub use super::audit_log::Entity as AuditLog;
+pub use super::campaign_enrollments::Entity as CampaignEnrollments;
+pub use super::campaign_senders::Entity as CampaignSenders;
+pub use super::campaign_step_variants::Entity as CampaignStepVariants;
+pub use super::campaign_steps::Entity as CampaignSteps;
+pub use super::campaigns::Entity as Campaigns;
 pub use super::companies::Entity as Companies;
 pub use super::custom_field_definitions::Entity as CustomFieldDefinitions;
 pub use super::custom_variables::Entity as CustomVariables;

@@ -33,6 +33,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::campaigns::Entity")]
+    Campaigns,
     #[sea_orm(has_many = "super::forms::Entity")]
     Forms,
     #[sea_orm(has_many = "super::leads::Entity")]
@@ -47,6 +49,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+}
+
+impl Related<super::campaigns::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Campaigns.def()
+    }
 }
 
 impl Related<super::forms::Entity> for Entity {

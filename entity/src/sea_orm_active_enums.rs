@@ -4,6 +4,16 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "ab_metric")]
+pub enum AbMetric {
+    #[sea_orm(string_value = "open_rate")]
+    OpenRate,
+    #[sea_orm(string_value = "click_rate")]
+    ClickRate,
+    #[sea_orm(string_value = "reply_rate")]
+    ReplyRate,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "activity_type")]
 pub enum ActivityType {
     #[sea_orm(string_value = "lead_created")]
@@ -132,6 +142,30 @@ pub enum BookingTool {
     Setster,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "campaign_kind")]
+pub enum CampaignKind {
+    #[sea_orm(string_value = "broadcast")]
+    Broadcast,
+    #[sea_orm(string_value = "sequence")]
+    Sequence,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "campaign_status")]
+pub enum CampaignStatus {
+    #[sea_orm(string_value = "draft")]
+    Draft,
+    #[sea_orm(string_value = "scheduled")]
+    Scheduled,
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "paused")]
+    Paused,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "archived")]
+    Archived,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "company_size")]
 pub enum CompanySize {
     #[sea_orm(string_value = "solo")]
@@ -206,6 +240,18 @@ pub enum EngagementType {
     Failed,
     #[sea_orm(string_value = "outcome_unknown")]
     OutcomeUnknown,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "enrollment_status")]
+pub enum EnrollmentStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "stopped")]
+    Stopped,
+    #[sea_orm(string_value = "failed")]
+    Failed,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "form_field_type")]
@@ -290,6 +336,8 @@ pub enum JobStatus {
     Done,
     #[sea_orm(string_value = "dead")]
     Dead,
+    #[sea_orm(string_value = "held")]
+    Held,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "lead_source_type")]
@@ -394,6 +442,8 @@ pub enum MessageStatus {
     Failed,
     #[sea_orm(string_value = "unknown")]
     Unknown,
+    #[sea_orm(string_value = "canceled")]
+    Canceled,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "opt_in_status")]
@@ -432,6 +482,18 @@ pub enum PublicIdKind {
     Form,
     #[sea_orm(string_value = "tracking_site")]
     TrackingSite,
+}
+#[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
+#[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "schedule_kind")]
+pub enum ScheduleKind {
+    #[sea_orm(string_value = "immediate")]
+    Immediate,
+    #[sea_orm(string_value = "at")]
+    At,
+    #[sea_orm(string_value = "daily")]
+    Daily,
+    #[sea_orm(string_value = "weekly")]
+    Weekly,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "scoring_condition")]

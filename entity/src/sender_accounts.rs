@@ -50,6 +50,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
+    #[sea_orm(has_many = "super::campaign_senders::Entity")]
+    CampaignSenders,
     #[sea_orm(has_many = "super::messages::Entity")]
     Messages,
     #[sea_orm(has_many = "super::outbox_emails::Entity")]
@@ -62,6 +64,12 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Tenants,
+}
+
+impl Related<super::campaign_senders::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignSenders.def()
+    }
 }
 
 impl Related<super::messages::Entity> for Entity {

@@ -41,6 +41,16 @@ pub enum Relation {
     ApiKeys,
     #[sea_orm(has_many = "super::audit_log::Entity")]
     AuditLog,
+    #[sea_orm(has_many = "super::campaign_enrollments::Entity")]
+    CampaignEnrollments,
+    #[sea_orm(has_many = "super::campaign_senders::Entity")]
+    CampaignSenders,
+    #[sea_orm(has_many = "super::campaign_step_variants::Entity")]
+    CampaignStepVariants,
+    #[sea_orm(has_many = "super::campaign_steps::Entity")]
+    CampaignSteps,
+    #[sea_orm(has_many = "super::campaigns::Entity")]
+    Campaigns,
     #[sea_orm(has_many = "super::companies::Entity")]
     Companies,
     #[sea_orm(has_many = "super::custom_field_definitions::Entity")]
@@ -152,6 +162,36 @@ impl Related<super::api_keys::Entity> for Entity {
 impl Related<super::audit_log::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::AuditLog.def()
+    }
+}
+
+impl Related<super::campaign_enrollments::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignEnrollments.def()
+    }
+}
+
+impl Related<super::campaign_senders::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignSenders.def()
+    }
+}
+
+impl Related<super::campaign_step_variants::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignStepVariants.def()
+    }
+}
+
+impl Related<super::campaign_steps::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignSteps.def()
+    }
+}
+
+impl Related<super::campaigns::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Campaigns.def()
     }
 }
 

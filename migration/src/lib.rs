@@ -31,6 +31,7 @@ mod m20261207_000018_lead_imports;
 mod m20261207_000019_lead_email_index;
 mod m20261207_000020_capture;
 mod m20261207_000021_website_analyses;
+mod m20261207_000022_campaigns;
 pub mod rls;
 
 pub use helpers::{
@@ -63,6 +64,9 @@ pub mod enums {
         PUBLIC_ID_KIND, SUBMISSION_OUTCOME,
     };
     pub use crate::m20261207_000021_website_analyses::{BOOKING_TOOL, WEBSITE_ANALYSIS_STATUS};
+    pub use crate::m20261207_000022_campaigns::{
+        AB_METRIC, CAMPAIGN_KIND, CAMPAIGN_STATUS, ENROLLMENT_STATUS, SCHEDULE_KIND,
+    };
 }
 
 /// Every migration, oldest first.
@@ -93,6 +97,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_lead_email_index::Migration),
             Box::new(m20261207_000020_capture::Migration),
             Box::new(m20261207_000021_website_analyses::Migration),
+            Box::new(m20261207_000022_campaigns::Migration),
         ]
     }
 }

@@ -76,7 +76,7 @@ pub(crate) fn saved_filter(segment: &segments::Model) -> AppResult<Option<LeadFi
 /// Checks a filter as `leads` would, naming the field at `path` (the
 /// segments it names must be the caller's, and must not lead back to the
 /// segment being saved, `own`), and returns it as stored.
-async fn storable(
+pub(crate) async fn storable(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     filter: &LeadFilter,

@@ -81,7 +81,10 @@ fn rank(status: &MessageStatus) -> u8 {
         MessageStatus::Opened => 4,
         MessageStatus::Clicked => 5,
         MessageStatus::Replied => 6,
-        MessageStatus::Failed | MessageStatus::Bounced | MessageStatus::Complained => TERMINAL,
+        MessageStatus::Failed
+        | MessageStatus::Bounced
+        | MessageStatus::Complained
+        | MessageStatus::Canceled => TERMINAL,
     }
 }
 

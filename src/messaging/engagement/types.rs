@@ -123,6 +123,22 @@ pub(crate) struct MessageStats {
     pub at: DateTime<Utc>,
 }
 
+impl MessageStats {
+    /// The rates from the counts (over the messages sent).
+    pub(crate) fn fill_rates(&mut self) {
+        let sent = self.sent.0;
+        let rate = |n: Count| rate(n.0, sent);
+        self.delivery_rate = rate(self.delivered);
+        self.open_rate = rate(self.opened);
+        self.open_rate_raw = rate(self.opened_raw);
+        self.click_rate = rate(self.clicked);
+        self.click_rate_raw = rate(self.clicked_raw);
+        self.reply_rate = rate(self.replied);
+        self.bounce_rate = rate(self.bounced);
+        self.unsubscribe_rate = rate(self.unsubscribed);
+    }
+}
+
 /// `n / of`, rounded to four decimals; 0 when nothing was sent. The one
 /// definition of a rate for message statistics and template counters.
 pub(crate) fn rate(n: i64, of: i64) -> f64 {

@@ -31,6 +31,9 @@ pub enum MessageStatus {
     /// Delivery outcome unknown: it may or may not have arrived. A later
     /// delivery report, open or click moves it on.
     Unknown,
+    /// Never sent: the lead's campaign enrollment stopped (a reply, an
+    /// unsubscribe…) before it went out.
+    Canceled,
 }
 
 /// One message to one lead, with a timestamp per step it reached.
