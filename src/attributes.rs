@@ -231,6 +231,24 @@ impl TextCheck for CountryRule {
     }
 }
 
+/// An IANA time zone (`Europe/Berlin`), stored as the database of zones
+/// spells it.
+pub(crate) struct TimeZoneRule;
+impl TextCheck for TimeZoneRule {
+    fn check(value: String, field: &str) -> AppResult<Option<String>> {
+        let Some(name) = optional_text(Some(value), field, 64)? else {
+            return Ok(None);
+        };
+        match name.parse::<chrono_tz::Tz>() {
+            Ok(zone) => Ok(Some(zone.name().to_owned())),
+            Err(_) => Err(AppError::invalid(
+                field,
+                format!("{name:?} is not an IANA time zone (e.g. Europe/Berlin)"),
+            )),
+        }
+    }
+}
+
 /// An http(s) URL of at most 500 characters (a profile page).
 pub(crate) struct UrlRule;
 impl TextCheck for UrlRule {
@@ -306,6 +324,7 @@ pub(crate) type Email = Optional<Textual<EmailRule>>;
 pub(crate) type Phone = Optional<Textual<PhoneRule>>;
 pub(crate) type Country = Optional<Textual<CountryRule>>;
 pub(crate) type Url = Optional<Textual<UrlRule>>;
+pub(crate) type TimeZone = Optional<Textual<TimeZoneRule>>;
 /// A whole number in `MIN..=MAX`, or none.
 pub(crate) type Between<const MIN: i32, const MAX: i32> = Optional<IntIn<MIN, MAX>>;
 pub(crate) type Percent = Between<0, 100>;

@@ -9,6 +9,7 @@
 pub(crate) mod app;
 pub(crate) mod attributes;
 pub(crate) mod blocking;
+pub(crate) mod campaigns;
 pub(crate) mod capture;
 pub mod clock;
 pub mod config;

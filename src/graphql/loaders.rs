@@ -154,7 +154,7 @@ pub fn attach(
         }));
     if let (Some(ctx), Some(scope)) = (ctx, scope) {
         request = request.data(scope.clone());
-        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads, messages, forms);
+        by_id_loaders!(request, scope; projects, companies, lead_stages, lead_sources, leads, messages, forms, campaigns);
         child_loaders!(request, scope;
             crate::crm::activities::ActivitiesOfLead,
             crate::crm::notes::NotesOfLead,
@@ -164,6 +164,8 @@ pub fn attach(
             crate::messaging::messages::loader::EventsOfMessage,
             crate::messaging::messages::loader::MessagesOfLead,
             crate::capture::page_views::PageViewsOfLead,
+            crate::campaigns::EnrollmentsOfCampaign,
+            crate::campaigns::EnrollmentsOfLead,
         );
         request = request.data(cached(crate::crm::leads::TagsLoader {
             scope: scope.clone(),
@@ -177,6 +179,21 @@ pub fn attach(
         request = request.data(cached(crate::capture::forms::FieldsOfFormLoader {
             scope: scope.clone(),
         }));
+        request = request.data(cached(
+            crate::campaigns::campaign::loader::StepsOfCampaignLoader {
+                scope: scope.clone(),
+            },
+        ));
+        request = request.data(cached(
+            crate::campaigns::campaign::loader::SendersOfCampaignLoader {
+                scope: scope.clone(),
+            },
+        ));
+        request = request.data(cached(
+            crate::campaigns::campaign::loader::CampaignStatsLoader {
+                scope: scope.clone(),
+            },
+        ));
         request = request.data(cached(
             crate::capture::website_analysis::WebsiteAnalysisLoader {
                 scope: scope.clone(),

@@ -38,6 +38,7 @@ pub struct QueryRoot(
     crate::messaging::custom_variables::CustomVariableQuery,
     crate::messaging::suppressions::SuppressionQuery,
     crate::messaging::outbox::OutboxQuery,
+    crate::campaigns::CampaignQuery,
     crate::events::EventQuery,
     crate::graphql::node::NodeQuery,
 );
@@ -68,6 +69,8 @@ pub struct MutationRoot(
     crate::messaging::custom_variables::CustomVariableMutation,
     crate::messaging::suppressions::SuppressionMutation,
     crate::capture::website_analysis::WebsiteAnalysisMutation,
+    crate::campaigns::CampaignMutation,
+    crate::campaigns::EnrollmentMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -75,6 +78,7 @@ pub struct SubscriptionRoot(
     crate::events::EventSubscription,
     crate::messaging::engagement::EngagementSubscription,
     crate::crm::segments::SegmentSubscription,
+    crate::campaigns::CampaignSubscription,
     crate::crm::imports::ImportSubscription,
     crate::capture::forms::FormSubscription,
 );

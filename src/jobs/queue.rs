@@ -32,6 +32,9 @@ pub enum JobKind {
     /// Bring a tenant's leads up to date with a website analysis: payload
     /// `{"domain": …}` or `{"company_id": …}`.
     ApplyWebsiteAnalysis,
+    /// Send a campaign's due steps: payload `{"campaign_id": …}`; at most
+    /// one pending or running per campaign (`unique_key`).
+    RunCampaign,
 }
 
 impl JobKind {
@@ -42,6 +45,7 @@ impl JobKind {
             Self::NotifyFormSubmission => "notify_form_submission",
             Self::AnalyzeWebsite => "analyze_website",
             Self::ApplyWebsiteAnalysis => "apply_website_analysis",
+            Self::RunCampaign => "run_campaign",
         }
     }
 
@@ -52,6 +56,7 @@ impl JobKind {
             "notify_form_submission" => Some(Self::NotifyFormSubmission),
             "analyze_website" => Some(Self::AnalyzeWebsite),
             "apply_website_analysis" => Some(Self::ApplyWebsiteAnalysis),
+            "run_campaign" => Some(Self::RunCampaign),
             _ => None,
         }
     }
@@ -164,17 +169,43 @@ pub async fn retry(
 }
 
 /// Runs the job again at `at` and gives back the attempt this run took:
-/// waiting is not failing.
+/// waiting is not failing. When the job was woken while it ran (its
+/// `run_at` moved since it was claimed), the earlier of the two stands, so
+/// a wake is never lost.
 pub async fn run_again_at(
     db: &DatabaseConnection,
     job: &jobs::Model,
     at: chrono::DateTime<Utc>,
     note: &str,
 ) -> AppResult<()> {
+    let txn = begin_system_write(db).await?;
+    let now_run_at: Option<chrono::DateTime<chrono::FixedOffset>> =
+        jobs::Entity::find_by_id(job.id)
+            .select_only()
+            .column(jobs::Column::RunAt)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+    txn.commit().await?;
+    let at = match now_run_at {
+        Some(current) if current != job.run_at => Ord::min(current.to_utc(), at),
+        _ => at,
+    };
     let note = (!note.is_empty()).then_some(note);
     Finish {
         attempts: Some(Ord::max(job.attempts - 1, 0)),
         ..Finish::new(JobStatus::Pending, Some(at), note)
+    }
+    .write(db, job.id)
+    .await
+}
+
+/// Parks the job until its group is released (`status = held`), giving
+/// back the attempt this run took.
+pub async fn hold(db: &DatabaseConnection, job: &jobs::Model) -> AppResult<()> {
+    Finish {
+        attempts: Some(Ord::max(job.attempts - 1, 0)),
+        ..Finish::new(JobStatus::Held, None, None)
     }
     .write(db, job.id)
     .await

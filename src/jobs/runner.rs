@@ -25,6 +25,9 @@ pub enum JobOutcome {
     /// job is not failing, it has to wait (a sender's rate limit, a
     /// provider's throttling, the next due step of a recurring job).
     RunAgainAt(chrono::DateTime<chrono::Utc>, String),
+    /// Park the job until its group (`group_key`) is released: a paused
+    /// campaign's delivery.
+    Held,
 }
 
 /// Wakes the workers of this process when a job is queued.
@@ -113,6 +116,7 @@ async fn execute(shared: &Shared, job: jobs::Model) {
         Some(JobKind::ApplyWebsiteAnalysis) => {
             crate::capture::website_analysis::service::apply_job(shared, &job).await
         }
+        Some(JobKind::RunCampaign) => crate::campaigns::runner::run(shared, &job).await,
         None => JobOutcome::Failed(format!("unknown job kind {:?}", job.kind)),
     };
     let recorded = match &outcome {
@@ -121,6 +125,7 @@ async fn execute(shared: &Shared, job: jobs::Model) {
             queue::retry(&shared.db, job.id, shared.clock.now() + *delay, error).await
         }
         JobOutcome::RunAgainAt(at, note) => queue::run_again_at(&shared.db, &job, *at, note).await,
+        JobOutcome::Held => queue::hold(&shared.db, &job).await,
         JobOutcome::RetryAfter(_, error) | JobOutcome::Failed(error) => {
             queue::bury(&shared.db, job.id, error).await
         }
@@ -134,6 +139,7 @@ async fn execute(shared: &Shared, job: jobs::Model) {
         JobOutcome::Done => "done",
         JobOutcome::RetryAfter(..) => "retry",
         JobOutcome::RunAgainAt(..) => "deferred",
+        JobOutcome::Held => "held",
         JobOutcome::Failed(_) => "failed",
     })
     .increment(1);

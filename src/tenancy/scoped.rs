@@ -53,6 +53,7 @@ macro_rules! tenant_scoped {
 
 // Tables keyed by tenant and something other than an id of their own.
 tenant_scoped!(
+    campaign_senders,
     lead_tags,
     engagement_sequences,
     domain_event_sequences,
@@ -112,6 +113,10 @@ tenant_owned!(
     form_submissions,
     tracking_sites,
     page_views,
+    campaigns,
+    campaign_steps,
+    campaign_step_variants,
+    campaign_enrollments,
 );
 
 /// A tenant-owned entity with soft deletion: a `deleted_at` column, and
@@ -147,7 +152,7 @@ macro_rules! soft_deletable {
     )*};
 }
 
-soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment", forms => "form", tracking_sites => "tracking site");
+soft_deletable!(projects => "project", companies => "company", lead_sources => "lead source", leads => "lead", message_templates => "message template", segments => "segment", forms => "form", tracking_sites => "tracking site", campaigns => "campaign");
 
 impl SoftDeletable for entity::sender_accounts::Entity {
     const NAME: &'static str = "sender account";

@@ -11,7 +11,9 @@ use entity::sea_orm_active_enums::{
 };
 
 use super::types::{BookingPotential, VerificationStatus};
-use crate::attributes::{Choice, Country, Email, Flag, Percent, Phone, RequiredChoice, Text, Url};
+use crate::attributes::{
+    Choice, Country, Email, Flag, Percent, Phone, RequiredChoice, Text, TimeZone, Url,
+};
 
 crate::attributes! {
     model: leads::Model,
@@ -54,5 +56,8 @@ crate::attributes! {
             Percent, [true true true];
         /// Where the lead is in the follow-up plan, in the team's own words.
         follow_up_stage: FollowUpStage = "followUpStage", Text, [true true true];
+        /// The lead's IANA time zone (`Europe/Berlin`): campaigns can send
+        /// in each lead's own working hours.
+        time_zone: TimeZone = "timeZone", TimeZone, [false true false];
     }
 }

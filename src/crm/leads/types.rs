@@ -472,6 +472,21 @@ impl LeadRecord {
         .await
     }
 
+    /// The campaigns the lead is enrolled in, newest enrollment first.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    async fn enrollments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<RelayConnection<crate::campaigns::enrollments::types::Enrollment>>
+    {
+        let args = PageArgs::new(first, after, last, before);
+        crate::campaigns::enrollments::resolver::of_lead(ctx, self.model.id, &args).await
+    }
+
     /// The lead's page views on your tracked sites, newest first (from
     /// when its visitor id became known, and the views before).
     #[graphql(complexity = "cost(first, last, child_complexity)")]

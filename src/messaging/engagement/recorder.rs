@@ -129,6 +129,8 @@ pub(crate) async fn record(
     let mut template_deltas: BTreeMap<Uuid, Deltas> = BTreeMap::new();
     let mut rows = Vec::with_capacity(events.len());
     let mut suppressions = Vec::new();
+    // Campaign enrollments whose stop conditions these events may meet.
+    let mut sequence_stops = Vec::new();
 
     for event in events {
         let Some(message) = messages.get_mut(&event.message_id) else {
@@ -220,6 +222,13 @@ pub(crate) async fn record(
                 advance(message, MessageStatus::Unknown);
             }
         }
+        if !event.machine
+            && let Some(enrollment_id) = message.enrollment_id
+            && let Some(condition) =
+                crate::campaigns::enrollments::service::stop_condition_of(&event.kind)
+        {
+            sequence_stops.push((enrollment_id, condition));
+        }
         let suppression = match event.kind {
             _ if event.machine => None,
             EngagementType::Bounced if event.permanent => Some(SuppressionReason::HardBounce),
@@ -268,6 +277,15 @@ pub(crate) async fn record(
     }
 
     save_messages(txn, tenant_id, changed, now).await?;
+    // In this transaction: a reply stops the sequence before the next step
+    // can be claimed (the scheduler locks the enrollment it sends for).
+    crate::campaigns::enrollments::service::stop_on_engagement(
+        txn,
+        tenant_id,
+        &sequence_stops,
+        now.to_utc(),
+    )
+    .await?;
     for (email, reason, message_id, detail) in suppressions {
         crate::messaging::suppressions::service::suppress(
             txn,

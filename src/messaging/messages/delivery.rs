@@ -92,6 +92,12 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
     else {
         return Ok(JobOutcome::Done);
     };
+    if let Some(campaign_id) = message.campaign_id
+        && crate::campaigns::campaign::service::is_paused(&txn, tenant_id, campaign_id).await?
+    {
+        // Released by `resumeCampaign`.
+        return Ok(JobOutcome::Held);
+    }
     let candidates = senders::candidates(&txn, tenant_id, message.sender_id).await?;
     let suppressed =
         crate::messaging::suppressions::service::is_suppressed(&txn, tenant_id, &message.recipient)

@@ -30,12 +30,16 @@ pub(crate) const MAX_BULK: usize = 10_000;
 type Provided = serde_json::Map<String, serde_json::Value>;
 
 /// Messages the tenant may still queue today (UTC).
-async fn remaining_today(conn: &impl ConnectionTrait, ctx: &RequestCtx) -> AppResult<i64> {
+pub(crate) async fn remaining_today(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    now: chrono::DateTime<Utc>,
+) -> AppResult<i64> {
     let tenant = tenants::Entity::find_by_id(ctx.tenant_id)
         .one(conn)
         .await?
         .ok_or(AppError::not_found("tenant"))?;
-    let midnight = crate::messaging::senders::service::start_of_utc_day(Utc::now());
+    let midnight = crate::messaging::senders::service::start_of_utc_day(now);
     let today = scoped::<messages::Entity>(ctx)
         .filter(messages::Column::QueuedAt.gte(midnight.fixed_offset()))
         .count(conn)
@@ -93,32 +97,50 @@ async fn email_template(
 }
 
 /// Everything one queued message needs stored.
-struct Queued {
+pub(crate) struct Queued {
     message: messages::ActiveModel,
     links: Vec<message_links::ActiveModel>,
     directory: message_directory::ActiveModel,
     job: entity::jobs::ActiveModel,
 }
 
-struct Common<'a> {
-    shared: &'a Shared,
-    ctx: &'a RequestCtx,
-    template_id: Option<Uuid>,
-    campaign_id: Option<Uuid>,
-    sender: &'a crate::messaging::senders::service::SenderCandidate,
-    tracking: bool,
-    provided: &'a Provided,
+/// What the messages of one send share.
+pub(crate) struct Common<'a> {
+    pub shared: &'a Shared,
+    pub ctx: &'a RequestCtx,
+    pub template_id: Option<Uuid>,
+    pub campaign_id: Option<Uuid>,
+    pub sender: &'a crate::messaging::senders::service::SenderCandidate,
+    pub tracking: bool,
+    pub provided: &'a Provided,
+    pub now: chrono::DateTime<Utc>,
 }
 
-/// What a message being queued keeps beside its draft: its id and address.
-struct Outgoing {
-    id: Uuid,
-    email: String,
+/// What a message being queued keeps beside its draft: its id and
+/// address, and the campaign step it sends.
+pub(crate) struct Outgoing {
+    pub id: Uuid,
+    pub email: String,
+    pub sequence: Option<SequenceStep>,
+}
+
+/// The enrollment, step and variant a campaign message sends: the first
+/// two are its idempotency key (unique together).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SequenceStep {
+    pub enrollment_id: Uuid,
+    pub step_id: Uuid,
+    pub variant_id: Uuid,
 }
 
 /// A message to render for `recipient`, with a fresh id (its unsubscribe
 /// link names it).
-fn draft(common: &Common, recipient: Recipient, email: String) -> Draft<Outgoing> {
+pub(crate) fn draft(
+    common: &Common,
+    recipient: Recipient,
+    email: String,
+    sequence: Option<SequenceStep>,
+) -> Draft<Outgoing> {
     let id = Uuid::now_v7();
     Draft {
         unsubscribe_url: crate::messaging::tracking::links::unsubscribe_url(
@@ -126,12 +148,20 @@ fn draft(common: &Common, recipient: Recipient, email: String) -> Draft<Outgoing
             common.ctx.tenant_id,
             id,
         ),
-        key: Outgoing { id, email },
+        key: Outgoing {
+            id,
+            email,
+            sequence,
+        },
         recipient,
     }
 }
 
-fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> AppResult<Queued> {
+pub(crate) fn queue_one(
+    common: &Common,
+    draft: &Draft<Outgoing>,
+    rendered: Rendered,
+) -> AppResult<Queued> {
     let shared = common.shared;
     let tenant_id = common.ctx.tenant_id;
     let (id, email, recipient) = (draft.key.id, draft.key.email.clone(), &draft.recipient);
@@ -142,8 +172,9 @@ fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> Ap
         }
         (html, _) => (html.clone(), Vec::new()),
     };
-    let now = Utc::now().fixed_offset();
+    let now = common.now.fixed_offset();
     let header = format!("{id}@{}", shared.config.messaging.mail_domain);
+    let sequence = draft.key.sequence;
     Ok(Queued {
         message: messages::ActiveModel {
             tenant_id: Set(tenant_id),
@@ -181,9 +212,9 @@ fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> Ap
             click_count: Set(0),
             credits_charged: Set(0),
             variables: Set(serde_json::Value::Object(common.provided.clone())),
-            enrollment_id: Set(None),
-            step_id: Set(None),
-            variant_id: Set(None),
+            enrollment_id: Set(sequence.map(|s| s.enrollment_id)),
+            step_id: Set(sequence.map(|s| s.step_id)),
+            variant_id: Set(sequence.map(|s| s.variant_id)),
             created_at: Set(now),
             updated_at: Set(now),
             created_by: Set(common.ctx.user_id()),
@@ -205,16 +236,23 @@ fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> Ap
             tenant_id: Set(tenant_id),
             message_id: Set(id),
         },
-        job: new_job(
-            tenant_id,
-            JobKind::SendMessage,
-            serde_json::json!({ "message_id": id }),
-            shared.config.messaging.send_max_attempts,
-        ),
+        job: {
+            let mut job = new_job(
+                tenant_id,
+                JobKind::SendMessage,
+                serde_json::json!({ "message_id": id }),
+                shared.config.messaging.send_max_attempts,
+            );
+            // A campaign's deliveries are held while it is paused.
+            job.group_key = Set(common
+                .campaign_id
+                .map(crate::campaigns::campaign::service::delivery_group));
+            job
+        },
     })
 }
 
-async fn store(conn: &impl ConnectionTrait, queued: Vec<Queued>) -> AppResult<()> {
+pub(crate) async fn store(conn: &impl ConnectionTrait, queued: Vec<Queued>) -> AppResult<()> {
     let mut messages_rows = Vec::new();
     let mut links = Vec::new();
     let mut directory = Vec::new();
@@ -249,7 +287,7 @@ async fn store(conn: &impl ConnectionTrait, queued: Vec<Queued>) -> AppResult<()
     .await
 }
 
-async fn bump_usage(
+pub(crate) async fn bump_usage(
     conn: &impl ConnectionTrait,
     ctx: &RequestCtx,
     template_id: Option<Uuid>,
@@ -265,6 +303,22 @@ async fn bump_usage(
             .filter(message_templates::Column::Id.eq(id))
             .exec(conn)
             .await?;
+    }
+    Ok(())
+}
+
+/// A campaign named on a message must be one of the caller's live ones.
+async fn check_campaign(
+    conn: &impl ConnectionTrait,
+    ctx: &RequestCtx,
+    campaign_id: Option<Uuid>,
+) -> AppResult<()> {
+    if let Some(id) = campaign_id {
+        find_live::<entity::campaigns::Entity>(conn, ctx, id)
+            .await
+            .map_err(|_| {
+                AppError::invalid("input.campaignId", "no campaign of yours has this id")
+            })?;
     }
     Ok(())
 }
@@ -357,7 +411,8 @@ pub(crate) async fn send_in(
             ),
         ));
     }
-    if remaining_today(txn, ctx).await? < 1 {
+    check_campaign(txn, ctx, campaign_id).await?;
+    if remaining_today(txn, ctx, shared.clock.now()).await? < 1 {
         return Err(daily_cap_reached());
     }
     let (parts_owned, declared) = match template_id {
@@ -413,6 +468,7 @@ pub(crate) async fn send_in(
         sender: &sender,
         tracking: input.tracking.unwrap_or(true),
         provided: &provided,
+        now: shared.clock.now(),
     };
     let batch = Batch {
         template: source,
@@ -420,7 +476,7 @@ pub(crate) async fn send_in(
         declared,
         provided: provided.clone(),
     };
-    let drafts = vec![draft(&common, recipient, email)];
+    let drafts = vec![draft(&common, recipient, email, None)];
     let Some((draft, Some(rendered))) = compose::render_drafts(shared, batch, drafts, 1)
         .await?
         .pop()
@@ -509,7 +565,8 @@ pub(crate) async fn send_bulk(
         leads_found.iter().filter_map(|l| l.email.clone()),
     )
     .await?;
-    let remaining = remaining_today(&txn, ctx).await?;
+    check_campaign(&txn, ctx, campaign_id).await?;
+    let remaining = remaining_today(&txn, ctx, shared.clock.now()).await?;
     let recipients = compose::recipients(&txn, ctx, leads_found).await?;
     let common = Common {
         shared,
@@ -519,6 +576,7 @@ pub(crate) async fn send_bulk(
         sender: &sender,
         tracking: input.tracking.unwrap_or(true),
         provided: &provided,
+        now: shared.clock.now(),
     };
     let mut drafts = Vec::with_capacity(recipients.len());
     for recipient in recipients {
@@ -543,7 +601,7 @@ pub(crate) async fn send_bulk(
             ));
             continue;
         }
-        drafts.push(draft(&common, recipient, email));
+        drafts.push(draft(&common, recipient, email, None));
     }
     let batch = Batch {
         template: source,

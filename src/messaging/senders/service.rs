@@ -672,6 +672,33 @@ pub async fn candidates(
     Ok(candidates)
 }
 
+/// Messages queued (not yet sent) per account, for the accounts given: the
+/// campaign scheduler gives an account no more than it can send.
+pub async fn queued_by_sender(
+    conn: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> AppResult<HashMap<Uuid, i64>> {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Option<Uuid>, i64)> = tenant_messages(tenant_id)
+        .select_only()
+        .column(messages::Column::SenderId)
+        .expr(Expr::col(messages::Column::Id).count())
+        .filter(messages::Column::SenderId.is_in(ids))
+        .filter(messages::Column::Status.eq(entity::sea_orm_active_enums::MessageStatus::Queued))
+        .group_by(messages::Column::SenderId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, n)| Some((id?, n)))
+        .collect())
+}
+
 /// Records the outcome of a delivery attempt through account `id`: a
 /// success counts and stamps `last_used_at`; a failure keeps the error for
 /// the admin. A success does not clear the last error: `lastErrorAt` before
