@@ -524,9 +524,15 @@ async fn advance(
     steps: i32,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    // The newest message of the enrollment (PostgreSQL has no max(uuid)).
     let last_message = Query::select()
-        .expr(Expr::col((messages::Entity, messages::Column::Id)).max())
+        .column((messages::Entity, messages::Column::Id))
         .from(messages::Entity)
+        .order_by(
+            (messages::Entity, messages::Column::Id),
+            sea_orm::Order::Desc,
+        )
+        .limit(1)
         .and_where(
             Expr::col((messages::Entity, messages::Column::TenantId)).equals((
                 campaign_enrollments::Entity,

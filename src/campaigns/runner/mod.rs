@@ -42,6 +42,10 @@ pub(crate) const AUDIENCE_SYNC: Duration = Duration::seconds(60);
 /// lost to a race costs at most this.
 const MAX_SLEEP: Duration = Duration::minutes(10);
 
+/// How often a campaign whose every step is queued looks whether its
+/// messages went, to complete.
+const UNSENT_CHECK: Duration = Duration::seconds(5);
+
 fn unique_key(campaign_id: Uuid) -> String {
     format!("run_campaign:{campaign_id}")
 }
@@ -75,8 +79,14 @@ pub(crate) async fn wake(
         job.run_at = sea_orm::Set(at);
         job.unique_key = sea_orm::Set(Some(key.clone()));
         // The partial unique index refuses a second pending or running job.
+        // No conflict target: the one to meet is the partial unique index,
+        // not the primary key.
         let inserted = jobs::Entity::insert(job)
-            .on_conflict_do_nothing()
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::new()
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(conn)
             .await;
         match inserted {
@@ -124,6 +134,9 @@ async fn run_campaign(
     let Some(mut plan) = plan::Plan::load(shared, &ctx, campaign_id).await? else {
         return Ok(None);
     };
+    // A test decided by what happened since the last run applies to this
+    // run's sends.
+    winner::decide_due(shared, &ctx, &mut plan).await?;
     loop {
         let now = shared.clock.now();
         match batch::run(shared, &ctx, &mut plan, now).await? {
@@ -136,7 +149,7 @@ async fn run_campaign(
             }
         }
     }
-    winner::decide_due(shared, &ctx, &plan).await?;
+    winner::decide_due(shared, &ctx, &mut plan).await?;
     next_run(shared, &ctx, &plan.campaign).await
 }
 
@@ -167,8 +180,12 @@ async fn next_run(
     if let Some(next) = next {
         at = Ord::min(at, Ord::max(next.to_utc(), now));
     } else if !campaign.enroll_new_leads {
-        complete_if_done(shared, ctx, campaign.id, now).await?;
-        return Ok(None);
+        // Done once every message went too: until then the campaign can
+        // still be paused (its deliveries held).
+        if complete_if_done(shared, ctx, campaign.id, now).await? {
+            return Ok(None);
+        }
+        at = Ord::min(at, now + UNSENT_CHECK);
     }
     if campaign.enroll_new_leads {
         at = Ord::min(at, now + AUDIENCE_SYNC);
@@ -179,20 +196,30 @@ async fn next_run(
     Ok(Some(at))
 }
 
-/// Completes an active campaign without active enrollments.
+/// Completes an active campaign without active enrollments or queued
+/// messages; says whether it is done.
 async fn complete_if_done(
     shared: &Shared,
     ctx: &RequestCtx,
     campaign_id: Uuid,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let txn = begin_for_write(&shared.db, ctx.tenant_id, None).await?;
     let active = scoped::<campaign_enrollments::Entity>(ctx)
         .filter(campaign_enrollments::Column::CampaignId.eq(campaign_id))
         .filter(campaign_enrollments::Column::Status.eq(EnrollmentStatus::Active))
         .one(&txn)
         .await?;
-    if active.is_none() {
+    let unsent = scoped::<entity::messages::Entity>(ctx)
+        .filter(entity::messages::Column::CampaignId.eq(campaign_id))
+        .filter(
+            entity::messages::Column::Status
+                .eq(entity::sea_orm_active_enums::MessageStatus::Queued),
+        )
+        .one(&txn)
+        .await?;
+    let done = active.is_none() && unsent.is_none();
+    if done {
         crate::tenancy::scoped::tenant_update::<campaigns::Entity>(ctx.tenant_id)
             .col_expr(
                 campaigns::Column::Status,
@@ -209,5 +236,5 @@ async fn complete_if_done(
             .await?;
     }
     txn.commit().await?;
-    Ok(())
+    Ok(done)
 }

@@ -18,14 +18,18 @@ use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin_for_write, scoped, tenant_update};
 
 /// Looks at every undecided A/B test of the campaign.
-pub(crate) async fn decide_due(shared: &Shared, ctx: &RequestCtx, plan: &Plan) -> AppResult<()> {
-    let campaign = &plan.campaign;
+pub(crate) async fn decide_due(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    plan: &mut Plan,
+) -> AppResult<()> {
+    let campaign = plan.campaign.clone();
     let success = match campaign.ab_metric {
         AbMetric::OpenRate => messages::Column::OpenedAt,
         AbMetric::ClickRate => messages::Column::ClickedAt,
         AbMetric::ReplyRate => messages::Column::RepliedAt,
     };
-    for step in &plan.steps {
+    for step in &mut plan.steps {
         if step.variants.len() < 2 || step.step.winner_variant_id.is_some() {
             continue;
         }
@@ -95,6 +99,9 @@ pub(crate) async fn decide_due(shared: &Shared, ctx: &RequestCtx, plan: &Plan) -
         }
         update.exec(&txn).await?;
         txn.commit().await?;
+        if decision.winner.is_some() {
+            step.step.winner_variant_id = decision.winner;
+        }
     }
     Ok(())
 }
