@@ -12,6 +12,7 @@ mod attributes;
 mod audit;
 mod auth;
 mod auth_hardening;
+mod campaign_runner;
 mod campaigns;
 mod companies;
 mod custom_fields;

@@ -912,7 +912,7 @@ async fn signed_webhooks_are_processed_once_and_bad_signatures_refused() {
 
 const EVENTS: &str = "subscription($after: String, $filter: EngagementFilter) { engagementEvents(after: $after, filter: $filter) { cursor type messageId machine } }";
 
-async fn subscribe(
+pub async fn subscribe(
     app: &TestApp,
     token: &str,
     id: &str,

@@ -155,7 +155,12 @@ pub(crate) async fn launch(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppRe
         .filter(leads::Column::OptInStatus.ne(OptInStatus::Pending))
         .filter(suppressed.not());
     let sendable = sendable_leads.clone().count(&txn).await?;
-    if sendable == 0 && !campaign.enroll_new_leads {
+    // Leads enrolled by hand before the launch count too.
+    let enrolled = scoped::<entity::campaign_enrollments::Entity>(ctx)
+        .filter(entity::campaign_enrollments::Column::CampaignId.eq(id))
+        .count(&txn)
+        .await?;
+    if sendable == 0 && enrolled == 0 && !campaign.enroll_new_leads {
         problems.push(problem(
             "audience",
             "EMPTY_AUDIENCE",
@@ -288,7 +293,7 @@ pub(crate) async fn launch(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppRe
         CampaignStatus::Active
     };
     tenant_update::<campaigns::Entity>(ctx.tenant_id)
-        .col_expr(campaigns::Column::Status, Expr::val(status.clone()))
+        .col_expr(campaigns::Column::Status, Expr::val(status))
         .col_expr(campaigns::Column::LaunchedAt, Expr::val(now.fixed_offset()))
         .col_expr(
             campaigns::Column::AudienceSyncedAt,

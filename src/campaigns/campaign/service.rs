@@ -592,7 +592,7 @@ pub(crate) async fn create(
         id: Set(id),
         name: Set(name),
         description: Set(description),
-        kind: Set(kind.clone()),
+        kind: Set(kind),
         status: Set(CampaignStatus::Draft),
         project_id: Set(project_id),
         audience: Set(audience),
@@ -705,8 +705,8 @@ pub(crate) async fn update(
         MaybeUndefined::Null => active.project_id = Set(None),
         MaybeUndefined::Undefined => {}
     }
-    let kind: CampaignKind = input.kind.map(Into::into).unwrap_or(before.kind.clone());
-    active.kind = Set(kind.clone());
+    let kind: CampaignKind = input.kind.map(Into::into).unwrap_or(before.kind);
+    active.kind = Set(kind);
     if let Some(audience) = &input.audience {
         active.audience = Set(storable_audience(&txn, ctx, audience).await?);
     }
@@ -880,7 +880,7 @@ async fn set_status(
 ) -> AppResult<()> {
     let at = now.fixed_offset();
     let mut update = tenant_update::<campaigns::Entity>(ctx.tenant_id)
-        .col_expr(campaigns::Column::Status, Expr::val(status.clone()))
+        .col_expr(campaigns::Column::Status, Expr::val(status))
         .col_expr(campaigns::Column::UpdatedAt, Expr::val(at))
         .filter(campaigns::Column::Id.eq(id));
     let stamp = match status {

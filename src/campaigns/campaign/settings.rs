@@ -251,8 +251,8 @@ impl From<campaigns::Model> for Campaign {
             id: to_id(model.id),
             name: model.name.clone(),
             description: model.description.clone(),
-            kind: model.kind.clone().into(),
-            status: model.status.clone().into(),
+            kind: model.kind.into(),
+            status: model.status.into(),
             project_id: model.project_id.map(to_id),
             audience: CampaignAudience {
                 segment_ids: audience.segment_ids.into_iter().map(to_id).collect(),
@@ -264,7 +264,7 @@ impl From<campaigns::Model> for Campaign {
                     .collect(),
             },
             schedule: CampaignSchedule {
-                kind: model.schedule_kind.clone().into(),
+                kind: model.schedule_kind.into(),
                 starts_at: model.starts_at.map(|at| at.to_utc()),
                 ends_at: model.ends_at.map(|at| at.to_utc()),
                 send_time: model.send_time_minute.map(format_time),
@@ -287,7 +287,7 @@ impl From<campaigns::Model> for Campaign {
             spent: Money::from_minor(model.spent_amount, currency),
             stop_on: stop_on(&model),
             ab_test: AbTest {
-                metric: model.ab_metric.clone().into(),
+                metric: model.ab_metric.into(),
                 min_sends_per_variant: model.ab_min_sends,
                 decide_after_hours: model.ab_decide_after_hours,
                 confidence_pct: model.ab_confidence_pct,

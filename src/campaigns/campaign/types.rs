@@ -64,6 +64,10 @@ mirror_enum!(ScheduleKind <=> ScheduleKindModel { Immediate, At, Daily, Weekly }
 
 /// What an A/B test's winner is chosen by (over the messages sent).
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "each is a rate; OPEN_RATE says so in the API"
+)]
 pub enum AbMetric {
     OpenRate,
     ClickRate,
@@ -482,7 +486,7 @@ impl CampaignStep {
             id: to_id(step.id),
             position: step.position,
             delay: super::settings::delay_of(step.delay_minutes, step.business_days),
-            channel: step.channel.clone().into(),
+            channel: step.channel.into(),
             variants: variants
                 .into_iter()
                 .map(|v| StepVariant {

@@ -88,7 +88,7 @@ impl From<campaign_enrollments::Model> for Enrollment {
             id: to_id(model.id),
             campaign_id: to_id(model.campaign_id),
             lead_id: to_id(model.lead_id),
-            status: model.status.clone().into(),
+            status: model.status.into(),
             next_step: model.next_step,
             next_run_at: model.next_run_at.map(|at| at.to_utc()),
             source: model.source.clone(),

@@ -17,6 +17,9 @@ use crate::state::Shared;
 use crate::tenancy::RequestCtx;
 use crate::tenancy::scoped::{begin_for_write, scoped, tenant_update};
 
+/// A variant's sends, successes and first send.
+type ArmRow = (Option<Uuid>, i64, i64, Option<DateTime<FixedOffset>>);
+
 /// Looks at every undecided A/B test of the campaign.
 pub(crate) async fn decide_due(
     shared: &Shared,
@@ -41,20 +44,19 @@ pub(crate) async fn decide_due(
                 Expr::val(1),
             ))))
         };
-        let rows: Vec<(Option<Uuid>, i64, i64, Option<DateTime<FixedOffset>>)> =
-            scoped::<messages::Entity>(ctx)
-                .select_only()
-                .column(messages::Column::VariantId)
-                .expr(counted(messages::Column::SentAt))
-                .expr(counted(success))
-                .expr(Expr::col(messages::Column::SentAt).min())
-                .filter(messages::Column::CampaignId.eq(campaign.id))
-                .filter(messages::Column::StepId.eq(step.step.id))
-                .filter(messages::Column::SentAt.is_not_null())
-                .group_by(messages::Column::VariantId)
-                .into_tuple()
-                .all(&txn)
-                .await?;
+        let rows: Vec<ArmRow> = scoped::<messages::Entity>(ctx)
+            .select_only()
+            .column(messages::Column::VariantId)
+            .expr(counted(messages::Column::SentAt))
+            .expr(counted(success))
+            .expr(Expr::col(messages::Column::SentAt).min())
+            .filter(messages::Column::CampaignId.eq(campaign.id))
+            .filter(messages::Column::StepId.eq(step.step.id))
+            .filter(messages::Column::SentAt.is_not_null())
+            .group_by(messages::Column::VariantId)
+            .into_tuple()
+            .all(&txn)
+            .await?;
         let arms: Vec<Arm> = step
             .variants
             .iter()
