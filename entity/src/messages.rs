@@ -65,6 +65,8 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     pub created_by: Option<Uuid>,
     pub next_attempt_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub recipient_domain: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
