@@ -53,6 +53,8 @@ pub struct Model {
     pub domain_limit: Option<i32>,
     pub domain_limit_seconds: Option<i32>,
     pub next_send_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub next_send_reason: Option<String>,
     pub throttled_until: Option<DateTimeWithTimeZone>,
     pub throttle_strikes: i32,
 }

@@ -8,7 +8,8 @@
 //! - `sender_accounts.min_delay_ms` / `max_delay_ms`: a random pause
 //!   between two sends from the account; `next_send_at`: the account sends
 //!   nothing before it (the pause after its last send, or the moment a full
-//!   window frees a slot, so other workers skip it without taking its lock).
+//!   window frees a slot, so other workers skip it without taking its lock),
+//!   and `next_send_reason` says which, for the messages that wait on it.
 //! - `sender_accounts.domain_limit` / `domain_limit_seconds`: at most that
 //!   many sends from the account to one recipient domain per window.
 //! - `sender_accounts.throttled_until` / `throttle_strikes`: the provider
@@ -40,6 +41,7 @@ const SENDER_COLUMNS: &[&str] = &[
     "domain_limit",
     "domain_limit_seconds",
     "next_send_at",
+    "next_send_reason",
     "throttled_until",
     "throttle_strikes",
 ];
@@ -55,6 +57,7 @@ impl MigrationTrait for Migration {
             integer_null("domain_limit"),
             integer_null("domain_limit_seconds"),
             timestamp_with_time_zone_null("next_send_at"),
+            text_null("next_send_reason"),
             timestamp_with_time_zone_null("throttled_until"),
             integer("throttle_strikes").default(0).to_owned(),
         ];

@@ -171,7 +171,7 @@ pub async fn run_again_at(
 ) -> AppResult<()> {
     let note = (!note.is_empty()).then_some(note);
     Finish {
-        attempts: Some((job.attempts - 1).max(0)),
+        attempts: Some(Ord::max(job.attempts - 1, 0)),
         ..Finish::new(JobStatus::Pending, Some(at), note)
     }
     .write(db, job.id)

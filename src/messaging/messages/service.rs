@@ -153,6 +153,9 @@ fn queue_one(common: &Common, draft: &Draft<Outgoing>, rendered: Rendered) -> Ap
             campaign_id: Set(common.campaign_id),
             template_id: Set(common.template_id),
             sender_id: Set(Some(common.sender.account.id)),
+            recipient_domain: Set(Some(crate::messaging::senders::limiter::recipient_domain(
+                &email,
+            ))),
             recipient: Set(email),
             from_email: Set(Some(common.sender.account.from_email.clone())),
             from_name: Set(common.sender.account.from_name.clone()),
