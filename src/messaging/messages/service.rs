@@ -64,13 +64,13 @@ async fn choose_sender(
     {
         return Err(AppError::invalid(
             field,
-            "no active sender account with this id (or it is at its sending limit)",
+            "no active sender account with this id",
         ));
     }
     candidates.into_iter().next().ok_or_else(|| {
         AppError::invalid(
             field,
-            "no sender account can send: add one with createSenderAccount or raise its limits",
+            "no sender account can send: add one with createSenderAccount or activate one",
         )
     })
 }
