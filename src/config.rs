@@ -579,6 +579,18 @@ pub struct Messaging {
     )]
     pub retry_base_ms: u64,
 
+    /// How long a sender account rests after its provider answers with a
+    /// throttling reply (SES's `454 Throttling failure`, any 4xx), in
+    /// milliseconds; doubles with each throttle in a row (capped at an
+    /// hour). The message waits without using up an attempt.
+    #[arg(
+        long,
+        env = "PROMOHUB_THROTTLE_BACKOFF_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub throttle_backoff_ms: u64,
+
     /// Opens and clicks this soon after sending are counted as machine
     /// (security scanners open every link on arrival).
     #[arg(

@@ -70,6 +70,8 @@ pub struct Model {
     #[sea_orm(unique_key = "messages_enrollment_step_key")]
     pub step_id: Option<Uuid>,
     pub variant_id: Option<Uuid>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub recipient_domain: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

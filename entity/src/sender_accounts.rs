@@ -46,6 +46,17 @@ pub struct Model {
     pub deleted_at: Option<DateTimeWithTimeZone>,
     pub deleted_by: Option<Uuid>,
     pub transport: SenderTransport,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub rate_limits: Json,
+    pub min_delay_ms: Option<i32>,
+    pub max_delay_ms: Option<i32>,
+    pub domain_limit: Option<i32>,
+    pub domain_limit_seconds: Option<i32>,
+    pub next_send_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub next_send_reason: Option<String>,
+    pub throttled_until: Option<DateTimeWithTimeZone>,
+    pub throttle_strikes: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -183,6 +183,12 @@ impl TestApp {
         Self::start(with_database(admin_url, &name), None, adjust).await
     }
 
+    /// Starts a second server, with workers of its own and its own pool,
+    /// on this one's database: an independent node sharing the job table.
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start(self.config.database_url.clone(), None, adjust).await
+    }
+
     async fn start(
         url: String,
         dir: Option<tempfile::TempDir>,

@@ -44,6 +44,7 @@ mod scoring;
 mod segment_upkeep;
 mod segments;
 mod senders;
+mod sending_limits;
 mod settings;
 mod smtp_server;
 mod smtp_transport;

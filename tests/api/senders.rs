@@ -548,7 +548,7 @@ async fn another_tenants_accounts_are_not_found_and_unchanged() {
 }
 
 #[tokio::test]
-async fn candidates_follow_failover_order_preference_and_limits() {
+async fn candidates_follow_failover_order_and_preference_and_leave_limits_to_the_limiter() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
     let beta = app.sign_up("beta").await;
@@ -645,27 +645,41 @@ async fn candidates_follow_failover_order_preference_and_limits() {
         )
         .await;
 
-    assert_eq!(names_of(&plain), ["hourly-ok", "mid-old", "mid-new", "low"]);
+    // Full accounts stay candidates: whether one may send now is the
+    // limiter's answer, taken under the account's lock (limits.rs).
+    assert_eq!(
+        names_of(&plain),
+        [
+            "paused",
+            "daily-full",
+            "hourly-full",
+            "hourly-ok",
+            "mid-old",
+            "mid-new",
+            "low"
+        ]
+    );
     assert_eq!(
         names_of(&preferred),
-        ["mid-new", "hourly-ok", "mid-old", "low"]
+        [
+            "mid-new",
+            "paused",
+            "daily-full",
+            "hourly-full",
+            "hourly-ok",
+            "mid-old",
+            "low"
+        ]
     );
     assert_eq!(names_of(&preferred_inactive), names_of(&plain));
-    assert_eq!(
-        names_of(&preferred_full),
-        names_of(&plain),
-        "limits beat preference"
-    );
-    assert_eq!(plain[0].sent_last_hour, 0);
-    assert_eq!(plain[1].sent_last_hour, 3);
-    assert_eq!(plain[1].sent_today, 3);
-    assert_eq!(plain[0].account.hourly_limit, Some(1));
+    assert_eq!(names_of(&preferred_full)[0], "hourly-full");
+    assert_eq!(plain[3].account.hourly_limit, Some(1));
     let secrets = SecretBox::new(&app.config.messaging.secrets_key).unwrap();
     assert_eq!(
-        plain[0].password(&secrets).unwrap().as_deref(),
+        plain[3].password(&secrets).unwrap().as_deref(),
         Some("pw-hourly")
     );
-    assert_eq!(plain[1].password(&secrets).unwrap(), None);
+    assert_eq!(plain[4].password(&secrets).unwrap(), None);
     assert_eq!(names_of(&beta_list), ["beta-only"]);
     let low = low.data("senderAccount");
     assert_eq!(low["totalSent"], 2);

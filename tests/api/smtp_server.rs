@@ -1,6 +1,7 @@
 //! A real SMTP server for the tests: mailin's SMTP state machine behind a
 //! small blocking accept loop on 127.0.0.1, recording every accepted message
-//! and refusing what a test tells it to.
+//! (with the moment it accepted it, for rate-limit tests) and refusing what
+//! a test tells it to.
 //!
 //! Why mailin and not mailin-embedded's `Server`: that server offers AUTH
 //! only after STARTTLS with a certificate read from files, while the AUTH
@@ -11,7 +12,7 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub struct ReceivedMail {
     pub rcpt_to: Vec<String>,
     /// The message as transferred, dot-unstuffed, lines ending in CRLF.
     pub data: Vec<u8>,
+    /// When the server accepted it (before its 250 reply went out): what a
+    /// provider's rate limit counts.
+    pub accepted_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl ReceivedMail {
@@ -69,6 +73,9 @@ struct Rules {
     rcpt: Vec<(String, u16, String)>,
     data: Option<(u16, String)>,
     greeting: Option<u16>,
+    /// Answers the first `n` MAIL FROM commands (across connections) with
+    /// `code text`, then accepts.
+    mail_from_first: Option<(usize, u16, String)>,
 }
 
 #[derive(Default)]
@@ -96,6 +103,14 @@ impl TestSmtpServerBuilder {
         self
     }
 
+    /// Answers the first `n` MAIL FROM commands, counted across every
+    /// connection, with `code text` (SES's `454 Throttling failure`), then
+    /// accepts as usual.
+    pub fn refuse_first_mail_from(mut self, n: usize, code: u16, text: &str) -> Self {
+        self.rules.mail_from_first = Some((n, code, text.into()));
+        self
+    }
+
     /// Takes the whole message, then answers the final dot with `code text`
     /// and keeps nothing.
     pub fn reject_data(mut self, code: u16, text: &str) -> Self {
@@ -117,6 +132,7 @@ impl TestSmtpServerBuilder {
             addr,
             inbox: Arc::default(),
             stopped: Arc::default(),
+            mail_from_seen: Arc::default(),
         };
         let mut sessions = SessionBuilder::new("smtp.promohub.test");
         if self.rules.credentials.is_some() {
@@ -127,6 +143,7 @@ impl TestSmtpServerBuilder {
         }
         let rules = Arc::new(self.rules);
         let (inbox, stopped) = (server.inbox.clone(), server.stopped.clone());
+        let mail_from_seen = server.mail_from_seen.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
@@ -137,6 +154,7 @@ impl TestSmtpServerBuilder {
                     rules: rules.clone(),
                     inbox: inbox.clone(),
                     current: None,
+                    mail_from_seen: mail_from_seen.clone(),
                 };
                 let session = sessions.build(IpAddr::from([127, 0, 0, 1]), recorder);
                 thread::spawn(move || serve(stream, session));
@@ -151,6 +169,7 @@ pub struct TestSmtpServer {
     pub addr: SocketAddr,
     inbox: Arc<Mutex<Vec<ReceivedMail>>>,
     stopped: Arc<AtomicBool>,
+    mail_from_seen: Arc<AtomicUsize>,
 }
 
 impl TestSmtpServer {
@@ -165,6 +184,11 @@ impl TestSmtpServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// How many MAIL FROM commands arrived, refused ones included.
+    pub fn mail_from_count(&self) -> usize {
+        self.mail_from_seen.load(Ordering::SeqCst)
     }
 
     /// Every message accepted so far, oldest first.
@@ -237,6 +261,7 @@ struct Recorder {
     rules: Arc<Rules>,
     inbox: Arc<Mutex<Vec<ReceivedMail>>>,
     current: Option<ReceivedMail>,
+    mail_from_seen: Arc<AtomicUsize>,
 }
 
 impl Recorder {
@@ -261,6 +286,12 @@ impl Handler for Recorder {
     }
 
     fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+        let seen = self.mail_from_seen.fetch_add(1, Ordering::SeqCst);
+        if let Some((n, code, text)) = &self.rules.mail_from_first
+            && seen < *n
+        {
+            return Response::custom(*code, text.clone());
+        }
         self.rules
             .mail_from
             .as_ref()
@@ -284,6 +315,7 @@ impl Handler for Recorder {
             mail_from: from.into(),
             rcpt_to: to.to_vec(),
             data: Vec::new(),
+            accepted_at: chrono::Utc::now(),
         });
         mailin::response::OK
     }
@@ -296,10 +328,11 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
-        let mail = self.current.take().expect("data_start came first");
+        let mut mail = self.current.take().expect("data_start came first");
         if let Some(refusal) = &self.rules.data {
             return reply(refusal);
         }
+        mail.accepted_at = chrono::Utc::now();
         let mut inbox = self.inbox.lock().unwrap();
         inbox.push(mail);
         Response::custom(250, format!("2.0.0 Ok: queued as {:06X}", inbox.len()))

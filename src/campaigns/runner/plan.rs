@@ -147,6 +147,13 @@ impl Plan {
             .collect();
         let candidates =
             crate::messaging::senders::service::candidates(&txn, ctx.tenant_id, None).await?;
+        let usage = crate::messaging::senders::service::usage_of(
+            &txn,
+            ctx.tenant_id,
+            &candidates.iter().map(|c| c.account.id).collect::<Vec<_>>(),
+            shared.clock.now(),
+        )
+        .await?;
         let queued = crate::messaging::senders::service::queued_by_sender(
             &txn,
             ctx.tenant_id,
@@ -161,14 +168,15 @@ impl Plan {
             .filter(|c| named.is_empty() || named.contains(&c.account.id))
             .map(|candidate| {
                 let waiting = queued.get(&candidate.account.id).copied().unwrap_or(0);
+                let used = usage.get(&candidate.account.id).copied().unwrap_or_default();
                 let hour = candidate
                     .account
                     .hourly_limit
-                    .map(|limit| i64::from(limit) - candidate.sent_last_hour - waiting);
+                    .map(|limit| i64::from(limit) - used.last_hour - waiting);
                 let day = candidate
                     .account
                     .daily_limit
-                    .map(|limit| i64::from(limit) - candidate.sent_today - waiting);
+                    .map(|limit| i64::from(limit) - used.today - waiting);
                 let room = match (hour, day) {
                     (Some(h), Some(d)) => Some(Ord::min(h, d).max(0)),
                     (Some(n), None) | (None, Some(n)) => Some(n.max(0)),

@@ -9,12 +9,21 @@
 //! every attempt. Only an admin's `resendMessage` sends such a message
 //! again, under a new Message-ID.
 //!
-//! Accounts are tried in failover order (priority, then age), skipping those
-//! at their hourly or daily limit; an account that cannot be reached or
-//! answers with a transient or account error hands over to the next. When
-//! every account fails transiently the job is retried with backoff.
+//! Accounts are tried in failover order (priority, then age). Before a
+//! message is handed to an account it takes a slot in the shared limiter
+//! ([`limiter::reserve`]), which also sets the transfer marker: the limits
+//! hold exactly across workers and processes, and the reservation is the
+//! exactly-once marker. An account with no slot now says when it will have
+//! one; an account whose server throttles (SES's `454 Throttling failure`,
+//! any 4xx) gives the slot back and rests. Either way the next account is
+//! tried, and when none can take the message now the job runs again when
+//! the first one can ([`JobOutcome::RunAgainAt`]): waiting, not failing, so
+//! no attempt is used up and the recipient is never skipped. An account
+//! that cannot be reached or answers with another account error hands over
+//! to the next; when every account fails so, the job is retried with
+//! backoff.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -26,10 +35,44 @@ use crate::error::AppResult;
 use crate::jobs::JobOutcome;
 use crate::jobs::queue::backoff;
 use crate::messaging::engagement::recorder::{NewEvent, load_messages, record_now};
+use crate::messaging::senders::limiter::{self, Reservation};
 use crate::messaging::senders::service::{self as senders, SenderCandidate};
 use crate::messaging::smtp::{self, OutgoingEmail, SendFailure, Stage};
 use crate::state::Shared;
 use crate::tenancy::scoped::{as_system, begin_for, begin_for_write, tenant_update};
+
+/// The earliest moment some account may take the message, and why not now.
+#[derive(Default)]
+struct Wait(Option<(DateTime<Utc>, String)>);
+
+impl Wait {
+    fn until(&mut self, at: DateTime<Utc>, reason: String) {
+        if self.0.as_ref().is_none_or(|(earliest, _)| at < *earliest) {
+            self.0 = Some((at, reason));
+        }
+    }
+}
+
+/// When the account rests (throttled, pausing, full) according to the
+/// snapshot read with the candidates: skipped without taking its lock.
+fn resting(
+    account: &entity::sender_accounts::Model,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, String)> {
+    let future = |at: Option<chrono::DateTime<chrono::FixedOffset>>| {
+        at.map(|at| at.to_utc()).filter(|at| *at > now)
+    };
+    if let Some(until) = future(account.throttled_until) {
+        return Some((
+            until,
+            format!(
+                "sender account {:?} was throttled by its provider; resting until then",
+                account.name
+            ),
+        ));
+    }
+    future(account.next_send_at).map(|next| (next, limiter::resting_reason(account)))
+}
 
 /// Why a message was not retried after a worker died mid-transfer.
 pub(crate) const OUTCOME_UNKNOWN: &str = "delivery outcome unknown: a worker stopped while handing the \
@@ -56,21 +99,26 @@ fn retry_delay(shared: &Shared, job: &jobs::Model) -> chrono::Duration {
     backoff(base, job.attempts)
 }
 
-fn event(kind: EngagementType, message_id: Uuid) -> NewEvent {
-    NewEvent::new(kind, message_id, "smtp")
-}
-
-fn outcome_unknown(message_id: Uuid, error: &str) -> NewEvent {
+/// An event at the injectable clock's now: `sent_at` is what the sending
+/// windows count.
+fn event(shared: &Shared, kind: EngagementType, message_id: Uuid) -> NewEvent {
     NewEvent {
-        error: Some(error.to_owned()),
-        ..event(EngagementType::OutcomeUnknown, message_id)
+        occurred_at: shared.clock.now(),
+        ..NewEvent::new(kind, message_id, "smtp")
     }
 }
 
-fn failed(message_id: Uuid, error: impl Into<String>) -> NewEvent {
+fn outcome_unknown(shared: &Shared, message_id: Uuid, error: &str) -> NewEvent {
+    NewEvent {
+        error: Some(error.to_owned()),
+        ..event(shared, EngagementType::OutcomeUnknown, message_id)
+    }
+}
+
+fn failed(shared: &Shared, message_id: Uuid, error: impl Into<String>) -> NewEvent {
     NewEvent {
         error: Some(error.into()),
-        ..event(EngagementType::Failed, message_id)
+        ..event(shared, EngagementType::Failed, message_id)
     }
 }
 
@@ -112,7 +160,7 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
         record_now(
             shared,
             tenant_id,
-            vec![outcome_unknown(message_id, OUTCOME_UNKNOWN)],
+            vec![outcome_unknown(shared, message_id, OUTCOME_UNKNOWN)],
         )
         .await?;
         return Ok(JobOutcome::Done);
@@ -122,34 +170,39 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
             "the recipient is on the suppression list ({:?})",
             suppression.reason
         );
-        record_now(shared, tenant_id, vec![failed(message_id, reason)]).await?;
+        record_now(shared, tenant_id, vec![failed(shared, message_id, reason)]).await?;
         return Ok(JobOutcome::Done);
     }
 
-    let mut last_failure = String::from(
-        "no sender account can send now: none is active, or all are at their hourly or daily limit",
-    );
+    let mut last_failure = String::from("no sender account can send: none is active");
+    // Whether an account failed in a way that uses up the attempt (not a
+    // limit, not a throttle).
+    let mut failed_attempt = false;
+    let mut wait = Wait::default();
     for candidate in &candidates {
-        if candidate.account.transport == SenderTransport::Outbox {
-            match store_in_outbox(shared, job, &message, candidate).await? {
-                Ok(()) => return Ok(JobOutcome::Done),
-                Err(refusal) => {
-                    last_failure = refusal;
-                    senders::record_use(
-                        &shared.db,
-                        tenant_id,
-                        candidate.account.id,
-                        Err(last_failure.clone()),
-                    )
-                    .await?;
-                    continue;
-                }
-            }
+        let name = &candidate.account.name;
+        if let Some((at, reason)) = resting(&candidate.account, shared.clock.now()) {
+            wait.until(at, reason);
+            continue;
         }
-        let account = match senders::smtp_account(shared, &candidate.account) {
+        let outbox = candidate.account.transport == SenderTransport::Outbox;
+        let refusal = if outbox && shared.config.is_production() {
+            Some(format!(
+                "sender account {name:?} uses the development outbox, which production never uses"
+            ))
+        } else {
+            None
+        };
+        let account = match (outbox, refusal) {
+            (_, Some(refusal)) => Err(refusal),
+            (true, None) => Ok(None),
+            (false, None) => senders::smtp_account(shared, &candidate.account).map(Some),
+        };
+        let account = match account {
             Ok(account) => account,
             Err(error) => {
                 last_failure = error;
+                failed_attempt = true;
                 senders::record_use(
                     &shared.db,
                     tenant_id,
@@ -160,21 +213,44 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                 continue;
             }
         };
+        match limiter::reserve(shared, &message, candidate.account.id, job.attempts).await? {
+            Reservation::Granted => {}
+            Reservation::Wait { at, reason } => {
+                wait.until(at, reason);
+                continue;
+            }
+            Reservation::Unusable => continue,
+            // Taken by another worker, or settled meanwhile.
+            Reservation::Gone => return Ok(JobOutcome::Done),
+        }
+        let Some(account) = account else {
+            match store_in_outbox(shared, &message, candidate).await? {
+                Ok(()) => return Ok(JobOutcome::Done),
+                Err(refusal) => {
+                    clear_transfer_started(shared, tenant_id, message_id).await?;
+                    last_failure = refusal;
+                    failed_attempt = true;
+                    senders::record_use(
+                        &shared.db,
+                        tenant_id,
+                        candidate.account.id,
+                        Err(last_failure.clone()),
+                    )
+                    .await?;
+                    continue;
+                }
+            }
+        };
         let email = outgoing(shared, &message, candidate);
-        let marked = std::sync::atomic::AtomicBool::new(false);
-        let result = smtp::deliver(&account, &email, || async {
-            mark_transfer_started(shared, job, tenant_id, message_id, candidate.account.id).await?;
-            marked.store(true, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
-        .await;
+        // The reservation already committed the transfer marker.
+        let result = smtp::deliver(&account, &email, || async { Ok(()) }).await;
         match result {
             Ok(accepted) => {
                 let provider_id = accepted.provider_message_id.clone();
                 let sent = NewEvent {
                     provider_message_id: provider_id.clone(),
                     detail: serde_json::json!({ "sender": candidate.account.name, "response": accepted.response }),
-                    ..event(EngagementType::Sent, message_id)
+                    ..event(shared, EngagementType::Sent, message_id)
                 };
                 record_sent(shared, tenant_id, message_id, sent, provider_id, None).await?;
                 senders::record_use(&shared.db, tenant_id, candidate.account.id, Ok(())).await?;
@@ -187,6 +263,7 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                     permanent: bounce,
                     detail: serde_json::json!({ "code": failure.code, "stage": format!("{:?}", failure.stage) }),
                     ..event(
+                        shared,
                         if bounce {
                             EngagementType::Bounced
                         } else {
@@ -202,23 +279,19 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                 record_now(shared, tenant_id, vec![settled]).await?;
                 return Ok(JobOutcome::Done);
             }
-            Err(failure)
-                if failure.stage == Stage::Data
-                    && failure.code.is_none()
-                    && marked.load(std::sync::atomic::Ordering::SeqCst) =>
-            {
+            Err(failure) if failure.stage == Stage::Data && failure.code.is_none() => {
                 // The data went (perhaps all of it) and no reply came: the
                 // same as a worker stopping here.
                 let unknown = NewEvent {
                     detail: serde_json::json!({ "sender": candidate.account.name, "failure": describe(&failure) }),
-                    ..outcome_unknown(message_id, LOST_DURING_DATA)
+                    ..outcome_unknown(shared, message_id, LOST_DURING_DATA)
                 };
                 record_now(shared, tenant_id, vec![unknown]).await?;
                 return Ok(JobOutcome::Done);
             }
             Err(failure) => {
-                // The server refused before taking the message: the marker
-                // (if it was set) no longer means "maybe sent".
+                // The server did not take the message: the slot and the
+                // marker are given back.
                 clear_transfer_started(shared, tenant_id, message_id).await?;
                 last_failure = describe(&failure);
                 senders::record_use(
@@ -228,21 +301,50 @@ async fn attempt(shared: &Shared, job: &jobs::Model) -> AppResult<JobOutcome> {
                     Err(last_failure.clone()),
                 )
                 .await?;
+                if failure.is_throttle() {
+                    let until = limiter::note_throttled(shared, &candidate.account).await?;
+                    tracing::info!(
+                        job = %job.id, message = %message_id, sender = %name,
+                        error = %last_failure, "sender account throttled; message rescheduled",
+                    );
+                    wait.until(
+                        until,
+                        format!("sender account {name:?} was throttled ({last_failure}); waiting for a slot"),
+                    );
+                    continue;
+                }
+                failed_attempt = true;
                 if !failure.is_account_problem() {
                     break;
                 }
             }
         }
     }
+    if let (false, Some((at, reason))) = (failed_attempt, &wait.0) {
+        let reason = format!("waiting for a sending slot: {reason}");
+        tracing::debug!(job = %job.id, message = %message_id, %at, %reason, "delivery deferred");
+        note_waiting(shared, tenant_id, message_id, &reason, *at).await?;
+        return Ok(JobOutcome::RunAgainAt(*at, reason));
+    }
     if job.attempts >= job.max_attempts {
         let error = format!("gave up after {} attempts: {last_failure}", job.attempts);
         tracing::warn!(job = %job.id, message = %message_id, %error, "delivery given up");
         note_failed_attempt(shared, job, tenant_id, message_id, &error, None).await?;
-        record_now(shared, tenant_id, vec![failed(message_id, error.clone())]).await?;
+        record_now(
+            shared,
+            tenant_id,
+            vec![failed(shared, message_id, error.clone())],
+        )
+        .await?;
         return Ok(JobOutcome::Failed(error));
     }
-    let delay = retry_delay(shared, job);
-    let next_attempt_at = Utc::now() + delay;
+    let now = shared.clock.now();
+    let mut delay = retry_delay(shared, job);
+    if let Some((at, _)) = &wait.0 {
+        // An account that was only full or throttled may take it sooner.
+        delay = Ord::min(delay, Ord::max(*at - now, chrono::Duration::zero()));
+    }
+    let next_attempt_at = now + delay;
     tracing::info!(
         job = %job.id, message = %message_id, attempt = job.attempts,
         next_attempt_at = %next_attempt_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -284,7 +386,35 @@ async fn note_failed_attempt(
             ),
             (
                 messages::Column::UpdatedAt,
-                Expr::val(Utc::now().fixed_offset()),
+                Expr::val(shared.clock.now().fixed_offset()),
+            ),
+        ],
+    )
+    .await
+}
+
+/// Shows on the message why it waits and until when, without counting an
+/// attempt: no account may take it now (limits, pause, throttling).
+async fn note_waiting(
+    shared: &Shared,
+    tenant_id: Uuid,
+    message_id: Uuid,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    update_while_queued(
+        shared,
+        tenant_id,
+        message_id,
+        vec![
+            (messages::Column::Error, Expr::val(reason)),
+            (
+                messages::Column::NextAttemptAt,
+                Expr::val(at.fixed_offset()),
+            ),
+            (
+                messages::Column::UpdatedAt,
+                Expr::val(shared.clock.now().fixed_offset()),
             ),
         ],
     )
@@ -314,34 +444,20 @@ async fn update_while_queued(
 }
 
 /// The development outbox: stores the message exactly as the SMTP transport
-/// would have sent it and records it sent, in one transaction. The inner
-/// `Err` is a refusal that hands over to the next account.
+/// would have sent it and records it sent, in one transaction (the slot is
+/// already reserved). The inner `Err` is a refusal that hands over to the
+/// next account.
 async fn store_in_outbox(
     shared: &Shared,
-    job: &jobs::Model,
     message: &messages::Model,
     candidate: &SenderCandidate,
 ) -> AppResult<Result<(), String>> {
-    if shared.config.is_production() {
-        return Ok(Err(format!(
-            "sender account {:?} uses the development outbox, which production never uses",
-            candidate.account.name
-        )));
-    }
     let email = outgoing(shared, message, candidate);
     let raw = match smtp::build_message(&email) {
         Ok(built) => String::from_utf8_lossy(&built.formatted()).into_owned(),
         Err(failure) => return Ok(Err(describe(&failure))),
     };
-    mark_transfer_started(
-        shared,
-        job,
-        message.tenant_id,
-        message.id,
-        candidate.account.id,
-    )
-    .await
-    .map_err(crate::error::AppError::Internal)?;
+    let now = shared.clock.now();
     let stored = outbox_emails::ActiveModel {
         tenant_id: sea_orm::Set(message.tenant_id),
         id: sea_orm::Set(Uuid::now_v7()),
@@ -351,10 +467,11 @@ async fn store_in_outbox(
         recipient: sea_orm::Set(email.to.clone()),
         subject: sea_orm::Set(email.subject.clone()),
         raw: sea_orm::Set(raw),
-        created_at: sea_orm::Set(Utc::now().fixed_offset()),
+        created_at: sea_orm::Set(now.fixed_offset()),
     };
     let sent = NewEvent {
         detail: serde_json::json!({ "sender": candidate.account.name, "response": "stored in the development outbox" }),
+        occurred_at: now,
         ..NewEvent::new(EngagementType::Sent, message.id, "outbox")
     };
     record_sent(
@@ -396,42 +513,8 @@ fn outgoing(shared: &Shared, message: &messages::Model, sender: &SenderCandidate
     }
 }
 
-/// Commits "this attempt is about to transfer the message" and which
-/// account carries it. Refuses when another worker got there first.
-async fn mark_transfer_started(
-    shared: &Shared,
-    job: &jobs::Model,
-    tenant_id: Uuid,
-    message_id: Uuid,
-    sender_id: Uuid,
-) -> anyhow::Result<()> {
-    let now = Utc::now().fixed_offset();
-    let txn = begin_for_write(&shared.db, tenant_id, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let updated = tenant_update::<messages::Entity>(tenant_id)
-        .col_expr(messages::Column::TransferStartedAt, Expr::val(now))
-        .col_expr(messages::Column::SenderId, Expr::val(sender_id))
-        // The job counts its attempts, including those that failed before
-        // reaching the transfer.
-        .col_expr(messages::Column::Attempts, Expr::val(job.attempts))
-        .col_expr(
-            messages::Column::NextAttemptAt,
-            Expr::val(None::<chrono::DateTime<chrono::FixedOffset>>),
-        )
-        .col_expr(messages::Column::UpdatedAt, Expr::val(now))
-        .filter(messages::Column::Id.eq(message_id))
-        .filter(messages::Column::Status.eq(MessageStatus::Queued))
-        .filter(messages::Column::TransferStartedAt.is_null())
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    if updated.rows_affected != 1 {
-        anyhow::bail!("the message is no longer waiting to be sent");
-    }
-    Ok(())
-}
-
+/// Gives the slot back: the server did not take the message, so the marker
+/// no longer means "maybe sent" and the windows no longer count it.
 async fn clear_transfer_started(
     shared: &Shared,
     tenant_id: Uuid,

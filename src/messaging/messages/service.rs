@@ -68,13 +68,13 @@ async fn choose_sender(
     {
         return Err(AppError::invalid(
             field,
-            "no active sender account with this id (or it is at its sending limit)",
+            "no active sender account with this id",
         ));
     }
     candidates.into_iter().next().ok_or_else(|| {
         AppError::invalid(
             field,
-            "no sender account can send: add one with createSenderAccount or raise its limits",
+            "no sender account can send: add one with createSenderAccount or activate one",
         )
     })
 }
@@ -184,6 +184,9 @@ pub(crate) fn queue_one(
             campaign_id: Set(common.campaign_id),
             template_id: Set(common.template_id),
             sender_id: Set(Some(common.sender.account.id)),
+            recipient_domain: Set(Some(crate::messaging::senders::limiter::recipient_domain(
+                &email,
+            ))),
             recipient: Set(email),
             from_email: Set(Some(common.sender.account.from_email.clone())),
             from_name: Set(common.sender.account.from_name.clone()),

@@ -1,9 +1,11 @@
 //! Sender accounts (seed 001 `smtpConfig`): the SMTP servers a tenant sends
-//! through, with hourly and daily limits and a priority order for failover.
-//! The delivery worker asks [`service::candidates`] which accounts it may
-//! use now and reports back with [`service::record_use`].
+//! through, with their limits and a priority order for failover. The
+//! delivery worker asks [`service::candidates`] which accounts to try, takes
+//! a slot on one with [`limiter::reserve`] (the limits, exact across
+//! processes) and reports back with [`service::record_use`].
 
 mod host;
+pub(crate) mod limiter;
 mod resolver;
 pub mod service;
 mod types;

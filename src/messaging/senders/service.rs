@@ -8,7 +8,10 @@
 //! Recent usage (`sentLastHour`, `sentToday`) is counted from
 //! `messages.sent_at`, which the `(tenant_id, sender_id, sent_at)` index
 //! serves, rather than kept in counters: counters need a reset job and drift
-//! when a send is retried, the messages are the truth.
+//! when a send is retried, the messages are the truth. The limits themselves
+//! (hourly, daily, the provider's windows, the pause between sends, the
+//! per-domain throttle) are enforced when a message takes a slot, by the
+//! shared limiter in [`super::limiter`].
 
 use std::collections::HashMap;
 
@@ -24,7 +27,10 @@ use entity::sea_orm_active_enums::{SenderTransport, SmtpTlsMode};
 use entity::{messages, sender_accounts};
 
 use super::host::smtp_host;
-use super::types::{self, CreateSenderAccountInput, SenderTestResult, UpdateSenderAccountInput};
+use super::limiter::{RateWindow, delay_range};
+use super::types::{
+    self, CreateSenderAccountInput, SenderTestResult, SendingRateInput, UpdateSenderAccountInput,
+};
 use crate::domain::{EmailAddress, optional_text, required_text};
 use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
@@ -60,13 +66,12 @@ pub struct SenderRow {
     pub usage: Usage,
 }
 
-/// An account the delivery worker may send through now, in failover order.
+/// An account the delivery worker may send through, in failover order;
+/// whether it may send now is the limiter's answer.
 #[derive(Clone, Debug)]
 pub struct SenderCandidate {
     /// Includes the sealed password (`password_encrypted`) and the limits.
     pub account: sender_accounts::Model,
-    pub sent_last_hour: i64,
-    pub sent_today: i64,
 }
 
 /// The SMTP password, opened with the server's key; `None` when the account
@@ -252,7 +257,7 @@ async fn usage(conn: &impl ConnectionTrait, ctx: &RequestCtx, sender_id: Uuid) -
 
 /// The usage of many accounts in one grouped query; accounts that sent
 /// nothing are absent from the map.
-async fn usage_of(
+pub(crate) async fn usage_of(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
     ids: &[Uuid],
@@ -400,6 +405,31 @@ fn limit(value: Option<i32>, field: &str) -> AppResult<Option<i32>> {
     }
 }
 
+/// Windows from the API: `null` and `[]` are none.
+fn rate_limits(value: Option<Vec<SendingRateInput>>) -> AppResult<serde_json::Value> {
+    let pairs: Vec<(i32, i32)> = value
+        .unwrap_or_default()
+        .iter()
+        .map(|w| (w.limit, w.per_seconds))
+        .collect();
+    let windows = RateWindow::parse_all(&pairs, "input.rateLimits")?;
+    Ok(serde_json::to_value(windows).expect("windows serialise"))
+}
+
+/// The per-domain throttle from the API, as its two columns.
+fn domain_limit(value: Option<SendingRateInput>) -> AppResult<(Option<i32>, Option<i32>)> {
+    Ok(match value {
+        Some(w) => {
+            let w = RateWindow::parse(w.limit, w.per_seconds, "input.domainLimit")?;
+            (Some(w.limit), Some(w.per_seconds))
+        }
+        None => (None, None),
+    })
+}
+
+const MIN_DELAY: &str = "input.minDelayMs";
+const MAX_DELAY: &str = "input.maxDelayMs";
+
 fn provider(value: Option<String>) -> AppResult<String> {
     Ok(optional_text(value, "input.provider", 100)?.unwrap_or_else(|| "custom".to_owned()))
 }
@@ -492,7 +522,9 @@ pub async fn create(
         Some(value) => port(value, "input.port")?,
         None => default_port(tls_mode),
     };
-    let now = Utc::now().fixed_offset();
+    delay_range(input.min_delay_ms, input.max_delay_ms, MIN_DELAY, MAX_DELAY)?;
+    let (domain_limit, domain_limit_seconds) = domain_limit(input.domain_limit)?;
+    let now = shared.clock.now().fixed_offset();
     let account = sender_accounts::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
         id: Set(id),
@@ -512,6 +544,15 @@ pub async fn create(
         reply_to: Set(optional_email(input.reply_to, "input.replyTo")?),
         hourly_limit: Set(limit(input.hourly_limit, "input.hourlyLimit")?),
         daily_limit: Set(limit(input.daily_limit, "input.dailyLimit")?),
+        rate_limits: Set(rate_limits(input.rate_limits)?),
+        min_delay_ms: Set(input.min_delay_ms),
+        max_delay_ms: Set(input.max_delay_ms),
+        domain_limit: Set(domain_limit),
+        domain_limit_seconds: Set(domain_limit_seconds),
+        next_send_at: Set(None),
+        next_send_reason: Set(None),
+        throttled_until: Set(None),
+        throttle_strikes: Set(0),
         priority: Set(input.priority.unwrap_or(0)),
         is_active: Set(input.is_active.unwrap_or(true)),
         total_sent: Set(0),
@@ -552,9 +593,9 @@ pub async fn update(
         None => None,
     };
     let txn = begin_write(&shared.db, ctx).await?;
-    let mut account = find_live::<sender_accounts::Entity>(&txn, ctx, id)
-        .await?
-        .into_active_model();
+    let before = find_live::<sender_accounts::Entity>(&txn, ctx, id).await?;
+    let (old_min, old_max) = (before.min_delay_ms, before.max_delay_ms);
+    let mut account = before.into_active_model();
     if let Some(name) = input.name {
         let name = required_text(&name, "input.name", MAX_NAME_CHARS)?;
         ensure_name_free(&txn, ctx, &name, Some(id)).await?;
@@ -599,13 +640,36 @@ pub async fn update(
     if let Some(value) = Option::<Option<i32>>::from(input.daily_limit) {
         account.daily_limit = Set(limit(value, "input.dailyLimit")?);
     }
+    if let Some(value) = Option::<Option<Vec<SendingRateInput>>>::from(input.rate_limits) {
+        account.rate_limits = Set(rate_limits(value)?);
+    }
+    let new_min = Option::<Option<i32>>::from(input.min_delay_ms);
+    let new_max = Option::<Option<i32>>::from(input.max_delay_ms);
+    if new_min.is_some() || new_max.is_some() {
+        // Checked against the stored bound the input leaves alone.
+        let (min, max) = (new_min.unwrap_or(old_min), new_max.unwrap_or(old_max));
+        delay_range(min, max, MIN_DELAY, MAX_DELAY)?;
+        account.min_delay_ms = Set(min);
+        account.max_delay_ms = Set(max);
+    }
+    if let Some(value) = Option::<Option<SendingRateInput>>::from(input.domain_limit) {
+        let (limit, seconds) = domain_limit(value)?;
+        account.domain_limit = Set(limit);
+        account.domain_limit_seconds = Set(seconds);
+    }
+    if account.is_changed() {
+        // "Not before" was worked out under the old limits; the next
+        // reservation works it out again under the new ones.
+        account.next_send_at = Set(None);
+        account.next_send_reason = Set(None);
+    }
     if let Some(priority) = input.priority {
         account.priority = Set(priority);
     }
     if let Some(active) = input.is_active {
         account.is_active = Set(active);
     }
-    account.updated_at = Set(Utc::now().fixed_offset());
+    account.updated_at = Set(shared.clock.now().fixed_offset());
     let account = account
         .update(&txn)
         .await
@@ -626,15 +690,14 @@ pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Se
     Ok(SenderRow { account, usage })
 }
 
-/// For the delivery worker: the tenant's active, live accounts that are
-/// under both limits, in failover order (priority descending, then the
-/// older account), with `preferred` moved to the front when it qualifies.
-/// Call it inside a transaction bound to `tenant_id` (row-level security on
-/// PostgreSQL).
+/// For the delivery worker: the tenant's active, live accounts in failover
+/// order (priority descending, then the older account), with `preferred`
+/// moved to the front when it qualifies. Call it inside a transaction bound
+/// to `tenant_id` (row-level security on PostgreSQL).
 ///
-/// The limits are soft: two workers reading at once may both take the last
-/// slot of an hour. Taking a lock per account for every message would cost
-/// more than the occasional extra message does.
+/// Limits do not filter here: a read can only guess, and two workers reading
+/// at once would both take the last slot. Whether an account may send now is
+/// answered by [`super::limiter::reserve`], under the account's lock.
 pub async fn candidates(
     conn: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -645,23 +708,9 @@ pub async fn candidates(
         .filter(Column::DeletedAt.is_null())
         .filter(Column::IsActive.eq(true));
     let accounts = failover_order().sort(live_and_active).all(conn).await?;
-    let ids: Vec<Uuid> = accounts.iter().map(|account| account.id).collect();
-    let usage = usage_of(conn, tenant_id, &ids, Utc::now()).await?;
-    let under = |limit: Option<i32>, sent: i64| limit.is_none_or(|limit| sent < i64::from(limit));
     let mut candidates: Vec<SenderCandidate> = accounts
         .into_iter()
-        .map(|account| {
-            let used = usage.get(&account.id).copied().unwrap_or_default();
-            SenderCandidate {
-                account,
-                sent_last_hour: used.last_hour,
-                sent_today: used.today,
-            }
-        })
-        .filter(|c| {
-            under(c.account.hourly_limit, c.sent_last_hour)
-                && under(c.account.daily_limit, c.sent_today)
-        })
+        .map(|account| SenderCandidate { account })
         .collect();
     if let Some(preferred) = preferred
         && let Some(position) = candidates.iter().position(|c| c.account.id == preferred)
@@ -700,8 +749,8 @@ pub async fn queued_by_sender(
 }
 
 /// Records the outcome of a delivery attempt through account `id`: a
-/// success counts and stamps `last_used_at`; a failure keeps the error for
-/// the admin. A success does not clear the last error: `lastErrorAt` before
+/// success counts, stamps `last_used_at` and ends a run of throttles; a
+/// failure keeps the error for the admin. A success does not clear the last error: `lastErrorAt` before
 /// `lastUsedAt` already says the account recovered.
 pub async fn record_use(
     conn: &impl ConnectionTrait,
@@ -715,6 +764,7 @@ pub async fn record_use(
     let update = match ok {
         Ok(()) => update
             .col_expr(Column::TotalSent, Expr::col(Column::TotalSent).add(1))
+            .col_expr(Column::ThrottleStrikes, Expr::value(0))
             .col_expr(Column::LastUsedAt, Expr::value(now)),
         Err(error) => update
             .col_expr(

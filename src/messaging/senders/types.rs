@@ -8,6 +8,7 @@ use entity::sea_orm_active_enums::{
     SenderTransport as SenderTransportModel, SmtpTlsMode as SmtpTlsModeModel,
 };
 
+use super::limiter::RateWindow;
 use super::service::SenderRow;
 use crate::graphql::numbers::Count;
 use crate::graphql::to_id;
@@ -72,8 +73,42 @@ impl From<SenderTransport> for SenderTransportModel {
     }
 }
 
+/// "At most `limit` messages in any `perSeconds` seconds": a sliding window
+/// as providers state their limits (SES's 14 per second is `{ limit: 14,
+/// perSeconds: 1 }`, Gmail's 2,000 a day `{ limit: 2000, perSeconds: 86400 }`).
+#[derive(SimpleObject, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendingRate {
+    /// Messages allowed in any one window.
+    pub limit: i32,
+    /// The window's length in seconds.
+    pub per_seconds: i32,
+}
+
+impl From<RateWindow> for SendingRate {
+    fn from(window: RateWindow) -> Self {
+        Self {
+            limit: window.limit,
+            per_seconds: window.per_seconds,
+        }
+    }
+}
+
+/// "At most `limit` messages in any `perSeconds` seconds".
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct SendingRateInput {
+    /// 1 to 10,000,000.
+    pub limit: i32,
+    /// 1 to 604,800 (a week).
+    pub per_seconds: i32,
+}
+
 /// An SMTP account messages are sent through. Accounts are tried in
 /// failover order: higher `priority` first, then the older one.
+///
+/// Every limit below is exact across all workers and server processes: a
+/// message takes a slot in the database before it is handed to the
+/// account, and waits (its `nextAttemptAt` says until when) when no account
+/// has one.
 #[derive(SimpleObject)]
 pub struct SenderAccount {
     pub id: ID,
@@ -96,6 +131,30 @@ pub struct SenderAccount {
     pub hourly_limit: Option<i32>,
     /// Messages per UTC day through this account; `null`: unlimited.
     pub daily_limit: Option<i32>,
+    /// The provider's rate limits, each a sliding window (besides
+    /// `hourlyLimit` and `dailyLimit`); shortest window first.
+    pub rate_limits: Vec<SendingRate>,
+    /// The shortest random pause between two sends from this account, in
+    /// milliseconds; `null`: no pause.
+    pub min_delay_ms: Option<i32>,
+    /// The longest random pause between two sends from this account, in
+    /// milliseconds; each pause is drawn between `minDelayMs` and this.
+    pub max_delay_ms: Option<i32>,
+    /// At most this many messages from this account to one recipient domain
+    /// (gmail.com, outlook.com…) in any window, so a campaign never sends a
+    /// burst to one provider; `null`: no such throttle.
+    pub domain_limit: Option<SendingRate>,
+    /// The account sends nothing before this: the random pause after its
+    /// last send, or the moment a full window frees a slot. `null` or past:
+    /// it may send now.
+    pub next_send_at: Option<DateTime<Utc>>,
+    /// Why the account waits until `nextSendAt`: its pause between sends,
+    /// or the limit that is reached.
+    pub next_send_reason: Option<String>,
+    /// The provider throttled the account (a 4xx reply such as SES's `454
+    /// Throttling failure`); it rests until this moment, and the messages
+    /// wait for it or go through another account.
+    pub throttled_until: Option<DateTime<Utc>>,
     /// Higher is tried first.
     pub priority: i32,
     /// Inactive accounts are never used for sending.
@@ -116,6 +175,11 @@ pub struct SenderAccount {
 
 impl From<SenderRow> for SenderAccount {
     fn from(SenderRow { account, usage }: SenderRow) -> Self {
+        let rate_limits = RateWindow::of(&account)
+            .into_iter()
+            .map(SendingRate::from)
+            .collect();
+        let domain_limit = RateWindow::domain_of(&account).map(SendingRate::from);
         Self {
             id: to_id(account.id),
             name: account.name,
@@ -131,6 +195,13 @@ impl From<SenderRow> for SenderAccount {
             reply_to: account.reply_to,
             hourly_limit: account.hourly_limit,
             daily_limit: account.daily_limit,
+            rate_limits,
+            min_delay_ms: account.min_delay_ms,
+            max_delay_ms: account.max_delay_ms,
+            domain_limit,
+            next_send_at: account.next_send_at.map(|at| at.to_utc()),
+            next_send_reason: account.next_send_reason,
+            throttled_until: account.throttled_until.map(|at| at.to_utc()),
             priority: account.priority,
             is_active: account.is_active,
             total_sent: Count(account.total_sent),
@@ -171,6 +242,19 @@ pub struct CreateSenderAccountInput {
     pub hourly_limit: Option<i32>,
     /// At least 0; omitted or `null`: unlimited.
     pub daily_limit: Option<i32>,
+    /// The provider's rate limits (at most 10, each window length once),
+    /// e.g. `[{ limit: 14, perSeconds: 1 }, { limit: 30, perSeconds: 60 }]`.
+    /// Omitted: none.
+    pub rate_limits: Option<Vec<SendingRateInput>>,
+    /// A random pause between two sends, at least this many milliseconds
+    /// (0 to 3,600,000). Omitted: no pause.
+    pub min_delay_ms: Option<i32>,
+    /// …and at most this many (at least `minDelayMs`; omitted: exactly
+    /// `minDelayMs`).
+    pub max_delay_ms: Option<i32>,
+    /// At most `limit` messages to one recipient domain per `perSeconds`.
+    /// Omitted: no such throttle.
+    pub domain_limit: Option<SendingRateInput>,
     /// 0 when omitted; higher is tried first.
     pub priority: Option<i32>,
     /// True by default.
@@ -195,6 +279,12 @@ pub struct UpdateSenderAccountInput {
     pub reply_to: MaybeUndefined<String>,
     pub hourly_limit: MaybeUndefined<i32>,
     pub daily_limit: MaybeUndefined<i32>,
+    /// Replaces every window; `null` or `[]` removes them.
+    pub rate_limits: MaybeUndefined<Vec<SendingRateInput>>,
+    pub min_delay_ms: MaybeUndefined<i32>,
+    pub max_delay_ms: MaybeUndefined<i32>,
+    /// `null` removes the domain throttle.
+    pub domain_limit: MaybeUndefined<SendingRateInput>,
     pub priority: Option<i32>,
     pub is_active: Option<bool>,
 }

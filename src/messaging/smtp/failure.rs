@@ -1,7 +1,8 @@
 //! Why a delivery failed, and what the sender should do about it.
 //!
-//! The failover and retry code asks three questions and never reads SMTP
-//! codes itself: is the account at fault (try the next one), is it worth
+//! The failover and retry code asks four questions and never reads SMTP
+//! codes itself: is the account at fault (try the next one), is the server
+//! throttling (give the slot back, rest the account, wait), is it worth
 //! retrying later, is the message itself refused for good.
 
 use std::fmt;
@@ -106,6 +107,15 @@ impl SendFailure {
         }
     }
 
+    /// The server answered "not now" with a code: SES's `454 Throttling
+    /// failure: Maximum sending rate exceeded`, `421` (closing, too busy),
+    /// `450`/`451`/`452` to MAIL or RCPT, any other 4xx. The message was not
+    /// taken; it waits for a slot (on this account after it rests, or on
+    /// another) without being marked failed or using up an attempt.
+    pub fn is_throttle(&self) -> bool {
+        self.code_class() == Some(4)
+    }
+
     /// The message itself is refused for good (5xx on RCPT TO or on DATA,
     /// such as 550 no such user or 554 rejected), or could not be built:
     /// mark it bounced or failed, with no retry and no failover.
@@ -143,6 +153,30 @@ mod tests {
 
     fn failure(stage: Stage, code: Option<u16>) -> SendFailure {
         SendFailure::new(stage, code, "")
+    }
+
+    #[test]
+    fn every_4xx_reply_is_a_throttle_and_nothing_else_is() {
+        let throttles = [
+            (Stage::MailFrom, Some(454)),
+            (Stage::Greeting, Some(421)),
+            (Stage::RcptTo, Some(450)),
+            (Stage::RcptTo, Some(451)),
+            (Stage::RcptTo, Some(452)),
+            (Stage::Data, Some(451)),
+        ];
+        let not = [
+            (Stage::Connect, None),
+            (Stage::RcptTo, Some(550)),
+            (Stage::Data, None),
+            (Stage::Auth, Some(535)),
+        ];
+        for (stage, code) in throttles {
+            assert!(failure(stage, code).is_throttle(), "{stage} {code:?}");
+        }
+        for (stage, code) in not {
+            assert!(!failure(stage, code).is_throttle(), "{stage} {code:?}");
+        }
     }
 
     /// (stage, code) → (account problem, transient, permanent for message)
