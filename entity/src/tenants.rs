@@ -83,6 +83,8 @@ pub enum Relation {
     LeadTags,
     #[sea_orm(has_many = "super::leads::Entity")]
     Leads,
+    #[sea_orm(has_many = "super::mailbox_watches::Entity")]
+    MailboxWatches,
     #[sea_orm(has_many = "super::memberships::Entity")]
     Memberships,
     #[sea_orm(has_many = "super::message_directory::Entity")]
@@ -125,6 +127,8 @@ pub enum Relation {
     Segments,
     #[sea_orm(has_many = "super::sender_accounts::Entity")]
     SenderAccounts,
+    #[sea_orm(has_many = "super::sender_mailboxes::Entity")]
+    SenderMailboxes,
     #[sea_orm(has_many = "super::settings::Entity")]
     Settings,
     #[sea_orm(has_many = "super::suppressions::Entity")]
@@ -275,6 +279,12 @@ impl Related<super::leads::Entity> for Entity {
     }
 }
 
+impl Related<super::mailbox_watches::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::MailboxWatches.def()
+    }
+}
+
 impl Related<super::message_directory::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::MessageDirectory.def()
@@ -359,9 +369,9 @@ impl Related<super::segments::Entity> for Entity {
     }
 }
 
-impl Related<super::sender_accounts::Entity> for Entity {
+impl Related<super::sender_mailboxes::Entity> for Entity {
     fn to() -> RelationDef {
-        Relation::SenderAccounts.def()
+        Relation::SenderMailboxes.def()
     }
 }
 
@@ -416,6 +426,12 @@ impl Related<super::notes::Entity> for Entity {
 impl Related<super::page_views::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::PageViews.def()
+    }
+}
+
+impl Related<super::sender_accounts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SenderAccounts.def()
     }
 }
 

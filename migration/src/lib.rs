@@ -31,6 +31,7 @@ mod m20261207_000018_lead_imports;
 mod m20261207_000019_lead_email_index;
 mod m20261207_000020_capture;
 mod m20261207_000021_website_analyses;
+mod m20261207_000023_sender_mailboxes;
 pub mod rls;
 
 pub use helpers::{
@@ -93,6 +94,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_lead_email_index::Migration),
             Box::new(m20261207_000020_capture::Migration),
             Box::new(m20261207_000021_website_analyses::Migration),
+            Box::new(m20261207_000023_sender_mailboxes::Migration),
         ]
     }
 }

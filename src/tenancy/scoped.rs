@@ -62,7 +62,8 @@ tenant_scoped!(
     lead_batch_parts,
     lead_batch_errors,
     form_daily_counts,
-    visitor_leads
+    visitor_leads,
+    sender_mailboxes
 );
 
 macro_rules! tenant_owned {

@@ -21,7 +21,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::{SenderTransport, SmtpTlsMode};
-use entity::{messages, sender_accounts};
+use entity::{messages, sender_accounts, sender_mailboxes};
 
 use super::host::smtp_host;
 use super::types::{self, CreateSenderAccountInput, SenderTestResult, UpdateSenderAccountInput};
@@ -30,6 +30,7 @@ use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
 use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, page_by_keys};
 use crate::graphql::pagination::{Page, PageArgs, Totals};
+use crate::messaging::mailboxes::service as mailboxes;
 use crate::messaging::smtp::{SmtpAccount, TlsMode};
 use crate::secrets::SecretBox;
 use crate::state::Shared;
@@ -38,6 +39,7 @@ use crate::tenancy::scoped::{
     begin, begin_write, ensure_live_name_free, find_live, live, soft_delete, tenant_rows,
     tenant_update,
 };
+use async_graphql::MaybeUndefined;
 
 const DUPLICATE_NAME: &str = "a sender account with this name already exists";
 const MAX_NAME_CHARS: usize = 200;
@@ -54,10 +56,11 @@ pub struct Usage {
     pub today: i64,
 }
 
-/// An account with its recent usage: what the API shows.
+/// An account with its recent usage and its mailbox: what the API shows.
 pub struct SenderRow {
     pub account: sender_accounts::Model,
     pub usage: Usage,
+    pub mailbox: Option<sender_mailboxes::Model>,
 }
 
 /// An account the delivery worker may send through now, in failover order.
@@ -322,9 +325,11 @@ pub async fn list(
     .await?;
     let ids: Vec<Uuid> = page.rows.iter().map(|account| account.id).collect();
     let usage = usage_of(&txn, ctx.tenant_id, &ids, Utc::now()).await?;
+    let mut mailboxes = mailboxes::of_accounts(&txn, ctx.tenant_id, &ids).await?;
     txn.commit().await?;
     let page = page.map(|account| SenderRow {
         usage: usage.get(&account.id).copied().unwrap_or_default(),
+        mailbox: mailboxes.remove(&account.id),
         account,
     });
     Ok((page, Totals::counting(&shared.db, ctx, select)))
@@ -334,8 +339,13 @@ pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Sende
     let txn = begin(&shared.db, ctx).await?;
     let account = find_live::<sender_accounts::Entity>(&txn, ctx, id).await?;
     let usage = usage(&txn, ctx, id).await?;
+    let mailbox = mailboxes::find(&txn, ctx.tenant_id, id).await?;
     txn.commit().await?;
-    Ok(SenderRow { account, usage })
+    Ok(SenderRow {
+        account,
+        usage,
+        mailbox,
+    })
 }
 
 /// Refuses a name another live account has, ignoring case.
@@ -431,7 +441,7 @@ fn optional_email(value: Option<String>, field: &str) -> AppResult<Option<String
 /// hosts not allowed, one that is or resolves to a loopback, private or
 /// link-local address is refused here, naming the field (the delivery
 /// checks again when it connects, as DNS can change).
-async fn allowed_host(shared: &Shared, raw: &str, field: &str) -> AppResult<String> {
+pub(crate) async fn allowed_host(shared: &Shared, raw: &str, field: &str) -> AppResult<String> {
     let host = smtp_host(raw, field)?;
     crate::outbound::check_host(&host, shared.config.allow_private_hosts())
         .await
@@ -492,6 +502,11 @@ pub async fn create(
         Some(value) => port(value, "input.port")?,
         None => default_port(tls_mode),
     };
+    // Before the transaction: the mailbox host check may wait on DNS.
+    let mailbox = match input.mailbox {
+        Some(mailbox) => mailboxes::prepare_create(shared, ctx, id, mailbox).await?,
+        None => mailboxes::Change::Keep,
+    };
     let now = Utc::now().fixed_offset();
     let account = sender_accounts::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
@@ -531,11 +546,16 @@ pub async fn create(
         .insert(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
+    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox, true).await?;
     txn.commit().await?;
+    if mailbox.is_some() {
+        shared.mailbox_watchers.changed(ctx.tenant_id, id);
+    }
     // A new account has sent nothing.
     Ok(SenderRow {
         account,
         usage: Usage::default(),
+        mailbox,
     })
 }
 
@@ -550,6 +570,11 @@ pub async fn update(
     let host = match &input.host {
         Some(host) => Some(allowed_host(shared, host, "input.host").await?),
         None => None,
+    };
+    let mailbox_change = match input.mailbox {
+        MaybeUndefined::Undefined => mailboxes::Change::Keep,
+        MaybeUndefined::Null => mailboxes::Change::Remove,
+        MaybeUndefined::Value(mailbox) => mailboxes::prepare_update(shared, id, mailbox).await?,
     };
     let txn = begin_write(&shared.db, ctx).await?;
     let mut account = find_live::<sender_accounts::Entity>(&txn, ctx, id)
@@ -610,9 +635,15 @@ pub async fn update(
         .update(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
+    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox_change, true).await?;
     let usage = usage(&txn, ctx, id).await?;
     txn.commit().await?;
-    Ok(SenderRow { account, usage })
+    shared.mailbox_watchers.changed(ctx.tenant_id, id);
+    Ok(SenderRow {
+        account,
+        usage,
+        mailbox,
+    })
 }
 
 /// Soft-deletes an account: messages sent through it keep pointing at it,
@@ -622,8 +653,19 @@ pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Se
     let txn = begin_write(&shared.db, ctx).await?;
     let account = soft_delete::<sender_accounts::Entity>(&txn, ctx, id).await?;
     let usage = usage(&txn, ctx, id).await?;
+    // A deleted account's mailbox is no longer watched (it is kept, with
+    // the account, for the messages that point at it).
+    let mailbox = mailboxes::find(&txn, ctx.tenant_id, id).await?;
+    if mailbox.is_some() {
+        mailboxes::watch(&txn, ctx.tenant_id, id, false).await?;
+    }
     txn.commit().await?;
-    Ok(SenderRow { account, usage })
+    shared.mailbox_watchers.changed(ctx.tenant_id, id);
+    Ok(SenderRow {
+        account,
+        usage,
+        mailbox,
+    })
 }
 
 /// For the delivery worker: the tenant's active, live accounts that are
