@@ -39,6 +39,8 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // The mailbox watchers log out and let their leases go.
+        self.state.shared.mailbox_watchers.stop();
     }
 }
 
@@ -167,6 +169,17 @@ impl TestApp {
         let name = format!("ph_r_{}", Uuid::now_v7().simple());
         create_database(admin_url, &name, "").await;
         Self::start(with_database(admin_url, &name), None, adjust).await
+    }
+
+    /// A second server process on this app's database (as a second
+    /// `promohub serve` would be): its own state, workers and port.
+    pub async fn another_process(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let url = self
+            .config
+            .database_listen_url
+            .clone()
+            .unwrap_or_else(|| self.config.database_url.clone());
+        Self::start(url, None, adjust).await
     }
 
     async fn start(
