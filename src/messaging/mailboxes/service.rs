@@ -31,7 +31,7 @@ use super::types::{MailboxTestResult, SenderMailboxInput, UpdateSenderMailboxInp
 use crate::error::{AppError, AppResult};
 use crate::state::Shared;
 use crate::tenancy::RequestCtx;
-use crate::tenancy::scoped::{as_system, begin, find_live, tenant_rows};
+use crate::tenancy::scoped::{as_system, begin, find_live, tenant_delete, tenant_rows};
 
 const MAX_PASSWORD_CHARS: usize = 1_024;
 const MAX_FOLDER_CHARS: usize = 200;
@@ -239,8 +239,7 @@ pub(crate) async fn apply(
         (Change::Keep, existing) => return Ok(existing),
         (Change::Remove, None) => return Ok(None),
         (Change::Remove, Some(_)) => {
-            sender_mailboxes::Entity::delete_many()
-                .filter(sender_mailboxes::Column::TenantId.eq(ctx.tenant_id))
+            tenant_delete::<sender_mailboxes::Entity>(ctx.tenant_id)
                 .filter(sender_mailboxes::Column::SenderId.eq(sender_id))
                 .exec(txn)
                 .await?;
@@ -266,31 +265,26 @@ pub(crate) async fn apply(
         (Change::Update(input, checked_host, sealed_password), None) => {
             let missing =
                 |name: &str| AppError::invalid(field(name), "is required for a new mailbox");
-            let input = *input;
-            let create = SenderMailboxInput {
-                host: input.host.clone().ok_or_else(|| missing("host"))?,
-                port: input.port,
-                tls_mode: input.tls_mode,
-                username: input.username.clone().ok_or_else(|| missing("username"))?,
-                password: String::new(),
-                folder: input.folder.clone(),
-                enabled: input.enabled,
-            };
-            let tls_mode = create.tls_mode.map_or(SmtpTlsMode::Tls, SmtpTlsMode::from);
+            let tls_mode = input.tls_mode.map_or(SmtpTlsMode::Tls, SmtpTlsMode::from);
             let now = Utc::now().fixed_offset();
             sender_mailboxes::ActiveModel {
                 tenant_id: Set(ctx.tenant_id),
                 sender_id: Set(sender_id),
                 host: Set(checked_host.ok_or_else(|| missing("host"))?),
-                port: Set(match create.port {
+                port: Set(match input.port {
                     Some(value) => port(value)?,
                     None => default_port(tls_mode),
                 }),
                 tls_mode: Set(tls_mode),
-                username: Set(username(&create.username)?),
+                username: Set(username(
+                    input
+                        .username
+                        .as_deref()
+                        .ok_or_else(|| missing("username"))?,
+                )?),
                 password_encrypted: Set(sealed_password.ok_or_else(|| missing("password"))?),
-                folder: Set(folder(create.folder)?),
-                enabled: Set(create.enabled.unwrap_or(true)),
+                folder: Set(folder(input.folder)?),
+                enabled: Set(input.enabled.unwrap_or(true)),
                 uid_validity: Set(None),
                 last_uid: Set(0),
                 supports_idle: Set(None),

@@ -46,9 +46,13 @@ impl From<MailboxTlsMode> for TlsModeModel {
 /// every other mail alone. Mail is read without being marked seen.
 #[derive(SimpleObject, Clone)]
 pub struct SenderMailbox {
+    /// The IMAP server's host name or address.
     pub host: String,
+    /// The IMAP server's port.
     pub port: i32,
+    /// How the connection is secured.
     pub tls_mode: MailboxTlsMode,
+    /// The IMAP login.
     pub username: String,
     /// Whether a password is stored. The password itself is never returned.
     pub has_password: bool,
@@ -94,6 +98,7 @@ pub struct SenderMailboxInput {
     pub port: Option<i32>,
     /// `TLS` when omitted.
     pub tls_mode: Option<MailboxTlsMode>,
+    /// The IMAP login.
     pub username: String,
     /// Stored encrypted; never returned.
     pub password: String,
@@ -108,13 +113,21 @@ pub struct SenderMailboxInput {
 /// `username` and `password` are required. Admins only.
 #[derive(InputObject)]
 pub struct UpdateSenderMailboxInput {
+    /// The IMAP server (the same host rules as on creation).
     pub host: Option<String>,
+    /// 1–65535.
     pub port: Option<i32>,
+    /// How the connection is secured.
     pub tls_mode: Option<MailboxTlsMode>,
+    /// The IMAP login.
     pub username: Option<String>,
-    /// Replaces the stored password.
+    /// Replaces the stored password (stored encrypted; never returned).
     pub password: Option<String>,
+    /// Another folder has UIDs of its own: it is read as a new mailbox is,
+    /// from the mail of the day before the mailbox was set up.
     pub folder: Option<String>,
+    /// A disabled mailbox is let go by its watcher; enabling it again
+    /// resumes where it stopped.
     pub enabled: Option<bool>,
 }
 
@@ -129,6 +142,7 @@ pub(crate) struct MailboxTestResult {
     pub stage: Option<String>,
     /// The server's greeting.
     pub server: Option<String>,
+    /// Whether the connection was encrypted (TLS or STARTTLS).
     pub encrypted: bool,
     /// Whether the server offers IDLE (new mail is then seen at once).
     pub supports_idle: bool,
@@ -136,5 +150,6 @@ pub(crate) struct MailboxTestResult {
     pub messages: Option<i32>,
     /// What happened, in words: the server's answer when it refused.
     pub message: String,
+    /// How long the conversation took.
     pub elapsed_ms: i32,
 }
