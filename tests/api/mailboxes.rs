@@ -530,6 +530,23 @@ async fn mailbox_settings_are_for_admins_never_show_the_password_and_stay_in_the
         .try_get("", "password_encrypted")
         .unwrap();
     assert!(!stored.contains(dovecot::PASSWORD));
+    assert_eq!(
+        app.count(
+            "audit_log",
+            &format!("CAST(changes AS TEXT) LIKE '%{}%'", dovecot::PASSWORD)
+        )
+        .await,
+        0,
+        "the audit log redacts the mailbox password"
+    );
+    assert_eq!(
+        app.count(
+            "audit_log",
+            "CAST(changes AS TEXT) LIKE '%mailbox%[redacted]%'"
+        )
+        .await,
+        1
+    );
 
     // The test connects, logs in and selects INBOX.
     let tested = app
