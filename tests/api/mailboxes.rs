@@ -680,3 +680,62 @@ async fn a_loopback_mailbox_host_is_refused_unless_private_hosts_are_allowed() {
     refused.expect_error("BAD_USER_INPUT");
     assert_eq!(crate::helpers::bad_field(&refused), "input.mailbox.host");
 }
+
+/// A form as SendGrid Inbound Parse posts it.
+fn inbound_parse_form(headers: &str) -> (String, Vec<u8>) {
+    let boundary = "xYzZY";
+    let mut body = String::new();
+    for (name, value) in [
+        ("headers", headers),
+        ("from", "Ada Lovelace <ada@example.com>"),
+        ("subject", "Automatic reply: Hello Ada"),
+    ] {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn an_out_of_office_posted_by_sendgrid_inbound_parse_is_not_a_reply_either() {
+    let smtp = TestSmtpServer::start();
+    let app =
+        spawn(|c| c.messaging.sendgrid_inbound_auth = Some("sendgrid:parse-pass".into())).await;
+    let t = tenant(&app, "acme", &smtp, None).await;
+    let (message, id) = sent(&app, &t, "ada@example.com").await;
+    let headers = format!(
+        "From: Ada Lovelace <ada@example.com>\r\nSubject: Automatic reply: Hello Ada\r\n\
+         Message-ID: <ooo-1@mail.example.com>\r\nIn-Reply-To: {}\r\n\
+         Auto-Submitted: auto-replied\r\n",
+        bracketed(&id)
+    );
+    let (content_type, body) = inbound_parse_form(&headers);
+
+    let response = app
+        .http
+        .post(app.url("/webhooks/email/sendgrid-inbound"))
+        .basic_auth("sendgrid", Some("parse-pass"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let m = wait_for_event(&app, &t.owner, &message, "AUTO_REPLIED").await;
+    assert_eq!(m["status"], "SENT");
+    assert!(m["repliedAt"].is_null());
+    let event = m["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "AUTO_REPLIED")
+        .unwrap();
+    assert_eq!(event["source"], "sendgrid-inbound");
+    assert_eq!(event["detail"]["automatic"], "Auto-Submitted: auto-replied");
+}
