@@ -409,7 +409,8 @@ fn is_job_queue_poll(statement: &sea_orm::Statement) -> bool {
                 .skip(1)
                 .all(|v| matches!(v, sea_orm::Value::String(Some(s)) if s.is_empty()))
         });
-    unbound || statement.sql.contains("\"jobs\"")
+    // The mailbox watchers' rescan, on the same footing as the job poll.
+    unbound || statement.sql.contains("\"jobs\"") || statement.sql.contains("\"mailbox_watches\"")
 }
 
 pub const PAYLOAD_FIELDS: &str =

@@ -739,3 +739,54 @@ async fn an_out_of_office_posted_by_sendgrid_inbound_parse_is_not_a_reply_either
     assert_eq!(event["source"], "sendgrid-inbound");
     assert_eq!(event["detail"]["automatic"], "Auto-Submitted: auto-replied");
 }
+
+#[tokio::test]
+async fn a_watcher_that_stops_renewing_its_lease_is_taken_over_once_the_lease_runs_out() {
+    let Some(server) = Dovecot::start().await else {
+        return;
+    };
+    let smtp = TestSmtpServer::start();
+    // Renewed every 2 s, held for 6 s.
+    let lease = |c: &mut promohub::config::Config| {
+        c.messaging.imap_poll_secs = 1;
+        c.messaging.imap_rescan_secs = 1;
+        c.messaging.imap_lease_secs = 6;
+    };
+    let first = spawn(lease).await;
+    let t = tenant(&first, "acme", &smtp, Some(&server)).await;
+    let (message, id) = sent(&first, &t, "ada@example.com").await;
+    wait_until_checked(&first, &t.owner, &t.sender).await;
+    assert_eq!(first.state.shared.mailbox_watchers.watching(), 1);
+    let second = first.another_process(lease).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        second.state.shared.mailbox_watchers.watching(),
+        0,
+        "a live lease is respected"
+    );
+
+    // For the second process the first one's lease has run out (as if the
+    // first had died): it takes the mailbox, and the first one, finding
+    // its lease gone at its next renewal, lets go.
+    second
+        .state
+        .shared
+        .clock
+        .advance(chrono::Duration::seconds(60));
+    for _ in 0..200 {
+        if second.state.shared.mailbox_watchers.watching() == 1
+            && first.state.shared.mailbox_watchers.watching() == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(second.state.shared.mailbox_watchers.watching(), 1);
+    assert_eq!(first.state.shared.mailbox_watchers.watching(), 0);
+
+    server
+        .deliver(&reply_to(&id, "ada@example.com", "r1", ""))
+        .await;
+    wait_for_event(&second, &t.owner, &message, "REPLIED").await;
+    assert_eq!(first.count("engagement_events", "source = 'imap'").await, 1);
+}
