@@ -72,6 +72,18 @@ fn with_database(admin_url: &str, database: &str) -> String {
     format!("{base}/{database}")
 }
 
+/// Whether the test process that made database `name` (`ph_t_<pid>_…`,
+/// `ph_tpl_<pid>_`) still runs.
+fn owner_alive(name: &str) -> bool {
+    let pid = name
+        .trim_start_matches("ph_tpl_")
+        .trim_start_matches("ph_t_")
+        .split('_')
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok());
+    pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// Migrates a template database once per test process; every test clones it
 /// (`CREATE DATABASE … TEMPLATE`), which is much faster than migrating.
 async fn postgres_template(admin_url: &str) -> &'static str {
@@ -82,7 +94,9 @@ async fn postgres_template(admin_url: &str) -> &'static str {
             let admin = Database::connect(admin_url)
                 .await
                 .expect("connect to PostgreSQL");
-            // Databases left by earlier runs (other pids) are dropped here.
+            // Databases left by earlier runs are dropped here: those of test
+            // processes that are gone (another test process running now, say
+            // a second checkout's, keeps its own).
             let leftovers = admin
                 .query_all_raw(Statement::from_string(
                     admin.get_database_backend(),
@@ -92,7 +106,7 @@ async fn postgres_template(admin_url: &str) -> &'static str {
                 .expect("list databases");
             for row in leftovers {
                 let name: String = row.try_get("", "datname").expect("datname");
-                if !name.contains(&format!("_{pid}_")) {
+                if !name.contains(&format!("_{pid}_")) && !owner_alive(&name) {
                     let _ = admin
                         .execute_raw(Statement::from_string(
                             admin.get_database_backend(),

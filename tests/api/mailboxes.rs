@@ -100,7 +100,9 @@ async fn wait_for_event(app: &TestApp, s: &Session, message: &str, kind: &str) -
     for _ in 0..300 {
         let m = events_of(app, s, message).await;
         if types(&m).iter().any(|t| t == kind) {
-            return m;
+            // Read again: on PostgreSQL the message and its events are two
+            // statements, and the commit may have landed between them.
+            return events_of(app, s, message).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
