@@ -225,14 +225,13 @@ pub(crate) async fn prepare_update(
     ))
 }
 
-/// Writes `change` for account `sender_id` in `txn` (bound to the caller's
-/// tenant), with the watch row. Returns the mailbox as it now is.
+/// Writes `change` for (live) account `sender_id` in `txn` (bound to the
+/// caller's tenant), with the watch row. Returns the mailbox as it now is.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     ctx: &RequestCtx,
     sender_id: Uuid,
     change: Change,
-    account_live: bool,
 ) -> AppResult<Option<sender_mailboxes::Model>> {
     let existing = find(txn, ctx.tenant_id, sender_id).await?;
     let mailbox = match (change, existing) {
@@ -331,13 +330,7 @@ pub(crate) async fn apply(
             mailbox.update(txn).await?
         }
     };
-    watch(
-        txn,
-        ctx.tenant_id,
-        sender_id,
-        mailbox.enabled && account_live,
-    )
-    .await?;
+    watch(txn, ctx.tenant_id, sender_id, mailbox.enabled).await?;
     Ok(Some(mailbox))
 }
 

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use async_graphql::MaybeUndefined;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -39,7 +40,6 @@ use crate::tenancy::scoped::{
     begin, begin_write, ensure_live_name_free, find_live, live, soft_delete, tenant_rows,
     tenant_update,
 };
-use async_graphql::MaybeUndefined;
 
 const DUPLICATE_NAME: &str = "a sender account with this name already exists";
 const MAX_NAME_CHARS: usize = 200;
@@ -546,7 +546,7 @@ pub async fn create(
         .insert(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
-    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox, true).await?;
+    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox).await?;
     txn.commit().await?;
     if mailbox.is_some() {
         shared.mailbox_watchers.changed(ctx.tenant_id, id);
@@ -635,7 +635,7 @@ pub async fn update(
         .update(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
-    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox_change, true).await?;
+    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox_change).await?;
     let usage = usage(&txn, ctx, id).await?;
     txn.commit().await?;
     shared.mailbox_watchers.changed(ctx.tenant_id, id);
