@@ -434,6 +434,13 @@ pub async fn begin_system_write(db: &DatabaseConnection) -> AppResult<DatabaseTr
     open_bound(db, true, migration::SYSTEM_ROLE, None, None).await
 }
 
+/// [`begin_system_write`], for reading only: on SQLite it does not take the
+/// write lock (the mailbox watchers' rescan reads every few seconds in
+/// every process).
+pub async fn begin_system(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    open_bound(db, false, migration::SYSTEM_ROLE, None, None).await
+}
+
 /// Runs `work` (statements on the shared tables, in `conn`'s transaction,
 /// not yet started) as `promohub_system` on PostgreSQL; then the transaction
 /// is back to `promohub_app` with its tenant and user still bound. (SQLite

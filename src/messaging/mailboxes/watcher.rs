@@ -56,7 +56,7 @@ use crate::messaging::engagement::recorder::{NewEvent, load_messages, record};
 use crate::messaging::inbound_mail::{self, DeliveryOutcome, Inbound};
 use crate::state::Shared;
 use crate::tenancy::scoped::{
-    as_system, begin_for, begin_for_write, begin_system_write, tenant_update,
+    as_system, begin_for, begin_for_write, begin_system, begin_system_write, tenant_update,
 };
 
 /// The provider name of the receipts (and the events' `source`).
@@ -207,7 +207,7 @@ async fn supervise(shared: Arc<Shared>) {
 async fn claimable(shared: &Shared) -> AppResult<Vec<Key>> {
     use mailbox_watches::Column;
     let now = shared.clock.now().fixed_offset();
-    let txn = begin_system_write(&shared.db).await?;
+    let txn = begin_system(&shared.db).await?;
     let keys: Vec<Key> = mailbox_watches::Entity::find()
         .select_only()
         .column(Column::TenantId)
@@ -592,7 +592,7 @@ impl Summary {
 /// The tenant and message a Message-ID of ours names, from the shared
 /// directory.
 async fn directory(shared: &Shared, message_id: &str) -> AppResult<Option<(Uuid, Uuid)>> {
-    let txn = begin_system_write(&shared.db).await?;
+    let txn = begin_system(&shared.db).await?;
     let row = message_directory::Entity::find()
         .filter(message_directory::Column::LookupKey.eq(message_id))
         .one(&txn)
