@@ -15,26 +15,30 @@ use chrono::{DateTime, Duration, Utc};
 /// System time, shifted by an offset that only tests change.
 #[derive(Debug, Default)]
 pub struct Clock {
-    offset_ms: AtomicI64,
+    offset_us: AtomicI64,
 }
 
 impl Clock {
     /// The current instant.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+        Utc::now() + Duration::microseconds(self.offset_us.load(Ordering::Relaxed))
     }
 
     /// Moves the clock forward (or back, with a negative duration).
     pub fn advance(&self, by: Duration) {
-        self.offset_ms
-            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+        self.offset_us
+            .fetch_add(by.num_microseconds().unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// Moves the clock to `at`; it keeps running from there.
     pub fn set(&self, at: DateTime<Utc>) {
-        let offset = at - Utc::now();
-        self.offset_ms
-            .store(offset.num_milliseconds(), Ordering::Relaxed);
+        // Rounded up to the next microsecond, so a read right after is
+        // never before `at`.
+        let offset = at - Utc::now() + Duration::microseconds(1);
+        self.offset_us.store(
+            offset.num_microseconds().unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -532,6 +532,47 @@ pub struct Messaging {
     )]
     pub smtp_timeout_secs: u64,
 
+    /// Seconds an IMAP step (connect, TLS, LOGIN, SELECT, FETCH) may take
+    /// before the sender's mailbox counts as unreachable.
+    #[arg(
+        long,
+        env = "PROMOHUB_IMAP_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub imap_timeout_secs: u64,
+
+    /// How often a sender's mailbox whose server has no IDLE is checked
+    /// for new mail (seconds). With IDLE new mail is seen as it arrives.
+    #[arg(
+        long,
+        env = "PROMOHUB_IMAP_POLL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub imap_poll_secs: u64,
+
+    /// Seconds a process holds a mailbox it watches; it renews the lease
+    /// every third of it (and re-issues IDLE then, well within RFC 2177's
+    /// 29 minutes). A process that dies lets go after this long.
+    #[arg(
+        long,
+        env = "PROMOHUB_IMAP_LEASE_SECS",
+        default_value_t = 180,
+        global = true
+    )]
+    pub imap_lease_secs: u64,
+
+    /// How often a process looks for mailboxes that nobody watches
+    /// (new, re-enabled, or left by a process that stopped), in seconds.
+    #[arg(
+        long,
+        env = "PROMOHUB_IMAP_RESCAN_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub imap_rescan_secs: u64,
+
     /// Deliveries a worker process runs at once.
     #[arg(
         long,

@@ -113,6 +113,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             promohub::jobs::runner::start(state.shared.clone());
             tracing::info!("PromoHub workers running");
             shutdown_signal().await;
+            state
+                .shared
+                .mailbox_watchers
+                .stop_and_wait(std::time::Duration::from_secs(5))
+                .await;
             Ok(())
         }
         Command::Migrate => {

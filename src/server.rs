@@ -17,8 +17,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // `serve` runs the job workers beside the HTTP server (ARCHITECTURE.md).
     crate::jobs::runner::start(state.shared.clone());
+    let shared = state.shared.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // Mailboxes this process watched are let go for another to take.
+    shared
+        .mailbox_watchers
+        .stop_and_wait(std::time::Duration::from_secs(5))
+        .await;
+    served
 }

@@ -22,7 +22,10 @@ pub struct Shared {
     pub hub: EventHub,
     /// Wakes this process's job workers.
     pub jobs: crate::jobs::JobSignal,
-    /// Seals SMTP passwords at rest.
+    /// The sender mailboxes this process watches (stopped with
+    /// `mailbox_watchers.stop()`).
+    pub mailbox_watchers: crate::messaging::mailboxes::watcher::Watchers,
+    /// Seals SMTP and IMAP passwords at rest.
     pub secrets: SecretBox,
     /// Signs open, click and unsubscribe tokens.
     pub tracking: TrackingSigner,
@@ -66,6 +69,7 @@ impl AppState {
             clock: Default::default(),
             hub: hub.clone(),
             jobs: crate::jobs::JobSignal::default(),
+            mailbox_watchers: Default::default(),
             secrets: SecretBox::new(&config.messaging.secrets_key)
                 .expect("PROMOHUB_SECRETS_KEY is checked at startup"),
             tracking: TrackingSigner::new(&config.messaging.tracking_secret),

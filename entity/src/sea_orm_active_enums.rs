@@ -240,6 +240,8 @@ pub enum EngagementType {
     Failed,
     #[sea_orm(string_value = "outcome_unknown")]
     OutcomeUnknown,
+    #[sea_orm(string_value = "auto_replied")]
+    AutoReplied,
 }
 #[derive(Debug, Clone, PartialEq, Eq, EnumIter, DeriveActiveEnum, Copy, Serialize, Deserialize)]
 #[sea_orm(rs_type = "Enum", db_type = "Enum", enum_name = "enrollment_status")]

@@ -67,6 +67,8 @@ pub enum Relation {
     Messages,
     #[sea_orm(has_many = "super::outbox_emails::Entity")]
     OutboxEmails,
+    #[sea_orm(has_one = "super::sender_mailboxes::Entity")]
+    SenderMailboxes,
     #[sea_orm(
         belongs_to = "super::tenants::Entity",
         from = "Column::TenantId",
@@ -92,6 +94,12 @@ impl Related<super::messages::Entity> for Entity {
 impl Related<super::outbox_emails::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::OutboxEmails.def()
+    }
+}
+
+impl Related<super::sender_mailboxes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SenderMailboxes.def()
     }
 }
 

@@ -93,6 +93,8 @@ pub enum Relation {
     LeadTags,
     #[sea_orm(has_many = "super::leads::Entity")]
     Leads,
+    #[sea_orm(has_many = "super::mailbox_watches::Entity")]
+    MailboxWatches,
     #[sea_orm(has_many = "super::memberships::Entity")]
     Memberships,
     #[sea_orm(has_many = "super::message_directory::Entity")]
@@ -135,6 +137,8 @@ pub enum Relation {
     Segments,
     #[sea_orm(has_many = "super::sender_accounts::Entity")]
     SenderAccounts,
+    #[sea_orm(has_many = "super::sender_mailboxes::Entity")]
+    SenderMailboxes,
     #[sea_orm(has_many = "super::settings::Entity")]
     Settings,
     #[sea_orm(has_many = "super::suppressions::Entity")]
@@ -315,6 +319,12 @@ impl Related<super::leads::Entity> for Entity {
     }
 }
 
+impl Related<super::mailbox_watches::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::MailboxWatches.def()
+    }
+}
+
 impl Related<super::message_directory::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::MessageDirectory.def()
@@ -399,9 +409,9 @@ impl Related<super::segments::Entity> for Entity {
     }
 }
 
-impl Related<super::sender_accounts::Entity> for Entity {
+impl Related<super::sender_mailboxes::Entity> for Entity {
     fn to() -> RelationDef {
-        Relation::SenderAccounts.def()
+        Relation::SenderMailboxes.def()
     }
 }
 
@@ -456,6 +466,12 @@ impl Related<super::notes::Entity> for Entity {
 impl Related<super::page_views::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::PageViews.def()
+    }
+}
+
+impl Related<super::sender_accounts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SenderAccounts.def()
     }
 }
 

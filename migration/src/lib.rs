@@ -32,6 +32,7 @@ mod m20261207_000019_lead_email_index;
 mod m20261207_000020_capture;
 mod m20261207_000021_website_analyses;
 mod m20261207_000022_campaigns;
+mod m20261207_000023_sender_mailboxes;
 mod m20261207_000024_sender_rate_limits;
 pub mod rls;
 
@@ -99,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_capture::Migration),
             Box::new(m20261207_000021_website_analyses::Migration),
             Box::new(m20261207_000022_campaigns::Migration),
+            Box::new(m20261207_000023_sender_mailboxes::Migration),
             Box::new(m20261207_000024_sender_rate_limits::Migration),
         ]
     }

@@ -28,6 +28,7 @@ pub const SHARED_TABLES: &[&str] = &[
     "webhook_receipts",
     "user_logins",
     "public_ids",
+    "mailbox_watches",
 ];
 
 /// The role (as text) of the user `p_user` in the tenant `p_tenant`: NULL

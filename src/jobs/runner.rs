@@ -40,10 +40,12 @@ impl JobSignal {
     }
 }
 
-/// Starts the worker loop and segment upkeep; they run until the process
-/// ends.
+/// Starts the worker loop, segment upkeep and the sender mailbox watchers;
+/// they run until the process ends (the watchers until
+/// `mailbox_watchers.stop()`, which lets their mailboxes go at once).
 pub fn start(shared: Arc<Shared>) {
     crate::crm::segments::upkeep::start(shared.clone());
+    crate::messaging::mailboxes::watcher::start(shared.clone());
     tokio::spawn(async move { run(shared).await });
 }
 

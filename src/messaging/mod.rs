@@ -4,6 +4,8 @@
 
 pub mod custom_variables;
 pub(crate) mod engagement;
+pub(crate) mod inbound_mail;
+pub mod mailboxes;
 pub(crate) mod messages;
 pub(crate) mod outbox;
 pub mod senders;

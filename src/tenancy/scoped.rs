@@ -63,7 +63,8 @@ tenant_scoped!(
     lead_batch_parts,
     lead_batch_errors,
     form_daily_counts,
-    visitor_leads
+    visitor_leads,
+    sender_mailboxes
 );
 
 macro_rules! tenant_owned {
@@ -436,6 +437,13 @@ pub async fn begin_global(
 /// not read. No tenant is bound, so every tenant-owned row stays hidden.
 pub async fn begin_system_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
     open_bound(db, true, migration::SYSTEM_ROLE, None, None).await
+}
+
+/// [`begin_system_write`], for reading only: on SQLite it does not take the
+/// write lock (the mailbox watchers' rescan reads every few seconds in
+/// every process).
+pub async fn begin_system(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    open_bound(db, false, migration::SYSTEM_ROLE, None, None).await
 }
 
 /// Runs `work` (statements on the shared tables, in `conn`'s transaction,

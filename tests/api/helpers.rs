@@ -39,6 +39,8 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // The mailbox watchers log out and let their leases go.
+        self.state.shared.mailbox_watchers.stop();
     }
 }
 
@@ -183,10 +185,15 @@ impl TestApp {
         Self::start(with_database(admin_url, &name), None, adjust).await
     }
 
-    /// Starts a second server, with workers of its own and its own pool,
-    /// on this one's database: an independent node sharing the job table.
-    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start(self.config.database_url.clone(), None, adjust).await
+    /// A second server process on this app's database (as a second
+    /// `promohub serve` would be): its own state, workers and port.
+    pub async fn another_process(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let url = self
+            .config
+            .database_listen_url
+            .clone()
+            .unwrap_or_else(|| self.config.database_url.clone());
+        Self::start(url, None, adjust).await
     }
 
     async fn start(
@@ -416,7 +423,8 @@ fn is_job_queue_poll(statement: &sea_orm::Statement) -> bool {
                 .skip(1)
                 .all(|v| matches!(v, sea_orm::Value::String(Some(s)) if s.is_empty()))
         });
-    unbound || statement.sql.contains("\"jobs\"")
+    // The mailbox watchers' rescan, on the same footing as the job poll.
+    unbound || statement.sql.contains("\"jobs\"") || statement.sql.contains("\"mailbox_watches\"")
 }
 
 pub const PAYLOAD_FIELDS: &str =

@@ -319,6 +319,10 @@ async fn the_tenant_role_reads_no_shared_table_and_the_system_role_keeps_them() 
             "INSERT INTO public_ids (public_id, kind, tenant_id, target_id) \
              VALUES ('probe', 'form', {tenant}, gen_random_uuid())"
         ),
+        format!(
+            "INSERT INTO mailbox_watches (tenant_id, sender_id) \
+             VALUES ({tenant}, gen_random_uuid())"
+        ),
     ] {
         app.sql(&sql).await;
     }

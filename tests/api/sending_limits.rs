@@ -153,7 +153,7 @@ async fn a_sliding_window_holds_exactly_with_two_independent_workers_sending_at_
     // A second node on the same database: its own pool and its own four
     // workers, sharing nothing with the first but the database.
     let other = app
-        .spawn_beside(|c| {
+        .another_process(|c| {
             c.messaging.worker_poll_ms = 50;
             c.messaging.worker_concurrency = 4;
         })

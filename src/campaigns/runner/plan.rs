@@ -168,7 +168,10 @@ impl Plan {
             .filter(|c| named.is_empty() || named.contains(&c.account.id))
             .map(|candidate| {
                 let waiting = queued.get(&candidate.account.id).copied().unwrap_or(0);
-                let used = usage.get(&candidate.account.id).copied().unwrap_or_default();
+                let used = usage
+                    .get(&candidate.account.id)
+                    .copied()
+                    .unwrap_or_default();
                 let hour = candidate
                     .account
                     .hourly_limit

@@ -36,7 +36,7 @@ pub(crate) struct NewEvent {
     pub url: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    /// `tracker`, `smtp`, `api`, or the webhook provider.
+    /// `tracker`, `smtp`, `api`, `imap`, or the webhook provider.
     pub source: &'static str,
     pub detail: serde_json::Value,
     pub occurred_at: DateTime<Utc>,
@@ -214,6 +214,9 @@ pub(crate) async fn record(
                 message.transfer_started_at = None;
                 advance(message, MessageStatus::Failed);
             }
+            // Stored and published, nothing more: an out-of-office is not
+            // an answer, so no `replied_at`, status, counter or suppression.
+            (EngagementType::AutoReplied, _) => {}
             (EngagementType::OutcomeUnknown, _) => {
                 // Not failed: `failed_at` stays empty. The marker is
                 // cleared; the status keeps the job from sending again.

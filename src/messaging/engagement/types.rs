@@ -26,6 +26,11 @@ pub enum EngagementType {
     /// whether it arrived is unknown; the message is not retried on its
     /// own (see `MessageStatus.UNKNOWN`).
     OutcomeUnknown,
+    /// An automatic answer to the message (RFC 3834 `Auto-Submitted`, an
+    /// out-of-office, a vacation notice): stored and published, but not a
+    /// reply: the message is not marked replied and nothing it would stop
+    /// (a sequence) stops.
+    AutoReplied,
 }
 
 /// One engagement event. `cursor` orders a tenant's events: pass the last
@@ -46,7 +51,8 @@ pub(crate) struct EngagementEventView {
     /// The clicked URL (clicks only).
     pub url: Option<String>,
     pub user_agent: Option<String>,
-    /// `tracker`, `smtp`, `api` or the webhook provider.
+    /// `tracker`, `smtp`, `api`, `imap` (the sender's mailbox) or the
+    /// webhook provider.
     pub source: String,
     pub detail: crate::graphql::json::Json<serde_json::Value>,
     pub occurred_at: DateTime<Utc>,

@@ -11,5 +11,6 @@ pub mod service;
 mod types;
 
 pub use resolver::{SenderAccountMutation, SenderAccountQuery};
+pub(crate) use service::allowed_host;
 pub use service::{SenderCandidate, candidates, record_use};
 pub use types::{SenderAccount, SmtpTlsMode};

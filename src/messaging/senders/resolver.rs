@@ -1,5 +1,6 @@
 //! `senderAccounts`, `senderAccount`, `createSenderAccount`,
-//! `updateSenderAccount`, `deleteSenderAccount`.
+//! `updateSenderAccount`, `testSenderAccount`, `testSenderMailbox`,
+//! `deleteSenderAccount`.
 
 use async_graphql::{Context, ID, Object};
 
@@ -10,6 +11,7 @@ use super::types::{
 use crate::graphql::audit::touch;
 use crate::graphql::pagination::{PageArgs, RelayConnection, connection_with_cursors, cost};
 use crate::graphql::{caller, parse_id, shared};
+use crate::messaging::mailboxes::types::MailboxTestResult;
 
 #[derive(Default)]
 pub struct SenderAccountQuery;
@@ -88,6 +90,18 @@ impl SenderAccountMutation {
     ) -> async_graphql::Result<SenderTestResult> {
         let id = parse_id(&id, "id")?;
         Ok(service::test(shared(ctx), caller(ctx)?, id).await?)
+    }
+
+    /// Runs the IMAP conversation with the account's mailbox (connect,
+    /// TLS, greeting, LOGIN, SELECT; nothing is read or changed) and
+    /// answers with what the server said. Admins only.
+    async fn test_sender_mailbox(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<MailboxTestResult> {
+        let id = parse_id(&id, "id")?;
+        Ok(crate::messaging::mailboxes::service::test(shared(ctx), caller(ctx)?, id).await?)
     }
 
     /// Deletes an SMTP account (softly: messages sent through it keep it).

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use async_graphql::MaybeUndefined;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -24,7 +25,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use entity::sea_orm_active_enums::{SenderTransport, SmtpTlsMode};
-use entity::{messages, sender_accounts};
+use entity::{messages, sender_accounts, sender_mailboxes};
 
 use super::host::smtp_host;
 use super::limiter::{RateWindow, delay_range};
@@ -36,6 +37,7 @@ use crate::error::on_unique;
 use crate::error::{AppError, AppResult};
 use crate::graphql::keyset::{KeyOrder, KeyValue, SortKey, page_by_keys};
 use crate::graphql::pagination::{Page, PageArgs, Totals};
+use crate::messaging::mailboxes::service as mailboxes;
 use crate::messaging::smtp::{SmtpAccount, TlsMode};
 use crate::secrets::SecretBox;
 use crate::state::Shared;
@@ -60,10 +62,11 @@ pub struct Usage {
     pub today: i64,
 }
 
-/// An account with its recent usage: what the API shows.
+/// An account with its recent usage and its mailbox: what the API shows.
 pub struct SenderRow {
     pub account: sender_accounts::Model,
     pub usage: Usage,
+    pub mailbox: Option<sender_mailboxes::Model>,
 }
 
 /// An account the delivery worker may send through, in failover order;
@@ -327,9 +330,11 @@ pub async fn list(
     .await?;
     let ids: Vec<Uuid> = page.rows.iter().map(|account| account.id).collect();
     let usage = usage_of(&txn, ctx.tenant_id, &ids, Utc::now()).await?;
+    let mut mailboxes = mailboxes::of_accounts(&txn, ctx.tenant_id, &ids).await?;
     txn.commit().await?;
     let page = page.map(|account| SenderRow {
         usage: usage.get(&account.id).copied().unwrap_or_default(),
+        mailbox: mailboxes.remove(&account.id),
         account,
     });
     Ok((page, Totals::counting(&shared.db, ctx, select)))
@@ -339,8 +344,13 @@ pub async fn get(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Sende
     let txn = begin(&shared.db, ctx).await?;
     let account = find_live::<sender_accounts::Entity>(&txn, ctx, id).await?;
     let usage = usage(&txn, ctx, id).await?;
+    let mailbox = mailboxes::find(&txn, ctx.tenant_id, id).await?;
     txn.commit().await?;
-    Ok(SenderRow { account, usage })
+    Ok(SenderRow {
+        account,
+        usage,
+        mailbox,
+    })
 }
 
 /// Refuses a name another live account has, ignoring case.
@@ -461,7 +471,7 @@ fn optional_email(value: Option<String>, field: &str) -> AppResult<Option<String
 /// hosts not allowed, one that is or resolves to a loopback, private or
 /// link-local address is refused here, naming the field (the delivery
 /// checks again when it connects, as DNS can change).
-async fn allowed_host(shared: &Shared, raw: &str, field: &str) -> AppResult<String> {
+pub(crate) async fn allowed_host(shared: &Shared, raw: &str, field: &str) -> AppResult<String> {
     let host = smtp_host(raw, field)?;
     crate::outbound::check_host(&host, shared.config.allow_private_hosts())
         .await
@@ -524,6 +534,11 @@ pub async fn create(
     };
     delay_range(input.min_delay_ms, input.max_delay_ms, MIN_DELAY, MAX_DELAY)?;
     let (domain_limit, domain_limit_seconds) = domain_limit(input.domain_limit)?;
+    // Before the transaction: the mailbox host check may wait on DNS.
+    let mailbox = match input.mailbox {
+        Some(mailbox) => mailboxes::prepare_create(shared, ctx, id, mailbox).await?,
+        None => mailboxes::Change::Keep,
+    };
     let now = shared.clock.now().fixed_offset();
     let account = sender_accounts::ActiveModel {
         tenant_id: Set(ctx.tenant_id),
@@ -572,11 +587,16 @@ pub async fn create(
         .insert(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
+    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox).await?;
     txn.commit().await?;
+    if mailbox.is_some() {
+        shared.mailbox_watchers.changed(ctx.tenant_id, id);
+    }
     // A new account has sent nothing.
     Ok(SenderRow {
         account,
         usage: Usage::default(),
+        mailbox,
     })
 }
 
@@ -591,6 +611,11 @@ pub async fn update(
     let host = match &input.host {
         Some(host) => Some(allowed_host(shared, host, "input.host").await?),
         None => None,
+    };
+    let mailbox_change = match input.mailbox {
+        MaybeUndefined::Undefined => mailboxes::Change::Keep,
+        MaybeUndefined::Null => mailboxes::Change::Remove,
+        MaybeUndefined::Value(mailbox) => mailboxes::prepare_update(shared, id, mailbox).await?,
     };
     let txn = begin_write(&shared.db, ctx).await?;
     let before = find_live::<sender_accounts::Entity>(&txn, ctx, id).await?;
@@ -674,9 +699,15 @@ pub async fn update(
         .update(&txn)
         .await
         .map_err(|e| on_unique(e, Some("input.name"), DUPLICATE_NAME))?;
+    let mailbox = mailboxes::apply(&txn, ctx, id, mailbox_change).await?;
     let usage = usage(&txn, ctx, id).await?;
     txn.commit().await?;
-    Ok(SenderRow { account, usage })
+    shared.mailbox_watchers.changed(ctx.tenant_id, id);
+    Ok(SenderRow {
+        account,
+        usage,
+        mailbox,
+    })
 }
 
 /// Soft-deletes an account: messages sent through it keep pointing at it,
@@ -686,8 +717,19 @@ pub async fn delete(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppResult<Se
     let txn = begin_write(&shared.db, ctx).await?;
     let account = soft_delete::<sender_accounts::Entity>(&txn, ctx, id).await?;
     let usage = usage(&txn, ctx, id).await?;
+    // A deleted account's mailbox is no longer watched (it is kept, with
+    // the account, for the messages that point at it).
+    let mailbox = mailboxes::find(&txn, ctx.tenant_id, id).await?;
+    if mailbox.is_some() {
+        mailboxes::watch(&txn, ctx.tenant_id, id, false).await?;
+    }
     txn.commit().await?;
-    Ok(SenderRow { account, usage })
+    shared.mailbox_watchers.changed(ctx.tenant_id, id);
+    Ok(SenderRow {
+        account,
+        usage,
+        mailbox,
+    })
 }
 
 /// For the delivery worker: the tenant's active, live accounts in failover

@@ -12,6 +12,9 @@ use super::limiter::RateWindow;
 use super::service::SenderRow;
 use crate::graphql::numbers::Count;
 use crate::graphql::to_id;
+use crate::messaging::mailboxes::types::{
+    SenderMailbox, SenderMailboxInput, UpdateSenderMailboxInput,
+};
 
 /// How the SMTP connection is secured.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,10 +174,19 @@ pub struct SenderAccount {
     pub last_error_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The IMAP mailbox where replies and bounce reports to this account's
+    /// mail arrive; `null` when none is set up.
+    pub mailbox: Option<SenderMailbox>,
 }
 
 impl From<SenderRow> for SenderAccount {
-    fn from(SenderRow { account, usage }: SenderRow) -> Self {
+    fn from(
+        SenderRow {
+            account,
+            usage,
+            mailbox,
+        }: SenderRow,
+    ) -> Self {
         let rate_limits = RateWindow::of(&account)
             .into_iter()
             .map(SendingRate::from)
@@ -212,6 +224,7 @@ impl From<SenderRow> for SenderAccount {
             last_error_at: account.last_error_at.map(|at| at.to_utc()),
             created_at: account.created_at.to_utc(),
             updated_at: account.updated_at.to_utc(),
+            mailbox: mailbox.as_ref().map(SenderMailbox::from),
         }
     }
 }
@@ -259,6 +272,8 @@ pub struct CreateSenderAccountInput {
     pub priority: Option<i32>,
     /// True by default.
     pub is_active: Option<bool>,
+    /// The IMAP mailbox replies arrive in, to be watched.
+    pub mailbox: Option<SenderMailboxInput>,
 }
 
 /// Changes to a sender account. Absent fields stay as they are; `null`
@@ -287,6 +302,9 @@ pub struct UpdateSenderAccountInput {
     pub domain_limit: MaybeUndefined<SendingRateInput>,
     pub priority: Option<i32>,
     pub is_active: Option<bool>,
+    /// Absent: the mailbox stays as it is; `null`: the mailbox is removed
+    /// (no longer watched); a value: the mailbox is changed (or set up).
+    pub mailbox: MaybeUndefined<UpdateSenderMailboxInput>,
 }
 
 /// What `testSenderAccount` found: the SMTP handshake's outcome. Nothing

@@ -138,6 +138,7 @@ fn new_event(event: &ProviderEvent, message_id: Uuid) -> NewEvent {
         EventKind::Bounced { permanent } => (EngagementType::Bounced, *permanent, None),
         EventKind::Complained => (EngagementType::Complained, false, None),
         EventKind::Replied => (EngagementType::Replied, false, None),
+        EventKind::AutoReplied => (EngagementType::AutoReplied, false, None),
         EventKind::Opened => (EngagementType::Opened, false, None),
         EventKind::Clicked { url } => (EngagementType::Clicked, false, url.clone()),
         EventKind::Unsubscribed => (EngagementType::Unsubscribed, false, None),

@@ -8,7 +8,7 @@
 //! Every provider refuses input it cannot authenticate, including when its
 //! secret is not configured.
 
-mod mail_headers;
+pub(crate) mod mail_headers;
 mod sendgrid;
 mod sendgrid_inbound;
 mod ses;
@@ -34,6 +34,9 @@ pub enum EventKind {
     Complained,
     /// The recipient answered; the event's message is the one answered.
     Replied,
+    /// A machine answered for the recipient (an out-of-office): recorded,
+    /// but not a reply (`crate::messaging::inbound_mail`).
+    AutoReplied,
     Opened,
     Clicked {
         url: Option<String>,

@@ -25,6 +25,7 @@ use super::{
     EventKind, MessageRef, Parsed, ProviderEvent, WebhookError, bad_request, detail, header,
     unauthorized,
 };
+use crate::messaging::inbound_mail::automatic_reply;
 
 pub(crate) const PROVIDER: &str = "sendgrid-inbound";
 
@@ -61,10 +62,17 @@ pub(crate) async fn parse(
         .get("subject")
         .cloned()
         .or_else(|| find_header(header_block, "Subject"));
+    // An out-of-office is recorded as such, not as a reply (the same rule
+    // as the sender's mailbox).
+    let automatic = automatic_reply(|name| find_header(header_block, name), subject.as_deref());
     let event = ProviderEvent {
         provider: PROVIDER,
         event_id: event_id(header_block),
-        kind: EventKind::Replied,
+        kind: if automatic.is_some() {
+            EventKind::AutoReplied
+        } else {
+            EventKind::Replied
+        },
         message: MessageRef::MessageIdHeader(answered),
         recipient: from.as_deref().and_then(bare_address),
         // The post follows the reply's arrival within seconds; the Date header
@@ -73,6 +81,7 @@ pub(crate) async fn parse(
         detail: detail([
             ("from", from.map(Value::from)),
             ("subject", subject.map(Value::from)),
+            ("automatic", automatic.map(Value::from)),
         ]),
     };
     Ok(Parsed {
@@ -261,6 +270,23 @@ mod tests {
 
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.events[0].event_id, "CAFx3Kp9vQ2w@mail.example.com");
+    }
+
+    #[tokio::test]
+    async fn an_out_of_office_is_an_automatic_reply_not_a_reply() {
+        let away = format!("Auto-Submitted: auto-replied\r\n{REPLY_HEADERS}");
+
+        let parsed = verifier()
+            .parse("sendgrid-inbound", &authorized(), &reply_form(&away), now())
+            .await
+            .unwrap();
+
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(parsed.events[0].kind, EventKind::AutoReplied);
+        assert_eq!(
+            parsed.events[0].detail["automatic"],
+            json!("Auto-Submitted: auto-replied")
+        );
     }
 
     #[tokio::test]

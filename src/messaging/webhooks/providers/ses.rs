@@ -366,8 +366,18 @@ fn replied(mail: &Mail, receipt: Option<&Receipt>) -> Option<PartialEvent> {
         .and_then(|headers| headers.from.first().cloned())
         .or_else(|| original_header(mail, "From").map(str::to_owned));
     let verdict = |verdict: Option<&Verdict>| verdict.map(|v| Value::from(v.status.clone()));
+    let subject = common.and_then(|headers| headers.subject.clone());
+    // An out-of-office is not a reply, whichever way it arrives.
+    let automatic = crate::messaging::inbound_mail::automatic_reply(
+        |name| original_header(mail, name).map(str::to_owned),
+        subject.as_deref(),
+    );
     Some(PartialEvent {
-        kind: EventKind::Replied,
+        kind: if automatic.is_some() {
+            EventKind::AutoReplied
+        } else {
+            EventKind::Replied
+        },
         message: MessageRef::MessageIdHeader(answered),
         recipient: from
             .as_deref()
@@ -376,12 +386,8 @@ fn replied(mail: &Mail, receipt: Option<&Receipt>) -> Option<PartialEvent> {
         occurred_at: receipt.and_then(|r| r.timestamp).unwrap_or(mail.timestamp),
         detail: detail([
             ("from", from.map(Into::into)),
-            (
-                "subject",
-                common
-                    .and_then(|headers| headers.subject.clone())
-                    .map(Into::into),
-            ),
+            ("subject", subject.map(Into::into)),
+            ("automatic", automatic.map(Into::into)),
             (
                 "spam_verdict",
                 verdict(receipt.and_then(|r| r.spam_verdict.as_ref())),
