@@ -792,3 +792,148 @@ async fn a_watcher_that_stops_renewing_its_lease_is_taken_over_once_the_lease_ru
     wait_for_event(&second, &t.owner, &message, "REPLIED").await;
     assert_eq!(first.count("engagement_events", "source = 'imap'").await, 1);
 }
+
+/// Issue 18: a reply that arrives in the sender's mailbox between two steps
+/// of a sequence stops it for that lead; an out-of-office does not.
+#[tokio::test]
+async fn a_reply_in_the_mailbox_stops_the_sequence_and_an_out_of_office_does_not() {
+    let Some(server) = Dovecot::start().await else {
+        return;
+    };
+    let smtp = TestSmtpServer::start();
+    let app = spawn(|_| {}).await;
+    let t = tenant(&app, "seq", &smtp, Some(&server)).await;
+    wait_until_checked(&app, &t.owner, &t.sender).await;
+    let ada = create_lead(&app, &t.owner, "Ada", "ada@example.com").await;
+    let bob = create_lead(&app, &t.owner, "Bob", "bob@example.com").await;
+    let campaign = app
+        .gql_as(
+            &t.owner.access_token,
+            "mutation($input: CreateCampaignInput!) { createCampaign(input: $input) { id } }",
+            json!({ "input": { "name": "Outbound", "kind": "SEQUENCE", "steps": [
+                { "variants": [{ "subject": "Hello {{ lead.firstName }}", "textBody": "Hi" }] },
+                { "delay": { "amount": 2, "unit": "DAYS" },
+                  "variants": [{ "subject": "Following up", "textBody": "Again" }] } ] } }),
+        )
+        .await
+        .data("createCampaign")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let launched = app
+        .gql_as(
+            &t.owner.access_token,
+            "mutation($id: ID!) { launchCampaign(id: $id) { launched } }",
+            json!({ "id": campaign }),
+        )
+        .await;
+    assert_eq!(launched.data("launchCampaign")["launched"], true);
+    let first_message = |lead: String| {
+        let (app, owner) = (&app, &t.owner);
+        async move {
+            for _ in 0..300 {
+                let found = app
+                    .gql_as(
+                        &owner.access_token,
+                        "query($id: ID!) { lead(id: $id) { messages(first: 5) { nodes { id status messageIdHeader } } } }",
+                        json!({ "id": lead }),
+                    )
+                    .await
+                    .data("lead")["messages"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["status"] == "SENT")
+                    .cloned();
+                if let Some(m) = found {
+                    return m;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no first step for {lead}");
+        }
+    };
+    let to_ada = first_message(ada.clone()).await;
+    let to_bob = first_message(bob.clone()).await;
+    server
+        .deliver(&reply_to(
+            to_ada["messageIdHeader"].as_str().unwrap(),
+            "ada@example.com",
+            "seq-r1",
+            "",
+        ))
+        .await;
+    server
+        .deliver(&reply_to(
+            to_bob["messageIdHeader"].as_str().unwrap(),
+            "bob@example.com",
+            "seq-ooo1",
+            "Auto-Submitted: auto-replied\n",
+        ))
+        .await;
+    wait_for_event(&app, &t.owner, to_ada["id"].as_str().unwrap(), "REPLIED").await;
+    wait_for_event(
+        &app,
+        &t.owner,
+        to_bob["id"].as_str().unwrap(),
+        "AUTO_REPLIED",
+    )
+    .await;
+    let enrollments = app
+        .gql_as(
+            &t.owner.access_token,
+            "query($id: ID!) { campaign(id: $id) { enrollments(first: 5) { nodes { leadId status stopReason } } } }",
+            json!({ "id": campaign }),
+        )
+        .await
+        .data("campaign")["enrollments"]["nodes"]
+        .clone();
+    let of = |lead: &str| {
+        enrollments
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["leadId"] == lead)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(&ada)["status"], "STOPPED");
+    assert_eq!(of(&ada)["stopReason"], "replied");
+    assert_eq!(
+        of(&bob)["status"],
+        "ACTIVE",
+        "an out-of-office is not a reply"
+    );
+
+    // Two days on, only Bob gets the follow-up.
+    app.state.shared.clock.advance(chrono::Duration::days(2));
+    for _ in 0..300 {
+        if smtp.received().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let subjects: Vec<String> = smtp
+        .received()
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}",
+                m.rcpt_to.join(","),
+                m.header("Subject").unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.starts_with("bob@example.com") && s.ends_with("Following up"))
+    );
+    assert!(
+        !subjects
+            .iter()
+            .any(|s| s.starts_with("ada@example.com") && s.ends_with("Following up"))
+    );
+}
