@@ -12,7 +12,8 @@ use async_graphql::MaybeUndefined;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -1021,32 +1022,25 @@ pub(crate) async fn finish(
     hold_deliveries(conn, campaign.id, false, now).await
 }
 
-use sea_orm::QuerySelect;
-
 /// `completeCampaign`.
 pub(crate) async fn complete(
     shared: &Shared,
     ctx: &RequestCtx,
     id: Uuid,
 ) -> AppResult<campaigns::Model> {
-    ctx.require_writer()?;
-    let now = shared.clock.now();
-    let txn = begin_write(&shared.db, ctx).await?;
-    let campaign = find_live::<campaigns::Entity>(&txn, ctx, id).await?;
-    require_status(
-        &campaign,
+    end(
+        shared,
+        ctx,
+        id,
         &[
             CampaignStatus::Active,
             CampaignStatus::Paused,
             CampaignStatus::Scheduled,
         ],
+        CampaignStatus::Completed,
         "completing",
-    )?;
-    finish(&txn, ctx, &campaign, CampaignStatus::Completed, now).await?;
-    let campaign = find_live::<campaigns::Entity>(&txn, ctx, id).await?;
-    txn.commit().await?;
-    shared.jobs.wake();
-    Ok(campaign)
+    )
+    .await
 }
 
 /// `archiveCampaign`.
@@ -1055,20 +1049,36 @@ pub(crate) async fn archive(
     ctx: &RequestCtx,
     id: Uuid,
 ) -> AppResult<campaigns::Model> {
-    ctx.require_writer()?;
-    let now = shared.clock.now();
-    let txn = begin_write(&shared.db, ctx).await?;
-    let campaign = find_live::<campaigns::Entity>(&txn, ctx, id).await?;
-    require_status(
-        &campaign,
+    end(
+        shared,
+        ctx,
+        id,
         &[
             CampaignStatus::Draft,
             CampaignStatus::Paused,
             CampaignStatus::Completed,
         ],
+        CampaignStatus::Archived,
         "archiving",
-    )?;
-    finish(&txn, ctx, &campaign, CampaignStatus::Archived, now).await?;
+    )
+    .await
+}
+
+/// Ends a campaign from one of `allowed` into `status` (see [`finish`]).
+async fn end(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    id: Uuid,
+    allowed: &[CampaignStatus],
+    status: CampaignStatus,
+    action: &str,
+) -> AppResult<campaigns::Model> {
+    ctx.require_writer()?;
+    let now = shared.clock.now();
+    let txn = begin_write(&shared.db, ctx).await?;
+    let campaign = find_live::<campaigns::Entity>(&txn, ctx, id).await?;
+    require_status(&campaign, allowed, action)?;
+    finish(&txn, ctx, &campaign, status, now).await?;
     let campaign = find_live::<campaigns::Entity>(&txn, ctx, id).await?;
     txn.commit().await?;
     shared.jobs.wake();

@@ -305,7 +305,7 @@ pub(crate) mod tests {
             converted_at: None,
             opt_in_status: entity::sea_orm_active_enums::OptInStatus::None,
             opt_in_confirmed_at: None,
-            time_zone: None,
+            time_zone: Some("Europe/Berlin".into()),
             created_at: now,
             updated_at: now,
             created_by: None,
