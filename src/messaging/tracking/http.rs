@@ -37,6 +37,7 @@ fn client_facts(headers: &HeaderMap, client: ClientAddr) -> (Option<String>, Opt
 }
 
 fn hit(
+    at: chrono::DateTime<Utc>,
     kind: HitKind,
     token: TrackingToken,
     method: &Method,
@@ -50,7 +51,7 @@ fn hit(
         head: method == Method::HEAD,
         ip,
         user_agent,
-        at: Utc::now(),
+        at,
     }
 }
 
@@ -67,7 +68,14 @@ pub(crate) async fn open(
     if let Some(token) = shared.tracking.verify(TokenKind::Open, &token) {
         let result = shared
             .tracker
-            .submit(hit(HitKind::Open, token, &method, &headers, client))
+            .submit(hit(
+                state.shared.clock.now(),
+                HitKind::Open,
+                token,
+                &method,
+                &headers,
+                client,
+            ))
             .await;
         if result == HitResult::Failed {
             tracing::warn!("an open could not be recorded");
@@ -111,7 +119,14 @@ pub(crate) async fn click(
     };
     match shared
         .tracker
-        .submit(hit(HitKind::Click, token, &method, &headers, client))
+        .submit(hit(
+            state.shared.clock.now(),
+            HitKind::Click,
+            token,
+            &method,
+            &headers,
+            client,
+        ))
         .await
     {
         HitResult::Recorded {
