@@ -81,6 +81,9 @@ struct ServeArgs {
     no_demo: bool,
 }
 
+/// Stack of each runtime thread.
+const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::RenderWorker { memory_bytes }) = cli.command {
@@ -90,6 +93,11 @@ fn main() -> anyhow::Result<()> {
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The schema's merged roots nest each resolver's future inside the
+        // next root's: executing an operation needs more than the default
+        // 2 MiB of a worker thread's stack (the same 8 MiB the tests run
+        // with, `.cargo/config.toml`).
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()?
         .block_on(run(cli))
 }
