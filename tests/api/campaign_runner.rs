@@ -616,3 +616,76 @@ async fn worker_processes_killed_mid_run_send_no_step_twice_and_skip_none() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_campaign_spreads_its_sends_over_its_senders_each_within_its_hourly_limit() {
+    let app = spawn().await;
+    let owner = app.sign_up("rotation").await;
+    let mut senders = Vec::new();
+    for name in ["one", "two"] {
+        let id = gql(
+            &app,
+            &owner,
+            "mutation($input: CreateSenderAccountInput!) { createSenderAccount(input: $input) { id } }",
+            json!({ "input": { "name": name, "transport": "OUTBOX", "hourlyLimit": 2,
+                               "fromEmail": format!("{name}@acme.test") } }),
+            "createSenderAccount",
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        senders.push(id);
+    }
+    // A third account the campaign does not name: never used by it.
+    outbox(&app, &owner).await;
+    for i in 0..5 {
+        create_lead(&app, &owner, &format!("R{i}"), &format!("r{i}@example.org")).await;
+    }
+    let clock = &app.state.shared.clock;
+    clock.set(
+        chrono::DateTime::parse_from_rfc3339("2027-01-11T10:00:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let id = gql(
+        &app,
+        &owner,
+        "mutation($input: CreateCampaignInput!) { createCampaign(input: $input) { id } }",
+        json!({ "input": { "name": "Rotation", "senderIds": senders,
+                           "steps": [{ "variants": [{ "subject": "Hi", "textBody": "Hello" }] }] } }),
+        "createCampaign",
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    launch(&app, &owner, &id).await;
+    eventually("four leads are sent to this hour", || async {
+        sent(&app, &id).await == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sent(&app, &id).await,
+        4,
+        "an account went over its hourly limit"
+    );
+    for sender in &senders {
+        assert_eq!(
+            app.count(
+                "messages",
+                &format!("campaign_id = {} AND sender_id = {}", lit(&id), lit(sender))
+            )
+            .await,
+            2,
+            "each named account sends its two"
+        );
+    }
+    // The next hour the fifth lead goes.
+    clock.advance(chrono::Duration::hours(1));
+    eventually("the fifth lead is sent to the next hour", || async {
+        sent(&app, &id).await == 5
+    })
+    .await;
+}
