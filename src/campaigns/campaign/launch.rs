@@ -196,6 +196,8 @@ pub(crate) async fn launch(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppRe
         sender.map(|s| (s.from_name.clone(), s.from_email.clone())),
     )
     .await?;
+    // Loaded once: every variant renders for the same sample.
+    let recipients = compose::recipients(&txn, ctx, sample).await?;
     for step in &steps {
         for variant in variants.iter().filter(|v| v.step_id == step.id) {
             let field = format!("steps.{}.variants.{}", step.position, variant.position);
@@ -223,9 +225,9 @@ pub(crate) async fn launch(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppRe
                     Vec::new(),
                 ),
             };
-            let recipients = compose::recipients(&txn, ctx, sample.clone()).await?;
             let drafts: Vec<Draft<Uuid>> = recipients
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|recipient| Draft {
                     key: recipient.lead.id,
                     recipient,
@@ -238,12 +240,7 @@ pub(crate) async fn launch(shared: &Shared, ctx: &RequestCtx, id: Uuid) -> AppRe
                 .collect();
             let batch = Batch {
                 template: source,
-                audience: Audience {
-                    tenant_name: base.tenant_name.clone(),
-                    custom_variables: base.custom_variables.clone(),
-                    sender_name: base.sender_name.clone(),
-                    sender_email: base.sender_email.clone(),
-                },
+                audience: base.for_sender(base.sender_name.clone(), base.sender_email.clone()),
                 declared,
                 provided: Default::default(),
             };

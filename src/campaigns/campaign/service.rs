@@ -920,10 +920,7 @@ async fn hold_deliveries(
             .filter(entity::jobs::Column::GroupKey.eq(delivery_group(campaign_id)))
             .filter(entity::jobs::Column::Status.eq(from));
         if !hold {
-            update = update.col_expr(
-                entity::jobs::Column::RunAt,
-                Expr::val(Utc::now().fixed_offset()),
-            );
+            update = update.col_expr(entity::jobs::Column::RunAt, Expr::val(now.fixed_offset()));
         }
         update.exec(conn).await?;
         Ok(())

@@ -278,12 +278,10 @@ pub(crate) async fn run(
         }
         let batch = Batch {
             template: variant.source.clone(),
-            audience: Audience {
-                tenant_name: audience_base.tenant_name.clone(),
-                custom_variables: audience_base.custom_variables.clone(),
-                sender_name: sender.account.from_name.clone(),
-                sender_email: Some(sender.account.from_email.clone()),
-            },
+            audience: audience_base.for_sender(
+                sender.account.from_name.clone(),
+                Some(sender.account.from_email.clone()),
+            ),
             declared: variant.declared.clone(),
             provided: provided.clone(),
         };

@@ -49,7 +49,21 @@ impl Audience {
     }
 }
 
+impl Audience {
+    /// The same tenant and variables, shown as sent by another account
+    /// (a campaign renders per sender account it spreads over).
+    pub(crate) fn for_sender(&self, name: Option<String>, email: Option<String>) -> Self {
+        Self {
+            tenant_name: self.tenant_name.clone(),
+            custom_variables: self.custom_variables.clone(),
+            sender_name: name,
+            sender_email: email,
+        }
+    }
+}
+
 /// A lead with what its render context needs.
+#[derive(Clone)]
 pub(crate) struct Recipient {
     pub lead: leads::Model,
     pub tags: Vec<String>,
