@@ -7,29 +7,15 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::campaigns::{eventually, outbox_sender, uuid_of as lit};
 use crate::helpers::{Session, TestApp, on_postgres};
 use crate::messaging::{WEBHOOK_SECRET, create_lead, spawn, standard_webhook, subscribe};
-
-fn lit(id: &str) -> String {
-    crate::notes::uuid_literal(Uuid::parse_str(id).unwrap())
-}
 
 async fn gql(app: &TestApp, s: &Session, query: &str, variables: Value, field: &str) -> Value {
     app.gql_as(&s.access_token, query, variables)
         .await
         .data(field)
         .clone()
-}
-
-async fn outbox(app: &TestApp, s: &Session) {
-    gql(
-        app,
-        s,
-        "mutation { createSenderAccount(input: { name: \"Outbox\", transport: OUTBOX, fromEmail: \"hi@acme.test\" }) { id } }",
-        json!({}),
-        "createSenderAccount",
-    )
-    .await;
 }
 
 const SEQUENCE: &str = r#"[
@@ -84,20 +70,6 @@ async fn enrollment_of(app: &TestApp, s: &Session, campaign: &str, lead: &str) -
         .unwrap_or(Value::Null)
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..600 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 async fn sent(app: &TestApp, campaign: &str) -> i64 {
     app.count(
         "messages",
@@ -137,7 +109,7 @@ async fn header_of(app: &TestApp, campaign: &str, lead: &str) -> String {
 async fn every_stop_condition_ends_the_sequence_and_an_unlisted_one_does_not() {
     let app = spawn().await;
     let owner = app.sign_up("stops").await;
-    outbox(&app, &owner).await;
+    outbox_sender(&app, &owner, "outbox").await;
     let won = gql(
         &app,
         &owner,
@@ -275,7 +247,7 @@ async fn every_stop_condition_ends_the_sequence_and_an_unlisted_one_does_not() {
 async fn enrolling_by_hand_names_who_was_skipped_and_a_stopped_enrollment_gets_nothing_more() {
     let app = spawn().await;
     let owner = app.sign_up("manual").await;
-    outbox(&app, &owner).await;
+    outbox_sender(&app, &owner, "outbox").await;
     let a = create_lead(&app, &owner, "A", "a@example.org").await;
     let b = create_lead(&app, &owner, "B", "b@example.org").await;
     // The audience is one tag nobody has: only hand-enrolled leads.
@@ -361,7 +333,7 @@ async fn enrolling_by_hand_names_who_was_skipped_and_a_stopped_enrollment_gets_n
 async fn leads_entering_a_dynamic_audience_are_enrolled_and_leavers_are_stopped() {
     let app = spawn().await;
     let owner = app.sign_up("dynamic").await;
-    outbox(&app, &owner).await;
+    outbox_sender(&app, &owner, "outbox").await;
     let first = create_lead(&app, &owner, "First", "first@example.org").await;
     gql(
         &app,
@@ -420,7 +392,7 @@ async fn leads_entering_a_dynamic_audience_are_enrolled_and_leavers_are_stopped(
 async fn campaign_stats_are_pushed_to_subscribers_as_the_campaign_sends() {
     let app = spawn().await;
     let owner = app.sign_up("live").await;
-    outbox(&app, &owner).await;
+    outbox_sender(&app, &owner, "outbox").await;
     for i in 0..3 {
         create_lead(&app, &owner, &format!("L{i}"), &format!("l{i}@example.org")).await;
     }
@@ -497,7 +469,7 @@ async fn worker_processes_killed_mid_run_send_no_step_twice_and_skip_none() {
         .await;
     let leads = 3000;
     insert_leads(&app, "crash", leads).await;
-    outbox(&app, &owner).await;
+    outbox_sender(&app, &owner, "outbox").await;
     let id = gql(
         &app,
         &owner,
@@ -638,7 +610,7 @@ async fn a_campaign_spreads_its_sends_over_its_senders_each_within_its_hourly_li
         senders.push(id);
     }
     // A third account the campaign does not name: never used by it.
-    outbox(&app, &owner).await;
+    outbox_sender(&app, &owner, "outbox").await;
     for i in 0..5 {
         create_lead(&app, &owner, &format!("R{i}"), &format!("r{i}@example.org")).await;
     }

@@ -8,13 +8,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Session, TestApp, bad_field, on_postgres};
+use crate::helpers::{Session, TestApp, bad_field};
 use crate::messaging::{WEBHOOK_SECRET, create_lead, spawn, standard_webhook};
 
 const CAMPAIGN_FIELDS: &str = "id name status kind launchedAt completedAt \
     schedule { kind timeZone window { days start end } } \
     steps { id position delay { amount unit } variants { id label weight isWinner } \
-            abDecision { winnerVariantId pValue reason arms { variantId sent successes } } } \
+            abDecision { winnerVariantId pValue reason decidedAt arms { variantId sent successes } } } \
     stats { enrolled active completed stopped failed converted messages { queued sent opened } }";
 
 fn utc(text: &str) -> DateTime<Utc> {
@@ -23,7 +23,7 @@ fn utc(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-async fn outbox_sender(app: &TestApp, s: &Session, name: &str) -> String {
+pub(crate) async fn outbox_sender(app: &TestApp, s: &Session, name: &str) -> String {
     app.gql_as(
         &s.access_token,
         "mutation($input: CreateSenderAccountInput!) { createSenderAccount(input: $input) { id } }",
@@ -105,18 +105,15 @@ async fn campaign_messages(app: &TestApp, campaign_id: &str) -> Vec<(String, i64
     .collect()
 }
 
-/// A uuid as a SQL literal of the backend (SQLite stores uuids as blobs).
-fn uuid_of(id: &str) -> String {
-    if on_postgres() {
-        format!("'{id}'")
-    } else {
-        format!("X'{}'", id.replace('-', ""))
-    }
+/// A GraphQL id as a SQL literal of the backend (SQLite stores uuids as
+/// blobs).
+pub(crate) fn uuid_of(id: &str) -> String {
+    crate::notes::uuid_literal(uuid::Uuid::parse_str(id).unwrap())
 }
 
 /// Polls until `check` holds (the scheduler and the delivery workers run in
 /// the background).
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -128,22 +125,6 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for: {what}");
-}
-
-/// The job table, for a failure message.
-#[allow(dead_code)]
-async fn jobs_of(app: &TestApp) -> String {
-    app.sql("SELECT kind, CAST(status AS TEXT) AS status, last_error FROM jobs ORDER BY created_at")
-        .await
-        .iter()
-        .map(|row| {
-            let kind: String = row.try_get("", "kind").unwrap();
-            let status: String = row.try_get("", "status").unwrap_or_default();
-            let error: Option<String> = row.try_get("", "last_error").unwrap_or_default();
-            format!("{kind} {status} {error:?}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 async fn sent_count(app: &TestApp, campaign_id: &str) -> i64 {
@@ -701,6 +682,7 @@ async fn an_ab_test_declares_the_winner_on_a_clear_difference_and_sends_only_it_
     let step = campaign(&app, &owner, id).await["steps"][0].clone();
     assert_eq!(step["variants"][0]["isWinner"], true);
     assert!(step["abDecision"]["pValue"].as_f64().unwrap() < 0.05);
+    assert!(step["abDecision"]["decidedAt"].is_string(), "{step}");
     let arms = step["abDecision"]["arms"].as_array().unwrap();
     assert_eq!(
         arms.iter()
@@ -905,4 +887,115 @@ async fn a_page_of_campaigns_with_steps_stats_and_enrollments_costs_the_same_sql
         counts.push(statements.len());
     }
     assert_eq!(counts[0], counts[1], "statements for 2 and 5 campaigns");
+}
+
+#[tokio::test]
+async fn every_setting_reads_back_as_saved_and_each_lifecycle_time_is_stamped() {
+    let Tenant { app, owner, leads } = tenant_with_leads(1).await;
+    let segment = app
+        .gql_as(
+            &owner.access_token,
+            "mutation { createSegment(input: { name: \"Customers\", kind: STATIC }) { id } }",
+            json!({}),
+        )
+        .await
+        .data("createSegment")["id"]
+        .clone();
+    let settings = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($input: CreateCampaignInput!) { createCampaign(input: $input) { id \
+             audience { excludeSegmentIds } leadsPerHour budget { amount currencyCode } spent { amount } \
+             schedule { kind startsAt endsAt sendTime weekday timeZone } abTest { decideAfterHours } archivedAt } }",
+            json!({ "input": {
+                "name": "Weekly digest", "audience": { "excludeSegmentIds": [segment] },
+                "leadsPerHour": 25, "budget": "100.00", "currency": "EUR",
+                "schedule": { "kind": "WEEKLY", "sendTime": "09:30", "weekday": "TUESDAY",
+                              "timeZone": "Europe/Paris",
+                              "startsAt": "2027-02-01T00:00:00Z", "endsAt": "2027-06-30T00:00:00Z" },
+                "abTest": { "decideAfterHours": 24 } } }),
+        )
+        .await;
+    let c = settings.data("createCampaign");
+    assert_eq!(c["audience"]["excludeSegmentIds"], json!([segment]));
+    assert_eq!(c["leadsPerHour"], 25);
+    assert_eq!(
+        c["budget"],
+        json!({ "amount": "100.00", "currencyCode": "EUR" })
+    );
+    assert_eq!(c["spent"]["amount"], "0.00");
+    assert_eq!(c["schedule"]["kind"], "WEEKLY");
+    assert_eq!(c["schedule"]["weekday"], "TUESDAY");
+    assert_eq!(c["schedule"]["sendTime"], "09:30");
+    assert_eq!(c["schedule"]["timeZone"], "Europe/Paris");
+    assert_eq!(
+        utc(c["schedule"]["startsAt"].as_str().unwrap()),
+        utc("2027-02-01T00:00:00Z")
+    );
+    assert_eq!(
+        utc(c["schedule"]["endsAt"].as_str().unwrap()),
+        utc("2027-06-30T00:00:00Z")
+    );
+    assert_eq!(c["abTest"]["decideAfterHours"], 24);
+    assert_eq!(c["archivedAt"], Value::Null);
+    let id = c["id"].as_str().unwrap().to_owned();
+    let spent = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { updateCampaign(id: $id, input: { spent: \"12.50\" }) { spent { amount currencyCode } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        spent.data("updateCampaign")["spent"],
+        json!({ "amount": "12.50", "currencyCode": "EUR" })
+    );
+    let archived = app
+        .gql_as(
+            &owner.access_token,
+            "mutation($id: ID!) { archiveCampaign(id: $id) { status archivedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(archived.data("archiveCampaign")["status"], "ARCHIVED");
+    assert!(archived.data("archiveCampaign")["archivedAt"].is_string());
+
+    // An enrollment's times: enrolled, last sent, stopped.
+    let seq = create_campaign(
+        &app,
+        &owner,
+        json!({ "name": "Times", "kind": "SEQUENCE", "steps": two_step_sequence("Times") }),
+    )
+    .await;
+    let seq_id = seq["id"].as_str().unwrap();
+    assert_eq!(launch(&app, &owner, seq_id).await["launched"], true);
+    eventually("the first step goes out", || async {
+        sent_count(&app, seq_id).await == 1
+    })
+    .await;
+    let times = "query($id: ID!) { campaign(id: $id) { enrollments(first: 1) { nodes { id leadId enrolledAt lastSentAt stoppedAt } } } }";
+    let before = app
+        .gql_as(&owner.access_token, times, json!({ "id": seq_id }))
+        .await
+        .data("campaign")["enrollments"]["nodes"][0]
+        .clone();
+    assert_eq!(before["leadId"], leads[0]);
+    assert!(before["enrolledAt"].is_string());
+    assert!(
+        utc(before["lastSentAt"].as_str().unwrap()) >= utc(before["enrolledAt"].as_str().unwrap())
+    );
+    assert_eq!(before["stoppedAt"], Value::Null);
+    app.gql_as(
+        &owner.access_token,
+        "mutation($id: ID!) { stopEnrollment(id: $id) { id } }",
+        json!({ "id": before["id"] }),
+    )
+    .await
+    .data("stopEnrollment");
+    let after = app
+        .gql_as(&owner.access_token, times, json!({ "id": seq_id }))
+        .await
+        .data("campaign")["enrollments"]["nodes"][0]
+        .clone();
+    assert!(after["stoppedAt"].is_string(), "{after}");
 }

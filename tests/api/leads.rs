@@ -616,10 +616,10 @@ async fn log_activity_puts_calls_on_the_timeline() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("acme").await;
     let lead = create_lead(&app, &owner, json!({ "firstName": "Ada" })).await;
-    let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { kind summary detail actorId } }";
+    let log = "mutation($input: LogActivityInput!) { logActivity(input: $input) { kind summary detail actorId occurredAt } }";
 
     let call = app
-        .gql_as(&owner.access_token, log, json!({ "input": { "leadId": lead["id"], "kind": "CALL", "summary": "Intro call", "detail": "Wants a demo" } }))
+        .gql_as(&owner.access_token, log, json!({ "input": { "leadId": lead["id"], "kind": "CALL", "summary": "Intro call", "detail": "Wants a demo", "occurredAt": "2026-11-30T09:15:00Z" } }))
         .await;
     let system_kind = app
         .gql_as(
@@ -631,6 +631,13 @@ async fn log_activity_puts_calls_on_the_timeline() {
 
     assert_eq!(call.data("logActivity")["kind"], "CALL");
     assert_eq!(call.data("logActivity")["detail"]["text"], "Wants a demo");
+    assert!(
+        call.data("logActivity")["occurredAt"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-30T09:15:00"),
+        "the time given is kept"
+    );
     assert_eq!(
         system_kind.expect_error("BAD_USER_INPUT")["extensions"]["field"],
         "input.kind"

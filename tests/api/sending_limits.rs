@@ -398,7 +398,7 @@ async fn the_random_pause_between_two_sends_from_one_account_is_kept() {
     let app = spawn(4).await;
     let owner = app.sign_up("acme").await;
     let smtp = TestSmtpServer::start();
-    account(
+    let human = account(
         &app,
         &owner,
         "human",
@@ -421,6 +421,23 @@ async fn the_random_pause_between_two_sends_from_one_account_is_kept() {
     }
     let total = mails[4].accepted_at - mails[0].accepted_at;
     assert!(total >= chrono::Duration::milliseconds(1_500), "{total}");
+    // The account shows when it may send next, and why.
+    let resting = app
+        .gql_as(
+            &owner.access_token,
+            "query($id: ID!) { senderAccount(id: $id) { nextSendAt nextSendReason } }",
+            json!({ "id": human }),
+        )
+        .await;
+    let resting = resting.data("senderAccount");
+    assert!(resting["nextSendAt"].is_string(), "{resting}");
+    assert!(
+        resting["nextSendReason"]
+            .as_str()
+            .unwrap()
+            .contains("pauses"),
+        "{resting}"
+    );
 }
 
 #[tokio::test]
